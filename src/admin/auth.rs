@@ -1,0 +1,84 @@
+//! Bearer-token authentication (SPEC §4).
+//!
+//! A presented token is hashed (SHA-256) and compared: against the admin hash in constant time,
+//! else looked up among the stored token hashes. Tokens themselves are never stored or logged.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header::AUTHORIZATION;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::AdminState;
+
+/// Who is calling.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// `sha256:<hex>` of the presented token: the owner identity of what it creates.
+    pub token_hash: String,
+    pub is_admin: bool,
+}
+
+impl Caller {
+    /// Whether this caller may change or read the secrets of something owned by `owner_hash`.
+    pub fn owns(&self, owner_hash: &str) -> bool {
+        self.is_admin || bool::from(self.token_hash.as_bytes().ct_eq(owner_hash.as_bytes()))
+    }
+
+    /// Fails with `403` unless [`Caller::owns`].
+    pub fn require_owner(&self, owner_hash: &str, what: &str) -> Result<(), ApiError> {
+        if self.owns(owner_hash) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("only the owner of {what} or the admin may do this")))
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this needs the admin token".into()))
+        }
+    }
+}
+
+/// `sha256:<hex>` of a token.
+pub fn token_hash(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    format!("sha256:{}", hex::encode(digest.as_ref()))
+}
+
+/// A new random token: `cg_` and 48 hex digits (192 bits).
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 24];
+    aws_lc_rs::rand::fill(&mut bytes).expect("system RNG available");
+    format!("cg_{}", hex::encode(bytes))
+}
+
+impl FromRequestParts<AdminState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(ApiError::Unauthorized);
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = token_hash(token);
+        let admin_hash = state.admin_hash().await?;
+        if bool::from(hash.as_bytes().ct_eq(admin_hash.as_bytes())) {
+            return Ok(Caller { token_hash: hash, is_admin: true });
+        }
+        match state.store.token_name_by_hash(&hash).await? {
+            Some(_) => Ok(Caller { token_hash: hash, is_admin: false }),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}

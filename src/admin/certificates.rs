@@ -1,0 +1,259 @@
+//! `/certificates/…`: create, list, show, status, renew, delete (SPEC §5).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::body::ApiJson;
+use super::error::ApiError;
+use super::AdminState;
+use crate::certs::manager::Created;
+use crate::certs::model::{CertStatus, CertificateRecord, CertificateView, GenerationStatus, IssuerKind, KeyType};
+use crate::certs::validate;
+use crate::events::Change;
+use crate::store::claims::ClaimRef;
+use crate::timefmt;
+
+/// The body of both create endpoints: `domain` for `POST /certificates/`, `domains` for
+/// `POST /certificates/multi-domain` (each endpoint refuses the other's field).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    cert_name: String,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    domains: Option<Vec<String>>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    staging: bool,
+    #[serde(default)]
+    acme_directory_url: Option<String>,
+    #[serde(default)]
+    issuer: Option<IssuerKind>,
+    #[serde(default)]
+    key_type: Option<KeyType>,
+}
+
+/// `POST /certificates/`: one domain.
+pub async fn create_single(
+    State(state): State<AdminState>,
+    caller: Caller,
+    ApiJson(mut body): ApiJson<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.domains.is_some() {
+        return Err(ApiError::invalid("domains", "unknown field `domains` here; use POST /certificates/multi-domain"));
+    }
+    let domain = body.domain.take().ok_or_else(|| ApiError::invalid("domain", "missing field `domain`"))?;
+    create(state, caller, "domain", vec![domain], body).await
+}
+
+/// `POST /certificates/multi-domain`: 1 to 100 domains.
+pub async fn create_multi(
+    State(state): State<AdminState>,
+    caller: Caller,
+    ApiJson(mut body): ApiJson<CreateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.domain.is_some() {
+        return Err(ApiError::invalid("domain", "unknown field `domain` here; send `domains`"));
+    }
+    let domains = body.domains.take().ok_or_else(|| ApiError::invalid("domains", "missing field `domains`"))?;
+    create(state, caller, "domains", domains, body).await
+}
+
+async fn create(
+    state: AdminState,
+    caller: Caller,
+    domains_field: &str,
+    domains: Vec<String>,
+    options: CreateBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let cert_name = options.cert_name.clone();
+    validate::cert_name(&cert_name)?;
+    let issuer = options.issuer.unwrap_or(IssuerKind::Acme);
+    let domains = validate::domains(domains_field, &domains, issuer)?;
+    let email = options.email.as_deref().map(validate::email).transpose()?;
+    let directory_url = match (&options.acme_directory_url, issuer) {
+        (Some(_), _) if !caller.is_admin => {
+            return Err(ApiError::Forbidden("only the admin token may set acme_directory_url".into()))
+        }
+        (Some(url), _) if !url.starts_with("https://") || url.len() <= "https://".len() => {
+            return Err(ApiError::invalid("acme_directory_url", "must be an https:// URL"))
+        }
+        (_, IssuerKind::SelfSigned) => None,
+        (Some(url), IssuerKind::Acme) => Some(url.clone()),
+        (None, IssuerKind::Acme) if options.staging => Some(state.config.acme_staging_url.clone()),
+        (None, IssuerKind::Acme) => Some(state.config.acme_directory_url.clone()),
+    };
+    if state.store.get_certificate(&cert_name).await?.is_some() {
+        return Err(name_taken(&cert_name));
+    }
+    let claim = ClaimRef::Cert(&cert_name);
+    if let Some(host) = state
+        .store
+        .claim_hostnames(&domains, &caller.token_hash, claim, caller.is_admin)
+        .await?
+    {
+        return Err(ApiError::Forbidden(format!("hostname {host} belongs to another token")));
+    }
+    let now = timefmt::now_string();
+    let record = CertificateRecord {
+        cert_name: cert_name.clone(),
+        domains: domains.clone(),
+        email,
+        acme_directory_url: directory_url,
+        staging: options.staging,
+        issuer,
+        key_type: options.key_type.unwrap_or(state.config.key_type),
+        status: CertStatus::Pending,
+        expires_at: None,
+        not_before: None,
+        fullchain_pem: None,
+        owner_token_hash: caller.token_hash.clone(),
+        created_at: now.clone(),
+        updated_at: now,
+        last_error: None,
+        next_renewal_at: None,
+        renewal_failures: 0,
+    };
+    match state.manager.create(&record).await {
+        Ok(Created::Queued) => {}
+        Ok(Created::NameTaken) => {
+            state.store.release_hostnames(&domains, claim).await?;
+            return Err(name_taken(&cert_name));
+        }
+        Err(e) => {
+            let _ = state.store.release_hostnames(&domains, claim).await;
+            return Err(e.into());
+        }
+    }
+    tracing::info!(cert_name = %cert_name, issuer = %issuer, domains = domains.len(), "certificate requested");
+    Ok(accepted(&cert_name, "pending"))
+}
+
+fn name_taken(name: &str) -> ApiError {
+    ApiError::Conflict {
+        detail: format!("a certificate named {name:?} exists"),
+        routes: None,
+    }
+}
+
+fn accepted(name: &str, status: &str) -> impl IntoResponse {
+    let body = json!({
+        "cert_name": name,
+        "status": status,
+        "status_url": format!("/certificates/{name}/status"),
+    });
+    (StatusCode::ACCEPTED, Json(body))
+}
+
+/// `GET /certificates/`: every certificate, without PEM fields.
+pub async fn list(State(state): State<AdminState>, caller: Caller) -> Result<Json<Vec<CertificateView>>, ApiError> {
+    let records = state.store.list_certificates().await?;
+    Ok(Json(
+        records
+            .iter()
+            .map(|r| r.view(caller.owns(&r.owner_token_hash)))
+            .collect(),
+    ))
+}
+
+/// Parses a `true`/`false` query flag, naming it when it is neither.
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") | Some("") => Ok(true),
+        Some(_) => Err(ApiError::invalid(name, "must be true or false")),
+    }
+}
+
+/// `GET /certificates/{name}[?pem=true]`.
+pub async fn show(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<CertificateView>, ApiError> {
+    let pem = flag(&query, "pem")?;
+    let (record, key) = state
+        .store
+        .get_certificate_with_key(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    let owner = caller.owns(&record.owner_token_hash);
+    let mut view = record.view(owner);
+    if pem {
+        if !owner {
+            return Err(ApiError::Forbidden(
+                "only the owner of this certificate or the admin may read its private key".into(),
+            ));
+        }
+        view.fullchain_pem = record.fullchain_pem.clone();
+        view.private_key_pem = key.map(|k| k.expose().to_owned());
+    }
+    Ok(Json(view))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no certificate named {name:?}"))
+}
+
+/// `GET /certificates/{name}/status`: the latest generation, kept for the retention period.
+pub async fn status(
+    State(state): State<AdminState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<GenerationStatus>, ApiError> {
+    state
+        .store
+        .get_status(&name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no generation status for {name:?} (none, or retention over)")))
+}
+
+/// `POST /certificates/{name}/renew` → `202`; joins a generation already under way.
+pub async fn renew(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let record = state.store.get_certificate(&name).await?.ok_or_else(|| not_found(&name))?;
+    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    state.manager.renew(&name, "renewal requested").await?;
+    let current = state.store.get_status(&name).await?;
+    let word = current.map_or("pending", |s| s.status.as_str());
+    tracing::info!(cert_name = %name, "renewal requested");
+    Ok(accepted(&name, word))
+}
+
+/// `DELETE /certificates/{name}[?force=true]` → `204`; `409` while routes use it, unless forced.
+pub async fn remove(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let force = flag(&query, "force")?;
+    let record = state.store.get_certificate(&name).await?.ok_or_else(|| not_found(&name))?;
+    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    let routes = state.store.routes_using_certificate(&name).await?;
+    if !routes.is_empty() && !force {
+        return Err(ApiError::Conflict {
+            detail: format!("routes use certificate {name:?}; delete them first or pass force=true"),
+            routes: Some(routes),
+        });
+    }
+    state.store.delete_certificate(&name).await?;
+    state.store.release_hostnames(&record.domains, ClaimRef::Cert(&name)).await?;
+    state.events.publish(Change::Certificate(name.clone()));
+    tracing::info!(cert_name = %name, forced = force, "certificate deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,109 @@
+//! The admin API (axum) on `ADMIN_ADDR`: certificates, tokens, health (SPEC §4, §5).
+
+pub mod auth;
+pub mod body;
+pub mod certificates;
+pub mod error;
+pub mod health;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use axum::Router;
+use tokio::sync::OnceCell;
+
+use crate::certs::manager::CertManager;
+use crate::config::Config;
+use crate::events::Events;
+use crate::store::Store;
+use error::ApiError;
+use health::Health;
+
+/// What the handlers share; a cheap `Clone`.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Store,
+    pub manager: CertManager,
+    pub config: Arc<Config>,
+    pub events: Events,
+    pub health: Health,
+    /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis.
+    admin_hash: Arc<OnceCell<String>>,
+}
+
+impl AdminState {
+    pub fn new(store: Store, manager: CertManager, config: Arc<Config>, events: Events, health: Health) -> Self {
+        let admin_hash = match &config.admin_token {
+            Some(token) => OnceCell::new_with(Some(auth::token_hash(token.expose()))),
+            None => OnceCell::new(),
+        };
+        AdminState {
+            store,
+            manager,
+            config,
+            events,
+            health,
+            admin_hash: Arc::new(admin_hash),
+        }
+    }
+
+    /// The admin token's hash; `503` until Redis has been reachable once (when generated).
+    pub async fn admin_hash(&self) -> Result<String, ApiError> {
+        self.admin_hash
+            .get_or_try_init(|| async {
+                match self.store.admin_token_hash().await? {
+                    Some(hash) => Ok(hash),
+                    None => Err(ApiError::StorageUnavailable),
+                }
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// The admin router.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/certificates/", get(certificates::list).post(certificates::create_single))
+        .route("/certificates", any(add_trailing_slash))
+        .route("/certificates/multi-domain", post(certificates::create_multi))
+        .route(
+            "/certificates/{cert_name}",
+            get(certificates::show).delete(certificates::remove),
+        )
+        .route("/certificates/{cert_name}/status", get(certificates::status))
+        .route("/certificates/{cert_name}/renew", post(certificates::renew))
+        .route("/tokens/", get(tokens::list).post(tokens::create))
+        .route("/tokens", any(add_trailing_slash))
+        .route("/tokens/{name}", delete(tokens::remove))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// `GET /certificates` → `308 /certificates/` (the seed requires the slash).
+async fn add_trailing_slash(uri: Uri) -> Response {
+    let mut target = format!("{}/", uri.path());
+    if let Some(query) = uri.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, target)]).into_response()
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound(format!("no such endpoint: {}", request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let body = serde_json::json!({
+        "error": "method_not_allowed",
+        "detail": format!("{} is not allowed on {}", request.method(), request.uri().path()),
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

@@ -1,0 +1,67 @@
+//! `/tokens/`: API tokens for teams and automation (admin only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{generate_token, token_hash, Caller};
+use super::body::ApiJson;
+use super::error::ApiError;
+use super::AdminState;
+use crate::certs::validate;
+use crate::store::tokens::TokenInfo;
+use crate::timefmt;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    name: String,
+}
+
+/// `POST /tokens/` → `201 {"name","token"}`; the token is shown only here.
+pub async fn create(
+    State(state): State<AdminState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    validate::identifier("name", &body.name)?;
+    let token = generate_token();
+    let info = TokenInfo {
+        name: body.name.clone(),
+        token_hash: token_hash(&token),
+        created_at: timefmt::now_string(),
+    };
+    if !state.store.create_token(&info).await? {
+        return Err(ApiError::Conflict {
+            detail: format!("a token named {:?} exists", body.name),
+            routes: None,
+        });
+    }
+    tracing::info!(token_name = %body.name, "token created");
+    Ok((StatusCode::CREATED, Json(json!({ "name": body.name, "token": token }))))
+}
+
+/// `GET /tokens/`: names, hashes and creation times; never the tokens.
+pub async fn list(State(state): State<AdminState>, caller: Caller) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(state.store.list_tokens().await?))
+}
+
+/// `DELETE /tokens/{name}` → `204`.
+pub async fn remove(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    if state.store.delete_token(&name).await? {
+        tracing::info!(token_name = %name, "token deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no token named {name:?}")))
+    }
+}

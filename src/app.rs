@@ -1,0 +1,134 @@
+//! Wires one certgate instance together: store, certificate manager, listeners, shutdown.
+//!
+//! [`run`] takes its listeners already bound and its shutdown trigger as a future, so tests and
+//! `main` drive it the same way.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::health::Health;
+use crate::admin::{self, AdminState};
+use crate::certs::manager::{CertManager, Issuers};
+use crate::certs::self_signed::SelfSignedIssuer;
+use crate::config::Config;
+use crate::events::Events;
+use crate::store::Store;
+
+/// How long in-flight admin requests get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The sockets an instance serves on.
+pub struct Listeners {
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds every listener of `config`, naming the one that fails.
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        let admin = TcpListener::bind(config.admin_addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on ADMIN_ADDR={}: {e}", config.admin_addr))?;
+        Ok(Listeners { admin })
+    }
+}
+
+/// Runs the instance until `shutdown` completes, then drains and returns.
+pub async fn run(config: Arc<Config>, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let store = Store::connect(&config.redis_url, &config.redis_key_prefix)?;
+    if !store.wait_connected(Duration::from_secs(5)).await {
+        tracing::warn!(redis_url = %redact_url(&config.redis_url), "Redis is not reachable yet; retrying in the background");
+    }
+    if config.admin_token.is_none() {
+        tokio::spawn(bootstrap_admin_token(store.clone()));
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let events = Events::new();
+    let issuers = Issuers {
+        self_signed: Arc::new(SelfSignedIssuer { validity_days: config.self_signed_days }),
+        acme: None,
+    };
+    let manager = CertManager::start(store.clone(), config.clone(), issuers, events.clone(), stop_rx.clone());
+    let health = Health::default();
+    let state = AdminState::new(store.clone(), manager, config.clone(), events, health.clone());
+    let router = admin::router(state);
+
+    let mut admin_stop = stop_rx.clone();
+    let admin_server = axum::serve(listeners.admin, router)
+        .with_graceful_shutdown(async move {
+            let _ = admin_stop.wait_for(|s| *s).await;
+        });
+    let admin_task = tokio::spawn(async move { admin_server.await });
+    health.set_ready();
+    tracing::info!(admin = %config.admin_addr, "certgate is serving");
+
+    shutdown.await;
+    tracing::info!("shutting down: draining");
+    health.set_draining();
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, admin_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),
+        Err(_) => tracing::warn!("admin requests still running after the grace period; closing"),
+    }
+    store.quit().await;
+    Ok(())
+}
+
+/// With `ADMIN_TOKEN` unset: the first instance to reach Redis generates the admin token, stores
+/// its hash, and prints the token once to stderr (not through the log).
+async fn bootstrap_admin_token(store: Store) {
+    loop {
+        match store.admin_token_hash().await {
+            Ok(Some(_)) => return,
+            Ok(None) => {
+                let token = crate::admin::auth::generate_token();
+                let hash = crate::admin::auth::token_hash(&token);
+                match store.init_admin_token_hash(&hash).await {
+                    Ok(true) => {
+                        eprintln!("certgate: generated admin token (shown once; store it now): {token}");
+                        return;
+                    }
+                    Ok(false) => return,
+                    Err(_) => {}
+                }
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A Redis URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://[redacted]@{}", &url[..scheme_end], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,171 @@
+//! One generation, start to finish, under the certificate's lease.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::{random_hex, CertManager};
+use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
+use crate::certs::model::{CertStatus, CertificateRecord, GenerationState};
+use crate::certs::{pem, schedule};
+use crate::events::Change;
+use crate::store::certs::GuardedWrite;
+use crate::store::status::MarkGenerating;
+use crate::timefmt;
+
+/// A generation interrupted this many times (crashes mid-way) is failed instead of retried.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Extends the lease in the background while the work runs; stops when dropped.
+struct LeaseKeeper {
+    task: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl CertManager {
+    /// Runs the pending generation of `name`, if there is one and no other worker holds it.
+    pub(super) async fn run_job(&self, name: &str) {
+        let store = &self.inner.store;
+        let ttl = self.inner.config.cert_lease;
+        let lease = format!("{}:{}", self.inner.instance_id, random_hex(8));
+        match store.acquire_lease(name, &lease, ttl).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(cert_name = name, error = %e, "cannot take lease; will retry");
+                return;
+            }
+        }
+        let keeper = self.keep_lease(name, &lease);
+        if let Err(e) = self.generate(name, &lease, &keeper).await {
+            tracing::warn!(cert_name = name, error = %e, "generation interrupted; will resume");
+        }
+        drop(keeper);
+        let _ = store.release_lease(name, &lease).await;
+    }
+
+    fn keep_lease(&self, name: &str, lease: &str) -> LeaseKeeper {
+        let lost = Arc::new(AtomicBool::new(false));
+        let (store, name, lease, flag) = (self.inner.store.clone(), name.to_owned(), lease.to_owned(), lost.clone());
+        let ttl = self.inner.config.cert_lease;
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ttl / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Ok(false) = store.extend_lease(&name, &lease, ttl).await {
+                    flag.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+        LeaseKeeper { task, lost }
+    }
+
+    async fn generate(&self, name: &str, lease: &str, keeper: &LeaseKeeper) -> Result<(), crate::store::StoreError> {
+        let store = &self.inner.store;
+        let now = timefmt::now_string();
+        let attempt = match store.mark_generating(name, lease, "generating certificate", &now).await? {
+            MarkGenerating::Attempt(n) => n,
+            MarkGenerating::NotRunning => return store.remove_job(name).await,
+            MarkGenerating::LeaseLost => return Ok(()),
+        };
+        let Some(mut record) = store.get_certificate(name).await? else {
+            return store.remove_job(name).await;
+        };
+        tracing::info!(cert_name = name, issuer = %record.issuer, attempt, domains = record.domains.len(), "generation started");
+        let result = if attempt > MAX_ATTEMPTS {
+            Err(IssueError::Internal(format!("generation was interrupted {} times; giving up", attempt - 1)))
+        } else {
+            self.issue(&record).await
+        };
+        if keeper.lost.load(Ordering::SeqCst) {
+            tracing::warn!(cert_name = name, "lease lost during generation; result dropped");
+            return Ok(());
+        }
+        if let Err(IssueError::Storage(e)) = &result {
+            return Err(crate::store::StoreError::Unavailable(e.clone()));
+        }
+        let (state, message, key) = match result {
+            Ok(issued) => match self.apply_issued(&mut record, &issued) {
+                Ok(message) => (GenerationState::Completed, message, Some(issued.private_key_pem)),
+                Err(e) => self.apply_failure(&mut record, &IssueError::Internal(e)),
+            },
+            Err(e) => self.apply_failure(&mut record, &e),
+        };
+        match store.write_certificate_guarded(&record, key.as_ref(), lease).await? {
+            GuardedWrite::Stored => {}
+            GuardedWrite::Deleted => return store.remove_job(name).await,
+            GuardedWrite::LeaseLost => return Ok(()),
+        }
+        store.remove_job(name).await?;
+        let now = timefmt::now_string();
+        store.finish_generation(name, state, &message, &now, self.inner.config.cert_status_retention).await?;
+        self.inner.events.publish(Change::Certificate(name.to_owned()));
+        match state {
+            GenerationState::Completed => tracing::info!(cert_name = name, "{message}"),
+            _ => tracing::warn!(cert_name = name, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn issue(&self, record: &CertificateRecord) -> Result<IssuedCertificate, IssueError> {
+        let Some(issuer) = self.inner.issuers.get(record.issuer) else {
+            return Err(IssueError::Rejected(format!("the {} issuer is not available on this instance", record.issuer)));
+        };
+        let request = IssueRequest {
+            cert_name: record.cert_name.clone(),
+            domains: record.domains.clone(),
+            key_type: record.key_type,
+            rsa_key_size: self.inner.config.rsa_key_size,
+            email: record.email.clone(),
+            directory_url: record.acme_directory_url.clone(),
+        };
+        issuer.issue(&request).await
+    }
+
+    /// Updates the record for a successful issuance; the message for the status.
+    fn apply_issued(&self, record: &mut CertificateRecord, issued: &IssuedCertificate) -> Result<String, String> {
+        let leaf = pem::leaf_info(&issued.fullchain_pem)?;
+        let due = schedule::renewal_due_at(leaf.not_before, leaf.not_after, self.inner.config.renewal_threshold_days);
+        record.status = if leaf.not_after <= OffsetDateTime::now_utc() { CertStatus::Expired } else { CertStatus::Active };
+        record.expires_at = Some(timefmt::format(leaf.not_after));
+        record.not_before = Some(timefmt::format(leaf.not_before));
+        record.fullchain_pem = Some(issued.fullchain_pem.clone());
+        record.next_renewal_at = Some(timefmt::format(due));
+        record.last_error = None;
+        record.renewal_failures = 0;
+        record.updated_at = timefmt::now_string();
+        Ok(format!("certificate issued for {}; expires {}", record.domains.join(", "), timefmt::format(leaf.not_after)))
+    }
+
+    /// Updates the record for a failed generation. A certificate that was never issued becomes
+    /// `failed`; one that is serving stays as it is, with the error and the next retry recorded.
+    fn apply_failure(&self, record: &mut CertificateRecord, error: &IssueError) -> (GenerationState, String, Option<crate::secret::Secret>) {
+        let message = error.to_string();
+        record.last_error = Some(message.clone());
+        record.updated_at = timefmt::now_string();
+        match record.status {
+            CertStatus::Pending | CertStatus::Failed => {
+                record.status = CertStatus::Failed;
+                record.fullchain_pem = None;
+                record.expires_at = None;
+                record.not_before = None;
+                record.next_renewal_at = None;
+            }
+            CertStatus::Active | CertStatus::Expired => {
+                record.renewal_failures = record.renewal_failures.saturating_add(1);
+                let retry = timefmt::now() + schedule::retry_backoff(record.renewal_failures);
+                record.next_renewal_at = Some(timefmt::format(retry));
+            }
+        }
+        (GenerationState::Failed, message, None)
+    }
+}

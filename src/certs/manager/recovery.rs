@@ -1,0 +1,46 @@
+//! Finding interrupted work: at start-up and then every half lease, the `jobs` set is read and
+//! every name not running here is queued; the lease decides whether this instance may take it.
+
+use tokio::sync::watch;
+
+use super::CertManager;
+use crate::certs::model::CertStatus;
+
+impl CertManager {
+    pub(super) async fn recover(self, mut shutdown: watch::Receiver<bool>) {
+        let mut swept = false;
+        let period = self.inner.config.cert_lease / 2;
+        loop {
+            if !swept {
+                swept = self.sweep_orphans().await.is_ok();
+            }
+            if let Ok(names) = self.inner.store.job_names().await {
+                for name in names {
+                    self.enqueue(&name);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// Once per start: a certificate still `pending` with no generation waiting (a crash between
+    /// writing the record and queueing its job) gets its generation queued again.
+    async fn sweep_orphans(&self) -> crate::store::StoreResult<()> {
+        let store = &self.inner.store;
+        for record in store.list_certificates().await? {
+            if record.status != CertStatus::Pending {
+                continue;
+            }
+            let running = store.get_status(&record.cert_name).await?.is_some_and(|s| s.status.is_running());
+            if !running {
+                self.renew(&record.cert_name, "resuming interrupted issuance").await?;
+            } else {
+                store.add_job(&record.cert_name).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! The certificate record and its vocabulary (SPEC §5).
+//!
+//! [`CertificateRecord`] is what Redis holds (without the private key, which lives beside it in
+//! the same hash); [`CertificateView`] is what the API shows, with the PEM fields and owner hash
+//! filled in only for callers allowed to see them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of private key a certificate gets (`KEY_TYPE` / `key_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyType {
+    /// RSA of `RSA_KEY_SIZE` bits.
+    #[serde(rename = "rsa")]
+    Rsa,
+    /// ECDSA on P-256 with SHA-256.
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+}
+
+impl FromStr for KeyType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "rsa" => Ok(KeyType::Rsa),
+            "ecdsa-p256" => Ok(KeyType::EcdsaP256),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyType::Rsa => "rsa",
+            KeyType::EcdsaP256 => "ecdsa-p256",
+        })
+    }
+}
+
+/// Who signs the certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IssuerKind {
+    /// An ACME CA over HTTP-01 (Let's Encrypt, Pebble, …).
+    #[serde(rename = "acme")]
+    Acme,
+    /// Signed locally, for internal hosts and trying certgate out.
+    #[serde(rename = "self-signed")]
+    SelfSigned,
+}
+
+impl fmt::Display for IssuerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IssuerKind::Acme => "acme",
+            IssuerKind::SelfSigned => "self-signed",
+        })
+    }
+}
+
+/// Whether the certificate can be served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertStatus {
+    /// Created; no certificate issued yet.
+    Pending,
+    /// Issued and within its validity.
+    Active,
+    /// The first issuance failed: no PEM, no key.
+    Failed,
+    /// Past `expires_at` without a successful renewal.
+    Expired,
+}
+
+/// The state of one generation (issuance or renewal) as `/status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationState {
+    Pending,
+    Generating,
+    Completed,
+    Failed,
+}
+
+impl GenerationState {
+    /// Still waiting or running: a renew request joins it instead of starting another.
+    pub fn is_running(self) -> bool {
+        matches!(self, GenerationState::Pending | GenerationState::Generating)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenerationState::Pending => "pending",
+            GenerationState::Generating => "generating",
+            GenerationState::Completed => "completed",
+            GenerationState::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for GenerationState {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "pending" => Ok(GenerationState::Pending),
+            "generating" => Ok(GenerationState::Generating),
+            "completed" => Ok(GenerationState::Completed),
+            "failed" => Ok(GenerationState::Failed),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A certificate as stored in Redis, private key excepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    pub cert_name: String,
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The directory this certificate is issued from (ACME only), fixed at creation.
+    #[serde(default)]
+    pub acme_directory_url: Option<String>,
+    #[serde(default)]
+    pub staging: bool,
+    pub issuer: IssuerKind,
+    pub key_type: KeyType,
+    pub status: CertStatus,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub not_before: Option<String>,
+    #[serde(default)]
+    pub fullchain_pem: Option<String>,
+    pub owner_token_hash: String,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub next_renewal_at: Option<String>,
+    /// Failed renewal attempts in a row, for the back-off.
+    #[serde(default)]
+    pub renewal_failures: u32,
+}
+
+/// What the API shows of a certificate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CertificateView {
+    pub cert_name: String,
+    pub domains: Vec<String>,
+    pub email: Option<String>,
+    pub acme_directory_url: Option<String>,
+    pub staging: bool,
+    pub issuer: IssuerKind,
+    pub key_type: KeyType,
+    pub status: CertStatus,
+    pub expires_at: Option<String>,
+    pub not_before: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_error: Option<String>,
+    pub next_renewal_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_token_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fullchain_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_pem: Option<String>,
+}
+
+impl CertificateRecord {
+    /// The API view; `show_owner` for the owner and the admin. PEM fields are added by the caller.
+    pub fn view(&self, show_owner: bool) -> CertificateView {
+        CertificateView {
+            cert_name: self.cert_name.clone(),
+            domains: self.domains.clone(),
+            email: self.email.clone(),
+            acme_directory_url: self.acme_directory_url.clone(),
+            staging: self.staging,
+            issuer: self.issuer,
+            key_type: self.key_type,
+            status: self.status,
+            expires_at: self.expires_at.clone(),
+            not_before: self.not_before.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            last_error: self.last_error.clone(),
+            next_renewal_at: self.next_renewal_at.clone(),
+            owner_token_hash: show_owner.then(|| self.owner_token_hash.clone()),
+            fullchain_pem: None,
+            private_key_pem: None,
+        }
+    }
+}
+
+/// One generation's status record (`GET /certificates/{name}/status`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationStatus {
+    pub status: GenerationState,
+    pub message: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When a worker began this generation (absent while pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it completed or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}

@@ -1,0 +1,56 @@
+//! Reading certificates back: validity and names from the leaf of a PEM chain.
+
+use time::OffsetDateTime;
+use x509_parser::extensions::GeneralName;
+use x509_parser::pem::Pem;
+
+/// What certgate needs to know of an issued leaf certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafInfo {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// DNS names and IP addresses of the subjectAltName extension, as written.
+    pub names: Vec<String>,
+    /// Serial number, hex.
+    pub serial: String,
+}
+
+/// Parses the first certificate of a PEM chain.
+pub fn leaf_info(chain_pem: &str) -> Result<LeafInfo, String> {
+    let pem = Pem::iter_from_buffer(chain_pem.as_bytes())
+        .next()
+        .ok_or("no certificate in PEM")?
+        .map_err(|e| format!("unreadable PEM: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let validity = cert.validity();
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => names.push(dns.to_string()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Some(ip) = ip_from_bytes(bytes) {
+                        names.push(ip.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(LeafInfo {
+        not_before: validity.not_before.to_datetime(),
+        not_after: validity.not_after.to_datetime(),
+        names,
+        serial: cert.raw_serial_as_string().replace(':', ""),
+    })
+}
+
+fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        _ => None,
+    }
+}

@@ -1,0 +1,182 @@
+//! Validation of certificate names, domain names and e-mail addresses (SPEC §5).
+//!
+//! Each failure is a [`FieldError`] naming the request field at fault, so the API can answer
+//! `400 {"error":"invalid_request","field":…,"detail":…}` and the CLI can say the same.
+
+use std::net::IpAddr;
+
+use crate::certs::model::IssuerKind;
+
+/// Most names one certificate may carry (Let's Encrypt's limit too).
+pub const MAX_DOMAINS: usize = 100;
+
+/// A request field and why its value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {detail}")]
+pub struct FieldError {
+    pub field: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, detail: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `cert_name` matches `^[a-z0-9][a-z0-9._-]{0,62}$` and is not `multi-domain`.
+pub fn cert_name(name: &str) -> Result<(), FieldError> {
+    identifier("cert_name", name)?;
+    if name == "multi-domain" {
+        return Err(FieldError::new("cert_name", "'multi-domain' is reserved by the API"));
+    }
+    Ok(())
+}
+
+/// A name for a certificate or token: `^[a-z0-9][a-z0-9._-]{0,62}$`.
+pub fn identifier(field: &str, name: &str) -> Result<(), FieldError> {
+    let bytes = name.as_bytes();
+    let first_ok = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let rest_ok = bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+    if !first_ok || !rest_ok || bytes.len() > 63 {
+        return Err(FieldError::new(
+            field,
+            "must be 1 to 63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+/// Normalises and checks a list of domains for the given issuer: lower-cased, trailing dot
+/// dropped, duplicates merged (first occurrence kept), 1 to 100 names.
+pub fn domains(field: &str, raw: &[String], issuer: IssuerKind) -> Result<Vec<String>, FieldError> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for name in raw {
+        let name = domain(field, name, issuer)?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    if out.is_empty() {
+        return Err(FieldError::new(field, "at least one domain is required"));
+    }
+    if out.len() > MAX_DOMAINS {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_DOMAINS} domains per certificate, got {}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Normalises and checks one domain name.
+pub fn domain(field: &str, raw: &str, issuer: IssuerKind) -> Result<String, FieldError> {
+    let name = raw.trim().to_ascii_lowercase();
+    let name = name.strip_suffix('.').unwrap_or(&name).to_owned();
+    let bad = |why: &str| Err(FieldError::new(field, format!("{raw:?} {why}")));
+    if name.is_empty() {
+        return bad("is empty");
+    }
+    if name.len() > 253 {
+        return bad("is longer than 253 characters");
+    }
+    if name.parse::<IpAddr>().is_ok() || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+        return match issuer {
+            IssuerKind::Acme => bad("is an IP address: HTTP-01 validates DNS names only; use a DNS name or the self-signed issuer"),
+            IssuerKind::SelfSigned => Ok(name.trim_matches(['[', ']']).to_owned()),
+        };
+    }
+    let host = match name.strip_prefix("*.") {
+        Some(rest) if issuer == IssuerKind::Acme => {
+            let _ = rest;
+            return bad("is a wildcard: wildcard certificates need DNS-01, and certgate's ACME issuer uses HTTP-01; name each host or use the self-signed issuer");
+        }
+        Some(rest) => rest,
+        None => name.as_str(),
+    };
+    for label in host.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return bad("has an empty label or one longer than 63 characters");
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return bad("may contain only letters, digits, '-' and '.' (and a leading '*.' for self-signed wildcards)");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("has a label that starts or ends with '-'");
+        }
+    }
+    Ok(name)
+}
+
+/// A plausible e-mail address for the ACME account (`local@domain`, no spaces).
+pub fn email(raw: &str) -> Result<String, FieldError> {
+    let email = raw.trim();
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, host)| {
+            !local.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
+    if ok {
+        Ok(email.to_owned())
+    } else {
+        Err(FieldError::new("email", format!("{raw:?} is not an e-mail address")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_names() {
+        assert!(cert_name("a").is_ok());
+        assert!(cert_name("web-1.prod_x").is_ok());
+        assert!(cert_name(&"a".repeat(63)).is_ok());
+        assert!(cert_name(&"a".repeat(64)).is_err());
+        for bad in ["", "-a", "A", "a b", "a/b", "multi-domain", "é"] {
+            assert!(cert_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn domains_are_normalised_and_merged() {
+        let raw = vec!["Example.COM.".to_string(), "example.com".to_string(), "a.example.com".to_string()];
+        let got = domains("domains", &raw, IssuerKind::Acme).unwrap();
+        assert_eq!(got, vec!["example.com", "a.example.com"]);
+    }
+
+    #[test]
+    fn acme_refuses_wildcards_and_ips_with_reasons() {
+        let e = domain("domain", "*.example.com", IssuerKind::Acme).unwrap_err();
+        assert!(e.detail.contains("DNS-01"));
+        let e = domain("domain", "10.0.0.1", IssuerKind::Acme).unwrap_err();
+        assert!(e.detail.contains("IP address"));
+        assert!(domain("domain", "*.example.com", IssuerKind::SelfSigned).is_ok());
+        assert!(domain("domain", "localhost", IssuerKind::SelfSigned).is_ok());
+    }
+
+    #[test]
+    fn bad_labels() {
+        for bad in ["a..b", "-a.com", "a-.com", "a_b.com", "a b", &format!("{}.com", "a".repeat(64))] {
+            assert!(domain("domain", bad, IssuerKind::SelfSigned).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..101).map(|i| format!("h{i}.example.com")).collect();
+        assert!(domains("domains", &many, IssuerKind::Acme).is_err());
+        assert!(domains("domains", &many[..100], IssuerKind::Acme).is_ok());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("ops@example.com").is_ok());
+        for bad in ["", "ops", "@x.com", "a@b", "a b@c.com"] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+}

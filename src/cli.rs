@@ -1,0 +1,101 @@
+//! The command line (SPEC §10): `certgate serve` runs an instance; every other command is a
+//! client of the admin API that prints JSON on stdout and errors on stderr.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "certgate", version, about = "TLS-terminating reverse proxy with an integrated ACME certificate manager")]
+pub struct Cli {
+    /// Admin API base URL.
+    #[arg(long, global = true, env = "CERTGATE_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
+    pub admin_url: String,
+    /// API token (else env CERTGATE_TOKEN, else ADMIN_TOKEN).
+    #[arg(long, global = true, env = "CERTGATE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run an instance: HTTP, HTTPS and admin listeners.
+    Serve {
+        /// TOML file of settings (lower-case variable names); the environment overrides it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Manage API tokens (admin token only).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertCommand {
+    /// Request a certificate; waits for the generation unless --no-wait.
+    Create(CreateArgs),
+    /// Delete a certificate.
+    Delete {
+        name: String,
+        /// Delete even while routes use it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List certificates (no PEM).
+    List,
+    /// Show one certificate.
+    Show {
+        name: String,
+        /// Include the PEM chain and private key (owner or admin).
+        #[arg(long)]
+        pem: bool,
+    },
+    /// Show the latest generation's status.
+    Status { name: String },
+    /// Renew now with a new key.
+    Renew {
+        name: String,
+        /// Wait for the renewal to finish.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    pub name: String,
+    /// One domain, or a comma-separated list.
+    pub domains: String,
+    /// Use ACME_STAGING_URL.
+    #[arg(long)]
+    pub staging: bool,
+    /// Contact e-mail for the ACME account.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// `acme` or `self-signed`.
+    #[arg(long, env = "CERTGATE_ISSUER")]
+    pub issuer: Option<String>,
+    /// `rsa` or `ecdsa-p256` (default: the server's KEY_TYPE).
+    #[arg(long)]
+    pub key_type: Option<String>,
+    /// ACME directory to use instead of the configured ones (admin token only).
+    #[arg(long)]
+    pub acme_directory_url: Option<String>,
+    /// Return once the request is accepted.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once.
+    Create { name: String },
+    /// List tokens (names and hashes only).
+    List,
+    /// Delete a token.
+    Delete { name: String },
+}

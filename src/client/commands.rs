@@ -1,0 +1,141 @@
+//! The CLI's certificate and token commands: one admin API call each (plus polling for
+//! `cert create`), JSON to stdout, progress and errors to stderr, exit code 1 on failure.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{AdminClient, ApiResponse};
+use crate::cli::{CertCommand, CreateArgs, TokenCommand};
+
+/// How often `cert create` polls the status while it waits.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A failed command's one-line reason.
+pub type CommandResult = Result<Value, String>;
+
+pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
+    match command {
+        CertCommand::Create(args) => create(client, args).await,
+        CertCommand::Delete { name, force } => {
+            let path = format!("/certificates/{}?force={force}", encode(&name));
+            expect(client.delete(&path).await, 204).map(|_| json!({ "deleted": name }))
+        }
+        CertCommand::List => expect(client.get("/certificates/").await, 200),
+        CertCommand::Show { name, pem } => {
+            expect(client.get(&format!("/certificates/{}?pem={pem}", encode(&name))).await, 200)
+        }
+        CertCommand::Status { name } => {
+            expect(client.get(&format!("/certificates/{}/status", encode(&name))).await, 200)
+        }
+        CertCommand::Renew { name, wait } => {
+            let path = format!("/certificates/{}/renew", encode(&name));
+            let accepted = expect(client.post(&path, &json!({})).await, 202)?;
+            if wait {
+                wait_for(client, &name).await
+            } else {
+                Ok(accepted)
+            }
+        }
+    }
+}
+
+pub async fn token(client: &AdminClient, command: TokenCommand) -> CommandResult {
+    match command {
+        TokenCommand::Create { name } => expect(client.post("/tokens/", &json!({ "name": name })).await, 201),
+        TokenCommand::List => expect(client.get("/tokens/").await, 200),
+        TokenCommand::Delete { name } => {
+            expect(client.delete(&format!("/tokens/{}", encode(&name))).await, 204).map(|_| json!({ "deleted": name }))
+        }
+    }
+}
+
+async fn create(client: &AdminClient, args: CreateArgs) -> CommandResult {
+    let domains: Vec<&str> = args.domains.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let mut body = json!({ "cert_name": args.name });
+    let path = if domains.len() == 1 {
+        body["domain"] = json!(domains[0]);
+        "/certificates/"
+    } else {
+        body["domains"] = json!(domains);
+        "/certificates/multi-domain"
+    };
+    if args.staging {
+        body["staging"] = json!(true);
+    }
+    for (key, value) in [
+        ("email", &args.email),
+        ("issuer", &args.issuer),
+        ("key_type", &args.key_type),
+        ("acme_directory_url", &args.acme_directory_url),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            body[key] = json!(v);
+        }
+    }
+    let accepted = expect(client.post(path, &body).await, 202)?;
+    if args.no_wait {
+        return Ok(accepted);
+    }
+    wait_for(client, &args.name).await
+}
+
+/// Polls the status until the generation ends; prints each change to stderr; returns the
+/// certificate (without PEM) on success.
+async fn wait_for(client: &AdminClient, name: &str) -> CommandResult {
+    let status_path = format!("/certificates/{}/status", encode(name));
+    let mut last = String::new();
+    loop {
+        let response = client.get(&status_path).await.map_err(|e| e.to_string())?;
+        let state = match response.status.as_u16() {
+            200 => {
+                let status = response.json();
+                let word = status["status"].as_str().unwrap_or("unknown").to_owned();
+                let line = format!("{name}: {word} — {}", status["message"].as_str().unwrap_or(""));
+                if line != last {
+                    eprintln!("{line}");
+                    last = line;
+                }
+                word
+            }
+            // Retention over before we looked again: the record tells the outcome.
+            404 => "ended".to_owned(),
+            _ => return Err(response.error_line()),
+        };
+        match state.as_str() {
+            "completed" | "ended" => break,
+            "failed" => {
+                let record = client.get(&format!("/certificates/{}", encode(name))).await.map_err(|e| e.to_string())?;
+                let detail = record.json()["last_error"].as_str().unwrap_or("generation failed").to_owned();
+                return Err(format!("{name}: generation failed: {detail}"));
+            }
+            _ => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+    let record = expect(client.get(&format!("/certificates/{}", encode(name))).await, 200)?;
+    match record["status"].as_str() {
+        Some("active") => Ok(record),
+        other => Err(format!("{name}: certificate is {} ({})", other.unwrap_or("unknown"), record["last_error"].as_str().unwrap_or("no error recorded"))),
+    }
+}
+
+/// The JSON body of an answer with the expected status, else its one-line error.
+fn expect(response: Result<ApiResponse, super::ClientError>, status: u16) -> CommandResult {
+    let response = response.map_err(|e| e.to_string())?;
+    if response.status.as_u16() != status {
+        return Err(response.error_line());
+    }
+    Ok(response.json())
+}
+
+/// Percent-encodes a path segment (names are validated server-side; this keeps odd input from
+/// changing the path).
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,440 @@
+//! Configuration: built-in defaults < optional TOML file < environment (SPEC §2).
+//!
+//! Every setting is named by its environment variable; in the TOML file the key is the same name
+//! in lower case, flat. A bad value is reported as a [`ConfigError`] naming the variable and what
+//! it accepts; `main` turns it into exit code 2.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::certs::model::KeyType;
+use crate::secret::Secret;
+
+/// Let's Encrypt production directory, the seed's default for `ACME_DIRECTORY_URL`.
+pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt staging directory, the seed's default for `ACME_STAGING_URL`.
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// Log output format (`LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration of one certgate instance.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub acme_directory_url: String,
+    pub acme_staging_url: String,
+    /// Polls of an order or authorization before giving up.
+    pub acme_poll_max_attempts: u32,
+    pub acme_poll_interval: Duration,
+    pub acme_poll_initial_wait: Duration,
+    /// Extra roots trusted for the ACME server's HTTPS (`ACME_CA_BUNDLE`).
+    pub acme_ca_bundle: Option<PathBuf>,
+    pub renewal_check_interval: Duration,
+    pub renewal_threshold_days: u32,
+    /// How long a finished generation's status stays readable.
+    pub cert_status_retention: Duration,
+    pub cert_gen_max_workers: usize,
+    /// Lifetime of the Redis lease that guards one certificate's generation; a crashed holder's
+    /// work is taken over after this (`CERT_LEASE_SECONDS`, default 30).
+    pub cert_lease: Duration,
+    pub rsa_key_size: u32,
+    pub self_signed_days: u32,
+    pub key_type: KeyType,
+    pub redis_url: String,
+    pub redis_key_prefix: String,
+    pub http_addr: SocketAddr,
+    pub https_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub https_public_port: u16,
+    pub admin_token: Option<Secret>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub tls_handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub worker_threads: usize,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// One invalid setting: which variable, what it accepts, what it was given.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {accepts} (got {got:?})")]
+pub struct ConfigError {
+    pub variable: String,
+    pub accepts: String,
+    pub got: String,
+}
+
+/// Where raw values come from; tests pass their own environment.
+pub type RawValues = BTreeMap<String, String>;
+
+/// Every variable this module knows, so a misspelt TOML key is an error and not silently ignored.
+const KNOWN: &[&str] = &[
+    "ACME_DIRECTORY_URL",
+    "ACME_STAGING_URL",
+    "ACME_POLL_MAX_ATTEMPTS",
+    "ACME_POLL_INTERVAL_SECONDS",
+    "ACME_POLL_INITIAL_WAIT",
+    "ACME_CA_BUNDLE",
+    "RENEWAL_CHECK_INTERVAL",
+    "RENEWAL_THRESHOLD_DAYS",
+    "CERT_STATUS_RETENTION_SECONDS",
+    "CERT_GEN_MAX_WORKERS",
+    "CERT_LEASE_SECONDS",
+    "RSA_KEY_SIZE",
+    "SELF_SIGNED_DAYS",
+    "KEY_TYPE",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "HTTP_ADDR",
+    "HTTPS_ADDR",
+    "ADMIN_ADDR",
+    "HTTPS_PUBLIC_PORT",
+    "ADMIN_TOKEN",
+    "TRUSTED_PROXIES",
+    "TLS_HANDSHAKE_TIMEOUT_SECONDS",
+    "HEADER_READ_TIMEOUT_SECONDS",
+    "IDLE_TIMEOUT_SECONDS",
+    "UPSTREAM_CONNECT_TIMEOUT_SECONDS",
+    "UPSTREAM_TIMEOUT_SECONDS",
+    "MAX_HEADER_BYTES",
+    "MAX_CONNECTIONS",
+    "WORKER_THREADS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+];
+
+impl Config {
+    /// Loads the configuration from an optional TOML file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: RawValues = std::env::vars()
+            .filter(|(k, _)| KNOWN.contains(&k.as_str()))
+            .collect();
+        let mut raw = match file {
+            Some(path) => read_toml(path)?,
+            None => RawValues::new(),
+        };
+        raw.extend(env);
+        Config::from_raw(&raw)
+    }
+
+    /// Builds and validates a configuration from raw `NAME → value` pairs.
+    pub fn from_raw(raw: &RawValues) -> Result<Config, ConfigError> {
+        let v = Values(raw);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let config = Config {
+            acme_directory_url: v.url("ACME_DIRECTORY_URL", LETS_ENCRYPT_PRODUCTION)?,
+            acme_staging_url: v.url("ACME_STAGING_URL", LETS_ENCRYPT_STAGING)?,
+            acme_poll_max_attempts: v.number("ACME_POLL_MAX_ATTEMPTS", 60, 1, 10_000)? as u32,
+            acme_poll_interval: v.seconds("ACME_POLL_INTERVAL_SECONDS", 2, 1, 3600)?,
+            acme_poll_initial_wait: v.seconds("ACME_POLL_INITIAL_WAIT", 0, 0, 3600)?,
+            acme_ca_bundle: v.file("ACME_CA_BUNDLE")?,
+            renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL", 86_400, 1, 31_536_000)?,
+            renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS", 30, 1, 3650)? as u32,
+            cert_status_retention: v.seconds(
+                "CERT_STATUS_RETENTION_SECONDS",
+                300,
+                1,
+                31_536_000,
+            )?,
+            cert_gen_max_workers: v.number("CERT_GEN_MAX_WORKERS", 5, 1, 1024)? as usize,
+            cert_lease: v.seconds("CERT_LEASE_SECONDS", 30, 2, 3600)?,
+            rsa_key_size: v.rsa_key_size()?,
+            self_signed_days: v.number("SELF_SIGNED_DAYS", 365, 1, 36_500)? as u32,
+            key_type: v.key_type()?,
+            redis_url: v.redis_url()?,
+            redis_key_prefix: v.key_prefix()?,
+            http_addr: v.addr("HTTP_ADDR", "0.0.0.0:80")?,
+            https_addr: v.addr("HTTPS_ADDR", "0.0.0.0:443")?,
+            admin_addr: v.addr("ADMIN_ADDR", "127.0.0.1:8081")?,
+            https_public_port: v.number("HTTPS_PUBLIC_PORT", 443, 1, 65_535)? as u16,
+            admin_token: v.admin_token()?,
+            trusted_proxies: v.cidrs("TRUSTED_PROXIES")?,
+            tls_handshake_timeout: v.seconds("TLS_HANDSHAKE_TIMEOUT_SECONDS", 10, 1, 3600)?,
+            header_read_timeout: v.seconds("HEADER_READ_TIMEOUT_SECONDS", 10, 1, 3600)?,
+            idle_timeout: v.seconds("IDLE_TIMEOUT_SECONDS", 60, 1, 86_400)?,
+            upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 5, 1, 3600)?,
+            upstream_timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS", 60, 1, 86_400)?,
+            max_header_bytes: v.number("MAX_HEADER_BYTES", 32_768, 1024, 1 << 20)? as usize,
+            max_connections: v.number("MAX_CONNECTIONS", 10_000, 1, 10_000_000)? as usize,
+            worker_threads: v.number("WORKER_THREADS", cores as u64, 1, 1024)? as usize,
+            log_format: v.log_format()?,
+            log_level: v.log_level()?,
+        };
+        Ok(config)
+    }
+
+    /// A configuration with every default, for tests and tools; `ADMIN_TOKEN` unset.
+    pub fn defaults() -> Config {
+        Config::from_raw(&RawValues::new()).expect("built-in defaults are valid")
+    }
+}
+
+fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
+    let bad = |accepts: String| ConfigError {
+        variable: "--config".into(),
+        accepts,
+        got: path.display().to_string(),
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(format!("a readable TOML file ({e})")))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| bad(format!("valid TOML ({})", e.message())))?;
+    let mut raw = RawValues::new();
+    for (key, value) in table {
+        let name = key.to_ascii_uppercase();
+        if !KNOWN.contains(&name.as_str()) || key != key.to_ascii_lowercase() {
+            return Err(ConfigError {
+                variable: key,
+                accepts: "one of the documented lower-case keys (see config/example.toml)".into(),
+                got: scalar(&value),
+            });
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(scalar)
+                .collect::<Vec<_>>()
+                .join(","),
+            other => scalar(&other),
+        };
+        raw.insert(name, text);
+    }
+    Ok(raw)
+}
+
+/// A TOML scalar as the text an environment variable would hold.
+fn scalar(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) | toml::Value::Table(_) => "<nested value>".to_owned(),
+    }
+}
+
+/// Typed accessors over the raw values; each error names its variable.
+struct Values<'a>(&'a RawValues);
+
+impl Values<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|s| s.trim())
+    }
+
+    fn fail<T>(&self, name: &str, accepts: &str) -> Result<T, ConfigError> {
+        Err(ConfigError {
+            variable: name.into(),
+            accepts: accepts.into(),
+            got: self.get(name).unwrap_or_default().into(),
+        })
+    }
+
+    fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(default);
+        };
+        match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => self.fail(name, &format!("a whole number from {min} to {max}")),
+        }
+    }
+
+    fn seconds(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        self.number(name, default, min, max).map(Duration::from_secs)
+    }
+
+    fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+        let text = self.get(name).unwrap_or(default);
+        if text.starts_with("https://") || text.starts_with("http://") {
+            Ok(text.to_owned())
+        } else {
+            self.fail(name, "an http:// or https:// URL")
+        }
+    }
+
+    fn file(&self, name: &str) -> Result<Option<PathBuf>, ConfigError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(path) if Path::new(path).is_file() => Ok(Some(PathBuf::from(path))),
+            Some(_) => self.fail(name, "the path of a readable PEM file"),
+        }
+    }
+
+    fn addr(&self, name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+        match self.get(name).unwrap_or(default).parse() {
+            Ok(addr) => Ok(addr),
+            Err(_) => self.fail(name, "an IP address and port, such as 0.0.0.0:443 or [::]:443"),
+        }
+    }
+
+    fn rsa_key_size(&self) -> Result<u32, ConfigError> {
+        match self.get("RSA_KEY_SIZE").unwrap_or("2048") {
+            "2048" => Ok(2048),
+            "3072" => Ok(3072),
+            "4096" => Ok(4096),
+            _ => self.fail("RSA_KEY_SIZE", "2048, 3072 or 4096"),
+        }
+    }
+
+    fn key_type(&self) -> Result<KeyType, ConfigError> {
+        match self.get("KEY_TYPE").unwrap_or("rsa").parse() {
+            Ok(kind) => Ok(kind),
+            Err(_) => self.fail("KEY_TYPE", "rsa or ecdsa-p256"),
+        }
+    }
+
+    fn redis_url(&self) -> Result<String, ConfigError> {
+        let url = self.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
+        let schemes = ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"];
+        if schemes.iter().any(|s| url.starts_with(s)) && fred::types::config::Config::from_url(url).is_ok() {
+            Ok(url.to_owned())
+        } else {
+            self.fail("REDIS_URL", "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379")
+        }
+    }
+
+    fn key_prefix(&self) -> Result<String, ConfigError> {
+        let prefix = self.get("REDIS_KEY_PREFIX").unwrap_or("certgate:");
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 64
+            && prefix.chars().all(|c| c.is_ascii_graphic() && c != '{' && c != '}');
+        if ok {
+            Ok(prefix.to_owned())
+        } else {
+            self.fail("REDIS_KEY_PREFIX", "1 to 64 printable characters without braces")
+        }
+    }
+
+    fn admin_token(&self) -> Result<Option<Secret>, ConfigError> {
+        match self.0.get("ADMIN_TOKEN") {
+            None => Ok(None),
+            Some(token) if token.len() >= 24 && token.chars().all(|c| c.is_ascii_graphic()) => {
+                Ok(Some(Secret::new(token.clone())))
+            }
+            Some(_) => Err(ConfigError {
+                variable: "ADMIN_TOKEN".into(),
+                accepts: "at least 24 printable characters without spaces".into(),
+                got: "[redacted]".into(),
+            }),
+        }
+    }
+
+    fn cidrs(&self, name: &str) -> Result<Vec<IpNet>, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(Vec::new());
+        };
+        let mut nets = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let net = item
+                .parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
+            match net {
+                Ok(net) => nets.push(net),
+                Err(_) => return self.fail(name, "comma-separated CIDRs such as 10.0.0.0/8,::1/128"),
+            }
+        }
+        Ok(nets)
+    }
+
+    fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        match self.get("LOG_FORMAT").unwrap_or("text") {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => self.fail("LOG_FORMAT", "text or json"),
+        }
+    }
+
+    fn log_level(&self) -> Result<String, ConfigError> {
+        let level = self.get("LOG_LEVEL").unwrap_or("info");
+        let simple = ["error", "warn", "info", "debug", "trace", "off"];
+        if simple.contains(&level) || tracing_subscriber::EnvFilter::try_new(level).is_ok() {
+            Ok(level.to_owned())
+        } else {
+            self.fail("LOG_LEVEL", "error, warn, info, debug, trace or a tracing filter")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawValues {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = Config::defaults();
+        assert_eq!(c.acme_poll_max_attempts, 60);
+        assert_eq!(c.acme_poll_interval, Duration::from_secs(2));
+        assert_eq!(c.renewal_check_interval, Duration::from_secs(86_400));
+        assert_eq!(c.renewal_threshold_days, 30);
+        assert_eq!(c.cert_status_retention, Duration::from_secs(300));
+        assert_eq!(c.cert_gen_max_workers, 5);
+        assert_eq!(c.rsa_key_size, 2048);
+        assert_eq!(c.self_signed_days, 365);
+        assert_eq!(c.redis_key_prefix, "certgate:");
+        assert_eq!(c.admin_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.max_header_bytes, 32_768);
+        assert_eq!(c.acme_directory_url, LETS_ENCRYPT_PRODUCTION);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("RSA_KEY_SIZE", "1000"),
+            ("ADMIN_TOKEN", "short"),
+            ("KEY_TYPE", "dsa"),
+            ("HTTP_ADDR", "nowhere"),
+            ("CERT_GEN_MAX_WORKERS", "0"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("REDIS_URL", "http://x"),
+            ("LOG_FORMAT", "xml"),
+        ];
+        for (name, value) in cases {
+            let err = Config::from_raw(&raw(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable, name);
+        }
+    }
+
+    #[test]
+    fn admin_token_is_never_echoed() {
+        let err = Config::from_raw(&raw(&[("ADMIN_TOKEN", "secret-but-short")])).unwrap_err();
+        assert!(!err.to_string().contains("secret-but-short"));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("certgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "rsa_key_size = 4096\ncert_gen_max_workers = 3\n").unwrap();
+        let mut values = read_toml(&file).unwrap();
+        values.insert("CERT_GEN_MAX_WORKERS".into(), "7".into());
+        let c = Config::from_raw(&values).unwrap();
+        assert_eq!(c.rsa_key_size, 4096);
+        assert_eq!(c.cert_gen_max_workers, 7);
+        std::fs::write(&file, "no_such_key = 1\n").unwrap();
+        assert_eq!(read_toml(&file).unwrap_err().variable, "no_such_key");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,27 @@
+//! certgate: a TLS-terminating reverse proxy with an integrated ACME certificate manager.
+//!
+//! Module map:
+//!
+//! - [`config`]: environment + TOML → validated [`config::Config`] (SPEC §2).
+//! - [`app`]: wires one instance (store, manager, listeners) and its shutdown.
+//! - [`store`]: Redis (fred) — certificates, keys, status, jobs, leases, tokens, claims, routes;
+//!   the key schema is in `docs/storage.md`.
+//! - [`certs`]: the certificate model, validation, key generation, issuers (self-signed; ACME
+//!   plugs in behind [`certs::issuer::Issuer`]) and the [`certs::manager`] that runs generations.
+//! - [`routes`]: the route record.
+//! - [`admin`]: the axum admin API — auth, certificates, tokens, health.
+//! - [`client`]: the CLI's client of the admin API.
+//! - [`events`]: in-process change notifications.
+//! - [`secret`], [`timefmt`]: small shared types.
+
+pub mod admin;
+pub mod app;
+pub mod certs;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod events;
+pub mod routes;
+pub mod secret;
+pub mod store;
+pub mod timefmt;

@@ -1,0 +1,113 @@
+//! The `certgate` binary: `serve`, or a command of the admin API's client.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use certgate::cli::{Cli, Command};
+use certgate::client::{commands, AdminClient};
+use certgate::config::{Config, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::Cert(cmd) => client_command(&cli.admin_url, cli.token, |c| Box::pin(async move { commands::cert(&c, cmd).await })),
+        Command::Token(cmd) => client_command(&cli.admin_url, cli.token, |c| Box::pin(async move { commands::token(&c, cmd).await })),
+    }
+}
+
+type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = commands::CommandResult>>>;
+
+fn client_command(admin_url: &str, token: Option<String>, run: impl FnOnce(AdminClient) -> CommandFuture) -> ExitCode {
+    let token = token.or_else(|| std::env::var("ADMIN_TOKEN").ok()).filter(|t| !t.is_empty());
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("certgate: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = AdminClient::new(admin_url, token);
+    match runtime.block_on(run(client)) {
+        Ok(value) => {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("certgate: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(file: Option<&std::path::Path>) -> ExitCode {
+    let config = match Config::load(file) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("certgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    raise_open_file_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads)
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("certgate: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listeners = certgate::app::Listeners::bind(&config).await?;
+        certgate::app::run(config.clone(), listeners, certgate::app::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("certgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Lifts the soft open-file limit to the hard limit: an edge holds one descriptor per client.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    unsafe {
+        let mut limit = libc_rlimit { rlim_cur: 0, rlim_max: 0 };
+        if getrlimit(RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+#[cfg(unix)]
+#[repr(C)]
+struct libc_rlimit {
+    rlim_cur: u64,
+    rlim_max: u64,
+}
+#[cfg(unix)]
+const RLIMIT_NOFILE: i32 = 7;
+#[cfg(unix)]
+extern "C" {
+    fn getrlimit(resource: i32, rlim: *mut libc_rlimit) -> i32;
+    fn setrlimit(resource: i32, rlim: *const libc_rlimit) -> i32;
+}

@@ -1,0 +1,5 @@
+//! Routes ("proxies", SPEC §6): a hostname tied to an upstream and optionally a certificate.
+
+pub mod model;
+
+pub use model::Route;

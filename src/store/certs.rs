@@ -1,0 +1,146 @@
+//! Certificate records and private keys.
+//!
+//! A certificate lives in one hash, `cert:{name}`, with the fields `record` (JSON) and
+//! `private_key` (PEM). Issuance writes both with one `HSET` inside a Lua script that first checks
+//! the writer's lease, so a crash never leaves half a certificate and a stalled worker whose lease
+//! ran out cannot overwrite newer work.
+
+use fred::prelude::{HashesInterface, KeysInterface, LuaInterface, SetsInterface};
+
+use super::{decode, encode, Store, StoreResult};
+use crate::certs::model::{CertificateRecord, GenerationStatus};
+use crate::secret::Secret;
+
+/// What became of a write guarded by a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardedWrite {
+    Stored,
+    /// The lease is held by someone else (or expired): the result is stale and was dropped.
+    LeaseLost,
+    /// The certificate was deleted meanwhile.
+    Deleted,
+}
+
+/// Creates the record and its `pending` status together, unless the name exists.
+const CREATE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'status', 'pending', 'message', ARGV[2], 'created_at', ARGV[3], 'updated_at', ARGV[3])
+return 1
+"#;
+
+/// Replaces the record (and the key, when given) if the caller still holds the lease.
+const GUARDED_WRITE: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lease_lost' end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'deleted' end
+if ARGV[3] == '' then
+  redis.call('HSET', KEYS[1], 'record', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'record', ARGV[2], 'private_key', ARGV[3])
+end
+return 'stored'
+"#;
+
+impl Store {
+    /// Creates a certificate record with a `pending` generation status. `false` if the name is
+    /// taken (that check and the write are one atomic step, which makes `409` race-free).
+    pub async fn create_certificate(
+        &self,
+        record: &CertificateRecord,
+        status: &GenerationStatus,
+    ) -> StoreResult<bool> {
+        let name = &record.cert_name;
+        let keys = vec![self.keys.cert(name), self.keys.cert_status(name)];
+        let args = vec![encode(record), status.message.clone(), status.created_at.clone()];
+        let created: i64 = self.client.eval(CREATE, keys, args).await?;
+        if created == 1 {
+            let _: i64 = self.client.sadd(self.keys.cert_index(), name.as_str()).await?;
+        }
+        Ok(created == 1)
+    }
+
+    /// The record, or `None` if no certificate has that name.
+    pub async fn get_certificate(&self, name: &str) -> StoreResult<Option<CertificateRecord>> {
+        let key = self.keys.cert(name);
+        let json: Option<String> = self.client.hget(&key, "record").await?;
+        json.map(|j| decode(&key, &j)).transpose()
+    }
+
+    /// The record and its private key (absent until the first issuance completes).
+    pub async fn get_certificate_with_key(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(CertificateRecord, Option<Secret>)>> {
+        let key = self.keys.cert(name);
+        let (json, private_key): (Option<String>, Option<String>) =
+            self.client.hmget(&key, vec!["record", "private_key"]).await?;
+        match json {
+            None => Ok(None),
+            Some(json) => Ok(Some((decode(&key, &json)?, private_key.map(Secret::new)))),
+        }
+    }
+
+    /// Every certificate name in the index, sorted.
+    pub async fn certificate_names(&self) -> StoreResult<Vec<String>> {
+        let mut names: Vec<String> = self.client.smembers(self.keys.cert_index()).await?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every certificate record, sorted by name. Index entries without a record (left by a crash
+    /// between the two writes) are skipped.
+    pub async fn list_certificates(&self) -> StoreResult<Vec<CertificateRecord>> {
+        let names = self.certificate_names().await?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.client.pipeline();
+        for name in &names {
+            let _: () = pipeline.hget(self.keys.cert(name), "record").await?;
+        }
+        let values: Vec<Option<String>> = pipeline.all().await?;
+        let mut out = Vec::with_capacity(values.len());
+        for (name, json) in names.iter().zip(values) {
+            if let Some(json) = json {
+                out.push(decode(&self.keys.cert(name), &json)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes an issuance result (record and, when given, the new private key) in one atomic
+    /// step, only while `lease_value` still holds the certificate's lease.
+    pub async fn write_certificate_guarded(
+        &self,
+        record: &CertificateRecord,
+        private_key: Option<&Secret>,
+        lease_value: &str,
+    ) -> StoreResult<GuardedWrite> {
+        let name = &record.cert_name;
+        let keys = vec![self.keys.cert(name), self.keys.cert_lease(name)];
+        let key_pem = private_key.map(|k| k.expose().to_owned()).unwrap_or_default();
+        let args = vec![lease_value.to_owned(), encode(record), key_pem];
+        let outcome: String = self.client.eval(GUARDED_WRITE, keys, args).await?;
+        Ok(match outcome.as_str() {
+            "stored" => GuardedWrite::Stored,
+            "deleted" => GuardedWrite::Deleted,
+            _ => GuardedWrite::LeaseLost,
+        })
+    }
+
+    /// Deletes a certificate with its key, status and lease (one slot, one `DEL`), then drops it
+    /// from the index. A worker still running finds it gone and discards its result.
+    pub async fn delete_certificate(&self, name: &str) -> StoreResult<bool> {
+        let keys = vec![
+            self.keys.cert(name),
+            self.keys.cert_status(name),
+            self.keys.cert_lease(name),
+        ];
+        let existing: Option<String> = self.client.hget(&keys[0], "record").await?;
+        let _: i64 = self.client.del(keys).await?;
+        let _: i64 = self.client.srem(self.keys.cert_index(), name).await?;
+        let _: i64 = self.client.srem(self.keys.jobs(), name).await?;
+        Ok(existing.is_some())
+    }
+}

@@ -1,0 +1,94 @@
+//! The Redis key schema (documented in `docs/storage.md`).
+//!
+//! Braces mark the Redis Cluster hash tag: every key of one certificate carries `{<cert_name>}`,
+//! so the record, its private key, its generation status and its lease sit in one slot and one
+//! Lua script may touch them all atomically. The token tables share `{tokens}`.
+
+/// Builds keys under one prefix (`REDIS_KEY_PREFIX`, default `certgate:`).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Hash: `record` (JSON [`CertificateRecord`](crate::certs::model::CertificateRecord)) and
+    /// `private_key` (PEM), written together.
+    pub fn cert(&self, name: &str) -> String {
+        format!("{}cert:{{{name}}}", self.prefix)
+    }
+
+    /// Hash: the current generation's status; expires `CERT_STATUS_RETENTION_SECONDS` after it ends.
+    pub fn cert_status(&self, name: &str) -> String {
+        format!("{}cert:{{{name}}}:status", self.prefix)
+    }
+
+    /// String: the lease of the instance generating this certificate (SET NX PX).
+    pub fn cert_lease(&self, name: &str) -> String {
+        format!("{}cert:{{{name}}}:lease", self.prefix)
+    }
+
+    /// Set: every certificate name (an index; the record is the truth).
+    pub fn cert_index(&self) -> String {
+        format!("{}certs", self.prefix)
+    }
+
+    /// Set: certificate names with a generation waiting or running (the durable work queue).
+    pub fn jobs(&self) -> String {
+        format!("{}jobs", self.prefix)
+    }
+
+    /// Hash: `owner` (token hash) plus one field per certificate or route naming the host.
+    pub fn claim(&self, hostname: &str) -> String {
+        format!("{}claim:{{{hostname}}}", self.prefix)
+    }
+
+    /// String: a route's JSON.
+    pub fn route(&self, hostname: &str) -> String {
+        format!("{}route:{{{hostname}}}", self.prefix)
+    }
+
+    /// Set: every routed hostname.
+    pub fn route_index(&self) -> String {
+        format!("{}routes", self.prefix)
+    }
+
+    /// Hash: token name → JSON metadata (with its SHA-256 hash).
+    pub fn tokens_by_name(&self) -> String {
+        format!("{}{{tokens}}:by_name", self.prefix)
+    }
+
+    /// Hash: token hash (hex) → token name.
+    pub fn tokens_by_hash(&self) -> String {
+        format!("{}{{tokens}}:by_hash", self.prefix)
+    }
+
+    /// String: hash of the generated admin token, when `ADMIN_TOKEN` is unset.
+    pub fn admin_token_hash(&self) -> String {
+        format!("{}{{tokens}}:admin", self.prefix)
+    }
+
+    /// String with TTL: an HTTP-01 key authorization under its token.
+    pub fn challenge(&self, token: &str) -> String {
+        format!("{}challenge:{{{token}}}", self.prefix)
+    }
+
+    /// String: an ACME account's credentials (JSON), per directory URL and e-mail.
+    pub fn acme_account(&self, id: &str) -> String {
+        format!("{}acme:account:{{{id}}}", self.prefix)
+    }
+
+    /// String: the lock held while an ACME account is registered.
+    pub fn acme_account_lock(&self, id: &str) -> String {
+        format!("{}acme:account:{{{id}}}:lock", self.prefix)
+    }
+}

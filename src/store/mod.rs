@@ -1,0 +1,147 @@
+//! Redis storage (fred): every piece of certgate's state, under `REDIS_KEY_PREFIX`.
+//!
+//! [`Store`] is a cheap `Clone` handle. Each concept has its own file with an `impl Store` block:
+//! certificates and their keys, generation status and pending jobs, leases, tokens, hostname
+//! claims, routes. The key schema is in [`keys`] and `docs/storage.md`; everything one atomic
+//! write touches shares a hash tag, so the schema works on Redis Cluster unchanged.
+
+pub mod certs;
+pub mod claims;
+pub mod jobs;
+pub mod keys;
+pub mod leases;
+pub mod routes;
+pub mod status;
+pub mod tokens;
+
+use std::time::Duration;
+
+use fred::prelude::{ClientLike, Config as RedisConfig, ReconnectPolicy, TcpConfig};
+use fred::types::Builder;
+
+pub use keys::Keys;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis is unreachable or did not answer in time; the caller answers `503`.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered, but with something certgate did not write (or an older schema).
+    #[error("corrupt record at {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+    /// Any other Redis error (a script error, a wrong type): a bug or a misconfiguration.
+    #[error("redis error: {0}")]
+    Redis(String),
+}
+
+impl From<fred::error::Error> for StoreError {
+    fn from(e: fred::error::Error) -> Self {
+        use fred::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::IO
+            | ErrorKind::Timeout
+            | ErrorKind::Canceled
+            | ErrorKind::Routing
+            | ErrorKind::Cluster
+            | ErrorKind::Backpressure => StoreError::Unavailable(e.to_string()),
+            _ if e.details().starts_with("LOADING") || e.details().contains("CLUSTERDOWN") => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Redis(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Handle on the shared Redis state.
+#[derive(Clone)]
+pub struct Store {
+    client: fred::clients::Client,
+    keys: Keys,
+}
+
+/// How long one command may take before the caller is told storage is unavailable.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Store {
+    /// Builds a client for `url` with a reconnect policy and command timeouts, and starts
+    /// connecting in the background. The store is usable at once: commands issued while Redis is
+    /// unreachable fail with [`StoreError::Unavailable`] after [`COMMAND_TIMEOUT`].
+    pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
+        let client = build_client(url)?;
+        client.connect();
+        Ok(Store {
+            client,
+            keys: Keys::new(prefix),
+        })
+    }
+
+    /// Waits until the first connection is up, at most `limit`.
+    pub async fn wait_connected(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.client.wait_for_connect())
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The key schema under this store's prefix.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The underlying client, for modules that need commands not wrapped here.
+    pub fn client(&self) -> &fred::clients::Client {
+        &self.client
+    }
+
+    /// Whether Redis answers a `PING` now.
+    pub async fn ping(&self) -> bool {
+        let ping = self.client.ping::<String>(None);
+        matches!(tokio::time::timeout(Duration::from_secs(1), ping).await, Ok(Ok(_)))
+    }
+
+    /// Closes the connection.
+    pub async fn quit(&self) {
+        let _ = self.client.quit().await;
+    }
+}
+
+/// A fred client configured for an edge that must ride through Redis restarts.
+pub fn build_client(url: &str) -> StoreResult<fred::clients::Client> {
+    let mut config = RedisConfig::from_url(url).map_err(|e| StoreError::Redis(e.to_string()))?;
+    // Keep retrying a Redis that is down at start-up instead of failing the process.
+    config.fail_fast = false;
+    let client = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 2;
+            c.tcp = TcpConfig {
+                nodelay: Some(true),
+                ..Default::default()
+            };
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = COMMAND_TIMEOUT;
+        })
+        // Retry forever: 100 ms doubling up to 2 s between attempts.
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build()
+        .map_err(|e| StoreError::Redis(e.to_string()))?;
+    Ok(client)
+}
+
+/// Parses a JSON value read from `key`, reporting corruption with the key's name.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+/// Encodes a value certgate itself defines; these types always serialise.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("certgate's records serialise to JSON")
+}

@@ -1,0 +1,38 @@
+//! Routes: `route:{hostname}` holds the JSON, `routes` indexes the hostnames.
+
+use fred::prelude::{KeysInterface, SetsInterface};
+
+use super::{decode, Store, StoreResult};
+use crate::routes::Route;
+
+impl Store {
+    pub async fn get_route(&self, hostname: &str) -> StoreResult<Option<Route>> {
+        let key = self.keys.route(hostname);
+        let json: Option<String> = self.client.get(&key).await?;
+        json.map(|j| decode(&key, &j)).transpose()
+    }
+
+    /// Every route, sorted by hostname.
+    pub async fn list_routes(&self) -> StoreResult<Vec<Route>> {
+        let mut hosts: Vec<String> = self.client.smembers(self.keys.route_index()).await?;
+        hosts.sort();
+        let mut routes = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            if let Some(route) = self.get_route(&host).await? {
+                routes.push(route);
+            }
+        }
+        Ok(routes)
+    }
+
+    /// Hostnames of the routes that serve the named certificate.
+    pub async fn routes_using_certificate(&self, cert_name: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .list_routes()
+            .await?
+            .into_iter()
+            .filter(|r| r.cert_name.as_deref() == Some(cert_name))
+            .map(|r| r.hostname)
+            .collect())
+    }
+}

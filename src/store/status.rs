@@ -1,0 +1,132 @@
+//! Generation status records (`cert:{name}:status`).
+//!
+//! One hash per certificate describes its latest generation. It lives without expiry while the
+//! generation waits or runs (it is part of the durable record of pending work) and expires
+//! `CERT_STATUS_RETENTION_SECONDS` after the generation ends.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fred::prelude::{HashesInterface, LuaInterface};
+
+use super::{Store, StoreError, StoreResult};
+use crate::certs::model::{GenerationState, GenerationStatus};
+
+/// Starts a new `pending` generation unless one is waiting or running (then the caller joins it).
+const BEGIN_OR_JOIN: &str = r#"
+local s = redis.call('HGET', KEYS[1], 'status')
+if s == 'pending' or s == 'generating' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', 'pending', 'message', ARGV[1], 'created_at', ARGV[2], 'updated_at', ARGV[2])
+return 1
+"#;
+
+/// Marks the generation `generating`, if the caller holds the lease, and counts the attempt.
+const MARK_GENERATING: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'pending' and s ~= 'generating' then return -2 end
+redis.call('HSET', KEYS[1], 'status', 'generating', 'message', ARGV[2], 'started_at', ARGV[3], 'updated_at', ARGV[3])
+redis.call('PERSIST', KEYS[1])
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+"#;
+
+/// Ends the generation and starts the retention countdown.
+const FINISH: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'message', ARGV[2], 'finished_at', ARGV[3], 'updated_at', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"#;
+
+/// Outcome of asking to start a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    Started,
+    /// A generation is already waiting or running; the request joins it.
+    Joined,
+}
+
+/// Outcome of claiming a pending generation for work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkGenerating {
+    /// This is attempt number n (1 for a first run, more after interrupted runs).
+    Attempt(u32),
+    /// The generation has ended or was deleted: nothing to do.
+    NotRunning,
+    LeaseLost,
+}
+
+impl Store {
+    /// The latest generation status, or `None` (never created, or retention over).
+    pub async fn get_status(&self, name: &str) -> StoreResult<Option<GenerationStatus>> {
+        let key = self.keys.cert_status(name);
+        let map: HashMap<String, String> = self.client.hgetall(&key).await?;
+        if map.is_empty() {
+            return Ok(None);
+        }
+        let field = |f: &str| map.get(f).cloned();
+        let status = field("status")
+            .and_then(|s| s.parse::<GenerationState>().ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                key: key.clone(),
+                detail: "missing or unknown status".into(),
+            })?;
+        Ok(Some(GenerationStatus {
+            status,
+            message: field("message").unwrap_or_default(),
+            created_at: field("created_at").unwrap_or_default(),
+            updated_at: field("updated_at").unwrap_or_default(),
+            started_at: field("started_at"),
+            finished_at: field("finished_at"),
+        }))
+    }
+
+    /// Starts a `pending` generation, or reports that one is already under way.
+    pub async fn begin_generation(&self, name: &str, message: &str, now: &str) -> StoreResult<Begin> {
+        let keys = vec![self.keys.cert_status(name)];
+        let started: i64 = self
+            .client
+            .eval(BEGIN_OR_JOIN, keys, vec![message, now])
+            .await?;
+        Ok(if started == 1 { Begin::Started } else { Begin::Joined })
+    }
+
+    /// Moves a waiting generation to `generating` under the caller's lease.
+    pub async fn mark_generating(
+        &self,
+        name: &str,
+        lease_value: &str,
+        message: &str,
+        now: &str,
+    ) -> StoreResult<MarkGenerating> {
+        let keys = vec![self.keys.cert_status(name), self.keys.cert_lease(name)];
+        let n: i64 = self
+            .client
+            .eval(MARK_GENERATING, keys, vec![lease_value, message, now])
+            .await?;
+        Ok(match n {
+            -1 => MarkGenerating::LeaseLost,
+            n if n < 0 => MarkGenerating::NotRunning,
+            n => MarkGenerating::Attempt(u32::try_from(n).unwrap_or(u32::MAX)),
+        })
+    }
+
+    /// Ends a generation as `completed` or `failed`; the status expires after `retention`.
+    pub async fn finish_generation(
+        &self,
+        name: &str,
+        state: GenerationState,
+        message: &str,
+        now: &str,
+        retention: Duration,
+    ) -> StoreResult<()> {
+        let keys = vec![self.keys.cert_status(name)];
+        let ms = retention.as_millis().to_string();
+        let _: i64 = self
+            .client
+            .eval(FINISH, keys, vec![state.as_str(), message, now, &ms])
+            .await?;
+        Ok(())
+    }
+}
