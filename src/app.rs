@@ -29,15 +29,19 @@ pub struct Listeners {
 impl Listeners {
     /// Binds every listener of `config`, naming the one that fails.
     pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
-        let admin = TcpListener::bind(config.admin_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on ADMIN_ADDR={}: {e}", config.admin_addr))?;
+        let admin = TcpListener::bind(config.admin_addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on ADMIN_ADDR={}: {e}", config.admin_addr)
+        })?;
         Ok(Listeners { admin })
     }
 }
 
 /// Runs the instance until `shutdown` completes, then drains and returns.
-pub async fn run(config: Arc<Config>, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Arc<Config>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = Store::connect(&config.redis_url, &config.redis_key_prefix)?;
     if !store.wait_connected(Duration::from_secs(5)).await {
         tracing::warn!(redis_url = %redact_url(&config.redis_url), "Redis is not reachable yet; retrying in the background");
@@ -48,19 +52,32 @@ pub async fn run(config: Arc<Config>, listeners: Listeners, shutdown: impl Futur
     let (stop_tx, stop_rx) = watch::channel(false);
     let events = Events::new();
     let issuers = Issuers {
-        self_signed: Arc::new(SelfSignedIssuer { validity_days: config.self_signed_days }),
+        self_signed: Arc::new(SelfSignedIssuer {
+            validity_days: config.self_signed_days,
+        }),
         acme: None,
     };
-    let manager = CertManager::start(store.clone(), config.clone(), issuers, events.clone(), stop_rx.clone());
+    let manager = CertManager::start(
+        store.clone(),
+        config.clone(),
+        issuers,
+        events.clone(),
+        stop_rx.clone(),
+    );
     let health = Health::default();
-    let state = AdminState::new(store.clone(), manager, config.clone(), events, health.clone());
+    let state = AdminState::new(
+        store.clone(),
+        manager,
+        config.clone(),
+        events,
+        health.clone(),
+    );
     let router = admin::router(state);
 
     let mut admin_stop = stop_rx.clone();
-    let admin_server = axum::serve(listeners.admin, router)
-        .with_graceful_shutdown(async move {
-            let _ = admin_stop.wait_for(|s| *s).await;
-        });
+    let admin_server = axum::serve(listeners.admin, router).with_graceful_shutdown(async move {
+        let _ = admin_stop.wait_for(|s| *s).await;
+    });
     let admin_task = tokio::spawn(async move { admin_server.await });
     health.set_ready();
     tracing::info!(admin = %config.admin_addr, "certgate is serving");
@@ -90,7 +107,9 @@ async fn bootstrap_admin_token(store: Store) {
                 let hash = crate::admin::auth::token_hash(&token);
                 match store.init_admin_token_hash(&hash).await {
                     Ok(true) => {
-                        eprintln!("certgate: generated admin token (shown once; store it now): {token}");
+                        eprintln!(
+                            "certgate: generated admin token (shown once; store it now): {token}"
+                        );
                         return;
                     }
                     Ok(false) => return,
@@ -106,7 +125,9 @@ async fn bootstrap_admin_token(store: Store) {
 /// A Redis URL with any password replaced, for logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://[redacted]@{}", &url[..scheme_end], &url[at + 1..]),
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://[redacted]@{}", &url[..scheme_end], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }

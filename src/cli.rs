@@ -6,10 +6,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "certgate", version, about = "TLS-terminating reverse proxy with an integrated ACME certificate manager")]
+#[command(
+    name = "certgate",
+    version,
+    about = "TLS-terminating reverse proxy with an integrated ACME certificate manager"
+)]
 pub struct Cli {
     /// Admin API base URL.
-    #[arg(long, global = true, env = "CERTGATE_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        global = true,
+        env = "CERTGATE_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
     pub admin_url: String,
     /// API token (else env CERTGATE_TOKEN, else ADMIN_TOKEN).
     #[arg(long, global = true, env = "CERTGATE_TOKEN", hide_env_values = true)]

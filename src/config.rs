@@ -204,11 +204,7 @@ fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
         }
         let text = match value {
             toml::Value::String(s) => s,
-            toml::Value::Array(items) => items
-                .iter()
-                .map(scalar)
-                .collect::<Vec<_>>()
-                .join(","),
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),
             other => scalar(&other),
         };
         raw.insert(name, text);
@@ -254,8 +250,15 @@ impl Values<'_> {
         }
     }
 
-    fn seconds(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
-        self.number(name, default, min, max).map(Duration::from_secs)
+    fn seconds(
+        &self,
+        name: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default, min, max)
+            .map(Duration::from_secs)
     }
 
     fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
@@ -278,7 +281,10 @@ impl Values<'_> {
     fn addr(&self, name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
         match self.get(name).unwrap_or(default).parse() {
             Ok(addr) => Ok(addr),
-            Err(_) => self.fail(name, "an IP address and port, such as 0.0.0.0:443 or [::]:443"),
+            Err(_) => self.fail(
+                name,
+                "an IP address and port, such as 0.0.0.0:443 or [::]:443",
+            ),
         }
     }
 
@@ -300,11 +306,21 @@ impl Values<'_> {
 
     fn redis_url(&self) -> Result<String, ConfigError> {
         let url = self.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
-        let schemes = ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"];
-        if schemes.iter().any(|s| url.starts_with(s)) && fred::types::config::Config::from_url(url).is_ok() {
+        let schemes = [
+            "redis://",
+            "rediss://",
+            "redis-cluster://",
+            "rediss-cluster://",
+        ];
+        if schemes.iter().any(|s| url.starts_with(s))
+            && fred::types::config::Config::from_url(url).is_ok()
+        {
             Ok(url.to_owned())
         } else {
-            self.fail("REDIS_URL", "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379")
+            self.fail(
+                "REDIS_URL",
+                "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379",
+            )
         }
     }
 
@@ -312,11 +328,16 @@ impl Values<'_> {
         let prefix = self.get("REDIS_KEY_PREFIX").unwrap_or("certgate:");
         let ok = !prefix.is_empty()
             && prefix.len() <= 64
-            && prefix.chars().all(|c| c.is_ascii_graphic() && c != '{' && c != '}');
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '{' && c != '}');
         if ok {
             Ok(prefix.to_owned())
         } else {
-            self.fail("REDIS_KEY_PREFIX", "1 to 64 printable characters without braces")
+            self.fail(
+                "REDIS_KEY_PREFIX",
+                "1 to 64 printable characters without braces",
+            )
         }
     }
 
@@ -345,7 +366,9 @@ impl Values<'_> {
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
             match net {
                 Ok(net) => nets.push(net),
-                Err(_) => return self.fail(name, "comma-separated CIDRs such as 10.0.0.0/8,::1/128"),
+                Err(_) => {
+                    return self.fail(name, "comma-separated CIDRs such as 10.0.0.0/8,::1/128")
+                }
             }
         }
         Ok(nets)
@@ -365,7 +388,10 @@ impl Values<'_> {
         if simple.contains(&level) || tracing_subscriber::EnvFilter::try_new(level).is_ok() {
             Ok(level.to_owned())
         } else {
-            self.fail("LOG_LEVEL", "error, warn, info, debug, trace or a tracing filter")
+            self.fail(
+                "LOG_LEVEL",
+                "error, warn, info, debug, trace or a tracing filter",
+            )
         }
     }
 }

@@ -13,16 +13,29 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
-        Command::Cert(cmd) => client_command(&cli.admin_url, cli.token, |c| Box::pin(async move { commands::cert(&c, cmd).await })),
-        Command::Token(cmd) => client_command(&cli.admin_url, cli.token, |c| Box::pin(async move { commands::token(&c, cmd).await })),
+        Command::Cert(cmd) => client_command(&cli.admin_url, cli.token, |c| {
+            Box::pin(async move { commands::cert(&c, cmd).await })
+        }),
+        Command::Token(cmd) => client_command(&cli.admin_url, cli.token, |c| {
+            Box::pin(async move { commands::token(&c, cmd).await })
+        }),
     }
 }
 
 type CommandFuture = std::pin::Pin<Box<dyn std::future::Future<Output = commands::CommandResult>>>;
 
-fn client_command(admin_url: &str, token: Option<String>, run: impl FnOnce(AdminClient) -> CommandFuture) -> ExitCode {
-    let token = token.or_else(|| std::env::var("ADMIN_TOKEN").ok()).filter(|t| !t.is_empty());
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+fn client_command(
+    admin_url: &str,
+    token: Option<String>,
+    run: impl FnOnce(AdminClient) -> CommandFuture,
+) -> ExitCode {
+    let token = token
+        .or_else(|| std::env::var("ADMIN_TOKEN").ok())
+        .filter(|t| !t.is_empty());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("certgate: cannot start runtime: {e}");
@@ -32,7 +45,10 @@ fn client_command(admin_url: &str, token: Option<String>, run: impl FnOnce(Admin
     let client = AdminClient::new(admin_url, token);
     match runtime.block_on(run(client)) {
         Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(reason) => {
@@ -79,7 +95,9 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -90,7 +108,10 @@ fn init_logging(config: &Config) {
 fn raise_open_file_limit() {
     #[cfg(unix)]
     unsafe {
-        let mut limit = libc_rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut limit = libc_rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if getrlimit(RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max;
             setrlimit(RLIMIT_NOFILE, &limit);

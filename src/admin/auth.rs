@@ -4,8 +4,8 @@
 //! else looked up among the stored token hashes. Tokens themselves are never stored or logged.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -30,7 +30,9 @@ impl Caller {
         if self.owns(owner_hash) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("only the owner of {what} or the admin may do this")))
+            Err(ApiError::Forbidden(format!(
+                "only the owner of {what} or the admin may do this"
+            )))
         }
     }
 
@@ -67,17 +69,26 @@ impl FromRequestParts<AdminState> for Caller {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let hash = token_hash(token);
         let admin_hash = state.admin_hash().await?;
         if bool::from(hash.as_bytes().ct_eq(admin_hash.as_bytes())) {
-            return Ok(Caller { token_hash: hash, is_admin: true });
+            return Ok(Caller {
+                token_hash: hash,
+                is_admin: true,
+            });
         }
         match state.store.token_name_by_hash(&hash).await? {
-            Some(_) => Ok(Caller { token_hash: hash, is_admin: false }),
+            Some(_) => Ok(Caller {
+                token_hash: hash,
+                is_admin: false,
+            }),
             None => Err(ApiError::Unauthorized),
         }
     }

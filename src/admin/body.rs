@@ -53,7 +53,11 @@ fn classify(path: &str, e: &serde_json::Error) -> ApiError {
         return ApiError::Malformed(format!("the body is not valid JSON: {e}"));
     }
     let message = e.to_string();
-    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
     let named = ["unknown field `", "missing field `"]
         .iter()
         .find_map(|p| message.strip_prefix(p))
@@ -66,7 +70,10 @@ fn classify(path: &str, e: &serde_json::Error) -> ApiError {
         None if path == "." => return ApiError::Malformed(message),
         None => path.to_owned(),
     };
-    ApiError::Invalid { field, detail: message }
+    ApiError::Invalid {
+        field,
+        detail: message,
+    }
 }
 
 #[cfg(test)]
@@ -90,10 +97,19 @@ mod tests {
 
     #[test]
     fn names_the_field() {
-        assert_eq!(field_of(r#"{"name":"a","extra":1}"#).as_deref(), Some("extra"));
+        assert_eq!(
+            field_of(r#"{"name":"a","extra":1}"#).as_deref(),
+            Some("extra")
+        );
         assert_eq!(field_of(r#"{"count":1}"#).as_deref(), Some("name"));
         assert_eq!(field_of(r#"{"name":5}"#).as_deref(), Some("name"));
-        assert!(matches!(parse::<Body>(b"{nope"), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse::<Body>(b"{\"name\":\"a\"} x"), Err(ApiError::Malformed(_))));
+        assert!(matches!(
+            parse::<Body>(b"{nope"),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse::<Body>(b"{\"name\":\"a\"} x"),
+            Err(ApiError::Malformed(_))
+        ));
     }
 }

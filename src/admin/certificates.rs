@@ -14,7 +14,9 @@ use super::body::ApiJson;
 use super::error::ApiError;
 use super::AdminState;
 use crate::certs::manager::Created;
-use crate::certs::model::{CertStatus, CertificateRecord, CertificateView, GenerationStatus, IssuerKind, KeyType};
+use crate::certs::model::{
+    CertStatus, CertificateRecord, CertificateView, GenerationStatus, IssuerKind, KeyType,
+};
 use crate::certs::validate;
 use crate::events::Change;
 use crate::store::claims::ClaimRef;
@@ -49,9 +51,15 @@ pub async fn create_single(
     ApiJson(mut body): ApiJson<CreateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.domains.is_some() {
-        return Err(ApiError::invalid("domains", "unknown field `domains` here; use POST /certificates/multi-domain"));
+        return Err(ApiError::invalid(
+            "domains",
+            "unknown field `domains` here; use POST /certificates/multi-domain",
+        ));
     }
-    let domain = body.domain.take().ok_or_else(|| ApiError::invalid("domain", "missing field `domain`"))?;
+    let domain = body
+        .domain
+        .take()
+        .ok_or_else(|| ApiError::invalid("domain", "missing field `domain`"))?;
     create(state, caller, "domain", vec![domain], body).await
 }
 
@@ -62,9 +70,15 @@ pub async fn create_multi(
     ApiJson(mut body): ApiJson<CreateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.domain.is_some() {
-        return Err(ApiError::invalid("domain", "unknown field `domain` here; send `domains`"));
+        return Err(ApiError::invalid(
+            "domain",
+            "unknown field `domain` here; send `domains`",
+        ));
     }
-    let domains = body.domains.take().ok_or_else(|| ApiError::invalid("domains", "missing field `domains`"))?;
+    let domains = body
+        .domains
+        .take()
+        .ok_or_else(|| ApiError::invalid("domains", "missing field `domains`"))?;
     create(state, caller, "domains", domains, body).await
 }
 
@@ -82,10 +96,15 @@ async fn create(
     let email = options.email.as_deref().map(validate::email).transpose()?;
     let directory_url = match (&options.acme_directory_url, issuer) {
         (Some(_), _) if !caller.is_admin => {
-            return Err(ApiError::Forbidden("only the admin token may set acme_directory_url".into()))
+            return Err(ApiError::Forbidden(
+                "only the admin token may set acme_directory_url".into(),
+            ))
         }
         (Some(url), _) if !url.starts_with("https://") || url.len() <= "https://".len() => {
-            return Err(ApiError::invalid("acme_directory_url", "must be an https:// URL"))
+            return Err(ApiError::invalid(
+                "acme_directory_url",
+                "must be an https:// URL",
+            ))
         }
         (_, IssuerKind::SelfSigned) => None,
         (Some(url), IssuerKind::Acme) => Some(url.clone()),
@@ -101,7 +120,9 @@ async fn create(
         .claim_hostnames(&domains, &caller.token_hash, claim, caller.is_admin)
         .await?
     {
-        return Err(ApiError::Forbidden(format!("hostname {host} belongs to another token")));
+        return Err(ApiError::Forbidden(format!(
+            "hostname {host} belongs to another token"
+        )));
     }
     let now = timefmt::now_string();
     let record = CertificateRecord {
@@ -155,7 +176,10 @@ fn accepted(name: &str, status: &str) -> impl IntoResponse {
 }
 
 /// `GET /certificates/`: every certificate, without PEM fields.
-pub async fn list(State(state): State<AdminState>, caller: Caller) -> Result<Json<Vec<CertificateView>>, ApiError> {
+pub async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Vec<CertificateView>>, ApiError> {
     let records = state.store.list_certificates().await?;
     Ok(Json(
         records
@@ -216,7 +240,11 @@ pub async fn status(
         .get_status(&name)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no generation status for {name:?} (none, or retention over)")))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no generation status for {name:?} (none, or retention over)"
+            ))
+        })
 }
 
 /// `POST /certificates/{name}/renew` → `202`; joins a generation already under way.
@@ -225,7 +253,11 @@ pub async fn renew(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let record = state.store.get_certificate(&name).await?.ok_or_else(|| not_found(&name))?;
+    let record = state
+        .store
+        .get_certificate(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;
     state.manager.renew(&name, "renewal requested").await?;
     let current = state.store.get_status(&name).await?;
@@ -242,17 +274,26 @@ pub async fn remove(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
     let force = flag(&query, "force")?;
-    let record = state.store.get_certificate(&name).await?.ok_or_else(|| not_found(&name))?;
+    let record = state
+        .store
+        .get_certificate(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;
     let routes = state.store.routes_using_certificate(&name).await?;
     if !routes.is_empty() && !force {
         return Err(ApiError::Conflict {
-            detail: format!("routes use certificate {name:?}; delete them first or pass force=true"),
+            detail: format!(
+                "routes use certificate {name:?}; delete them first or pass force=true"
+            ),
             routes: Some(routes),
         });
     }
     state.store.delete_certificate(&name).await?;
-    state.store.release_hostnames(&record.domains, ClaimRef::Cert(&name)).await?;
+    state
+        .store
+        .release_hostnames(&record.domains, ClaimRef::Cert(&name))
+        .await?;
     state.events.publish(Change::Certificate(name.clone()));
     tracing::info!(cert_name = %name, forced = force, "certificate deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -22,7 +22,10 @@ pub enum ApiError {
     /// 404.
     NotFound(String),
     /// 409, optionally listing the routes in the way.
-    Conflict { detail: String, routes: Option<Vec<String>> },
+    Conflict {
+        detail: String,
+        routes: Option<Vec<String>>,
+    },
     /// 413: body over the limit.
     TooLarge(usize),
     /// 503: Redis unreachable.
@@ -48,7 +51,9 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            ApiError::StorageUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -81,7 +86,9 @@ impl IntoResponse for ApiError {
                 body["field"] = Value::from(field.as_str());
                 body["detail"] = Value::from(detail.as_str());
             }
-            ApiError::Malformed(detail) | ApiError::Forbidden(detail) | ApiError::NotFound(detail) => {
+            ApiError::Malformed(detail)
+            | ApiError::Forbidden(detail)
+            | ApiError::NotFound(detail) => {
                 body["detail"] = Value::from(detail.as_str());
             }
             ApiError::Conflict { detail, routes } => {
@@ -94,7 +101,8 @@ impl IntoResponse for ApiError {
                 body["detail"] = Value::from(format!("request body over {limit} bytes"));
             }
             ApiError::Unauthorized => {
-                body["detail"] = Value::from("a valid 'Authorization: Bearer <token>' header is required");
+                body["detail"] =
+                    Value::from("a valid 'Authorization: Bearer <token>' header is required");
             }
             ApiError::StorageUnavailable => {
                 body["detail"] = Value::from("Redis is unreachable; retry shortly");

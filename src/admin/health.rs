@@ -63,7 +63,11 @@ impl Health {
 /// `GET /health` on the admin listener, with details.
 pub async fn health(State(state): State<AdminState>) -> Response {
     if let Some(word) = state.health.unavailable_reason() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": word }))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": word })),
+        )
+            .into_response();
     }
     let mut reasons = Vec::new();
     if !state.store.ping().await {
@@ -81,7 +85,14 @@ pub async fn health(State(state): State<AdminState>) -> Response {
 
 /// `certificate_expired:<name>` and `renewal_failing:<name>` entries, cached briefly.
 async fn certificate_reasons(state: &AdminState) -> Vec<String> {
-    if let Some((at, reasons)) = state.health.inner.cert_summary.lock().expect("health lock").as_ref() {
+    if let Some((at, reasons)) = state
+        .health
+        .inner
+        .cert_summary
+        .lock()
+        .expect("health lock")
+        .as_ref()
+    {
         if at.elapsed() < CERT_SUMMARY_TTL {
             return reasons.clone();
         }
@@ -97,6 +108,7 @@ async fn certificate_reasons(state: &AdminState) -> Vec<String> {
             reasons.push(format!("renewal_failing:{}", r.cert_name));
         }
     }
-    *state.health.inner.cert_summary.lock().expect("health lock") = Some((Instant::now(), reasons.clone()));
+    *state.health.inner.cert_summary.lock().expect("health lock") =
+        Some((Instant::now(), reasons.clone()));
     reasons
 }

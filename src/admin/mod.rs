@@ -36,7 +36,13 @@ pub struct AdminState {
 }
 
 impl AdminState {
-    pub fn new(store: Store, manager: CertManager, config: Arc<Config>, events: Events, health: Health) -> Self {
+    pub fn new(
+        store: Store,
+        manager: CertManager,
+        config: Arc<Config>,
+        events: Events,
+        health: Health,
+    ) -> Self {
         let admin_hash = match &config.admin_token {
             Some(token) => OnceCell::new_with(Some(auth::token_hash(token.expose()))),
             None => OnceCell::new(),
@@ -69,14 +75,23 @@ impl AdminState {
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/health", get(health::health))
-        .route("/certificates/", get(certificates::list).post(certificates::create_single))
+        .route(
+            "/certificates/",
+            get(certificates::list).post(certificates::create_single),
+        )
         .route("/certificates", any(add_trailing_slash))
-        .route("/certificates/multi-domain", post(certificates::create_multi))
+        .route(
+            "/certificates/multi-domain",
+            post(certificates::create_multi),
+        )
         .route(
             "/certificates/{cert_name}",
             get(certificates::show).delete(certificates::remove),
         )
-        .route("/certificates/{cert_name}/status", get(certificates::status))
+        .route(
+            "/certificates/{cert_name}/status",
+            get(certificates::status),
+        )
         .route("/certificates/{cert_name}/renew", post(certificates::renew))
         .route("/tokens/", get(tokens::list).post(tokens::create))
         .route("/tokens", any(add_trailing_slash))

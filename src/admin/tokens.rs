@@ -42,11 +42,17 @@ pub async fn create(
         });
     }
     tracing::info!(token_name = %body.name, "token created");
-    Ok((StatusCode::CREATED, Json(json!({ "name": body.name, "token": token }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": body.name, "token": token })),
+    ))
 }
 
 /// `GET /tokens/`: names, hashes and creation times; never the tokens.
-pub async fn list(State(state): State<AdminState>, caller: Caller) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+pub async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     caller.require_admin()?;
     Ok(Json(state.store.list_tokens().await?))
 }

@@ -7,7 +7,11 @@
 use time::{Duration, OffsetDateTime};
 
 /// The moment renewal should start.
-pub fn renewal_due_at(not_before: OffsetDateTime, not_after: OffsetDateTime, threshold_days: u32) -> OffsetDateTime {
+pub fn renewal_due_at(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    threshold_days: u32,
+) -> OffsetDateTime {
     let lifetime = not_after - not_before;
     let threshold = Duration::days(i64::from(threshold_days));
     if lifetime <= threshold {

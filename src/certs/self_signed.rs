@@ -2,7 +2,9 @@
 //! addresses allowed), valid `SELF_SIGNED_DAYS`. No CA is involved.
 
 use async_trait::async_trait;
-use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyUsagePurpose};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyUsagePurpose,
+};
 use time::{Duration, OffsetDateTime};
 
 use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate, Issuer};
@@ -43,10 +45,15 @@ pub fn sign(request: &IssueRequest, validity_days: u32) -> Result<IssuedCertific
     dn.push(DnType::OrganizationName, "certgate self-signed");
     params.distinguished_name = dn;
     // Back-date by an hour so clients with a slightly slow clock accept it at once.
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::now_utc());
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(i64::from(validity_days));
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.serial_number = Some(random_serial().into());
     let cert = params

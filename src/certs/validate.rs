@@ -31,7 +31,10 @@ impl FieldError {
 pub fn cert_name(name: &str) -> Result<(), FieldError> {
     identifier("cert_name", name)?;
     if name == "multi-domain" {
-        return Err(FieldError::new("cert_name", "'multi-domain' is reserved by the API"));
+        return Err(FieldError::new(
+            "cert_name",
+            "'multi-domain' is reserved by the API",
+        ));
     }
     Ok(())
 }
@@ -70,7 +73,10 @@ pub fn domains(field: &str, raw: &[String], issuer: IssuerKind) -> Result<Vec<St
     if out.len() > MAX_DOMAINS {
         return Err(FieldError::new(
             field,
-            format!("at most {MAX_DOMAINS} domains per certificate, got {}", out.len()),
+            format!(
+                "at most {MAX_DOMAINS} domains per certificate, got {}",
+                out.len()
+            ),
         ));
     }
     Ok(out)
@@ -105,7 +111,10 @@ pub fn domain(field: &str, raw: &str, issuer: IssuerKind) -> Result<String, Fiel
         if label.is_empty() || label.len() > 63 {
             return bad("has an empty label or one longer than 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return bad("may contain only letters, digits, '-' and '.' (and a leading '*.' for self-signed wildcards)");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -120,13 +129,21 @@ pub fn email(raw: &str) -> Result<String, FieldError> {
     let email = raw.trim();
     let ok = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, host)| {
-            !local.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+            !local.is_empty()
+                && host.contains('.')
+                && !host.starts_with('.')
+                && !host.ends_with('.')
         })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',');
     if ok {
         Ok(email.to_owned())
     } else {
-        Err(FieldError::new("email", format!("{raw:?} is not an e-mail address")))
+        Err(FieldError::new(
+            "email",
+            format!("{raw:?} is not an e-mail address"),
+        ))
     }
 }
 
@@ -147,7 +164,11 @@ mod tests {
 
     #[test]
     fn domains_are_normalised_and_merged() {
-        let raw = vec!["Example.COM.".to_string(), "example.com".to_string(), "a.example.com".to_string()];
+        let raw = vec![
+            "Example.COM.".to_string(),
+            "example.com".to_string(),
+            "a.example.com".to_string(),
+        ];
         let got = domains("domains", &raw, IssuerKind::Acme).unwrap();
         assert_eq!(got, vec!["example.com", "a.example.com"]);
     }
@@ -164,8 +185,18 @@ mod tests {
 
     #[test]
     fn bad_labels() {
-        for bad in ["a..b", "-a.com", "a-.com", "a_b.com", "a b", &format!("{}.com", "a".repeat(64))] {
-            assert!(domain("domain", bad, IssuerKind::SelfSigned).is_err(), "{bad}");
+        for bad in [
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "a_b.com",
+            "a b",
+            &format!("{}.com", "a".repeat(64)),
+        ] {
+            assert!(
+                domain("domain", bad, IssuerKind::SelfSigned).is_err(),
+                "{bad}"
+            );
         }
         let many: Vec<String> = (0..101).map(|i| format!("h{i}.example.com")).collect();
         assert!(domains("domains", &many, IssuerKind::Acme).is_err());

@@ -22,12 +22,18 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
             expect(client.delete(&path).await, 204).map(|_| json!({ "deleted": name }))
         }
         CertCommand::List => expect(client.get("/certificates/").await, 200),
-        CertCommand::Show { name, pem } => {
-            expect(client.get(&format!("/certificates/{}?pem={pem}", encode(&name))).await, 200)
-        }
-        CertCommand::Status { name } => {
-            expect(client.get(&format!("/certificates/{}/status", encode(&name))).await, 200)
-        }
+        CertCommand::Show { name, pem } => expect(
+            client
+                .get(&format!("/certificates/{}?pem={pem}", encode(&name)))
+                .await,
+            200,
+        ),
+        CertCommand::Status { name } => expect(
+            client
+                .get(&format!("/certificates/{}/status", encode(&name)))
+                .await,
+            200,
+        ),
         CertCommand::Renew { name, wait } => {
             let path = format!("/certificates/{}/renew", encode(&name));
             let accepted = expect(client.post(&path, &json!({})).await, 202)?;
@@ -42,16 +48,25 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
 
 pub async fn token(client: &AdminClient, command: TokenCommand) -> CommandResult {
     match command {
-        TokenCommand::Create { name } => expect(client.post("/tokens/", &json!({ "name": name })).await, 201),
-        TokenCommand::List => expect(client.get("/tokens/").await, 200),
-        TokenCommand::Delete { name } => {
-            expect(client.delete(&format!("/tokens/{}", encode(&name))).await, 204).map(|_| json!({ "deleted": name }))
+        TokenCommand::Create { name } => {
+            expect(client.post("/tokens/", &json!({ "name": name })).await, 201)
         }
+        TokenCommand::List => expect(client.get("/tokens/").await, 200),
+        TokenCommand::Delete { name } => expect(
+            client.delete(&format!("/tokens/{}", encode(&name))).await,
+            204,
+        )
+        .map(|_| json!({ "deleted": name })),
     }
 }
 
 async fn create(client: &AdminClient, args: CreateArgs) -> CommandResult {
-    let domains: Vec<&str> = args.domains.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let domains: Vec<&str> = args
+        .domains
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
     let mut body = json!({ "cert_name": args.name });
     let path = if domains.len() == 1 {
         body["domain"] = json!(domains[0]);
@@ -91,7 +106,10 @@ async fn wait_for(client: &AdminClient, name: &str) -> CommandResult {
             200 => {
                 let status = response.json();
                 let word = status["status"].as_str().unwrap_or("unknown").to_owned();
-                let line = format!("{name}: {word} — {}", status["message"].as_str().unwrap_or(""));
+                let line = format!(
+                    "{name}: {word} — {}",
+                    status["message"].as_str().unwrap_or("")
+                );
                 if line != last {
                     eprintln!("{line}");
                     last = line;
@@ -105,17 +123,30 @@ async fn wait_for(client: &AdminClient, name: &str) -> CommandResult {
         match state.as_str() {
             "completed" | "ended" => break,
             "failed" => {
-                let record = client.get(&format!("/certificates/{}", encode(name))).await.map_err(|e| e.to_string())?;
-                let detail = record.json()["last_error"].as_str().unwrap_or("generation failed").to_owned();
+                let record = client
+                    .get(&format!("/certificates/{}", encode(name)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let detail = record.json()["last_error"]
+                    .as_str()
+                    .unwrap_or("generation failed")
+                    .to_owned();
                 return Err(format!("{name}: generation failed: {detail}"));
             }
             _ => tokio::time::sleep(POLL_INTERVAL).await,
         }
     }
-    let record = expect(client.get(&format!("/certificates/{}", encode(name))).await, 200)?;
+    let record = expect(
+        client.get(&format!("/certificates/{}", encode(name))).await,
+        200,
+    )?;
     match record["status"].as_str() {
         Some("active") => Ok(record),
-        other => Err(format!("{name}: certificate is {} ({})", other.unwrap_or("unknown"), record["last_error"].as_str().unwrap_or("no error recorded"))),
+        other => Err(format!(
+            "{name}: certificate is {} ({})",
+            other.unwrap_or("unknown"),
+            record["last_error"].as_str().unwrap_or("no error recorded")
+        )),
     }
 }
 

@@ -63,7 +63,10 @@ pub struct AdminClient {
 
 impl std::fmt::Debug for AdminClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminClient").field("base", &self.base).field("token", &"[redacted]").finish()
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .field("token", &"[redacted]")
+            .finish()
     }
 }
 
@@ -97,7 +100,12 @@ impl AdminClient {
     }
 
     /// A JSON request with the client's token.
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<ApiResponse, ClientError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<ApiResponse, ClientError> {
         let bytes = body.map(|b| Bytes::from(b.to_string()));
         self.send_raw(method, path, &[], bytes).await
     }
@@ -124,11 +132,14 @@ impl AdminClient {
         let request = builder
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|_| ClientError::BadUrl(url.clone()))?;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
+        let response =
+            self.http
+                .request(request)
+                .await
+                .map_err(|source| ClientError::Unreachable {
+                    url: self.base.clone(),
+                    source,
+                })?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
@@ -137,6 +148,10 @@ impl AdminClient {
             .await
             .map_err(|e| ClientError::Body(e.to_string()))?
             .to_bytes();
-        Ok(ApiResponse { status, headers, body })
+        Ok(ApiResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }

@@ -52,10 +52,17 @@ impl Store {
     ) -> StoreResult<bool> {
         let name = &record.cert_name;
         let keys = vec![self.keys.cert(name), self.keys.cert_status(name)];
-        let args = vec![encode(record), status.message.clone(), status.created_at.clone()];
+        let args = vec![
+            encode(record),
+            status.message.clone(),
+            status.created_at.clone(),
+        ];
         let created: i64 = self.client.eval(CREATE, keys, args).await?;
         if created == 1 {
-            let _: i64 = self.client.sadd(self.keys.cert_index(), name.as_str()).await?;
+            let _: i64 = self
+                .client
+                .sadd(self.keys.cert_index(), name.as_str())
+                .await?;
         }
         Ok(created == 1)
     }
@@ -73,8 +80,10 @@ impl Store {
         name: &str,
     ) -> StoreResult<Option<(CertificateRecord, Option<Secret>)>> {
         let key = self.keys.cert(name);
-        let (json, private_key): (Option<String>, Option<String>) =
-            self.client.hmget(&key, vec!["record", "private_key"]).await?;
+        let (json, private_key): (Option<String>, Option<String>) = self
+            .client
+            .hmget(&key, vec!["record", "private_key"])
+            .await?;
         match json {
             None => Ok(None),
             Some(json) => Ok(Some((decode(&key, &json)?, private_key.map(Secret::new)))),
@@ -119,7 +128,9 @@ impl Store {
     ) -> StoreResult<GuardedWrite> {
         let name = &record.cert_name;
         let keys = vec![self.keys.cert(name), self.keys.cert_lease(name)];
-        let key_pem = private_key.map(|k| k.expose().to_owned()).unwrap_or_default();
+        let key_pem = private_key
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
         let args = vec![lease_value.to_owned(), encode(record), key_pem];
         let outcome: String = self.client.eval(GUARDED_WRITE, keys, args).await?;
         Ok(match outcome.as_str() {

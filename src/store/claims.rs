@@ -52,7 +52,10 @@ impl Store {
         let admin = if is_admin { "1" } else { "0" };
         for (i, host) in hostnames.iter().enumerate() {
             let args = vec![owner, field.as_str(), admin];
-            let ok: i64 = self.client.eval(CLAIM, vec![self.keys.claim(host)], args).await?;
+            let ok: i64 = self
+                .client
+                .eval(CLAIM, vec![self.keys.claim(host)], args)
+                .await?;
             if ok == 0 {
                 self.release_hostnames(&hostnames[..i], by).await?;
                 return Ok(Some(host.clone()));
@@ -62,7 +65,11 @@ impl Store {
     }
 
     /// Drops one object's references to its hostnames.
-    pub async fn release_hostnames(&self, hostnames: &[String], by: ClaimRef<'_>) -> StoreResult<()> {
+    pub async fn release_hostnames(
+        &self,
+        hostnames: &[String],
+        by: ClaimRef<'_>,
+    ) -> StoreResult<()> {
         let field = by.field();
         for host in hostnames {
             let _: i64 = self

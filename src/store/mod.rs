@@ -99,7 +99,10 @@ impl Store {
     /// Whether Redis answers a `PING` now.
     pub async fn ping(&self) -> bool {
         let ping = self.client.ping::<String>(None);
-        matches!(tokio::time::timeout(Duration::from_secs(1), ping).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), ping).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Closes the connection.

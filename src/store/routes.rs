@@ -36,3 +36,31 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Writes a route and indexes its hostname.
+    pub async fn put_route(&self, route: &Route) -> StoreResult<()> {
+        let _: () = self
+            .client
+            .set(
+                self.keys.route(&route.hostname),
+                super::encode(route),
+                None,
+                None,
+                false,
+            )
+            .await?;
+        let _: i64 = self
+            .client
+            .sadd(self.keys.route_index(), route.hostname.as_str())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a route; `false` if there was none.
+    pub async fn delete_route(&self, hostname: &str) -> StoreResult<bool> {
+        let n: i64 = self.client.del(self.keys.route(hostname)).await?;
+        let _: i64 = self.client.srem(self.keys.route_index(), hostname).await?;
+        Ok(n == 1)
+    }
+}

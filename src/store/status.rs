@@ -83,13 +83,22 @@ impl Store {
     }
 
     /// Starts a `pending` generation, or reports that one is already under way.
-    pub async fn begin_generation(&self, name: &str, message: &str, now: &str) -> StoreResult<Begin> {
+    pub async fn begin_generation(
+        &self,
+        name: &str,
+        message: &str,
+        now: &str,
+    ) -> StoreResult<Begin> {
         let keys = vec![self.keys.cert_status(name)];
         let started: i64 = self
             .client
             .eval(BEGIN_OR_JOIN, keys, vec![message, now])
             .await?;
-        Ok(if started == 1 { Begin::Started } else { Begin::Joined })
+        Ok(if started == 1 {
+            Begin::Started
+        } else {
+            Begin::Joined
+        })
     }
 
     /// Moves a waiting generation to `generating` under the caller's lease.

@@ -45,7 +45,10 @@ impl Store {
 
     /// The name of the token with this hash, if it exists.
     pub async fn token_name_by_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
-        Ok(self.client.hget(self.keys.tokens_by_hash(), token_hash).await?)
+        Ok(self
+            .client
+            .hget(self.keys.tokens_by_hash(), token_hash)
+            .await?)
     }
 
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {

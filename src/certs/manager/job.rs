@@ -53,7 +53,12 @@ impl CertManager {
 
     fn keep_lease(&self, name: &str, lease: &str) -> LeaseKeeper {
         let lost = Arc::new(AtomicBool::new(false));
-        let (store, name, lease, flag) = (self.inner.store.clone(), name.to_owned(), lease.to_owned(), lost.clone());
+        let (store, name, lease, flag) = (
+            self.inner.store.clone(),
+            name.to_owned(),
+            lease.to_owned(),
+            lost.clone(),
+        );
         let ttl = self.inner.config.cert_lease;
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(ttl / 3);
@@ -69,10 +74,18 @@ impl CertManager {
         LeaseKeeper { task, lost }
     }
 
-    async fn generate(&self, name: &str, lease: &str, keeper: &LeaseKeeper) -> Result<(), crate::store::StoreError> {
+    async fn generate(
+        &self,
+        name: &str,
+        lease: &str,
+        keeper: &LeaseKeeper,
+    ) -> Result<(), crate::store::StoreError> {
         let store = &self.inner.store;
         let now = timefmt::now_string();
-        let attempt = match store.mark_generating(name, lease, "generating certificate", &now).await? {
+        let attempt = match store
+            .mark_generating(name, lease, "generating certificate", &now)
+            .await?
+        {
             MarkGenerating::Attempt(n) => n,
             MarkGenerating::NotRunning => return store.remove_job(name).await,
             MarkGenerating::LeaseLost => return Ok(()),
@@ -82,12 +95,18 @@ impl CertManager {
         };
         tracing::info!(cert_name = name, issuer = %record.issuer, attempt, domains = record.domains.len(), "generation started");
         let result = if attempt > MAX_ATTEMPTS {
-            Err(IssueError::Internal(format!("generation was interrupted {} times; giving up", attempt - 1)))
+            Err(IssueError::Internal(format!(
+                "generation was interrupted {} times; giving up",
+                attempt - 1
+            )))
         } else {
             self.issue(&record).await
         };
         if keeper.lost.load(Ordering::SeqCst) {
-            tracing::warn!(cert_name = name, "lease lost during generation; result dropped");
+            tracing::warn!(
+                cert_name = name,
+                "lease lost during generation; result dropped"
+            );
             return Ok(());
         }
         if let Err(IssueError::Storage(e)) = &result {
@@ -95,20 +114,37 @@ impl CertManager {
         }
         let (state, message, key) = match result {
             Ok(issued) => match self.apply_issued(&mut record, &issued) {
-                Ok(message) => (GenerationState::Completed, message, Some(issued.private_key_pem)),
+                Ok(message) => (
+                    GenerationState::Completed,
+                    message,
+                    Some(issued.private_key_pem),
+                ),
                 Err(e) => self.apply_failure(&mut record, &IssueError::Internal(e)),
             },
             Err(e) => self.apply_failure(&mut record, &e),
         };
-        match store.write_certificate_guarded(&record, key.as_ref(), lease).await? {
+        match store
+            .write_certificate_guarded(&record, key.as_ref(), lease)
+            .await?
+        {
             GuardedWrite::Stored => {}
             GuardedWrite::Deleted => return store.remove_job(name).await,
             GuardedWrite::LeaseLost => return Ok(()),
         }
         store.remove_job(name).await?;
         let now = timefmt::now_string();
-        store.finish_generation(name, state, &message, &now, self.inner.config.cert_status_retention).await?;
-        self.inner.events.publish(Change::Certificate(name.to_owned()));
+        store
+            .finish_generation(
+                name,
+                state,
+                &message,
+                &now,
+                self.inner.config.cert_status_retention,
+            )
+            .await?;
+        self.inner
+            .events
+            .publish(Change::Certificate(name.to_owned()));
         match state {
             GenerationState::Completed => tracing::info!(cert_name = name, "{message}"),
             _ => tracing::warn!(cert_name = name, "{message}"),
@@ -118,7 +154,10 @@ impl CertManager {
 
     async fn issue(&self, record: &CertificateRecord) -> Result<IssuedCertificate, IssueError> {
         let Some(issuer) = self.inner.issuers.get(record.issuer) else {
-            return Err(IssueError::Rejected(format!("the {} issuer is not available on this instance", record.issuer)));
+            return Err(IssueError::Rejected(format!(
+                "the {} issuer is not available on this instance",
+                record.issuer
+            )));
         };
         let request = IssueRequest {
             cert_name: record.cert_name.clone(),
@@ -132,10 +171,22 @@ impl CertManager {
     }
 
     /// Updates the record for a successful issuance; the message for the status.
-    fn apply_issued(&self, record: &mut CertificateRecord, issued: &IssuedCertificate) -> Result<String, String> {
+    fn apply_issued(
+        &self,
+        record: &mut CertificateRecord,
+        issued: &IssuedCertificate,
+    ) -> Result<String, String> {
         let leaf = pem::leaf_info(&issued.fullchain_pem)?;
-        let due = schedule::renewal_due_at(leaf.not_before, leaf.not_after, self.inner.config.renewal_threshold_days);
-        record.status = if leaf.not_after <= OffsetDateTime::now_utc() { CertStatus::Expired } else { CertStatus::Active };
+        let due = schedule::renewal_due_at(
+            leaf.not_before,
+            leaf.not_after,
+            self.inner.config.renewal_threshold_days,
+        );
+        record.status = if leaf.not_after <= OffsetDateTime::now_utc() {
+            CertStatus::Expired
+        } else {
+            CertStatus::Active
+        };
         record.expires_at = Some(timefmt::format(leaf.not_after));
         record.not_before = Some(timefmt::format(leaf.not_before));
         record.fullchain_pem = Some(issued.fullchain_pem.clone());
@@ -143,12 +194,20 @@ impl CertManager {
         record.last_error = None;
         record.renewal_failures = 0;
         record.updated_at = timefmt::now_string();
-        Ok(format!("certificate issued for {}; expires {}", record.domains.join(", "), timefmt::format(leaf.not_after)))
+        Ok(format!(
+            "certificate issued for {}; expires {}",
+            record.domains.join(", "),
+            timefmt::format(leaf.not_after)
+        ))
     }
 
     /// Updates the record for a failed generation. A certificate that was never issued becomes
     /// `failed`; one that is serving stays as it is, with the error and the next retry recorded.
-    fn apply_failure(&self, record: &mut CertificateRecord, error: &IssueError) -> (GenerationState, String, Option<crate::secret::Secret>) {
+    fn apply_failure(
+        &self,
+        record: &mut CertificateRecord,
+        error: &IssueError,
+    ) -> (GenerationState, String, Option<crate::secret::Secret>) {
         let message = error.to_string();
         record.last_error = Some(message.clone());
         record.updated_at = timefmt::now_string();

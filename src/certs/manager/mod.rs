@@ -109,7 +109,9 @@ impl CertManager {
         if !self.inner.store.create_certificate(record, &status).await? {
             return Ok(Created::NameTaken);
         }
-        self.inner.events.publish(crate::events::Change::Certificate(record.cert_name.clone()));
+        self.inner
+            .events
+            .publish(crate::events::Change::Certificate(record.cert_name.clone()));
         self.inner.store.add_job(&record.cert_name).await?;
         self.enqueue(&record.cert_name);
         Ok(Created::Queued)
@@ -118,7 +120,11 @@ impl CertManager {
     /// Queues a renewal (new key), or joins the generation already waiting or running.
     pub async fn renew(&self, name: &str, reason: &str) -> StoreResult<Begin> {
         let now = timefmt::now_string();
-        let begin = self.inner.store.begin_generation(name, reason, &now).await?;
+        let begin = self
+            .inner
+            .store
+            .begin_generation(name, reason, &now)
+            .await?;
         if begin == Begin::Started {
             self.inner.store.add_job(name).await?;
             self.enqueue(name);
@@ -128,14 +134,23 @@ impl CertManager {
 
     /// Wakes a worker for `name` unless it is already queued or running here.
     fn enqueue(&self, name: &str) {
-        let fresh = self.inner.local.lock().expect("manager lock").insert(name.to_owned());
+        let fresh = self
+            .inner
+            .local
+            .lock()
+            .expect("manager lock")
+            .insert(name.to_owned());
         if fresh && self.inner.wake.send(name.to_owned()).is_err() {
             self.inner.local.lock().expect("manager lock").remove(name);
         }
     }
 
     /// Takes names off the queue and runs each under a worker permit.
-    async fn dispatch(self, mut queue: mpsc::UnboundedReceiver<String>, mut shutdown: watch::Receiver<bool>) {
+    async fn dispatch(
+        self,
+        mut queue: mpsc::UnboundedReceiver<String>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             let name = tokio::select! {
                 name = queue.recv() => match name { Some(n) => n, None => return },
@@ -149,7 +164,12 @@ impl CertManager {
             tokio::spawn(async move {
                 manager.run_job(&name).await;
                 drop(permit);
-                manager.inner.local.lock().expect("manager lock").remove(&name);
+                manager
+                    .inner
+                    .local
+                    .lock()
+                    .expect("manager lock")
+                    .remove(&name);
                 // A renewal requested while this run was finishing found the name still local.
                 if let Ok(Some(s)) = manager.inner.store.get_status(&name).await {
                     if s.status == GenerationState::Pending {

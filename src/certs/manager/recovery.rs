@@ -34,9 +34,13 @@ impl CertManager {
             if record.status != CertStatus::Pending {
                 continue;
             }
-            let running = store.get_status(&record.cert_name).await?.is_some_and(|s| s.status.is_running());
+            let running = store
+                .get_status(&record.cert_name)
+                .await?
+                .is_some_and(|s| s.status.is_running());
             if !running {
-                self.renew(&record.cert_name, "resuming interrupted issuance").await?;
+                self.renew(&record.cert_name, "resuming interrupted issuance")
+                    .await?;
             } else {
                 store.add_job(&record.cert_name).await?;
             }

@@ -1,0 +1,23 @@
+# certgate — `just run` starts an instance, `just test` runs every check CI runs.
+
+set positional-arguments
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Build and start certgate (and a local redis-server when nothing answers at REDIS_URL).
+run:
+    scripts/run.sh
+
+# Formatting, clippy with -D warnings, and the whole test suite (needs redis-server, pebble, just).
+test:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+    cargo test --all-targets
+
+# Certificates: create <name> <domain> [staging] [email] [token] | delete <name> [force] [token]
+#               | list [token] | show <name> [pem] [token] | status <name> [token] | renew <name> [token]
+cert action *args:
+    scripts/cert.sh "$@"
+
+# API tokens (admin): create <name> | list | delete <name>
+token action *args:
+    scripts/certgate.sh token "$@"

@@ -1,0 +1,366 @@
+//! Test harness: real `redis-server` and real `certgate` processes on free loopback ports.
+//!
+//! Every child is killed when its handle drops. A missing binary fails the test with the command
+//! that installs it; nothing is skipped.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use certgate::client::AdminClient;
+use serde_json::Value;
+
+/// The admin token every test instance uses.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fails with an install hint when a required program is missing.
+pub fn require_binary(name: &str, install: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let path = Path::new(dir).join(name);
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("`{name}` is not installed; install it with: {install}");
+}
+
+/// A unique scratch directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n: u64 = rand_u64();
+        let path =
+            std::env::temp_dir().join(format!("certgate-test-{tag}-{}-{n:x}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// Kills a child process (SIGKILL) and reaps it.
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits until `probe` returns true, polling every 50 ms, or panics after `limit`.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !probe().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A `redis-server` on a free port, without persistence.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+    dir: TempDir,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let mut redis = Redis {
+            port: free_port(),
+            child: None,
+            dir: TempDir::new("redis"),
+        };
+        redis.spawn().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        let bin = require_binary("redis-server", "apt-get install -y redis-server");
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until(
+            "redis-server to accept connections",
+            Duration::from_secs(10),
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+    }
+
+    /// Stops the server (SIGKILL); its data is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+
+    /// A raw command through `redis-cli`-free means: a fred client.
+    pub async fn client(&self) -> fred::clients::Client {
+        use fred::prelude::ClientLike;
+        let client = certgate::store::build_client(&self.url()).unwrap();
+        client.init().await.unwrap();
+        client
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `certgate serve`.
+pub struct Certgate {
+    pub admin_port: u16,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    pub log: PathBuf,
+    _dir: TempDir,
+}
+
+/// Settings every test instance gets; tests add or override with `extra`.
+pub fn base_env(redis_url: &str, prefix: &str) -> Vec<(String, String)> {
+    [
+        ("REDIS_URL", redis_url),
+        ("REDIS_KEY_PREFIX", prefix),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        // Never the Let's Encrypt defaults: nothing in a test may leave loopback.
+        ("ACME_DIRECTORY_URL", "https://127.0.0.1:9/directory"),
+        ("ACME_STAGING_URL", "https://127.0.0.1:9/staging"),
+        ("KEY_TYPE", "ecdsa-p256"),
+        ("LOG_LEVEL", "info"),
+        ("WORKER_THREADS", "2"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Certgate {
+    pub async fn start(redis_url: &str, prefix: &str, extra: &[(&str, &str)]) -> Certgate {
+        let mut env = base_env(redis_url, prefix);
+        for (k, v) in extra {
+            env.retain(|(name, _)| name != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        Certgate::start_with_env(env).await
+    }
+
+    pub async fn start_with_env(env: Vec<(String, String)>) -> Certgate {
+        let dir = TempDir::new("certgate");
+        let mut cg = Certgate {
+            admin_port: free_port(),
+            http_port: free_port(),
+            https_port: free_port(),
+            env,
+            child: None,
+            log: dir.0.join("certgate.log"),
+            _dir: dir,
+        };
+        cg.spawn().await;
+        cg
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        cmd.env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let env_has = |k: &str| self.env.iter().any(|(name, _)| name == k);
+        if !env_has("ADMIN_ADDR") {
+            cmd.env("ADMIN_ADDR", format!("127.0.0.1:{}", self.admin_port));
+        }
+        if !env_has("HTTP_ADDR") {
+            cmd.env("HTTP_ADDR", format!("127.0.0.1:{}", self.http_port));
+        }
+        if !env_has("HTTPS_ADDR") {
+            cmd.env("HTTPS_ADDR", format!("127.0.0.1:{}", self.https_port));
+        }
+        cmd
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start certgate");
+        self.child = Some(child);
+        let client = self.admin();
+        let log_path = self.log.clone();
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = client.get("/health").await {
+                if r.status == 200 {
+                    break;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "certgate exited with {status}: {}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "certgate did not become healthy: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// A client with the admin token.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.admin_url(), Some(ADMIN_TOKEN.to_owned()))
+    }
+
+    /// A client with another token (or none).
+    pub fn client(&self, token: Option<&str>) -> AdminClient {
+        AdminClient::new(&self.admin_url(), token.map(str::to_owned))
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().unwrap()
+    }
+
+    /// Starts the same configuration again (same ports).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Certgate {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls a certificate's generation status until it ends; returns the final status JSON.
+pub async fn wait_generation(client: &AdminClient, name: &str, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let r = client
+            .get(&format!("/certificates/{name}/status"))
+            .await
+            .unwrap();
+        if r.status == 200 {
+            let status = r.json();
+            if matches!(
+                status["status"].as_str(),
+                Some("completed") | Some("failed")
+            ) {
+                return status;
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "generation of {name} did not end within {limit:?}; last: {}",
+            r.json()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates a self-signed certificate through the API and waits for it.
+pub async fn create_self_signed(client: &AdminClient, name: &str, domains: &[&str]) -> Value {
+    let body =
+        serde_json::json!({ "cert_name": name, "domains": domains, "issuer": "self-signed" });
+    let r = client
+        .post("/certificates/multi-domain", &body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.json());
+    wait_generation(client, name, Duration::from_secs(60)).await
+}
