@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+
+use crate::acme::AcmeIssuer;
+use crate::edge::http::HttpEdge;
 
 use crate::admin::health::Health;
 use crate::admin::{self, AdminState};
@@ -24,6 +27,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The sockets an instance serves on.
 pub struct Listeners {
     pub admin: TcpListener,
+    pub http: TcpListener,
 }
 
 impl Listeners {
@@ -32,7 +36,10 @@ impl Listeners {
         let admin = TcpListener::bind(config.admin_addr).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on ADMIN_ADDR={}: {e}", config.admin_addr)
         })?;
-        Ok(Listeners { admin })
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on HTTP_ADDR={}: {e}", config.http_addr))?;
+        Ok(Listeners { admin, http })
     }
 }
 
@@ -51,11 +58,12 @@ pub async fn run(
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let events = Events::new();
+    let acme = AcmeIssuer::new(store.clone(), &config).map_err(|e| anyhow::anyhow!(e))?;
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
             validity_days: config.self_signed_days,
         }),
-        acme: None,
+        acme: Some(Arc::new(acme)),
     };
     let manager = CertManager::start(
         store.clone(),
@@ -72,15 +80,23 @@ pub async fn run(
         events,
         health.clone(),
     );
-    let router = admin::router(state);
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let http_edge = HttpEdge {
+        store: store.clone(),
+        health: health.clone(),
+        config: config.clone(),
+    };
+    let http_task =
+        tokio::spawn(http_edge.serve(listeners.http, connections.clone(), stop_rx.clone()));
 
     let mut admin_stop = stop_rx.clone();
-    let admin_server = axum::serve(listeners.admin, router).with_graceful_shutdown(async move {
-        let _ = admin_stop.wait_for(|s| *s).await;
-    });
+    let admin_server =
+        axum::serve(listeners.admin, admin::router(state)).with_graceful_shutdown(async move {
+            let _ = admin_stop.wait_for(|s| *s).await;
+        });
     let admin_task = tokio::spawn(async move { admin_server.await });
     health.set_ready();
-    tracing::info!(admin = %config.admin_addr, "certgate is serving");
+    tracing::info!(admin = %config.admin_addr, http = %config.http_addr, "certgate is serving");
 
     shutdown.await;
     tracing::info!("shutting down: draining");
@@ -92,6 +108,7 @@ pub async fn run(
         Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),
         Err(_) => tracing::warn!("admin requests still running after the grace period; closing"),
     }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, http_task).await;
     store.quit().await;
     Ok(())
 }

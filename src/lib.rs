@@ -9,17 +9,21 @@
 //! - [`certs`]: the certificate model, validation, key generation, issuers (self-signed; ACME
 //!   plugs in behind [`certs::issuer::Issuer`]) and the [`certs::manager`] that runs generations.
 //! - [`routes`]: the route record.
+//! - [`acme`]: the ACME issuer (instant-acme, HTTP-01): accounts, orders, CA client.
 //! - [`admin`]: the axum admin API — auth, certificates, tokens, health.
 //! - [`client`]: the CLI's client of the admin API.
+//! - [`edge`]: the traffic listeners — HTTP (challenges, redirects), accept loop, host rules.
 //! - [`events`]: in-process change notifications.
 //! - [`secret`], [`timefmt`]: small shared types.
 
+pub mod acme;
 pub mod admin;
 pub mod app;
 pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod edge;
 pub mod events;
 pub mod routes;
 pub mod secret;

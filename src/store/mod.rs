@@ -5,7 +5,9 @@
 //! claims, routes. The key schema is in [`keys`] and `docs/storage.md`; everything one atomic
 //! write touches shares a hash tag, so the schema works on Redis Cluster unchanged.
 
+pub mod acme_accounts;
 pub mod certs;
+pub mod challenges;
 pub mod claims;
 pub mod jobs;
 pub mod keys;

@@ -1,0 +1,161 @@
+//! ACME accounts: one per (directory URL, e-mail), registered once under a Redis lock, with its
+//! credentials in Redis so that every instance and every order reuses it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use instant_acme::{Account, AccountCredentials, NewAccount};
+
+use super::http::AcmeHttp;
+use super::problem::{retry_delay, to_issue_error};
+use crate::certs::issuer::IssueError;
+use crate::secret::Secret;
+use crate::store::Store;
+
+/// How long a registration may hold the lock, and how long others wait for it.
+const LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// Accounts known to this instance, loaded from Redis or registered on first use.
+pub struct Accounts {
+    store: Store,
+    http: AcmeHttp,
+    cache: Mutex<HashMap<String, Account>>,
+}
+
+/// The storage id of the account for a directory and e-mail.
+pub fn account_id(directory_url: &str, email: Option<&str>) -> String {
+    let input = format!("{directory_url}\n{}", email.unwrap_or(""));
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
+    hex::encode(&digest.as_ref()[..16])
+}
+
+impl Accounts {
+    pub fn new(store: Store, http: AcmeHttp) -> Self {
+        Accounts {
+            store,
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account for `directory_url` and `email`, registering it if no instance has yet.
+    pub async fn get(
+        &self,
+        directory_url: &str,
+        email: Option<&str>,
+    ) -> Result<Account, IssueError> {
+        let id = account_id(directory_url, email);
+        if let Some(account) = self.cache.lock().expect("account cache").get(&id) {
+            return Ok(account.clone());
+        }
+        let deadline = Instant::now() + LOCK_TTL;
+        loop {
+            if let Some(credentials) = self.store.get_acme_account(&id).await.map_err(storage)? {
+                let account = self.restore(&credentials).await?;
+                self.cache
+                    .lock()
+                    .expect("account cache")
+                    .insert(id, account.clone());
+                return Ok(account);
+            }
+            let lock_value = crate::certs::manager::random_hex(8);
+            if self
+                .store
+                .lock_acme_account(&id, &lock_value, LOCK_TTL)
+                .await
+                .map_err(storage)?
+            {
+                let result = self.register(&id, directory_url, email).await;
+                let _ = self.store.unlock_acme_account(&id).await;
+                let account = result?;
+                self.cache
+                    .lock()
+                    .expect("account cache")
+                    .insert(id, account.clone());
+                return Ok(account);
+            }
+            if Instant::now() > deadline {
+                return Err(IssueError::Transient(
+                    "another instance is still registering the ACME account".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn restore(&self, credentials: &Secret) -> Result<Account, IssueError> {
+        let mut attempt = 0;
+        loop {
+            let parsed: AccountCredentials =
+                serde_json::from_str(credentials.expose()).map_err(|e| {
+                    IssueError::Internal(format!("stored ACME account is unreadable: {e}"))
+                })?;
+            match Account::builder_with_http(Box::new(self.http.clone()))
+                .from_credentials(parsed)
+                .await
+            {
+                Ok(account) => return Ok(account),
+                Err(e) => match retry_delay(&e, attempt, self.http.retry_after()) {
+                    Some(delay) => {
+                        attempt += 1;
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(to_issue_error("loading the ACME directory", e)),
+                },
+            }
+        }
+    }
+
+    async fn register(
+        &self,
+        id: &str,
+        directory_url: &str,
+        email: Option<&str>,
+    ) -> Result<Account, IssueError> {
+        // Someone may have finished registering between our read and our lock.
+        if let Some(credentials) = self.store.get_acme_account(id).await.map_err(storage)? {
+            return self.restore(&credentials).await;
+        }
+        let contact = email.map(|e| format!("mailto:{e}"));
+        let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let mut attempt = 0;
+        let (account, credentials) = loop {
+            let new_account = NewAccount {
+                contact: &contacts,
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            };
+            let builder = Account::builder_with_http(Box::new(self.http.clone()));
+            match builder
+                .create(&new_account, directory_url.to_owned(), None)
+                .await
+            {
+                Ok(created) => break created,
+                Err(e) => match retry_delay(&e, attempt, self.http.retry_after()) {
+                    Some(delay) => {
+                        attempt += 1;
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(to_issue_error("registering the ACME account", e)),
+                },
+            }
+        };
+        let json = serde_json::to_string(&credentials)
+            .map_err(|e| IssueError::Internal(format!("cannot serialise ACME credentials: {e}")))?;
+        self.store
+            .put_acme_account(id, &Secret::new(json))
+            .await
+            .map_err(storage)?;
+        tracing::info!(
+            directory = directory_url,
+            account = account.id(),
+            "registered ACME account"
+        );
+        Ok(account)
+    }
+}
+
+fn storage(e: crate::store::StoreError) -> IssueError {
+    IssueError::Storage(e.to_string())
+}

@@ -1,0 +1,78 @@
+//! The ACME issuer (instant-acme, HTTP-01): accounts, orders, and the HTTPS client to the CA.
+//!
+//! It plugs in behind [`Issuer`] like the self-signed issuer; the manager and the API do not know
+//! which one signs.
+
+pub mod account;
+pub mod http;
+pub mod order;
+pub mod problem;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate, Issuer};
+use crate::certs::model::IssuerKind;
+use crate::config::Config;
+use crate::store::Store;
+use account::Accounts;
+use http::AcmeHttp;
+use order::Polling;
+
+/// Issues certificates from ACME CAs.
+pub struct AcmeIssuer {
+    store: Store,
+    http: AcmeHttp,
+    accounts: Accounts,
+    polling: Polling,
+    /// How long a key authorization stays in Redis (the whole polling budget plus a margin).
+    challenge_ttl: Duration,
+}
+
+impl AcmeIssuer {
+    /// Builds the issuer; fails when `ACME_CA_BUNDLE` cannot be used.
+    pub fn new(store: Store, config: &Config) -> Result<AcmeIssuer, String> {
+        let bundle = match &config.acme_ca_bundle {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("ACME_CA_BUNDLE={}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let http = AcmeHttp::new(bundle.as_deref())?;
+        let polling = Polling {
+            initial_wait: config.acme_poll_initial_wait,
+            interval: config.acme_poll_interval,
+            max_attempts: config.acme_poll_max_attempts,
+        };
+        let challenge_ttl = config.acme_poll_initial_wait
+            + config.acme_poll_interval * config.acme_poll_max_attempts
+            + Duration::from_secs(300);
+        Ok(AcmeIssuer {
+            accounts: Accounts::new(store.clone(), http.clone()),
+            store,
+            http,
+            polling,
+            challenge_ttl,
+        })
+    }
+}
+
+#[async_trait]
+impl Issuer for AcmeIssuer {
+    fn kind(&self) -> IssuerKind {
+        IssuerKind::Acme
+    }
+
+    async fn issue(&self, request: &IssueRequest) -> Result<IssuedCertificate, IssueError> {
+        let directory = request.directory_url.as_deref().ok_or_else(|| {
+            IssueError::Internal("no ACME directory recorded for this certificate".into())
+        })?;
+        let account = self
+            .accounts
+            .get(directory, request.email.as_deref())
+            .await?;
+        self.run_order(&account, request).await
+    }
+}

@@ -1,0 +1,235 @@
+//! One ACME order, from new-order to the downloaded chain (HTTP-01).
+//!
+//! Every key authorization is stored in Redis under its token before the challenge is signalled
+//! ready, so whichever instance the CA reaches answers it; the tokens are removed whatever the
+//! outcome. Polling follows `ACME_POLL_INITIAL_WAIT`, `ACME_POLL_INTERVAL_SECONDS` and
+//! `ACME_POLL_MAX_ATTEMPTS`; single requests are retried on badNonce, 5xx, network errors and
+//! short rate limits (see [`super::problem`]).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, Order, OrderStatus,
+};
+use rcgen::{CertificateParams, DistinguishedName};
+
+use super::problem::{describe, retry_delay, to_issue_error};
+use super::AcmeIssuer;
+use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
+use crate::certs::keys;
+use crate::secret::Secret;
+
+/// Retries one ACME call on transient errors; evaluates to `Result<T, IssueError>`.
+macro_rules! with_retry {
+    ($issuer:expr, $step:expr, $call:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $call {
+                Ok(value) => break Ok(value),
+                Err(e) => match retry_delay(&e, attempt, $issuer.http.retry_after()) {
+                    Some(delay) => {
+                        attempt += 1;
+                        tracing::debug!(step = $step, attempt, "retrying ACME request");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => break Err(to_issue_error($step, e)),
+                },
+            }
+        }
+    }};
+}
+
+impl AcmeIssuer {
+    /// Runs a whole order for `request` with `account`.
+    pub(super) async fn run_order(
+        &self,
+        account: &Account,
+        request: &IssueRequest,
+    ) -> Result<IssuedCertificate, IssueError> {
+        let identifiers: Vec<Identifier> = request
+            .domains
+            .iter()
+            .map(|d| Identifier::Dns(d.clone()))
+            .collect();
+        let mut order = with_retry!(
+            self,
+            "creating the order",
+            account.new_order(&NewOrder::new(&identifiers)).await
+        )?;
+        tracing::info!(cert_name = %request.cert_name, order = order.url(), "ACME order created");
+        let mut tokens = Vec::new();
+        let result = self.complete(&mut order, request, &mut tokens).await;
+        for token in &tokens {
+            if let Err(e) = self.store.delete_challenge(token).await {
+                tracing::warn!(cert_name = %request.cert_name, error = %e, "could not remove a challenge token; it expires by itself");
+            }
+        }
+        result
+    }
+
+    async fn complete(
+        &self,
+        order: &mut Order,
+        request: &IssueRequest,
+        tokens: &mut Vec<String>,
+    ) -> Result<IssuedCertificate, IssueError> {
+        self.prepare_challenges(order, request, tokens).await?;
+        tokio::time::sleep(self.polling.initial_wait).await;
+        self.wait_ready(order, request).await?;
+        let key = keys::generate_blocking(request.key_type, request.rsa_key_size).await?;
+        let mut params = CertificateParams::new(request.domains.clone())
+            .map_err(|e| IssueError::Rejected(format!("invalid name for a CSR: {e}")))?;
+        params.distinguished_name = DistinguishedName::new();
+        let csr = params
+            .serialize_request(&key)
+            .map_err(|e| IssueError::Internal(format!("cannot build the CSR: {e}")))?;
+        with_retry!(
+            self,
+            "finalizing the order",
+            order.finalize_csr(csr.der()).await
+        )?;
+        tracing::info!(cert_name = %request.cert_name, "ACME order finalized");
+        let chain = self.wait_certificate(order).await?;
+        Ok(IssuedCertificate {
+            fullchain_pem: chain,
+            private_key_pem: Secret::new(key.serialize_pem()),
+        })
+    }
+
+    /// Stores each pending authorization's key authorization and signals its challenge ready.
+    /// Authorizations already valid (reused by the CA) are skipped.
+    async fn prepare_challenges(
+        &self,
+        order: &mut Order,
+        request: &IssueRequest,
+        tokens: &mut Vec<String>,
+    ) -> Result<(), IssueError> {
+        let mut done: HashSet<String> = HashSet::new();
+        let mut restarts = 0;
+        'restart: loop {
+            let mut authorizations = order.authorizations();
+            while let Some(next) = authorizations.next().await {
+                let mut auth = match next {
+                    Ok(auth) => auth,
+                    Err(e) => match retry_delay(&e, restarts, self.http.retry_after()) {
+                        Some(delay) => {
+                            restarts += 1;
+                            tokio::time::sleep(delay).await;
+                            continue 'restart;
+                        }
+                        None => return Err(to_issue_error("fetching an authorization", e)),
+                    },
+                };
+                if !done.insert(auth.url().to_owned()) {
+                    continue;
+                }
+                let domain = auth.identifier().to_string();
+                match auth.status {
+                    AuthorizationStatus::Valid => continue,
+                    AuthorizationStatus::Pending => {}
+                    other => {
+                        return Err(IssueError::Rejected(format!(
+                            "authorization for {domain} is {other:?}"
+                        )))
+                    }
+                }
+                let mut challenge = auth.challenge(ChallengeType::Http01).ok_or_else(|| {
+                    IssueError::Rejected(format!("the CA offers no HTTP-01 challenge for {domain}"))
+                })?;
+                let key_authorization = Secret::new(challenge.key_authorization().as_str());
+                let token = challenge.token.clone();
+                self.store
+                    .put_challenge(&token, &key_authorization, self.challenge_ttl)
+                    .await
+                    .map_err(|e| IssueError::Storage(e.to_string()))?;
+                tokens.push(token);
+                with_retry!(
+                    self,
+                    "signalling the challenge ready",
+                    challenge.set_ready().await
+                )?;
+                tracing::debug!(cert_name = %request.cert_name, domain = %domain, "HTTP-01 challenge ready");
+            }
+            return Ok(());
+        }
+    }
+
+    /// Polls the order until it is ready (validated) or invalid.
+    async fn wait_ready(
+        &self,
+        order: &mut Order,
+        request: &IssueRequest,
+    ) -> Result<(), IssueError> {
+        for _ in 0..self.polling.max_attempts {
+            let (status, error) = with_retry!(
+                self,
+                "polling the order",
+                order.refresh().await.map(|s| (s.status, s.error.clone()))
+            )?;
+            match status {
+                OrderStatus::Ready | OrderStatus::Valid | OrderStatus::Processing => return Ok(()),
+                OrderStatus::Invalid => return Err(self.explain_invalid(order, error).await),
+                OrderStatus::Pending => tokio::time::sleep(self.polling.interval).await,
+            }
+        }
+        Err(IssueError::Transient(format!(
+            "validation of {} did not finish after {} polls",
+            request.domains.join(", "),
+            self.polling.max_attempts
+        )))
+    }
+
+    /// Polls until the certificate can be downloaded.
+    async fn wait_certificate(&self, order: &mut Order) -> Result<String, IssueError> {
+        for _ in 0..self.polling.max_attempts {
+            if let Some(chain) = with_retry!(
+                self,
+                "downloading the certificate",
+                order.certificate().await
+            )? {
+                return Ok(chain);
+            }
+            tokio::time::sleep(self.polling.interval).await;
+        }
+        Err(IssueError::Transient(format!(
+            "the CA did not issue the certificate after {} polls",
+            self.polling.max_attempts
+        )))
+    }
+
+    /// Names the domain whose validation failed and the CA's problem.
+    async fn explain_invalid(
+        &self,
+        order: &mut Order,
+        order_error: Option<instant_acme::Problem>,
+    ) -> IssueError {
+        let mut failures = Vec::new();
+        let mut authorizations = order.authorizations();
+        while let Some(Ok(mut auth)) = authorizations.next().await {
+            let domain = auth.identifier().to_string();
+            if let Ok(state) = auth.refresh().await {
+                if state.status == AuthorizationStatus::Invalid {
+                    let problem = state.challenges.iter().find_map(|c| c.error.as_ref());
+                    let why = problem.map_or_else(|| "authorization invalid".to_owned(), describe);
+                    failures.push(format!("validation of {domain} failed: {why}"));
+                }
+            }
+        }
+        if failures.is_empty() {
+            let why = order_error
+                .as_ref()
+                .map_or_else(|| "the order became invalid".to_owned(), describe);
+            return IssueError::Rejected(why);
+        }
+        IssueError::Rejected(failures.join("; "))
+    }
+}
+
+/// Polling settings (`ACME_POLL_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct Polling {
+    pub initial_wait: Duration,
+    pub interval: Duration,
+    pub max_attempts: u32,
+}

@@ -1,0 +1,58 @@
+//! The accept loop shared by the listeners: a connection cap, back-off when the process runs out
+//! of file descriptors (instead of spinning), and a stop signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+/// Accepts connections until `stop` turns true, handing each to `serve` with a permit of the
+/// connection cap (the permit is released when `serve`'s future ends).
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    connections: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, OwnedSemaphorePermit) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve(stream, peer, permit));
+            }
+            Err(e) => {
+                drop(permit);
+                if is_resource_exhaustion(&e) {
+                    tracing::warn!(error = %e, "accept: out of file descriptors; backing off");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                } else {
+                    tracing::debug!(error = %e, "accept failed");
+                }
+            }
+        }
+    }
+}
+
+/// EMFILE / ENFILE / ENOBUFS / ENOMEM: waiting helps, retrying at once does not.
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,79 @@
+//! Host names as the edge compares them: port stripped, lower-cased, trailing dot dropped.
+
+/// Normalises a `Host` header or URI authority; `None` when it is not a valid host.
+pub fn normalize(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > 260 || raw.contains('@') {
+        return None;
+    }
+    // [v6]:port or [v6]
+    if let Some(rest) = raw.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        addr.parse::<std::net::Ipv6Addr>().ok()?;
+        if !after.is_empty() && !valid_port(after.strip_prefix(':')?) {
+            return None;
+        }
+        return Some(format!("[{}]", addr.to_ascii_lowercase()));
+    }
+    let (host, port) = match raw.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (raw, None),
+    };
+    if let Some(port) = port {
+        if !valid_port(port) {
+            return None;
+        }
+    }
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if host.is_empty() || host.len() > 253 {
+        return None;
+    }
+    let labels_ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    labels_ok.then_some(host)
+}
+
+fn valid_port(port: &str) -> bool {
+    !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn normalises() {
+        assert_eq!(
+            normalize("Example.COM.:8443").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(normalize("a.test").as_deref(), Some("a.test"));
+        assert_eq!(normalize("127.0.0.1:80").as_deref(), Some("127.0.0.1"));
+        assert_eq!(normalize("[::1]:443").as_deref(), Some("[::1]"));
+    }
+
+    #[test]
+    fn refuses() {
+        for bad in [
+            "",
+            "a..b",
+            "a b",
+            "a.test:99999",
+            "a.test:x",
+            "user@a.test",
+            "[zz]",
+            "a/b",
+            ".",
+        ] {
+            assert_eq!(normalize(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! HTTP-01 key authorizations, under their token, with a TTL: any instance answers the CA.
+
+use std::time::Duration;
+
+use fred::prelude::{Expiration, KeysInterface};
+
+use super::{Store, StoreResult};
+use crate::secret::Secret;
+
+impl Store {
+    pub async fn put_challenge(
+        &self,
+        token: &str,
+        key_authorization: &Secret,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let _: () = self
+            .client
+            .set(
+                self.keys.challenge(token),
+                key_authorization.expose(),
+                Some(Expiration::EX(seconds)),
+                None,
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_challenge(&self, token: &str) -> StoreResult<Option<Secret>> {
+        let value: Option<String> = self.client.get(self.keys.challenge(token)).await?;
+        Ok(value.map(Secret::new))
+    }
+
+    pub async fn delete_challenge(&self, token: &str) -> StoreResult<()> {
+        let _: i64 = self.client.del(self.keys.challenge(token)).await?;
+        Ok(())
+    }
+}
