@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod pebble;
+pub mod tls;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -157,6 +160,18 @@ impl Redis {
         let client = certgate::store::build_client(&self.url()).unwrap();
         client.init().await.unwrap();
         client
+    }
+}
+
+impl Redis {
+    /// `KEYS pattern` (tests only: it scans the whole keyspace).
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        use fred::prelude::ClientLike;
+        let client = self.client().await;
+        let cmd = fred::types::CustomCommand::new_static("KEYS", None, false);
+        let keys: Vec<String> = client.custom(cmd, vec![pattern]).await.unwrap();
+        let _ = client.quit().await;
+        keys
     }
 }
 

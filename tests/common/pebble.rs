@@ -1,0 +1,202 @@
+//! Pebble (Let's Encrypt's test CA) and pebble-challtestsrv (its DNS), on free loopback ports.
+//!
+//! challtestsrv answers 127.0.0.1 for every name (no AAAA), so Pebble validates HTTP-01 against
+//! certgate's HTTP listener at `127.0.0.1:{http_port}`. Pebble's own HTTPS certificate is made
+//! here by a test CA, whose PEM is written to `ca_bundle` for `ACME_CA_BUNDLE`.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::tls::{https_get, make_pki};
+use super::{free_port, require_binary, wait_until, TempDir};
+
+pub struct Pebble {
+    pub port: u16,
+    pub management_port: u16,
+    pub challtestsrv_port: u16,
+    pub ca_bundle: PathBuf,
+    pub ca_pem: String,
+    pub log: PathBuf,
+    children: Vec<Child>,
+    _dir: TempDir,
+}
+
+/// Options for a Pebble instance.
+pub struct PebbleOptions<'a> {
+    /// Where Pebble sends HTTP-01 validation requests (certgate's HTTP listener).
+    pub http_port: u16,
+    /// Extra environment, e.g. `PEBBLE_WFE_NONCEREJECT`.
+    pub env: &'a [(&'a str, &'a str)],
+    /// Certificate lifetime in seconds (Pebble's default is about 5 years).
+    pub validity_seconds: Option<u64>,
+}
+
+impl Pebble {
+    pub async fn start(options: PebbleOptions<'_>) -> Pebble {
+        let pebble = require_binary("pebble", "apt-get install -y pebble");
+        let challtestsrv = require_binary("pebble-challtestsrv", "apt-get install -y pebble");
+        let dir = TempDir::new("pebble");
+        let pki = make_pki(&["127.0.0.1", "localhost"]);
+        let cert = dir.0.join("cert.pem");
+        let key = dir.0.join("key.pem");
+        let ca_bundle = dir.0.join("ca.pem");
+        std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+        std::fs::write(&key, &pki.server_key_pem).unwrap();
+        std::fs::write(&ca_bundle, &pki.ca_pem).unwrap();
+
+        let (port, management_port, dns_port, challtestsrv_port, tls_port) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        let mut config = json!({
+            "pebble": {
+                "listenAddress": format!("127.0.0.1:{port}"),
+                "managementListenAddress": format!("127.0.0.1:{management_port}"),
+                "certificate": cert,
+                "privateKey": key,
+                "httpPort": options.http_port,
+                "tlsPort": tls_port,
+                "ocspResponderURL": "",
+                "externalAccountBindingRequired": false,
+            }
+        });
+        if let Some(seconds) = options.validity_seconds {
+            config["pebble"]["certificateValidityPeriod"] = json!(seconds);
+        }
+        let config_path = dir.0.join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = dir.0.join("pebble.log");
+        let log_file = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap()
+        };
+
+        let dns = Command::new(challtestsrv)
+            .args([
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ])
+            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+            .args(["-management", &format!("127.0.0.1:{challtestsrv_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pebble-challtestsrv");
+        let mut cmd = Command::new(pebble);
+        cmd.arg("-config")
+            .arg(&config_path)
+            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")]);
+        cmd.env("PEBBLE_VA_NOSLEEP", "1");
+        for (k, v) in options.env {
+            cmd.env(k, v);
+        }
+        let ca = cmd
+            .stdout(log_file())
+            .stderr(log_file())
+            .spawn()
+            .expect("start pebble");
+        let pebble = Pebble {
+            port,
+            management_port,
+            challtestsrv_port,
+            ca_bundle,
+            ca_pem: pki.ca_pem,
+            log,
+            children: vec![dns, ca],
+            _dir: dir,
+        };
+        for p in [port, management_port, challtestsrv_port] {
+            wait_until("pebble to listen", Duration::from_secs(20), || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", p))
+                    .await
+                    .is_ok()
+            })
+            .await;
+        }
+        pebble
+    }
+
+    pub fn directory_url(&self) -> String {
+        format!("https://127.0.0.1:{}/dir", self.port)
+    }
+
+    /// Pebble's root for issued certificates (`/roots/0` on the management port).
+    pub async fn issuing_root(&self) -> String {
+        https_get(self.management_port, "/roots/0", &self.ca_pem).await
+    }
+
+    /// Makes challtestsrv answer `host` with `ip` (e.g. 127.0.0.2, where nothing listens).
+    pub async fn set_a(&self, host: &str, ip: &str) {
+        let client = certgate::client::AdminClient::new(
+            &format!("http://127.0.0.1:{}", self.challtestsrv_port),
+            None,
+        );
+        let r = client
+            .post("/add-a", &json!({ "host": host, "addresses": [ip] }))
+            .await
+            .unwrap();
+        assert!(r.status.is_success(), "challtestsrv add-a: {}", r.status);
+    }
+
+    /// Makes challtestsrv answer SERVFAIL for `host`.
+    pub async fn set_servfail(&self, host: &str) {
+        let client = certgate::client::AdminClient::new(
+            &format!("http://127.0.0.1:{}", self.challtestsrv_port),
+            None,
+        );
+        let r = client
+            .post("/set-servfail", &json!({ "host": host }))
+            .await
+            .unwrap();
+        assert!(
+            r.status.is_success(),
+            "challtestsrv set-servfail: {}",
+            r.status
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Environment for a certgate instance using this Pebble.
+    pub fn certgate_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("ACME_DIRECTORY_URL".into(), self.directory_url()),
+            ("ACME_STAGING_URL".into(), self.directory_url()),
+            (
+                "ACME_CA_BUNDLE".into(),
+                self.ca_bundle.display().to_string(),
+            ),
+            ("ACME_POLL_INTERVAL_SECONDS".into(), "1".into()),
+        ]
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
