@@ -11,7 +11,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::acme::AcmeIssuer;
+use crate::edge::conn::DRAIN_GRACE;
 use crate::edge::http::HttpEdge;
+use crate::edge::https::HttpsEdge;
+use crate::edge::proxy::Proxy;
+use crate::edge::sync::EdgeTables;
+use crate::tls::certified::default_certificate;
+use crate::tls::resolver::{server_config, SniResolver};
 
 use crate::admin::health::Health;
 use crate::admin::{self, AdminState};
@@ -28,6 +34,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct Listeners {
     pub admin: TcpListener,
     pub http: TcpListener,
+    pub https: TcpListener,
 }
 
 impl Listeners {
@@ -39,7 +46,10 @@ impl Listeners {
         let http = TcpListener::bind(config.http_addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on HTTP_ADDR={}: {e}", config.http_addr))?;
-        Ok(Listeners { admin, http })
+        let https = TcpListener::bind(config.https_addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on HTTPS_ADDR={}: {e}", config.https_addr)
+        })?;
+        Ok(Listeners { admin, http, https })
     }
 }
 
@@ -58,6 +68,7 @@ pub async fn run(
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let events = Events::new();
+    let events_for_edge = events.clone();
     let acme = AcmeIssuer::new(store.clone(), &config).map_err(|e| anyhow::anyhow!(e))?;
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
@@ -80,14 +91,33 @@ pub async fn run(
         events,
         health.clone(),
     );
+    let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
+    tables.clone().follow(&events_for_edge, stop_rx.clone());
+    let resolver = Arc::new(SniResolver {
+        cache: tables.certs.clone(),
+        routes: tables.routes.clone(),
+        default: default_certificate(),
+    });
+    let tls = server_config(resolver.clone())?;
+    let proxy = Proxy::new(tables.routes.clone(), config.clone());
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let http_edge = HttpEdge {
         store: store.clone(),
         health: health.clone(),
         config: config.clone(),
+        proxy: proxy.clone(),
+    };
+    let https_edge = HttpsEdge {
+        resolver,
+        tls,
+        proxy,
+        config: config.clone(),
     };
     let http_task =
         tokio::spawn(http_edge.serve(listeners.http, connections.clone(), stop_rx.clone()));
+    let https_task =
+        tokio::spawn(https_edge.serve(listeners.https, connections.clone(), stop_rx.clone()));
+    tokio::spawn(load_tables(tables, health.clone()));
 
     let mut admin_stop = stop_rx.clone();
     let admin_server =
@@ -95,8 +125,7 @@ pub async fn run(
             let _ = admin_stop.wait_for(|s| *s).await;
         });
     let admin_task = tokio::spawn(async move { admin_server.await });
-    health.set_ready();
-    tracing::info!(admin = %config.admin_addr, http = %config.http_addr, "certgate is serving");
+    tracing::info!(admin = %config.admin_addr, http = %config.http_addr, https = %config.https_addr, "certgate is serving");
 
     shutdown.await;
     tracing::info!("shutting down: draining");
@@ -108,9 +137,29 @@ pub async fn run(
         Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),
         Err(_) => tracing::warn!("admin requests still running after the grace period; closing"),
     }
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, http_task).await;
+    let _ = tokio::time::timeout(DRAIN_GRACE, http_task).await;
+    let _ = tokio::time::timeout(DRAIN_GRACE, https_task).await;
     store.quit().await;
     Ok(())
+}
+
+/// Loads the edge's tables, retrying while Redis is unreachable; the instance reports ready
+/// (`/health` 200) once they are loaded.
+async fn load_tables(tables: Arc<EdgeTables>, health: Health) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match tables.load_all().await {
+            Ok(()) => {
+                health.set_ready();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load routes and certificates yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// With `ADMIN_TOKEN` unset: the first instance to reach Redis generates the admin token, stores

@@ -42,6 +42,9 @@ pub struct Config {
     /// How long a finished generation's status stays readable.
     pub cert_status_retention: Duration,
     pub cert_gen_max_workers: usize,
+    /// Most certificates the edge keeps ready in memory; others are loaded on demand
+    /// (`CERT_CACHE_SIZE`, default 50000).
+    pub cert_cache_size: usize,
     /// Lifetime of the Redis lease that guards one certificate's generation; a crashed holder's
     /// work is taken over after this (`CERT_LEASE_SECONDS`, default 30).
     pub cert_lease: Duration,
@@ -93,6 +96,7 @@ const KNOWN: &[&str] = &[
     "CERT_STATUS_RETENTION_SECONDS",
     "CERT_GEN_MAX_WORKERS",
     "CERT_LEASE_SECONDS",
+    "CERT_CACHE_SIZE",
     "RSA_KEY_SIZE",
     "SELF_SIGNED_DAYS",
     "KEY_TYPE",
@@ -151,6 +155,7 @@ impl Config {
             )?,
             cert_gen_max_workers: v.number("CERT_GEN_MAX_WORKERS", 5, 1, 1024)? as usize,
             cert_lease: v.seconds("CERT_LEASE_SECONDS", 30, 2, 3600)?,
+            cert_cache_size: v.number("CERT_CACHE_SIZE", 50_000, 1, 10_000_000)? as usize,
             rsa_key_size: v.rsa_key_size()?,
             self_signed_days: v.number("SELF_SIGNED_DAYS", 365, 1, 36_500)? as u32,
             key_type: v.key_type()?,

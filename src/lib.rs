@@ -8,7 +8,8 @@
 //!   the key schema is in `docs/storage.md`.
 //! - [`certs`]: the certificate model, validation, key generation, issuers (self-signed; ACME
 //!   plugs in behind [`certs::issuer::Issuer`]) and the [`certs::manager`] that runs generations.
-//! - [`routes`]: the route record.
+//! - [`routes`]: the route record and its validation.
+//! - [`tls`]: servable certificates, the SNI cache and resolver, the rustls configuration.
 //! - [`acme`]: the ACME issuer (instant-acme, HTTP-01): accounts, orders, CA client.
 //! - [`admin`]: the axum admin API — auth, certificates, tokens, health.
 //! - [`client`]: the CLI's client of the admin API.
@@ -29,3 +30,4 @@ pub mod routes;
 pub mod secret;
 pub mod store;
 pub mod timefmt;
+pub mod tls;

@@ -118,6 +118,31 @@ impl Store {
         Ok(out)
     }
 
+    /// Every certificate with its private key, for warming the edge's cache; at most `limit`.
+    pub async fn list_certificates_with_keys(
+        &self,
+        limit: usize,
+    ) -> StoreResult<Vec<(CertificateRecord, Option<Secret>)>> {
+        let mut names = self.certificate_names().await?;
+        names.truncate(limit);
+        let mut out = Vec::with_capacity(names.len());
+        for chunk in names.chunks(1000) {
+            let pipeline = self.client.pipeline();
+            for name in chunk {
+                let _: () = pipeline
+                    .hmget(self.keys.cert(name), vec!["record", "private_key"])
+                    .await?;
+            }
+            let values: Vec<(Option<String>, Option<String>)> = pipeline.all().await?;
+            for (name, (json, key)) in chunk.iter().zip(values) {
+                if let Some(json) = json {
+                    out.push((decode(&self.keys.cert(name), &json)?, key.map(Secret::new)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes an issuance result (record and, when given, the new private key) in one atomic
     /// step, only while `lease_value` still holds the certificate's lease.
     pub async fn write_certificate_guarded(

@@ -80,3 +80,15 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Names of the certificates that name `hostname` (from its claim), for on-demand loading.
+    pub async fn certificates_naming(&self, hostname: &str) -> StoreResult<Vec<String>> {
+        use fred::prelude::HashesInterface;
+        let fields: Vec<String> = self.client.hkeys(self.keys.claim(hostname)).await?;
+        Ok(fields
+            .into_iter()
+            .filter_map(|f| f.strip_prefix("cert:").map(str::to_owned))
+            .collect())
+    }
+}

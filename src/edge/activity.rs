@@ -1,0 +1,194 @@
+//! Per-connection timeouts that hyper does not give: the first byte, the request headers, and an
+//! idle keep-alive, enforced by wrapping the connection's I/O.
+//!
+//! A connection is in one of three states: waiting for request headers (from its first byte, or
+//! from its start: `HEADER_READ_TIMEOUT_SECONDS`), serving requests (no client deadline; the
+//! upstream timeout governs), or idle between requests (`IDLE_TIMEOUT_SECONDS` since the last
+//! byte either way). When a deadline passes, reads fail with `TimedOut` and hyper closes the
+//! connection. HTTP/2 waits for headers only at its start.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// The two client-side deadlines.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub header_read: Duration,
+    pub idle: Duration,
+}
+
+#[derive(Debug)]
+struct State {
+    in_flight: usize,
+    awaiting_headers_since: Option<Instant>,
+    last_activity: Instant,
+    http2: bool,
+}
+
+/// What one connection is doing, shared by its I/O wrapper and its request handler.
+#[derive(Debug)]
+pub struct ConnActivity {
+    state: Mutex<State>,
+}
+
+/// Held while a request is being served; dropping it ends the request.
+pub struct RequestGuard(Arc<ConnActivity>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().expect("activity lock");
+        s.in_flight = s.in_flight.saturating_sub(1);
+        s.last_activity = Instant::now();
+    }
+}
+
+impl ConnActivity {
+    pub fn new(http2: bool) -> Arc<ConnActivity> {
+        let now = Instant::now();
+        Arc::new(ConnActivity {
+            state: Mutex::new(State {
+                in_flight: 0,
+                awaiting_headers_since: Some(now),
+                last_activity: now,
+                http2,
+            }),
+        })
+    }
+
+    /// A request's headers are complete and it is being served.
+    pub fn begin_request(self: &Arc<Self>) -> RequestGuard {
+        let mut s = self.state.lock().expect("activity lock");
+        s.in_flight += 1;
+        s.awaiting_headers_since = None;
+        drop(s);
+        RequestGuard(self.clone())
+    }
+
+    fn on_read(&self, bytes: usize) {
+        let mut s = self.state.lock().expect("activity lock");
+        let now = Instant::now();
+        s.last_activity = now;
+        if bytes > 0 && !s.http2 && s.in_flight == 0 && s.awaiting_headers_since.is_none() {
+            s.awaiting_headers_since = Some(now);
+        }
+    }
+
+    fn on_write(&self) {
+        self.state.lock().expect("activity lock").last_activity = Instant::now();
+    }
+
+    fn deadline(&self, limits: Limits) -> Option<Instant> {
+        let s = self.state.lock().expect("activity lock");
+        match (s.awaiting_headers_since, s.in_flight) {
+            (Some(since), _) => Some(since + limits.header_read),
+            (None, 0) => Some(s.last_activity + limits.idle),
+            _ => None,
+        }
+    }
+}
+
+/// I/O that fails reads once the connection's deadline passes.
+pub struct Guarded<IO> {
+    io: IO,
+    activity: Arc<ConnActivity>,
+    limits: Limits,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<IO> Guarded<IO> {
+    pub fn new(io: IO, activity: Arc<ConnActivity>, limits: Limits) -> Self {
+        Guarded {
+            io,
+            activity,
+            limits,
+            timer: Box::pin(tokio::time::sleep(limits.header_read)),
+        }
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "client too slow: connection deadline passed",
+    )
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = buf.filled().len() - before;
+                self.activity.on_read(read);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let Some(deadline) = self.activity.deadline(self.limits) else {
+                    return Poll::Pending;
+                };
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Err(timed_out()));
+                }
+                self.timer.as_mut().reset(deadline);
+                if self.timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(timed_out()));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &result {
+            if *n > 0 {
+                self.activity.on_write();
+            }
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &result {
+            if *n > 0 {
+                self.activity.on_write();
+            }
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}

@@ -1,0 +1,92 @@
+//! Serving one client connection with hyper: HTTP/1.1 (with upgrades) or HTTP/2, behind the
+//! client deadlines of [`super::activity`], and drained gracefully when the instance stops.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use super::accept::stopped;
+use super::activity::{ConnActivity, Guarded, Limits};
+use super::proxy::{ConnInfo, EdgeBody};
+use crate::config::Config;
+
+/// How long in-flight requests get to finish once the instance stops.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
+/// Answers the requests of one connection.
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        conn: Arc<ConnInfo>,
+    ) -> impl Future<Output = Response<EdgeBody>> + Send;
+}
+
+/// Serves `io` until the client goes, a deadline passes, or the instance stops (then in-flight
+/// requests get [`DRAIN_GRACE`]).
+pub async fn serve<IO, H>(
+    io: IO,
+    http2: bool,
+    handler: H,
+    info: ConnInfo,
+    config: &Config,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Handler,
+{
+    let activity = ConnActivity::new(http2);
+    let limits = Limits {
+        header_read: config.header_read_timeout,
+        idle: config.idle_timeout,
+    };
+    let io = TokioIo::new(Guarded::new(io, activity.clone(), limits));
+    let info = Arc::new(info);
+    let service = service_fn(move |req| {
+        let guard = activity.begin_request();
+        let handler = handler.clone();
+        let info = info.clone();
+        async move {
+            let response = handler.handle(req, info).await;
+            drop(guard);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    if http2 {
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256)
+            .serve_connection(io, service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN_GRACE, conn.as_mut()).await;
+            }
+        }
+    } else {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .max_buf_size(config.max_header_bytes.max(8192))
+            .serve_connection(io, service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN_GRACE, conn.as_mut()).await;
+            }
+        }
+    }
+}

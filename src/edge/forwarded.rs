@@ -1,0 +1,121 @@
+//! Header rules of forwarding: hop-by-hop headers removed, `X-Forwarded-*` set (SPEC §7).
+
+use std::net::IpAddr;
+
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use ipnet::IpNet;
+
+/// Headers meaningful for one connection only (RFC 9110 §7.6.1), plus the legacy ones.
+const HOP_BY_HOP: &[&str] = &[
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// Whether `peer` may set `X-Forwarded-*` for us.
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    trusted.iter().any(|net| net.contains(&peer))
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`: a trusted proxy's values are kept (its client
+/// list extended with its own address); anyone else's are replaced.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    proto: &str,
+    host: &str,
+    trusted: bool,
+) {
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let xfp = HeaderName::from_static("x-forwarded-proto");
+    let xfh = HeaderName::from_static("x-forwarded-host");
+    let prior: Vec<String> = headers
+        .get_all(&xff)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let chain = if trusted && !prior.is_empty() {
+        format!("{}, {peer}", prior.join(", "))
+    } else {
+        peer.to_string()
+    };
+    headers.remove(&xff);
+    if let Ok(v) = HeaderValue::from_str(&chain) {
+        headers.insert(xff, v);
+    }
+    if !(trusted && headers.contains_key(&xfp)) {
+        headers.insert(
+            xfp,
+            HeaderValue::from_static(if proto == "https" { "https" } else { "http" }),
+        );
+    }
+    if !(trusted && headers.contains_key(&xfh)) {
+        if let Ok(v) = HeaderValue::from_str(host) {
+            headers.insert(xfh, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_named_and_standard_hop_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(
+            h.get("x-secret").is_none()
+                && h.get("keep-alive").is_none()
+                && h.get(CONNECTION).is_none()
+        );
+        assert!(h.get("x-kept").is_some());
+    }
+
+    #[test]
+    fn spoofed_forwarded_headers_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil.test"));
+        let peer: IpAddr = "192.0.2.7".parse().unwrap();
+        set_forwarded(&mut h, peer, "https", "site.test", false);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-host"], "site.test");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
+        set_forwarded(&mut h, peer, "https", "site.test", true);
+        assert_eq!(h["x-forwarded-for"], "198.51.100.1, 192.0.2.7");
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTTPS listener (`HTTPS_ADDR`): TLS with the certificate chosen by SNI, then forwarding.
+//!
+//! The handshake starts with a `LazyConfigAcceptor`, so a name missing from the cache can be
+//! loaded from Redis (awaited, within the handshake timeout) before rustls asks the resolver;
+//! a cached name goes straight through.
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use rustls::server::Acceptor;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::LazyConfigAcceptor;
+
+use super::accept::accept_loop;
+use super::conn::{self, Handler};
+use super::host;
+use super::proxy::{ConnInfo, EdgeBody, Proxy};
+use crate::config::Config;
+use crate::tls::resolver::SniResolver;
+
+#[derive(Clone)]
+pub struct HttpsEdge {
+    pub resolver: Arc<SniResolver>,
+    pub tls: Arc<ServerConfig>,
+    pub proxy: Proxy,
+    pub config: Arc<Config>,
+}
+
+impl Handler for Proxy {
+    async fn handle(&self, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<EdgeBody> {
+        Proxy::handle(self, req, &conn).await
+    }
+}
+
+impl HttpsEdge {
+    /// Serves until `stop` turns true.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        connections: Arc<Semaphore>,
+        stop: watch::Receiver<bool>,
+    ) {
+        let stop_conn = stop.clone();
+        accept_loop(listener, connections, stop, move |stream, peer, permit| {
+            let edge = self.clone();
+            let stop = stop_conn.clone();
+            async move {
+                let handshake = async {
+                    let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
+                        .await
+                        .ok()?;
+                    let sni = start.client_hello().server_name().and_then(host::normalize);
+                    if let Some(name) = &sni {
+                        edge.resolver.prepare(name).await;
+                    }
+                    let tls = start.into_stream(edge.tls.clone()).await.ok()?;
+                    Some((tls, sni))
+                };
+                let Ok(Some((tls, sni))) =
+                    tokio::time::timeout(edge.config.tls_handshake_timeout, handshake).await
+                else {
+                    drop(permit);
+                    return;
+                };
+                let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let served = edge.resolver.pick(sni.as_deref());
+                let info = ConnInfo {
+                    peer,
+                    https: true,
+                    sni,
+                    served,
+                };
+                conn::serve(tls, http2, edge.proxy.clone(), info, &edge.config, stop).await;
+                drop(permit);
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,58 @@
+//! The in-memory route table: hostname → route, swapped whole on every change so a request
+//! never sees half an update and never waits on Redis.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::routes::Route;
+
+#[derive(Default)]
+pub struct RouteTable {
+    routes: ArcSwap<HashMap<String, Arc<Route>>>,
+    writer: Mutex<()>,
+}
+
+impl RouteTable {
+    pub fn get(&self, hostname: &str) -> Option<Arc<Route>> {
+        self.routes.load().get(hostname).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every route now served.
+    pub fn all(&self) -> Vec<Arc<Route>> {
+        self.routes.load().values().cloned().collect()
+    }
+
+    pub fn upsert(&self, route: Route) {
+        let _guard = self.writer.lock().expect("route table lock");
+        let mut next = HashMap::clone(&self.routes.load());
+        next.insert(route.hostname.clone(), Arc::new(route));
+        self.routes.store(Arc::new(next));
+    }
+
+    pub fn remove(&self, hostname: &str) {
+        let _guard = self.writer.lock().expect("route table lock");
+        let mut next = HashMap::clone(&self.routes.load());
+        if next.remove(hostname).is_some() {
+            self.routes.store(Arc::new(next));
+        }
+    }
+
+    pub fn replace_all(&self, routes: Vec<Route>) {
+        let _guard = self.writer.lock().expect("route table lock");
+        let next = routes
+            .into_iter()
+            .map(|r| (r.hostname.clone(), Arc::new(r)))
+            .collect();
+        self.routes.store(Arc::new(next));
+    }
+}

@@ -1,0 +1,128 @@
+//! Certificates in the form rustls serves them: chain and signing key, parsed once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
+use time::OffsetDateTime;
+
+use crate::certs::model::{CertStatus, CertificateRecord};
+use crate::certs::pem::leaf_info;
+
+/// One servable certificate.
+pub struct ServedCert {
+    pub cert_name: String,
+    /// Names from the record (exact names and `*.` wildcards).
+    pub domains: Vec<String>,
+    pub not_after: OffsetDateTime,
+    pub key: Arc<CertifiedKey>,
+    /// Logical clock of the last handshake that used it (for eviction).
+    pub last_used: AtomicU64,
+}
+
+impl std::fmt::Debug for ServedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedCert")
+            .field("cert_name", &self.cert_name)
+            .field("domains", &self.domains)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl ServedCert {
+    /// Builds a servable certificate from a stored record and key; `None` when the record is
+    /// not active or its PEM cannot be used (logged).
+    pub fn from_record(
+        record: &CertificateRecord,
+        key_pem: Option<&str>,
+    ) -> Option<Arc<ServedCert>> {
+        if record.status != CertStatus::Active && record.status != CertStatus::Expired {
+            return None;
+        }
+        let chain_pem = record.fullchain_pem.as_deref()?;
+        match build(chain_pem, key_pem?) {
+            Ok((key, not_after)) => Some(Arc::new(ServedCert {
+                cert_name: record.cert_name.clone(),
+                domains: record.domains.clone(),
+                not_after,
+                key,
+                last_used: AtomicU64::new(0),
+            })),
+            Err(e) => {
+                tracing::error!(cert_name = %record.cert_name, error = %e, "stored certificate cannot be served");
+                None
+            }
+        }
+    }
+
+    /// Whether this certificate covers `host` (exact, or one label under a wildcard).
+    pub fn covers(&self, host: &str) -> bool {
+        self.domains.iter().any(|d| name_matches(d, host))
+    }
+
+    pub fn touch(&self, clock: u64) {
+        self.last_used.store(clock, Ordering::Relaxed);
+    }
+}
+
+/// `pattern` (a name or `*.suffix`) matches `host`.
+pub fn name_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        None => pattern == host,
+    }
+}
+
+/// Parses a PEM chain and key into rustls' form.
+pub fn build(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<(Arc<CertifiedKey>, OffsetDateTime), String> {
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("unreadable chain: {e}"))?;
+    if chain.is_empty() {
+        return Err("empty chain".into());
+    }
+    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .map_err(|e| format!("unreadable key: {e}"))?
+        .ok_or("no private key in PEM")?;
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| format!("unusable key: {e}"))?;
+    let not_after = leaf_info(chain_pem)?.not_after;
+    Ok((Arc::new(CertifiedKey::new(chain, signing)), not_after))
+}
+
+/// The certificate served for names nothing covers: self-signed, made at start-up, never stored.
+pub fn default_certificate() -> Arc<CertifiedKey> {
+    let request = crate::certs::issuer::IssueRequest {
+        cert_name: "default".into(),
+        domains: vec!["certgate.invalid".into()],
+        key_type: crate::certs::model::KeyType::EcdsaP256,
+        rsa_key_size: 2048,
+        email: None,
+        directory_url: None,
+    };
+    let issued =
+        crate::certs::self_signed::sign(&request, 3650).expect("ECDSA self-signed certificate");
+    let (key, _) = build(&issued.fullchain_pem, issued.private_key_pem.expose())
+        .expect("own certificate parses");
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(name_matches("*.example.com", "a.example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(name_matches("example.com", "example.com"));
+    }
+}

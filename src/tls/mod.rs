@@ -1,0 +1,6 @@
+//! TLS for the edge: ready-to-serve certificates, the SNI cache, the resolver and the rustls
+//! server configuration.
+
+pub mod cache;
+pub mod certified;
+pub mod resolver;

@@ -1,0 +1,75 @@
+//! Certificate selection by SNI and the rustls server configuration of the HTTPS listener.
+//!
+//! One `ServerConfig` serves every name: its resolver reads the [`CertCache`] snapshot, so a
+//! renewed certificate is served on the next handshake, and all names share one session cache
+//! and one ticketer (resumption works across the whole edge).
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+
+use super::cache::CertCache;
+use super::certified::ServedCert;
+use crate::edge::host;
+use crate::edge::routes::RouteTable;
+
+/// Sessions kept for TLS 1.2 session-id resumption.
+const SESSION_CACHE_SIZE: usize = 16_384;
+
+/// Picks the certificate for each handshake (SPEC §7).
+pub struct SniResolver {
+    pub cache: Arc<CertCache>,
+    pub routes: Arc<RouteTable>,
+    pub default: Arc<CertifiedKey>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SniResolver")
+            .field("cached", &self.cache.len())
+            .finish()
+    }
+}
+
+impl SniResolver {
+    /// The route's certificate for `host` if its route names a cached one; else exact, then
+    /// wildcard. `None`: the default certificate is served.
+    pub fn pick(&self, host: Option<&str>) -> Option<Arc<ServedCert>> {
+        let route_cert = host
+            .and_then(|h| self.routes.get(h))
+            .and_then(|r| r.cert_name.clone());
+        self.cache.select(host, route_cert.as_deref())
+    }
+
+    /// Loads what a handshake for `host` needs from Redis, if it is not cached (async miss path).
+    pub async fn prepare(&self, host: &str) {
+        let route_cert = self.routes.get(host).and_then(|r| r.cert_name.clone());
+        self.cache.ensure(host, route_cert.as_deref()).await;
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let host = hello.server_name().and_then(host::normalize);
+        Some(
+            self.pick(host.as_deref())
+                .map(|c| c.key.clone())
+                .unwrap_or_else(|| self.default.clone()),
+        )
+    }
+}
+
+/// TLS 1.2 and 1.3 (aws-lc-rs), ALPN `h2` then `http/1.1`, session cache and tickets on.
+pub fn server_config(resolver: Arc<SniResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    Ok(Arc::new(config))
+}
