@@ -21,3 +21,8 @@ cert action *args:
 # API tokens (admin): create <name> | list | delete <name>
 token action *args:
     scripts/certgate.sh token "$@"
+
+# Routes: create <hostname> <upstream> [cert_name] [https_redirect] [token] | delete <hostname> [token]
+#         | list [token] | show <hostname> [token]
+proxy action *args:
+    scripts/proxy.sh "$@"

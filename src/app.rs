@@ -92,7 +92,7 @@ pub async fn run(
         health.clone(),
     );
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
-    tables.clone().follow(&events_for_edge, stop_rx.clone());
+    events_for_edge.connect(tables.clone());
     let resolver = Arc::new(SniResolver {
         cache: tables.certs.clone(),
         routes: tables.routes.clone(),
@@ -137,8 +137,16 @@ pub async fn run(
         Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),
         Err(_) => tracing::warn!("admin requests still running after the grace period; closing"),
     }
-    let _ = tokio::time::timeout(DRAIN_GRACE, http_task).await;
-    let _ = tokio::time::timeout(DRAIN_GRACE, https_task).await;
+    let _ = http_task.await;
+    let _ = https_task.await;
+    // Every open connection holds a permit: all of them back means every request has finished.
+    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_GRACE, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after the grace period; closing them");
+    }
     store.quit().await;
     Ok(())
 }

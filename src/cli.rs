@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Manage routes from hostnames to upstreams.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
     /// Manage API tokens (admin token only).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -107,4 +110,34 @@ pub enum TokenCommand {
     List,
     /// Delete a token.
     Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProxyCommand {
+    /// Route a hostname to an upstream.
+    Create(RouteArgs),
+    /// Replace a route.
+    Update(RouteArgs),
+    /// Delete a route.
+    Delete { hostname: String },
+    /// List routes.
+    List,
+    /// Show one route.
+    Show { hostname: String },
+}
+
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    pub hostname: String,
+    /// `http://host:port` of the service.
+    pub upstream: String,
+    /// Serve this certificate for the hostname.
+    #[arg(long)]
+    pub cert: Option<String>,
+    /// Also proxy plain HTTP instead of redirecting it to HTTPS.
+    #[arg(long)]
+    pub no_https_redirect: bool,
+    /// Send the upstream's own authority as `Host` instead of the client's.
+    #[arg(long)]
+    pub no_preserve_host: bool,
 }

@@ -1,9 +1,13 @@
-//! In-process change notifications: what the edge's tables must reload.
+//! Change notifications: what the edge's tables must reload.
 //!
-//! The certificate manager and the admin API announce every change here; the edge listens and
-//! swaps in new snapshots. (Across instances the same changes travel over Redis pub/sub.)
+//! The certificate manager and the admin API announce every change here. The change is applied
+//! to this instance's tables before `publish` returns, so an API answer or a `completed` status
+//! means the change is already served here; (across instances the same changes travel over
+//! Redis pub/sub).
 
-use tokio::sync::broadcast;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 /// Something whose served form may have changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,30 +16,31 @@ pub enum Change {
     Route(String),
 }
 
-/// A cheap `Clone` handle on the change channel.
-#[derive(Clone, Debug)]
-pub struct Events {
-    sender: broadcast::Sender<Change>,
+/// Receives changes (the edge's tables).
+pub trait ChangeSink: Send + Sync {
+    fn apply<'a>(&'a self, change: &'a Change) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
-impl Default for Events {
-    fn default() -> Self {
-        Events::new()
-    }
+/// A cheap `Clone` handle on the change channel.
+#[derive(Clone, Default)]
+pub struct Events {
+    sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
 }
 
 impl Events {
     pub fn new() -> Self {
-        let (sender, _) = broadcast::channel(1024);
-        Events { sender }
+        Events::default()
     }
 
-    /// Announces a change; no listener is not an error.
-    pub fn publish(&self, change: Change) {
-        let _ = self.sender.send(change);
+    /// Sets where changes go; the first call wins.
+    pub fn connect(&self, sink: Arc<dyn ChangeSink>) {
+        let _ = self.sink.set(sink);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.sender.subscribe()
+    /// Announces a change and waits until this instance serves it.
+    pub async fn publish(&self, change: Change) {
+        if let Some(sink) = self.sink.get() {
+            sink.apply(&change).await;
+        }
     }
 }

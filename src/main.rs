@@ -16,6 +16,9 @@ fn main() -> ExitCode {
         Command::Cert(cmd) => client_command(&cli.admin_url, cli.token, |c| {
             Box::pin(async move { commands::cert(&c, cmd).await })
         }),
+        Command::Proxy(cmd) => client_command(&cli.admin_url, cli.token, |c| {
+            Box::pin(async move { commands::proxy(&c, cmd).await })
+        }),
         Command::Token(cmd) => client_command(&cli.admin_url, cli.token, |c| {
             Box::pin(async move { commands::token(&c, cmd).await })
         }),

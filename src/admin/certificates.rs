@@ -294,7 +294,10 @@ pub async fn remove(
         .store
         .release_hostnames(&record.domains, ClaimRef::Cert(&name))
         .await?;
-    state.events.publish(Change::Certificate(name.clone()));
+    state
+        .events
+        .publish(Change::Certificate(name.clone()))
+        .await;
     tracing::info!(cert_name = %name, forced = force, "certificate deleted");
     Ok(StatusCode::NO_CONTENT)
 }

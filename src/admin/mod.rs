@@ -1,10 +1,11 @@
-//! The admin API (axum) on `ADMIN_ADDR`: certificates, tokens, health (SPEC §4, §5).
+//! The admin API (axum) on `ADMIN_ADDR`: certificates, routes, tokens, health (SPEC §4–§6).
 
 pub mod auth;
 pub mod body;
 pub mod certificates;
 pub mod error;
 pub mod health;
+pub mod routes;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -93,6 +94,14 @@ pub fn router(state: AdminState) -> Router {
             get(certificates::status),
         )
         .route("/certificates/{cert_name}/renew", post(certificates::renew))
+        .route("/proxies/", get(routes::list).post(routes::create))
+        .route("/proxies", any(add_trailing_slash))
+        .route(
+            "/proxies/{hostname}",
+            get(routes::show)
+                .put(routes::replace)
+                .delete(routes::remove),
+        )
         .route("/tokens/", get(tokens::list).post(tokens::create))
         .route("/tokens", any(add_trailing_slash))
         .route("/tokens/{name}", delete(tokens::remove))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{AdminClient, ApiResponse};
-use crate::cli::{CertCommand, CreateArgs, TokenCommand};
+use crate::cli::{CertCommand, CreateArgs, ProxyCommand, RouteArgs, TokenCommand};
 
 /// How often `cert create` polls the status while it waits.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -44,6 +44,48 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
             }
         }
     }
+}
+
+pub async fn proxy(client: &AdminClient, command: ProxyCommand) -> CommandResult {
+    match command {
+        ProxyCommand::Create(args) => {
+            expect(client.post("/proxies/", &route_body(&args)).await, 201)
+        }
+        ProxyCommand::Update(args) => {
+            let path = format!("/proxies/{}", encode(&args.hostname));
+            expect(
+                client
+                    .send(http::Method::PUT, &path, Some(&route_body(&args)))
+                    .await,
+                200,
+            )
+        }
+        ProxyCommand::Delete { hostname } => expect(
+            client
+                .delete(&format!("/proxies/{}", encode(&hostname)))
+                .await,
+            204,
+        )
+        .map(|_| json!({ "deleted": hostname })),
+        ProxyCommand::List => expect(client.get("/proxies/").await, 200),
+        ProxyCommand::Show { hostname } => expect(
+            client.get(&format!("/proxies/{}", encode(&hostname))).await,
+            200,
+        ),
+    }
+}
+
+fn route_body(args: &RouteArgs) -> Value {
+    let mut body = json!({
+        "hostname": args.hostname,
+        "upstream": args.upstream,
+        "https_redirect": !args.no_https_redirect,
+        "preserve_host": !args.no_preserve_host,
+    });
+    if let Some(cert) = args.cert.as_deref().filter(|c| !c.is_empty()) {
+        body["cert_name"] = json!(cert);
+    }
+    body
 }
 
 pub async fn token(client: &AdminClient, command: TokenCommand) -> CommandResult {

@@ -78,6 +78,7 @@ pub async fn serve<IO, H>(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .max_buf_size(config.max_header_bytes.max(8192))
+            .max_header_size(config.max_header_bytes)
             .serve_connection(io, service)
             .with_upgrades();
         tokio::pin!(conn);

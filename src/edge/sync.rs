@@ -1,14 +1,14 @@
 //! Keeping the edge's tables in step with Redis: a full load at start-up, then every change
-//! announced on the [`Events`] channel is applied to the certificate cache or the route table,
+//! announced through [`crate::events::Events`] is applied to the certificate cache or the route table,
 //! so a certificate or route change is served on the next handshake or request.
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::watch;
+use std::future::Future;
+use std::pin::Pin;
 
 use super::routes::RouteTable;
-use crate::events::{Change, Events};
+use crate::events::{Change, ChangeSink};
 use crate::store::{Store, StoreResult};
 use crate::tls::cache::CertCache;
 use crate::tls::certified::ServedCert;
@@ -80,26 +80,10 @@ impl EdgeTables {
             },
         }
     }
+}
 
-    /// Applies changes as they are announced until `stop`; reloads everything if it fell behind.
-    pub fn follow(self: Arc<Self>, events: &Events, mut stop: watch::Receiver<bool>) {
-        let mut changes = events.subscribe();
-        tokio::spawn(async move {
-            loop {
-                let change = tokio::select! {
-                    c = changes.recv() => c,
-                    _ = super::accept::stopped(&mut stop) => return,
-                };
-                match change {
-                    Ok(change) => self.apply(&change).await,
-                    Err(RecvError::Lagged(_)) => {
-                        if let Err(e) = self.load_all().await {
-                            tracing::warn!(error = %e, "full reload after missed changes failed");
-                        }
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
+impl ChangeSink for EdgeTables {
+    fn apply<'a>(&'a self, change: &'a Change) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(EdgeTables::apply(self, change))
     }
 }

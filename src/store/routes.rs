@@ -64,3 +64,26 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+impl Store {
+    /// Creates a route unless its hostname has one; `false` if it exists.
+    pub async fn create_route(&self, route: &Route) -> StoreResult<bool> {
+        let set: Option<String> = self
+            .client
+            .set(
+                self.keys.route(&route.hostname),
+                super::encode(route),
+                None,
+                Some(fred::prelude::SetOptions::NX),
+                false,
+            )
+            .await?;
+        if set.is_some() {
+            let _: i64 = self
+                .client
+                .sadd(self.keys.route_index(), route.hostname.as_str())
+                .await?;
+        }
+        Ok(set.is_some())
+    }
+}

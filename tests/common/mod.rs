@@ -5,8 +5,10 @@
 
 #![allow(dead_code)]
 
+pub mod client;
 pub mod pebble;
 pub mod tls;
+pub mod upstream;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -309,6 +311,11 @@ impl Certgate {
         AdminClient::new(&self.admin_url(), token.map(str::to_owned))
     }
 
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL, no goodbye.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -316,13 +323,17 @@ impl Certgate {
         }
     }
 
-    /// SIGTERM, then wait for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
+    /// Sends SIGTERM; [`Certgate::wait_exit`] collects the status.
+    pub fn terminate(&mut self) {
+        let child = self.child.as_ref().expect("running");
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        child.wait().unwrap()
+    }
+
+    /// Waits for the process to exit (after [`Certgate::terminate`]).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.take().expect("running").wait().unwrap()
     }
 
     /// Starts the same configuration again (same ports).

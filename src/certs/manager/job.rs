@@ -144,7 +144,8 @@ impl CertManager {
             .await?;
         self.inner
             .events
-            .publish(Change::Certificate(name.to_owned()));
+            .publish(Change::Certificate(name.to_owned()))
+            .await;
         match state {
             GenerationState::Completed => tracing::info!(cert_name = name, "{message}"),
             _ => tracing::warn!(cert_name = name, "{message}"),

@@ -111,7 +111,8 @@ impl CertManager {
         }
         self.inner
             .events
-            .publish(crate::events::Change::Certificate(record.cert_name.clone()));
+            .publish(crate::events::Change::Certificate(record.cert_name.clone()))
+            .await;
         self.inner.store.add_job(&record.cert_name).await?;
         self.enqueue(&record.cert_name);
         Ok(Created::Queued)

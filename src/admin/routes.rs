@@ -1,0 +1,219 @@
+//! `/proxies/…`: routes from hostnames to upstreams (SPEC §4, §6).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::Caller;
+use super::body::ApiJson;
+use super::error::ApiError;
+use super::AdminState;
+use crate::events::Change;
+use crate::routes::{validate, Route};
+use crate::store::claims::ClaimRef;
+use crate::timefmt;
+
+/// The body of `POST /proxies/` and `PUT /proxies/{hostname}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBody {
+    #[serde(default)]
+    hostname: Option<String>,
+    upstream: String,
+    #[serde(default)]
+    cert_name: Option<String>,
+    #[serde(default = "yes")]
+    https_redirect: bool,
+    #[serde(default = "yes")]
+    preserve_host: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A route as `caller` may see it (the owner hash for its owner and the admin only).
+fn view(route: &Route, caller: &Caller) -> Value {
+    let mut value = serde_json::to_value(route).unwrap_or(Value::Null);
+    if !caller.owns(&route.owner_token_hash) {
+        if let Some(map) = value.as_object_mut() {
+            map.remove("owner_token_hash");
+        }
+    }
+    value
+}
+
+/// Checks everything but the hostname's claim; returns the normalised upstream URL.
+async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<String, ApiError> {
+    let upstream = validate::upstream(&body.upstream)?;
+    if !caller.is_admin {
+        validate::allowed_for_non_admin(&upstream, &state.config)
+            .await
+            .map_err(|e| ApiError::Forbidden(e.detail))?;
+    }
+    if let Some(cert_name) = &body.cert_name {
+        let Some(cert) = state.store.get_certificate(cert_name).await? else {
+            return Err(ApiError::invalid(
+                "cert_name",
+                format!("no certificate named {cert_name:?}"),
+            ));
+        };
+        if !caller.owns(&cert.owner_token_hash) {
+            return Err(ApiError::Forbidden(format!(
+                "certificate {cert_name:?} belongs to another token"
+            )));
+        }
+    }
+    Ok(upstream.url)
+}
+
+/// `POST /proxies/` → `201 {route}`; `409` if the hostname has a route.
+pub async fn create(
+    State(state): State<AdminState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RouteBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let raw = body
+        .hostname
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("hostname", "missing field `hostname`"))?;
+    let hostname = validate::hostname(raw)?;
+    let upstream = check(&state, &caller, &body).await?;
+    if state.store.get_route(&hostname).await?.is_some() {
+        return Err(route_exists(&hostname));
+    }
+    let claim = ClaimRef::Route(&hostname);
+    let hosts = [hostname.clone()];
+    if let Some(host) = state
+        .store
+        .claim_hostnames(&hosts, &caller.token_hash, claim, caller.is_admin)
+        .await?
+    {
+        return Err(ApiError::Forbidden(format!(
+            "hostname {host} belongs to another token"
+        )));
+    }
+    let now = timefmt::now_string();
+    let route = Route {
+        hostname: hostname.clone(),
+        upstream,
+        cert_name: body.cert_name.clone(),
+        https_redirect: body.https_redirect,
+        preserve_host: body.preserve_host,
+        owner_token_hash: caller.token_hash.clone(),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    match state.store.create_route(&route).await {
+        Ok(true) => {}
+        Ok(false) => {
+            state.store.release_hostnames(&hosts, claim).await?;
+            return Err(route_exists(&hostname));
+        }
+        Err(e) => {
+            let _ = state.store.release_hostnames(&hosts, claim).await;
+            return Err(e.into());
+        }
+    }
+    state.events.publish(Change::Route(hostname.clone())).await;
+    tracing::info!(hostname = %hostname, upstream = %route.upstream, "route created");
+    Ok((StatusCode::CREATED, Json(view(&route, &caller))))
+}
+
+fn route_exists(hostname: &str) -> ApiError {
+    ApiError::Conflict {
+        detail: format!("{hostname} has a route; change it with PUT /proxies/{hostname}"),
+        routes: None,
+    }
+}
+
+fn not_found(hostname: &str) -> ApiError {
+    ApiError::NotFound(format!("no route for {hostname:?}"))
+}
+
+/// `GET /proxies/`.
+pub async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let routes = state.store.list_routes().await?;
+    Ok(Json(routes.iter().map(|r| view(r, &caller)).collect()))
+}
+
+/// `GET /proxies/{hostname}`.
+pub async fn show(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(hostname): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let host = hostname.to_ascii_lowercase();
+    let route = state
+        .store
+        .get_route(&host)
+        .await?
+        .ok_or_else(|| not_found(&host))?;
+    Ok(Json(view(&route, &caller)))
+}
+
+/// `PUT /proxies/{hostname}`: replaces the route (owner or admin); `404` if there is none.
+pub async fn replace(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(hostname): Path<String>,
+    ApiJson(body): ApiJson<RouteBody>,
+) -> Result<Json<Value>, ApiError> {
+    let host = hostname.to_ascii_lowercase();
+    let existing = state
+        .store
+        .get_route(&host)
+        .await?
+        .ok_or_else(|| not_found(&host))?;
+    caller.require_owner(&existing.owner_token_hash, "this route")?;
+    if let Some(named) = &body.hostname {
+        if validate::hostname(named)? != host {
+            return Err(ApiError::invalid(
+                "hostname",
+                "must equal the hostname in the path (routes cannot be renamed)",
+            ));
+        }
+    }
+    let upstream = check(&state, &caller, &body).await?;
+    let route = Route {
+        upstream,
+        cert_name: body.cert_name.clone(),
+        https_redirect: body.https_redirect,
+        preserve_host: body.preserve_host,
+        updated_at: timefmt::now_string(),
+        ..existing
+    };
+    state.store.put_route(&route).await?;
+    state.events.publish(Change::Route(host.clone())).await;
+    tracing::info!(hostname = %host, upstream = %route.upstream, "route changed");
+    Ok(Json(view(&route, &caller)))
+}
+
+/// `DELETE /proxies/{hostname}` → `204` (owner or admin).
+pub async fn remove(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(hostname): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let host = hostname.to_ascii_lowercase();
+    let existing = state
+        .store
+        .get_route(&host)
+        .await?
+        .ok_or_else(|| not_found(&host))?;
+    caller.require_owner(&existing.owner_token_hash, "this route")?;
+    state.store.delete_route(&host).await?;
+    state
+        .store
+        .release_hostnames(std::slice::from_ref(&host), ClaimRef::Route(&host))
+        .await?;
+    state.events.publish(Change::Route(host.clone())).await;
+    tracing::info!(hostname = %host, "route deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,177 @@
+//! Route validation (SPEC §4, §6): the hostname, and where a route may point.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use http::Uri;
+
+use crate::certs::model::IssuerKind;
+use crate::certs::validate::{self, FieldError};
+use crate::config::Config;
+
+/// A route's hostname: one DNS name (no wildcard, no IP address), normalised.
+pub fn hostname(raw: &str) -> Result<String, FieldError> {
+    let name = validate::domain("hostname", raw, IssuerKind::SelfSigned)?;
+    if name.starts_with("*.") {
+        return Err(FieldError::new(
+            "hostname",
+            "a route names one host; wildcards are not supported",
+        ));
+    }
+    if name.parse::<IpAddr>().is_ok() {
+        return Err(FieldError::new(
+            "hostname",
+            "a route names a DNS name, not an IP address",
+        ));
+    }
+    Ok(name)
+}
+
+/// A parsed upstream: `http://host[:port]` with nothing after the authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    /// Normalised text, as stored.
+    pub url: String,
+}
+
+pub fn upstream(raw: &str) -> Result<Upstream, FieldError> {
+    let bad = |why: &str| Err(FieldError::new("upstream", format!("{raw:?} {why}")));
+    let Ok(uri) = raw.parse::<Uri>() else {
+        return bad("is not a URL");
+    };
+    if uri.scheme_str() != Some("http") {
+        return bad("must be an http:// URL (TLS to upstreams is not supported)");
+    }
+    let Some(authority) = uri.authority() else {
+        return bad("has no host");
+    };
+    if authority.as_str().contains('@') {
+        return bad("may not carry credentials");
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return bad("may not have a path or query; requests keep their own");
+    }
+    let host = authority
+        .host()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return bad("has no host");
+    }
+    let port = authority.port_u16().unwrap_or(80);
+    let shown = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    Ok(Upstream {
+        url: format!("http://{shown}:{port}"),
+        host,
+        port,
+    })
+}
+
+/// For non-admin tokens: the upstream may not resolve to a loopback, link-local or unspecified
+/// address, nor to one of certgate's own listeners.
+pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Result<(), FieldError> {
+    let lookup = tokio::net::lookup_host((upstream.host.as_str(), upstream.port));
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(Duration::from_secs(3), lookup).await {
+        Ok(Ok(addrs)) => addrs.collect(),
+        _ => {
+            return Err(FieldError::new(
+                "upstream",
+                format!("{} does not resolve", upstream.host),
+            ))
+        }
+    };
+    let own = [config.http_addr, config.https_addr, config.admin_addr];
+    for addr in &addrs {
+        let ip = canonical(addr.ip());
+        if ip.is_loopback() || ip.is_unspecified() || is_link_local(ip) {
+            return Err(FieldError::new(
+                "upstream",
+                format!("{} resolves to {ip}: only the admin token may route to loopback or link-local addresses", upstream.host),
+            ));
+        }
+        if own.iter().any(|l| {
+            l.port() == addr.port() && (l.ip().is_unspecified() || canonical(l.ip()) == ip)
+        }) {
+            return Err(FieldError::new(
+                "upstream",
+                "may not point at certgate's own listeners",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams() {
+        assert_eq!(
+            upstream("http://App.internal:8080").unwrap().url,
+            "http://app.internal:8080"
+        );
+        assert_eq!(upstream("http://10.0.0.5").unwrap().port, 80);
+        assert_eq!(upstream("http://[::1]:81/").unwrap().url, "http://[::1]:81");
+        for bad in [
+            "https://x",
+            "ftp://x",
+            "http://x/path",
+            "http://x?q=1",
+            "http://u:p@x",
+            "x:80",
+            "",
+        ] {
+            assert!(upstream(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(hostname("App.Example.com.").unwrap(), "app.example.com");
+        assert!(hostname("*.example.com").is_err());
+        assert!(hostname("10.0.0.1").is_err());
+    }
+
+    #[tokio::test]
+    async fn non_admin_may_not_route_to_loopback() {
+        let config = Config::defaults();
+        for target in [
+            "http://127.0.0.1:8080",
+            "http://localhost:9000",
+            "http://169.254.1.1",
+            "http://[::1]:80",
+        ] {
+            let up = upstream(target).unwrap();
+            assert!(
+                allowed_for_non_admin(&up, &config).await.is_err(),
+                "{target}"
+            );
+        }
+        assert!(
+            allowed_for_non_admin(&upstream("http://192.0.2.10:8080").unwrap(), &config)
+                .await
+                .is_ok()
+        );
+    }
+}
