@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::acme::AcmeIssuer;
+use crate::cluster::events::{follow, RedisPublisher};
+use crate::cluster::guard::Guard;
 use crate::edge::conn::DRAIN_GRACE;
 use crate::edge::http::HttpEdge;
 use crate::edge::https::HttpsEdge;
@@ -59,7 +61,8 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::connect(&config.redis_url, &config.redis_key_prefix)?;
+    let redis = config.redis_settings()?;
+    let store = Store::connect_with(&redis, &config.redis_key_prefix)?;
     if !store.wait_connected(Duration::from_secs(5)).await {
         tracing::warn!(redis_url = %redact_url(&config.redis_url), "Redis is not reachable yet; retrying in the background");
     }
@@ -92,7 +95,7 @@ pub async fn run(
         health.clone(),
     );
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
-    events_for_edge.connect(tables.clone());
+    events_for_edge.connect_local(tables.clone());
     let resolver = Arc::new(SniResolver {
         cache: tables.certs.clone(),
         routes: tables.routes.clone(),
@@ -117,7 +120,23 @@ pub async fn run(
         tokio::spawn(http_edge.serve(listeners.http, connections.clone(), stop_rx.clone()));
     let https_task =
         tokio::spawn(https_edge.serve(listeners.https, connections.clone(), stop_rx.clone()));
-    tokio::spawn(load_tables(tables, health.clone()));
+    let instance_id = crate::certs::manager::random_hex(8);
+    events_for_edge.connect_remote(Arc::new(RedisPublisher::new(store.clone(), &instance_id)));
+    let guard = Guard::new(store.clone(), tables.clone());
+    tokio::spawn(follow(
+        redis.clone(),
+        store.clone(),
+        instance_id,
+        guard.clone(),
+        tables.clone(),
+        stop_rx.clone(),
+    ));
+    tokio::spawn(start_tables(
+        guard,
+        health.clone(),
+        config.resync_interval,
+        stop_rx.clone(),
+    ));
 
     let mut admin_stop = stop_rx.clone();
     let admin_server =
@@ -152,13 +171,19 @@ pub async fn run(
 }
 
 /// Loads the edge's tables, retrying while Redis is unreachable; the instance reports ready
-/// (`/health` 200) once they are loaded.
-async fn load_tables(tables: Arc<EdgeTables>, health: Health) {
+/// (`/health` 200) once they are loaded, then the guard resyncs them periodically.
+async fn start_tables(
+    guard: Arc<Guard>,
+    health: Health,
+    resync: Duration,
+    stop: watch::Receiver<bool>,
+) {
     let mut delay = Duration::from_millis(200);
     loop {
-        match tables.load_all().await {
+        match guard.start().await {
             Ok(()) => {
                 health.set_ready();
+                guard.run(resync, stop).await;
                 return;
             }
             Err(e) => {

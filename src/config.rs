@@ -53,6 +53,11 @@ pub struct Config {
     pub key_type: KeyType,
     pub redis_url: String,
     pub redis_key_prefix: String,
+    /// Extra roots trusted for `rediss://` (`REDIS_CA_BUNDLE`, PEM file).
+    pub redis_ca_bundle: Option<PathBuf>,
+    /// Full reload of routes and certificates from Redis, catching anything events missed
+    /// (`RESYNC_INTERVAL_SECONDS`, default 300).
+    pub resync_interval: Duration,
     pub http_addr: SocketAddr,
     pub https_addr: SocketAddr,
     pub admin_addr: SocketAddr,
@@ -102,6 +107,8 @@ const KNOWN: &[&str] = &[
     "KEY_TYPE",
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
+    "REDIS_CA_BUNDLE",
+    "RESYNC_INTERVAL_SECONDS",
     "HTTP_ADDR",
     "HTTPS_ADDR",
     "ADMIN_ADDR",
@@ -121,6 +128,22 @@ const KNOWN: &[&str] = &[
 ];
 
 impl Config {
+    /// The Redis connection settings, with the CA bundle read.
+    pub fn redis_settings(&self) -> Result<crate::store::RedisSettings, ConfigError> {
+        let ca_bundle_pem = match &self.redis_ca_bundle {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
+                variable: "REDIS_CA_BUNDLE".into(),
+                accepts: format!("a readable PEM file ({e})"),
+                got: path.display().to_string(),
+            })?),
+            None => None,
+        };
+        Ok(crate::store::RedisSettings {
+            url: self.redis_url.clone(),
+            ca_bundle_pem,
+        })
+    }
+
     /// Loads the configuration from an optional TOML file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env: RawValues = std::env::vars()
@@ -161,6 +184,8 @@ impl Config {
             key_type: v.key_type()?,
             redis_url: v.redis_url()?,
             redis_key_prefix: v.key_prefix()?,
+            redis_ca_bundle: v.file("REDIS_CA_BUNDLE")?,
+            resync_interval: v.seconds("RESYNC_INTERVAL_SECONDS", 300, 1, 86_400)?,
             http_addr: v.addr("HTTP_ADDR", "0.0.0.0:80")?,
             https_addr: v.addr("HTTPS_ADDR", "0.0.0.0:443")?,
             admin_addr: v.addr("ADMIN_ADDR", "127.0.0.1:8081")?,

@@ -24,7 +24,10 @@ pub trait ChangeSink: Send + Sync {
 /// A cheap `Clone` handle on the change channel.
 #[derive(Clone, Default)]
 pub struct Events {
-    sink: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+    /// This instance's tables.
+    local: Arc<OnceLock<Arc<dyn ChangeSink>>>,
+    /// The other instances (Redis pub/sub).
+    remote: Arc<OnceLock<Arc<dyn ChangeSink>>>,
 }
 
 impl Events {
@@ -32,14 +35,23 @@ impl Events {
         Events::default()
     }
 
-    /// Sets where changes go; the first call wins.
-    pub fn connect(&self, sink: Arc<dyn ChangeSink>) {
-        let _ = self.sink.set(sink);
+    /// Sets where this instance applies changes; the first call wins.
+    pub fn connect_local(&self, sink: Arc<dyn ChangeSink>) {
+        let _ = self.local.set(sink);
     }
 
-    /// Announces a change and waits until this instance serves it.
+    /// Sets how changes reach the other instances; the first call wins.
+    pub fn connect_remote(&self, sink: Arc<dyn ChangeSink>) {
+        let _ = self.remote.set(sink);
+    }
+
+    /// Announces a change: applied here (awaited, so it is served when this returns), then
+    /// sent to the other instances.
     pub async fn publish(&self, change: Change) {
-        if let Some(sink) = self.sink.get() {
+        if let Some(sink) = self.local.get() {
+            sink.apply(&change).await;
+        }
+        if let Some(sink) = self.remote.get() {
             sink.apply(&change).await;
         }
     }

@@ -12,6 +12,7 @@
 //! - [`tls`]: servable certificates, the SNI cache and resolver, the rustls configuration.
 //! - [`acme`]: the ACME issuer (instant-acme, HTTP-01): accounts, orders, CA client.
 //! - [`admin`]: the axum admin API — auth, certificates, tokens, health.
+//! - [`cluster`]: cross-instance events over Redis pub/sub, periodic resync, data-loss guard.
 //! - [`client`]: the CLI's client of the admin API.
 //! - [`edge`]: the traffic listeners — HTTP (challenges, redirects), accept loop, host rules.
 //! - [`events`]: in-process change notifications.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod certs;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod events;

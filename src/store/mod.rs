@@ -9,6 +9,7 @@ pub mod acme_accounts;
 pub mod certs;
 pub mod challenges;
 pub mod claims;
+pub mod epoch;
 pub mod jobs;
 pub mod keys;
 pub mod leases;
@@ -73,7 +74,15 @@ impl Store {
     /// connecting in the background. The store is usable at once: commands issued while Redis is
     /// unreachable fail with [`StoreError::Unavailable`] after [`COMMAND_TIMEOUT`].
     pub fn connect(url: &str, prefix: &str) -> StoreResult<Store> {
-        let client = build_client(url)?;
+        Store::connect_with(&RedisSettings::plain(url), prefix)
+    }
+
+    /// [`Store::connect`] with TLS settings.
+    pub fn connect_with(settings: &RedisSettings, prefix: &str) -> StoreResult<Store> {
+        let client = settings
+            .builder()?
+            .build()
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
         client.connect();
         Ok(Store {
             client,
@@ -113,29 +122,78 @@ impl Store {
     }
 }
 
-/// A fred client configured for an edge that must ride through Redis restarts.
+/// How to reach Redis: the URL (`redis://`, `rediss://` for TLS, `redis-cluster://…?node=…` for
+/// a cluster) and, for TLS, extra roots to trust (`REDIS_CA_BUNDLE`).
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    pub url: String,
+    pub ca_bundle_pem: Option<String>,
+}
+
+impl RedisSettings {
+    pub fn plain(url: &str) -> RedisSettings {
+        RedisSettings {
+            url: url.to_owned(),
+            ca_bundle_pem: None,
+        }
+    }
+
+    /// A fred builder for an edge that must ride through Redis restarts: reconnect forever
+    /// (100 ms doubling to 2 s), connection and command timeouts, TLS when the URL says so.
+    pub fn builder(&self) -> StoreResult<Builder> {
+        let mut config =
+            RedisConfig::from_url(&self.url).map_err(|e| StoreError::Redis(e.to_string()))?;
+        // Keep retrying a Redis that is down at start-up instead of failing the process.
+        config.fail_fast = false;
+        if config.tls.is_some() || self.url.starts_with("rediss") {
+            config.tls = Some(self.tls()?.into());
+        }
+        let mut builder = Builder::from_config(config);
+        builder
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+                c.max_command_attempts = 2;
+                c.tcp = TcpConfig {
+                    nodelay: Some(true),
+                    ..Default::default()
+                };
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = COMMAND_TIMEOUT;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
+        Ok(builder)
+    }
+
+    fn tls(&self) -> StoreResult<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(pem) = &self.ca_bundle_pem {
+            for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+                let cert = cert.map_err(|e| StoreError::Redis(format!("REDIS_CA_BUNDLE: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| StoreError::Redis(format!("REDIS_CA_BUNDLE: {e}")))?;
+            }
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Redis(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth())
+    }
+}
+
+/// A client for `url` (no TLS roots beyond the system's), for tools and tests.
 pub fn build_client(url: &str) -> StoreResult<fred::clients::Client> {
-    let mut config = RedisConfig::from_url(url).map_err(|e| StoreError::Redis(e.to_string()))?;
-    // Keep retrying a Redis that is down at start-up instead of failing the process.
-    config.fail_fast = false;
-    let client = Builder::from_config(config)
-        .with_connection_config(|c| {
-            c.connection_timeout = Duration::from_secs(2);
-            c.internal_command_timeout = Duration::from_secs(2);
-            c.max_command_attempts = 2;
-            c.tcp = TcpConfig {
-                nodelay: Some(true),
-                ..Default::default()
-            };
-        })
-        .with_performance_config(|p| {
-            p.default_command_timeout = COMMAND_TIMEOUT;
-        })
-        // Retry forever: 100 ms doubling up to 2 s between attempts.
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+    RedisSettings::plain(url)
+        .builder()?
         .build()
-        .map_err(|e| StoreError::Redis(e.to_string()))?;
-    Ok(client)
+        .map_err(|e| StoreError::Redis(e.to_string()))
 }
 
 /// Parses a JSON value read from `key`, reporting corruption with the key's name.

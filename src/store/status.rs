@@ -139,3 +139,58 @@ impl Store {
         Ok(())
     }
 }
+
+/// Starts a renewal only if the certificate is still due at the time the caller saw
+/// (`next_renewal_at` unchanged) and no generation is under way: of several instances whose
+/// renewal loops see the same due certificate, exactly one starts it.
+const BEGIN_IF_DUE: &str = r#"
+local rec = redis.call('HGET', KEYS[1], 'record')
+if not rec then return -1 end
+local r = cjson.decode(rec)
+if r['next_renewal_at'] ~= ARGV[1] then return -2 end
+local s = redis.call('HGET', KEYS[2], 'status')
+if s == 'pending' or s == 'generating' then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'status', 'pending', 'message', ARGV[2], 'created_at', ARGV[3], 'updated_at', ARGV[3])
+return 1
+"#;
+
+/// Marks an active certificate `expired` if it still has the expiry the caller saw.
+const MARK_EXPIRED: &str = r#"
+local rec = redis.call('HGET', KEYS[1], 'record')
+if not rec then return 0 end
+local r = cjson.decode(rec)
+if r['status'] ~= 'active' or r['expires_at'] ~= ARGV[1] then return 0 end
+r['status'] = 'expired'
+r['updated_at'] = ARGV[2]
+redis.call('HSET', KEYS[1], 'record', cjson.encode(r))
+return 1
+"#;
+
+impl Store {
+    /// Starts the renewal of a certificate due at `due` (its `next_renewal_at`); `true` if this
+    /// call started it.
+    pub async fn begin_renewal_if_due(
+        &self,
+        name: &str,
+        due: &str,
+        now: &str,
+    ) -> StoreResult<bool> {
+        let keys = vec![self.keys.cert(name), self.keys.cert_status(name)];
+        let started: i64 = self
+            .client
+            .eval(BEGIN_IF_DUE, keys, vec![due, "renewal due", now])
+            .await?;
+        Ok(started == 1)
+    }
+
+    /// Marks a certificate expired; `true` if this call changed it.
+    pub async fn mark_expired(&self, name: &str, expires_at: &str, now: &str) -> StoreResult<bool> {
+        let keys = vec![self.keys.cert(name)];
+        let changed: i64 = self
+            .client
+            .eval(MARK_EXPIRED, keys, vec![expires_at, now])
+            .await?;
+        Ok(changed == 1)
+    }
+}

@@ -107,6 +107,11 @@ impl CertCache {
         self.len() == 0
     }
 
+    /// Every cached certificate.
+    pub fn all(&self) -> Vec<Arc<ServedCert>> {
+        self.snapshot.load().by_name.values().cloned().collect()
+    }
+
     /// Whether the named certificate is cached.
     pub fn contains(&self, cert_name: &str) -> bool {
         self.snapshot.load().by_name.contains_key(cert_name)

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::certs::model::{CertStatus, CertificateRecord};
 use crate::certs::pem::leaf_info;
+use crate::secret::Secret;
 
 /// One servable certificate.
 pub struct ServedCert {
@@ -17,6 +18,9 @@ pub struct ServedCert {
     pub domains: Vec<String>,
     pub not_after: OffsetDateTime,
     pub key: Arc<CertifiedKey>,
+    /// The stored record and key, kept so an instance can write them back if Redis loses them.
+    pub record: CertificateRecord,
+    pub key_pem: Secret,
     /// Logical clock of the last handshake that used it (for eviction).
     pub last_used: AtomicU64,
 }
@@ -48,6 +52,8 @@ impl ServedCert {
                 domains: record.domains.clone(),
                 not_after,
                 key,
+                record: record.clone(),
+                key_pem: Secret::new(key_pem?),
                 last_used: AtomicU64::new(0),
             })),
             Err(e) => {

@@ -7,6 +7,7 @@
 
 mod job;
 mod recovery;
+mod renewal;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -87,7 +88,8 @@ impl CertManager {
             }),
         };
         tokio::spawn(manager.clone().dispatch(queue, shutdown.clone()));
-        tokio::spawn(manager.clone().recover(shutdown));
+        tokio::spawn(manager.clone().recover(shutdown.clone()));
+        tokio::spawn(manager.clone().renew_due(shutdown));
         manager
     }
 
