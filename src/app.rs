@@ -96,6 +96,7 @@ pub async fn run(
     );
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
     events_for_edge.connect_local(tables.clone());
+    health.watch_certificates(tables.certs.clone());
     let resolver = Arc::new(SniResolver {
         cache: tables.certs.clone(),
         routes: tables.routes.clone(),

@@ -3,8 +3,7 @@
 //! balancer never takes every instance out for one expired certificate or a Redis outage.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,9 +13,7 @@ use serde_json::json;
 
 use super::AdminState;
 use crate::certs::model::CertStatus;
-
-/// How long the certificate part of the answer is reused (it reads every record).
-const CERT_SUMMARY_TTL: Duration = Duration::from_secs(10);
+use crate::tls::cache::CertCache;
 
 /// Whether this instance can serve; shared by the listeners and the shutdown sequence.
 #[derive(Clone, Default)]
@@ -28,7 +25,7 @@ pub struct Health {
 struct HealthInner {
     ready: AtomicBool,
     draining: AtomicBool,
-    cert_summary: Mutex<Option<(Instant, Vec<String>)>>,
+    certificates: OnceLock<Arc<CertCache>>,
 }
 
 impl Health {
@@ -38,6 +35,11 @@ impl Health {
 
     pub fn set_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets `/health` report expired certificates and failing renewals among those served.
+    pub fn watch_certificates(&self, cache: Arc<CertCache>) {
+        let _ = self.inner.certificates.set(cache);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -83,32 +85,23 @@ pub async fn health(State(state): State<AdminState>) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
-/// `certificate_expired:<name>` and `renewal_failing:<name>` entries, cached briefly.
+/// `certificate_expired:<name>` and `renewal_failing:<name>` entries, from the certificates this
+/// instance serves (no Redis round trip).
 async fn certificate_reasons(state: &AdminState) -> Vec<String> {
-    if let Some((at, reasons)) = state
-        .health
-        .inner
-        .cert_summary
-        .lock()
-        .expect("health lock")
-        .as_ref()
-    {
-        if at.elapsed() < CERT_SUMMARY_TTL {
-            return reasons.clone();
-        }
-    }
-    let Ok(records) = state.store.list_certificates().await else {
+    let Some(cache) = state.health.inner.certificates.get() else {
         return Vec::new();
     };
-    let mut reasons = Vec::new();
-    for r in &records {
-        if r.status == CertStatus::Expired {
-            reasons.push(format!("certificate_expired:{}", r.cert_name));
-        } else if r.status == CertStatus::Active && r.renewal_failures > 0 {
-            reasons.push(format!("renewal_failing:{}", r.cert_name));
-        }
-    }
-    *state.health.inner.cert_summary.lock().expect("health lock") =
-        Some((Instant::now(), reasons.clone()));
+    let mut reasons: Vec<String> = cache
+        .all()
+        .iter()
+        .filter_map(|c| match c.record.status {
+            CertStatus::Expired => Some(format!("certificate_expired:{}", c.cert_name)),
+            CertStatus::Active if c.record.renewal_failures > 0 => {
+                Some(format!("renewal_failing:{}", c.cert_name))
+            }
+            _ => None,
+        })
+        .collect();
+    reasons.sort();
     reasons
 }

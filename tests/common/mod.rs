@@ -8,6 +8,7 @@
 pub mod client;
 pub mod pebble;
 pub mod tls;
+pub mod topologies;
 pub mod upstream;
 
 use std::net::TcpListener;
