@@ -5,7 +5,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Build and start certgate (and a local redis-server when nothing answers at REDIS_URL).
 run:
-    scripts/run.sh
+    @scripts/run.sh
 
 # Formatting, clippy with -D warnings, and the whole test suite (needs redis-server, pebble, just).
 test:
@@ -16,13 +16,13 @@ test:
 # Certificates: create <name> <domain> [staging] [email] [token] | delete <name> [force] [token]
 #               | list [token] | show <name> [pem] [token] | status <name> [token] | renew <name> [token]
 cert action *args:
-    scripts/cert.sh "$@"
+    @scripts/cert.sh "$@"
 
 # API tokens (admin): create <name> | list | delete <name>
 token action *args:
-    scripts/certgate.sh token "$@"
+    @scripts/certgate.sh token "$@"
 
 # Routes: create <hostname> <upstream> [cert_name] [https_redirect] [token] | delete <hostname> [token]
 #         | list [token] | show <hostname> [token]
 proxy action *args:
-    scripts/proxy.sh "$@"
+    @scripts/proxy.sh "$@"
