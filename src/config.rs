@@ -74,6 +74,8 @@ pub struct Config {
     pub worker_threads: usize,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// One log line per request at `info` (`ACCESS_LOG`, default false).
+    pub access_log: bool,
 }
 
 /// One invalid setting: which variable, what it accepts, what it was given.
@@ -125,6 +127,7 @@ const KNOWN: &[&str] = &[
     "WORKER_THREADS",
     "LOG_FORMAT",
     "LOG_LEVEL",
+    "ACCESS_LOG",
 ];
 
 impl Config {
@@ -202,6 +205,7 @@ impl Config {
             worker_threads: v.number("WORKER_THREADS", cores as u64, 1, 1024)? as usize,
             log_format: v.log_format()?,
             log_level: v.log_level()?,
+            access_log: v.flag("ACCESS_LOG", false)?,
         };
         Ok(config)
     }
@@ -402,6 +406,15 @@ impl Values<'_> {
             }
         }
         Ok(nets)
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some("true") | Some("1") | Some("yes") => Ok(true),
+            Some("false") | Some("0") | Some("no") => Ok(false),
+            Some(_) => self.fail(name, "true or false"),
+        }
     }
 
     fn log_format(&self) -> Result<LogFormat, ConfigError> {

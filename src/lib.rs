@@ -15,6 +15,7 @@
 //! - [`cluster`]: cross-instance events over Redis pub/sub, periodic resync, data-loss guard.
 //! - [`client`]: the CLI's client of the admin API.
 //! - [`edge`]: the traffic listeners — HTTP (challenges, redirects), accept loop, host rules.
+//! - [`metrics`]: Prometheus counters and histograms, rendered at `/metrics`.
 //! - [`events`]: in-process change notifications.
 //! - [`secret`], [`timefmt`]: small shared types.
 
@@ -28,6 +29,7 @@ pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod events;
+pub mod metrics;
 pub mod routes;
 pub mod secret;
 pub mod store;

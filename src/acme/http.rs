@@ -77,9 +77,16 @@ impl HttpClient for AcmeHttp {
         &self,
         req: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let method = req.method().to_string();
         let fut = self.client.request(req);
         let retry_after = self.retry_after.clone();
         Box::pin(async move {
+            let started = std::time::Instant::now();
+            let _timer = scopeguard(move || {
+                crate::metrics::METRICS
+                    .acme_request_seconds
+                    .observe(&[&method], started.elapsed().as_secs_f64())
+            });
             let response = tokio::time::timeout(std::time::Duration::from_secs(30), fut)
                 .await
                 .map_err(|_| {
@@ -92,6 +99,19 @@ impl HttpClient for AcmeHttp {
             Ok(BytesResponse::from(response))
         })
     }
+}
+
+/// Runs `f` when dropped (records the latency whatever the outcome).
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 fn parse_retry_after(value: Option<&http::HeaderValue>) -> Option<SystemTime> {

@@ -3,8 +3,11 @@
 pub mod auth;
 pub mod body;
 pub mod certificates;
+pub mod endpoints;
 pub mod error;
 pub mod health;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod tokens;
 
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::MethodRouter;
 use axum::Router;
 use tokio::sync::OnceCell;
 
@@ -72,46 +75,28 @@ impl AdminState {
     }
 }
 
-/// The admin router.
+/// The admin router, built from [`endpoints::ENDPOINTS`].
 pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/health", get(health::health))
-        .route(
-            "/certificates/",
-            get(certificates::list).post(certificates::create_single),
-        )
-        .route("/certificates", any(add_trailing_slash))
-        .route(
-            "/certificates/multi-domain",
-            post(certificates::create_multi),
-        )
-        .route(
-            "/certificates/{cert_name}",
-            get(certificates::show).delete(certificates::remove),
-        )
-        .route(
-            "/certificates/{cert_name}/status",
-            get(certificates::status),
-        )
-        .route("/certificates/{cert_name}/renew", post(certificates::renew))
-        .route("/proxies/", get(routes::list).post(routes::create))
-        .route("/proxies", any(add_trailing_slash))
-        .route(
-            "/proxies/{hostname}",
-            get(routes::show)
-                .put(routes::replace)
-                .delete(routes::remove),
-        )
-        .route("/tokens/", get(tokens::list).post(tokens::create))
-        .route("/tokens", any(add_trailing_slash))
-        .route("/tokens/{name}", delete(tokens::remove))
+    let mut by_path: Vec<(&str, MethodRouter<AdminState>)> = Vec::new();
+    for e in endpoints::ENDPOINTS {
+        let handler = endpoints::handler(e.method, e.path);
+        match by_path.iter_mut().find(|(p, _)| *p == e.path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).merge(handler),
+            None => by_path.push((e.path, handler)),
+        }
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
 /// `GET /certificates` → `308 /certificates/` (the seed requires the slash).
-async fn add_trailing_slash(uri: Uri) -> Response {
+pub(crate) async fn add_trailing_slash(uri: Uri) -> Response {
     let mut target = format!("{}/", uri.path());
     if let Some(query) = uri.query() {
         target.push('?');

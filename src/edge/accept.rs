@@ -32,7 +32,11 @@ pub async fn accept_loop<F, Fut>(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream, peer, permit));
+                let connection = serve(stream, peer, permit);
+                tokio::spawn(async move {
+                    let _gauge = crate::metrics::ConnectionGauge::open();
+                    connection.await;
+                });
             }
             Err(e) => {
                 drop(permit);

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 
 use super::accept::stopped;
 use super::activity::{ConnActivity, Guarded, Limits};
-use super::proxy::{ConnInfo, EdgeBody};
+use super::proxy::{ConnInfo, EdgeBody, RouteLabel};
 use crate::config::Config;
+use crate::metrics::{status_class, METRICS};
 
 /// How long in-flight requests get to finish once the instance stops.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
@@ -50,13 +51,25 @@ pub async fn serve<IO, H>(
     };
     let io = TokioIo::new(Guarded::new(io, activity.clone(), limits));
     let info = Arc::new(info);
+    let access_log = config.access_log;
     let service = service_fn(move |req| {
         let guard = activity.begin_request();
         let handler = handler.clone();
         let info = info.clone();
         async move {
-            let response = handler.handle(req, info).await;
+            let started = std::time::Instant::now();
+            let line = access_log.then(|| AccessLine::of(&req));
+            let response = handler.handle(req, info.clone()).await;
             drop(guard);
+            let route = response
+                .extensions()
+                .get::<RouteLabel>()
+                .map_or("-", |r| r.0.as_str());
+            let status = response.status().as_u16();
+            METRICS.requests.inc(&[route, status_class(status)]);
+            if let Some(line) = line {
+                line.log(&info, status, route, started.elapsed());
+            }
             Ok::<_, Infallible>(response)
         }
     });
@@ -89,5 +102,37 @@ pub async fn serve<IO, H>(
                 let _ = tokio::time::timeout(DRAIN_GRACE, conn.as_mut()).await;
             }
         }
+    }
+}
+
+/// What the access log records of a request (taken before the request is consumed).
+struct AccessLine {
+    method: String,
+    host: String,
+    path: String,
+}
+
+impl AccessLine {
+    fn of<B>(req: &Request<B>) -> AccessLine {
+        AccessLine {
+            method: req.method().to_string(),
+            host: super::proxy::checked_host(req).unwrap_or_else(|_| "-".into()),
+            path: req.uri().path().to_owned(),
+        }
+    }
+
+    fn log(self, conn: &ConnInfo, status: u16, route: &str, took: Duration) {
+        tracing::info!(
+            target: "certgate::access",
+            peer = %conn.peer,
+            tls = conn.https,
+            method = %self.method,
+            host = %self.host,
+            path = %self.path,
+            status,
+            route,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            "request"
+        );
     }
 }

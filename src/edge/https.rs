@@ -19,6 +19,7 @@ use super::conn::{self, Handler};
 use super::host;
 use super::proxy::{ConnInfo, EdgeBody, Proxy};
 use crate::config::Config;
+use crate::metrics::METRICS;
 use crate::tls::resolver::SniResolver;
 
 #[derive(Clone)]
@@ -59,12 +60,25 @@ impl HttpsEdge {
                     let tls = start.into_stream(edge.tls.clone()).await.ok()?;
                     Some((tls, sni))
                 };
-                let Ok(Some((tls, sni))) =
-                    tokio::time::timeout(edge.config.tls_handshake_timeout, handshake).await
-                else {
-                    drop(permit);
-                    return;
+                let (tls, sni) = match tokio::time::timeout(
+                    edge.config.tls_handshake_timeout,
+                    handshake,
+                )
+                .await
+                {
+                    Ok(Some(done)) => done,
+                    Ok(None) => {
+                        METRICS.tls_handshake_failures.inc(&["error"]);
+                        drop(permit);
+                        return;
+                    }
+                    Err(_) => {
+                        METRICS.tls_handshake_failures.inc(&["timeout"]);
+                        drop(permit);
+                        return;
+                    }
                 };
+                record_handshake(tls.get_ref().1);
                 let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 let served = edge.resolver.pick(sni.as_deref());
                 let info = ConnInfo {
@@ -79,4 +93,18 @@ impl HttpsEdge {
         })
         .await;
     }
+}
+
+/// Counts a completed handshake by kind (full or resumed) and protocol version.
+fn record_handshake(session: &rustls::ServerConnection) {
+    let kind = match session.handshake_kind() {
+        Some(rustls::HandshakeKind::Resumed) => "resumed",
+        _ => "full",
+    };
+    let version = match session.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "other",
+    };
+    METRICS.tls_handshakes.inc(&[kind, version]);
 }

@@ -22,6 +22,10 @@ use crate::config::Config;
 use crate::routes::Route;
 use crate::tls::certified::ServedCert;
 
+/// Set on a response by the handler: the route that answered (for metrics and the access log).
+#[derive(Clone, Debug)]
+pub struct RouteLabel(pub String);
+
 /// The body type of everything the edge answers.
 pub type EdgeBody = BoxBody<Bytes, hyper::Error>;
 
@@ -122,8 +126,28 @@ impl Proxy {
         self.forward(req, &route, &host, conn).await
     }
 
-    /// Sends the request to the route's upstream and streams the answer back.
+    /// Sends the request to the route's upstream and streams the answer back; the response
+    /// carries a [`RouteLabel`] and the time to its head is recorded.
     pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        route: &Route,
+        host: &str,
+        conn: &ConnInfo,
+    ) -> Response<EdgeBody> {
+        let started = std::time::Instant::now();
+        let mut response = self.forward_inner(req, route, host, conn).await;
+        crate::metrics::METRICS
+            .upstream_seconds
+            .observe(&[&route.hostname], started.elapsed().as_secs_f64());
+        response
+            .extensions_mut()
+            .insert(RouteLabel(route.hostname.clone()));
+        response
+    }
+
+    /// [`Proxy::forward`] without the bookkeeping.
+    async fn forward_inner(
         &self,
         mut req: Request<Incoming>,
         route: &Route,

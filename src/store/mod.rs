@@ -19,7 +19,9 @@ pub mod tokens;
 
 use std::time::Duration;
 
-use fred::prelude::{ClientLike, Config as RedisConfig, ReconnectPolicy, TcpConfig};
+use fred::prelude::{
+    ClientLike, Config as RedisConfig, EventInterface, ReconnectPolicy, TcpConfig,
+};
 use fred::types::Builder;
 
 pub use keys::Keys;
@@ -83,6 +85,14 @@ impl Store {
             .builder()?
             .build()
             .map_err(|e| StoreError::Redis(e.to_string()))?;
+        client.on_error(|_| async {
+            crate::metrics::METRICS.redis_errors.inc(&[]);
+            Ok(())
+        });
+        client.on_reconnect(|_| async {
+            crate::metrics::METRICS.redis_reconnects.inc(&[]);
+            Ok(())
+        });
         client.connect();
         Ok(Store {
             client,

@@ -10,6 +10,7 @@ use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
 use crate::certs::model::{CertStatus, CertificateRecord, GenerationState};
 use crate::certs::{pem, schedule};
 use crate::events::Change;
+use crate::metrics::METRICS;
 use crate::store::certs::GuardedWrite;
 use crate::store::status::MarkGenerating;
 use crate::timefmt;
@@ -94,6 +95,12 @@ impl CertManager {
             return store.remove_job(name).await;
         };
         tracing::info!(cert_name = name, issuer = %record.issuer, attempt, domains = record.domains.len(), "generation started");
+        let kind = match record.status {
+            CertStatus::Pending | CertStatus::Failed => "issue",
+            CertStatus::Active | CertStatus::Expired => "renew",
+        };
+        let issuer = record.issuer.to_string();
+        METRICS.generation_attempts.inc(&[kind, &issuer]);
         let result = if attempt > MAX_ATTEMPTS {
             Err(IssueError::Internal(format!(
                 "generation was interrupted {} times; giving up",
@@ -108,6 +115,11 @@ impl CertManager {
                 "lease lost during generation; result dropped"
             );
             return Ok(());
+        }
+        if let Err(e) = &result {
+            METRICS
+                .generation_failures
+                .inc(&[kind, &issuer, e.reason()]);
         }
         if let Err(IssueError::Storage(e)) = &result {
             return Err(crate::store::StoreError::Unavailable(e.clone()));

@@ -1,0 +1,161 @@
+//! `GET /openapi.json`: the OpenAPI 3 document of the admin API, generated from
+//! [`super::endpoints::ENDPOINTS`] (the same table the router is built from).
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::endpoints::ENDPOINTS;
+
+static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
+
+pub async fn document() -> Json<Value> {
+    Json(DOCUMENT.clone())
+}
+
+/// Builds the document.
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for e in ENDPOINTS {
+        let mut op = json!({ "summary": e.summary, "operationId": operation_id(e.method, e.path), "responses": {} });
+        let params: Vec<Value> = e
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .chain(query_params(e.method, e.path))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if e.auth {
+            op["security"] = json!([{ "bearer": [] }]);
+        }
+        if let Some(schema) = e.request {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+        }
+        for (status, description, schema) in e.responses {
+            let mut response = json!({ "description": description });
+            if let Some(schema) = schema {
+                response["content"] = json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } });
+            }
+            op["responses"][status.to_string()] = response;
+        }
+        let entry = paths.entry(e.path.to_owned()).or_insert_with(|| json!({}));
+        entry[e.method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "certgate admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Certificates (ACME HTTP-01 or self-signed), routes and tokens of a certgate instance. Errors are {\"error\",\"field\"?,\"detail\"}."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<String> = path
+        .split(['/', '-', '.'])
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(['{', '}']).to_owned())
+        .collect();
+    format!(
+        "{method}_{}",
+        if words.is_empty() {
+            "root".into()
+        } else {
+            words.join("_")
+        }
+    )
+}
+
+fn query_params(method: &str, path: &str) -> Vec<Value> {
+    let flag = |name: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "boolean" } });
+    match (method, path) {
+        ("get", "/certificates/{cert_name}") => vec![flag(
+            "pem",
+            "add fullchain_pem and (owner/admin) private_key_pem",
+        )],
+        ("delete", "/certificates/{cert_name}") => {
+            vec![flag("force", "delete even while routes use it")]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn schemas() -> Value {
+    let string = json!({ "type": "string" });
+    let nullable_string = json!({ "type": "string", "nullable": true });
+    let domain_options = json!({
+        "email": string,
+        "staging": { "type": "boolean", "default": false },
+        "acme_directory_url": { "type": "string", "description": "https only; admin token only" },
+        "issuer": { "type": "string", "enum": ["acme", "self-signed"], "default": "acme" },
+        "key_type": { "type": "string", "enum": ["rsa", "ecdsa-p256"] },
+    });
+    let mut single = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domain"], "properties": { "cert_name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "domain": string } });
+    let mut multi = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domains"], "properties": { "cert_name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "domains": { "type": "array", "minItems": 1, "maxItems": 100, "items": string } } });
+    for body in [&mut single, &mut multi] {
+        if let (Some(props), Some(extra)) = (
+            body["properties"].as_object_mut(),
+            domain_options.as_object(),
+        ) {
+            props.extend(extra.clone());
+        }
+    }
+    json!({
+        "Error": { "type": "object", "required": ["error"], "properties": { "error": string, "field": string, "detail": string, "routes": { "type": "array", "items": string } } },
+        "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["healthy", "degraded", "starting", "draining"] }, "reasons": { "type": "array", "items": string } } },
+        "CreateCertificate": single,
+        "CreateMultiDomainCertificate": multi,
+        "Accepted": { "type": "object", "properties": { "cert_name": string, "status": string, "status_url": string } },
+        "Certificate": { "type": "object", "properties": {
+            "cert_name": string, "domains": { "type": "array", "items": string }, "email": nullable_string,
+            "acme_directory_url": nullable_string, "staging": { "type": "boolean" },
+            "issuer": { "type": "string", "enum": ["acme", "self-signed"] }, "key_type": { "type": "string", "enum": ["rsa", "ecdsa-p256"] },
+            "status": { "type": "string", "enum": ["pending", "active", "failed", "expired"] },
+            "expires_at": nullable_string, "not_before": nullable_string, "created_at": string, "updated_at": string,
+            "last_error": nullable_string, "next_renewal_at": nullable_string,
+            "owner_token_hash": { "type": "string", "description": "owner and admin only" },
+            "fullchain_pem": { "type": "string", "description": "with ?pem=true" },
+            "private_key_pem": { "type": "string", "description": "with ?pem=true; owner and admin only" }
+        } },
+        "CertificateList": { "type": "array", "items": { "$ref": "#/components/schemas/Certificate" } },
+        "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
+        "RouteRequest": { "type": "object", "additionalProperties": false, "required": ["upstream"], "properties": { "hostname": { "type": "string", "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "example": "http://app.internal:8080" }, "cert_name": string, "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true } } },
+        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "owner_token_hash": string, "created_at": string, "updated_at": string } },
+        "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
+        "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": string } },
+        "NewToken": { "type": "object", "properties": { "name": string, "token": string } },
+        "TokenList": { "type": "array", "items": { "type": "object", "properties": { "name": string, "token_hash": string, "created_at": string } } }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = build();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(
+                schemas.contains_key(&name),
+                "{name} is referenced but not defined"
+            );
+        }
+    }
+}

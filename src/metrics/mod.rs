@@ -1,0 +1,168 @@
+//! Prometheus metrics (`GET /metrics` on the admin listener).
+//!
+//! Counters and histograms live in one process-wide [`METRICS`]; the certificate gauges
+//! (by status, seconds until expiry) are computed from Redis at scrape time.
+
+pub mod registry;
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+
+use registry::{escape, CounterVec, HistogramVec};
+
+use crate::certs::model::{CertStatus, CertificateRecord};
+
+/// Every metric certgate records.
+pub struct Metrics {
+    pub generation_attempts: CounterVec,
+    pub generation_failures: CounterVec,
+    pub acme_request_seconds: HistogramVec,
+    pub tls_handshakes: CounterVec,
+    pub tls_handshake_failures: CounterVec,
+    pub requests: CounterVec,
+    pub upstream_seconds: HistogramVec,
+    pub redis_errors: CounterVec,
+    pub redis_reconnects: CounterVec,
+    /// Open client connections (HTTP and HTTPS).
+    pub open_connections: AtomicU64,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics {
+    generation_attempts: CounterVec::new(
+        "certgate_certificate_generations_total",
+        "Issuance and renewal attempts, by kind (issue or renew) and issuer.",
+        &["kind", "issuer"],
+    ),
+    generation_failures: CounterVec::new(
+        "certgate_certificate_generation_failures_total",
+        "Failed issuances and renewals, by kind, issuer and reason (rejected, transient, storage, internal).",
+        &["kind", "issuer", "reason"],
+    ),
+    acme_request_seconds: HistogramVec::new(
+        "certgate_acme_request_duration_seconds",
+        "Latency of HTTP requests to ACME servers, by method.",
+        &["method"],
+    ),
+    tls_handshakes: CounterVec::new(
+        "certgate_tls_handshakes_total",
+        "Completed TLS handshakes, by kind (full or resumed) and protocol version.",
+        &["kind", "version"],
+    ),
+    tls_handshake_failures: CounterVec::new(
+        "certgate_tls_handshake_failures_total",
+        "TLS handshakes that failed or timed out, by reason.",
+        &["reason"],
+    ),
+    requests: CounterVec::new(
+        "certgate_requests_total",
+        "Requests answered by the edge, by route hostname (or \"-\") and status class.",
+        &["route", "class"],
+    ),
+    upstream_seconds: HistogramVec::new(
+        "certgate_upstream_response_seconds",
+        "Time until an upstream's response head, by route hostname.",
+        &["route"],
+    ),
+    redis_errors: CounterVec::new("certgate_redis_errors_total", "Redis connection errors.", &[]),
+    redis_reconnects: CounterVec::new("certgate_redis_reconnects_total", "Redis reconnections.", &[]),
+    open_connections: AtomicU64::new(0),
+}
+});
+
+/// `2xx`, `4xx`, … for a status code.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Counts an open connection until dropped.
+pub struct ConnectionGauge;
+
+impl ConnectionGauge {
+    pub fn open() -> ConnectionGauge {
+        METRICS.open_connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGauge
+    }
+}
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        METRICS.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The whole exposition: the process metrics plus the certificate gauges from `records`
+/// (`None` when Redis could not be read: those gauges are left out for this scrape).
+pub fn render(records: Option<&[CertificateRecord]>) -> String {
+    let m = &*METRICS;
+    let mut out = String::with_capacity(8192);
+    if let Some(records) = records {
+        render_certificates(&mut out, records);
+    }
+    m.generation_attempts.render(&mut out);
+    m.generation_failures.render(&mut out);
+    m.acme_request_seconds.render(&mut out);
+    m.tls_handshakes.render(&mut out);
+    m.tls_handshake_failures.render(&mut out);
+    m.requests.render(&mut out);
+    m.upstream_seconds.render(&mut out);
+    m.redis_errors.render(&mut out);
+    m.redis_reconnects.render(&mut out);
+    let _ = writeln!(
+        out,
+        "# HELP certgate_open_connections Open client connections.\n# TYPE certgate_open_connections gauge\ncertgate_open_connections {}",
+        m.open_connections.load(Ordering::Relaxed)
+    );
+    out
+}
+
+fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
+    let statuses = [
+        (CertStatus::Pending, "pending"),
+        (CertStatus::Active, "active"),
+        (CertStatus::Failed, "failed"),
+        (CertStatus::Expired, "expired"),
+    ];
+    let _ = writeln!(
+        out,
+        "# HELP certgate_certificates Certificates by status.\n# TYPE certgate_certificates gauge"
+    );
+    for (status, word) in statuses {
+        let n = records.iter().filter(|r| r.status == status).count();
+        let _ = writeln!(out, "certgate_certificates{{status=\"{word}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certgate_certificate_expiry_seconds Seconds until the certificate expires (negative: expired).\n# TYPE certgate_certificate_expiry_seconds gauge"
+    );
+    let now = time::OffsetDateTime::now_utc();
+    for r in records {
+        if let Some(expires) = r.expires_at.as_deref().and_then(crate::timefmt::parse) {
+            let seconds = (expires - now).whole_seconds();
+            let _ = writeln!(
+                out,
+                "certgate_certificate_expiry_seconds{{cert_name=\"{}\"}} {seconds}",
+                escape(&r.cert_name)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certgate_certificate_renewal_failures Failed renewal attempts in a row.\n# TYPE certgate_certificate_renewal_failures gauge"
+    );
+    for r in records.iter().filter(|r| r.renewal_failures > 0) {
+        let _ = writeln!(
+            out,
+            "certgate_certificate_renewal_failures{{cert_name=\"{}\"}} {}",
+            escape(&r.cert_name),
+            r.renewal_failures
+        );
+    }
+}
