@@ -26,3 +26,7 @@ token action *args:
 #         | list [token] | show <hostname> [token]
 proxy action *args:
     @scripts/proxy.sh "$@"
+
+# Side-by-side benchmark against nginx, HAProxy and Caddy (installs them), plus micro-benchmarks.
+bench:
+    @benches/run.sh

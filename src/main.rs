@@ -71,10 +71,18 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
     };
     init_logging(&config);
     raise_open_file_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.worker_threads)
-        .enable_all()
-        .build();
+    // One worker: a current-thread runtime does the same work without the work-stealing
+    // scheduler's cross-thread wake-ups (key generation still runs on the blocking pool).
+    let runtime = if config.worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads)
+            .enable_all()
+            .build()
+    };
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,33 +1,66 @@
-//! Minimal Prometheus primitives: labelled counters and histograms, lock-free on the hot path
-//! once a label set exists (a read lock and an atomic add).
+//! Minimal Prometheus primitives: labelled counters and histograms. On the hot path, once a
+//! label set exists, recording is a read lock, a hash lookup with a thread-local key (no
+//! allocation) and an atomic add.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// Label values, in the family's label order.
-pub type Labels = Vec<String>;
+/// Separates label values inside a key (no label value carries this byte).
+const SEP: char = '\u{1f}';
+
+thread_local! {
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with the label values joined into a reusable thread-local key.
+fn with_key<R>(labels: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    KEY.with(|key| {
+        let mut key = key.borrow_mut();
+        key.clear();
+        for (i, label) in labels.iter().enumerate() {
+            if i > 0 {
+                key.push(SEP);
+            }
+            key.push_str(label);
+        }
+        f(&key)
+    })
+}
+
+/// The label values of a key.
+fn split(key: &str) -> Vec<String> {
+    if key.is_empty() {
+        Vec::new()
+    } else {
+        key.split(SEP).map(str::to_owned).collect()
+    }
+}
+
+/// Entries sorted by key, so a family renders in a stable order.
+fn sorted<V>(map: &HashMap<String, V>) -> Vec<(&String, &V)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
 
 /// A counter family (`name{labels} value`).
 pub struct CounterVec {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: RwLock<BTreeMap<Labels, Arc<AtomicU64>>>,
+    values: RwLock<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl CounterVec {
-    pub const fn new(
-        name: &'static str,
-        help: &'static str,
-        labels: &'static [&'static str],
-    ) -> Self {
+    pub fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
         CounterVec {
             name,
             help,
             labels,
-            values: RwLock::new(BTreeMap::new()),
+            values: RwLock::new(HashMap::new()),
         }
     }
 
@@ -36,20 +69,18 @@ impl CounterVec {
     }
 
     pub fn add(&self, labels: &[&str], n: u64) {
-        self.slot(labels).fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn slot(&self, labels: &[&str]) -> Arc<AtomicU64> {
-        let key: Labels = labels.iter().map(|l| (*l).to_owned()).collect();
-        if let Some(slot) = self.values.read().expect("metrics lock").get(&key) {
-            return slot.clone();
-        }
-        self.values
-            .write()
-            .expect("metrics lock")
-            .entry(key)
-            .or_insert_with(|| Arc::new(AtomicU64::new(0)))
-            .clone()
+        with_key(labels, |key| {
+            if let Some(slot) = self.values.read().expect("metrics lock").get(key) {
+                slot.fetch_add(n, Ordering::Relaxed);
+                return;
+            }
+            self.values
+                .write()
+                .expect("metrics lock")
+                .entry(key.to_owned())
+                .or_insert_with(|| Arc::new(AtomicU64::new(0)))
+                .fetch_add(n, Ordering::Relaxed);
+        });
     }
 
     pub fn render(&self, out: &mut String) {
@@ -58,12 +89,13 @@ impl CounterVec {
             "# HELP {} {}\n# TYPE {} counter",
             self.name, self.help, self.name
         );
-        for (labels, value) in self.values.read().expect("metrics lock").iter() {
+        let values = self.values.read().expect("metrics lock");
+        for (key, value) in sorted(&values) {
+            let labels = label_text(self.labels, &split(key), None);
             let _ = writeln!(
                 out,
-                "{}{} {}",
+                "{}{labels} {}",
                 self.name,
-                label_text(self.labels, labels, None),
                 value.load(Ordering::Relaxed)
             );
         }
@@ -82,51 +114,56 @@ struct HistogramData {
     sum_micros: AtomicU64,
 }
 
+impl HistogramData {
+    fn new() -> HistogramData {
+        HistogramData {
+            buckets: LATENCY_BUCKETS.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, seconds: f64) {
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
 /// A histogram family of durations.
 pub struct HistogramVec {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: RwLock<BTreeMap<Labels, Arc<HistogramData>>>,
+    values: RwLock<HashMap<String, Arc<HistogramData>>>,
 }
 
 impl HistogramVec {
-    pub const fn new(
-        name: &'static str,
-        help: &'static str,
-        labels: &'static [&'static str],
-    ) -> Self {
+    pub fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
         HistogramVec {
             name,
             help,
             labels,
-            values: RwLock::new(BTreeMap::new()),
+            values: RwLock::new(HashMap::new()),
         }
     }
 
     pub fn observe(&self, labels: &[&str], seconds: f64) {
-        let key: Labels = labels.iter().map(|l| (*l).to_owned()).collect();
-        let existing = self.values.read().expect("metrics lock").get(&key).cloned();
-        let data = existing.unwrap_or_else(|| {
+        with_key(labels, |key| {
+            if let Some(data) = self.values.read().expect("metrics lock").get(key) {
+                data.observe(seconds);
+                return;
+            }
             self.values
                 .write()
                 .expect("metrics lock")
-                .entry(key)
-                .or_insert_with(|| {
-                    Arc::new(HistogramData {
-                        buckets: LATENCY_BUCKETS.iter().map(|_| AtomicU64::new(0)).collect(),
-                        count: AtomicU64::new(0),
-                        sum_micros: AtomicU64::new(0),
-                    })
-                })
-                .clone()
+                .entry(key.to_owned())
+                .or_insert_with(|| Arc::new(HistogramData::new()))
+                .observe(seconds);
         });
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| seconds <= *b) {
-            data.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        data.count.fetch_add(1, Ordering::Relaxed);
-        data.sum_micros
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     pub fn render(&self, out: &mut String) {
@@ -135,38 +172,23 @@ impl HistogramVec {
             "# HELP {} {}\n# TYPE {} histogram",
             self.name, self.help, self.name
         );
-        for (labels, data) in self.values.read().expect("metrics lock").iter() {
+        let values = self.values.read().expect("metrics lock");
+        for (key, data) in sorted(&values) {
+            let labels = split(key);
             let mut cumulative = 0;
             for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&data.buckets) {
                 cumulative += bucket.load(Ordering::Relaxed);
                 let le = format!("{bound}");
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{} {cumulative}",
-                    self.name,
-                    label_text(self.labels, labels, Some(&le))
-                );
+                let text = label_text(self.labels, &labels, Some(&le));
+                let _ = writeln!(out, "{}_bucket{text} {cumulative}", self.name);
             }
             let count = data.count.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{}_bucket{} {count}",
-                self.name,
-                label_text(self.labels, labels, Some("+Inf"))
-            );
+            let text = label_text(self.labels, &labels, Some("+Inf"));
+            let _ = writeln!(out, "{}_bucket{text} {count}", self.name);
             let sum = data.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "{}_sum{} {sum}",
-                self.name,
-                label_text(self.labels, labels, None)
-            );
-            let _ = writeln!(
-                out,
-                "{}_count{} {count}",
-                self.name,
-                label_text(self.labels, labels, None)
-            );
+            let text = label_text(self.labels, &labels, None);
+            let _ = writeln!(out, "{}_sum{text} {sum}", self.name);
+            let _ = writeln!(out, "{}_count{text} {count}", self.name);
         }
     }
 }

@@ -1,0 +1,532 @@
+#!/usr/bin/env python3
+"""certgate side by side with nginx, HAProxy and Caddy, on this machine, over loopback only.
+
+Every server gets the same certificate (issued by certgate, exported through its API), the
+same upstream (examples/bench_upstream.rs: a small fixed body) and the same load. Each figure
+is the median of BENCH_RUNS runs (default 3) of BENCH_SECONDS seconds (default 3).
+
+Pinned run: each server on CPU 0 with one worker, load generator and upstream on CPU 1 (CPU 1's
+utilisation is reported: near 100 % means the load generator, not the server, was the limit).
+Unpinned run: two workers each, no pinning. Then certgate alone with 10,000 certificates.
+
+Run with `just bench`. Results: a table on stdout, and target/bench/results.{json,md}.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
+SCALE_CERTS = int(os.environ.get("BENCH_SCALE_CERTS", "10000"))
+TOKEN = "bench-admin-token-0123456789abcdef"
+RELEASE = os.path.join(ROOT, "target", "release")
+TMP = tempfile.mkdtemp(prefix="certgate-bench-")
+BODY = "hello from the upstream\n"
+PROCS = []
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, limit=20):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def taskset(cpus):
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def start(cmd, env=None, cpus=None, name="proc"):
+    out = open(os.path.join(TMP, f"{name}.log"), "ab")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    p = subprocess.Popen(taskset(cpus) + cmd, env=full_env, stdout=out, stderr=out)
+    PROCS.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def tree_rss_kib(pid):
+    """Resident memory of a process and its children (nginx's master and workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+        todo.extend(children.get(p, []))
+    return total
+
+
+def cpu_times(cpu):
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v), v[3] + v[4]
+    return 0, 0
+
+
+class CpuMeter:
+    def __init__(self, cpu):
+        self.cpu = cpu
+        self.start = cpu_times(cpu)
+
+    def percent(self):
+        total, idle = cpu_times(self.cpu)
+        dt, di = total - self.start[0], idle - self.start[1]
+        return round(100.0 * (dt - di) / dt, 1) if dt else 0.0
+
+
+def api(port, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, data, timeout=30) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+def run(cmd, cpus=None, timeout=600):
+    r = subprocess.run(taskset(cpus) + cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr[-500:]}{r.stdout[-500:]}")
+    return r.stdout
+
+
+def h2load(port, extra, cpus):
+    out = run(["h2load", "--connect-to", f"127.0.0.1:{port}", "-D", str(SECONDS), "--warm-up-time", "1"] + extra + ["https://bench.test/"], cpus)
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            rps = float(line.split(",")[1].strip().split()[0])
+        if line.startswith("requests:"):
+            failed = int(line.split("failed")[0].split(",")[-1].split()[0]) + int(line.split("errored")[0].split(",")[-1].split()[0])
+    return rps, failed
+
+
+def tls_load(args, cpus):
+    out = run([os.path.join(RELEASE, "examples", "tls_load")] + args, cpus)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- the servers -------------------------------------------------------------------------------
+
+
+def write(name, text):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class Server:
+    def __init__(self, name):
+        self.name = name
+        self.proc = None
+        self.port = free_port()
+        self.term_port = free_port()
+
+    def stop(self):
+        if self.proc:
+            stop(self.proc)
+            self.proc = None
+
+
+class Nginx(Server):
+    def start(self, workers, cpus, cert, key, upstream):
+        conf = write("nginx.conf", f"""
+worker_processes {workers};
+pid {TMP}/nginx.pid;
+error_log {TMP}/nginx-error.log warn;
+daemon off;
+
+events {{ worker_connections 30000; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  ssl_session_cache shared:SSL:20m;
+  ssl_session_tickets on;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  upstream up {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{self.port} ssl http2;
+    ssl_certificate {cert}; ssl_certificate_key {key};
+    location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.term_port} ssl http2;
+    ssl_certificate {cert}; ssl_certificate_key {key};
+    location / {{ default_type text/plain; return 200 "{BODY.strip()}\\n"; }}
+  }}
+}}
+""")
+        self.proc = start(["nginx", "-c", conf, "-p", TMP], cpus=cpus, name="nginx")
+        wait_port(self.port)
+
+
+class Haproxy(Server):
+    def start(self, workers, cpus, cert, key, upstream):
+        combined = write("haproxy.pem", open(cert).read() + open(key).read())
+        conf = write("haproxy.cfg", f"""
+global
+  nbthread {workers}
+  maxconn 9990
+  tune.ssl.cachesize 100000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  http-reuse always
+frontend proxy
+  bind 127.0.0.1:{self.port} ssl crt {combined} alpn h2,http/1.1
+  default_backend upstream
+frontend term
+  bind 127.0.0.1:{self.term_port} ssl crt {combined} alpn h2,http/1.1
+  http-request return status 200 content-type text/plain string "{BODY.strip()}"
+backend upstream
+  server up 127.0.0.1:{upstream}
+""")
+        self.proc = start(["haproxy", "-f", conf, "-db"], cpus=cpus, name="haproxy")
+        wait_port(self.port)
+
+
+class Caddy(Server):
+    def start(self, workers, cpus, cert, key, upstream):
+        admin = free_port()
+        conf = write("Caddyfile", f"""
+{{
+  auto_https off
+  admin 127.0.0.1:{admin}
+  log {{
+    level ERROR
+  }}
+}}
+https://:{self.port} {{
+  tls {cert} {key}
+  reverse_proxy 127.0.0.1:{upstream}
+}}
+https://:{self.term_port} {{
+  tls {cert} {key}
+  respond "{BODY.strip()}" 200
+}}
+""")
+        home = os.path.join(TMP, "caddy-home")
+        os.makedirs(home, exist_ok=True)
+        env = {"GOMAXPROCS": str(workers), "HOME": home, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
+        self.proc = start(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], env=env, cpus=cpus, name="caddy")
+        wait_port(self.port)
+
+
+class Certgate(Server):
+    def __init__(self, redis_url, prefix="bench:"):
+        super().__init__("certgate")
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self.admin = free_port()
+        self.http = free_port()
+        self.term_port = None
+
+    def start(self, workers, cpus, cert=None, key=None, upstream=None, extra=None):
+        env = {
+            "REDIS_URL": self.redis_url, "REDIS_KEY_PREFIX": self.prefix, "ADMIN_TOKEN": TOKEN,
+            "ADMIN_ADDR": f"127.0.0.1:{self.admin}", "HTTP_ADDR": f"127.0.0.1:{self.http}",
+            "HTTPS_ADDR": f"127.0.0.1:{self.port}", "WORKER_THREADS": str(workers),
+            "ACME_DIRECTORY_URL": "https://127.0.0.1:9/dir", "ACME_STAGING_URL": "https://127.0.0.1:9/dir",
+            "LOG_LEVEL": "warn", "MAX_CONNECTIONS": "30000", "HEADER_READ_TIMEOUT_SECONDS": "60",
+        }
+        env.update(extra or {})
+        self.started_at = time.time()
+        self.proc = start([os.path.join(RELEASE, "certgate"), "serve"], env=env, cpus=cpus, name="certgate")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/health", timeout=1) as r:
+                    if r.status == 200:
+                        self.ready_seconds = time.time() - self.started_at
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("certgate did not become ready")
+
+
+# --- measures ----------------------------------------------------------------------------------
+
+
+def median_of(fn):
+    values = [fn() for _ in range(RUNS)]
+    if isinstance(values[0], tuple):
+        return tuple(statistics.median(v[i] for v in values) for i in range(len(values[0])))
+    return statistics.median(values)
+
+
+def measure(server, load_cpus, sni="bench.test", idle=True, nginx_h1=None):
+    r = {}
+    r["full_hs"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], load_cpus)["rate"])
+    res = [tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS), "--resume"], load_cpus) for _ in range(RUNS)]
+    r["resumed_hs"] = statistics.median(x["rate"] for x in res)
+    r["resumed_ratio"] = statistics.median(x["resumed_ratio"] for x in res)
+    meter = CpuMeter(1)
+    r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], load_cpus)[0])
+    r["cpu1_util"] = meter.percent()
+    r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], load_cpus)[0])
+    if server.term_port:
+        r["term_h1_rps"] = median_of(lambda: h2load(server.term_port, ["--h1", "-c", "32"], load_cpus)[0])
+    if nginx_h1:
+        r["p50_ms"], r["p99_ms"] = median_of(lambda: latency(server.port, nginx_h1 / 2, load_cpus))
+    if idle:
+        for n in (1000, 10000):
+            r[f"idle_kib_per_conn_{n}"] = idle_memory(server, n, load_cpus)
+    return r
+
+
+def latency(port, rate, cpus):
+    clients = 16
+    path = os.path.join(TMP, "latency.log")
+    run(["h2load", "--h1", "--connect-to", f"127.0.0.1:{port}", "-c", str(clients), "--rps", str(max(1, int(rate / clients))),
+         "-D", str(SECONDS), "--log-file", path, "https://bench.test/"], cpus)
+    durations = sorted(int(line.split("\t")[2]) for line in open(path) if line.count("\t") >= 2)
+    if not durations:
+        return (0.0, 0.0)
+    p = lambda q: durations[min(len(durations) - 1, int(q * len(durations)))] / 1000.0
+    return (round(p(0.50), 3), round(p(0.99), 3))
+
+
+def idle_memory(server, n, cpus):
+    before = tree_rss_kib(server.proc.pid)
+    cmd = taskset(cpus) + [os.path.join(RELEASE, "examples", "tls_load"), "idle", f"127.0.0.1:{server.port}", "bench.test", str(n), "120"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    opened = json.loads(line)["open"] if line else 0
+    time.sleep(1)
+    after = tree_rss_kib(server.proc.pid)
+    p.kill()
+    p.wait()
+    time.sleep(1)
+    if opened < n * 0.95:
+        log(f"  {server.name}: only {opened}/{n} idle connections opened")
+    return round((after - before) / max(opened, 1), 2)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def versions():
+    def first(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    return {
+        "certgate": first([os.path.join(RELEASE, "certgate"), "--version"]),
+        "nginx": first(["nginx", "-v"]),
+        "haproxy": first(["haproxy", "-v"]),
+        "caddy": first(["caddy", "version"]),
+        "h2load": first(["h2load", "--version"]),
+        "rustc": first(["rustc", "--version"]),
+        "kernel": first(["uname", "-sr"]),
+        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+    }
+
+
+def export(cg_admin, name):
+    cert = api(cg_admin, "GET", f"/certificates/{name}?pem=true")
+    chain = write(f"{name}.crt", cert["fullchain_pem"])
+    key = write(f"{name}.key", cert["private_key_pem"])
+    return chain, key
+
+
+def main():
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+    log(f"bench: scratch in {TMP}; {RUNS} runs of {SECONDS}s per figure")
+    redis_port = free_port()
+    start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TMP], name="redis")
+    wait_port(redis_port)
+    redis_url = f"redis://127.0.0.1:{redis_port}"
+    upstream_port = free_port()
+    start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream_port}", "1"], cpus="1", name="upstream")
+    wait_port(upstream_port)
+
+    # certgate issues the certificates everyone serves.
+    cg = Certgate(redis_url)
+    cg.start(1, "0")
+    for name, domain, kind in [("bench-ecdsa", "bench.test", "ecdsa-p256"), ("bench-rsa", "rsa.bench.test", "rsa")]:
+        api(cg.admin, "POST", "/certificates/", {"cert_name": name, "domain": domain, "issuer": "self-signed", "key_type": kind})
+        while api(cg.admin, "GET", f"/certificates/{name}")["status"] != "active":
+            time.sleep(0.1)
+        api(cg.admin, "POST", "/proxies/", {"hostname": domain, "upstream": f"http://127.0.0.1:{upstream_port}", "cert_name": name})
+    certs = {"ecdsa": export(cg.admin, "bench-ecdsa"), "rsa": export(cg.admin, "bench-rsa")}
+    cg.stop()
+
+    anchors = [Nginx("nginx"), Haproxy("haproxy"), Caddy("caddy")]
+    results = {"versions": versions(), "date": time.strftime("%Y-%m-%d"), "runs": RUNS, "seconds": SECONDS, "pinned": {}, "pinned_rsa": {}, "unpinned": {}}
+
+    log("pinned run (servers on CPU 0, one worker; load and upstream on CPU 1)")
+    nginx_h1 = None
+    for server in anchors + [cg]:
+        server.start(1, "0", *certs["ecdsa"], upstream_port)
+        log(f"  {server.name} …")
+        results["pinned"][server.name] = measure(server, "1", nginx_h1=nginx_h1 or None)
+        if server.name == "nginx":
+            nginx_h1 = results["pinned"]["nginx"]["h1_rps"]
+            results["pinned"]["nginx"]["p50_ms"], results["pinned"]["nginx"]["p99_ms"] = median_of(lambda: latency(server.port, nginx_h1 / 2, "1"))
+        server.stop()
+
+    log("pinned run, RSA-2048 certificate: full handshakes")
+    for server in anchors + [cg]:
+        server.start(1, "0", *certs["rsa"], upstream_port)
+        sni = "rsa.bench.test"
+        results["pinned_rsa"][server.name] = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"])}
+        server.stop()
+
+    log("unpinned run (two workers each)")
+    for server in anchors + [cg]:
+        server.start(2, None, *certs["ecdsa"], upstream_port)
+        r = {}
+        r["full_hs"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", "bench.test", "16", str(SECONDS)], None)["rate"])
+        r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], None)[0])
+        r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], None)[0])
+        results["unpinned"][server.name] = r
+        server.stop()
+
+    log(f"scale: certgate with {SCALE_CERTS} certificates")
+    names = os.path.join(TMP, "names.txt")
+    run([os.path.join(RELEASE, "examples", "load_certs"), redis_url, "scale:", str(SCALE_CERTS), "scale.test", names])
+    big = Certgate(redis_url, prefix="scale:")
+    scale = {"certificates": SCALE_CERTS}
+    startups = []
+    for _ in range(RUNS):
+        big.start(1, "0")
+        startups.append(big.ready_seconds)
+        rss = tree_rss_kib(big.proc.pid)
+        big.stop()
+    big.start(1, "0")
+    scale["startup_s"] = round(statistics.median(startups), 3)
+    scale["rss_mib"] = round(tree_rss_kib(big.proc.pid) / 1024, 1)
+    one_name = open(names).readline().strip()
+    scale["hs_one_name"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{big.port}", one_name, "16", str(SECONDS)], "1")["rate"])
+    scale["hs_spread"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{big.port}", "@" + names, "16", str(SECONDS)], "1")["rate"])
+    big.stop()
+    results["scale"] = scale
+
+    out_dir = os.path.join(ROOT, "target", "bench")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    table = render(results)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(table)
+    print(table)
+
+
+def render(r):
+    lines = []
+    p = r["pinned"]
+    others = ["nginx", "haproxy", "caddy"]
+
+    def row(label, key, section, higher_better=True, fmt="{:.0f}"):
+        vals = {s: section.get(s, {}).get(key) for s in others + ["certgate"]}
+        present = [vals[s] for s in others if vals[s] is not None]
+        best = (max(present) if higher_better else min(present)) if present else None
+        cg = vals["certgate"]
+        ratio = f"{cg / best:.2f}" if (cg is not None and best) else "–"
+        cells = [fmt.format(vals[s]) if vals[s] is not None else "–" for s in others + ["certgate"]]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+
+    header = "| measure | nginx | HAProxy | Caddy | certgate | certgate / best other |\n|---|---|---|---|---|---|"
+    lines.append(f"### Pinned: one worker on CPU 0, load generator and upstream on CPU 1 ({r['runs']} runs × {r['seconds']} s, medians)\n")
+    lines.append(header)
+    row("full TLS handshakes/s (ECDSA P-256, + 1 request)", "full_hs", p)
+    row("full TLS handshakes/s (RSA-2048, + 1 request)", "full_hs", r["pinned_rsa"])
+    row("resumed handshakes/s", "resumed_hs", p)
+    row("resumption ratio", "resumed_ratio", p, fmt="{:.2f}")
+    row("HTTP/1.1 keep-alive req/s (proxied)", "h1_rps", p)
+    row("HTTP/2 req/s (proxied, -m 10)", "h2_rps", p)
+    row("p50 latency ms at ½ nginx peak (lower is better)", "p50_ms", p, higher_better=False, fmt="{:.3f}")
+    row("p99 latency ms at ½ nginx peak (lower is better)", "p99_ms", p, higher_better=False, fmt="{:.3f}")
+    row("KiB per idle TLS connection, 1,000 open (lower is better)", "idle_kib_per_conn_1000", p, higher_better=False, fmt="{:.1f}")
+    row("KiB per idle TLS connection, 10,000 open (lower is better)", "idle_kib_per_conn_10000", p, higher_better=False, fmt="{:.1f}")
+    row("CPU 1 (load generator) utilisation % during HTTP/1.1", "cpu1_util", p, fmt="{:.0f}")
+    row("termination only: HTTP/1.1 req/s (server answers itself)", "term_h1_rps", p)
+    lines.append(f"\n### Unpinned: two workers each\n")
+    lines.append(header)
+    u = r["unpinned"]
+    row("full TLS handshakes/s (ECDSA P-256)", "full_hs", u)
+    row("HTTP/1.1 keep-alive req/s", "h1_rps", u)
+    row("HTTP/2 req/s", "h2_rps", u)
+    s = r["scale"]
+    lines.append(f"\n### certgate with {s['certificates']:,} certificates\n")
+    lines.append("| measure | value |\n|---|---|")
+    lines.append(f"| start-up until all are served (s) | {s['startup_s']} |")
+    lines.append(f"| resident memory (MiB) | {s['rss_mib']} |")
+    lines.append(f"| handshakes/s, one name | {s['hs_one_name']:.0f} |")
+    lines.append(f"| handshakes/s, SNI spread over all names | {s['hs_spread']:.0f} |")
+    lines.append(f"| spread / one name | {s['hs_spread'] / s['hs_one_name']:.2f} |")
+    lines.append("\nVersions: " + "; ".join(f"{k}: {v}" for k, v in r["versions"].items()))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for proc in PROCS:
+            stop(proc)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(TMP, ignore_errors=True)

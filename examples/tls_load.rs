@@ -1,0 +1,208 @@
+//! TLS load for benchmarks (loopback only): full or resumed handshakes per second, with the SNI
+//! name fixed or spread over a list; or N idle connections held open for memory measurement.
+//!
+//! ```text
+//! tls_load handshakes <addr> <sni|@names-file> <concurrency> <seconds> [--resume]
+//! tls_load idle <addr> <sni> <connections> <hold-seconds>
+//! ```
+//! Prints one JSON line. Each handshake is followed by one `GET /` (so the server does its full
+//! per-connection work); the client verifies nothing (it measures the server).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn config(resume: bool) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Arc::new(config)
+}
+
+/// One connection: handshake, `GET /`, read the answer. Whether the session was resumed.
+async fn one(
+    addr: &str,
+    connector: &tokio_rustls::TlsConnector,
+    name: &str,
+) -> std::io::Result<bool> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let server = ServerName::try_from(name.to_owned()).map_err(std::io::Error::other)?;
+    let mut tls = connector.connect(server, tcp).await?;
+    let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    tls.write_all(
+        format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut buf = vec![0u8; 4096];
+    let n = tls.read(&mut buf).await?;
+    if n == 0 || !buf.starts_with(b"HTTP/1.1 ") {
+        return Err(std::io::Error::other("no HTTP answer"));
+    }
+    Ok(resumed)
+}
+
+fn names(arg: &str) -> Vec<String> {
+    match arg.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .filter(|l| !l.is_empty())
+            .collect(),
+        None => vec![arg.to_owned()],
+    }
+}
+
+async fn handshakes(
+    addr: String,
+    names: Vec<String>,
+    concurrency: usize,
+    seconds: u64,
+    resume: bool,
+) {
+    let connector = tokio_rustls::TlsConnector::from(config(resume));
+    let (done, resumed, errors) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let names = Arc::new(names);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (addr, connector, names) = (addr.clone(), connector.clone(), names.clone());
+        let (done, resumed, errors) = (done.clone(), resumed.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let name = &names[i % names.len()];
+                i = i.wrapping_add(concurrency);
+                match one(&addr, &connector, name).await {
+                    Ok(r) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                        if r {
+                            resumed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = done.load(Ordering::Relaxed);
+    println!(
+        "{{\"handshakes\":{n},\"seconds\":{elapsed:.3},\"rate\":{:.1},\"resumed_ratio\":{:.3},\"errors\":{}}}",
+        n as f64 / elapsed,
+        resumed.load(Ordering::Relaxed) as f64 / n.max(1) as f64,
+        errors.load(Ordering::Relaxed)
+    );
+}
+
+async fn idle(addr: String, name: String, connections: usize, hold: u64) {
+    let connector = tokio_rustls::TlsConnector::from(config(false));
+    let mut held = Vec::with_capacity(connections);
+    let mut failed = 0;
+    for _ in 0..connections {
+        let attempt = async {
+            let tcp = tokio::net::TcpStream::connect(&addr).await?;
+            let server = ServerName::try_from(name.clone()).map_err(std::io::Error::other)?;
+            let mut tls = connector.connect(server, tcp).await?;
+            tls.write_all(format!("GET / HTTP/1.1\r\nHost: {name}\r\n\r\n").as_bytes())
+                .await?;
+            let mut buf = vec![0u8; 4096];
+            tls.read(&mut buf).await?;
+            Ok::<_, std::io::Error>(tls)
+        };
+        match attempt.await {
+            Ok(tls) => held.push(tls),
+            Err(_) => failed += 1,
+        }
+    }
+    println!("{{\"open\":{},\"failed\":{failed}}}", held.len());
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    drop(held);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.first().map(String::as_str) {
+        Some("handshakes") if args.len() >= 5 => runtime.block_on(handshakes(
+            args[1].clone(),
+            names(&args[2]),
+            args[3].parse().unwrap(),
+            args[4].parse().unwrap(),
+            args.get(5).is_some_and(|a| a == "--resume"),
+        )),
+        Some("idle") if args.len() >= 5 => runtime.block_on(idle(
+            args[1].clone(),
+            args[2].clone(),
+            args[3].parse().unwrap(),
+            args[4].parse().unwrap(),
+        )),
+        _ => {
+            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] | idle <addr> <sni> <n> <hold-seconds>");
+            std::process::exit(2);
+        }
+    }
+}
