@@ -166,7 +166,7 @@ async fn idle(addr: String, name: String, connections: usize, hold: u64) {
             tls.write_all(format!("GET / HTTP/1.1\r\nHost: {name}\r\n\r\n").as_bytes())
                 .await?;
             let mut buf = vec![0u8; 4096];
-            tls.read(&mut buf).await?;
+            let _answer = tls.read(&mut buf).await?;
             Ok::<_, std::io::Error>(tls)
         };
         match attempt.await {
