@@ -1,0 +1,117 @@
+//! Generation workers: the concurrency bound, crash recovery, Redis outages.
+
+use super::*;
+
+#[tokio::test]
+async fn twenty_creates_run_at_most_two_at_a_time() {
+    let (_redis, cg) = instance(&[("CERT_GEN_MAX_WORKERS", "2"), ("KEY_TYPE", "rsa")]).await;
+    let admin = cg.admin();
+    let mut requests = Vec::new();
+    for i in 0..20 {
+        let admin = admin.clone();
+        requests.push(tokio::spawn(async move {
+            let body = json!({ "cert_name": format!("c{i}"), "domain": format!("c{i}.test"), "issuer": "self-signed" });
+            admin.post("/certificates/", &body).await.unwrap().status
+        }));
+    }
+    for r in requests {
+        assert_eq!(r.await.unwrap(), 202);
+    }
+    let mut spans = Vec::new();
+    for i in 0..20 {
+        let status = wait_generation(&admin, &format!("c{i}"), Duration::from_secs(120)).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        let t = |f: &str| certgate::timefmt::parse(status[f].as_str().unwrap()).unwrap();
+        spans.push((t("started_at"), t("finished_at")));
+    }
+    let mut events: Vec<(time::OffsetDateTime, i32)> = spans
+        .iter()
+        .flat_map(|(s, f)| [(*s, 1), (*f, -1)])
+        .collect();
+    // At equal times, count the finish first: the next start may take the freed permit at once.
+    events.sort();
+    let (mut depth, mut deepest) = (0, 0);
+    for (_, delta) in events {
+        depth += delta;
+        deepest = deepest.max(depth);
+    }
+    assert!(deepest <= 2, "generations overlapped {deepest} deep");
+    assert!(deepest >= 1);
+}
+
+#[tokio::test]
+async fn killed_during_generation_leaves_nothing_generating() {
+    let (redis, mut cg) = instance(&[
+        ("CERT_GEN_MAX_WORKERS", "1"),
+        ("KEY_TYPE", "rsa"),
+        ("RSA_KEY_SIZE", "4096"),
+        ("CERT_LEASE_SECONDS", "2"),
+    ])
+    .await;
+    let admin = cg.admin();
+    for i in 0..3 {
+        let body = json!({ "cert_name": format!("k{i}"), "domain": format!("k{i}.test"), "issuer": "self-signed" });
+        assert_eq!(
+            admin.post("/certificates/", &body).await.unwrap().status,
+            202
+        );
+    }
+    common::wait_until(
+        "a generation to be running",
+        Duration::from_secs(30),
+        || {
+            let admin = admin.clone();
+            async move {
+                let r = admin.get("/certificates/k0/status").await.unwrap();
+                r.json()["status"] == "generating"
+            }
+        },
+    )
+    .await;
+    cg.kill();
+    let _ = &redis;
+    cg.restart().await;
+    let admin = cg.admin();
+    for i in 0..3 {
+        let status = wait_generation(&admin, &format!("k{i}"), Duration::from_secs(120)).await;
+        assert_eq!(status["status"], "completed", "k{i}: {status}");
+        assert_eq!(
+            admin
+                .get(&format!("/certificates/k{i}"))
+                .await
+                .unwrap()
+                .json()["status"],
+            "active"
+        );
+    }
+}
+
+#[tokio::test]
+async fn redis_outage_gives_503_then_recovers() {
+    let (mut redis, cg) = instance(&[]).await;
+    let admin = cg.admin();
+    create_self_signed(&admin, "before", &["before.test"]).await;
+    redis.stop();
+    let r = admin.get("/certificates/").await.unwrap();
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        r.json(),
+        json!({ "error": "storage_unavailable", "detail": "Redis is unreachable; retry shortly" })
+    );
+    let health = admin.get("/health").await.unwrap();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "degraded");
+    redis.restart().await;
+    common::wait_until("the API to serve again", Duration::from_secs(20), || {
+        let admin = admin.clone();
+        async move { admin.get("/certificates/").await.unwrap().status == 200 }
+    })
+    .await;
+    // The same process can create and issue again.
+    let status = create_self_signed(&admin, "after", &["after.test"]).await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(
+        admin.get("/health").await.unwrap().json()["status"],
+        "healthy"
+    );
+}

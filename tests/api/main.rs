@@ -1,0 +1,35 @@
+//! The lifecycle core end to end: real redis-server, real certgate processes, real sockets.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod errors;
+mod generation;
+mod lifecycle;
+mod ownership;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::{json, Value};
+
+use certgate::certs::pem::leaf_info;
+use common::{create_self_signed, wait_generation, Certgate, Redis, ADMIN_TOKEN};
+
+async fn instance(extra: &[(&str, &str)]) -> (Redis, Certgate) {
+    let redis = Redis::start().await;
+    let cg = Certgate::start(&redis.url(), "t:", extra).await;
+    (redis, cg)
+}
+
+async fn new_token(cg: &Certgate, name: &str) -> String {
+    let r = cg
+        .admin()
+        .post("/tokens/", &json!({ "name": name }))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+    r.json()["token"].as_str().unwrap().to_owned()
+}

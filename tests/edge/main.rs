@@ -1,0 +1,121 @@
+//! The HTTPS edge end to end: SNI, routes, forwarding, hot swap, protections, shutdown.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod forwarding;
+mod protections;
+mod sni;
+mod swap;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::client::{self, collect, connect, get, http1, http2, leaf_der, served_leaf};
+use common::{create_self_signed, upstream, Certgate, Redis};
+
+async fn instance(extra: &[(&str, &str)]) -> (Redis, Certgate) {
+    let redis = Redis::start().await;
+    let cg = Certgate::start(&redis.url(), "e:", extra).await;
+    (redis, cg)
+}
+
+async fn route(cg: &Certgate, hostname: &str, upstream: &str, cert: Option<&str>) {
+    let mut body = json!({ "hostname": hostname, "upstream": upstream });
+    if let Some(c) = cert {
+        body["cert_name"] = json!(c);
+    }
+    let r = cg.admin().post("/proxies/", &body).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+}
+
+async fn chain_of(cg: &Certgate, name: &str) -> String {
+    let cert = cg
+        .admin()
+        .get(&format!("/certificates/{name}?pem=true"))
+        .await
+        .unwrap()
+        .json();
+    cert["fullchain_pem"].as_str().unwrap().to_owned()
+}
+
+fn base64(der: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in der.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// How many HKEYS commands Redis has served (the on-demand claim lookups).
+async fn hkeys_calls(redis: &Redis) -> u64 {
+    use fred::prelude::ClientLike;
+    let client = redis.client().await;
+    let cmd = fred::types::CustomCommand::new_static("INFO", None, false);
+    let info: String = client.custom(cmd, vec!["commandstats"]).await.unwrap();
+    info.lines()
+        .find(|l| l.starts_with("cmdstat_hkeys:"))
+        .and_then(|l| l.split("calls=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends raw bytes over TLS and returns the status line's code.
+async fn raw_status(port: u16, sni: &str, request: &str) -> u16 {
+    let mut tls = connect(port, sni, &[b"http/1.1"]).await;
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Reads until the peer closes; how long that took.
+async fn closed_after(tcp: &mut tokio::net::TcpStream) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn unused(_: Value, _: client::Answer) {}
