@@ -12,14 +12,23 @@ impl Store {
         json.map(|j| decode(&key, &j)).transpose()
     }
 
-    /// Every route, sorted by hostname.
+    /// Every route, sorted by hostname, read in one pipelined round trip. Index entries
+    /// without a route (a crash between the two writes) are skipped.
     pub async fn list_routes(&self) -> StoreResult<Vec<Route>> {
         let mut hosts: Vec<String> = self.client.smembers(self.keys.route_index()).await?;
         hosts.sort();
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.client.pipeline();
+        for host in &hosts {
+            let _: () = pipeline.get(self.keys.route(host)).await?;
+        }
+        let values: Vec<Option<String>> = pipeline.all().await?;
         let mut routes = Vec::with_capacity(hosts.len());
-        for host in hosts {
-            if let Some(route) = self.get_route(&host).await? {
-                routes.push(route);
+        for (host, json) in hosts.iter().zip(values) {
+            if let Some(json) = json {
+                routes.push(decode(&self.keys.route(host), &json)?);
             }
         }
         Ok(routes)
