@@ -130,8 +130,13 @@ fn route_exists(hostname: &str) -> ApiError {
     }
 }
 
-fn not_found(hostname: &str) -> ApiError {
-    ApiError::NotFound(format!("no route for {hostname:?}"))
+/// The normalised hostname from the path and its route, or `404`.
+async fn route_for(state: &AdminState, hostname: &str) -> Result<(String, Route), ApiError> {
+    let host = hostname.to_ascii_lowercase();
+    match state.store.get_route(&host).await? {
+        Some(route) => Ok((host, route)),
+        None => Err(ApiError::NotFound(format!("no route for {host:?}"))),
+    }
 }
 
 /// `GET /proxies/`.
@@ -149,12 +154,7 @@ pub async fn show(
     caller: Caller,
     Path(hostname): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let host = hostname.to_ascii_lowercase();
-    let route = state
-        .store
-        .get_route(&host)
-        .await?
-        .ok_or_else(|| not_found(&host))?;
+    let (_, route) = route_for(&state, &hostname).await?;
     Ok(Json(view(&route, &caller)))
 }
 
@@ -165,12 +165,7 @@ pub async fn replace(
     Path(hostname): Path<String>,
     ApiJson(body): ApiJson<RouteBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let host = hostname.to_ascii_lowercase();
-    let existing = state
-        .store
-        .get_route(&host)
-        .await?
-        .ok_or_else(|| not_found(&host))?;
+    let (host, existing) = route_for(&state, &hostname).await?;
     caller.require_owner(&existing.owner_token_hash, "this route")?;
     if let Some(named) = &body.hostname {
         if validate::hostname(named)? != host {
@@ -201,12 +196,7 @@ pub async fn remove(
     caller: Caller,
     Path(hostname): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let host = hostname.to_ascii_lowercase();
-    let existing = state
-        .store
-        .get_route(&host)
-        .await?
-        .ok_or_else(|| not_found(&host))?;
+    let (host, existing) = route_for(&state, &hostname).await?;
     caller.require_owner(&existing.owner_token_hash, "this route")?;
     state.store.delete_route(&host).await?;
     state
