@@ -100,8 +100,7 @@ pub fn domain(field: &str, raw: &str, issuer: IssuerKind) -> Result<String, Fiel
         };
     }
     let host = match name.strip_prefix("*.") {
-        Some(rest) if issuer == IssuerKind::Acme => {
-            let _ = rest;
+        Some(_) if issuer == IssuerKind::Acme => {
             return bad("is a wildcard: wildcard certificates need DNS-01, and certgate's ACME issuer uses HTTP-01; name each host or use the self-signed issuer");
         }
         Some(rest) => rest,

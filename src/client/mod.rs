@@ -79,14 +79,6 @@ impl AdminClient {
         }
     }
 
-    /// The same client with another token (or none).
-    pub fn with_token(&self, token: Option<&str>) -> Self {
-        AdminClient {
-            token: token.map(str::to_owned),
-            ..self.clone()
-        }
-    }
-
     pub async fn get(&self, path: &str) -> Result<ApiResponse, ClientError> {
         self.send(Method::GET, path, None).await
     }

@@ -19,14 +19,6 @@ impl RouteTable {
         self.routes.load().get(hostname).cloned()
     }
 
-    pub fn len(&self) -> usize {
-        self.routes.load().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Every route now served.
     pub fn all(&self) -> Vec<Arc<Route>> {
         self.routes.load().values().cloned().collect()

@@ -112,11 +112,6 @@ impl CertCache {
         self.snapshot.load().by_name.values().cloned().collect()
     }
 
-    /// Whether the named certificate is cached.
-    pub fn contains(&self, cert_name: &str) -> bool {
-        self.snapshot.load().by_name.contains_key(cert_name)
-    }
-
     /// Makes sure a handshake for `host` finds its certificate in the cache, loading it from
     /// Redis when it is not there and the name is not known to be unknown.
     pub async fn ensure(&self, host: &str, route_cert: Option<&str>) {

@@ -93,10 +93,6 @@ impl CertManager {
         manager
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
     /// Records a new certificate and queues its first issuance.
     pub async fn create(&self, record: &CertificateRecord) -> StoreResult<Created> {
         let now = timefmt::now_string();
