@@ -1,4 +1,5 @@
-//! Reading certificates back: validity and names from the leaf of a PEM chain.
+//! Reading certificates back: validity and names from the leaf of a PEM chain (or a DER
+//! certificate).
 
 use time::OffsetDateTime;
 use x509_parser::extensions::GeneralName;
@@ -21,8 +22,12 @@ pub fn leaf_info(chain_pem: &str) -> Result<LeafInfo, String> {
         .next()
         .ok_or("no certificate in PEM")?
         .map_err(|e| format!("unreadable PEM: {e}"))?;
-    let cert = pem
-        .parse_x509()
+    leaf_info_der(&pem.contents)
+}
+
+/// Parses one DER certificate (as a TLS peer presents it).
+pub fn leaf_info_der(der: &[u8]) -> Result<LeafInfo, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| format!("unreadable certificate: {e}"))?;
     let validity = cert.validity();
     let mut names = Vec::new();

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::client::{self, collect, connect, get, http1, http2, leaf_der, served_leaf};
+use common::client::{collect, connect, get, http1, http2, leaf_der, served_leaf};
 use common::{create_self_signed, upstream, Certgate, Redis};
 
 async fn instance(extra: &[(&str, &str)]) -> (Redis, Certgate) {
@@ -42,27 +42,6 @@ async fn chain_of(cg: &Certgate, name: &str) -> String {
         .unwrap()
         .json();
     cert["fullchain_pem"].as_str().unwrap().to_owned()
-}
-
-fn base64(der: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// How many HKEYS commands Redis has served (the on-demand claim lookups).
@@ -116,6 +95,3 @@ async fn closed_after(tcp: &mut tokio::net::TcpStream) -> Duration {
         }
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: Value, _: client::Answer) {}

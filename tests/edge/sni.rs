@@ -32,11 +32,7 @@ async fn sni_picks_exact_wildcard_and_default_over_h1_and_h2() {
         ![&a, &b, &wild].iter().any(|c| leaf_der(c) == default),
         "unknown names get the default certificate"
     );
-    let info = certgate::certs::pem::leaf_info(&format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        base64(&default)
-    ))
-    .unwrap();
+    let info = certgate::certs::pem::leaf_info_der(&default).unwrap();
     assert_eq!(info.names, vec!["certgate.invalid"]);
 
     // HTTP/1.1 and HTTP/2 both reach the upstream.
