@@ -22,13 +22,15 @@ pub enum GuardedWrite {
 }
 
 /// Creates the record and its `pending` status together, unless the name exists.
-const CREATE: &str = r#"
+const CREATE: &str = concat!(
+    pending_status_lua!(),
+    r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'record', ARGV[1])
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'status', 'pending', 'message', ARGV[2], 'created_at', ARGV[3], 'updated_at', ARGV[3])
+reset_pending(KEYS[2], ARGV[2], ARGV[3])
 return 1
-"#;
+"#
+);
 
 /// Replaces the record (and the key, when given) if the caller still holds the lease.
 const GUARDED_WRITE: &str = r#"

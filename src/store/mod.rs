@@ -5,6 +5,26 @@
 //! claims, routes. The key schema is in [`keys`] and `docs/storage.md`; everything one atomic
 //! write touches shares a hash tag, so the schema works on Redis Cluster unchanged.
 
+/// Lua functions shared by the scripts that start a generation: `reset_pending` writes a fresh
+/// `pending` status; `start_pending` does so unless a generation is waiting or running
+/// (returns 0 then, so the caller joins it). A macro, so each script is one literal.
+macro_rules! pending_status_lua {
+    () => {
+        r#"
+local function reset_pending(key, message, now)
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'status', 'pending', 'message', message, 'created_at', now, 'updated_at', now)
+end
+local function start_pending(key, message, now)
+  local s = redis.call('HGET', key, 'status')
+  if s == 'pending' or s == 'generating' then return 0 end
+  reset_pending(key, message, now)
+  return 1
+end
+"#
+    };
+}
+
 pub mod acme_accounts;
 pub mod certs;
 pub mod challenges;

@@ -13,13 +13,10 @@ use super::{Store, StoreError, StoreResult};
 use crate::certs::model::{GenerationState, GenerationStatus};
 
 /// Starts a new `pending` generation unless one is waiting or running (then the caller joins it).
-const BEGIN_OR_JOIN: &str = r#"
-local s = redis.call('HGET', KEYS[1], 'status')
-if s == 'pending' or s == 'generating' then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'pending', 'message', ARGV[1], 'created_at', ARGV[2], 'updated_at', ARGV[2])
-return 1
-"#;
+const BEGIN_OR_JOIN: &str = concat!(
+    pending_status_lua!(),
+    "return start_pending(KEYS[1], ARGV[1], ARGV[2])\n"
+);
 
 /// Marks the generation `generating`, if the caller holds the lease, and counts the attempt.
 const MARK_GENERATING: &str = r#"
@@ -143,17 +140,16 @@ impl Store {
 /// Starts a renewal only if the certificate is still due at the time the caller saw
 /// (`next_renewal_at` unchanged) and no generation is under way: of several instances whose
 /// renewal loops see the same due certificate, exactly one starts it.
-const BEGIN_IF_DUE: &str = r#"
+const BEGIN_IF_DUE: &str = concat!(
+    pending_status_lua!(),
+    r#"
 local rec = redis.call('HGET', KEYS[1], 'record')
 if not rec then return -1 end
 local r = cjson.decode(rec)
 if r['next_renewal_at'] ~= ARGV[1] then return -2 end
-local s = redis.call('HGET', KEYS[2], 'status')
-if s == 'pending' or s == 'generating' then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'status', 'pending', 'message', ARGV[2], 'created_at', ARGV[3], 'updated_at', ARGV[3])
-return 1
-"#;
+return start_pending(KEYS[2], ARGV[2], ARGV[3])
+"#
+);
 
 /// Marks an active certificate `expired` if it still has the expiry the caller saw.
 const MARK_EXPIRED: &str = r#"
