@@ -29,9 +29,6 @@ use crate::config::Config;
 use crate::events::Events;
 use crate::store::Store;
 
-/// How long in-flight admin requests get to finish at shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// The sockets an instance serves on.
 pub struct Listeners {
     pub admin: TcpListener,
@@ -151,7 +148,7 @@ pub async fn run(
     tracing::info!("shutting down: draining");
     health.set_draining();
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(SHUTDOWN_GRACE, admin_task).await {
+    match tokio::time::timeout(DRAIN_GRACE, admin_task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener ended with an error"),
         Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),

@@ -114,6 +114,8 @@ pub async fn follow(
                 };
                 tables.apply(&change).await;
             }
+            // This fires on the first connection too. That reload is deliberate: changes
+            // published between the start-up load and the subscription would be missed.
             reconnected = reconnects.recv() => {
                 if reconnected.is_ok() {
                     tracing::info!("Redis reconnected: reloading routes and certificates");
