@@ -1,8 +1,13 @@
 //! Keeping the edge's tables in step with Redis: a full load at start-up, then every change
 //! announced through [`crate::events::Events`] is applied to the certificate cache or the route table,
 //! so a certificate or route change is served on the next handshake or request.
+//!
+//! A full load (start-up, reconnect, periodic resync) reads a snapshot and then replaces the
+//! tables with it. A change applied while the snapshot is being read may be newer than the
+//! snapshot, so such changes are recorded and applied again after the replacement; otherwise
+//! a route created during a resync would vanish until the next one.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +24,10 @@ pub struct EdgeTables {
     pub routes: Arc<RouteTable>,
     store: Store,
     cache_size: usize,
+    /// One full load at a time, so that one recording covers the whole of each load.
+    loading: tokio::sync::Mutex<()>,
+    /// `Some` while a full load runs: the changes applied meanwhile, to replay after it.
+    during_load: Mutex<Option<Vec<Change>>>,
 }
 
 impl EdgeTables {
@@ -28,11 +37,57 @@ impl EdgeTables {
             routes: Arc::new(RouteTable::default()),
             store,
             cache_size,
+            loading: tokio::sync::Mutex::new(()),
+            during_load: Mutex::new(None),
         }
     }
 
-    /// Loads every route and up to the cache bound of servable certificates.
+    /// Loads every route and up to the cache bound of servable certificates; changes applied
+    /// while it reads are applied again afterwards (see the module docs).
     pub async fn load_all(&self) -> StoreResult<()> {
+        let _one_load = self.loading.lock().await;
+        *self.during_load.lock().expect("load record lock") = Some(Vec::new());
+        let loaded = self.read_snapshot().await;
+        if let Ok((routes, certs)) = loaded.as_ref() {
+            tracing::info!(
+                routes = routes.len(),
+                certificates = certs.len(),
+                "edge tables loaded"
+            );
+        }
+        let replayed = match loaded {
+            Ok((routes, certs)) => {
+                self.routes.replace_all(routes);
+                self.certs.replace_all(certs);
+                self.stop_recording()
+            }
+            Err(e) => {
+                self.stop_recording();
+                return Err(e);
+            }
+        };
+        for change in replayed {
+            self.apply(&change).await;
+        }
+        Ok(())
+    }
+
+    /// Ends the recording of a load and returns what it caught, each change once.
+    fn stop_recording(&self) -> Vec<Change> {
+        let mut caught = self
+            .during_load
+            .lock()
+            .expect("load record lock")
+            .take()
+            .unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        caught.retain(|change| seen.insert(change.clone()));
+        caught
+    }
+
+    async fn read_snapshot(
+        &self,
+    ) -> StoreResult<(Vec<crate::routes::model::Route>, Vec<Arc<ServedCert>>)> {
         let routes = self.store.list_routes().await?;
         let certs: Vec<Arc<ServedCert>> = self
             .store
@@ -43,18 +98,16 @@ impl EdgeTables {
                 ServedCert::from_record(record, key.as_ref().map(|k| k.expose()))
             })
             .collect();
-        tracing::info!(
-            routes = routes.len(),
-            certificates = certs.len(),
-            "edge tables loaded"
-        );
-        self.routes.replace_all(routes);
-        self.certs.replace_all(certs);
-        Ok(())
+        Ok((routes, certs))
     }
 
     /// Re-reads one changed certificate or route and swaps it in (or out).
     pub async fn apply(&self, change: &Change) {
+        // Recorded before reading. A change announced before a load started was written before
+        // its snapshot, so the snapshot holds it; one announced during a load is replayed.
+        if let Some(record) = self.during_load.lock().expect("load record lock").as_mut() {
+            record.push(change.clone());
+        }
         match change {
             Change::Certificate(name) => match self.store.get_certificate_with_key(name).await {
                 Ok(Some((record, key))) => {

@@ -7,6 +7,7 @@ mod forwarding;
 mod protections;
 mod sni;
 mod swap;
+mod tables;
 
 use std::time::{Duration, Instant};
 
