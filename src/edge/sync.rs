@@ -28,6 +28,10 @@ pub struct EdgeTables {
     loading: tokio::sync::Mutex<()>,
     /// `Some` while a full load runs: the changes applied meanwhile, to replay after it.
     during_load: Mutex<Option<Vec<Change>>>,
+    /// Applies run one at a time, each from its read to its swap. Otherwise two quick changes
+    /// to one name could land in the wrong order (the older read swapped in last) and the
+    /// edge would serve a stale record until the next resync.
+    one_apply: tokio::sync::Mutex<()>,
 }
 
 impl EdgeTables {
@@ -39,6 +43,7 @@ impl EdgeTables {
             cache_size,
             loading: tokio::sync::Mutex::new(()),
             during_load: Mutex::new(None),
+            one_apply: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -108,6 +113,7 @@ impl EdgeTables {
         if let Some(record) = self.during_load.lock().expect("load record lock").as_mut() {
             record.push(change.clone());
         }
+        let _in_order = self.one_apply.lock().await;
         match change {
             Change::Certificate(name) => match self.store.get_certificate_with_key(name).await {
                 Ok(Some((record, key))) => {
