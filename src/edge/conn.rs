@@ -59,7 +59,10 @@ pub async fn serve<IO, H>(
         async move {
             let started = std::time::Instant::now();
             let line = access_log.then(|| AccessLine::of(&req));
-            let response = handler.handle(req, info.clone()).await;
+            // Boxed: hyper keeps one slot per connection sized for this future, allocated for
+            // the connection's whole life; the proxy's future is large (it holds the upstream
+            // client's), so unboxed it would cost every idle connection several KiB.
+            let response = Box::pin(handler.handle(req, info.clone())).await;
             drop(guard);
             let route = response
                 .extensions()
