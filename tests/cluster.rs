@@ -314,6 +314,23 @@ async fn redis_restarted_empty_is_refilled_and_nothing_stops_serving() {
             .await;
         }
     }
+    // Tokens: one in use, one revoked before the loss (which must stay revoked).
+    let mut tokens = Vec::new();
+    for name in ["team", "revoked"] {
+        let r = a
+            .admin()
+            .post("/tokens/", &json!({ "name": name }))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201);
+        tokens.push(r.json()["token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        b.admin().delete("/tokens/revoked").await.unwrap().status,
+        204
+    );
+    // Every instance refreshes its copy of the token hashes at each epoch check (2 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     redis.restart().await;
     for _ in 0..10 {
         for cg in [&a, &b] {
@@ -329,15 +346,17 @@ async fn redis_restarted_empty_is_refilled_and_nothing_stops_serving() {
     }
     let admin = a.admin();
     wait_until(
-        "Redis to hold the certificates and routes again",
+        "Redis to hold the certificates, routes and tokens again",
         Duration::from_secs(15),
         || {
             let admin = admin.clone();
             async move {
                 let certs = admin.get("/certificates/").await.unwrap().json();
                 let routes = admin.get("/proxies/").await.unwrap().json();
+                let tokens = admin.get("/tokens/").await.unwrap().json();
                 certs.as_array().is_some_and(|c| c.len() == 2)
                     && routes.as_array().is_some_and(|r| r.len() == 2)
+                    && tokens.as_array().is_some_and(|t| !t.is_empty())
             }
         },
     )
@@ -352,6 +371,23 @@ async fn redis_restarted_empty_is_refilled_and_nothing_stops_serving() {
     );
     for host in hosts {
         assert_eq!(get(b.https_port, host, host, "/").await.status, 200);
+    }
+    let names: Vec<String> = admin
+        .get("/tokens/")
+        .await
+        .unwrap()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["team"], "tokens written back, the revoked one not");
+    for cg in [&a, &b] {
+        let team = cg.client(Some(&tokens[0]));
+        assert_eq!(team.get("/certificates/").await.unwrap().status, 200);
+        let revoked = cg.client(Some(&tokens[1]));
+        assert_eq!(revoked.get("/certificates/").await.unwrap().status, 401);
     }
 }
 

@@ -1,4 +1,10 @@
 //! The periodic full resync, and the guard against a Redis that lost its data.
+//!
+//! Certificates, keys and routes are written back from the edge's tables. Tokens are not in
+//! those tables, so the guard keeps its own copy of their hashes (never the tokens), refreshed at
+//! every epoch check: a token created or revoked through any instance is known here within
+//! [`EPOCH_CHECK`], and a revoked token is therefore resurrected only if Redis loses its data
+//! within that window.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -6,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::edge::sync::EdgeTables;
+use crate::store::tokens::TokenInfo;
 use crate::store::{Store, StoreResult};
 
 /// How often the epoch is checked.
@@ -15,6 +22,15 @@ pub struct Guard {
     store: Store,
     tables: Arc<EdgeTables>,
     epoch: Mutex<Option<String>>,
+    tokens: Mutex<KnownTokens>,
+}
+
+/// The tokens an intact Redis last held: hashes and names only.
+#[derive(Default)]
+struct KnownTokens {
+    named: Vec<TokenInfo>,
+    /// The generated admin token's hash (when `ADMIN_TOKEN` is unset).
+    generated_admin: Option<String>,
 }
 
 impl Guard {
@@ -23,6 +39,7 @@ impl Guard {
             store,
             tables,
             epoch: Mutex::new(None),
+            tokens: Mutex::new(KnownTokens::default()),
         })
     }
 
@@ -33,24 +50,45 @@ impl Guard {
             .ensure_epoch(&crate::certs::manager::random_hex(8))
             .await?;
         *self.epoch.lock().expect("epoch lock") = Some(epoch);
-        self.tables.load_all().await
+        self.tables.load_all().await?;
+        // Read after the epoch was joined; the first check confirms it.
+        if let Ok(tokens) = self.read_tokens().await {
+            *self.tokens.lock().expect("tokens lock") = tokens;
+        }
+        Ok(())
+    }
+
+    async fn read_tokens(&self) -> StoreResult<KnownTokens> {
+        Ok(KnownTokens {
+            named: self.store.list_tokens().await?,
+            generated_admin: self.store.admin_token_hash().await?,
+        })
     }
 
     /// Whether Redis still holds the data this instance knows of. When it does not, the
     /// instance writes back what it holds (no deletion is applied) and joins the new epoch.
     pub async fn intact(&self) -> StoreResult<bool> {
         let known = self.epoch.lock().expect("epoch lock").clone();
+        // Read before the epoch: if the epoch is still the known one afterwards, Redis had not
+        // lost its data when the tokens were read, so they are safe to write back later.
+        let tokens = self.read_tokens().await;
         let current = self.store.epoch().await?;
         if known.is_some() && current == known {
+            match tokens {
+                Ok(tokens) => *self.tokens.lock().expect("tokens lock") = tokens,
+                Err(e) => tracing::debug!(error = %e, "token copy not refreshed"),
+            }
             return Ok(true);
         }
         tracing::error!(
             "Redis lost certgate's data (epoch changed); serving from memory and writing back"
         );
         let (certs, routes) = self.write_back().await?;
+        let tokens = self.write_back_tokens().await?;
         tracing::warn!(
             certificates = certs,
             routes,
+            tokens,
             "wrote back what this instance holds"
         );
         let epoch = self
@@ -79,6 +117,25 @@ impl Guard {
             }
         }
         Ok((certs, routes))
+    }
+
+    /// Writes back the token hashes last seen in the intact Redis; the count of named tokens
+    /// written.
+    async fn write_back_tokens(&self) -> StoreResult<usize> {
+        let (named, generated_admin) = {
+            let known = self.tokens.lock().expect("tokens lock");
+            (known.named.clone(), known.generated_admin.clone())
+        };
+        if let Some(hash) = generated_admin {
+            self.store.init_admin_token_hash(&hash).await?;
+        }
+        let mut written = 0;
+        for token in &named {
+            if self.store.restore_token(token).await? {
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 
     /// Reloads the tables from Redis, unless Redis lost its data (then it writes back instead).
