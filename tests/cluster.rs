@@ -14,7 +14,7 @@ use common::client::{connect, get, leaf_der, served_leaf};
 use common::pebble::{Pebble, PebbleOptions};
 use common::topologies::{RedisCluster, RedisTls};
 use common::{
-    create_self_signed, free_port, upstream, wait_generation, wait_until, Certgate, Redis,
+    create_self_signed, free_port, listed, upstream, wait_generation, wait_until, Certgate, Redis,
 };
 
 /// Settings every instance here gets: quick renewal checks, leases and no periodic resync.
@@ -372,16 +372,7 @@ async fn redis_restarted_empty_is_refilled_and_nothing_stops_serving() {
     for host in hosts {
         assert_eq!(get(b.https_port, host, host, "/").await.status, 200);
     }
-    let names: Vec<String> = admin
-        .get("/tokens/")
-        .await
-        .unwrap()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect();
+    let names = listed(&admin, "/tokens/", "name").await;
     assert_eq!(names, ["team"], "tokens written back, the revoked one not");
     for cg in [&a, &b] {
         let team = cg.client(Some(&tokens[0]));

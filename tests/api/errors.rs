@@ -133,16 +133,7 @@ async fn every_documented_error() {
     assert_eq!(r.json()["error"], "conflict");
 
     // Nothing half-written by the refused requests.
-    let names: Vec<String> = admin
-        .get("/certificates/")
-        .await
-        .unwrap()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["cert_name"].as_str().unwrap().to_owned())
-        .collect();
+    let names = listed(&admin, "/certificates/", "cert_name").await;
     assert_eq!(names, vec!["dup"]);
 }
 

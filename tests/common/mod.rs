@@ -391,3 +391,15 @@ pub async fn create_self_signed(client: &AdminClient, name: &str, domains: &[&st
     assert_eq!(r.status, 202, "{}", r.json());
     wait_generation(client, name, Duration::from_secs(60)).await
 }
+
+/// One field of every item a list endpoint answers (`/certificates/` → `cert_name`, …).
+pub async fn listed(client: &AdminClient, path: &str, field: &str) -> Vec<String> {
+    let r = client.get(path).await.unwrap();
+    assert_eq!(r.status, 200, "GET {path}: {}", r.json());
+    r.json()
+        .as_array()
+        .unwrap_or_else(|| panic!("GET {path} did not answer a list"))
+        .iter()
+        .map(|item| item[field].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
