@@ -118,7 +118,7 @@ pub async fn follow(
             // published between the start-up load and the subscription would be missed.
             reconnected = reconnects.recv() => {
                 if reconnected.is_ok() {
-                    tracing::info!("Redis reconnected: reloading routes and certificates");
+                    tracing::info!("change events (re)subscribed: reloading routes and certificates");
                     reload(&guard).await;
                 }
             }
