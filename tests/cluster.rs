@@ -14,7 +14,8 @@ use common::client::{connect, get, leaf_der, served_leaf};
 use common::pebble::{Pebble, PebbleOptions};
 use common::topologies::{RedisCluster, RedisTls};
 use common::{
-    create_self_signed, free_port, listed, upstream, wait_generation, wait_until, Certgate, Redis,
+    assert_generation_completes, create_self_signed, free_port, listed, upstream, wait_generation,
+    wait_until, Certgate, Redis,
 };
 
 /// Settings every instance here gets: quick renewal checks, leases and no periodic resync.
@@ -275,16 +276,7 @@ async fn killed_lease_holder_is_taken_over() {
     .await;
     a.kill();
     for i in 0..2 {
-        let status = wait_generation(&admin, &format!("k{i}"), Duration::from_secs(90)).await;
-        assert_eq!(status["status"], "completed", "k{i}: {status}");
-        assert_eq!(
-            admin
-                .get(&format!("/certificates/k{i}"))
-                .await
-                .unwrap()
-                .json()["status"],
-            "active"
-        );
+        assert_generation_completes(&admin, &format!("k{i}"), Duration::from_secs(90)).await;
     }
 }
 

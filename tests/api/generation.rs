@@ -73,16 +73,7 @@ async fn killed_during_generation_leaves_nothing_generating() {
     cg.restart().await;
     let admin = cg.admin();
     for i in 0..3 {
-        let status = wait_generation(&admin, &format!("k{i}"), Duration::from_secs(120)).await;
-        assert_eq!(status["status"], "completed", "k{i}: {status}");
-        assert_eq!(
-            admin
-                .get(&format!("/certificates/k{i}"))
-                .await
-                .unwrap()
-                .json()["status"],
-            "active"
-        );
+        assert_generation_completes(&admin, &format!("k{i}"), Duration::from_secs(120)).await;
     }
 }
 

@@ -16,7 +16,10 @@ use http::Method;
 use serde_json::{json, Value};
 
 use certgate::certs::pem::leaf_info;
-use common::{create_self_signed, listed, wait_generation, Certgate, Redis, ADMIN_TOKEN};
+use common::{
+    assert_generation_completes, create_self_signed, listed, wait_generation, Certgate, Redis,
+    ADMIN_TOKEN,
+};
 
 async fn instance(extra: &[(&str, &str)]) -> (Redis, Certgate) {
     let redis = Redis::start().await;

@@ -403,3 +403,12 @@ pub async fn listed(client: &AdminClient, path: &str, field: &str) -> Vec<String
         .map(|item| item[field].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Waits for a certificate's generation to end and asserts it completed and the certificate is
+/// active (what an interrupted generation must come to after a takeover or restart).
+pub async fn assert_generation_completes(client: &AdminClient, name: &str, limit: Duration) {
+    let status = wait_generation(client, name, limit).await;
+    assert_eq!(status["status"], "completed", "{name}: {status}");
+    let cert = client.get(&format!("/certificates/{name}")).await.unwrap();
+    assert_eq!(cert.json()["status"], "active", "{name}");
+}
