@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use certgate::certs::pem::leaf_info;
 use common::pebble::{Pebble, PebbleOptions};
 use common::tls::verify_chain;
-use common::{free_port, wait_generation, Certgate, Redis};
+use common::{free_port, wait_generation, with_pem, Certgate, Redis};
 
 /// Redis, Pebble validating at `http_port`, and one certgate whose HTTP listener is there.
 struct Env {
@@ -61,13 +61,7 @@ async fn issue(env: &Env, name: &str, domains: &[String], email: &str) -> (Value
 /// Checks a completed certificate: chain verifies against Pebble's root for every name, SANs
 /// equal the request, `expires_at` equals notAfter, and a key is stored.
 async fn assert_issued(env: &Env, name: &str, domains: &[String]) {
-    let cert = env
-        .certgate
-        .admin()
-        .get(&format!("/certificates/{name}?pem=true"))
-        .await
-        .unwrap()
-        .json();
+    let cert = with_pem(&env.certgate.admin(), name).await;
     assert_eq!(cert["status"], "active", "{cert}");
     let chain = cert["fullchain_pem"].as_str().unwrap();
     assert!(cert["private_key_pem"]
@@ -172,13 +166,7 @@ async fn failed_validation_names_the_domain_and_stores_nothing() {
             message.contains("urn:ietf:params:acme:error:"),
             "message has the CA's problem type: {message}"
         );
-        let cert = env
-            .certgate
-            .admin()
-            .get(&format!("/certificates/{name}?pem=true"))
-            .await
-            .unwrap()
-            .json();
+        let cert = with_pem(&env.certgate.admin(), name).await;
         assert_eq!(cert["status"], "failed");
         assert!(cert["last_error"].as_str().unwrap().contains(bad));
         assert!(

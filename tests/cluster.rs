@@ -15,7 +15,7 @@ use common::pebble::{Pebble, PebbleOptions};
 use common::topologies::{RedisCluster, RedisTls};
 use common::{
     assert_generation_completes, create_self_signed, free_port, listed, upstream, wait_generation,
-    wait_until, Certgate, Redis,
+    wait_until, with_pem, Certgate, Redis,
 };
 
 /// Settings every instance here gets: quick renewal checks, leases and no periodic resync.
@@ -60,11 +60,7 @@ async fn acme_cluster_with(
 }
 
 async fn cert(cg: &Certgate, name: &str) -> Value {
-    cg.admin()
-        .get(&format!("/certificates/{name}?pem=true"))
-        .await
-        .unwrap()
-        .json()
+    with_pem(&cg.admin(), name).await
 }
 
 fn serial(cert: &Value) -> String {
@@ -208,12 +204,7 @@ async fn changes_reach_other_instances_by_events() {
                 .status,
             201
         );
-        let chain = instances[0]
-            .admin()
-            .get(&format!("/certificates/{name}?pem=true"))
-            .await
-            .unwrap()
-            .json()["fullchain_pem"]
+        let chain = with_pem(&instances[0].admin(), &name).await["fullchain_pem"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -353,7 +344,7 @@ async fn redis_restarted_empty_is_refilled_and_nothing_stops_serving() {
         },
     )
     .await;
-    let restored = admin.get("/certificates/w0?pem=true").await.unwrap().json();
+    let restored = with_pem(&admin, "w0").await;
     assert!(
         restored["private_key_pem"]
             .as_str()

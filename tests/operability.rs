@@ -11,7 +11,8 @@ use serde_json::json;
 use common::client::get;
 use common::pebble::{Pebble, PebbleOptions};
 use common::{
-    create_self_signed, free_port, upstream, wait_generation, Certgate, Redis, ADMIN_TOKEN,
+    create_self_signed, free_port, upstream, wait_generation, with_pem, Certgate, Redis,
+    ADMIN_TOKEN,
 };
 
 /// The value of one sample line `name{labels}` in a Prometheus exposition.
@@ -207,11 +208,7 @@ async fn metrics_and_logs_of_acme_issuance_and_failure() {
     );
 
     // The whole log: JSON lines, per-step issuance lines with cert_name, and no secret.
-    let key = admin
-        .get("/certificates/good?pem=true")
-        .await
-        .unwrap()
-        .json()["private_key_pem"]
+    let key = with_pem(&admin, "good").await["private_key_pem"]
         .as_str()
         .unwrap()
         .to_owned();

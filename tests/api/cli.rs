@@ -143,11 +143,7 @@ async fn logs_never_hold_keys_or_tokens() {
     let admin = cg.admin();
     let token = new_token(&cg, "leak-check").await;
     create_self_signed(&admin, "secret", &["secret.test"]).await;
-    let key = admin
-        .get("/certificates/secret?pem=true")
-        .await
-        .unwrap()
-        .json()["private_key_pem"]
+    let key = with_pem(&admin, "secret").await["private_key_pem"]
         .as_str()
         .unwrap()
         .to_owned();

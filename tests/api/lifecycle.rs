@@ -19,11 +19,7 @@ async fn certificate_lifecycle_success_paths() {
     let status = wait_generation(&admin, "web", Duration::from_secs(60)).await;
     assert_eq!(status["status"], "completed", "{status}");
 
-    let cert = admin
-        .get("/certificates/web?pem=true")
-        .await
-        .unwrap()
-        .json();
+    let cert = with_pem(&admin, "web").await;
     assert_eq!(cert["status"], "active");
     assert_eq!(cert["domains"], json!(["localhost"]));
     assert_eq!(cert["issuer"], "self-signed");
@@ -74,11 +70,7 @@ async fn certificate_lifecycle_success_paths() {
         wait_generation(&admin, "web", Duration::from_secs(60)).await["status"],
         "completed"
     );
-    let renewed = admin
-        .get("/certificates/web?pem=true")
-        .await
-        .unwrap()
-        .json();
+    let renewed = with_pem(&admin, "web").await;
     assert_ne!(renewed["private_key_pem"], cert["private_key_pem"]);
     assert_ne!(
         leaf_info(renewed["fullchain_pem"].as_str().unwrap())
@@ -104,11 +96,7 @@ async fn wildcard_multi_domain_and_ecdsa() {
     )
     .await;
     assert_eq!(status["status"], "completed");
-    let cert = admin
-        .get("/certificates/multi?pem=true")
-        .await
-        .unwrap()
-        .json();
+    let cert = with_pem(&admin, "multi").await;
     assert_eq!(
         cert["domains"],
         json!(["*.example.test", "example.test", "10.1.2.3"])

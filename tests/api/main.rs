@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 
 use certgate::certs::pem::leaf_info;
 use common::{
-    assert_generation_completes, create_self_signed, listed, wait_generation, Certgate, Redis,
-    ADMIN_TOKEN,
+    assert_generation_completes, create_self_signed, listed, wait_generation, with_pem, Certgate,
+    Redis, ADMIN_TOKEN,
 };
 
 async fn instance(extra: &[(&str, &str)]) -> (Redis, Certgate) {

@@ -412,3 +412,13 @@ pub async fn assert_generation_completes(client: &AdminClient, name: &str, limit
     let cert = client.get(&format!("/certificates/{name}")).await.unwrap();
     assert_eq!(cert.json()["status"], "active", "{name}");
 }
+
+/// A certificate as `GET /certificates/{name}?pem=true` shows it (chain and key included).
+pub async fn with_pem(client: &AdminClient, name: &str) -> Value {
+    let r = client
+        .get(&format!("/certificates/{name}?pem=true"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "certificate {name}: {}", r.json());
+    r.json()
+}

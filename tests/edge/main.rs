@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::client::{collect, connect, get, http1, http2, leaf_der, served_leaf};
-use common::{create_self_signed, upstream, Certgate, Redis};
+use common::{create_self_signed, upstream, with_pem, Certgate, Redis};
 
 async fn instance(extra: &[(&str, &str)]) -> (Redis, Certgate) {
     let redis = Redis::start().await;
@@ -36,12 +36,7 @@ async fn route(cg: &Certgate, hostname: &str, upstream: &str, cert: Option<&str>
 }
 
 async fn chain_of(cg: &Certgate, name: &str) -> String {
-    let cert = cg
-        .admin()
-        .get(&format!("/certificates/{name}?pem=true"))
-        .await
-        .unwrap()
-        .json();
+    let cert = with_pem(&cg.admin(), name).await;
     cert["fullchain_pem"].as_str().unwrap().to_owned()
 }
 
