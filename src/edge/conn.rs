@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,14 +83,7 @@ pub async fn serve<IO, H>(
             .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .serve_connection(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = stopped(&mut stop) => {
-                conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN_GRACE, conn.as_mut()).await;
-            }
-        }
+        run_draining(conn, |c| c.graceful_shutdown(), &mut stop).await;
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -97,13 +91,24 @@ pub async fn serve<IO, H>(
             .max_header_size(config.max_header_bytes)
             .serve_connection(io, service)
             .with_upgrades();
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = stopped(&mut stop) => {
-                conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN_GRACE, conn.as_mut()).await;
-            }
+        run_draining(conn, |c| c.graceful_shutdown(), &mut stop).await;
+    }
+}
+
+/// Runs a hyper connection to its end; once `stop` turns true, asks it to finish (`drain`:
+/// hyper's `graceful_shutdown`, which the HTTP/1 and HTTP/2 types each have) and gives the
+/// requests in flight [`DRAIN_GRACE`].
+async fn run_draining<C: Future>(
+    conn: C,
+    drain: impl FnOnce(Pin<&mut C>),
+    stop: &mut watch::Receiver<bool>,
+) {
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(stop) => {
+            drain(conn.as_mut());
+            let _ = tokio::time::timeout(DRAIN_GRACE, conn).await;
         }
     }
 }

@@ -52,26 +52,16 @@ impl EdgeTables {
     pub async fn load_all(&self) -> StoreResult<()> {
         let _one_load = self.loading.lock().await;
         *self.during_load.lock().expect("load record lock") = Some(Vec::new());
-        let loaded = self.read_snapshot().await;
-        if let Ok((routes, certs)) = loaded.as_ref() {
-            tracing::info!(
-                routes = routes.len(),
-                certificates = certs.len(),
-                "edge tables loaded"
-            );
-        }
-        let replayed = match loaded {
-            Ok((routes, certs)) => {
-                self.routes.replace_all(routes);
-                self.certs.replace_all(certs);
-                self.stop_recording()
-            }
+        let (routes, certs) = match self.read_snapshot().await {
+            Ok(snapshot) => snapshot,
             Err(e) => {
                 self.stop_recording();
                 return Err(e);
             }
         };
-        for change in replayed {
+        self.routes.replace_all(routes);
+        self.certs.replace_all(certs);
+        for change in self.stop_recording() {
             self.apply(&change).await;
         }
         Ok(())
@@ -103,6 +93,11 @@ impl EdgeTables {
                 ServedCert::from_record(record, key.as_ref().map(|k| k.expose()))
             })
             .collect();
+        tracing::info!(
+            routes = routes.len(),
+            certificates = certs.len(),
+            "edge tables loaded"
+        );
         Ok((routes, certs))
     }
 
