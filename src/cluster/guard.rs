@@ -130,8 +130,9 @@ impl Guard {
             self.store.init_admin_token_hash(&hash).await?;
         }
         let mut written = 0;
+        // Creating is restoring: it writes nothing where the name exists again.
         for token in &named {
-            if self.store.restore_token(token).await? {
+            if self.store.create_token(token).await? {
                 written += 1;
             }
         }

@@ -69,11 +69,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Writes a token back after Redis lost its data; `false` if its name exists again.
-    pub async fn restore_token(&self, info: &TokenInfo) -> StoreResult<bool> {
-        self.create_token(info).await
-    }
-
     /// The stored hash of the generated admin token, if one was generated.
     pub async fn admin_token_hash(&self) -> StoreResult<Option<String>> {
         Ok(self.client.get(self.keys.admin_token_hash()).await?)
