@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use certgate::certs::model::{CertStatus, CertificateRecord, IssuerKind, KeyType};
-use certgate::edge::routes::RouteTable;
+use certgate::routes::table::RouteTable;
 use certgate::store::Store;
 use certgate::tls::cache::CertCache;
 use certgate::tls::certified::{default_certificate, ServedCert};

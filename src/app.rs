@@ -8,26 +8,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::acme::AcmeIssuer;
+use crate::admin::{self, AdminState};
+use crate::certs::self_signed::SelfSignedIssuer;
 use crate::cluster::events::{follow, RedisPublisher};
 use crate::cluster::guard::Guard;
+use crate::config::Config;
 use crate::edge::conn::DRAIN_GRACE;
 use crate::edge::http::HttpEdge;
 use crate::edge::https::HttpsEdge;
 use crate::edge::proxy::Proxy;
 use crate::edge::sync::EdgeTables;
+use crate::events::Events;
+use crate::health::Health;
+use crate::ids::InstanceId;
+use crate::lifecycle::{bootstrap_admin_token, Issuers, Lifecycle};
+use crate::shutdown::{self, Shutdown};
+use crate::store::{RedisSettings, Store};
+use crate::tasks::Tasks;
 use crate::tls::certified::default_certificate;
 use crate::tls::resolver::{server_config, SniResolver};
-
-use crate::admin::health::Health;
-use crate::admin::{self, AdminState};
-use crate::certs::manager::{CertManager, Issuers};
-use crate::certs::self_signed::SelfSignedIssuer;
-use crate::config::Config;
-use crate::events::Events;
-use crate::store::Store;
 
 /// The sockets an instance serves on.
 pub struct Listeners {
@@ -58,17 +60,24 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let redis = config.redis_settings()?;
+    let redis = RedisSettings::from_config(&config)?;
     let store = Store::connect_with(&redis, &config.redis_key_prefix)?;
     if !store.wait_connected(Duration::from_secs(5)).await {
-        tracing::warn!(redis_url = %redact_url(&config.redis_url), "Redis is not reachable yet; retrying in the background");
+        tracing::warn!(redis_url = %config.redis_url.redacted(), "Redis is not reachable yet; retrying in the background");
     }
+    let instance = InstanceId::generate();
+    let (trigger, stop) = shutdown::channel();
+    let mut tasks = Tasks::new();
     if config.admin_token.is_none() {
-        tokio::spawn(bootstrap_admin_token(store.clone()));
+        let (store, stop) = (store.clone(), stop.clone());
+        tasks.spawn("admin token bootstrap", async move {
+            tokio::select! {
+                _ = bootstrap_admin_token(store) => {}
+                _ = stop.wait() => {}
+            }
+        });
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
     let events = Events::new();
-    let events_for_edge = events.clone();
     let acme = AcmeIssuer::new(store.clone(), &config).map_err(|e| anyhow::anyhow!(e))?;
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
@@ -76,23 +85,19 @@ pub async fn run(
         }),
         acme: Some(Arc::new(acme)),
     };
-    let manager = CertManager::start(
+    let lifecycle = Lifecycle::start(
         store.clone(),
         config.clone(),
         issuers,
         events.clone(),
-        stop_rx.clone(),
+        instance.clone(),
+        &mut tasks,
+        &stop,
     );
     let health = Health::default();
-    let state = AdminState::new(
-        store.clone(),
-        manager,
-        config.clone(),
-        events,
-        health.clone(),
-    );
+    let state = AdminState::new(lifecycle, config.clone(), health.clone());
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
-    events_for_edge.connect_local(tables.clone());
+    events.connect_local(tables.clone());
     health.watch_certificates(tables.certs.clone());
     let resolver = Arc::new(SniResolver {
         cache: tables.certs.clone(),
@@ -114,48 +119,49 @@ pub async fn run(
         proxy,
         config: config.clone(),
     };
-    let http_task =
-        tokio::spawn(http_edge.serve(listeners.http, connections.clone(), stop_rx.clone()));
-    let https_task =
-        tokio::spawn(https_edge.serve(listeners.https, connections.clone(), stop_rx.clone()));
-    let instance_id = crate::certs::manager::random_hex(8);
-    events_for_edge.connect_remote(Arc::new(RedisPublisher::new(store.clone(), &instance_id)));
+    tasks.spawn(
+        "HTTP listener",
+        http_edge.serve(listeners.http, connections.clone(), stop.clone()),
+    );
+    tasks.spawn(
+        "HTTPS listener",
+        https_edge.serve(listeners.https, connections.clone(), stop.clone()),
+    );
+    events.connect_remote(Arc::new(RedisPublisher::new(store.clone(), &instance)));
     let guard = Guard::new(store.clone(), tables.clone());
-    tokio::spawn(follow(
-        redis.clone(),
-        store.clone(),
-        instance_id,
-        guard.clone(),
-        tables.clone(),
-        stop_rx.clone(),
-    ));
-    tokio::spawn(start_tables(
-        guard,
-        health.clone(),
-        config.resync_interval,
-        stop_rx.clone(),
-    ));
+    tasks.spawn_fallible(
+        "change events subscriber",
+        follow(
+            redis.clone(),
+            store.clone(),
+            instance,
+            guard.clone(),
+            tables.clone(),
+            stop.clone(),
+        ),
+    );
+    tasks.spawn(
+        "table loader and resync",
+        start_tables(guard, health.clone(), config.resync_interval, stop.clone()),
+    );
 
-    let mut admin_stop = stop_rx.clone();
-    let admin_server =
-        axum::serve(listeners.admin, admin::router(state)).with_graceful_shutdown(async move {
-            let _ = admin_stop.wait_for(|s| *s).await;
-        });
+    let admin_stop = stop.clone();
+    let admin_server = axum::serve(listeners.admin, admin::router(state))
+        .with_graceful_shutdown(async move { admin_stop.wait().await });
     let admin_task = tokio::spawn(async move { admin_server.await });
     tracing::info!(admin = %config.admin_addr, http = %config.http_addr, https = %config.https_addr, "certgate is serving");
 
     shutdown.await;
     tracing::info!("shutting down: draining");
     health.set_draining();
-    let _ = stop_tx.send(true);
+    trigger.fire();
     match tokio::time::timeout(DRAIN_GRACE, admin_task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener ended with an error"),
         Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),
         Err(_) => tracing::warn!("admin requests still running after the grace period; closing"),
     }
-    let _ = http_task.await;
-    let _ = https_task.await;
+    tasks.join_all(DRAIN_GRACE).await;
     // Every open connection holds a permit: all of them back means every request has finished.
     let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(DRAIN_GRACE, connections.acquire_many(all))
@@ -170,62 +176,24 @@ pub async fn run(
 
 /// Loads the edge's tables, retrying while Redis is unreachable; the instance reports ready
 /// (`/health` 200) once they are loaded, then the guard resyncs them periodically.
-async fn start_tables(
-    guard: Arc<Guard>,
-    health: Health,
-    resync: Duration,
-    stop: watch::Receiver<bool>,
-) {
+async fn start_tables(guard: Arc<Guard>, health: Health, resync: Duration, shutdown: Shutdown) {
     let mut delay = Duration::from_millis(200);
     loop {
         match guard.start().await {
             Ok(()) => {
                 health.set_ready();
-                guard.run(resync, stop).await;
+                guard.run(resync, shutdown).await;
                 return;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load routes and certificates yet; retrying");
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.wait() => return,
+                }
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-    }
-}
-
-/// With `ADMIN_TOKEN` unset: the first instance to reach Redis generates the admin token, stores
-/// its hash, and prints the token once to stderr (not through the log).
-async fn bootstrap_admin_token(store: Store) {
-    loop {
-        match store.admin_token_hash().await {
-            Ok(Some(_)) => return,
-            Ok(None) => {
-                let token = crate::admin::auth::generate_token();
-                let hash = crate::admin::auth::token_hash(&token);
-                match store.init_admin_token_hash(&hash).await {
-                    Ok(true) => {
-                        eprintln!(
-                            "certgate: generated admin token (shown once; store it now): {token}"
-                        );
-                        return;
-                    }
-                    Ok(false) => return,
-                    Err(_) => {}
-                }
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// A Redis URL with any password replaced, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://[redacted]@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -59,7 +59,7 @@ impl Accounts {
                     .insert(id, account.clone());
                 return Ok(account);
             }
-            let lock_value = crate::certs::manager::random_hex(8);
+            let lock_value = crate::ids::random_hex(8);
             if self
                 .store
                 .lock_acme_account(&id, &lock_value, LOCK_TTL)

@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AdminState;
+use crate::tokens::token_hash;
 
 /// Who is calling.
 #[derive(Clone, Debug)]
@@ -43,19 +44,6 @@ impl Caller {
             Err(ApiError::Forbidden("this needs the admin token".into()))
         }
     }
-}
-
-/// `sha256:<hex>` of a token.
-pub fn token_hash(token: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    format!("sha256:{}", hex::encode(digest.as_ref()))
-}
-
-/// A new random token: `cg_` and 48 hex digits (192 bits).
-pub fn generate_token() -> String {
-    let mut bytes = [0u8; 24];
-    aws_lc_rs::rand::fill(&mut bytes).expect("system RNG available");
-    format!("cg_{}", hex::encode(bytes))
 }
 
 impl FromRequestParts<AdminState> for Caller {

@@ -13,13 +13,11 @@ use super::auth::Caller;
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::AdminState;
-use crate::certs::manager::Created;
 use crate::certs::model::{
     CertStatus, CertificateRecord, CertificateView, GenerationStatus, IssuerKind, KeyType,
 };
 use crate::certs::validate;
-use crate::events::Change;
-use crate::store::claims::ClaimRef;
+use crate::lifecycle::{Created, Deleted};
 use crate::timefmt;
 
 /// The body of both create endpoints: `domain` for `POST /certificates/`, `domains` for
@@ -114,20 +112,10 @@ async fn create(
     if state.store.get_certificate(&cert_name).await?.is_some() {
         return Err(name_taken(&cert_name));
     }
-    let claim = ClaimRef::Cert(&cert_name);
-    if let Some(host) = state
-        .store
-        .claim_hostnames(&domains, &caller.token_hash, claim, caller.is_admin)
-        .await?
-    {
-        return Err(ApiError::Forbidden(format!(
-            "hostname {host} belongs to another token"
-        )));
-    }
     let now = timefmt::now_string();
     let record = CertificateRecord {
         cert_name: cert_name.clone(),
-        domains: domains.clone(),
+        domains,
         email,
         acme_directory_url: directory_url,
         staging: options.staging,
@@ -144,19 +132,21 @@ async fn create(
         next_renewal_at: None,
         renewal_failures: 0,
     };
-    match state.manager.create(&record).await {
-        Ok(Created::Queued) => {}
-        Ok(Created::NameTaken) => {
-            state.store.release_hostnames(&domains, claim).await?;
-            return Err(name_taken(&cert_name));
-        }
-        Err(e) => {
-            let _ = state.store.release_hostnames(&domains, claim).await;
-            return Err(e.into());
-        }
+    match state
+        .lifecycle
+        .create_certificate(&record, caller.is_admin)
+        .await?
+    {
+        Created::Queued => {}
+        Created::NameTaken => return Err(name_taken(&cert_name)),
+        Created::HostnameClaimed(host) => return Err(hostname_claimed(&host)),
     }
-    tracing::info!(cert_name = %cert_name, issuer = %issuer, domains = domains.len(), "certificate requested");
     Ok(accepted(&cert_name, "pending"))
+}
+
+/// `403` for a hostname that another token's certificate or route named first.
+pub(super) fn hostname_claimed(host: &str) -> ApiError {
+    ApiError::Forbidden(format!("hostname {host} belongs to another token"))
 }
 
 fn name_taken(name: &str) -> ApiError {
@@ -259,7 +249,7 @@ pub async fn renew(
         .await?
         .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;
-    state.manager.renew(&name, "renewal requested").await?;
+    state.lifecycle.renew(&name, "renewal requested").await?;
     let current = state.store.get_status(&name).await?;
     let word = current.map_or("pending", |s| s.status.as_str());
     tracing::info!(cert_name = %name, "renewal requested");
@@ -280,24 +270,16 @@ pub async fn remove(
         .await?
         .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;
-    let routes = state.store.routes_using_certificate(&name).await?;
-    if !routes.is_empty() && !force {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "routes use certificate {name:?}; delete them first or pass force=true"
-            ),
-            routes: Some(routes),
-        });
+    match state.lifecycle.delete_certificate(&record, force).await? {
+        Deleted::Deleted => {}
+        Deleted::InUse(routes) => {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "routes use certificate {name:?}; delete them first or pass force=true"
+                ),
+                routes: Some(routes),
+            })
+        }
     }
-    state.store.delete_certificate(&name).await?;
-    state
-        .store
-        .release_hostnames(&record.domains, ClaimRef::Cert(&name))
-        .await?;
-    state
-        .events
-        .publish(Change::Certificate(name.clone()))
-        .await;
-    tracing::info!(cert_name = %name, forced = force, "certificate deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,9 +1,5 @@
-//! `/health` (SPEC §1): `503` only when this instance cannot serve traffic (starting, or
-//! draining at shutdown); otherwise `200` `healthy`, or `degraded` with the reasons, so a load
-//! balancer never takes every instance out for one expired certificate or a Redis outage.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+//! `GET /health` on the admin listener: the status word with the reasons of a degraded instance
+//! (`docs/api.md`, "Health"); the state itself is [`crate::health::Health`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,55 +8,6 @@ use axum::Json;
 use serde_json::json;
 
 use super::AdminState;
-use crate::certs::model::CertStatus;
-use crate::tls::cache::CertCache;
-
-/// Whether this instance can serve; shared by the listeners and the shutdown sequence.
-#[derive(Clone, Default)]
-pub struct Health {
-    inner: Arc<HealthInner>,
-}
-
-#[derive(Default)]
-struct HealthInner {
-    ready: AtomicBool,
-    draining: AtomicBool,
-    certificates: OnceLock<Arc<CertCache>>,
-}
-
-impl Health {
-    pub fn set_ready(&self) {
-        self.inner.ready.store(true, Ordering::SeqCst);
-    }
-
-    pub fn set_draining(&self) {
-        self.inner.draining.store(true, Ordering::SeqCst);
-    }
-
-    /// Lets `/health` report expired certificates and failing renewals among those served.
-    pub fn watch_certificates(&self, cache: Arc<CertCache>) {
-        let _ = self.inner.certificates.set(cache);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst)
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::SeqCst)
-    }
-
-    /// `starting` / `draining` when traffic cannot be served, else `None`.
-    pub fn unavailable_reason(&self) -> Option<&'static str> {
-        if self.is_draining() {
-            Some("draining")
-        } else if !self.is_ready() {
-            Some("starting")
-        } else {
-            None
-        }
-    }
-}
 
 /// `GET /health` on the admin listener, with details.
 pub async fn health(State(state): State<AdminState>) -> Response {
@@ -75,7 +22,7 @@ pub async fn health(State(state): State<AdminState>) -> Response {
     if !state.store.ping().await {
         reasons.push("redis_unreachable".to_owned());
     } else {
-        reasons.extend(certificate_reasons(&state).await);
+        reasons.extend(state.health.certificate_reasons());
     }
     let body = if reasons.is_empty() {
         json!({ "status": "healthy" })
@@ -83,25 +30,4 @@ pub async fn health(State(state): State<AdminState>) -> Response {
         json!({ "status": "degraded", "reasons": reasons })
     };
     (StatusCode::OK, Json(body)).into_response()
-}
-
-/// `certificate_expired:<name>` and `renewal_failing:<name>` entries, from the certificates this
-/// instance serves (no Redis round trip).
-async fn certificate_reasons(state: &AdminState) -> Vec<String> {
-    let Some(cache) = state.health.inner.certificates.get() else {
-        return Vec::new();
-    };
-    let mut reasons: Vec<String> = cache
-        .all()
-        .iter()
-        .filter_map(|c| match c.record.status {
-            CertStatus::Expired => Some(format!("certificate_expired:{}", c.cert_name)),
-            CertStatus::Active if c.record.renewal_failures > 0 => {
-                Some(format!("renewal_failing:{}", c.cert_name))
-            }
-            _ => None,
-        })
-        .collect();
-    reasons.sort();
-    reasons
 }

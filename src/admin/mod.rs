@@ -1,4 +1,6 @@
-//! The admin API (axum) on `ADMIN_ADDR`: certificates, routes, tokens, health (SPEC §4–§6).
+//! The admin API (axum) on `ADMIN_ADDR`: certificates, routes, tokens, health (`docs/api.md`).
+//!
+//! Handlers authenticate, validate and read; every write goes through [`Lifecycle`].
 
 pub mod auth;
 pub mod body;
@@ -20,42 +22,34 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use tokio::sync::OnceCell;
 
-use crate::certs::manager::CertManager;
 use crate::config::Config;
-use crate::events::Events;
+use crate::health::Health;
+use crate::lifecycle::Lifecycle;
 use crate::store::Store;
 use error::ApiError;
-use health::Health;
 
 /// What the handlers share; a cheap `Clone`.
 #[derive(Clone)]
 pub struct AdminState {
+    /// For reads; every write goes through `lifecycle`.
     pub store: Store,
-    pub manager: CertManager,
+    pub lifecycle: Lifecycle,
     pub config: Arc<Config>,
-    pub events: Events,
     pub health: Health,
     /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis.
     admin_hash: Arc<OnceCell<String>>,
 }
 
 impl AdminState {
-    pub fn new(
-        store: Store,
-        manager: CertManager,
-        config: Arc<Config>,
-        events: Events,
-        health: Health,
-    ) -> Self {
+    pub fn new(lifecycle: Lifecycle, config: Arc<Config>, health: Health) -> Self {
         let admin_hash = match &config.admin_token {
-            Some(token) => OnceCell::new_with(Some(auth::token_hash(token.expose()))),
+            Some(token) => OnceCell::new_with(Some(crate::tokens::token_hash(token.expose()))),
             None => OnceCell::new(),
         };
         AdminState {
-            store,
-            manager,
+            store: lifecycle.store().clone(),
+            lifecycle,
             config,
-            events,
             health,
             admin_hash: Arc::new(admin_hash),
         }

@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::body::ApiJson;
+use super::certificates::hostname_claimed;
 use super::error::ApiError;
 use super::AdminState;
-use crate::events::Change;
+use crate::lifecycle::RouteCreated;
 use crate::routes::{validate, Route};
-use crate::store::claims::ClaimRef;
 use crate::timefmt;
 
 /// The body of `POST /proxies/` and `PUT /proxies/{hostname}`.
@@ -85,17 +85,6 @@ pub async fn create(
     if state.store.get_route(&hostname).await?.is_some() {
         return Err(route_exists(&hostname));
     }
-    let claim = ClaimRef::Route(&hostname);
-    let hosts = [hostname.clone()];
-    if let Some(host) = state
-        .store
-        .claim_hostnames(&hosts, &caller.token_hash, claim, caller.is_admin)
-        .await?
-    {
-        return Err(ApiError::Forbidden(format!(
-            "hostname {host} belongs to another token"
-        )));
-    }
     let now = timefmt::now_string();
     let route = Route {
         hostname: hostname.clone(),
@@ -107,19 +96,15 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    match state.store.create_route(&route).await {
-        Ok(true) => {}
-        Ok(false) => {
-            state.store.release_hostnames(&hosts, claim).await?;
-            return Err(route_exists(&hostname));
-        }
-        Err(e) => {
-            let _ = state.store.release_hostnames(&hosts, claim).await;
-            return Err(e.into());
-        }
+    match state
+        .lifecycle
+        .create_route(&route, caller.is_admin)
+        .await?
+    {
+        RouteCreated::Created => {}
+        RouteCreated::Exists => return Err(route_exists(&hostname)),
+        RouteCreated::HostnameClaimed(host) => return Err(hostname_claimed(&host)),
     }
-    state.events.publish(Change::Route(hostname.clone())).await;
-    tracing::info!(hostname = %hostname, upstream = %route.upstream, "route created");
     Ok((StatusCode::CREATED, Json(view(&route, &caller))))
 }
 
@@ -184,9 +169,7 @@ pub async fn replace(
         updated_at: timefmt::now_string(),
         ..existing
     };
-    state.store.put_route(&route).await?;
-    state.events.publish(Change::Route(host.clone())).await;
-    tracing::info!(hostname = %host, upstream = %route.upstream, "route changed");
+    state.lifecycle.replace_route(&route).await?;
     Ok(Json(view(&route, &caller)))
 }
 
@@ -198,12 +181,6 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let (host, existing) = route_for(&state, &hostname).await?;
     caller.require_owner(&existing.owner_token_hash, "this route")?;
-    state.store.delete_route(&host).await?;
-    state
-        .store
-        .release_hostnames(std::slice::from_ref(&host), ClaimRef::Route(&host))
-        .await?;
-    state.events.publish(Change::Route(host.clone())).await;
-    tracing::info!(hostname = %host, "route deleted");
+    state.lifecycle.delete_route(&host).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,13 +7,14 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{generate_token, token_hash, Caller};
+use super::auth::Caller;
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::AdminState;
 use crate::certs::validate;
 use crate::store::tokens::TokenInfo;
 use crate::timefmt;
+use crate::tokens::{generate_token, token_hash};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,13 +36,12 @@ pub async fn create(
         token_hash: token_hash(&token),
         created_at: timefmt::now_string(),
     };
-    if !state.store.create_token(&info).await? {
+    if !state.lifecycle.create_token(&info).await? {
         return Err(ApiError::Conflict {
             detail: format!("a token named {:?} exists", body.name),
             routes: None,
         });
     }
-    tracing::info!(token_name = %body.name, "token created");
     Ok((
         StatusCode::CREATED,
         Json(json!({ "name": body.name, "token": token })),
@@ -64,8 +64,7 @@ pub async fn remove(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    if state.store.delete_token(&name).await? {
-        tracing::info!(token_name = %name, "token deleted");
+    if state.lifecycle.delete_token(&name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no token named {name:?}")))

@@ -1,9 +1,9 @@
-//! Certificates: the record model, validation, key generation, the issuers that sign, and the
-//! manager that runs generations.
+//! Certificates as data: the record model, validation, key generation, PEM reading, the renewal
+//! schedule, the issuer trait and the self-signed issuer. Nothing here talks to Redis or the
+//! network; the lifecycle service (`src/lifecycle/`) runs generations.
 
 pub mod issuer;
 pub mod keys;
-pub mod manager;
 pub mod model;
 pub mod pem;
 pub mod schedule;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use fred::clients::SubscriberClient;
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use crate::edge::sync::EdgeTables;
 use crate::events::{Change, ChangeSink};
+use crate::ids::InstanceId;
+use crate::shutdown::Shutdown;
 use crate::store::{RedisSettings, Store};
 
 /// What travels on the channel.
@@ -30,11 +31,11 @@ pub struct RedisPublisher {
 }
 
 impl RedisPublisher {
-    pub fn new(store: Store, origin: &str) -> RedisPublisher {
+    pub fn new(store: Store, origin: &InstanceId) -> RedisPublisher {
         RedisPublisher {
             channel: channel(&store),
             store,
-            origin: origin.to_owned(),
+            origin: origin.to_string(),
         }
     }
 }
@@ -70,10 +71,10 @@ impl ChangeSink for RedisPublisher {
 pub async fn follow(
     settings: RedisSettings,
     store: Store,
-    origin: String,
+    origin: InstanceId,
     guard: Arc<super::guard::Guard>,
     tables: Arc<EdgeTables>,
-    mut stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let subscriber: SubscriberClient = settings.builder()?.build_subscriber_client()?;
     subscriber.connect();
@@ -104,7 +105,7 @@ pub async fn follow(
                 };
                 let Some(text) = message.value.as_str() else { continue };
                 let Ok(message) = serde_json::from_str::<Message>(&text) else { continue };
-                if message.origin == origin {
+                if message.origin == origin.as_str() {
                     continue;
                 }
                 let change = match message.kind.as_str() {
@@ -122,7 +123,7 @@ pub async fn follow(
                     reload(&guard).await;
                 }
             }
-            _ = crate::edge::accept::stopped(&mut stop) => break,
+            _ = shutdown.wait() => break,
         }
     }
     subscribed.abort();

@@ -9,9 +9,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::edge::sync::EdgeTables;
+use crate::shutdown::Shutdown;
 use crate::store::tokens::TokenInfo;
 use crate::store::{Store, StoreResult};
 
@@ -45,10 +44,7 @@ impl Guard {
 
     /// Joins (or starts) the epoch and loads the tables; the instance is ready after this.
     pub async fn start(&self) -> StoreResult<()> {
-        let epoch = self
-            .store
-            .ensure_epoch(&crate::certs::manager::random_hex(8))
-            .await?;
+        let epoch = self.store.ensure_epoch(&crate::ids::random_hex(8)).await?;
         *self.epoch.lock().expect("epoch lock") = Some(epoch);
         self.tables.load_all().await?;
         // Read after the epoch was joined; the first check confirms it.
@@ -91,10 +87,7 @@ impl Guard {
             tokens,
             "wrote back what this instance holds"
         );
-        let epoch = self
-            .store
-            .ensure_epoch(&crate::certs::manager::random_hex(8))
-            .await?;
+        let epoch = self.store.ensure_epoch(&crate::ids::random_hex(8)).await?;
         *self.epoch.lock().expect("epoch lock") = Some(epoch);
         Ok(false)
     }
@@ -147,8 +140,8 @@ impl Guard {
         Ok(())
     }
 
-    /// Checks the epoch every few seconds and resyncs every `resync_interval`, until `stop`.
-    pub async fn run(self: Arc<Self>, resync_interval: Duration, mut stop: watch::Receiver<bool>) {
+    /// Checks the epoch every few seconds and resyncs every `resync_interval`, until `shutdown`.
+    pub async fn run(self: Arc<Self>, resync_interval: Duration, shutdown: Shutdown) {
         let mut epoch_tick = tokio::time::interval(EPOCH_CHECK);
         let mut resync_tick = tokio::time::interval(resync_interval);
         resync_tick.tick().await;
@@ -164,7 +157,7 @@ impl Guard {
                         tracing::warn!(error = %e, "periodic resync failed; serving what is loaded");
                     }
                 }
-                _ = crate::edge::accept::stopped(&mut stop) => return,
+                _ = shutdown.wait() => return,
             }
         }
     }

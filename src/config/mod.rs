@@ -51,7 +51,8 @@ pub struct Config {
     pub rsa_key_size: u32,
     pub self_signed_days: u32,
     pub key_type: KeyType,
-    pub redis_url: String,
+    /// `REDIS_URL`; `Debug` shows it without its password.
+    pub redis_url: RedisUrl,
     pub redis_key_prefix: String,
     /// Extra roots trusted for `rediss://` (`REDIS_CA_BUNDLE`, PEM file).
     pub redis_ca_bundle: Option<PathBuf>,
@@ -130,27 +131,14 @@ const KNOWN: &[&str] = &[
     "ACCESS_LOG",
 ];
 
+mod redis_url;
 mod values;
+
+pub use redis_url::{redact_url, RedisUrl};
 
 use values::{read_toml, Values};
 
 impl Config {
-    /// The Redis connection settings, with the CA bundle read.
-    pub fn redis_settings(&self) -> Result<crate::store::RedisSettings, ConfigError> {
-        let ca_bundle_pem = match &self.redis_ca_bundle {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
-                variable: "REDIS_CA_BUNDLE".into(),
-                accepts: format!("a readable PEM file ({e})"),
-                got: path.display().to_string(),
-            })?),
-            None => None,
-        };
-        Ok(crate::store::RedisSettings {
-            url: self.redis_url.clone(),
-            ca_bundle_pem,
-        })
-    }
-
     /// Loads the configuration from an optional TOML file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env: RawValues = std::env::vars()
@@ -264,6 +252,21 @@ mod tests {
             let err = Config::from_raw(&raw(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, name);
         }
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let c = Config::from_raw(&raw(&[
+            ("REDIS_URL", "redis://app:hunter2hunter2@127.0.0.1:6379"),
+            ("ADMIN_TOKEN", "admin-token-admin-token-12345"),
+        ]))
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("admin-token-admin"),
+            "{text}"
+        );
+        assert!(text.contains("127.0.0.1:6379"), "{text}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{ConfigError, LogFormat, RawValues, KNOWN};
+use super::{ConfigError, LogFormat, RawValues, RedisUrl, KNOWN};
 use crate::certs::model::KeyType;
 use crate::secret::Secret;
 
@@ -139,7 +139,7 @@ impl Values<'_> {
         }
     }
 
-    pub(super) fn redis_url(&self) -> Result<String, ConfigError> {
+    pub(super) fn redis_url(&self) -> Result<RedisUrl, ConfigError> {
         let url = self.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
         let schemes = [
             "redis://",
@@ -150,12 +150,16 @@ impl Values<'_> {
         if schemes.iter().any(|s| url.starts_with(s))
             && fred::types::config::Config::from_url(url).is_ok()
         {
-            Ok(url.to_owned())
+            Ok(RedisUrl::new(url))
         } else {
-            self.fail(
-                "REDIS_URL",
-                "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379",
-            )
+            // The value may carry a password: echo it redacted.
+            Err(ConfigError {
+                variable: "REDIS_URL".into(),
+                accepts:
+                    "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379"
+                        .into(),
+                got: super::redact_url(url),
+            })
         }
     }
 

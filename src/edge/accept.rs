@@ -1,5 +1,5 @@
 //! The accept loop shared by the listeners: a connection cap, back-off when the process runs out
-//! of file descriptors (instead of spinning), and a stop signal.
+//! of file descriptors (instead of spinning), and the instance's shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Accepts connections until `stop` turns true, handing each to `serve` with a permit of the
+use crate::shutdown::Shutdown;
+
+/// Accepts connections until `shutdown`, handing each to `serve` with a permit of the
 /// connection cap (the permit is released when `serve`'s future ends).
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     connections: Arc<Semaphore>,
-    mut stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
     serve: F,
 ) where
     F: Fn(TcpStream, SocketAddr, OwnedSemaphorePermit) -> Fut,
@@ -23,11 +25,11 @@ pub async fn accept_loop<F, Fut>(
     loop {
         let permit = tokio::select! {
             p = connections.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = stop.wait_for(|s| *s) => return,
+            _ = shutdown.wait() => return,
         };
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => return,
+            _ = shutdown.wait() => return,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -54,9 +56,4 @@ pub async fn accept_loop<F, Fut>(
 /// EMFILE / ENFILE / ENOBUFS / ENOMEM: waiting helps, retrying at once does not.
 fn is_resource_exhaustion(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
-}
-
-/// Resolves once `stop` is true (or its sender is gone).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }

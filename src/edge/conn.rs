@@ -12,13 +12,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
 
-use super::accept::stopped;
 use super::activity::{ConnActivity, Guarded, Limits};
 use super::proxy::{ConnInfo, EdgeBody, RouteLabel};
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
+use crate::shutdown::Shutdown;
 
 /// How long in-flight requests get to finish once the instance stops.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
@@ -40,7 +39,7 @@ pub async fn serve<IO, H>(
     handler: H,
     info: ConnInfo,
     config: &Config,
-    mut stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
@@ -83,7 +82,7 @@ pub async fn serve<IO, H>(
             .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .serve_connection(io, service);
-        run_draining(conn, |c| c.graceful_shutdown(), &mut stop).await;
+        run_draining(conn, |c| c.graceful_shutdown(), &shutdown).await;
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -91,22 +90,18 @@ pub async fn serve<IO, H>(
             .max_header_size(config.max_header_bytes)
             .serve_connection(io, service)
             .with_upgrades();
-        run_draining(conn, |c| c.graceful_shutdown(), &mut stop).await;
+        run_draining(conn, |c| c.graceful_shutdown(), &shutdown).await;
     }
 }
 
-/// Runs a hyper connection to its end; once `stop` turns true, asks it to finish (`drain`:
+/// Runs a hyper connection to its end; once `shutdown` fires, asks it to finish (`drain`:
 /// hyper's `graceful_shutdown`, which the HTTP/1 and HTTP/2 types each have) and gives the
 /// requests in flight [`DRAIN_GRACE`].
-async fn run_draining<C: Future>(
-    conn: C,
-    drain: impl FnOnce(Pin<&mut C>),
-    stop: &mut watch::Receiver<bool>,
-) {
+async fn run_draining<C: Future>(conn: C, drain: impl FnOnce(Pin<&mut C>), shutdown: &Shutdown) {
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
-        _ = stopped(stop) => {
+        _ = shutdown.wait() => {
             drain(conn.as_mut());
             let _ = tokio::time::timeout(DRAIN_GRACE, conn).await;
         }

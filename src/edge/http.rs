@@ -9,13 +9,14 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::accept::accept_loop;
 use super::conn::{self, Handler};
 use super::proxy::{checked_host, text, ConnInfo, EdgeBody, Proxy};
-use crate::admin::health::Health;
 use crate::config::Config;
+use crate::health::Health;
+use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 
 const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
@@ -55,29 +56,34 @@ impl Handler for HttpEdge {
 }
 
 impl HttpEdge {
-    /// Serves until `stop` turns true.
+    /// Serves until `shutdown`.
     pub async fn serve(
         self,
         listener: TcpListener,
         connections: Arc<Semaphore>,
-        stop: watch::Receiver<bool>,
+        shutdown: Shutdown,
     ) {
-        let stop_conn = stop.clone();
-        accept_loop(listener, connections, stop, move |stream, peer, permit| {
-            let edge = self.clone();
-            let stop = stop_conn.clone();
-            async move {
-                let info = ConnInfo {
-                    peer,
-                    https: false,
-                    sni: None,
-                    served: None,
-                };
-                let config = edge.config.clone();
-                conn::serve(stream, false, edge, info, &config, stop).await;
-                drop(permit);
-            }
-        })
+        let shutdown_conn = shutdown.clone();
+        accept_loop(
+            listener,
+            connections,
+            shutdown,
+            move |stream, peer, permit| {
+                let edge = self.clone();
+                let shutdown = shutdown_conn.clone();
+                async move {
+                    let info = ConnInfo {
+                        peer,
+                        https: false,
+                        sni: None,
+                        served: None,
+                    };
+                    let config = edge.config.clone();
+                    conn::serve(stream, false, edge, info, &config, shutdown).await;
+                    drop(permit);
+                }
+            },
+        )
         .await;
     }
 

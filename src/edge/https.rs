@@ -11,15 +11,16 @@ use hyper::body::Incoming;
 use rustls::server::Acceptor;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::accept::accept_loop;
 use super::conn::{self, Handler};
-use super::host;
 use super::proxy::{ConnInfo, EdgeBody, Proxy};
 use crate::config::Config;
 use crate::metrics::METRICS;
+use crate::routes::host;
+use crate::shutdown::Shutdown;
 use crate::tls::resolver::SniResolver;
 
 #[derive(Clone)]
@@ -37,60 +38,63 @@ impl Handler for Proxy {
 }
 
 impl HttpsEdge {
-    /// Serves until `stop` turns true.
+    /// Serves until `shutdown`.
     pub async fn serve(
         self,
         listener: TcpListener,
         connections: Arc<Semaphore>,
-        stop: watch::Receiver<bool>,
+        shutdown: Shutdown,
     ) {
-        let stop_conn = stop.clone();
-        accept_loop(listener, connections, stop, move |stream, peer, permit| {
-            let edge = self.clone();
-            let stop = stop_conn.clone();
-            async move {
-                let handshake = async {
-                    let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
-                        .await
-                        .ok()?;
-                    let sni = start.client_hello().server_name().and_then(host::normalize);
-                    if let Some(name) = &sni {
-                        edge.resolver.prepare(name).await;
-                    }
-                    let tls = start.into_stream(edge.tls.clone()).await.ok()?;
-                    Some((tls, sni))
-                };
-                let (tls, sni) = match tokio::time::timeout(
-                    edge.config.tls_handshake_timeout,
-                    handshake,
-                )
-                .await
-                {
-                    Ok(Some(done)) => done,
-                    Ok(None) => {
-                        METRICS.tls_handshake_failures.inc(&["error"]);
-                        drop(permit);
-                        return;
-                    }
-                    Err(_) => {
-                        METRICS.tls_handshake_failures.inc(&["timeout"]);
-                        drop(permit);
-                        return;
-                    }
-                };
-                record_handshake(tls.get_ref().1);
-                let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                let served = edge.resolver.pick(sni.as_deref());
-                let info = ConnInfo {
-                    peer,
-                    https: true,
-                    sni,
-                    served,
-                };
-                conn::serve(tls, http2, edge.proxy.clone(), info, &edge.config, stop).await;
-                drop(permit);
-            }
-        })
+        let shutdown_conn = shutdown.clone();
+        accept_loop(
+            listener,
+            connections,
+            shutdown,
+            move |stream, peer, permit| {
+                let edge = self.clone();
+                let shutdown = shutdown_conn.clone();
+                async move {
+                    let handshake = async {
+                        let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
+                            .await
+                            .ok()?;
+                        let sni = start.client_hello().server_name().and_then(host::normalize);
+                        if let Some(name) = &sni {
+                            edge.resolver.prepare(name).await;
+                        }
+                        let tls = start.into_stream(edge.tls.clone()).await.ok()?;
+                        Some((tls, sni))
+                    };
+                    let (tls, sni) =
+                        match tokio::time::timeout(edge.config.tls_handshake_timeout, handshake)
+                            .await
+                        {
+                            Ok(Some(done)) => done,
+                            Ok(None) => {
+                                METRICS.tls_handshake_failures.inc(&["error"]);
+                                drop(permit);
+                                return;
+                            }
+                            Err(_) => {
+                                METRICS.tls_handshake_failures.inc(&["timeout"]);
+                                drop(permit);
+                                return;
+                            }
+                        };
+                    record_handshake(tls.get_ref().1);
+                    let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let served = edge.resolver.pick(sni.as_deref());
+                    let info = ConnInfo {
+                        peer,
+                        https: true,
+                        sni,
+                        served,
+                    };
+                    conn::serve(tls, http2, edge.proxy.clone(), info, &edge.config, shutdown).await;
+                    drop(permit);
+                }
+            },
+        )
         .await;
     }
 }

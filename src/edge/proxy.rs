@@ -16,9 +16,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
-use super::host;
-use super::routes::RouteTable;
 use crate::config::Config;
+use crate::routes::host;
+use crate::routes::table::RouteTable;
 use crate::routes::Route;
 use crate::tls::certified::ServedCert;
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::future::Future;
 use std::pin::Pin;
 
-use super::routes::RouteTable;
 use crate::events::{Change, ChangeSink};
+use crate::routes::table::RouteTable;
 use crate::store::{Store, StoreResult};
 use crate::tls::cache::CertCache;
 use crate::tls::certified::ServedCert;

@@ -1,6 +1,10 @@
-//! Routes ("proxies", SPEC §6): a hostname tied to an upstream and optionally a certificate.
+//! Routes ("proxies", `docs/api.md`): a hostname tied to an upstream and optionally a
+//! certificate; the host-name rules every layer shares; the in-memory route table the edge and
+//! the SNI resolver read.
 
+pub mod host;
 pub mod model;
+pub mod table;
 pub mod validate;
 
 pub use model::Route;

@@ -34,17 +34,16 @@ pub mod jobs;
 pub mod keys;
 pub mod leases;
 pub mod routes;
+pub mod settings;
 pub mod status;
 pub mod tokens;
 
 use std::time::Duration;
 
-use fred::prelude::{
-    ClientLike, Config as RedisConfig, EventInterface, ReconnectPolicy, TcpConfig,
-};
-use fred::types::Builder;
+use fred::prelude::{ClientLike, EventInterface};
 
 pub use keys::Keys;
+pub use settings::RedisSettings;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +88,7 @@ pub struct Store {
 }
 
 /// How long one command may take before the caller is told storage is unavailable.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Store {
     /// Builds a client for `url` with a reconnect policy and command timeouts, and starts
@@ -149,72 +148,6 @@ impl Store {
     /// Closes the connection.
     pub async fn quit(&self) {
         let _ = self.client.quit().await;
-    }
-}
-
-/// How to reach Redis: the URL (`redis://`, `rediss://` for TLS, `redis-cluster://…?node=…` for
-/// a cluster) and, for TLS, extra roots to trust (`REDIS_CA_BUNDLE`).
-#[derive(Clone, Debug)]
-pub struct RedisSettings {
-    pub url: String,
-    pub ca_bundle_pem: Option<String>,
-}
-
-impl RedisSettings {
-    pub fn plain(url: &str) -> RedisSettings {
-        RedisSettings {
-            url: url.to_owned(),
-            ca_bundle_pem: None,
-        }
-    }
-
-    /// A fred builder for an edge that must ride through Redis restarts: reconnect forever
-    /// (100 ms doubling to 2 s), connection and command timeouts, TLS when the URL says so.
-    pub fn builder(&self) -> StoreResult<Builder> {
-        let mut config =
-            RedisConfig::from_url(&self.url).map_err(|e| StoreError::Redis(e.to_string()))?;
-        // Keep retrying a Redis that is down at start-up instead of failing the process.
-        config.fail_fast = false;
-        if config.tls.is_some() || self.url.starts_with("rediss") {
-            config.tls = Some(self.tls()?.into());
-        }
-        let mut builder = Builder::from_config(config);
-        builder
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(2);
-                c.internal_command_timeout = Duration::from_secs(2);
-                c.max_command_attempts = 2;
-                c.tcp = TcpConfig {
-                    nodelay: Some(true),
-                    ..Default::default()
-                };
-            })
-            .with_performance_config(|p| {
-                p.default_command_timeout = COMMAND_TIMEOUT;
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
-        Ok(builder)
-    }
-
-    fn tls(&self) -> StoreResult<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(pem) = &self.ca_bundle_pem {
-            for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
-                let cert = cert.map_err(|e| StoreError::Redis(format!("REDIS_CA_BUNDLE: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| StoreError::Redis(format!("REDIS_CA_BUNDLE: {e}")))?;
-            }
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        Ok(rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StoreError::Redis(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth())
     }
 }
 

@@ -12,8 +12,8 @@ use rustls::ServerConfig;
 
 use super::cache::CertCache;
 use super::certified::ServedCert;
-use crate::edge::host;
-use crate::edge::routes::RouteTable;
+use crate::routes::host;
+use crate::routes::table::RouteTable;
 
 /// Sessions kept for TLS 1.2 session-id resumption.
 const SESSION_CACHE_SIZE: usize = 16_384;

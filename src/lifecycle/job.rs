@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{random_hex, CertManager};
+use super::Lifecycle;
 use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
 use crate::certs::model::{CertStatus, CertificateRecord, GenerationState};
 use crate::certs::{pem, schedule};
 use crate::events::Change;
+use crate::ids::random_hex;
 use crate::metrics::METRICS;
 use crate::store::certs::GuardedWrite;
 use crate::store::status::MarkGenerating;
@@ -30,12 +31,12 @@ impl Drop for LeaseKeeper {
     }
 }
 
-impl CertManager {
+impl Lifecycle {
     /// Runs the pending generation of `name`, if there is one and no other worker holds it.
     pub(super) async fn run_job(&self, name: &str) {
         let store = &self.inner.store;
         let ttl = self.inner.config.cert_lease;
-        let lease = format!("{}:{}", self.inner.instance_id, random_hex(8));
+        let lease = format!("{}:{}", self.inner.instance, random_hex(8));
         match store.acquire_lease(name, &lease, ttl).await {
             Ok(true) => {}
             Ok(false) => return,
@@ -154,10 +155,7 @@ impl CertManager {
                 self.inner.config.cert_status_retention,
             )
             .await?;
-        self.inner
-            .events
-            .publish(Change::Certificate(name.to_owned()))
-            .await;
+        self.announce(Change::Certificate(name.to_owned())).await;
         match state {
             GenerationState::Completed => tracing::info!(cert_name = name, "{message}"),
             _ => tracing::warn!(cert_name = name, "{message}"),

@@ -1,13 +1,12 @@
 //! Finding interrupted work: at start-up and then every half lease, the `jobs` set is read and
 //! every name not running here is queued; the lease decides whether this instance may take it.
 
-use tokio::sync::watch;
-
-use super::CertManager;
+use super::Lifecycle;
 use crate::certs::model::CertStatus;
+use crate::shutdown::Shutdown;
 
-impl CertManager {
-    pub(super) async fn recover(self, mut shutdown: watch::Receiver<bool>) {
+impl Lifecycle {
+    pub(super) async fn recover(self, shutdown: Shutdown) {
         let mut swept = false;
         let period = self.inner.config.cert_lease / 2;
         loop {
@@ -21,7 +20,7 @@ impl CertManager {
             }
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = shutdown.wait() => return,
             }
         }
     }

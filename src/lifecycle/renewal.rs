@@ -7,22 +7,22 @@
 //! the loop; the store starts a due renewal once, and the lease gives it one worker.
 
 use time::OffsetDateTime;
-use tokio::sync::watch;
 
-use super::CertManager;
+use super::Lifecycle;
 use crate::certs::model::CertStatus;
 use crate::events::Change;
+use crate::shutdown::Shutdown;
 use crate::timefmt;
 
-impl CertManager {
-    pub(super) async fn renew_due(self, mut stop: watch::Receiver<bool>) {
+impl Lifecycle {
+    pub(super) async fn renew_due(self, shutdown: Shutdown) {
         let period = self.inner.config.renewal_check_interval;
         // A first pass soon after start, so nothing waits a whole interval after a restart.
         let mut next = tokio::time::Instant::now() + period.min(std::time::Duration::from_secs(5));
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
-                _ = crate::edge::accept::stopped(&mut stop) => return,
+                _ = shutdown.wait() => return,
             }
             next = tokio::time::Instant::now() + period;
             if let Err(e) = self.check_renewals().await {
@@ -52,10 +52,7 @@ impl CertManager {
                         expires_at = expires,
                         "certificate expired"
                     );
-                    self.inner
-                        .events
-                        .publish(Change::Certificate(name.to_owned()))
-                        .await;
+                    self.announce(Change::Certificate(name.to_owned())).await;
                 }
             }
             let Some(due) = record.next_renewal_at.as_deref() else {

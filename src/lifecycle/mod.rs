@@ -1,0 +1,129 @@
+//! The lifecycle service: the one owner of every state change.
+//!
+//! Every write of certificates, routes, tokens and hostname claims goes through [`Lifecycle`]:
+//! it writes Redis, then announces the change through [`Events`] — in that order and in this
+//! module only, so "write, then publish" cannot be forgotten by a caller. The admin handlers
+//! validate input and call it; they never write the store's records or publish.
+//!
+//! It also runs generations (issuances and renewals) in the background. Redis is the record of
+//! pending work (the `jobs` set and each certificate's status hash); the in-memory queue only
+//! wakes workers. At most `CERT_GEN_MAX_WORKERS` generations run at once per instance, and each
+//! runs under a Redis lease, so across instances a certificate is worked on by one worker at a
+//! time. Work interrupted by a crash is found by [`recovery`] and resumed.
+//!
+//! The one write outside it is the data-loss guard's write-back (`cluster::guard`): it restores
+//! what the edge already serves, so there is nothing to announce.
+
+mod certificates;
+mod job;
+mod queue;
+mod recovery;
+mod renewal;
+mod routes;
+mod tokens;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, Semaphore};
+
+pub use certificates::{Created, Deleted};
+pub use routes::RouteCreated;
+pub use tokens::bootstrap_admin_token;
+
+use crate::certs::issuer::Issuer;
+use crate::certs::model::IssuerKind;
+use crate::config::Config;
+use crate::events::{Change, Events};
+use crate::ids::InstanceId;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::tasks::Tasks;
+
+/// The issuers available to this instance, by kind.
+#[derive(Clone)]
+pub struct Issuers {
+    pub self_signed: Arc<dyn Issuer>,
+    /// `None` until an ACME issuer is configured.
+    pub acme: Option<Arc<dyn Issuer>>,
+}
+
+impl Issuers {
+    fn get(&self, kind: IssuerKind) -> Option<Arc<dyn Issuer>> {
+        match kind {
+            IssuerKind::SelfSigned => Some(self.self_signed.clone()),
+            IssuerKind::Acme => self.acme.clone(),
+        }
+    }
+}
+
+/// A cheap `Clone` handle on the service.
+#[derive(Clone)]
+pub struct Lifecycle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: Arc<Config>,
+    issuers: Issuers,
+    events: Events,
+    /// Identifies this process in lease values.
+    instance: InstanceId,
+    wake: mpsc::UnboundedSender<String>,
+    /// Names queued or running here, so one name is never queued twice locally.
+    local: Mutex<HashSet<String>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Lifecycle {
+    /// Starts the generation dispatcher, the recovery loop and the renewal loop on `tasks`; all
+    /// three stop at `shutdown`.
+    pub fn start(
+        store: Store,
+        config: Arc<Config>,
+        issuers: Issuers,
+        events: Events,
+        instance: InstanceId,
+        tasks: &mut Tasks,
+        shutdown: &Shutdown,
+    ) -> Lifecycle {
+        let (wake, queue) = mpsc::unbounded_channel();
+        let lifecycle = Lifecycle {
+            inner: Arc::new(Inner {
+                permits: Arc::new(Semaphore::new(config.cert_gen_max_workers)),
+                store,
+                config,
+                issuers,
+                events,
+                instance,
+                wake,
+                local: Mutex::new(HashSet::new()),
+            }),
+        };
+        tasks.spawn(
+            "generation dispatcher",
+            lifecycle.clone().dispatch(queue, shutdown.clone()),
+        );
+        tasks.spawn(
+            "generation recovery",
+            lifecycle.clone().recover(shutdown.clone()),
+        );
+        tasks.spawn(
+            "renewal loop",
+            lifecycle.clone().renew_due(shutdown.clone()),
+        );
+        lifecycle
+    }
+
+    /// The store, for reads (writes go through this service's methods).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Announces a change that was just written: applied to this instance's tables, then sent
+    /// to the others. Every write method of this service ends here.
+    async fn announce(&self, change: Change) {
+        self.inner.events.publish(change).await;
+    }
+}

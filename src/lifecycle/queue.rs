@@ -1,0 +1,62 @@
+//! The in-memory work queue: wakes a worker for a name, at most `CERT_GEN_MAX_WORKERS` at once.
+//! Redis's `jobs` set stays the record of what is pending; this only says "look now".
+
+use tokio::sync::mpsc;
+
+use super::Lifecycle;
+use crate::certs::model::GenerationState;
+use crate::shutdown::Shutdown;
+
+impl Lifecycle {
+    /// Wakes a worker for `name` unless it is already queued or running here.
+    pub(super) fn enqueue(&self, name: &str) {
+        let fresh = self
+            .inner
+            .local
+            .lock()
+            .expect("lifecycle lock")
+            .insert(name.to_owned());
+        if fresh && self.inner.wake.send(name.to_owned()).is_err() {
+            self.inner
+                .local
+                .lock()
+                .expect("lifecycle lock")
+                .remove(name);
+        }
+    }
+
+    /// Takes names off the queue and runs each under a worker permit.
+    pub(super) async fn dispatch(
+        self,
+        mut queue: mpsc::UnboundedReceiver<String>,
+        shutdown: Shutdown,
+    ) {
+        loop {
+            let name = tokio::select! {
+                name = queue.recv() => match name { Some(n) => n, None => return },
+                _ = shutdown.wait() => return,
+            };
+            let permit = match self.inner.permits.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return,
+            };
+            let lifecycle = self.clone();
+            tokio::spawn(async move {
+                lifecycle.run_job(&name).await;
+                drop(permit);
+                lifecycle
+                    .inner
+                    .local
+                    .lock()
+                    .expect("lifecycle lock")
+                    .remove(&name);
+                // A renewal requested while this run was finishing found the name still local.
+                if let Ok(Some(s)) = lifecycle.inner.store.get_status(&name).await {
+                    if s.status == GenerationState::Pending {
+                        lifecycle.enqueue(&name);
+                    }
+                }
+            });
+        }
+    }
+}
