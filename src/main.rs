@@ -47,15 +47,25 @@ fn client_command(
     };
     let client = AdminClient::new(admin_url, token);
     match runtime.block_on(run(client)) {
-        Ok(value) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).unwrap_or_default()
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(value) => print_result(&value),
         Err(reason) => {
             eprintln!("certgate: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the command's JSON to stdout. A reader that went away (`certgate cert list | head -1`)
+/// ends the command quietly, as `cat` does; `println!` would panic on the broken pipe.
+fn print_result(value: &serde_json::Value) -> ExitCode {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("certgate: cannot write the result: {e}");
             ExitCode::FAILURE
         }
     }

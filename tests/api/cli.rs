@@ -153,3 +153,28 @@ async fn logs_never_hold_keys_or_tokens() {
     assert!(!log.contains(&token));
     assert!(!log.contains(ADMIN_TOKEN));
 }
+
+/// `certgate cert list | head -1`: the reader goes away before certgate writes. The command
+/// ends quietly (no panic, no "Broken pipe" message) instead of dying on the write.
+#[tokio::test]
+async fn cli_output_into_a_closed_pipe_ends_quietly() {
+    let (_redis, cg) = instance(&[]).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(["cert", "list"])
+        .env_clear()
+        .env("CERTGATE_ADMIN_URL", cg.admin_url())
+        .env("CERTGATE_TOKEN", ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the only read end before the command can have written: its write must fail.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
