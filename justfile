@@ -30,3 +30,7 @@ proxy action *args:
 # Side-by-side benchmark against nginx, HAProxy and Caddy (installs them), plus micro-benchmarks.
 bench:
     @benches/run.sh
+
+# The module import graph: cycles (modgraph) and the layer order the unit test enforces.
+layers:
+    cargo test --lib layering -- --nocapture

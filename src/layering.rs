@@ -1,0 +1,117 @@
+//! The crate's layers, lowest first, and a test that no module imports one above it.
+//!
+//! A module may name (`crate::x`) only modules of a lower layer; modules of one layer never name
+//! each other. `#[cfg(test)]` code and comments are not counted (unit tests may reach anywhere).
+//! `just layers` prints the graph; this test keeps it honest in every `cargo test`.
+
+/// Top-level modules by layer, lowest first. A new module must be placed here.
+pub const LAYERS: &[&[&str]] = &[
+    // Small shared types with no dependency inside the crate.
+    &[
+        "secret", "timefmt", "ids", "shutdown", "tasks", "events", "tokens", "cli",
+    ],
+    // Certificates as data.
+    &["certs"],
+    &["config"],
+    &["metrics"],
+    // Route records, host-name rules, the route table.
+    &["routes"],
+    &["store"],
+    &["tls"],
+    &["health"],
+    // What writes state: the ACME issuer and the lifecycle service.
+    &["acme", "lifecycle"],
+    &["edge"],
+    &["cluster"],
+    &["admin", "client"],
+    &["app"],
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::LAYERS;
+
+    fn layer_of(module: &str) -> Option<usize> {
+        LAYERS.iter().position(|layer| layer.contains(&module))
+    }
+
+    /// The top-level modules a file names through `crate::…`, outside comments and unit tests.
+    fn named_modules(text: &str) -> BTreeSet<String> {
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut found = BTreeSet::new();
+        for line in code.lines() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.insert(name);
+            }
+        }
+        found
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_imports_one_above_it() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut violations = Vec::new();
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for file in files {
+            let relative = file.strip_prefix(&src).unwrap();
+            let top = relative.iter().next().unwrap().to_string_lossy();
+            let module = top.trim_end_matches(".rs");
+            if matches!(module, "lib" | "main" | "layering") {
+                continue;
+            }
+            let Some(own) = layer_of(module) else {
+                violations.push(format!("{module} is in no layer of LAYERS"));
+                continue;
+            };
+            let text = std::fs::read_to_string(&file).unwrap();
+            for named in named_modules(&text) {
+                if named == module {
+                    continue;
+                }
+                match layer_of(&named) {
+                    Some(layer) if layer < own => {}
+                    Some(_) => violations.push(format!(
+                        "{} names crate::{named}, which is not below {module}",
+                        relative.display()
+                    )),
+                    None => {}
+                }
+            }
+        }
+        assert!(violations.is_empty(), "{}", violations.join("\n"));
+    }
+
+    #[test]
+    fn the_scan_sees_an_upward_import() {
+        let text =
+            "use crate::app::run;\n// crate::admin in a comment\nfn f() { crate::edge::x(); }";
+        let named = named_modules(text);
+        assert!(named.contains("app") && named.contains("edge"));
+        assert!(!named.contains("admin"));
+    }
+}
