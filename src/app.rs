@@ -78,7 +78,7 @@ pub async fn run(
         });
     }
     let events = Events::new();
-    let acme = AcmeIssuer::new(store.clone(), &config).map_err(|e| anyhow::anyhow!(e))?;
+    let acme = AcmeIssuer::new(store.clone(), &config)?;
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
             validity_days: config.self_signed_days,

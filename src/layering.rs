@@ -8,7 +8,15 @@
 pub const LAYERS: &[&[&str]] = &[
     // Small shared types with no dependency inside the crate.
     &[
-        "secret", "timefmt", "ids", "shutdown", "tasks", "events", "tokens", "cli",
+        "secret",
+        "timefmt",
+        "ids",
+        "shutdown",
+        "tasks",
+        "events",
+        "tokens",
+        "cli",
+        "store_error",
     ],
     // Certificates as data.
     &["certs"],

@@ -38,6 +38,7 @@ pub mod routes;
 pub mod secret;
 pub mod shutdown;
 pub mod store;
+pub mod store_error;
 pub mod tasks;
 pub mod timefmt;
 pub mod tls;

@@ -1,7 +1,9 @@
-//! A string that must never be printed: private keys, tokens, key authorizations.
+//! A string that must never be printed: private keys, tokens, key authorizations, passwords.
 //!
-//! `Debug` and `Display` print `[redacted]`, so a secret that slips into a `tracing` field or an
-//! error message is not leaked. Read the value with [`Secret::expose`], on purpose.
+//! `Debug` prints `[redacted]`, so a secret inside a struct that is logged or debug-printed is
+//! not leaked. There is no `Display` (a secret cannot be put into a message by `{}`) and no
+//! `Serialize`: read the value with [`Secret::expose`], on purpose, or — for the one API answer
+//! that carries a private key — serialise a field with [`expose_option`].
 
 use std::fmt;
 
@@ -26,8 +28,47 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `#[serde(serialize_with = "expose_option")]`: writes an optional secret's value. Only a
+/// field that an API answer deliberately carries (a private key for its owner) uses it.
+pub fn expose_option<S: serde::Serializer>(
+    value: &Option<Secret>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(secret) => serializer.serialize_some(secret.expose()),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Secret(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, Debug)]
+    struct Answer {
+        #[serde(serialize_with = "expose_option")]
+        key: Option<Secret>,
+    }
+
+    #[test]
+    fn debug_redacts_and_only_the_marked_field_serialises() {
+        let answer = Answer {
+            key: Some(Secret::new("-----BEGIN PRIVATE KEY-----")),
+        };
+        assert!(!format!("{answer:?}").contains("PRIVATE"));
+        let json = serde_json::to_string(&answer).unwrap();
+        assert!(json.contains("PRIVATE"), "{json}");
     }
 }

@@ -157,5 +157,5 @@ impl Accounts {
 }
 
 fn storage(e: crate::store::StoreError) -> IssueError {
-    IssueError::Storage(e.to_string())
+    IssueError::Storage(e)
 }

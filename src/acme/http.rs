@@ -15,6 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
 
+use super::SetupError;
+
 /// An ACME HTTP client; cheap to clone.
 #[derive(Clone)]
 pub struct AcmeHttp {
@@ -24,7 +26,7 @@ pub struct AcmeHttp {
 
 impl AcmeHttp {
     /// Builds the client; `ca_bundle` is the PEM text of extra roots.
-    pub fn new(ca_bundle: Option<&str>) -> Result<AcmeHttp, String> {
+    pub fn new(ca_bundle: Option<&str>) -> Result<AcmeHttp, SetupError> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
         for cert in native.certs {
@@ -33,21 +35,22 @@ impl AcmeHttp {
         if let Some(pem) = ca_bundle {
             let mut added = 0;
             for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
-                let cert = cert.map_err(|e| format!("ACME_CA_BUNDLE: unreadable PEM: {e}"))?;
+                let cert =
+                    cert.map_err(|e| SetupError::CaBundle(format!("unreadable PEM: {e}")))?;
                 roots
                     .add(cert)
-                    .map_err(|e| format!("ACME_CA_BUNDLE: unusable certificate: {e}"))?;
+                    .map_err(|e| SetupError::CaBundle(format!("unusable certificate: {e}")))?;
                 added += 1;
             }
             if added == 0 {
-                return Err("ACME_CA_BUNDLE holds no certificate".into());
+                return Err(SetupError::CaBundle("it holds no certificate".into()));
             }
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| SetupError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
         let mut http = HttpConnector::new();

@@ -20,6 +20,18 @@ use account::Accounts;
 use http::AcmeHttp;
 use order::Polling;
 
+/// Why the ACME issuer could not be set up at start-up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// `ACME_CA_BUNDLE` cannot be read or used.
+    #[error("ACME_CA_BUNDLE: {0}")]
+    CaBundle(String),
+    /// The TLS client could not be built.
+    #[error("TLS client for ACME: {0}")]
+    Tls(String),
+}
+
 /// Issues certificates from ACME CAs.
 pub struct AcmeIssuer {
     store: Store,
@@ -32,11 +44,11 @@ pub struct AcmeIssuer {
 
 impl AcmeIssuer {
     /// Builds the issuer; fails when `ACME_CA_BUNDLE` cannot be used.
-    pub fn new(store: Store, config: &Config) -> Result<AcmeIssuer, String> {
+    pub fn new(store: Store, config: &Config) -> Result<AcmeIssuer, SetupError> {
         let bundle = match &config.acme_ca_bundle {
             Some(path) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|e| format!("ACME_CA_BUNDLE={}: {e}", path.display()))?,
+                    .map_err(|e| SetupError::CaBundle(format!("{}: {e}", path.display())))?,
             ),
             None => None,
         };

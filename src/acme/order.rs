@@ -142,7 +142,7 @@ impl AcmeIssuer {
                 self.store
                     .put_challenge(&token, &key_authorization, self.challenge_ttl)
                     .await
-                    .map_err(|e| IssueError::Storage(e.to_string()))?;
+                    .map_err(IssueError::Storage)?;
                 tokens.push(token);
                 with_retry!(
                     self,

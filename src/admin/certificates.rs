@@ -210,7 +210,7 @@ pub async fn show(
             ));
         }
         view.fullchain_pem = record.fullchain_pem.clone();
-        view.private_key_pem = key.map(|k| k.expose().to_owned());
+        view.private_key_pem = key;
     }
     Ok(Json(view))
 }

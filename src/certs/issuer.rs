@@ -1,10 +1,11 @@
-//! The issuer trait: what signs a certificate. The manager and the API know only this trait, so
+//! The issuer trait: what signs a certificate. The lifecycle and the API know only this trait, so
 //! the ACME issuer and the self-signed issuer plug in side by side.
 
 use async_trait::async_trait;
 
 use crate::certs::model::{IssuerKind, KeyType};
 use crate::secret::Secret;
+use crate::store_error::StoreError;
 
 /// Everything an issuer needs for one issuance.
 #[derive(Clone, Debug)]
@@ -38,9 +39,9 @@ pub enum IssueError {
     /// A network error, a CA outage, a rate limit: worth retrying later.
     #[error("{0}")]
     Transient(String),
-    /// Storage failed mid-issuance.
-    #[error("storage unavailable: {0}")]
-    Storage(String),
+    /// Storage failed mid-issuance (unavailable, or a corrupt record: the error says which).
+    #[error(transparent)]
+    Storage(#[from] StoreError),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 /// The kind of private key a certificate gets (`KEY_TYPE` / `key_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyType {
@@ -167,8 +169,12 @@ pub struct CertificateView {
     pub owner_token_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fullchain_pem: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub private_key_pem: Option<String>,
+    /// The private key, for its owner and the admin only (`?pem=true`); redacted in `Debug`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::secret::expose_option"
+    )]
+    pub private_key_pem: Option<Secret>,
 }
 
 impl CertificateRecord {

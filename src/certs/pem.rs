@@ -5,6 +5,18 @@ use time::OffsetDateTime;
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 
+/// Why a certificate could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemError {
+    #[error("no certificate in PEM")]
+    NoCertificate,
+    #[error("unreadable PEM: {0}")]
+    UnreadablePem(String),
+    #[error("unreadable certificate: {0}")]
+    UnreadableCertificate(String),
+}
+
 /// What certgate needs to know of an issued leaf certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafInfo {
@@ -17,18 +29,18 @@ pub struct LeafInfo {
 }
 
 /// Parses the first certificate of a PEM chain.
-pub fn leaf_info(chain_pem: &str) -> Result<LeafInfo, String> {
+pub fn leaf_info(chain_pem: &str) -> Result<LeafInfo, PemError> {
     let pem = Pem::iter_from_buffer(chain_pem.as_bytes())
         .next()
-        .ok_or("no certificate in PEM")?
-        .map_err(|e| format!("unreadable PEM: {e}"))?;
+        .ok_or(PemError::NoCertificate)?
+        .map_err(|e| PemError::UnreadablePem(e.to_string()))?;
     leaf_info_der(&pem.contents)
 }
 
 /// Parses one DER certificate (as a TLS peer presents it).
-pub fn leaf_info_der(der: &[u8]) -> Result<LeafInfo, String> {
+pub fn leaf_info_der(der: &[u8]) -> Result<LeafInfo, PemError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("unreadable certificate: {e}"))?;
+        .map_err(|e| PemError::UnreadableCertificate(e.to_string()))?;
     let validity = cert.validity();
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use super::Lifecycle;
 use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
 use crate::certs::model::{CertStatus, CertificateRecord, GenerationState};
-use crate::certs::{pem, schedule};
+use crate::certs::pem::{self, PemError};
+use crate::certs::schedule;
 use crate::events::Change;
 use crate::ids::random_hex;
 use crate::metrics::METRICS;
@@ -122,8 +123,8 @@ impl Lifecycle {
                 .generation_failures
                 .inc(&[kind, &issuer, e.reason()]);
         }
-        if let Err(IssueError::Storage(e)) = &result {
-            return Err(crate::store::StoreError::Unavailable(e.clone()));
+        if let Err(IssueError::Storage(e)) = result {
+            return Err(e);
         }
         let (state, message, key) = match result {
             Ok(issued) => match self.apply_issued(&mut record, &issued) {
@@ -132,7 +133,7 @@ impl Lifecycle {
                     message,
                     Some(issued.private_key_pem),
                 ),
-                Err(e) => self.apply_failure(&mut record, &IssueError::Internal(e)),
+                Err(e) => self.apply_failure(&mut record, &IssueError::Internal(e.to_string())),
             },
             Err(e) => self.apply_failure(&mut record, &e),
         };
@@ -186,7 +187,7 @@ impl Lifecycle {
         &self,
         record: &mut CertificateRecord,
         issued: &IssuedCertificate,
-    ) -> Result<String, String> {
+    ) -> Result<String, PemError> {
         let leaf = pem::leaf_info(&issued.fullchain_pem)?;
         let due = schedule::renewal_due_at(
             leaf.not_before,

@@ -42,23 +42,9 @@ use std::time::Duration;
 
 use fred::prelude::{ClientLike, EventInterface};
 
+pub use crate::store_error::{StoreError, StoreResult};
 pub use keys::Keys;
 pub use settings::RedisSettings;
-
-/// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// Redis is unreachable or did not answer in time; the caller answers `503`.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// Redis answered, but with something certgate did not write (or an older schema).
-    #[error("corrupt record at {key}: {detail}")]
-    Corrupt { key: String, detail: String },
-    /// Any other Redis error (a script error, a wrong type): a bug or a misconfiguration.
-    #[error("redis error: {0}")]
-    Redis(String),
-}
 
 impl From<fred::error::Error> for StoreError {
     fn from(e: fred::error::Error) -> Self {
@@ -77,8 +63,6 @@ impl From<fred::error::Error> for StoreError {
         }
     }
 }
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Handle on the shared Redis state.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use rustls::sign::CertifiedKey;
 use time::OffsetDateTime;
 
 use crate::certs::model::{CertStatus, CertificateRecord};
-use crate::certs::pem::leaf_info;
+use crate::certs::pem::{leaf_info, PemError};
 use crate::secret::Secret;
 
 /// One servable certificate.
@@ -83,22 +83,40 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Why a stored chain and key cannot be served. The messages never contain key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyMaterialError {
+    #[error("unreadable chain: {0}")]
+    UnreadableChain(String),
+    #[error("empty chain")]
+    EmptyChain,
+    #[error("unreadable key: {0}")]
+    UnreadableKey(String),
+    #[error("no private key in PEM")]
+    NoKey,
+    #[error("unusable key: {0}")]
+    UnusableKey(String),
+    #[error(transparent)]
+    Leaf(#[from] PemError),
+}
+
 /// Parses a PEM chain and key into rustls' form.
 pub fn build(
     chain_pem: &str,
     key_pem: &str,
-) -> Result<(Arc<CertifiedKey>, OffsetDateTime), String> {
+) -> Result<(Arc<CertifiedKey>, OffsetDateTime), KeyMaterialError> {
     let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut chain_pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("unreadable chain: {e}"))?;
+        .map_err(|e| KeyMaterialError::UnreadableChain(e.to_string()))?;
     if chain.is_empty() {
-        return Err("empty chain".into());
+        return Err(KeyMaterialError::EmptyChain);
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .map_err(|e| format!("unreadable key: {e}"))?
-        .ok_or("no private key in PEM")?;
+        .map_err(|e| KeyMaterialError::UnreadableKey(e.to_string()))?
+        .ok_or(KeyMaterialError::NoKey)?;
     let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
-        .map_err(|e| format!("unusable key: {e}"))?;
+        .map_err(|e| KeyMaterialError::UnusableKey(e.to_string()))?;
     let not_after = leaf_info(chain_pem)?.not_after;
     Ok((Arc::new(CertifiedKey::new(chain, signing)), not_after))
 }
