@@ -34,3 +34,7 @@ bench:
 # The module import graph: cycles (modgraph) and the layer order the unit test enforces.
 layers:
     cargo test --lib layering -- --nocapture
+
+# Rewrite config/example.toml and the README's settings table from src/config/settings.rs.
+settings:
+    UPDATE_GENERATED=1 cargo test --lib config::generated

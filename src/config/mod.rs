@@ -1,4 +1,6 @@
-//! Configuration: built-in defaults < optional TOML file < environment (SPEC §2).
+//! Configuration: built-in defaults < optional TOML file < environment (`docs/settings.md`).
+//!
+//! Every setting's name, default, range and doc line is in [`settings::SETTINGS`], once.
 //!
 //! Every setting is named by its environment variable; in the TOML file the key is the same name
 //! in lower case, flat. A bad value is reported as a [`ConfigError`] naming the variable and what
@@ -24,6 +26,17 @@ pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
+    }
 }
 
 /// The validated configuration of one certgate instance.
@@ -91,47 +104,10 @@ pub struct ConfigError {
 /// Where raw values come from; tests pass their own environment.
 pub type RawValues = BTreeMap<String, String>;
 
-/// Every variable this module knows, so a misspelt TOML key is an error and not silently ignored.
-const KNOWN: &[&str] = &[
-    "ACME_DIRECTORY_URL",
-    "ACME_STAGING_URL",
-    "ACME_POLL_MAX_ATTEMPTS",
-    "ACME_POLL_INTERVAL_SECONDS",
-    "ACME_POLL_INITIAL_WAIT",
-    "ACME_CA_BUNDLE",
-    "RENEWAL_CHECK_INTERVAL",
-    "RENEWAL_THRESHOLD_DAYS",
-    "CERT_STATUS_RETENTION_SECONDS",
-    "CERT_GEN_MAX_WORKERS",
-    "CERT_LEASE_SECONDS",
-    "CERT_CACHE_SIZE",
-    "RSA_KEY_SIZE",
-    "SELF_SIGNED_DAYS",
-    "KEY_TYPE",
-    "REDIS_URL",
-    "REDIS_KEY_PREFIX",
-    "REDIS_CA_BUNDLE",
-    "RESYNC_INTERVAL_SECONDS",
-    "HTTP_ADDR",
-    "HTTPS_ADDR",
-    "ADMIN_ADDR",
-    "HTTPS_PUBLIC_PORT",
-    "ADMIN_TOKEN",
-    "TRUSTED_PROXIES",
-    "TLS_HANDSHAKE_TIMEOUT_SECONDS",
-    "HEADER_READ_TIMEOUT_SECONDS",
-    "IDLE_TIMEOUT_SECONDS",
-    "UPSTREAM_CONNECT_TIMEOUT_SECONDS",
-    "UPSTREAM_TIMEOUT_SECONDS",
-    "MAX_HEADER_BYTES",
-    "MAX_CONNECTIONS",
-    "WORKER_THREADS",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "ACCESS_LOG",
-];
-
+#[cfg(test)]
+mod generated;
 mod redis_url;
+pub mod settings;
 mod values;
 
 pub use redis_url::{redact_url, RedisUrl};
@@ -142,7 +118,7 @@ impl Config {
     /// Loads the configuration from an optional TOML file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env: RawValues = std::env::vars()
-            .filter(|(k, _)| KNOWN.contains(&k.as_str()))
+            .filter(|(k, _)| settings::is_known(k))
             .collect();
         let mut raw = match file {
             Some(path) => read_toml(path)?,
@@ -155,49 +131,43 @@ impl Config {
     /// Builds and validates a configuration from raw `NAME → value` pairs.
     pub fn from_raw(raw: &RawValues) -> Result<Config, ConfigError> {
         let v = Values(raw);
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = Config {
-            acme_directory_url: v.url("ACME_DIRECTORY_URL", LETS_ENCRYPT_PRODUCTION)?,
-            acme_staging_url: v.url("ACME_STAGING_URL", LETS_ENCRYPT_STAGING)?,
-            acme_poll_max_attempts: v.number("ACME_POLL_MAX_ATTEMPTS", 60, 1, 10_000)? as u32,
-            acme_poll_interval: v.seconds("ACME_POLL_INTERVAL_SECONDS", 2, 1, 3600)?,
-            acme_poll_initial_wait: v.seconds("ACME_POLL_INITIAL_WAIT", 0, 0, 3600)?,
+            acme_directory_url: v.url("ACME_DIRECTORY_URL")?,
+            acme_staging_url: v.url("ACME_STAGING_URL")?,
+            acme_poll_max_attempts: v.number("ACME_POLL_MAX_ATTEMPTS")? as u32,
+            acme_poll_interval: v.seconds("ACME_POLL_INTERVAL_SECONDS")?,
+            acme_poll_initial_wait: v.seconds("ACME_POLL_INITIAL_WAIT")?,
             acme_ca_bundle: v.file("ACME_CA_BUNDLE")?,
-            renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL", 86_400, 1, 31_536_000)?,
-            renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS", 30, 1, 3650)? as u32,
-            cert_status_retention: v.seconds(
-                "CERT_STATUS_RETENTION_SECONDS",
-                300,
-                1,
-                31_536_000,
-            )?,
-            cert_gen_max_workers: v.number("CERT_GEN_MAX_WORKERS", 5, 1, 1024)? as usize,
-            cert_lease: v.seconds("CERT_LEASE_SECONDS", 30, 2, 3600)?,
-            cert_cache_size: v.number("CERT_CACHE_SIZE", 50_000, 1, 10_000_000)? as usize,
-            rsa_key_size: v.rsa_key_size()?,
-            self_signed_days: v.number("SELF_SIGNED_DAYS", 365, 1, 36_500)? as u32,
-            key_type: v.key_type()?,
+            renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
+            renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,
+            cert_status_retention: v.seconds("CERT_STATUS_RETENTION_SECONDS")?,
+            cert_gen_max_workers: v.number("CERT_GEN_MAX_WORKERS")? as usize,
+            cert_lease: v.seconds("CERT_LEASE_SECONDS")?,
+            cert_cache_size: v.number("CERT_CACHE_SIZE")? as usize,
+            rsa_key_size: v.choice("RSA_KEY_SIZE")?,
+            self_signed_days: v.number("SELF_SIGNED_DAYS")? as u32,
+            key_type: v.choice("KEY_TYPE")?,
             redis_url: v.redis_url()?,
             redis_key_prefix: v.key_prefix()?,
             redis_ca_bundle: v.file("REDIS_CA_BUNDLE")?,
-            resync_interval: v.seconds("RESYNC_INTERVAL_SECONDS", 300, 1, 86_400)?,
-            http_addr: v.addr("HTTP_ADDR", "0.0.0.0:80")?,
-            https_addr: v.addr("HTTPS_ADDR", "0.0.0.0:443")?,
-            admin_addr: v.addr("ADMIN_ADDR", "127.0.0.1:8081")?,
-            https_public_port: v.number("HTTPS_PUBLIC_PORT", 443, 1, 65_535)? as u16,
+            resync_interval: v.seconds("RESYNC_INTERVAL_SECONDS")?,
+            http_addr: v.addr("HTTP_ADDR")?,
+            https_addr: v.addr("HTTPS_ADDR")?,
+            admin_addr: v.addr("ADMIN_ADDR")?,
+            https_public_port: v.number("HTTPS_PUBLIC_PORT")? as u16,
             admin_token: v.admin_token()?,
             trusted_proxies: v.cidrs("TRUSTED_PROXIES")?,
-            tls_handshake_timeout: v.seconds("TLS_HANDSHAKE_TIMEOUT_SECONDS", 10, 1, 3600)?,
-            header_read_timeout: v.seconds("HEADER_READ_TIMEOUT_SECONDS", 10, 1, 3600)?,
-            idle_timeout: v.seconds("IDLE_TIMEOUT_SECONDS", 60, 1, 86_400)?,
-            upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 5, 1, 3600)?,
-            upstream_timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS", 60, 1, 86_400)?,
-            max_header_bytes: v.number("MAX_HEADER_BYTES", 32_768, 1024, 1 << 20)? as usize,
-            max_connections: v.number("MAX_CONNECTIONS", 10_000, 1, 10_000_000)? as usize,
-            worker_threads: v.number("WORKER_THREADS", cores as u64, 1, 1024)? as usize,
-            log_format: v.log_format()?,
+            tls_handshake_timeout: v.seconds("TLS_HANDSHAKE_TIMEOUT_SECONDS")?,
+            header_read_timeout: v.seconds("HEADER_READ_TIMEOUT_SECONDS")?,
+            idle_timeout: v.seconds("IDLE_TIMEOUT_SECONDS")?,
+            upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS")?,
+            upstream_timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS")?,
+            max_header_bytes: v.number("MAX_HEADER_BYTES")? as usize,
+            max_connections: v.number("MAX_CONNECTIONS")? as usize,
+            worker_threads: v.number("WORKER_THREADS")? as usize,
+            log_format: v.choice("LOG_FORMAT")?,
             log_level: v.log_level()?,
-            access_log: v.flag("ACCESS_LOG", false)?,
+            access_log: v.flag("ACCESS_LOG")?,
         };
         Ok(config)
     }

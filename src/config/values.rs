@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{ConfigError, LogFormat, RawValues, RedisUrl, KNOWN};
-use crate::certs::model::KeyType;
+use super::settings::{is_known, setting, Default, Kind};
+use super::{ConfigError, RawValues, RedisUrl};
 use crate::secret::Secret;
 
 pub(super) fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
@@ -24,7 +24,7 @@ pub(super) fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
     let mut raw = RawValues::new();
     for (key, value) in table {
         let name = key.to_ascii_uppercase();
-        if !KNOWN.contains(&name.as_str()) || key != key.to_ascii_lowercase() {
+        if !is_known(&name) || key != key.to_ascii_lowercase() {
             return Err(ConfigError {
                 variable: key,
                 accepts: "one of the documented lower-case keys (see config/example.toml)".into(),
@@ -69,39 +69,49 @@ impl Values<'_> {
         })
     }
 
-    pub(super) fn number(
-        &self,
-        name: &str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> Result<u64, ConfigError> {
-        let Some(text) = self.get(name) else {
-            return Ok(default);
+    /// The value given for `name`, else its default from the table (`None`: unset).
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name).or(match setting(name).default {
+            Default::Value(v) => Some(v),
+            Default::Unset { .. } | Default::Cores => None,
+        })
+    }
+
+    /// Fails naming `name` and what its table entry accepts.
+    fn refuse<T>(&self, name: &str) -> Result<T, ConfigError> {
+        self.fail(name, &setting(name).accepts())
+    }
+
+    /// A [`Kind::Number`] or [`Kind::Seconds`] setting, checked against its range.
+    pub(super) fn number(&self, name: &str) -> Result<u64, ConfigError> {
+        let (min, max) = match setting(name).kind {
+            Kind::Number { min, max, .. } | Kind::Seconds { min, max } => (min, max),
+            other => panic!("{name} is {other:?}, not a number"),
+        };
+        let text = match (self.value(name), setting(name).default) {
+            (Some(text), _) => text,
+            (None, Default::Cores) => {
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+                return Ok((cores as u64).clamp(min, max));
+            }
+            (None, _) => panic!("{name} has no default"),
         };
         match text.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => self.fail(name, &format!("a whole number from {min} to {max}")),
+            _ => self.refuse(name),
         }
     }
 
-    pub(super) fn seconds(
-        &self,
-        name: &str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> Result<Duration, ConfigError> {
-        self.number(name, default, min, max)
-            .map(Duration::from_secs)
+    pub(super) fn seconds(&self, name: &str) -> Result<Duration, ConfigError> {
+        self.number(name).map(Duration::from_secs)
     }
 
-    pub(super) fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
-        let text = self.get(name).unwrap_or(default);
+    pub(super) fn url(&self, name: &str) -> Result<String, ConfigError> {
+        let text = self.value(name).unwrap_or_default();
         if text.starts_with("https://") || text.starts_with("http://") {
             Ok(text.to_owned())
         } else {
-            self.fail(name, "an http:// or https:// URL")
+            self.refuse(name)
         }
     }
 
@@ -109,38 +119,31 @@ impl Values<'_> {
         match self.get(name) {
             None | Some("") => Ok(None),
             Some(path) if Path::new(path).is_file() => Ok(Some(PathBuf::from(path))),
-            Some(_) => self.fail(name, "the path of a readable PEM file"),
+            Some(_) => self.refuse(name),
         }
     }
 
-    pub(super) fn addr(&self, name: &str, default: &str) -> Result<SocketAddr, ConfigError> {
-        match self.get(name).unwrap_or(default).parse() {
+    pub(super) fn addr(&self, name: &str) -> Result<SocketAddr, ConfigError> {
+        match self.value(name).unwrap_or_default().parse() {
             Ok(addr) => Ok(addr),
-            Err(_) => self.fail(
-                name,
-                "an IP address and port, such as 0.0.0.0:443 or [::]:443",
-            ),
+            Err(_) => self.refuse(name),
         }
     }
 
-    pub(super) fn rsa_key_size(&self) -> Result<u32, ConfigError> {
-        match self.get("RSA_KEY_SIZE").unwrap_or("2048") {
-            "2048" => Ok(2048),
-            "3072" => Ok(3072),
-            "4096" => Ok(4096),
-            _ => self.fail("RSA_KEY_SIZE", "2048, 3072 or 4096"),
-        }
-    }
-
-    pub(super) fn key_type(&self) -> Result<KeyType, ConfigError> {
-        match self.get("KEY_TYPE").unwrap_or("rsa").parse() {
-            Ok(kind) => Ok(kind),
-            Err(_) => self.fail("KEY_TYPE", "rsa or ecdsa-p256"),
+    /// A [`Kind::Choice`] setting: the chosen word, parsed into `T`.
+    pub(super) fn choice<T: std::str::FromStr>(&self, name: &str) -> Result<T, ConfigError> {
+        let Kind::Choice(words) = setting(name).kind else {
+            panic!("{name} is not a choice");
+        };
+        let word = self.value(name).unwrap_or_default();
+        match (words.contains(&word), word.parse()) {
+            (true, Ok(value)) => Ok(value),
+            _ => self.refuse(name),
         }
     }
 
     pub(super) fn redis_url(&self) -> Result<RedisUrl, ConfigError> {
-        let url = self.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
+        let url = self.value("REDIS_URL").unwrap_or_default();
         let schemes = [
             "redis://",
             "rediss://",
@@ -155,16 +158,14 @@ impl Values<'_> {
             // The value may carry a password: echo it redacted.
             Err(ConfigError {
                 variable: "REDIS_URL".into(),
-                accepts:
-                    "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379"
-                        .into(),
+                accepts: setting("REDIS_URL").accepts(),
                 got: super::redact_url(url),
             })
         }
     }
 
     pub(super) fn key_prefix(&self) -> Result<String, ConfigError> {
-        let prefix = self.get("REDIS_KEY_PREFIX").unwrap_or("certgate:");
+        let prefix = self.value("REDIS_KEY_PREFIX").unwrap_or_default();
         let ok = !prefix.is_empty()
             && prefix.len() <= 64
             && prefix
@@ -173,10 +174,7 @@ impl Values<'_> {
         if ok {
             Ok(prefix.to_owned())
         } else {
-            self.fail(
-                "REDIS_KEY_PREFIX",
-                "1 to 64 printable characters without braces",
-            )
+            self.refuse("REDIS_KEY_PREFIX")
         }
     }
 
@@ -188,7 +186,7 @@ impl Values<'_> {
             }
             Some(_) => Err(ConfigError {
                 variable: "ADMIN_TOKEN".into(),
-                accepts: "at least 24 printable characters without spaces".into(),
+                accepts: setting("ADMIN_TOKEN").accepts(),
                 got: "[redacted]".into(),
             }),
         }
@@ -205,41 +203,32 @@ impl Values<'_> {
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
             match net {
                 Ok(net) => nets.push(net),
-                Err(_) => {
-                    return self.fail(name, "comma-separated CIDRs such as 10.0.0.0/8,::1/128")
-                }
+                Err(_) => return self.refuse(name),
             }
         }
         Ok(nets)
     }
 
-    pub(super) fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name) {
-            None | Some("") => Ok(default),
+    pub(super) fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        let given = self.get(name).filter(|v| !v.is_empty());
+        let default = match setting(name).default {
+            Default::Value(v) => Some(v),
+            _ => None,
+        };
+        match given.or(default) {
             Some("true") | Some("1") | Some("yes") => Ok(true),
             Some("false") | Some("0") | Some("no") => Ok(false),
-            Some(_) => self.fail(name, "true or false"),
-        }
-    }
-
-    pub(super) fn log_format(&self) -> Result<LogFormat, ConfigError> {
-        match self.get("LOG_FORMAT").unwrap_or("text") {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => self.fail("LOG_FORMAT", "text or json"),
+            _ => self.refuse(name),
         }
     }
 
     pub(super) fn log_level(&self) -> Result<String, ConfigError> {
-        let level = self.get("LOG_LEVEL").unwrap_or("info");
+        let level = self.value("LOG_LEVEL").unwrap_or_default();
         let simple = ["error", "warn", "info", "debug", "trace", "off"];
         if simple.contains(&level) || tracing_subscriber::EnvFilter::try_new(level).is_ok() {
             Ok(level.to_owned())
         } else {
-            self.fail(
-                "LOG_LEVEL",
-                "error, warn, info, debug, trace or a tracing filter",
-            )
+            self.refuse("LOG_LEVEL")
         }
     }
 }

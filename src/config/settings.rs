@@ -1,0 +1,173 @@
+//! The one table of settings: each setting's name, default, accepted values and doc line,
+//! written once. The parser reads defaults and ranges from it, the TOML reader its names, and
+//! `config/example.toml` and the README's table are generated from it (a unit test fails when
+//! either file disagrees; `just settings` rewrites them).
+
+/// What a setting accepts; the parser and the docs both read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole number in `min..=max`, with its unit.
+    Number {
+        min: u64,
+        max: u64,
+        unit: &'static str,
+    },
+    /// Whole seconds in `min..=max`.
+    Seconds { min: u64, max: u64 },
+    /// An `http://` or `https://` URL.
+    Url,
+    /// The path of a readable PEM file.
+    PemFile,
+    /// An IP address and port.
+    Addr,
+    /// One of a fixed list of words.
+    Choice(&'static [&'static str]),
+    /// `true` or `false`.
+    Flag,
+    /// Comma-separated CIDRs (a list in TOML).
+    Cidrs,
+    /// A Redis URL.
+    RedisUrl,
+    /// A Redis key prefix.
+    KeyPrefix,
+    /// A secret token of at least 24 printable characters.
+    Token,
+    /// A tracing filter.
+    LogFilter,
+}
+
+/// A setting's default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Default {
+    /// This text, as the environment variable would hold it.
+    Value(&'static str),
+    /// Unset unless given; `example` is what the docs show.
+    Unset {
+        meaning: &'static str,
+        example: &'static str,
+    },
+    /// The number of cores.
+    Cores,
+}
+
+/// One setting.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    /// The environment variable; the TOML key is its lower case.
+    pub name: &'static str,
+    /// The heading it is documented under.
+    pub section: &'static str,
+    pub kind: Kind,
+    pub default: Default,
+    /// One line for the docs: what it does.
+    pub doc: &'static str,
+}
+
+impl Setting {
+    /// What the setting accepts, in words (used in error messages and docs).
+    pub fn accepts(&self) -> String {
+        match self.kind {
+            Kind::Number { min, max, .. } | Kind::Seconds { min, max } => {
+                format!("a whole number from {min} to {max}")
+            }
+            Kind::Url => "an http:// or https:// URL".into(),
+            Kind::PemFile => "the path of a readable PEM file".into(),
+            Kind::Addr => "an IP address and port, such as 0.0.0.0:443 or [::]:443".into(),
+            Kind::Choice(words) => match words {
+                [one, two] => format!("{one} or {two}"),
+                _ => {
+                    let (last, rest) = words.split_last().expect("a choice has words");
+                    format!("{} or {last}", rest.join(", "))
+                }
+            },
+            Kind::Flag => "true or false".into(),
+            Kind::Cidrs => "comma-separated CIDRs such as 10.0.0.0/8,::1/128".into(),
+            Kind::RedisUrl => {
+                "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379"
+                    .into()
+            }
+            Kind::KeyPrefix => "1 to 64 printable characters without braces".into(),
+            Kind::Token => "at least 24 printable characters without spaces".into(),
+            Kind::LogFilter => "error, warn, info, debug, trace or a tracing filter".into(),
+        }
+    }
+
+    /// The unit shown in the docs.
+    pub fn unit(&self) -> &'static str {
+        match self.kind {
+            Kind::Number { unit, .. } => unit,
+            Kind::Seconds { .. } => "seconds",
+            Kind::Url | Kind::RedisUrl => "URL",
+            Kind::PemFile => "path",
+            Kind::Addr => "address:port",
+            Kind::Flag => "true/false",
+            Kind::Cidrs => "list of CIDRs",
+            _ => "text",
+        }
+    }
+
+    /// The default as the docs show it.
+    pub fn default_text(&self) -> String {
+        match self.default {
+            Default::Value("") => "none".to_owned(),
+            Default::Value(v) => v.to_owned(),
+            Default::Unset { meaning, .. } => meaning.to_owned(),
+            Default::Cores => "number of cores".to_owned(),
+        }
+    }
+}
+
+/// Every setting, in the order the docs list them.
+#[rustfmt::skip]
+pub const SETTINGS: &[Setting] = &[
+    Setting { name: "ACME_DIRECTORY_URL", section: "ACME", kind: Kind::Url, default: Default::Value(super::LETS_ENCRYPT_PRODUCTION), doc: "ACME directory used unless a request says staging" },
+    Setting { name: "ACME_STAGING_URL", section: "ACME", kind: Kind::Url, default: Default::Value(super::LETS_ENCRYPT_STAGING), doc: "ACME directory used when a request says \"staging\": true" },
+    Setting { name: "ACME_POLL_MAX_ATTEMPTS", section: "ACME", kind: Kind::Number { min: 1, max: 10_000, unit: "count" }, default: Default::Value("60"), doc: "Polls of an order or authorization before giving up" },
+    Setting { name: "ACME_POLL_INTERVAL_SECONDS", section: "ACME", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("2"), doc: "Time between polls" },
+    Setting { name: "ACME_POLL_INITIAL_WAIT", section: "ACME", kind: Kind::Seconds { min: 0, max: 3600 }, default: Default::Value("0"), doc: "Time before the first poll" },
+    Setting { name: "ACME_CA_BUNDLE", section: "ACME", kind: Kind::PemFile, default: Default::Unset { meaning: "none", example: "/etc/certgate/acme-roots.pem" }, doc: "Extra roots trusted for the ACME server's HTTPS" },
+    Setting { name: "RENEWAL_CHECK_INTERVAL", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("86400"), doc: "Time between renewal checks" },
+    Setting { name: "RENEWAL_THRESHOLD_DAYS", section: "Certificates", kind: Kind::Number { min: 1, max: 3650, unit: "days" }, default: Default::Value("30"), doc: "Renew this long before expiry (a third of the lifetime for shorter certificates)" },
+    Setting { name: "CERT_STATUS_RETENTION_SECONDS", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("300"), doc: "How long a finished generation's status stays readable" },
+    Setting { name: "CERT_GEN_MAX_WORKERS", section: "Certificates", kind: Kind::Number { min: 1, max: 1024, unit: "count" }, default: Default::Value("5"), doc: "Generations running at once per instance" },
+    Setting { name: "CERT_LEASE_SECONDS", section: "Certificates", kind: Kind::Seconds { min: 2, max: 3600 }, default: Default::Value("30"), doc: "Lifetime of a generation's Redis lease; a crashed worker's job is taken over after it" },
+    Setting { name: "CERT_CACHE_SIZE", section: "Certificates", kind: Kind::Number { min: 1, max: 10_000_000, unit: "count" }, default: Default::Value("50000"), doc: "Certificates kept ready in memory by the edge; others are loaded from Redis on demand" },
+    Setting { name: "RSA_KEY_SIZE", section: "Certificates", kind: Kind::Choice(&["2048", "3072", "4096"]), default: Default::Value("2048"), doc: "RSA key size in bits" },
+    Setting { name: "SELF_SIGNED_DAYS", section: "Certificates", kind: Kind::Number { min: 1, max: 36_500, unit: "days" }, default: Default::Value("365"), doc: "Validity of self-signed certificates" },
+    Setting { name: "KEY_TYPE", section: "Certificates", kind: Kind::Choice(&["rsa", "ecdsa-p256"]), default: Default::Value("rsa"), doc: "Key type of new certificates" },
+    Setting { name: "REDIS_URL", section: "Redis", kind: Kind::RedisUrl, default: Default::Value("redis://127.0.0.1:6379"), doc: "redis://host:port[/db]; rediss:// for TLS; redis-cluster://host:port?node=host2:port2 for a Redis Cluster" },
+    Setting { name: "REDIS_KEY_PREFIX", section: "Redis", kind: Kind::KeyPrefix, default: Default::Value("certgate:"), doc: "Prefix of every key" },
+    Setting { name: "REDIS_CA_BUNDLE", section: "Redis", kind: Kind::PemFile, default: Default::Unset { meaning: "none (system roots)", example: "/etc/certgate/redis-ca.pem" }, doc: "Extra roots trusted for rediss://" },
+    Setting { name: "RESYNC_INTERVAL_SECONDS", section: "Redis", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("300"), doc: "Full reload of routes and certificates from Redis, catching anything events missed" },
+    Setting { name: "HTTP_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("0.0.0.0:80"), doc: "ACME challenges, /health and redirects" },
+    Setting { name: "HTTPS_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("0.0.0.0:443"), doc: "The TLS edge" },
+    Setting { name: "ADMIN_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("127.0.0.1:8081"), doc: "The admin API" },
+    Setting { name: "HTTPS_PUBLIC_PORT", section: "Listeners", kind: Kind::Number { min: 1, max: 65_535, unit: "port" }, default: Default::Value("443"), doc: "Port written into HTTP-to-HTTPS redirects, omitted when 443" },
+    Setting { name: "ADMIN_TOKEN", section: "Listeners", kind: Kind::Token, default: Default::Unset { meaning: "generated at first start and printed once", example: "change-me-to-a-long-random-string" }, doc: "The operator's token" },
+    Setting { name: "TRUSTED_PROXIES", section: "Listeners", kind: Kind::Cidrs, default: Default::Value(""), doc: "Client CIDRs whose X-Forwarded-* headers are kept" },
+    Setting { name: "TLS_HANDSHAKE_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("10"), doc: "A TLS handshake must finish within this" },
+    Setting { name: "HEADER_READ_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("10"), doc: "Request headers must arrive within this" },
+    Setting { name: "IDLE_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("60"), doc: "Idle keep-alive connections are closed after this" },
+    Setting { name: "UPSTREAM_CONNECT_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("5"), doc: "Connecting to an upstream may take this long" },
+    Setting { name: "UPSTREAM_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("60"), doc: "An upstream must answer within this" },
+    Setting { name: "MAX_HEADER_BYTES", section: "Protections", kind: Kind::Number { min: 1024, max: 1 << 20, unit: "bytes" }, default: Default::Value("32768"), doc: "Largest request header block" },
+    Setting { name: "MAX_CONNECTIONS", section: "Protections", kind: Kind::Number { min: 1, max: 10_000_000, unit: "count" }, default: Default::Value("10000"), doc: "Open client connections per instance" },
+    Setting { name: "WORKER_THREADS", section: "Protections", kind: Kind::Number { min: 1, max: 1024, unit: "count" }, default: Default::Cores, doc: "Async worker threads" },
+    Setting { name: "LOG_FORMAT", section: "Logs", kind: Kind::Choice(&["text", "json"]), default: Default::Value("text"), doc: "Log line format" },
+    Setting { name: "LOG_LEVEL", section: "Logs", kind: Kind::LogFilter, default: Default::Value("info"), doc: "error, warn, info, debug, trace, or a tracing filter" },
+    Setting { name: "ACCESS_LOG", section: "Logs", kind: Kind::Flag, default: Default::Value("false"), doc: "One line per request (peer, method, host, path, status, route, duration) at info" },
+];
+
+/// The setting named `name`. Every name the parser asks for is in the table (a unit test reads
+/// every default through it).
+pub fn setting(name: &str) -> &'static Setting {
+    SETTINGS
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} is missing from config::settings::SETTINGS"))
+}
+
+/// Whether `name` is a setting (so a misspelt TOML key is an error, not silently ignored).
+pub fn is_known(name: &str) -> bool {
+    SETTINGS.iter().any(|s| s.name == name)
+}
