@@ -14,7 +14,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::activity::{ConnActivity, Guarded, Limits};
-use super::proxy::{ConnInfo, EdgeBody, RouteLabel};
+use super::context::{Outcome, RequestCtx};
+use super::{ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
 use crate::shutdown::Shutdown;
@@ -22,13 +23,14 @@ use crate::shutdown::Shutdown;
 /// How long in-flight requests get to finish once the instance stops.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
-/// Answers the requests of one connection.
+/// Answers the requests of one connection, filling in the request's context as it learns.
 pub trait Handler: Clone + Send + Sync + 'static {
-    fn handle(
-        &self,
+    fn handle<'a>(
+        &'a self,
         req: Request<Incoming>,
-        conn: Arc<ConnInfo>,
-    ) -> impl Future<Output = Response<EdgeBody>> + Send;
+        conn: &'a ConnInfo,
+        ctx: &'a mut RequestCtx,
+    ) -> impl Future<Output = Response<EdgeBody>> + Send + 'a;
 }
 
 /// Serves `io` until the client goes, a deadline passes, or the instance stops (then in-flight
@@ -57,22 +59,13 @@ pub async fn serve<IO, H>(
         let handler = handler.clone();
         let info = info.clone();
         async move {
-            let started = std::time::Instant::now();
-            let line = access_log.then(|| AccessLine::of(&req));
+            let mut ctx = RequestCtx::new(&req, access_log);
             // Boxed: hyper keeps one slot per connection sized for this future, allocated for
             // the connection's whole life; the proxy's future is large (it holds the upstream
             // client's), so unboxed it would cost every idle connection several KiB.
-            let response = Box::pin(handler.handle(req, info.clone())).await;
+            let response = Box::pin(handler.handle(req, &info, &mut ctx)).await;
             drop(guard);
-            let route = response
-                .extensions()
-                .get::<RouteLabel>()
-                .map_or("-", |r| r.0.as_str());
-            let status = response.status().as_u16();
-            METRICS.requests.inc(&[route, status_class(status)]);
-            if let Some(line) = line {
-                line.log(&info, status, route, started.elapsed());
-            }
+            record(&ctx, &info, response.status().as_u16());
             Ok::<_, Infallible>(response)
         }
     });
@@ -108,33 +101,25 @@ async fn run_draining<C: Future>(conn: C, drain: impl FnOnce(Pin<&mut C>), shutd
     }
 }
 
-/// What the access log records of a request (taken before the request is consumed).
-struct AccessLine {
-    method: String,
-    host: String,
-    path: String,
-}
-
-impl AccessLine {
-    fn of<B>(req: &Request<B>) -> AccessLine {
-        AccessLine {
-            method: req.method().to_string(),
-            host: super::proxy::checked_host(req).unwrap_or_else(|_| "-".into()),
-            path: req.uri().path().to_owned(),
-        }
+/// Counts the request and writes its access-log line, from its context.
+fn record(ctx: &RequestCtx, conn: &ConnInfo, status: u16) {
+    let route = ctx.route_label();
+    METRICS.requests.inc(&[route, status_class(status)]);
+    if let Outcome::UpstreamFailed(failure) = ctx.outcome {
+        METRICS.upstream_failures.inc(&[route, failure.label()]);
     }
-
-    fn log(self, conn: &ConnInfo, status: u16, route: &str, took: Duration) {
+    if let Some((method, path)) = &ctx.access {
         tracing::info!(
             target: "certgate::access",
             peer = %conn.peer,
             tls = conn.https,
-            method = %self.method,
-            host = %self.host,
-            path = %self.path,
+            method = %method,
+            host = ctx.host.as_deref().unwrap_or("-"),
+            path = %path,
             status,
             route,
-            duration_ms = took.as_secs_f64() * 1000.0,
+            outcome = ctx.outcome.label(),
+            duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
             "request"
         );
     }

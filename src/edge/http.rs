@@ -13,7 +13,9 @@ use tokio::sync::Semaphore;
 
 use super::accept::accept_loop;
 use super::conn::{self, Handler};
-use super::proxy::{checked_host, text, ConnInfo, EdgeBody, Proxy};
+use super::context::RequestCtx;
+use super::proxy::Proxy;
+use super::{text, ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::health::Health;
 use crate::shutdown::Shutdown;
@@ -31,7 +33,12 @@ pub struct HttpEdge {
 }
 
 impl Handler for HttpEdge {
-    async fn handle(&self, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<EdgeBody> {
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        ctx: &mut RequestCtx,
+    ) -> Response<EdgeBody> {
         let path = req.uri().path();
         if let Some(token) = path.strip_prefix(CHALLENGE_PREFIX) {
             return self.challenge(req.method(), token).await;
@@ -42,13 +49,13 @@ impl Handler for HttpEdge {
                 None => text(StatusCode::OK, "healthy"),
             };
         }
-        let host = match checked_host(&req) {
-            Ok(h) => h,
+        let host = match ctx.parse_host(&req) {
+            Ok(h) => h.to_owned(),
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
         };
         match self.proxy.routes.get(&host) {
             Some(route) if !route.https_redirect => {
-                self.proxy.forward(req, &route, &host, &conn).await
+                self.proxy.forward(req, route, &host, conn, ctx).await
             }
             _ => self.redirect(&host, &req),
         }

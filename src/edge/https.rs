@@ -16,7 +16,9 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use super::accept::accept_loop;
 use super::conn::{self, Handler};
-use super::proxy::{ConnInfo, EdgeBody, Proxy};
+use super::context::RequestCtx;
+use super::proxy::Proxy;
+use super::{ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::routes::host;
@@ -32,8 +34,13 @@ pub struct HttpsEdge {
 }
 
 impl Handler for Proxy {
-    async fn handle(&self, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<EdgeBody> {
-        Proxy::handle(self, req, &conn).await
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        ctx: &mut RequestCtx,
+    ) -> Response<EdgeBody> {
+        Proxy::handle(self, req, conn, ctx).await
     }
 }
 

@@ -1,10 +1,55 @@
-//! The edge: the listeners that carry users' traffic.
+//! The edge: the listeners that carry users' traffic, and the types they share.
+//!
+//! A connection is accepted ([`accept`]), served by hyper under the client deadlines
+//! ([`conn`], [`activity`]); each request gets a [`context::RequestCtx`] that its handler
+//! ([`http::HttpEdge`] on `HTTP_ADDR`, [`proxy::Proxy`] on `HTTPS_ADDR`) fills in and that the
+//! metrics and the access log read afterwards. The rules are in `docs/edge.md`.
 
 pub mod accept;
 pub mod activity;
 pub mod conn;
+pub mod context;
 pub mod forwarded;
 pub mod http;
 pub mod https;
 pub mod proxy;
 pub mod sync;
+pub mod upstream_error;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+
+use crate::tls::certified::ServedCert;
+
+/// The body type of everything the edge answers.
+pub type EdgeBody = BoxBody<Bytes, hyper::Error>;
+
+/// What the handler knows of the connection a request came on.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub https: bool,
+    /// The TLS SNI name, normalised (HTTPS only).
+    pub sni: Option<String>,
+    /// The certificate served on this connection (`None`: the default one).
+    pub served: Option<Arc<ServedCert>>,
+}
+
+/// A local answer with a short text body.
+pub fn text(status: ::http::StatusCode, body: &'static str) -> ::http::Response<EdgeBody> {
+    let mut response = ::http::Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        ::http::header::CONTENT_TYPE,
+        ::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,44 +1,25 @@
-//! Forwarding a request to its route's upstream (SPEC §7): the host checks in their order
+//! Forwarding a request to its route's upstream (`docs/edge.md`): the host checks in their order
 //! (`400`, `421`, `404`), hop-by-hop headers removed, `X-Forwarded-*` set, bodies streamed both
 //! ways, WebSocket upgrades tunnelled, `502` when the upstream refuses, `504` when it is slow.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+use super::context::{Outcome, RequestCtx};
 use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
+use super::upstream_error::UpstreamError;
+use super::{text, ConnInfo, EdgeBody};
 use crate::config::Config;
-use crate::routes::host;
 use crate::routes::table::RouteTable;
 use crate::routes::Route;
-use crate::tls::certified::ServedCert;
-
-/// Set on a response by the handler: the route that answered (for metrics and the access log).
-#[derive(Clone, Debug)]
-pub struct RouteLabel(pub String);
-
-/// The body type of everything the edge answers.
-pub type EdgeBody = BoxBody<Bytes, hyper::Error>;
-
-/// What the handler knows of the connection a request came on.
-#[derive(Clone, Debug)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub https: bool,
-    /// The TLS SNI name, normalised (HTTPS only).
-    pub sni: Option<String>,
-    /// The certificate served on this connection (`None`: the default one).
-    pub served: Option<Arc<ServedCert>>,
-}
 
 /// Forwards requests with a pooled HTTP/1.1 client.
 #[derive(Clone)]
@@ -46,47 +27,6 @@ pub struct Proxy {
     pub routes: Arc<RouteTable>,
     client: Client<HttpConnector, EdgeBody>,
     config: Arc<Config>,
-}
-
-/// A local answer with a short text body.
-pub fn text(status: StatusCode, body: &'static str) -> Response<EdgeBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from_static(body.as_bytes()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-/// The request's host after SPEC §7's checks: one `Host` (HTTP/1) or the `:authority`
-/// (HTTP/2), equal to an absolute-form URI's host when both are given; normalised.
-pub fn checked_host<B>(req: &Request<B>) -> Result<String, &'static str> {
-    let mut values = req.headers().get_all(HOST).iter();
-    let header = match (values.next(), values.next()) {
-        (_, Some(_)) => return Err("duplicate Host header"),
-        (Some(v), None) => Some(
-            v.to_str()
-                .ok()
-                .and_then(host::normalize)
-                .ok_or("invalid Host header")?,
-        ),
-        (None, None) => None,
-    };
-    let authority = match req.uri().authority() {
-        Some(a) => Some(host::normalize(a.as_str()).ok_or("invalid request authority")?),
-        None => None,
-    };
-    match (header, authority) {
-        (Some(h), Some(a)) if h != a => Err("Host differs from the request's authority"),
-        (Some(h), _) => Ok(h),
-        (None, Some(a)) if req.version() == Version::HTTP_2 => Ok(a),
-        (None, _) => Err("missing Host header"),
-    }
 }
 
 impl Proxy {
@@ -105,10 +45,16 @@ impl Proxy {
         }
     }
 
-    /// Answers one request arriving on the edge.
-    pub async fn handle(&self, req: Request<Incoming>, conn: &ConnInfo) -> Response<EdgeBody> {
-        let host = match checked_host(&req) {
-            Ok(h) => h,
+    /// Answers one request arriving on the HTTPS edge: the host checks in their order, then
+    /// the route.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        ctx: &mut RequestCtx,
+    ) -> Response<EdgeBody> {
+        let host = match ctx.parse_host(&req) {
+            Ok(h) => h.to_owned(),
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
         };
         if let Some(sni) = &conn.sni {
@@ -123,43 +69,59 @@ impl Proxy {
         let Some(route) = self.routes.get(&host) else {
             return text(StatusCode::NOT_FOUND, "no route for this host");
         };
-        self.forward(req, &route, &host, conn).await
+        self.forward(req, route, &host, conn, ctx).await
     }
 
-    /// Sends the request to the route's upstream and streams the answer back; the response
-    /// carries a [`RouteLabel`] and the time to its head is recorded.
+    /// Sends the request to the route's upstream and streams the answer back; records the
+    /// route, the time to the response head and the outcome in `ctx`.
     pub async fn forward(
         &self,
         req: Request<Incoming>,
-        route: &Route,
+        route: Arc<Route>,
         host: &str,
         conn: &ConnInfo,
+        ctx: &mut RequestCtx,
     ) -> Response<EdgeBody> {
         let started = std::time::Instant::now();
-        let mut response = self.forward_inner(req, route, host, conn).await;
+        let result = self.send(req, &route, host, conn).await;
+        let elapsed = started.elapsed();
         crate::metrics::METRICS
             .upstream_seconds
-            .observe(&[&route.hostname], started.elapsed().as_secs_f64());
-        response
-            .extensions_mut()
-            .insert(RouteLabel(route.hostname.clone()));
+            .observe(&[&route.hostname], elapsed.as_secs_f64());
+        ctx.upstream_time = Some(elapsed);
+        let response = match result {
+            Ok(response) => {
+                ctx.outcome = Outcome::Forwarded;
+                response
+            }
+            Err(Refusal::Local(response)) => response,
+            Err(Refusal::Upstream(failure)) => {
+                tracing::warn!(hostname = %route.hostname, upstream = %route.upstream, failure = failure.label(), "upstream request failed");
+                ctx.outcome = Outcome::UpstreamFailed(failure);
+                let (status, body) = failure.answer();
+                text(status, body)
+            }
+        };
+        ctx.route = Some(route);
         response
     }
 
     /// [`Proxy::forward`] without the bookkeeping.
-    async fn forward_inner(
+    async fn send(
         &self,
         mut req: Request<Incoming>,
         route: &Route,
         host: &str,
         conn: &ConnInfo,
-    ) -> Response<EdgeBody> {
-        let Ok(base) = route.upstream.parse::<Uri>() else {
-            return text(StatusCode::BAD_GATEWAY, "route has an unusable upstream");
+    ) -> Result<Response<EdgeBody>, Refusal> {
+        let unusable = || {
+            Refusal::Local(text(
+                StatusCode::BAD_GATEWAY,
+                "route has an unusable upstream",
+            ))
         };
-        let Some(authority) = base.authority().cloned() else {
-            return text(StatusCode::BAD_GATEWAY, "route has an unusable upstream");
-        };
+        let base = route.upstream.parse::<Uri>().map_err(|_| unusable())?;
+        let authority = base.authority().cloned().ok_or_else(unusable)?;
         let upgrade = (req.version() == Version::HTTP_11)
             .then(|| requested_upgrade(req.headers()))
             .flatten();
@@ -186,10 +148,9 @@ impl Proxy {
             trusted,
         );
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        parts.uri = match format!("http://{authority}{path}").parse() {
-            Ok(uri) => uri,
-            Err(_) => return text(StatusCode::BAD_REQUEST, "unusable request path"),
-        };
+        parts.uri = format!("http://{authority}{path}")
+            .parse()
+            .map_err(|_| Refusal::Local(text(StatusCode::BAD_REQUEST, "unusable request path")))?;
         parts.version = Version::HTTP_11;
         let host_value = match (&original_host, route.preserve_host) {
             (Some(h), true) => h.clone(),
@@ -207,13 +168,11 @@ impl Proxy {
         let response =
             tokio::time::timeout(self.config.upstream_timeout, self.client.request(request)).await;
         let mut response = match response {
-            Err(_) => {
-                return text(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream did not answer in time",
-                )
+            Err(_) => return Err(Refusal::Upstream(UpstreamError::Timeout)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream client error");
+                return Err(Refusal::Upstream(UpstreamError::classify(&e)));
             }
-            Ok(Err(e)) => return upstream_error(&e, route),
             Ok(Ok(r)) => r,
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -221,18 +180,26 @@ impl Proxy {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
                 let (parts, _) = response.into_parts();
-                return Response::from_parts(
+                return Ok(Response::from_parts(
                     parts,
                     Full::new(Bytes::new())
                         .map_err(|never| match never {})
                         .boxed(),
-                );
+                ));
             }
         }
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        Response::from_parts(parts, body.boxed())
+        Ok(Response::from_parts(parts, body.boxed()))
     }
+}
+
+/// Why [`Proxy::send`] produced no upstream answer.
+enum Refusal {
+    /// certgate answers itself (the request or the route cannot be used).
+    Local(Response<EdgeBody>),
+    /// The upstream exchange failed.
+    Upstream(UpstreamError),
 }
 
 /// The protocol a client asks to upgrade to (`Connection: upgrade` + `Upgrade: …`).
@@ -244,31 +211,6 @@ fn requested_upgrade(headers: &http::HeaderMap) -> Option<HeaderValue> {
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
     asks.then(|| headers.get(UPGRADE).cloned()).flatten()
-}
-
-/// `502` when the upstream refused or broke the connection, `504` when connecting timed out.
-fn upstream_error(e: &hyper_util::client::legacy::Error, route: &Route) -> Response<EdgeBody> {
-    let timed_out = {
-        let mut source = std::error::Error::source(e);
-        let mut found = false;
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                found |= io.kind() == std::io::ErrorKind::TimedOut;
-            }
-            found |= s.to_string().contains("timed out");
-            source = s.source();
-        }
-        found
-    };
-    tracing::warn!(hostname = %route.hostname, upstream = %route.upstream, error = %e, "upstream request failed");
-    if timed_out {
-        text(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream did not accept the connection in time",
-        )
-    } else {
-        text(StatusCode::BAD_GATEWAY, "upstream unreachable")
-    }
 }
 
 /// Copies bytes both ways between an upgraded client and upstream connection.

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub tls_handshake_failures: CounterVec,
     pub requests: CounterVec,
     pub upstream_seconds: HistogramVec,
+    pub upstream_failures: CounterVec,
     pub redis_errors: CounterVec,
     pub redis_reconnects: CounterVec,
     /// Open client connections (HTTP and HTTPS).
@@ -64,6 +65,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "certgate_upstream_response_seconds",
         "Time until an upstream's response head, by route hostname.",
         &["route"],
+    ),
+    upstream_failures: CounterVec::new(
+        "certgate_upstream_failures_total",
+        "Requests that could not be forwarded, by route hostname and which side failed (upstream_connect, upstream_connect_timeout, upstream_timeout, upstream_reset, client_body).",
+        &["route", "reason"],
     ),
     redis_errors: CounterVec::new("certgate_redis_errors_total", "Redis connection errors.", &[]),
     redis_reconnects: CounterVec::new("certgate_redis_reconnects_total", "Redis reconnections.", &[]),
@@ -113,6 +119,7 @@ pub fn render(records: Option<&[CertificateRecord]>) -> String {
     m.tls_handshake_failures.render(&mut out);
     m.requests.render(&mut out);
     m.upstream_seconds.render(&mut out);
+    m.upstream_failures.render(&mut out);
     m.redis_errors.render(&mut out);
     m.redis_reconnects.render(&mut out);
     let _ = writeln!(

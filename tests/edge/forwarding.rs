@@ -280,3 +280,48 @@ async fn route_rules_for_non_admin_tokens() {
         assert_eq!(r.json()["field"], field);
     }
 }
+
+/// Forwarding failures say which side failed (metrics label `reason`), and the client's own
+/// broken body is its fault: a malformed chunked body gets `400`, not `502`.
+#[tokio::test]
+async fn upstream_failures_say_which_side_failed() {
+    let (_redis, cg) = instance(&[("UPSTREAM_TIMEOUT_SECONDS", "1")]).await;
+    let up = upstream::start("one").await;
+    // Reads the request head, then closes without answering.
+    let resetting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let reset_addr = resetting.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = resetting.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+        }
+    });
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    create_self_signed(&cg.admin(), "f", &["ok.test", "reset.test", "refused.test"]).await;
+    route(&cg, "ok.test", &up.url(), None).await;
+    route(&cg, "reset.test", &format!("http://{reset_addr}"), None).await;
+    route(&cg, "refused.test", &format!("http://{closed}"), None).await;
+    let port = cg.https_port;
+
+    assert_eq!(get(port, "reset.test", "reset.test", "/").await.status, 502);
+    assert_eq!(
+        get(port, "refused.test", "refused.test", "/").await.status,
+        502
+    );
+    let malformed = "POST /echo HTTP/1.1\r\nHost: ok.test\r\nTransfer-Encoding: chunked\r\n\r\n\
+                     5\r\nhello\r\nzz-not-a-size\r\n\r\n";
+    assert_eq!(raw_status(port, "ok.test", malformed).await, 400);
+
+    let r = cg.client(None).get("/metrics").await.unwrap();
+    let metrics = String::from_utf8_lossy(&r.body).to_string();
+    for series in [
+        r#"certgate_upstream_failures_total{route="reset.test",reason="upstream_reset"} 1"#,
+        r#"certgate_upstream_failures_total{route="refused.test",reason="upstream_connect"} 1"#,
+        r#"certgate_upstream_failures_total{route="ok.test",reason="client_body"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing in:\n{metrics}");
+    }
+}

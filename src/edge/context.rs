@@ -1,0 +1,104 @@
+//! The per-request context (pingora's `CTX` is the model): one struct carries what the edge
+//! learns of a request — its parsed host, its route, timings, the outcome — from the handler
+//! to the metrics and the access log, so nothing is parsed twice or smuggled through response
+//! extensions.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::HOST;
+use http::{Request, Version};
+
+use super::upstream_error::UpstreamError;
+use crate::routes::host;
+use crate::routes::Route;
+
+/// What became of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered by certgate itself (redirect, challenge, health, a refusal).
+    #[default]
+    Local,
+    /// Forwarded, and the upstream's answer relayed.
+    Forwarded,
+    /// Forwarding failed; which side failed.
+    UpstreamFailed(UpstreamError),
+}
+
+impl Outcome {
+    /// The `outcome` metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Local => "local",
+            Outcome::Forwarded => "forwarded",
+            Outcome::UpstreamFailed(e) => e.label(),
+        }
+    }
+}
+
+/// One request's context, made when its head arrives.
+#[derive(Debug)]
+pub struct RequestCtx {
+    pub started: Instant,
+    /// The request's host after the checks of [`checked_host`], once a handler parsed it.
+    pub host: Option<String>,
+    /// The route that answered, once one was found.
+    pub route: Option<Arc<Route>>,
+    /// Time until the upstream's response head, when forwarded.
+    pub upstream_time: Option<Duration>,
+    pub outcome: Outcome,
+    /// Method and path, kept only when the access log is on.
+    pub access: Option<(http::Method, String)>,
+}
+
+impl RequestCtx {
+    pub fn new<B>(req: &Request<B>, access_log: bool) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            host: None,
+            route: None,
+            upstream_time: None,
+            outcome: Outcome::Local,
+            access: access_log.then(|| (req.method().clone(), req.uri().path().to_owned())),
+        }
+    }
+
+    /// Parses and checks the request's host once; later calls return the same answer.
+    pub fn parse_host<B>(&mut self, req: &Request<B>) -> Result<&str, &'static str> {
+        if self.host.is_none() {
+            self.host = Some(checked_host(req)?);
+        }
+        Ok(self.host.as_deref().unwrap_or_default())
+    }
+
+    /// The route label for metrics and the access log: the route's hostname, else `-`.
+    pub fn route_label(&self) -> &str {
+        self.route.as_ref().map_or("-", |r| r.hostname.as_str())
+    }
+}
+
+/// The request's host after the checks of `docs/edge.md`: one `Host` (HTTP/1) or the
+/// `:authority` (HTTP/2), equal to an absolute-form URI's host when both are given; normalised.
+pub fn checked_host<B>(req: &Request<B>) -> Result<String, &'static str> {
+    let mut values = req.headers().get_all(HOST).iter();
+    let header = match (values.next(), values.next()) {
+        (_, Some(_)) => return Err("duplicate Host header"),
+        (Some(v), None) => Some(
+            v.to_str()
+                .ok()
+                .and_then(host::normalize)
+                .ok_or("invalid Host header")?,
+        ),
+        (None, None) => None,
+    };
+    let authority = match req.uri().authority() {
+        Some(a) => Some(host::normalize(a.as_str()).ok_or("invalid request authority")?),
+        None => None,
+    };
+    match (header, authority) {
+        (Some(h), Some(a)) if h != a => Err("Host differs from the request's authority"),
+        (Some(h), _) => Ok(h),
+        (None, Some(a)) if req.version() == Version::HTTP_2 => Ok(a),
+        (None, _) => Err("missing Host header"),
+    }
+}
