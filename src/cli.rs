@@ -1,4 +1,4 @@
-//! The command line (SPEC §10): `certgate serve` runs an instance; every other command is a
+//! The command line (`docs/cli.md`): `certgate serve` runs an instance; every other command is a
 //! client of the admin API that prints JSON on stdout and errors on stderr.
 
 use std::path::PathBuf;

@@ -1,23 +1,29 @@
 //! certgate: a TLS-terminating reverse proxy with an integrated ACME certificate manager.
 //!
-//! Module map:
+//! Module map, by layer, lowest first (a module names only modules of lower layers; the order
+//! is [`layering::LAYERS`] and a unit test enforces it). The contract the code implements is in
+//! `docs/` (`api.md`, `edge.md`, `cluster.md`, `settings.md`, `cli.md`, `storage.md`).
 //!
-//! - [`config`]: environment + TOML → validated [`config::Config`] (SPEC §2).
-//! - [`app`]: wires one instance (store, manager, listeners) and its shutdown.
-//! - [`store`]: Redis (fred) — certificates, keys, status, jobs, leases, tokens, claims, routes;
-//!   the key schema is in `docs/storage.md`.
-//! - [`certs`]: the certificate model, validation, key generation, issuers (self-signed; ACME
-//!   plugs in behind [`certs::issuer::Issuer`]) and the [`certs::manager`] that runs generations.
-//! - [`routes`]: the route record and its validation.
-//! - [`tls`]: servable certificates, the SNI cache and resolver, the rustls configuration.
-//! - [`acme`]: the ACME issuer (instant-acme, HTTP-01): accounts, orders, CA client.
-//! - [`admin`]: the axum admin API — auth, certificates, tokens, health.
-//! - [`cluster`]: cross-instance events over Redis pub/sub, periodic resync, data-loss guard.
-//! - [`client`]: the CLI's client of the admin API.
-//! - [`edge`]: the traffic listeners — HTTP (challenges, redirects), accept loop, host rules.
+//! - Shared small types: [`secret`] (redacting secrets), [`timefmt`], [`ids`] (random ids, the
+//!   instance id), [`shutdown`] (the one stop signal), [`tasks`] (named background tasks),
+//!   [`events`] (in-process change announcements), [`tokens`] (token hashing), [`store_error`],
+//!   [`cli`] (the clap definitions).
+//! - [`certs`]: certificates as data — model, validation, keys, PEM, schedule, issuer trait, the
+//!   self-signed issuer.
+//! - [`config`]: environment + TOML → validated [`config::Config`], from one table of settings.
 //! - [`metrics`]: Prometheus counters and histograms, rendered at `/metrics`.
-//! - [`events`]: in-process change notifications.
-//! - [`secret`], [`timefmt`]: small shared types.
+//! - [`routes`]: the route record, its validation, host-name rules, the in-memory route table.
+//! - [`store`]: Redis (fred) — every record, lease, claim and index; `docs/storage.md`.
+//! - [`tls`]: servable certificates, the SNI cache and resolver, the rustls configuration.
+//! - [`health`]: whether this instance can serve (read by both `/health` endpoints).
+//! - [`acme`]: the ACME issuer (instant-acme, HTTP-01): accounts, orders, CA client.
+//! - [`lifecycle`]: the one owner of state changes (write, then announce) and the generation
+//!   workers, recovery and renewal loops.
+//! - [`edge`]: the traffic listeners — accept loop, connections, request context, forwarding.
+//! - [`cluster`]: change events over Redis pub/sub, periodic resync, the data-loss guard.
+//! - [`admin`]: the axum admin API — auth, validation, handlers that read and call `lifecycle`.
+//! - [`client`]: the CLI's client of the admin API.
+//! - [`app`]: wires one instance together and runs its shutdown.
 
 pub mod acme;
 pub mod admin;

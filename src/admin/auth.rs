@@ -1,4 +1,4 @@
-//! Bearer-token authentication (SPEC §4).
+//! Bearer-token authentication (`docs/api.md`, "Authentication and ownership").
 //!
 //! A presented token is hashed (SHA-256) and compared: against the admin hash in constant time,
 //! else looked up among the stored token hashes. Tokens themselves are never stored or logged.

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Largest accepted request body (SPEC §5: 64 KiB).
+/// Largest accepted request body (`docs/api.md`, "Errors": 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A deserialised JSON body whose errors are [`ApiError`]s.

@@ -1,4 +1,4 @@
-//! `/certificates/…`: create, list, show, status, renew, delete (SPEC §5).
+//! `/certificates/…`: create, list, show, status, renew, delete (`docs/api.md`, "Certificates").
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! `/proxies/…`: routes from hostnames to upstreams (SPEC §4, §6).
+//! `/proxies/…`: routes from hostnames to upstreams (`docs/api.md`, "Routes").
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

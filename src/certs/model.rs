@@ -1,4 +1,4 @@
-//! The certificate record and its vocabulary (SPEC §5).
+//! The certificate record and its vocabulary (`docs/api.md`, "Certificates").
 //!
 //! [`CertificateRecord`] is what Redis holds (without the private key, which lives beside it in
 //! the same hash); [`CertificateView`] is what the API shows, with the PEM fields and owner hash

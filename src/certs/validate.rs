@@ -1,4 +1,4 @@
-//! Validation of certificate names, domain names and e-mail addresses (SPEC §5).
+//! Validation of certificate names, domain names and e-mail addresses (`docs/api.md`, "Certificates").
 //!
 //! Each failure is a [`FieldError`] naming the request field at fault, so the API can answer
 //! `400 {"error":"invalid_request","field":…,"detail":…}` and the CLI can say the same.

@@ -1,4 +1,4 @@
-//! Several instances on one Redis acting as one service (SPEC §1, §8).
+//! Several instances on one Redis acting as one service (`docs/cluster.md`).
 //!
 //! - [`events`]: every change is published on a Redis channel; every other instance applies it
 //!   to its tables (normally within milliseconds) and reloads everything after a reconnect,

@@ -1,4 +1,4 @@
-//! Header rules of forwarding: hop-by-hop headers removed, `X-Forwarded-*` set (SPEC §7).
+//! Header rules of forwarding: hop-by-hop headers removed, `X-Forwarded-*` set (`docs/edge.md`, "Forwarding").
 
 use std::net::IpAddr;
 

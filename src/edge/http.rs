@@ -1,4 +1,4 @@
-//! The plain-HTTP listener (`HTTP_ADDR`, SPEC §1, §9): ACME HTTP-01 answers, `/health`, routes
+//! The plain-HTTP listener (`HTTP_ADDR`, `docs/edge.md`): ACME HTTP-01 answers, `/health`, routes
 //! with `https_redirect: false` proxied, and a `308` to HTTPS for everything else with a valid
 //! `Host`.
 

@@ -9,7 +9,7 @@
 //! pending work (the `jobs` set and each certificate's status hash); the in-memory queue only
 //! wakes workers. At most `CERT_GEN_MAX_WORKERS` generations run at once per instance, and each
 //! runs under a Redis lease, so across instances a certificate is worked on by one worker at a
-//! time. Work interrupted by a crash is found by [`recovery`] and resumed.
+//! time. Work interrupted by a crash is found by the recovery loop (`recovery.rs`) and resumed.
 //!
 //! The one write outside it is the data-loss guard's write-back (`cluster::guard`): it restores
 //! what the edge already serves, so there is nothing to announce.

@@ -1,4 +1,4 @@
-//! Route validation (SPEC §4, §6): the hostname, and where a route may point.
+//! Route validation (`docs/api.md`, "Routes"): the hostname, and where a route may point.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

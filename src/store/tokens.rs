@@ -1,4 +1,4 @@
-//! API tokens: only SHA-256 hashes are stored (SPEC §4).
+//! API tokens: only SHA-256 hashes are stored (`docs/api.md`).
 //!
 //! `{tokens}:by_name` maps a token's name to its metadata, `{tokens}:by_hash` maps the hash back
 //! to the name for authentication; both share the `{tokens}` hash tag and change together in

@@ -1,4 +1,4 @@
-//! The SNI certificate cache (SPEC §7).
+//! The SNI certificate cache (`docs/edge.md`, "Choosing the certificate").
 //!
 //! Readers (every handshake) load an immutable [`Snapshot`] through `ArcSwap`: a cached name never
 //! waits on Redis or a lock. A name not in the cache is looked up in Redis on demand (through its

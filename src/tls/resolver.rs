@@ -18,7 +18,7 @@ use crate::routes::table::RouteTable;
 /// Sessions kept for TLS 1.2 session-id resumption.
 const SESSION_CACHE_SIZE: usize = 16_384;
 
-/// Picks the certificate for each handshake (SPEC §7).
+/// Picks the certificate for each handshake (`docs/edge.md`, "Choosing the certificate").
 pub struct SniResolver {
     pub cache: Arc<CertCache>,
     pub routes: Arc<RouteTable>,
