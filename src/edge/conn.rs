@@ -79,6 +79,9 @@ pub async fn serve<IO, H>(
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
+            // hyper's own header timer (30 s by default) also runs while a keep-alive
+            // connection idles; the Guarded I/O enforces both deadlines as configured.
+            .header_read_timeout(None)
             .max_buf_size(config.max_header_bytes.max(8192))
             .max_header_size(config.max_header_bytes)
             .serve_connection(io, service)
@@ -90,7 +93,11 @@ pub async fn serve<IO, H>(
 /// Runs a hyper connection to its end; once `shutdown` fires, asks it to finish (`drain`:
 /// hyper's `graceful_shutdown`, which the HTTP/1 and HTTP/2 types each have) and gives the
 /// requests in flight [`DRAIN_GRACE`].
-async fn run_draining<C: Future>(conn: C, drain: impl FnOnce(Pin<&mut C>), shutdown: &Shutdown) {
+pub async fn run_draining<C: Future>(
+    conn: C,
+    drain: impl FnOnce(Pin<&mut C>),
+    shutdown: &Shutdown,
+) {
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

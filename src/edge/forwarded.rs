@@ -9,6 +9,7 @@ use ipnet::IpNet;
 
 /// Headers meaningful for one connection only (RFC 9110 §7.6.1), plus the legacy ones.
 const HOP_BY_HOP: &[&str] = &[
+    "http2-settings",
     "keep-alive",
     "proxy-connection",
     "proxy-authenticate",

@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod activity;
+pub mod body_timeout;
 pub mod conn;
 pub mod context;
 pub mod forwarded;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod https;
 pub mod proxy;
 pub mod sync;
+pub mod upgrade;
 pub mod upstream_error;
 
 use std::net::SocketAddr;

@@ -6,15 +6,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, UPGRADE};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+use super::body_timeout::{BodyLimits, TimedBody};
 use super::context::{Outcome, RequestCtx};
 use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
+use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::UpstreamError;
 use super::{text, ConnInfo, EdgeBody};
 use crate::config::Config;
@@ -25,9 +27,14 @@ use crate::routes::Route;
 #[derive(Clone)]
 pub struct Proxy {
     pub routes: Arc<RouteTable>,
-    client: Client<HttpConnector, EdgeBody>,
+    client: Client<HttpConnector, UpstreamBody>,
     config: Arc<Config>,
+    body_limits: BodyLimits,
 }
+
+/// The body of a request on its way upstream: the client's, behind its deadline.
+type UpstreamBody =
+    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 impl Proxy {
     pub fn new(routes: Arc<RouteTable>, config: Arc<Config>) -> Proxy {
@@ -41,6 +48,10 @@ impl Proxy {
         Proxy {
             routes,
             client,
+            body_limits: BodyLimits {
+                between_reads: config.body_read_timeout,
+                min_rate: config.body_min_rate,
+            },
             config,
         }
     }
@@ -53,6 +64,9 @@ impl Proxy {
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Response<EdgeBody> {
+        if req.method() == Method::CONNECT {
+            return connect_refused();
+        }
         let host = match ctx.parse_host(&req) {
             Ok(h) => h.to_owned(),
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
@@ -122,10 +136,8 @@ impl Proxy {
         };
         let base = route.upstream.parse::<Uri>().map_err(|_| unusable())?;
         let authority = base.authority().cloned().ok_or_else(unusable)?;
-        let upgrade = (req.version() == Version::HTTP_11)
-            .then(|| requested_upgrade(req.headers()))
-            .flatten();
-        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+        let websocket = is_websocket_handshake(&req);
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let original_host = req.headers().get(HOST).cloned().or_else(|| {
             req.uri()
                 .authority()
@@ -158,13 +170,16 @@ impl Proxy {
                 .unwrap_or_else(|_| HeaderValue::from_static("upstream")),
         };
         parts.headers.insert(HOST, host_value);
-        if let Some(protocol) = &upgrade {
+        if websocket {
             parts
                 .headers
                 .insert(CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(UPGRADE, protocol.clone());
+            parts
+                .headers
+                .insert(UPGRADE, HeaderValue::from_static("websocket"));
         }
-        let request = Request::from_parts(parts, body.boxed());
+        let body = TimedBody::new(body, self.body_limits);
+        let request = Request::from_parts(parts, BodyExt::boxed(body));
         let response =
             tokio::time::timeout(self.config.upstream_timeout, self.client.request(request)).await;
         let mut response = match response {
@@ -176,7 +191,14 @@ impl Proxy {
             Ok(Ok(r)) => r,
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
+            // Only the WebSocket upgrade the client asked for opens a tunnel; any other 101
+            // would turn the connection into one certgate no longer checks.
+            let Some(client_upgrade) =
+                client_upgrade.filter(|_| names_websocket(response.headers()))
+            else {
+                return Err(Refusal::Upstream(UpstreamError::UnexpectedUpgrade));
+            };
+            {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
                 let (parts, _) = response.into_parts();
@@ -194,23 +216,26 @@ impl Proxy {
     }
 }
 
+/// `405` for `CONNECT`: certgate is a reverse proxy, never a tunnel to wherever a client names,
+/// so CONNECT is answered here on HTTP/1.1 and HTTP/2 alike and never sent upstream.
+pub fn connect_refused() -> Response<EdgeBody> {
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "CONNECT is not supported by this server",
+    );
+    response.headers_mut().insert(
+        http::header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    response
+}
+
 /// Why [`Proxy::send`] produced no upstream answer.
 enum Refusal {
     /// certgate answers itself (the request or the route cannot be used).
     Local(Response<EdgeBody>),
     /// The upstream exchange failed.
     Upstream(UpstreamError),
-}
-
-/// The protocol a client asks to upgrade to (`Connection: upgrade` + `Upgrade: …`).
-fn requested_upgrade(headers: &http::HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(UPGRADE).cloned()).flatten()
 }
 
 /// Copies bytes both ways between an upgraded client and upstream connection.

@@ -3,6 +3,8 @@
 
 use http::StatusCode;
 
+use super::body_timeout::BodyTimedOut;
+
 /// Which side failed when a request could not be forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpstreamError {
@@ -17,6 +19,12 @@ pub enum UpstreamError {
     /// The client's request body failed (malformed, or the client went away) while it was
     /// being forwarded.
     ClientBody,
+    /// The client sent its request body too slowly (`BODY_READ_TIMEOUT_SECONDS`,
+    /// `BODY_MIN_RATE_BYTES_PER_SECOND`); the upstream request was aborted.
+    ClientBodyTimeout,
+    /// The upstream switched protocols without being asked to, or to another protocol than the
+    /// one asked for.
+    UnexpectedUpgrade,
 }
 
 impl UpstreamError {
@@ -30,6 +38,9 @@ impl UpstreamError {
                 return UpstreamError::ConnectTimeout;
             }
             return UpstreamError::Connect;
+        }
+        if source_chain(e).any(|s| s.is::<BodyTimedOut>()) {
+            return UpstreamError::ClientBodyTimeout;
         }
         let hyper_error = source_chain(e).find_map(|s| s.downcast_ref::<hyper::Error>());
         match hyper_error {
@@ -47,6 +58,8 @@ impl UpstreamError {
             UpstreamError::Timeout => "upstream_timeout",
             UpstreamError::Reset => "upstream_reset",
             UpstreamError::ClientBody => "client_body",
+            UpstreamError::ClientBodyTimeout => "client_body_timeout",
+            UpstreamError::UnexpectedUpgrade => "upstream_bad_upgrade",
         }
     }
 
@@ -67,6 +80,14 @@ impl UpstreamError {
                 "upstream closed the connection before answering",
             ),
             UpstreamError::ClientBody => (StatusCode::BAD_REQUEST, "unreadable request body"),
+            UpstreamError::ClientBodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body arrived too slowly",
+            ),
+            UpstreamError::UnexpectedUpgrade => (
+                StatusCode::BAD_GATEWAY,
+                "upstream switched protocols without being asked to",
+            ),
         }
     }
 }

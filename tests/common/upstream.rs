@@ -151,3 +151,51 @@ pub async fn black_hole() -> Upstream {
     });
     Upstream { addr, task }
 }
+
+/// Every byte a [`recording`] upstream received, one entry per connection.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// A raw upstream that records every byte of every connection and, when `switch` is set,
+/// answers each request head with `101 Switching Protocols` / `Upgrade: h2c` — an upstream
+/// that would happily open a tunnel for anything.
+pub async fn recording(switch: bool) -> (Upstream, Received) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received: Received = Default::default();
+    let log = received.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = log.clone();
+            let index = {
+                let mut all = log.lock().unwrap();
+                all.push(Vec::new());
+                all.len() - 1
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut answered = false;
+                loop {
+                    let n = match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let seen = {
+                        let mut all = log.lock().unwrap();
+                        all[index].extend_from_slice(&buf[..n]);
+                        all[index].clone()
+                    };
+                    if switch && !answered && seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        answered = true;
+                        let _ = stream
+                            .write_all(
+                                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+                            )
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (Upstream { addr, task }, received)
+}

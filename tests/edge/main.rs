@@ -4,6 +4,7 @@
 mod common;
 
 mod forwarding;
+mod hardening;
 mod protections;
 mod sni;
 mod swap;

@@ -1,0 +1,236 @@
+//! Findings of the outside attack-and-fault run: h2c smuggling, CONNECT, and each client
+//! deadline measured in its own state.
+
+use super::*;
+
+use common::upstream::{self as up, Received};
+
+fn all_bytes(received: &Received) -> String {
+    let all = received.lock().unwrap();
+    all.iter()
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+/// Sends raw bytes over TLS and returns everything read until the server closes or `wait`
+/// passes.
+async fn raw_exchange(port: u16, sni: &str, first: &str, then: &str, wait: Duration) -> String {
+    let mut tls = connect(port, sni, &[b"http/1.1"]).await;
+    tls.write_all(first.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    if let Ok(Ok(n)) = tokio::time::timeout(wait, tls.read(&mut buf)).await {
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let _ = tls.write_all(then.as_bytes()).await;
+    let deadline = Instant::now() + wait;
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline.into(), tls.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).to_string()
+}
+
+#[tokio::test]
+async fn h2c_upgrades_are_never_tunnelled() {
+    let (_redis, cg) = instance(&[]).await;
+    let (upstream, received) = up::recording(true).await;
+    create_self_signed(&cg.admin(), "h", &["h2c.test"]).await;
+    route(&cg, "h2c.test", &upstream.url(), None).await;
+    let smuggle = "GET / HTTP/1.1\r\nHost: h2c.test\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                   Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let inner = "GET /internal-only HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let answer = raw_exchange(
+        cg.https_port,
+        "h2c.test",
+        smuggle,
+        inner,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 502"),
+        "an unasked-for 101 is refused: {answer}"
+    );
+    let seen = all_bytes(&received);
+    assert!(seen.contains("GET / HTTP/1.1"), "{seen}");
+    let lower = seen.to_ascii_lowercase();
+    assert!(
+        !lower.contains("upgrade: h2c") && !lower.contains("http2-settings"),
+        "upgrade headers stripped before forwarding: {seen}"
+    );
+    assert!(
+        !seen.contains("/internal-only"),
+        "nothing was tunnelled to the upstream: {seen}"
+    );
+
+    // A real WebSocket handshake answered with a 101 for another protocol: refused too.
+    let ws = "GET /ws HTTP/1.1\r\nHost: h2c.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let answer = raw_exchange(cg.https_port, "h2c.test", ws, inner, Duration::from_secs(2)).await;
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(!all_bytes(&received).contains("/internal-only"));
+}
+
+#[tokio::test]
+async fn connect_gets_405_on_http1_and_http2_and_never_goes_upstream() {
+    let (_redis, cg) = instance(&[]).await;
+    let (upstream, received) = up::recording(false).await;
+    create_self_signed(&cg.admin(), "c", &["c.test"]).await;
+    route(&cg, "c.test", &upstream.url(), None).await;
+
+    let answer = raw_exchange(
+        cg.https_port,
+        "c.test",
+        "CONNECT c.test:22 HTTP/1.1\r\nHost: c.test:22\r\n\r\n",
+        "SSH-2.0-probe\r\n",
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("\r\nallow: "),
+        "{answer}"
+    );
+
+    let tls = connect(cg.https_port, "c.test", &[b"h2"]).await;
+    let mut h2 = http2(tls).await;
+    let req = Request::builder()
+        .method(http::Method::CONNECT)
+        .uri("c.test:22")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let sent = tokio::time::timeout(Duration::from_secs(5), h2.send_request(req)).await;
+    let answer = collect(sent.expect("HTTP/2 CONNECT answered").unwrap()).await;
+    assert_eq!(answer.status, 405);
+    assert!(answer.headers.contains_key("allow"));
+
+    // Over plain HTTP too.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", cg.http_port))
+        .await
+        .unwrap();
+    tcp.write_all(b"CONNECT c.test:22 HTTP/1.1\r\nHost: c.test:22\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("plain CONNECT answered")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 405"));
+
+    assert_eq!(all_bytes(&received), "", "the upstream saw nothing");
+}
+
+/// Each client deadline governs exactly its own state. The header and idle deadlines are set
+/// above 30 s: hyper's own 30 s header timer used to close both at 30 s whatever was set.
+#[tokio::test]
+async fn each_timeout_governs_its_own_state() {
+    let limits = [
+        ("HEADER_READ_TIMEOUT_SECONDS", "32"),
+        ("IDLE_TIMEOUT_SECONDS", "33"),
+        ("BODY_READ_TIMEOUT_SECONDS", "2"),
+        ("BODY_MIN_RATE_BYTES_PER_SECOND", "100"),
+    ];
+    let (_redis, cg) = instance(&limits).await;
+    let echo = upstream::start("one").await;
+    let (recorder, received) = up::recording(false).await;
+    create_self_signed(&cg.admin(), "t", &["t.test", "rec.test"]).await;
+    route(&cg, "t.test", &echo.url(), None).await;
+    route(&cg, "rec.test", &recorder.url(), None).await;
+    let port = cg.https_port;
+
+    // Headers begun but never finished: closed at HEADER_READ_TIMEOUT_SECONDS.
+    let headers = tokio::spawn(async move {
+        let mut tls = connect(port, "t.test", &[b"http/1.1"]).await;
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: t.test\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(60), tls.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return started.elapsed(),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
+    // Idle after one answered request: closed at IDLE_TIMEOUT_SECONDS.
+    let idle = tokio::spawn(async move {
+        let mut tls = connect(port, "t.test", &[b"http/1.1"]).await;
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        let _ = tls.read(&mut buf).await.unwrap();
+        let started = Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(60), tls.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return started.elapsed(),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
+    // A body that stalls after its head, and one that drips a byte every 400 ms: 408 at about
+    // BODY_READ_TIMEOUT_SECONDS, and the upstream request is aborted.
+    let body_case = |drip: bool| async move {
+        let mut tls = connect(port, "rec.test", &[b"http/1.1"]).await;
+        tls.write_all(
+            b"POST /upload HTTP/1.1\r\nHost: rec.test\r\nContent-Length: 100000\r\n\r\nx",
+        )
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let read = tokio::time::timeout(Duration::from_millis(400), tls.read(&mut buf)).await;
+            match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return (started.elapsed(), String::new()),
+                Ok(Ok(n)) => {
+                    return (
+                        started.elapsed(),
+                        String::from_utf8_lossy(&buf[..n]).to_string(),
+                    )
+                }
+                Err(_) if drip => {
+                    let _ = tls.write_all(b"x").await;
+                }
+                Err(_) => {}
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "never cut off");
+        }
+    };
+    let (stalled, dripping) = tokio::join!(body_case(false), body_case(true));
+    for (what, (took, answer)) in [("stalled", stalled), ("dripping", dripping)] {
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "{what} body: {answer:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+            "{what} body cut after {took:?}"
+        );
+        println!("body deadline ({what}): {took:?}");
+    }
+    assert_eq!(
+        received.lock().unwrap().len(),
+        2,
+        "both uploads reached the upstream"
+    );
+
+    let t = headers.await.unwrap();
+    println!("header deadline: {t:?}");
+    assert!(
+        t >= Duration::from_secs(31) && t < Duration::from_secs(35),
+        "unfinished headers closed after {t:?} (HEADER_READ_TIMEOUT_SECONDS=32)"
+    );
+    let t = idle.await.unwrap();
+    println!("idle deadline: {t:?}");
+    assert!(
+        t >= Duration::from_secs(32) && t < Duration::from_secs(36),
+        "idle keep-alive closed after {t:?} (IDLE_TIMEOUT_SECONDS=33)"
+    );
+}
