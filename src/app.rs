@@ -16,12 +16,14 @@ use crate::certs::self_signed::SelfSignedIssuer;
 use crate::cluster::events::{follow, RedisPublisher};
 use crate::cluster::guard::Guard;
 use crate::config::Config;
+use crate::edge::activity::Limits;
 use crate::edge::conn::DRAIN_GRACE;
 use crate::edge::http::HttpEdge;
 use crate::edge::https::HttpsEdge;
 use crate::edge::proxy::Proxy;
 use crate::edge::sync::EdgeTables;
 use crate::events::Events;
+use crate::fd_limit::{self, ConnectionCaps};
 use crate::health::Health;
 use crate::ids::InstanceId;
 use crate::lifecycle::{bootstrap_admin_token, Issuers, Lifecycle};
@@ -106,7 +108,23 @@ pub async fn run(
     });
     let tls = server_config(resolver.clone())?;
     let proxy = Proxy::new(tables.routes.clone(), config.clone());
-    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let open_files = fd_limit::current();
+    let caps = ConnectionCaps::size(
+        config.max_connections,
+        config.admin_max_connections,
+        open_files,
+    );
+    tracing::info!(
+        open_files = open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        edge_connections = caps.edge,
+        max_connections = config.max_connections,
+        admin_connections = caps.admin,
+        admin_max_connections = config.admin_max_connections,
+        reserve = fd_limit::RESERVE,
+        "connection caps sized from the open-file limit"
+    );
+    let connections = Arc::new(Semaphore::new(caps.edge));
+    let admin_connections = Arc::new(Semaphore::new(caps.admin));
     let http_edge = HttpEdge {
         store: store.clone(),
         health: health.clone(),
@@ -145,33 +163,41 @@ pub async fn run(
         start_tables(guard, health.clone(), config.resync_interval, stop.clone()),
     );
 
-    let admin_stop = stop.clone();
-    let admin_server = axum::serve(listeners.admin, admin::router(state))
-        .with_graceful_shutdown(async move { admin_stop.wait().await });
-    let admin_task = tokio::spawn(async move { admin_server.await });
+    tasks.spawn(
+        "admin listener",
+        admin::listener::serve(
+            listeners.admin,
+            admin::router(state),
+            Limits {
+                header_read: config.header_read_timeout,
+                idle: config.idle_timeout,
+            },
+            config.max_header_bytes,
+            admin_connections.clone(),
+            stop.clone(),
+        ),
+    );
     tracing::info!(admin = %config.admin_addr, http = %config.http_addr, https = %config.https_addr, "certgate is serving");
 
     shutdown.await;
     tracing::info!("shutting down: draining");
     health.set_draining();
     trigger.fire();
-    match tokio::time::timeout(DRAIN_GRACE, admin_task).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener ended with an error"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "admin listener task failed"),
-        Err(_) => tracing::warn!("admin requests still running after the grace period; closing"),
-    }
     tasks.join_all(DRAIN_GRACE).await;
     // Every open connection holds a permit: all of them back means every request has finished.
-    let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(DRAIN_GRACE, connections.acquire_many(all))
-        .await
-        .is_err()
-    {
+    let drained = async {
+        let _ = connections.acquire_many(permits(caps.edge)).await;
+        let _ = admin_connections.acquire_many(permits(caps.admin)).await;
+    };
+    if tokio::time::timeout(DRAIN_GRACE, drained).await.is_err() {
         tracing::warn!("requests still running after the grace period; closing them");
     }
     store.quit().await;
     Ok(())
+}
+
+fn permits(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Loads the edge's tables, retrying while Redis is unreachable; the instance reports ready

@@ -7,7 +7,7 @@
 //! - Shared small types: [`secret`] (redacting secrets), [`timefmt`], [`ids`] (random ids, the
 //!   instance id), [`shutdown`] (the one stop signal), [`tasks`] (named background tasks),
 //!   [`events`] (in-process change announcements), [`tokens`] (token hashing), [`store_error`],
-//!   [`cli`] (the clap definitions).
+//!   [`cli`] (the clap definitions), [`fd_limit`] (descriptor limit and connection caps).
 //! - [`certs`]: certificates as data — model, validation, keys, PEM, schedule, issuer trait, the
 //!   self-signed issuer.
 //! - [`config`]: environment + TOML → validated [`config::Config`], from one table of settings.
@@ -35,6 +35,7 @@ pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod events;
+pub mod fd_limit;
 pub mod health;
 pub mod ids;
 pub mod layering;

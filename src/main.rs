@@ -80,7 +80,8 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
         }
     };
     init_logging(&config);
-    raise_open_file_limit();
+    // An edge holds one descriptor per client: lift the soft limit before anything opens.
+    certgate::fd_limit::raise_to_hard_limit();
     // One worker: a current-thread runtime does the same work without the work-stealing
     // scheduler's cross-thread wake-ups (key generation still runs on the blocking pool).
     let runtime = if config.worker_threads == 1 {
@@ -123,33 +124,4 @@ fn init_logging(config: &Config) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-/// Lifts the soft open-file limit to the hard limit: an edge holds one descriptor per client.
-fn raise_open_file_limit() {
-    #[cfg(unix)]
-    unsafe {
-        let mut limit = libc_rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if getrlimit(RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-#[cfg(unix)]
-#[repr(C)]
-struct libc_rlimit {
-    rlim_cur: u64,
-    rlim_max: u64,
-}
-#[cfg(unix)]
-const RLIMIT_NOFILE: i32 = 7;
-#[cfg(unix)]
-extern "C" {
-    fn getrlimit(resource: i32, rlim: *mut libc_rlimit) -> i32;
-    fn setrlimit(resource: i32, rlim: *const libc_rlimit) -> i32;
 }

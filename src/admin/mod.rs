@@ -8,6 +8,7 @@ pub mod certificates;
 pub mod endpoints;
 pub mod error;
 pub mod health;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

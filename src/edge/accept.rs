@@ -35,10 +35,7 @@ pub async fn accept_loop<F, Fut>(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let connection = serve(stream, peer, permit);
-                tokio::spawn(async move {
-                    let _gauge = crate::metrics::ConnectionGauge::open();
-                    connection.await;
-                });
+                tokio::spawn(connection);
             }
             Err(e) => {
                 drop(permit);

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -30,6 +30,10 @@ struct State {
     awaiting_headers_since: Option<Instant>,
     last_activity: Instant,
     http2: bool,
+    /// The reader parked while a request was in flight (no deadline then): woken when the last
+    /// request ends, so it arms the idle deadline. Without this a connection whose read was
+    /// polled mid-request never timed out.
+    parked_reader: Option<Waker>,
 }
 
 /// What one connection is doing, shared by its I/O wrapper and its request handler.
@@ -46,6 +50,11 @@ impl Drop for RequestGuard {
         let mut s = self.0.state.lock().expect("activity lock");
         s.in_flight = s.in_flight.saturating_sub(1);
         s.last_activity = Instant::now();
+        let reader = (s.in_flight == 0).then(|| s.parked_reader.take()).flatten();
+        drop(s);
+        if let Some(reader) = reader {
+            reader.wake();
+        }
     }
 }
 
@@ -58,6 +67,7 @@ impl ConnActivity {
                 awaiting_headers_since: Some(now),
                 last_activity: now,
                 http2,
+                parked_reader: None,
             }),
         })
     }
@@ -84,12 +94,17 @@ impl ConnActivity {
         self.state.lock().expect("activity lock").last_activity = Instant::now();
     }
 
-    fn deadline(&self, limits: Limits) -> Option<Instant> {
-        let s = self.state.lock().expect("activity lock");
+    /// The connection's deadline now; `None` while a request is served (then `waker` is kept
+    /// and woken when the request ends).
+    fn deadline(&self, limits: Limits, waker: &Waker) -> Option<Instant> {
+        let mut s = self.state.lock().expect("activity lock");
         match (s.awaiting_headers_since, s.in_flight) {
             (Some(since), _) => Some(since + limits.header_read),
             (None, 0) => Some(s.last_activity + limits.idle),
-            _ => None,
+            _ => {
+                s.parked_reader = Some(waker.clone());
+                None
+            }
         }
     }
 }
@@ -135,7 +150,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Some(deadline) = self.activity.deadline(self.limits) else {
+                let Some(deadline) = self.activity.deadline(self.limits, cx.waker()) else {
                     return Poll::Pending;
                 };
                 if Instant::now() >= deadline {

@@ -82,6 +82,7 @@ impl HttpEdge {
                 let edge = self.clone();
                 let shutdown = shutdown_conn.clone();
                 async move {
+                    let _gauge = crate::metrics::ConnectionGauge::open();
                     let info = ConnInfo {
                         peer,
                         https: false,

@@ -61,6 +61,7 @@ impl HttpsEdge {
                 let edge = self.clone();
                 let shutdown = shutdown_conn.clone();
                 async move {
+                    let _gauge = crate::metrics::ConnectionGauge::open();
                     let handshake = async {
                         let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
                             .await

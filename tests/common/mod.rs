@@ -192,6 +192,8 @@ pub struct Certgate {
     pub env: Vec<(String, String)>,
     child: Option<Child>,
     pub log: PathBuf,
+    /// A hard and soft `RLIMIT_NOFILE` for the process (as `ulimit -n` would set).
+    nofile: Option<u64>,
     _dir: TempDir,
 }
 
@@ -224,6 +226,11 @@ impl Certgate {
     }
 
     pub async fn start_with_env(env: Vec<(String, String)>) -> Certgate {
+        Certgate::start_limited(env, None).await
+    }
+
+    /// Starts with an open-file limit of `nofile` (soft and hard), as `ulimit -n` would.
+    pub async fn start_limited(env: Vec<(String, String)>, nofile: Option<u64>) -> Certgate {
         let dir = TempDir::new("certgate");
         let mut cg = Certgate {
             admin_port: free_port(),
@@ -231,6 +238,7 @@ impl Certgate {
             https_port: free_port(),
             env,
             child: None,
+            nofile,
             log: dir.0.join("certgate.log"),
             _dir: dir,
         };
@@ -254,6 +262,23 @@ impl Certgate {
         }
         if !env_has("HTTPS_ADDR") {
             cmd.env("HTTPS_ADDR", format!("127.0.0.1:{}", self.https_port));
+        }
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: n as libc::rlim_t,
+                rlim_max: n as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe and only reads `limit`.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         cmd
     }

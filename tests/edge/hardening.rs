@@ -234,3 +234,66 @@ async fn each_timeout_governs_its_own_state() {
         "idle keep-alive closed after {t:?} (IDLE_TIMEOUT_SECONDS=33)"
     );
 }
+
+/// With the process at 256 descriptors, 300 idle admin connections (no token needed to hold
+/// one) used to starve the public listeners. The admin listener now has its own cap sized from
+/// the limit, so HTTPS and the HTTP listener's /health keep answering; and an admin client that
+/// never finishes its headers is cut off like an edge client.
+#[tokio::test]
+async fn admin_connections_cannot_starve_the_public_listeners() {
+    let redis = Redis::start().await;
+    let mut env = common::base_env(&redis.url(), "fd:");
+    env.push(("HEADER_READ_TIMEOUT_SECONDS".into(), "2".into()));
+    let cg = Certgate::start_limited(env, Some(256)).await;
+    let echo = upstream::start("one").await;
+    create_self_signed(&cg.admin(), "fd", &["fd.test"]).await;
+    route(&cg, "fd.test", &echo.url(), None).await;
+    let log = std::fs::read_to_string(&cg.log).unwrap();
+    assert!(
+        log.contains("connection caps sized from the open-file limit") && log.contains("256"),
+        "start-up logs the figures: {log}"
+    );
+
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        match tokio::net::TcpStream::connect(("127.0.0.1", cg.admin_port)).await {
+            Ok(tcp) => held.push(tcp),
+            Err(_) => break,
+        }
+    }
+    // Give the accept loop time to take what it may.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..10 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            get(cg.https_port, "fd.test", "fd.test", "/"),
+        )
+        .await
+        .expect("HTTPS answers while admin connections are held");
+        assert_eq!(answer.status, 200);
+    }
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", cg.http_port))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: fd.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("/health on the HTTP listener answers")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    drop(held);
+
+    // The admin listener's header deadline.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", cg.admin_port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    let t = closed_after(&mut slow).await;
+    assert!(
+        t >= Duration::from_millis(1500) && t < Duration::from_secs(5),
+        "unfinished admin headers closed after {t:?}"
+    );
+}
