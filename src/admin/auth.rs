@@ -50,6 +50,11 @@ impl FromRequestParts<AdminState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, ApiError> {
+        // Every authenticated endpoint needs Redis: while it is known to be down, answer 503
+        // now rather than after the command timeout.
+        if state.store.is_down() {
+            return Err(ApiError::StorageUnavailable);
+        }
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
             return Err(ApiError::Unauthorized);

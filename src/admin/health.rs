@@ -19,7 +19,7 @@ pub async fn health(State(state): State<AdminState>) -> Response {
             .into_response();
     }
     let mut reasons = Vec::new();
-    if !state.store.ping().await {
+    if state.store.is_down() || !state.store.ping().await {
         reasons.push("redis_unreachable".to_owned());
     } else {
         reasons.extend(state.health.certificate_reasons());

@@ -7,7 +7,11 @@ use axum::response::IntoResponse;
 use super::AdminState;
 
 pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    let records = state.store.list_certificates().await.ok();
+    let records = if state.store.is_down() {
+        None
+    } else {
+        state.store.list_certificates().await.ok()
+    };
     let body = crate::metrics::render(records.as_deref());
     (
         [(

@@ -120,6 +120,14 @@ impl Store {
         &self.client
     }
 
+    /// Whether the connection is known to be down: the circuit state, fed by the client's own
+    /// connection events (a closed socket, a failed reconnect). While it is open, callers that
+    /// must not wait answer at once — the API `503`, an on-demand certificate load "unknown" —
+    /// instead of spending the command timeout; a reconnect closes it.
+    pub fn is_down(&self) -> bool {
+        !self.client.is_connected()
+    }
+
     /// Whether Redis answers a `PING` now.
     pub async fn ping(&self) -> bool {
         let ping = self.client.ping::<String>(None);

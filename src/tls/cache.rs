@@ -118,6 +118,11 @@ impl CertCache {
         if self.select(Some(host), route_cert).is_some() || self.recently_unknown(host) {
             return;
         }
+        if self.store.is_down() {
+            // Redis is known to be unreachable: the default certificate now, not after the
+            // command timeout (and not remembered as unknown: the name may well exist).
+            return;
+        }
         let mut candidates = Vec::new();
         if let Some(name) = route_cert {
             candidates.push(name.to_owned());

@@ -297,3 +297,34 @@ async fn admin_connections_cannot_starve_the_public_listeners() {
         "unfinished admin headers closed after {t:?}"
     );
 }
+
+/// While Redis is known to be down, a handshake for a name not in the cache gets the default
+/// certificate at once (it used to stall for the 3 s command timeout).
+#[tokio::test]
+async fn handshakes_fail_fast_while_redis_is_down() {
+    let (mut redis, cg) = instance(&[]).await;
+    redis.stop();
+    let admin = cg.admin();
+    common::wait_until(
+        "the store to notice the outage",
+        Duration::from_secs(5),
+        || {
+            let admin = admin.clone();
+            async move { admin.get("/certificates/").await.unwrap().status == 503 }
+        },
+    )
+    .await;
+    for i in 0..3 {
+        let started = Instant::now();
+        let tls = connect(cg.https_port, &format!("unknown{i}.test"), &[b"http/1.1"]).await;
+        let took = started.elapsed();
+        let leaf = served_leaf(&tls);
+        let info = certgate::certs::pem::leaf_info_der(&leaf).unwrap();
+        assert_eq!(info.names, vec!["certgate.invalid".to_owned()]);
+        println!("handshake with Redis down: {took:?}");
+        assert!(
+            took < Duration::from_millis(1000),
+            "handshake took {took:?}"
+        );
+    }
+}
