@@ -8,7 +8,8 @@ use certgate::certs::model::{CertStatus, CertificateRecord, IssuerKind, KeyType}
 use certgate::routes::table::RouteTable;
 use certgate::store::Store;
 use certgate::tls::cache::CertCache;
-use certgate::tls::certified::{default_certificate, ServedCert};
+use certgate::tls::certified::ServedCert;
+use certgate::tls::default_cert::DefaultCert;
 use certgate::tls::resolver::SniResolver;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
@@ -59,7 +60,7 @@ fn resolver() -> SniResolver {
     SniResolver {
         cache,
         routes: Arc::new(RouteTable::default()),
-        default: default_certificate(),
+        default: Arc::new(DefaultCert::new(365, 30)),
     }
 }
 

@@ -30,7 +30,7 @@ use crate::lifecycle::{bootstrap_admin_token, Issuers, Lifecycle};
 use crate::shutdown::{self, Shutdown};
 use crate::store::{RedisSettings, Store};
 use crate::tasks::Tasks;
-use crate::tls::certified::default_certificate;
+use crate::tls::default_cert::DefaultCert;
 use crate::tls::resolver::{server_config, SniResolver};
 
 /// The sockets an instance serves on.
@@ -101,10 +101,18 @@ pub async fn run(
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
     events.connect_local(tables.clone());
     health.watch_certificates(tables.certs.clone());
+    let default_cert = Arc::new(DefaultCert::new(
+        config.self_signed_days,
+        config.renewal_threshold_days,
+    ));
+    tasks.spawn(
+        "default certificate renewal",
+        default_cert.clone().run(stop.clone()),
+    );
     let resolver = Arc::new(SniResolver {
         cache: tables.certs.clone(),
         routes: tables.routes.clone(),
-        default: default_certificate(),
+        default: default_cert.clone(),
     });
     let tls = server_config(resolver.clone())?;
     let proxy = Proxy::new(tables.routes.clone(), config.clone());

@@ -121,23 +121,6 @@ pub fn build(
     Ok((Arc::new(CertifiedKey::new(chain, signing)), not_after))
 }
 
-/// The certificate served for names nothing covers: self-signed, made at start-up, never stored.
-pub fn default_certificate() -> Arc<CertifiedKey> {
-    let request = crate::certs::issuer::IssueRequest {
-        cert_name: "default".into(),
-        domains: vec!["certgate.invalid".into()],
-        key_type: crate::certs::model::KeyType::EcdsaP256,
-        rsa_key_size: 2048,
-        email: None,
-        directory_url: None,
-    };
-    let issued =
-        crate::certs::self_signed::sign(&request, 3650).expect("ECDSA self-signed certificate");
-    let (key, _) = build(&issued.fullchain_pem, issued.private_key_pem.expose())
-        .expect("own certificate parses");
-    key
-}
-
 #[cfg(test)]
 mod tests {
     use super::name_matches;

@@ -3,4 +3,5 @@
 
 pub mod cache;
 pub mod certified;
+pub mod default_cert;
 pub mod resolver;

@@ -12,6 +12,7 @@ use rustls::ServerConfig;
 
 use super::cache::CertCache;
 use super::certified::ServedCert;
+use super::default_cert::DefaultCert;
 use crate::routes::host;
 use crate::routes::table::RouteTable;
 
@@ -22,7 +23,7 @@ const SESSION_CACHE_SIZE: usize = 16_384;
 pub struct SniResolver {
     pub cache: Arc<CertCache>,
     pub routes: Arc<RouteTable>,
-    pub default: Arc<CertifiedKey>,
+    pub default: Arc<DefaultCert>,
 }
 
 impl std::fmt::Debug for SniResolver {
@@ -56,7 +57,7 @@ impl ResolvesServerCert for SniResolver {
         Some(
             self.pick(host.as_deref())
                 .map(|c| c.key.clone())
-                .unwrap_or_else(|| self.default.clone()),
+                .unwrap_or_else(|| self.default.key()),
         )
     }
 }
