@@ -7,8 +7,10 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 run:
     @scripts/run.sh
 
-# Formatting, clippy with -D warnings, and the whole test suite (needs redis-server, pebble, just).
+# Formatting, clippy with -D warnings, and the whole test suite (needs redis-server, pebble, just;
+# installs the OpenAPI fuzzer from PyPI when missing).
 test:
+    scripts/test-tools.sh
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
     cargo test --all-targets

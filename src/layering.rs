@@ -17,6 +17,7 @@ pub const LAYERS: &[&[&str]] = &[
         "tokens",
         "cli",
         "store_error",
+        "fd_limit",
     ],
     // Certificates as data.
     &["certs"],

@@ -117,6 +117,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         responses: &[
             (200, "Certificate", Some("Certificate")),
+            ERRORS,
             UNAUTHORIZED,
             FORBIDDEN,
             NOT_FOUND,
@@ -131,6 +132,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         responses: &[
             (204, "Deleted", None),
+            ERRORS,
             UNAUTHORIZED,
             FORBIDDEN,
             NOT_FOUND,

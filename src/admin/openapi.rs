@@ -77,7 +77,7 @@ fn operation_id(method: &str, path: &str) -> String {
 }
 
 fn query_params(method: &str, path: &str) -> Vec<Value> {
-    let flag = |name: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "boolean" } });
+    let flag = |name: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": format!("{description}; true or false, once"), "schema": { "type": "boolean" } });
     match (method, path) {
         ("get", "/certificates/{cert_name}") => vec![flag(
             "pem",
@@ -90,18 +90,35 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
     }
 }
 
+/// `schema` that also admits `null` (an optional field sent as null counts as absent).
+fn nullable(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    schema["nullable"] = Value::Bool(true);
+    schema
+}
+
+/// A DNS label: letters, digits and inner hyphens, 1 to 63 characters.
+const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+
 fn schemas() -> Value {
     let string = json!({ "type": "string" });
+    let name_pattern = "^[a-z0-9][a-z0-9._-]{0,62}$";
+    let cert_name = json!({ "type": "string", "pattern": name_pattern });
+    // Cross-field rules the schema cannot say: the ACME issuer refuses IP addresses and
+    // wildcards (the self-signed issuer takes both); a route's hostname is no IP address.
+    let domain = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^(?:\\*\\.)?{LABEL}(?:\\.{LABEL})*\\.?$"), "description": "a DNS name (or an IP address / *. wildcard with the self-signed issuer)" });
+    let hostname = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^{LABEL}(?:\\.{LABEL})*\\.?$") });
+    let email = json!({ "type": "string", "maxLength": 254, "pattern": "^[^@\\s,\\x00-\\x1f\\x7f-\\x9f]+@[^@.\\s,\\x00-\\x1f\\x7f-\\x9f][^@\\s,\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s,\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s,\\x00-\\x1f\\x7f-\\x9f]$" });
     let nullable_string = json!({ "type": "string", "nullable": true });
     let domain_options = json!({
-        "email": string,
+        "email": nullable(&email),
         "staging": { "type": "boolean", "default": false },
-        "acme_directory_url": { "type": "string", "description": "https only; admin token only" },
-        "issuer": { "type": "string", "enum": ["acme", "self-signed"], "default": "acme" },
-        "key_type": { "type": "string", "enum": ["rsa", "ecdsa-p256"] },
+        "acme_directory_url": { "type": "string", "nullable": true, "pattern": "^https://.+", "description": "admin token only" },
+        "issuer": { "type": "string", "nullable": true, "enum": ["acme", "self-signed", null], "default": "acme" },
+        "key_type": { "type": "string", "nullable": true, "enum": ["rsa", "ecdsa-p256", null] },
     });
-    let mut single = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domain"], "properties": { "cert_name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "domain": string } });
-    let mut multi = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domains"], "properties": { "cert_name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$" }, "domains": { "type": "array", "minItems": 1, "maxItems": 100, "items": string } } });
+    let mut single = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domain"], "properties": { "cert_name": cert_name, "domain": domain } });
+    let mut multi = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domains"], "properties": { "cert_name": cert_name, "domains": { "type": "array", "minItems": 1, "maxItems": 100, "items": domain } } });
     for body in [&mut single, &mut multi] {
         if let (Some(props), Some(extra)) = (
             body["properties"].as_object_mut(),
@@ -129,10 +146,10 @@ fn schemas() -> Value {
         } },
         "CertificateList": { "type": "array", "items": { "$ref": "#/components/schemas/Certificate" } },
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
-        "RouteRequest": { "type": "object", "additionalProperties": false, "required": ["upstream"], "properties": { "hostname": { "type": "string", "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "example": "http://app.internal:8080" }, "cert_name": string, "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true } } },
+        "RouteRequest": { "type": "object", "additionalProperties": false, "required": ["upstream"], "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "pattern": "^http://[^/@?#]+/?$", "example": "http://app.internal:8080" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true } } },
         "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
-        "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": string } },
+        "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": name_pattern } } },
         "NewToken": { "type": "object", "properties": { "name": string, "token": string } },
         "TokenList": { "type": "array", "items": { "type": "object", "properties": { "name": string, "token_hash": string, "created_at": string } } }
     })

@@ -108,7 +108,10 @@ impl Values<'_> {
 
     pub(super) fn url(&self, name: &str) -> Result<String, ConfigError> {
         let text = self.value(name).unwrap_or_default();
-        if text.starts_with("https://") || text.starts_with("http://") {
+        let absolute = text
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+        if (text.starts_with("https://") || text.starts_with("http://")) && absolute {
             Ok(text.to_owned())
         } else {
             self.refuse(name)
