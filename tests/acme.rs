@@ -274,3 +274,39 @@ impl Env {
             .unwrap()
     }
 }
+
+/// An ACME account this instance holds is written back when Redis lost it: the next order that
+/// uses it stores it again (it used to live only in memory from then on), and no second account
+/// is registered.
+#[tokio::test]
+async fn a_lost_acme_account_is_written_back_by_the_next_order() {
+    let env = env_with(&[("PEBBLE_WFE_NONCEREJECT", "0")], &[]).await;
+    let one = vec!["lost-one.example.com".to_owned()];
+    assert_eq!(
+        issue(&env, "lost-one", &one, "keep@example.com").await.0["status"],
+        "completed"
+    );
+    let accounts = |keys: Vec<String>| -> Vec<String> {
+        keys.into_iter().filter(|k| !k.ends_with(":lock")).collect()
+    };
+    let stored = accounts(env.redis.keys("acme:acme:account:*").await);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    {
+        use fred::prelude::{ClientLike, KeysInterface};
+        let client = env.redis.client().await;
+        let _: i64 = client.del(stored[0].as_str()).await.unwrap();
+        let _ = client.quit().await;
+    }
+    assert!(accounts(env.redis.keys("acme:acme:account:*").await).is_empty());
+    let two = vec!["lost-two.example.com".to_owned()];
+    assert_eq!(
+        issue(&env, "lost-two", &two, "keep@example.com").await.0["status"],
+        "completed"
+    );
+    assert_eq!(
+        accounts(env.redis.keys("acme:acme:account:*").await),
+        stored
+    );
+    let registrations = env.pebble.log_text().matches("POST /sign-me-up").count();
+    assert_eq!(registrations, 1, "one account, reused");
+}

@@ -20,7 +20,9 @@ const LOCK_TTL: Duration = Duration::from_secs(60);
 pub struct Accounts {
     store: Store,
     http: AcmeHttp,
-    cache: Mutex<HashMap<String, Account>>,
+    /// Accounts in use here, with their credentials so they can be written back when Redis
+    /// lost them.
+    cache: Mutex<HashMap<String, (Account, Secret)>>,
 }
 
 /// The storage id of the account for a directory and e-mail.
@@ -46,8 +48,22 @@ impl Accounts {
         email: Option<&str>,
     ) -> Result<Account, IssueError> {
         let id = account_id(directory_url, email);
-        if let Some(account) = self.cache.lock().expect("account cache").get(&id) {
-            return Ok(account.clone());
+        let cached = self.cache.lock().expect("account cache").get(&id).cloned();
+        if let Some((account, credentials)) = cached {
+            // One SET NX per issuance: after a data loss the account comes back with the
+            // first order that uses it, instead of living only in this process.
+            if self
+                .store
+                .restore_acme_account(&id, &credentials)
+                .await
+                .map_err(storage)?
+            {
+                tracing::warn!(
+                    directory = directory_url,
+                    "ACME account was missing in Redis; written back"
+                );
+            }
+            return Ok(account);
         }
         let deadline = Instant::now() + LOCK_TTL;
         loop {
@@ -56,7 +72,7 @@ impl Accounts {
                 self.cache
                     .lock()
                     .expect("account cache")
-                    .insert(id, account.clone());
+                    .insert(id, (account.clone(), credentials));
                 return Ok(account);
             }
             let lock_value = crate::ids::random_hex(8);
@@ -68,17 +84,21 @@ impl Accounts {
             {
                 let result = self.register(&id, directory_url, email).await;
                 let _ = self.store.unlock_acme_account(&id).await;
-                let account = result?;
+                let (account, credentials) = result?;
                 self.cache
                     .lock()
                     .expect("account cache")
-                    .insert(id, account.clone());
+                    .insert(id, (account.clone(), credentials));
                 return Ok(account);
             }
             if Instant::now() > deadline {
-                return Err(IssueError::Transient(
-                    "another instance is still registering the ACME account".into(),
-                ));
+                // Say what is known: the other worker has held the registration for the whole
+                // lock time, which is what an unreachable or hanging directory looks like.
+                return Err(IssueError::Transient(format!(
+                    "no ACME account for {directory_url} after waiting {} s for another worker \
+                     registering it; the directory may be unreachable or not answering",
+                    LOCK_TTL.as_secs()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -112,10 +132,10 @@ impl Accounts {
         id: &str,
         directory_url: &str,
         email: Option<&str>,
-    ) -> Result<Account, IssueError> {
+    ) -> Result<(Account, Secret), IssueError> {
         // Someone may have finished registering between our read and our lock.
         if let Some(credentials) = self.store.get_acme_account(id).await.map_err(storage)? {
-            return self.restore(&credentials).await;
+            return Ok((self.restore(&credentials).await?, credentials));
         }
         let contact = email.map(|e| format!("mailto:{e}"));
         let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
@@ -143,8 +163,9 @@ impl Accounts {
         };
         let json = serde_json::to_string(&credentials)
             .map_err(|e| IssueError::Internal(format!("cannot serialise ACME credentials: {e}")))?;
+        let credentials = Secret::new(json);
         self.store
-            .put_acme_account(id, &Secret::new(json))
+            .put_acme_account(id, &credentials)
             .await
             .map_err(storage)?;
         tracing::info!(
@@ -152,7 +173,7 @@ impl Accounts {
             account = account.id(),
             "registered ACME account"
         );
-        Ok(account)
+        Ok((account, credentials))
     }
 }
 

@@ -7,7 +7,8 @@
 //!
 //! It also runs generations (issuances and renewals) in the background. Redis is the record of
 //! pending work (the `jobs` set and each certificate's status hash); the in-memory queue only
-//! wakes workers. At most `CERT_GEN_MAX_WORKERS` generations run at once per instance, and each
+//! wakes workers. At most `CERT_GEN_MAX_WORKERS` generations per issuer kind run at once per
+//! instance (ACME and self-signed have separate lanes), and each
 //! runs under a Redis lease, so across instances a certificate is worked on by one worker at a
 //! time. Work interrupted by a crash is found by the recovery loop (`recovery.rs`) and resumed.
 //!
@@ -73,7 +74,24 @@ struct Inner {
     wake: mpsc::UnboundedSender<String>,
     /// Names queued or running here, so one name is never queued twice locally.
     local: Mutex<HashSet<String>>,
-    permits: Arc<Semaphore>,
+    /// One lane of `CERT_GEN_MAX_WORKERS` permits per issuer kind, so a slow or failing CA
+    /// never holds up self-signed generations (and the other way round).
+    lanes: Lanes,
+}
+
+/// Worker permits by issuer kind.
+struct Lanes {
+    acme: Arc<Semaphore>,
+    self_signed: Arc<Semaphore>,
+}
+
+impl Lanes {
+    fn get(&self, kind: IssuerKind) -> Arc<Semaphore> {
+        match kind {
+            IssuerKind::Acme => self.acme.clone(),
+            IssuerKind::SelfSigned => self.self_signed.clone(),
+        }
+    }
 }
 
 impl Lifecycle {
@@ -91,7 +109,10 @@ impl Lifecycle {
         let (wake, queue) = mpsc::unbounded_channel();
         let lifecycle = Lifecycle {
             inner: Arc::new(Inner {
-                permits: Arc::new(Semaphore::new(config.cert_gen_max_workers)),
+                lanes: Lanes {
+                    acme: Arc::new(Semaphore::new(config.cert_gen_max_workers)),
+                    self_signed: Arc::new(Semaphore::new(config.cert_gen_max_workers)),
+                },
                 store,
                 config,
                 issuers,

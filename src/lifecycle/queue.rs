@@ -1,10 +1,11 @@
-//! The in-memory work queue: wakes a worker for a name, at most `CERT_GEN_MAX_WORKERS` at once.
+//! The in-memory work queue: wakes a worker for a name, at most `CERT_GEN_MAX_WORKERS` at once
+//! per issuer lane.
 //! Redis's `jobs` set stays the record of what is pending; this only says "look now".
 
 use tokio::sync::mpsc;
 
 use super::Lifecycle;
-use crate::certs::model::GenerationState;
+use crate::certs::model::{GenerationState, IssuerKind};
 use crate::shutdown::Shutdown;
 
 impl Lifecycle {
@@ -36,12 +37,17 @@ impl Lifecycle {
                 name = queue.recv() => match name { Some(n) => n, None => return },
                 _ = shutdown.wait() => return,
             };
-            let permit = match self.inner.permits.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => return,
-            };
             let lifecycle = self.clone();
             tokio::spawn(async move {
+                // The lane is chosen by the record's issuer (ACME when it cannot be read: the
+                // job then finds out for itself).
+                let kind = match lifecycle.inner.store.get_certificate(&name).await {
+                    Ok(Some(record)) => record.issuer,
+                    _ => IssuerKind::Acme,
+                };
+                let Ok(permit) = lifecycle.inner.lanes.get(kind).acquire_owned().await else {
+                    return;
+                };
                 lifecycle.run_job(&name).await;
                 drop(permit);
                 lifecycle

@@ -29,6 +29,22 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the credentials back unless some are stored (after Redis lost its data, the first
+    /// issuance that uses an account this instance holds restores it); whether it wrote.
+    pub async fn restore_acme_account(&self, id: &str, credentials: &Secret) -> StoreResult<bool> {
+        let written: Option<String> = self
+            .client
+            .set(
+                self.keys.acme_account(id),
+                credentials.expose(),
+                None,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        Ok(written.is_some())
+    }
+
     /// Takes the registration lock for `ttl`; `false` if another worker holds it.
     pub async fn lock_acme_account(
         &self,

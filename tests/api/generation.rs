@@ -120,3 +120,42 @@ async fn redis_outage_gives_503_then_recovers() {
         "healthy"
     );
 }
+
+/// A CA that hangs must not hold up self-signed generations: each issuer kind has its own lane
+/// of CERT_GEN_MAX_WORKERS (a self-signed certificate used to wait behind ACME jobs).
+#[tokio::test]
+async fn a_hanging_ca_does_not_block_self_signed_generations() {
+    let hung_ca = common::upstream::black_hole().await;
+    let directory = format!("https://{}/directory", hung_ca.addr);
+    let (_redis, cg) = instance(&[
+        ("CERT_GEN_MAX_WORKERS", "1"),
+        ("ACME_DIRECTORY_URL", directory.as_str()),
+    ])
+    .await;
+    let admin = cg.admin();
+    for name in ["hung-a", "hung-b"] {
+        let body = json!({ "cert_name": name, "domain": format!("{name}.example.com") });
+        assert_eq!(
+            admin.post("/certificates/", &body).await.unwrap().status,
+            202
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let status = create_self_signed(&admin, "beside", &["beside.test"]).await;
+    let took = started.elapsed();
+    assert_eq!(status["status"], "completed");
+    assert!(
+        took < Duration::from_secs(10),
+        "self-signed waited {took:?}"
+    );
+    let acme = admin
+        .get("/certificates/hung-a/status")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        acme["status"], "generating",
+        "the ACME job is still stuck: {acme}"
+    );
+}
