@@ -36,10 +36,47 @@ pub struct PebbleOptions<'a> {
     pub validity_seconds: Option<u64>,
 }
 
+/// The Pebble binaries to run: `$PEBBLE_BIN` / `$CHALLTESTSRV_BIN`, else upstream v2.10.1 in
+/// `../shared/tools/pebble/` (ARI, profiles, EAB), else Debian's `pebble` package (v2.4.0).
+pub fn binaries() -> (PathBuf, PathBuf) {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/pebble");
+    let pick = |var: &str, name: &str| -> PathBuf {
+        if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+            let path = PathBuf::from(path);
+            assert!(path.is_file(), "{var}={} is not a file", path.display());
+            return path;
+        }
+        let bundled = shared.join(name);
+        if bundled.is_file() {
+            return bundled;
+        }
+        require_binary(name, "apt-get install -y pebble")
+    };
+    (
+        pick("PEBBLE_BIN", "pebble"),
+        pick("CHALLTESTSRV_BIN", "pebble-challtestsrv"),
+    )
+}
+
+/// Whether this `pebble-challtestsrv` is the newer one (`-dnsserver` and a DoH listener that
+/// must be switched off) rather than Debian's (`-dns01`).
+fn challtestsrv_is_new(path: &std::path::Path) -> bool {
+    let help = Command::new(path)
+        .arg("-h")
+        .output()
+        .expect("run pebble-challtestsrv -h");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&help.stdout),
+        String::from_utf8_lossy(&help.stderr)
+    );
+    text.contains("-dnsserver")
+}
+
 impl Pebble {
     pub async fn start(options: PebbleOptions<'_>) -> Pebble {
-        let pebble = require_binary("pebble", "apt-get install -y pebble");
-        let challtestsrv = require_binary("pebble-challtestsrv", "apt-get install -y pebble");
+        let (pebble, challtestsrv) = binaries();
+        let new_challtestsrv = challtestsrv_is_new(&challtestsrv);
         let dir = TempDir::new("pebble");
         let pki = make_pki(&["127.0.0.1", "localhost"]);
         let cert = dir.0.join("cert.pem");
@@ -68,6 +105,12 @@ impl Pebble {
                 "externalAccountBindingRequired": false,
             }
         });
+        // v2.4.0 reads `certificateValidityPeriod`; v2.10.1 takes validity from profiles (and
+        // ignores the other key); each ignores what it does not know.
+        let default_validity = options.validity_seconds.unwrap_or(7_776_000);
+        config["pebble"]["profiles"] = json!({
+            "default": { "description": "test default", "validityPeriod": default_validity },
+        });
         if let Some(seconds) = options.validity_seconds {
             config["pebble"]["certificateValidityPeriod"] = json!(seconds);
         }
@@ -82,7 +125,16 @@ impl Pebble {
                 .unwrap()
         };
 
-        let dns = Command::new(challtestsrv)
+        let dns_flag = if new_challtestsrv {
+            "-dnsserver"
+        } else {
+            "-dns01"
+        };
+        let mut dns = Command::new(challtestsrv);
+        if new_challtestsrv {
+            dns.args(["-doh", ""]);
+        }
+        let dns = dns
             .args([
                 "-defaultIPv4",
                 "127.0.0.1",
@@ -95,7 +147,7 @@ impl Pebble {
                 "-tlsalpn01",
                 "",
             ])
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+            .args([dns_flag, &format!("127.0.0.1:{dns_port}")])
             .args(["-management", &format!("127.0.0.1:{challtestsrv_port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
