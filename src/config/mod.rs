@@ -87,6 +87,10 @@ pub struct Config {
     pub body_min_rate: u64,
     pub upstream_connect_timeout: Duration,
     pub upstream_timeout: Duration,
+    /// Idle pooled connections kept per upstream host (`UPSTREAM_MAX_IDLE_PER_HOST`).
+    pub upstream_max_idle_per_host: usize,
+    /// Idle pooled upstream connections close after this (`UPSTREAM_IDLE_TIMEOUT_SECONDS`).
+    pub upstream_idle_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_connections: usize,
     /// Cap on open admin connections (`ADMIN_MAX_CONNECTIONS`).
@@ -170,6 +174,8 @@ impl Config {
             body_min_rate: v.number("BODY_MIN_RATE_BYTES_PER_SECOND")?,
             upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS")?,
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS")?,
+            upstream_max_idle_per_host: v.number("UPSTREAM_MAX_IDLE_PER_HOST")? as usize,
+            upstream_idle_timeout: v.seconds("UPSTREAM_IDLE_TIMEOUT_SECONDS")?,
             max_header_bytes: v.number("MAX_HEADER_BYTES")? as usize,
             max_connections: v.number("MAX_CONNECTIONS")? as usize,
             admin_max_connections: v.number("ADMIN_MAX_CONNECTIONS")? as usize,

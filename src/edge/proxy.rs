@@ -42,7 +42,8 @@ impl Proxy {
         connector.set_connect_timeout(Some(config.upstream_connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_idle_timeout(config.upstream_idle_timeout)
+            .pool_max_idle_per_host(config.upstream_max_idle_per_host)
             .pool_timer(TokioTimer::new())
             .build(connector);
         Proxy {

@@ -43,23 +43,36 @@ impl Drop for Upstream {
 /// - anything else: JSON `{upstream, method, uri, headers, body_bytes}` (the body is counted
 ///   as it streams, never buffered).
 pub async fn start(name: &'static str) -> Upstream {
+    start_counting(name).await.0
+}
+
+/// [`start`], also counting the TCP connections open to it right now.
+pub async fn start_counting(
+    name: &'static str,
+) -> (Upstream, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = open.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let counter = counter.clone();
+            counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let service = service_fn(move |req| handle(name, req));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
                     .await;
+                counter.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
-    Upstream { addr, task }
+    (Upstream { addr, task }, open)
 }
 
 async fn handle(

@@ -325,3 +325,58 @@ async fn upstream_failures_say_which_side_failed() {
         assert!(metrics.contains(series), "{series} missing in:\n{metrics}");
     }
 }
+
+/// The upstream pool keeps at most UPSTREAM_MAX_IDLE_PER_HOST idle connections after a burst and
+/// closes them after UPSTREAM_IDLE_TIMEOUT_SECONDS.
+#[tokio::test]
+async fn upstream_pool_is_bounded_and_expires() {
+    use std::sync::atomic::Ordering;
+    let (_redis, cg) = instance(&[
+        ("UPSTREAM_MAX_IDLE_PER_HOST", "3"),
+        ("UPSTREAM_IDLE_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let (up, open) = upstream::start_counting("pool").await;
+    create_self_signed(&cg.admin(), "pool", &["pool.test"]).await;
+    route(&cg, "pool.test", &up.url(), None).await;
+    let port = cg.https_port;
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            tokio::spawn(async move { get(port, "pool.test", "pool.test", "/slow/300").await })
+        })
+        .collect();
+    let sampler = {
+        let open = open.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            for _ in 0..40 {
+                peak = peak.max(open.load(Ordering::SeqCst));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peak
+        })
+    };
+    for request in burst {
+        assert_eq!(request.await.unwrap().status, 200);
+    }
+    let peak = sampler.await.unwrap();
+    assert!(
+        peak > 3,
+        "the burst needed more than 3 upstream connections ({peak})"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = open.load(Ordering::SeqCst);
+    assert!(
+        idle <= 3,
+        "{idle} upstream connections kept after the burst"
+    );
+    common::wait_until(
+        "idle upstream connections to expire",
+        Duration::from_secs(5),
+        || {
+            let open = open.clone();
+            async move { open.load(Ordering::SeqCst) == 0 }
+        },
+    )
+    .await;
+}
