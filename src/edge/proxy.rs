@@ -179,8 +179,13 @@ impl Proxy {
                 .headers
                 .insert(UPGRADE, HeaderValue::from_static("websocket"));
         }
-        let body = TimedBody::new(body, self.body_limits);
-        let request = Request::from_parts(parts, BodyExt::boxed(body));
+        // A request without a body (most GETs) needs no deadline, and no timer is made for it.
+        let body = if http_body::Body::is_end_stream(&body) {
+            BodyExt::boxed(body.map_err(Into::into))
+        } else {
+            BodyExt::boxed(TimedBody::new(body, self.body_limits))
+        };
+        let request = Request::from_parts(parts, body);
         let response =
             tokio::time::timeout(self.config.upstream_timeout, self.client.request(request)).await;
         let mut response = match response {
