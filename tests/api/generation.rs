@@ -84,15 +84,7 @@ async fn redis_outage_gives_503_then_recovers() {
     create_self_signed(&admin, "before", &["before.test"]).await;
     redis.stop();
     // The client notices the closed socket at once; from then on the API fails fast.
-    common::wait_until(
-        "the store to notice the outage",
-        Duration::from_secs(5),
-        || {
-            let admin = admin.clone();
-            async move { admin.get("/certificates/").await.unwrap().status == 503 }
-        },
-    )
-    .await;
+    common::wait_store_down(&admin).await;
     let started = std::time::Instant::now();
     let r = admin.get("/certificates/").await.unwrap();
     let took = started.elapsed();

@@ -447,3 +447,17 @@ pub async fn with_pem(client: &AdminClient, name: &str) -> Value {
     assert_eq!(r.status, 200, "certificate {name}: {}", r.json());
     r.json()
 }
+
+/// Waits until the instance behind `admin` has noticed that Redis is gone (its API answers
+/// `503`): from then on it fails fast.
+pub async fn wait_store_down(admin: &AdminClient) {
+    wait_until(
+        "the store to notice the outage",
+        Duration::from_secs(5),
+        || {
+            let admin = admin.clone();
+            async move { admin.get("/certificates/").await.unwrap().status == 503 }
+        },
+    )
+    .await;
+}

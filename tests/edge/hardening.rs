@@ -305,15 +305,7 @@ async fn handshakes_fail_fast_while_redis_is_down() {
     let (mut redis, cg) = instance(&[("SELF_SIGNED_DAYS", "2")]).await;
     redis.stop();
     let admin = cg.admin();
-    common::wait_until(
-        "the store to notice the outage",
-        Duration::from_secs(5),
-        || {
-            let admin = admin.clone();
-            async move { admin.get("/certificates/").await.unwrap().status == 503 }
-        },
-    )
-    .await;
+    common::wait_store_down(&admin).await;
     let mut lifetimes = Vec::new();
     for i in 0..3 {
         let started = Instant::now();
