@@ -24,6 +24,10 @@ cert action *args:
 token action *args:
     @scripts/certgate.sh token "$@"
 
+# What the ACME CA offers: profiles [--staging]
+acme action *args:
+    @scripts/certgate.sh acme "$@"
+
 # Routes: create <hostname> <upstream> [cert_name] [https_redirect] [token] | delete <hostname> [token]
 #         | list [token] | show <hostname> [token]
 proxy action *args:

@@ -40,6 +40,7 @@ fn resolver() -> SniResolver {
             email: None,
             acme_directory_url: None,
             staging: false,
+            profile: None,
             issuer: IssuerKind::SelfSigned,
             key_type: KeyType::EcdsaP256,
             status: CertStatus::Active,

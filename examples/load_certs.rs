@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
             email: None,
             acme_directory_url: None,
             staging: false,
+            profile: None,
             issuer: IssuerKind::SelfSigned,
             key_type: KeyType::EcdsaP256,
             status: CertStatus::Active,

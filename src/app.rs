@@ -81,6 +81,7 @@ pub async fn run(
     }
     let events = Events::new();
     let acme = AcmeIssuer::new(store.clone(), &config)?;
+    let profiles = Arc::new(acme.profile_catalog());
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
             validity_days: config.self_signed_days,
@@ -97,7 +98,7 @@ pub async fn run(
         &stop,
     );
     let health = Health::default();
-    let state = AdminState::new(lifecycle, config.clone(), health.clone());
+    let state = AdminState::new(lifecycle, config.clone(), health.clone(), profiles);
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
     events.connect_local(tables.clone());
     health.watch_certificates(tables.certs.clone());

@@ -44,6 +44,19 @@ pub enum Command {
     /// Manage API tokens (admin token only).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// What the ACME CA offers.
+    #[command(subcommand)]
+    Acme(AcmeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AcmeCommand {
+    /// The certificate profiles the configured CA offers.
+    Profiles {
+        /// The staging CA's (ACME_STAGING_URL).
+        #[arg(long)]
+        staging: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -94,6 +107,9 @@ pub struct CreateArgs {
     /// `rsa` or `ecdsa-p256` (default: the server's KEY_TYPE).
     #[arg(long)]
     pub key_type: Option<String>,
+    /// CA profile to order (see `certgate acme profiles`; default: the server's ACME_PROFILE).
+    #[arg(long)]
+    pub profile: Option<String>,
     /// ACME directory to use instead of the configured ones (admin token only).
     #[arg(long)]
     pub acme_directory_url: Option<String>,

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         Command::Token(cmd) => client_command(&cli.admin_url, cli.token, |c| {
             Box::pin(async move { commands::token(&c, cmd).await })
         }),
+        Command::Acme(cmd) => client_command(&cli.admin_url, cli.token, |c| {
+            Box::pin(async move { commands::acme(&c, cmd).await })
+        }),
     }
 }
 

@@ -21,12 +21,21 @@ struct Env {
 }
 
 async fn env_with(pebble_env: &[(&str, &str)], extra: &[(&str, &str)]) -> Env {
+    env_with_profiles(pebble_env, extra, &[]).await
+}
+
+async fn env_with_profiles(
+    pebble_env: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    extra_profiles: &[(&str, u64)],
+) -> Env {
     let redis = Redis::start().await;
     let http_port = free_port();
     let pebble = Pebble::start(PebbleOptions {
         http_port,
         env: pebble_env,
         validity_seconds: None,
+        extra_profiles,
     })
     .await;
     let mut vars = common::base_env(&redis.url(), "acme:");
@@ -309,4 +318,61 @@ async fn a_lost_acme_account_is_written_back_by_the_next_order() {
     );
     let registrations = env.pebble.log_text().matches("POST /sign-me-up").count();
     assert_eq!(registrations, 1, "one account, reused");
+}
+
+/// Profiles (Pebble v2.10.1): the CA's list is shown, a `shortlived` certificate gets Pebble's
+/// 6-day lifetime and keeps its profile, an unknown profile is refused with the list.
+#[tokio::test]
+async fn profiles_are_listed_checked_and_ordered() {
+    let env = env_with_profiles(&[], &[], &[("shortlived", 518_400)]).await;
+    if !env.pebble.has_profiles().await {
+        common::skip_unless_ci(
+            "this Pebble lists no profiles (v2.10.1 in ../shared/tools/pebble does)",
+        );
+        return;
+    }
+    let admin = env.certgate.admin();
+    let listed = admin.get("/acme/profiles").await.unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.json());
+    let names: Vec<String> = listed.json()["profiles"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(names, vec!["default", "shortlived"]);
+
+    let body =
+        json!({ "cert_name": "short", "domain": "short.example.com", "profile": "shortlived" });
+    let started = Instant::now();
+    assert_eq!(
+        admin.post("/certificates/", &body).await.unwrap().status,
+        202
+    );
+    let status = wait_generation(&admin, "short", Duration::from_secs(120)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    println!("shortlived issuance: {:?}", started.elapsed());
+    let cert = with_pem(&admin, "short").await;
+    assert_eq!(cert["profile"], "shortlived");
+    let leaf = leaf_info(cert["fullchain_pem"].as_str().unwrap()).unwrap();
+    let lifetime = leaf.not_after - leaf.not_before;
+    assert!(
+        (lifetime - time::Duration::days(6)).abs() < time::Duration::minutes(5),
+        "a shortlived certificate lives 6 days, got {lifetime}"
+    );
+
+    let body = json!({ "cert_name": "nope", "domain": "nope.example.com", "profile": "forever" });
+    let refused = admin.post("/certificates/", &body).await.unwrap();
+    assert_eq!(refused.status, 400);
+    let answer = refused.json();
+    assert_eq!(answer["field"], "profile");
+    let detail = answer["detail"].as_str().unwrap();
+    assert!(detail.contains("default, shortlived"), "{detail}");
+    assert_eq!(admin.get("/certificates/nope").await.unwrap().status, 404);
+
+    let body = json!({ "cert_name": "ss", "domain": "ss.test", "issuer": "self-signed", "profile": "shortlived" });
+    assert_eq!(
+        admin.post("/certificates/", &body).await.unwrap().status,
+        400
+    );
 }

@@ -42,6 +42,7 @@ async fn acme_cluster_with(
         http_port,
         env: pebble_env,
         validity_seconds: Some(validity),
+        extra_profiles: &[],
     })
     .await;
     let mut instances = Vec::new();

@@ -139,6 +139,7 @@ async fn metrics_and_logs_of_acme_issuance_and_failure() {
         http_port,
         env: &[],
         validity_seconds: None,
+        extra_profiles: &[],
     })
     .await;
     let mut env = common::base_env(&redis.url(), "o:");
@@ -346,7 +347,17 @@ async fn openapi_document_covers_the_router_exactly() {
 #[tokio::test]
 async fn openapi_fuzzer_finds_no_5xx_and_no_schema_violation() {
     let redis = Redis::start().await;
-    let cg = Certgate::start(&redis.url(), "fuzz:", &[]).await;
+    // A live CA, so that profile checks and /acme/profiles answer as in production.
+    let pebble = Pebble::start(PebbleOptions {
+        http_port: free_port(),
+        env: &[],
+        validity_seconds: None,
+        extra_profiles: &[],
+    })
+    .await;
+    let mut env = common::base_env(&redis.url(), "fuzz:");
+    env.extend(pebble.certgate_env());
+    let cg = Certgate::start_with_env(env).await;
     let entry = "import sys; from schemathesis.cli import schemathesis; \
                  sys.argv[0] = 'schemathesis'; schemathesis()";
     let probe = std::process::Command::new("python3")

@@ -7,6 +7,7 @@ pub mod account;
 pub mod http;
 pub mod order;
 pub mod problem;
+pub mod profiles;
 
 use std::time::Duration;
 
@@ -43,6 +44,11 @@ pub struct AcmeIssuer {
 }
 
 impl AcmeIssuer {
+    /// A catalog of the profiles CAs offer, over this issuer's HTTPS client.
+    pub fn profile_catalog(&self) -> profiles::ProfileCatalog {
+        profiles::ProfileCatalog::new(self.http.clone())
+    }
+
     /// Builds the issuer; fails when `ACME_CA_BUNDLE` cannot be used.
     pub fn new(store: Store, config: &Config) -> Result<AcmeIssuer, SetupError> {
         let bundle = match &config.acme_ca_bundle {

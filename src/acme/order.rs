@@ -52,11 +52,14 @@ impl AcmeIssuer {
             .iter()
             .map(|d| Identifier::Dns(d.clone()))
             .collect();
-        let mut order = with_retry!(
-            self,
-            "creating the order",
-            account.new_order(&NewOrder::new(&identifiers)).await
-        )?;
+        let mut order = with_retry!(self, "creating the order", {
+            let new_order = NewOrder::new(&identifiers);
+            let new_order = match request.profile.as_deref() {
+                Some(profile) => new_order.profile(profile),
+                None => new_order,
+            };
+            account.new_order(&new_order).await
+        })?;
         tracing::info!(cert_name = %request.cert_name, order = order.url(), "ACME order created");
         let mut tokens = Vec::new();
         let result = self.complete(&mut order, request, &mut tokens).await;

@@ -40,6 +40,8 @@ pub struct CreateBody {
     issuer: Option<IssuerKind>,
     #[serde(default)]
     key_type: Option<KeyType>,
+    #[serde(default)]
+    profile: Option<String>,
 }
 
 /// `POST /certificates/`: one domain.
@@ -109,6 +111,24 @@ async fn create(
         (None, IssuerKind::Acme) if options.staging => Some(state.config.acme_staging_url.clone()),
         (None, IssuerKind::Acme) => Some(state.config.acme_directory_url.clone()),
     };
+    let profile = match (&directory_url, options.profile.as_deref()) {
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "profile",
+                "profiles are offered by ACME CAs; the self-signed issuer has none",
+            ))
+        }
+        (None, None) => None,
+        (Some(directory), requested) => {
+            let profile = requested
+                .map(str::to_owned)
+                .or(state.config.acme_profile.clone());
+            if let Some(name) = &profile {
+                check_profile(&state, directory, name).await?;
+            }
+            profile
+        }
+    };
     if state.store.get_certificate(&cert_name).await?.is_some() {
         return Err(name_taken(&cert_name));
     }
@@ -119,6 +139,7 @@ async fn create(
         email,
         acme_directory_url: directory_url,
         staging: options.staging,
+        profile,
         issuer,
         key_type: options.key_type.unwrap_or(state.config.key_type),
         status: CertStatus::Pending,
@@ -142,6 +163,40 @@ async fn create(
         Created::HostnameClaimed(host) => return Err(hostname_claimed(&host)),
     }
     Ok(accepted(&cert_name, "pending"))
+}
+
+/// Refuses a profile the CA at `directory` does not list, naming the ones it does.
+async fn check_profile(state: &AdminState, directory: &str, name: &str) -> Result<(), ApiError> {
+    if !crate::config::is_profile_name(name) {
+        return Err(ApiError::invalid(
+            "profile",
+            "must be 1 to 64 letters, digits, '.', '_' or '-'",
+        ));
+    }
+    let offered = match state.profiles.profiles(directory).await {
+        Ok(offered) => offered,
+        Err(why) => {
+            // The CA cannot be asked now; its own answer to the order will say if the profile
+            // is wrong. A CA that is down must not stop certificates from being recorded.
+            tracing::warn!(profile = name, error = %why, "profile not checked: the CA's directory is unreadable");
+            return Ok(());
+        }
+    };
+    if offered.contains_key(name) {
+        return Ok(());
+    }
+    let list = if offered.is_empty() {
+        "it offers no profiles".to_owned()
+    } else {
+        format!(
+            "it offers: {}",
+            offered.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    Err(ApiError::invalid(
+        "profile",
+        format!("the CA at {directory} has no profile {name:?}; {list}"),
+    ))
 }
 
 /// `403` for a hostname that another token's certificate or route named first.
@@ -187,7 +242,7 @@ pub async fn list(
 }
 
 /// Parses a `true`/`false` query flag, naming it when it is neither.
-fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+pub(super) fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match query.get(name).map(String::as_str) {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),

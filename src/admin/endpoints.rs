@@ -69,6 +69,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
             UNAUTHORIZED,
             FORBIDDEN,
             (409, "cert_name exists", Some("Error")),
+            (
+                502,
+                "The CA's directory could not be read (to check profile)",
+                Some("Error"),
+            ),
             (413, "Body over 64 KiB", Some("Error")),
             UNAVAILABLE,
         ],
@@ -105,6 +110,11 @@ pub const ENDPOINTS: &[Endpoint] = &[
             UNAUTHORIZED,
             FORBIDDEN,
             (409, "cert_name exists", Some("Error")),
+            (
+                502,
+                "The CA's directory could not be read (to check profile)",
+                Some("Error"),
+            ),
             (413, "Body over 64 KiB", Some("Error")),
             UNAVAILABLE,
         ],
@@ -245,6 +255,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
     },
     Endpoint {
+        method: "get",
+        path: "/acme/profiles",
+        summary:
+            "The certificate profiles the configured CA offers (?staging=true: the staging CA)",
+        auth: true,
+        request: None,
+        responses: &[
+            (
+                200,
+                "Directory, default profile and profiles",
+                Some("AcmeProfiles"),
+            ),
+            ERRORS,
+            UNAUTHORIZED,
+            (502, "The CA's directory could not be read", Some("Error")),
+            UNAVAILABLE,
+        ],
+    },
+    Endpoint {
         method: "post",
         path: "/tokens/",
         summary: "Create an API token (admin); shown only in this answer",
@@ -324,6 +353,7 @@ pub fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("get", "/proxies/{hostname}") => on(filter, routes::show),
         ("put", "/proxies/{hostname}") => on(filter, routes::replace),
         ("delete", "/proxies/{hostname}") => on(filter, routes::remove),
+        ("get", "/acme/profiles") => on(filter, super::acme::profiles),
         ("post", "/tokens/") => on(filter, tokens::create),
         ("get", "/tokens/") => on(filter, tokens::list),
         ("delete", "/tokens/{name}") => on(filter, tokens::remove),

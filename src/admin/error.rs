@@ -30,6 +30,8 @@ pub enum ApiError {
     TooLarge(usize),
     /// 503: Redis unreachable.
     StorageUnavailable,
+    /// 502: the CA's directory could not be read (to check a profile, to list profiles).
+    CaUnavailable(String),
     /// 500: a bug or corrupt data; details go to the log, not the client.
     Internal(String),
 }
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::StorageUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
+            ApiError::CaUnavailable(_) => (StatusCode::BAD_GATEWAY, "ca_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -87,6 +90,7 @@ impl IntoResponse for ApiError {
                 body["detail"] = Value::from(detail.as_str());
             }
             ApiError::Malformed(detail)
+            | ApiError::CaUnavailable(detail)
             | ApiError::Forbidden(detail)
             | ApiError::NotFound(detail) => {
                 body["detail"] = Value::from(detail.as_str());

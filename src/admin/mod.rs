@@ -2,6 +2,7 @@
 //!
 //! Handlers authenticate, validate and read; every write goes through [`Lifecycle`].
 
+pub mod acme;
 pub mod auth;
 pub mod body;
 pub mod certificates;
@@ -23,6 +24,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use tokio::sync::OnceCell;
 
+use crate::acme::profiles::ProfileCatalog;
 use crate::config::Config;
 use crate::health::Health;
 use crate::lifecycle::Lifecycle;
@@ -37,12 +39,19 @@ pub struct AdminState {
     pub lifecycle: Lifecycle,
     pub config: Arc<Config>,
     pub health: Health,
+    /// The profiles CAs offer (read from their directories, cached).
+    pub profiles: Arc<ProfileCatalog>,
     /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis.
     admin_hash: Arc<OnceCell<String>>,
 }
 
 impl AdminState {
-    pub fn new(lifecycle: Lifecycle, config: Arc<Config>, health: Health) -> Self {
+    pub fn new(
+        lifecycle: Lifecycle,
+        config: Arc<Config>,
+        health: Health,
+        profiles: Arc<ProfileCatalog>,
+    ) -> Self {
         let admin_hash = match &config.admin_token {
             Some(token) => OnceCell::new_with(Some(crate::tokens::token_hash(token.expose()))),
             None => OnceCell::new(),
@@ -52,6 +61,7 @@ impl AdminState {
             lifecycle,
             config,
             health,
+            profiles,
             admin_hash: Arc::new(admin_hash),
         }
     }

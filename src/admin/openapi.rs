@@ -86,6 +86,7 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
         ("delete", "/certificates/{cert_name}") => {
             vec![flag("force", "delete even while routes use it")]
         }
+        ("get", "/acme/profiles") => vec![flag("staging", "list the staging CA's profiles")],
         _ => Vec::new(),
     }
 }
@@ -116,6 +117,7 @@ fn schemas() -> Value {
         "acme_directory_url": { "type": "string", "nullable": true, "pattern": "^https://.+", "description": "admin token only" },
         "issuer": { "type": "string", "nullable": true, "enum": ["acme", "self-signed", null], "default": "acme" },
         "key_type": { "type": "string", "nullable": true, "enum": ["rsa", "ecdsa-p256", null] },
+        "profile": { "type": "string", "nullable": true, "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "a profile the CA lists (GET /acme/profiles); ACME only" },
     });
     let mut single = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domain"], "properties": { "cert_name": cert_name, "domain": domain } });
     let mut multi = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domains"], "properties": { "cert_name": cert_name, "domains": { "type": "array", "minItems": 1, "maxItems": 100, "items": domain } } });
@@ -135,7 +137,7 @@ fn schemas() -> Value {
         "Accepted": { "type": "object", "properties": { "cert_name": string, "status": string, "status_url": string } },
         "Certificate": { "type": "object", "properties": {
             "cert_name": string, "domains": { "type": "array", "items": string }, "email": nullable_string,
-            "acme_directory_url": nullable_string, "staging": { "type": "boolean" },
+            "acme_directory_url": nullable_string, "staging": { "type": "boolean" }, "profile": nullable_string,
             "issuer": { "type": "string", "enum": ["acme", "self-signed"] }, "key_type": { "type": "string", "enum": ["rsa", "ecdsa-p256"] },
             "status": { "type": "string", "enum": ["pending", "active", "failed", "expired"] },
             "expires_at": nullable_string, "not_before": nullable_string, "created_at": string, "updated_at": string,
@@ -149,6 +151,7 @@ fn schemas() -> Value {
         "RouteRequest": { "type": "object", "additionalProperties": false, "required": ["upstream"], "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "pattern": "^http://[^/@?#]+/?$", "example": "http://app.internal:8080" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true } } },
         "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
+        "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": name_pattern } } },
         "NewToken": { "type": "object", "properties": { "name": string, "token": string } },
         "TokenList": { "type": "array", "items": { "type": "object", "properties": { "name": string, "token_hash": string, "created_at": string } } }

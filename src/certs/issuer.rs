@@ -19,6 +19,8 @@ pub struct IssueRequest {
     pub email: Option<String>,
     /// ACME only: the directory to order from.
     pub directory_url: Option<String>,
+    /// ACME only: the CA profile to name in the order.
+    pub profile: Option<String>,
 }
 
 /// A signed certificate with its new private key.

@@ -127,6 +127,9 @@ pub struct CertificateRecord {
     pub acme_directory_url: Option<String>,
     #[serde(default)]
     pub staging: bool,
+    /// The CA profile every order for it names (ACME only; `None`: the CA's default).
+    #[serde(default)]
+    pub profile: Option<String>,
     pub issuer: IssuerKind,
     pub key_type: KeyType,
     pub status: CertStatus,
@@ -156,6 +159,7 @@ pub struct CertificateView {
     pub email: Option<String>,
     pub acme_directory_url: Option<String>,
     pub staging: bool,
+    pub profile: Option<String>,
     pub issuer: IssuerKind,
     pub key_type: KeyType,
     pub status: CertStatus,
@@ -195,6 +199,7 @@ impl CertificateRecord {
             updated_at: self.updated_at.clone(),
             last_error: self.last_error.clone(),
             next_renewal_at: self.next_renewal_at.clone(),
+            profile: self.profile.clone(),
             owner_token_hash: show_owner.then(|| self.owner_token_hash.clone()),
             fullchain_pem: None,
             private_key_pem: None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{AdminClient, ApiResponse};
-use crate::cli::{CertCommand, CreateArgs, ProxyCommand, RouteArgs, TokenCommand};
+use crate::cli::{AcmeCommand, CertCommand, CreateArgs, ProxyCommand, RouteArgs, TokenCommand};
 
 /// How often `cert create` polls the status while it waits.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -88,6 +88,17 @@ fn route_body(args: &RouteArgs) -> Value {
     body
 }
 
+pub async fn acme(client: &AdminClient, command: AcmeCommand) -> CommandResult {
+    match command {
+        AcmeCommand::Profiles { staging } => expect(
+            client
+                .get(&format!("/acme/profiles?staging={staging}"))
+                .await,
+            200,
+        ),
+    }
+}
+
 pub async fn token(client: &AdminClient, command: TokenCommand) -> CommandResult {
     match command {
         TokenCommand::Create { name } => {
@@ -125,6 +136,7 @@ async fn create(client: &AdminClient, args: CreateArgs) -> CommandResult {
         ("issuer", &args.issuer),
         ("key_type", &args.key_type),
         ("acme_directory_url", &args.acme_directory_url),
+        ("profile", &args.profile),
     ] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
             body[key] = json!(v);

@@ -48,6 +48,8 @@ pub struct Config {
     pub acme_poll_max_attempts: u32,
     pub acme_poll_interval: Duration,
     pub acme_poll_initial_wait: Duration,
+    /// CA profile of certificates that name none (`ACME_PROFILE`; `None`: the CA's default).
+    pub acme_profile: Option<String>,
     /// Extra roots trusted for the ACME server's HTTPS (`ACME_CA_BUNDLE`).
     pub acme_ca_bundle: Option<PathBuf>,
     pub renewal_check_interval: Duration,
@@ -120,6 +122,8 @@ mod redis_url;
 pub mod settings;
 mod values;
 
+pub use values::is_profile_name;
+
 pub use redis_url::{redact_url, RedisUrl};
 
 use values::{read_toml, Values};
@@ -147,6 +151,7 @@ impl Config {
             acme_poll_max_attempts: v.number("ACME_POLL_MAX_ATTEMPTS")? as u32,
             acme_poll_interval: v.seconds("ACME_POLL_INTERVAL_SECONDS")?,
             acme_poll_initial_wait: v.seconds("ACME_POLL_INITIAL_WAIT")?,
+            acme_profile: v.profile("ACME_PROFILE")?,
             acme_ca_bundle: v.file("ACME_CA_BUNDLE")?,
             renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
             renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,

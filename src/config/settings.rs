@@ -34,6 +34,8 @@ pub enum Kind {
     Token,
     /// A tracing filter.
     LogFilter,
+    /// Empty, or a CA profile name.
+    ProfileName,
 }
 
 /// A setting's default.
@@ -89,6 +91,9 @@ impl Setting {
             Kind::KeyPrefix => "1 to 64 printable characters without braces".into(),
             Kind::Token => "at least 24 printable characters without spaces".into(),
             Kind::LogFilter => "error, warn, info, debug, trace or a tracing filter".into(),
+            Kind::ProfileName => {
+                "empty (the CA's default) or 1 to 64 letters, digits, '.', '_' or '-'".into()
+            }
         }
     }
 
@@ -125,6 +130,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "ACME_POLL_MAX_ATTEMPTS", section: "ACME", kind: Kind::Number { min: 1, max: 10_000, unit: "count" }, default: Default::Value("60"), doc: "Polls of an order or authorization before giving up" },
     Setting { name: "ACME_POLL_INTERVAL_SECONDS", section: "ACME", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("2"), doc: "Time between polls" },
     Setting { name: "ACME_POLL_INITIAL_WAIT", section: "ACME", kind: Kind::Seconds { min: 0, max: 3600 }, default: Default::Value("0"), doc: "Time before the first poll" },
+    Setting { name: "ACME_PROFILE", section: "ACME", kind: Kind::ProfileName, default: Default::Value(""), doc: "CA profile for certificates that name none (checked against the CA's list at create)" },
     Setting { name: "ACME_CA_BUNDLE", section: "ACME", kind: Kind::PemFile, default: Default::Unset { meaning: "none", example: "/etc/certgate/acme-roots.pem" }, doc: "Extra roots trusted for the ACME server's HTTPS" },
     Setting { name: "RENEWAL_CHECK_INTERVAL", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("86400"), doc: "Time between renewal checks" },
     Setting { name: "RENEWAL_THRESHOLD_DAYS", section: "Certificates", kind: Kind::Number { min: 1, max: 3650, unit: "days" }, default: Default::Value("30"), doc: "Renew this long before expiry (a third of the lifetime for shorter certificates)" },

@@ -195,6 +195,14 @@ impl Values<'_> {
         }
     }
 
+    pub(super) fn profile(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        match self.value(name).unwrap_or_default() {
+            "" => Ok(None),
+            p if is_profile_name(p) => Ok(Some(p.to_owned())),
+            _ => self.refuse(name),
+        }
+    }
+
     pub(super) fn cidrs(&self, name: &str) -> Result<Vec<IpNet>, ConfigError> {
         let Some(text) = self.get(name) else {
             return Ok(Vec::new());
@@ -234,4 +242,12 @@ impl Values<'_> {
             self.refuse("LOG_LEVEL")
         }
     }
+}
+
+/// A CA profile name as certgate accepts one: 1 to 64 letters, digits, '.', '_' or '-'.
+pub fn is_profile_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }

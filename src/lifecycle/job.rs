@@ -178,6 +178,7 @@ impl Lifecycle {
             rsa_key_size: self.inner.config.rsa_key_size,
             email: record.email.clone(),
             directory_url: record.acme_directory_url.clone(),
+            profile: record.profile.clone(),
         };
         issuer.issue(&request).await
     }

@@ -34,6 +34,10 @@ pub struct PebbleOptions<'a> {
     pub env: &'a [(&'a str, &'a str)],
     /// Certificate lifetime in seconds (Pebble's default is about 5 years).
     pub validity_seconds: Option<u64>,
+    /// Extra profiles (name, validity in seconds) beside `default` (v2.10.1 and later). With
+    /// more than one profile, Pebble may pick any for an order that names none: tests that set
+    /// these name the profile in every order.
+    pub extra_profiles: &'a [(&'a str, u64)],
 }
 
 /// The Pebble binaries to run: `$PEBBLE_BIN` / `$CHALLTESTSRV_BIN`, else upstream v2.10.1 in
@@ -111,6 +115,10 @@ impl Pebble {
         config["pebble"]["profiles"] = json!({
             "default": { "description": "test default", "validityPeriod": default_validity },
         });
+        for (name, seconds) in options.extra_profiles {
+            config["pebble"]["profiles"][*name] =
+                json!({ "description": format!("{name} test profile"), "validityPeriod": seconds });
+        }
         if let Some(seconds) = options.validity_seconds {
             config["pebble"]["certificateValidityPeriod"] = json!(seconds);
         }
@@ -224,6 +232,14 @@ impl Pebble {
             "challtestsrv set-servfail: {}",
             r.status
         );
+    }
+
+    /// Whether this Pebble lists certificate profiles in its directory (v2.10.1 does, Debian's
+    /// v2.4.0 does not).
+    pub async fn has_profiles(&self) -> bool {
+        let directory = https_get(self.port, "/dir", &self.ca_pem).await;
+        let directory: serde_json::Value = serde_json::from_str(&directory).unwrap();
+        directory["meta"]["profiles"].is_object()
     }
 
     pub fn log_text(&self) -> String {

@@ -69,9 +69,12 @@ pub async fn https_get(port: u16, path: &str, ca_pem: &str) -> String {
         .unwrap();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
-    tls.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    tls.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: certgate-tests\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut response = Vec::new();
     let _ = tls.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response).to_string();

@@ -1,0 +1,35 @@
+//! `/acme/…`: what the CA offers (`docs/api.md`, "ACME").
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::certificates::flag;
+use super::error::ApiError;
+use super::AdminState;
+
+/// `GET /acme/profiles[?staging=true]`: the profiles of the configured directory (any token).
+pub async fn profiles(
+    State(state): State<AdminState>,
+    _caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let directory = if flag(&query, "staging")? {
+        &state.config.acme_staging_url
+    } else {
+        &state.config.acme_directory_url
+    };
+    let profiles = state
+        .profiles
+        .profiles(directory)
+        .await
+        .map_err(ApiError::CaUnavailable)?;
+    Ok(Json(json!({
+        "directory": directory,
+        "default": state.config.acme_profile,
+        "profiles": profiles,
+    })))
+}
