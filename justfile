@@ -24,7 +24,7 @@ cert action *args:
 token action *args:
     @scripts/certgate.sh token "$@"
 
-# What the ACME CA offers: profiles [--staging]
+# What the ACME CA offers: profiles [--staging] | accounts (admin)
 acme action *args:
     @scripts/certgate.sh acme "$@"
 

@@ -57,6 +57,8 @@ pub enum AcmeCommand {
         #[arg(long)]
         staging: bool,
     },
+    /// The ACME accounts certgate registered (admin token).
+    Accounts,
 }
 
 #[derive(Subcommand, Debug)]

@@ -140,10 +140,27 @@ async fn simultaneous_orders_register_one_account() {
     assert_eq!(registrations, 1, "Pebble log:\n{}", env.pebble.log_text());
     let accounts: Vec<String> = env.redis.keys("acme:acme:account:*").await;
     assert_eq!(
-        accounts.iter().filter(|k| !k.ends_with(":lock")).count(),
+        accounts
+            .iter()
+            .filter(|k| !k.ends_with(":lock") && !k.ends_with(":info"))
+            .count(),
         1,
         "{accounts:?}"
     );
+    // Visible to the operator (what CAA accounturi pins), without any key material.
+    let r = admin.get("/acme/accounts").await.unwrap();
+    assert_eq!(r.status, 200);
+    let listed = r.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["directory"], env.pebble.directory_url());
+    assert_eq!(listed[0]["email"], "same@example.com");
+    let url = listed[0]["account_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("https://127.0.0.1:{}/", env.pebble.port)),
+        "{url}"
+    );
+    let text = listed.to_string();
+    assert!(!text.contains("key") && !text.contains("PRIVATE"), "{text}");
 }
 
 #[tokio::test]
@@ -295,10 +312,17 @@ async fn a_lost_acme_account_is_written_back_by_the_next_order() {
         issue(&env, "lost-one", &one, "keep@example.com").await.0["status"],
         "completed"
     );
+    // The credentials keys only (not the registration lock, not the operator-visible info).
     let accounts = |keys: Vec<String>| -> Vec<String> {
-        keys.into_iter().filter(|k| !k.ends_with(":lock")).collect()
+        keys.into_iter()
+            .filter(|k| !k.ends_with(":lock") && !k.ends_with(":info"))
+            .collect()
     };
     let stored = accounts(env.redis.keys("acme:acme:account:*").await);
+    let stored: Vec<String> = stored
+        .into_iter()
+        .filter(|k| !k.ends_with(":info"))
+        .collect();
     assert_eq!(stored.len(), 1, "{stored:?}");
     {
         use fred::prelude::{ClientLike, KeysInterface};
@@ -306,7 +330,8 @@ async fn a_lost_acme_account_is_written_back_by_the_next_order() {
         let _: i64 = client.del(stored[0].as_str()).await.unwrap();
         let _ = client.quit().await;
     }
-    assert!(accounts(env.redis.keys("acme:acme:account:*").await).is_empty());
+    let left = accounts(env.redis.keys("acme:acme:account:*").await);
+    assert!(left.is_empty(), "{left:?}");
     let two = vec!["lost-two.example.com".to_owned()];
     assert_eq!(
         issue(&env, "lost-two", &two, "keep@example.com").await.0["status"],

@@ -11,6 +11,7 @@ use super::http::AcmeHttp;
 use super::problem::{retry_delay, to_issue_error};
 use crate::certs::issuer::IssueError;
 use crate::secret::Secret;
+use crate::store::acme_accounts::AcmeAccountInfo;
 use crate::store::Store;
 
 /// How long a registration may hold the lock, and how long others wait for it.
@@ -69,6 +70,8 @@ impl Accounts {
         loop {
             if let Some(credentials) = self.store.get_acme_account(&id).await.map_err(storage)? {
                 let account = self.restore(&credentials).await?;
+                self.record_info(&id, directory_url, email, &account)
+                    .await?;
                 self.cache
                     .lock()
                     .expect("account cache")
@@ -85,6 +88,8 @@ impl Accounts {
                 let result = self.register(&id, directory_url, email).await;
                 let _ = self.store.unlock_acme_account(&id).await;
                 let (account, credentials) = result?;
+                self.record_info(&id, directory_url, email, &account)
+                    .await?;
                 self.cache
                     .lock()
                     .expect("account cache")
@@ -102,6 +107,26 @@ impl Accounts {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Makes the account visible to operators (`GET /acme/accounts`), once.
+    async fn record_info(
+        &self,
+        id: &str,
+        directory_url: &str,
+        email: Option<&str>,
+        account: &Account,
+    ) -> Result<(), IssueError> {
+        let info = AcmeAccountInfo {
+            directory: directory_url.to_owned(),
+            email: email.map(str::to_owned),
+            account_url: account.id().to_owned(),
+            created_at: crate::timefmt::now_string(),
+        };
+        self.store
+            .record_acme_account_info(id, &info)
+            .await
+            .map_err(storage)
     }
 
     async fn restore(&self, credentials: &Secret) -> Result<Account, IssueError> {

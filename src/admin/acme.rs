@@ -10,6 +10,7 @@ use super::auth::Caller;
 use super::certificates::flag;
 use super::error::ApiError;
 use super::AdminState;
+use crate::store::acme_accounts::AcmeAccountInfo;
 
 /// `GET /acme/profiles[?staging=true]`: the profiles of the configured directory (any token).
 pub async fn profiles(
@@ -32,4 +33,14 @@ pub async fn profiles(
         "default": state.config.acme_profile,
         "profiles": profiles,
     })))
+}
+
+/// `GET /acme/accounts` (admin): directory, e-mail, account URL and creation time of every ACME
+/// account certgate registered — what RFC 8657 CAA `accounturi` pins. Never a key.
+pub async fn accounts(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Vec<AcmeAccountInfo>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(state.store.list_acme_accounts().await?))
 }

@@ -274,6 +274,19 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
     },
     Endpoint {
+        method: "get",
+        path: "/acme/accounts",
+        summary: "The ACME accounts certgate registered (admin): directory, e-mail, account URL",
+        auth: true,
+        request: None,
+        responses: &[
+            (200, "Accounts", Some("AcmeAccounts")),
+            UNAUTHORIZED,
+            FORBIDDEN,
+            UNAVAILABLE,
+        ],
+    },
+    Endpoint {
         method: "post",
         path: "/tokens/",
         summary: "Create an API token (admin); shown only in this answer",
@@ -354,6 +367,7 @@ pub fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("put", "/proxies/{hostname}") => on(filter, routes::replace),
         ("delete", "/proxies/{hostname}") => on(filter, routes::remove),
         ("get", "/acme/profiles") => on(filter, super::acme::profiles),
+        ("get", "/acme/accounts") => on(filter, super::acme::accounts),
         ("post", "/tokens/") => on(filter, tokens::create),
         ("get", "/tokens/") => on(filter, tokens::list),
         ("delete", "/tokens/{name}") => on(filter, tokens::remove),

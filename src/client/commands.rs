@@ -96,6 +96,7 @@ pub async fn acme(client: &AdminClient, command: AcmeCommand) -> CommandResult {
                 .await,
             200,
         ),
+        AcmeCommand::Accounts => expect(client.get("/acme/accounts").await, 200),
     }
 }
 

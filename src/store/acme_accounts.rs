@@ -3,12 +3,60 @@
 
 use std::time::Duration;
 
-use fred::prelude::{Expiration, KeysInterface, SetOptions};
+use fred::prelude::{Expiration, KeysInterface, SetOptions, SetsInterface};
 
-use super::{Store, StoreResult};
+use serde::{Deserialize, Serialize};
+
+use super::{decode, encode, Store, StoreResult};
 use crate::secret::Secret;
 
+/// What an operator may see of an ACME account (`GET /acme/accounts`): enough to pin RFC 8657
+/// CAA `accounturi`, never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeAccountInfo {
+    pub directory: String,
+    pub email: Option<String>,
+    pub account_url: String,
+    /// When this account was registered (or first used by a certgate that recorded it).
+    pub created_at: String,
+}
+
 impl Store {
+    /// Records an account's info unless it is recorded, and indexes it.
+    pub async fn record_acme_account_info(
+        &self,
+        id: &str,
+        info: &AcmeAccountInfo,
+    ) -> StoreResult<()> {
+        let _: Option<String> = self
+            .client
+            .set(
+                self.keys.acme_account_info(id),
+                encode(info),
+                None,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        let _: i64 = self.client.sadd(self.keys.acme_accounts(), id).await?;
+        Ok(())
+    }
+
+    /// Every recorded account, by directory then e-mail.
+    pub async fn list_acme_accounts(&self) -> StoreResult<Vec<AcmeAccountInfo>> {
+        let ids: Vec<String> = self.client.smembers(self.keys.acme_accounts()).await?;
+        let mut accounts = Vec::new();
+        for id in ids {
+            let key = self.keys.acme_account_info(&id);
+            let json: Option<String> = self.client.get(&key).await?;
+            if let Some(json) = json {
+                accounts.push(decode::<AcmeAccountInfo>(&key, &json)?);
+            }
+        }
+        accounts.sort_by(|a, b| (&a.directory, &a.email).cmp(&(&b.directory, &b.email)));
+        Ok(accounts)
+    }
+
     /// The stored credentials (JSON, secret: it holds the account key).
     pub async fn get_acme_account(&self, id: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.acme_account(id)).await?;

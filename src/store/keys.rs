@@ -87,6 +87,17 @@ impl Keys {
         format!("{}acme:account:{{{id}}}", self.prefix)
     }
 
+    /// String: what an operator may see of an ACME account (JSON `AcmeAccountInfo`: directory,
+    /// e-mail, account URL, first seen), never its key.
+    pub fn acme_account_info(&self, id: &str) -> String {
+        format!("{}acme:account:{{{id}}}:info", self.prefix)
+    }
+
+    /// Set: the ids of every ACME account with an info record.
+    pub fn acme_accounts(&self) -> String {
+        format!("{}acme:accounts", self.prefix)
+    }
+
     /// String: the lock held while an ACME account is registered.
     pub fn acme_account_lock(&self, id: &str) -> String {
         format!("{}acme:account:{{{id}}}:lock", self.prefix)
