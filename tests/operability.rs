@@ -241,7 +241,10 @@ async fn metrics_and_logs_of_acme_issuance_and_failure() {
 async fn account_credentials(redis: &Redis) -> String {
     use fred::prelude::KeysInterface;
     let keys = redis.keys("o:acme:account:*").await;
-    let key = keys.iter().find(|k| !k.ends_with(":lock")).unwrap();
+    let key = keys
+        .iter()
+        .find(|k| !k.ends_with(":lock") && !k.ends_with(":info"))
+        .unwrap();
     let client = redis.client().await;
     let json: String = client.get(key).await.unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();

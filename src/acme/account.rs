@@ -63,6 +63,8 @@ impl Accounts {
                     directory = directory_url,
                     "ACME account was missing in Redis; written back"
                 );
+                self.record_info(&id, directory_url, email, &account)
+                    .await?;
             }
             return Ok(account);
         }
