@@ -21,13 +21,14 @@ struct Env {
 }
 
 async fn env_with(pebble_env: &[(&str, &str)], extra: &[(&str, &str)]) -> Env {
-    env_with_profiles(pebble_env, extra, &[]).await
+    env_with_profiles(pebble_env, extra, &[], &[]).await
 }
 
 async fn env_with_profiles(
     pebble_env: &[(&str, &str)],
     extra: &[(&str, &str)],
     extra_profiles: &[(&str, u64)],
+    eab_keys: &[(&str, &str)],
 ) -> Env {
     let redis = Redis::start().await;
     let http_port = free_port();
@@ -36,6 +37,7 @@ async fn env_with_profiles(
         env: pebble_env,
         validity_seconds: None,
         extra_profiles,
+        eab_keys,
     })
     .await;
     let mut vars = common::base_env(&redis.url(), "acme:");
@@ -349,7 +351,7 @@ async fn a_lost_acme_account_is_written_back_by_the_next_order() {
 /// 6-day lifetime and keeps its profile, an unknown profile is refused with the list.
 #[tokio::test]
 async fn profiles_are_listed_checked_and_ordered() {
-    let env = env_with_profiles(&[], &[], &[("shortlived", 518_400)]).await;
+    let env = env_with_profiles(&[], &[], &[("shortlived", 518_400)], &[]).await;
     if !env.pebble.has_profiles().await {
         common::skip_unless_ci(
             "this Pebble lists no profiles (v2.10.1 in ../shared/tools/pebble does)",
@@ -400,4 +402,55 @@ async fn profiles_are_listed_checked_and_ordered() {
         admin.post("/certificates/", &body).await.unwrap().status,
         400
     );
+}
+
+/// External Account Binding: a CA that requires it fails the generation with a message naming
+/// the variables to set; with ACME_EAB_KID and ACME_EAB_HMAC_KEY the account is bound and the
+/// certificate issued. The MAC key never appears in the log.
+#[tokio::test]
+async fn external_account_binding_is_required_and_used() {
+    const KID: &str = "kid-certgate";
+    const MAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let env = env_with_profiles(&[], &[], &[], &[(KID, MAC)]).await;
+    let admin = env.certgate.admin();
+    let body = json!({ "cert_name": "unbound", "domain": "unbound.example.com" });
+    assert_eq!(
+        admin.post("/certificates/", &body).await.unwrap().status,
+        202
+    );
+    let status = wait_generation(&admin, "unbound", Duration::from_secs(60)).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("ACME_EAB_KID") && message.contains("ACME_EAB_HMAC_KEY"),
+        "{message}"
+    );
+
+    // A second instance on the same Redis and Pebble, with the binding.
+    let mut vars = env.certgate.env.clone();
+    vars.retain(|(k, _)| !k.ends_with("_ADDR"));
+    vars.push(("ACME_EAB_KID".into(), KID.into()));
+    vars.push(("ACME_EAB_HMAC_KEY".into(), MAC.into()));
+    vars.push((
+        "HTTP_ADDR".into(),
+        env.certgate
+            .env
+            .iter()
+            .find(|(k, _)| k == "HTTP_ADDR")
+            .unwrap()
+            .1
+            .clone(),
+    ));
+    drop(env.certgate);
+    let bound = Certgate::start_with_env(vars).await;
+    let admin = bound.admin();
+    let body = json!({ "cert_name": "bound", "domain": "bound.example.com" });
+    assert_eq!(
+        admin.post("/certificates/", &body).await.unwrap().status,
+        202
+    );
+    let status = wait_generation(&admin, "bound", Duration::from_secs(60)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let log = std::fs::read_to_string(&bound.log).unwrap();
+    assert!(!log.contains(MAC), "the MAC key was logged");
 }

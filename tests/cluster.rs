@@ -43,6 +43,7 @@ async fn acme_cluster_with(
         env: pebble_env,
         validity_seconds: Some(validity),
         extra_profiles: &[],
+        eab_keys: &[],
     })
     .await;
     let mut instances = Vec::new();

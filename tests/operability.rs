@@ -140,6 +140,7 @@ async fn metrics_and_logs_of_acme_issuance_and_failure() {
         env: &[],
         validity_seconds: None,
         extra_profiles: &[],
+        eab_keys: &[],
     })
     .await;
     let mut env = common::base_env(&redis.url(), "o:");
@@ -356,6 +357,7 @@ async fn openapi_fuzzer_finds_no_5xx_and_no_schema_violation() {
         env: &[],
         validity_seconds: None,
         extra_profiles: &[],
+        eab_keys: &[],
     })
     .await;
     let mut env = common::base_env(&redis.url(), "fuzz:");

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use instant_acme::{Account, AccountCredentials, NewAccount};
+use instant_acme::{Account, AccountCredentials, ExternalAccountKey, NewAccount};
 
 use super::http::AcmeHttp;
 use super::problem::{retry_delay, to_issue_error};
 use crate::certs::issuer::IssueError;
+use crate::config::Eab;
 use crate::secret::Secret;
 use crate::store::acme_accounts::AcmeAccountInfo;
 use crate::store::Store;
@@ -24,6 +25,8 @@ pub struct Accounts {
     /// Accounts in use here, with their credentials so they can be written back when Redis
     /// lost them.
     cache: Mutex<HashMap<String, (Account, Secret)>>,
+    /// External Account Bindings by directory URL (`ACME_EAB_*`, `ACME_STAGING_EAB_*`).
+    bindings: HashMap<String, Eab>,
 }
 
 /// The storage id of the account for a directory and e-mail.
@@ -34,11 +37,12 @@ pub fn account_id(directory_url: &str, email: Option<&str>) -> String {
 }
 
 impl Accounts {
-    pub fn new(store: Store, http: AcmeHttp) -> Self {
+    pub fn new(store: Store, http: AcmeHttp, bindings: HashMap<String, Eab>) -> Self {
         Accounts {
             store,
             http,
             cache: Mutex::new(HashMap::new()),
+            bindings,
         }
     }
 
@@ -166,6 +170,10 @@ impl Accounts {
         }
         let contact = email.map(|e| format!("mailto:{e}"));
         let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let binding = self
+            .bindings
+            .get(directory_url)
+            .map(|eab| ExternalAccountKey::new(eab.kid.clone(), &eab.hmac_key.0));
         let mut attempt = 0;
         let (account, credentials) = loop {
             let new_account = NewAccount {
@@ -175,7 +183,7 @@ impl Accounts {
             };
             let builder = Account::builder_with_http(Box::new(self.http.clone()));
             match builder
-                .create(&new_account, directory_url.to_owned(), None)
+                .create(&new_account, directory_url.to_owned(), binding.as_ref())
                 .await
             {
                 Ok(created) => break created,

@@ -68,7 +68,7 @@ impl AcmeIssuer {
             + config.acme_poll_interval * config.acme_poll_max_attempts
             + Duration::from_secs(300);
         Ok(AcmeIssuer {
-            accounts: Accounts::new(store.clone(), http.clone()),
+            accounts: Accounts::new(store.clone(), http.clone(), bindings(config)),
             store,
             http,
             polling,
@@ -93,4 +93,15 @@ impl Issuer for AcmeIssuer {
             .await?;
         self.run_order(&account, request).await
     }
+}
+
+/// The External Account Bindings configured, by directory URL.
+fn bindings(config: &Config) -> std::collections::HashMap<String, crate::config::Eab> {
+    [
+        (&config.acme_directory_url, &config.acme_eab),
+        (&config.acme_staging_url, &config.acme_staging_eab),
+    ]
+    .into_iter()
+    .filter_map(|(url, eab)| eab.clone().map(|eab| (url.clone(), eab)))
+    .collect()
 }

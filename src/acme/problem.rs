@@ -75,6 +75,11 @@ pub fn to_issue_error(step: &str, error: Error) -> IssueError {
         Error::Api(problem) => {
             let message = format!("{step} failed: {}", describe(problem));
             match problem_kind(problem) {
+                Some("externalAccountRequired") => IssueError::Rejected(format!(
+                    "{message}; this CA requires External Account Binding: set ACME_EAB_KID and \
+                     ACME_EAB_HMAC_KEY (ACME_STAGING_EAB_KID and ACME_STAGING_EAB_HMAC_KEY for the \
+                     staging directory)"
+                )),
                 Some("rateLimited") | Some("badNonce") | Some("serverInternal") => {
                     IssueError::Transient(message)
                 }

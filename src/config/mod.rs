@@ -48,6 +48,10 @@ pub struct Config {
     pub acme_poll_max_attempts: u32,
     pub acme_poll_interval: Duration,
     pub acme_poll_initial_wait: Duration,
+    /// External Account Binding for `ACME_DIRECTORY_URL` (`ACME_EAB_KID`, `ACME_EAB_HMAC_KEY`).
+    pub acme_eab: Option<Eab>,
+    /// External Account Binding for `ACME_STAGING_URL`.
+    pub acme_staging_eab: Option<Eab>,
     /// CA profile of certificates that name none (`ACME_PROFILE`; `None`: the CA's default).
     pub acme_profile: Option<String>,
     /// Extra roots trusted for the ACME server's HTTPS (`ACME_CA_BUNDLE`).
@@ -104,6 +108,23 @@ pub struct Config {
     pub access_log: bool,
 }
 
+/// An External Account Binding (RFC 8555 §7.3.4): the key id the CA gave and its MAC key.
+#[derive(Clone, Debug)]
+pub struct Eab {
+    pub kid: String,
+    pub hmac_key: SecretBytes,
+}
+
+/// Key bytes that never print (`Debug` shows `[redacted]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// One invalid setting: which variable, what it accepts, what it was given.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {variable}: {accepts} (got {got:?})")]
@@ -152,6 +173,8 @@ impl Config {
             acme_poll_interval: v.seconds("ACME_POLL_INTERVAL_SECONDS")?,
             acme_poll_initial_wait: v.seconds("ACME_POLL_INITIAL_WAIT")?,
             acme_profile: v.profile("ACME_PROFILE")?,
+            acme_eab: v.eab("ACME_EAB_KID", "ACME_EAB_HMAC_KEY")?,
+            acme_staging_eab: v.eab("ACME_STAGING_EAB_KID", "ACME_STAGING_EAB_HMAC_KEY")?,
             acme_ca_bundle: v.file("ACME_CA_BUNDLE")?,
             renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
             renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,
@@ -257,6 +280,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("127.0.0.1:6379"), "{text}");
+    }
+
+    #[test]
+    fn eab_needs_both_variables_and_hides_its_key() {
+        let err = Config::from_raw(&raw(&[("ACME_EAB_KID", "kid-1")])).unwrap_err();
+        assert!(
+            err.variable.contains("ACME_EAB_KID") && err.variable.contains("ACME_EAB_HMAC_KEY")
+        );
+        let c = Config::from_raw(&raw(&[
+            ("ACME_EAB_KID", "kid-1"),
+            (
+                "ACME_EAB_HMAC_KEY",
+                "c2VjcmV0LW1hYy1rZXktYnl0ZXMtMDEyMzQ1Njc4OQ",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.acme_eab.as_ref().unwrap().kid, "kid-1");
+        assert!(!format!("{c:?}").contains("secret-mac"));
+        let err = Config::from_raw(&raw(&[("ACME_EAB_KID", "k"), ("ACME_EAB_HMAC_KEY", "!!")]))
+            .unwrap_err();
+        assert_eq!(err.variable, "ACME_EAB_HMAC_KEY");
+        assert!(!err.to_string().contains("!!"));
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum Kind {
     LogFilter,
     /// Empty, or a CA profile name.
     ProfileName,
+    /// Free text, empty when unset.
+    Text,
+    /// A secret, base64url-encoded (padding optional); empty when unset.
+    Base64Secret,
 }
 
 /// A setting's default.
@@ -91,6 +95,8 @@ impl Setting {
             Kind::KeyPrefix => "1 to 64 printable characters without braces".into(),
             Kind::Token => "at least 24 printable characters without spaces".into(),
             Kind::LogFilter => "error, warn, info, debug, trace or a tracing filter".into(),
+            Kind::Text => "text".into(),
+            Kind::Base64Secret => "a base64url-encoded key (padding optional)".into(),
             Kind::ProfileName => {
                 "empty (the CA's default) or 1 to 64 letters, digits, '.', '_' or '-'".into()
             }
@@ -131,6 +137,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "ACME_POLL_INTERVAL_SECONDS", section: "ACME", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("2"), doc: "Time between polls" },
     Setting { name: "ACME_POLL_INITIAL_WAIT", section: "ACME", kind: Kind::Seconds { min: 0, max: 3600 }, default: Default::Value("0"), doc: "Time before the first poll" },
     Setting { name: "ACME_PROFILE", section: "ACME", kind: Kind::ProfileName, default: Default::Value(""), doc: "CA profile for certificates that name none (checked against the CA's list at create)" },
+    Setting { name: "ACME_EAB_KID", section: "ACME", kind: Kind::Text, default: Default::Value(""), doc: "External Account Binding key id for ACME_DIRECTORY_URL (with ACME_EAB_HMAC_KEY; both or neither)" },
+    Setting { name: "ACME_EAB_HMAC_KEY", section: "ACME", kind: Kind::Base64Secret, default: Default::Value(""), doc: "External Account Binding MAC key for ACME_DIRECTORY_URL (a secret: never logged)" },
+    Setting { name: "ACME_STAGING_EAB_KID", section: "ACME", kind: Kind::Text, default: Default::Value(""), doc: "External Account Binding key id for ACME_STAGING_URL" },
+    Setting { name: "ACME_STAGING_EAB_HMAC_KEY", section: "ACME", kind: Kind::Base64Secret, default: Default::Value(""), doc: "External Account Binding MAC key for ACME_STAGING_URL (a secret)" },
     Setting { name: "ACME_CA_BUNDLE", section: "ACME", kind: Kind::PemFile, default: Default::Unset { meaning: "none", example: "/etc/certgate/acme-roots.pem" }, doc: "Extra roots trusted for the ACME server's HTTPS" },
     Setting { name: "RENEWAL_CHECK_INTERVAL", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("86400"), doc: "Time between renewal checks" },
     Setting { name: "RENEWAL_THRESHOLD_DAYS", section: "Certificates", kind: Kind::Number { min: 1, max: 3650, unit: "days" }, default: Default::Value("30"), doc: "Renew this long before expiry (a third of the lifetime for shorter certificates)" },

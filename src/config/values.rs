@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::settings::{is_known, setting, Default, Kind};
-use super::{ConfigError, RawValues, RedisUrl};
+use super::{ConfigError, Eab, RawValues, RedisUrl, SecretBytes};
 use crate::secret::Secret;
 
 pub(super) fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
@@ -191,6 +191,43 @@ impl Values<'_> {
                 variable: "ADMIN_TOKEN".into(),
                 accepts: setting("ADMIN_TOKEN").accepts(),
                 got: "[redacted]".into(),
+            }),
+        }
+    }
+
+    /// An External Account Binding: both variables or neither.
+    pub(super) fn eab(&self, kid_name: &str, key_name: &str) -> Result<Option<Eab>, ConfigError> {
+        let kid = self.get(kid_name).unwrap_or_default();
+        let key = self.get(key_name).unwrap_or_default();
+        match (kid.is_empty(), key.is_empty()) {
+            (true, true) => Ok(None),
+            (false, false) => {
+                let decoded = base64::Engine::decode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    key.trim_end_matches('='),
+                )
+                .ok()
+                .filter(|bytes| !bytes.is_empty());
+                match decoded {
+                    Some(bytes) => Ok(Some(Eab {
+                        kid: kid.to_owned(),
+                        hmac_key: SecretBytes(bytes),
+                    })),
+                    None => Err(ConfigError {
+                        variable: key_name.into(),
+                        accepts: setting(key_name).accepts(),
+                        got: "[redacted]".into(),
+                    }),
+                }
+            }
+            _ => Err(ConfigError {
+                variable: format!("{kid_name} and {key_name}"),
+                accepts: "both set, or neither".into(),
+                got: if kid.is_empty() {
+                    format!("{key_name} set, {kid_name} empty")
+                } else {
+                    format!("{kid_name} set, {key_name} empty")
+                },
             }),
         }
     }

@@ -38,6 +38,9 @@ pub struct PebbleOptions<'a> {
     /// more than one profile, Pebble may pick any for an order that names none: tests that set
     /// these name the profile in every order.
     pub extra_profiles: &'a [(&'a str, u64)],
+    /// External Account Binding keys (key id, base64url MAC key); when any is given, Pebble
+    /// requires a binding on every new account.
+    pub eab_keys: &'a [(&'a str, &'a str)],
 }
 
 /// The Pebble binaries to run: `$PEBBLE_BIN` / `$CHALLTESTSRV_BIN`, else upstream v2.10.1 in
@@ -106,7 +109,12 @@ impl Pebble {
                 "httpPort": options.http_port,
                 "tlsPort": tls_port,
                 "ocspResponderURL": "",
-                "externalAccountBindingRequired": false,
+                "externalAccountBindingRequired": !options.eab_keys.is_empty(),
+                "externalAccountMACKeys": options
+                    .eab_keys
+                    .iter()
+                    .map(|(kid, key)| (kid.to_string(), json!(key)))
+                    .collect::<serde_json::Map<String, serde_json::Value>>(),
             }
         });
         // v2.4.0 reads `certificateValidityPeriod`; v2.10.1 takes validity from profiles (and
