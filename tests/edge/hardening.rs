@@ -149,14 +149,7 @@ async fn each_timeout_governs_its_own_state() {
         tls.write_all(b"GET / HTTP/1.1\r\nHost: t.test\r\n")
             .await
             .unwrap();
-        let started = Instant::now();
-        let mut buf = [0u8; 1024];
-        loop {
-            match tokio::time::timeout(Duration::from_secs(60), tls.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return started.elapsed(),
-                Ok(Ok(_)) => {}
-            }
-        }
+        closed_after(&mut tls).await
     });
     // Idle after one answered request: closed at IDLE_TIMEOUT_SECONDS.
     let idle = tokio::spawn(async move {
@@ -166,13 +159,7 @@ async fn each_timeout_governs_its_own_state() {
             .unwrap();
         let mut buf = vec![0u8; 65536];
         let _ = tls.read(&mut buf).await.unwrap();
-        let started = Instant::now();
-        loop {
-            match tokio::time::timeout(Duration::from_secs(60), tls.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return started.elapsed(),
-                Ok(Ok(_)) => {}
-            }
-        }
+        closed_after(&mut tls).await
     });
     // A body that stalls after its head, and one that drips a byte every 400 ms: 408 at about
     // BODY_READ_TIMEOUT_SECONDS, and the upstream request is aborted.

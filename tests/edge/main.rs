@@ -81,12 +81,12 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Reads until the peer closes; how long that took.
-async fn closed_after(tcp: &mut tokio::net::TcpStream) -> Duration {
+/// Reads until the peer closes (TCP or TLS); how long that took (at most a minute).
+async fn closed_after<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Duration {
     let started = Instant::now();
     let mut buf = [0u8; 1024];
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut buf)).await {
+        match tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return started.elapsed(),
             Ok(Ok(_)) => {}
         }
