@@ -39,14 +39,6 @@ impl Trigger {
 }
 
 impl Shutdown {
-    /// A signal that never fires (for tools and tests that run a component alone).
-    pub fn never() -> Shutdown {
-        let (sender, receiver) = watch::channel(false);
-        // Leaked on purpose: a dropped sender would read as "fired".
-        std::mem::forget(sender);
-        Shutdown { receiver }
-    }
-
     /// Whether the signal has fired (or its trigger is gone).
     pub fn is_shutdown(&self) -> bool {
         *self.receiver.borrow() || self.receiver.has_changed().is_err()
