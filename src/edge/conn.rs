@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::activity::{ConnActivity, Guarded, Limits};
 use super::context::{Outcome, RequestCtx};
-use super::{ConnInfo, EdgeBody};
+use super::{text, ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
 use crate::shutdown::Shutdown;
@@ -60,10 +60,15 @@ pub async fn serve<IO, H>(
         let info = info.clone();
         async move {
             let mut ctx = RequestCtx::new(&req, access_log);
-            // Boxed: hyper keeps one slot per connection sized for this future, allocated for
-            // the connection's whole life; the proxy's future is large (it holds the upstream
-            // client's), so unboxed it would cost every idle connection several KiB.
-            let response = Box::pin(handler.handle(req, &info, &mut ctx)).await;
+            let response = if req.method() == Method::CONNECT {
+                // Refused for every listener here, before any handler sees it.
+                connect_refused()
+            } else {
+                // Boxed: hyper keeps one slot per connection sized for this future, allocated
+                // for the connection's whole life; the proxy's future is large (it holds the
+                // upstream client's), so unboxed it would cost every idle connection several KiB.
+                Box::pin(handler.handle(req, &info, &mut ctx)).await
+            };
             drop(guard);
             record(&ctx, &info, response.status().as_u16());
             Ok::<_, Infallible>(response)
@@ -106,6 +111,20 @@ pub async fn run_draining<C: Future>(
             let _ = tokio::time::timeout(DRAIN_GRACE, conn).await;
         }
     }
+}
+
+/// `405` for `CONNECT`: certgate is a reverse proxy, never a tunnel to wherever a client names,
+/// so CONNECT is answered here on HTTP/1.1 and HTTP/2 alike and never sent upstream.
+pub fn connect_refused() -> Response<EdgeBody> {
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "CONNECT is not supported by this server",
+    );
+    response.headers_mut().insert(
+        http::header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    response
 }
 
 /// Counts the request and writes its access-log line, from its context.

@@ -39,9 +39,6 @@ impl Handler for HttpEdge {
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Response<EdgeBody> {
-        if req.method() == Method::CONNECT {
-            return super::proxy::connect_refused();
-        }
         let path = req.uri().path();
         if let Some(token) = path.strip_prefix(CHALLENGE_PREFIX) {
             return self.challenge(req.method(), token).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, UPGRADE};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -65,9 +65,6 @@ impl Proxy {
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Response<EdgeBody> {
-        if req.method() == Method::CONNECT {
-            return connect_refused();
-        }
         let host = match ctx.parse_host(&req) {
             Ok(h) => h.to_owned(),
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
@@ -220,20 +217,6 @@ impl Proxy {
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, body.boxed()))
     }
-}
-
-/// `405` for `CONNECT`: certgate is a reverse proxy, never a tunnel to wherever a client names,
-/// so CONNECT is answered here on HTTP/1.1 and HTTP/2 alike and never sent upstream.
-pub fn connect_refused() -> Response<EdgeBody> {
-    let mut response = text(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "CONNECT is not supported by this server",
-    );
-    response.headers_mut().insert(
-        http::header::ALLOW,
-        HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-    );
-    response
 }
 
 /// Why [`Proxy::send`] produced no upstream answer.
