@@ -1,5 +1,6 @@
 //! Certificate writes: create (with its hostname claims), renew, delete.
 
+use super::claims::Claimed;
 use super::Lifecycle;
 use crate::certs::model::{CertificateRecord, GenerationState, GenerationStatus};
 use crate::events::Change;
@@ -37,18 +38,6 @@ impl Lifecycle {
         caller_is_admin: bool,
     ) -> StoreResult<Created> {
         let store = &self.inner.store;
-        let claim = ClaimRef::Cert(&record.cert_name);
-        if let Some(host) = store
-            .claim_hostnames(
-                &record.domains,
-                &record.owner_token_hash,
-                claim,
-                caller_is_admin,
-            )
-            .await?
-        {
-            return Ok(Created::HostnameClaimed(host));
-        }
         let now = timefmt::now_string();
         let status = GenerationStatus {
             status: GenerationState::Pending,
@@ -58,16 +47,19 @@ impl Lifecycle {
             started_at: None,
             finished_at: None,
         };
-        match store.create_certificate(record, &status).await {
-            Ok(true) => {}
-            Ok(false) => {
-                store.release_hostnames(&record.domains, claim).await?;
-                return Ok(Created::NameTaken);
-            }
-            Err(e) => {
-                let _ = store.release_hostnames(&record.domains, claim).await;
-                return Err(e);
-            }
+        let claimed = self
+            .create_claimed(
+                &record.domains,
+                &record.owner_token_hash,
+                ClaimRef::Cert(&record.cert_name),
+                caller_is_admin,
+                store.create_certificate(record, &status),
+            )
+            .await?;
+        match claimed {
+            Claimed::Written => {}
+            Claimed::NotWritten => return Ok(Created::NameTaken),
+            Claimed::OwnedByAnother(host) => return Ok(Created::HostnameClaimed(host)),
         }
         self.announce(Change::Certificate(record.cert_name.clone()))
             .await;

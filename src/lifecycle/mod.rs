@@ -16,6 +16,7 @@
 //! what the edge already serves, so there is nothing to announce.
 
 mod certificates;
+mod claims;
 mod job;
 mod queue;
 mod recovery;

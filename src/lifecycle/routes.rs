@@ -1,5 +1,6 @@
 //! Route writes: create (with its hostname claim), replace, delete.
 
+use super::claims::Claimed;
 use super::Lifecycle;
 use crate::events::Change;
 use crate::routes::Route;
@@ -24,25 +25,19 @@ impl Lifecycle {
         route: &Route,
         caller_is_admin: bool,
     ) -> StoreResult<RouteCreated> {
-        let store = &self.inner.store;
-        let claim = ClaimRef::Route(&route.hostname);
-        let hosts = std::slice::from_ref(&route.hostname);
-        if let Some(host) = store
-            .claim_hostnames(hosts, &route.owner_token_hash, claim, caller_is_admin)
-            .await?
-        {
-            return Ok(RouteCreated::HostnameClaimed(host));
-        }
-        match store.create_route(route).await {
-            Ok(true) => {}
-            Ok(false) => {
-                store.release_hostnames(hosts, claim).await?;
-                return Ok(RouteCreated::Exists);
-            }
-            Err(e) => {
-                let _ = store.release_hostnames(hosts, claim).await;
-                return Err(e);
-            }
+        let claimed = self
+            .create_claimed(
+                std::slice::from_ref(&route.hostname),
+                &route.owner_token_hash,
+                ClaimRef::Route(&route.hostname),
+                caller_is_admin,
+                self.inner.store.create_route(route),
+            )
+            .await?;
+        match claimed {
+            Claimed::Written => {}
+            Claimed::NotWritten => return Ok(RouteCreated::Exists),
+            Claimed::OwnedByAnother(host) => return Ok(RouteCreated::HostnameClaimed(host)),
         }
         self.announce(Change::Route(route.hostname.clone())).await;
         tracing::info!(hostname = %route.hostname, upstream = %route.upstream, "route created");
