@@ -27,10 +27,8 @@ pub async fn serve(
     cap: Arc<Semaphore>,
     shutdown: Shutdown,
 ) {
-    let drain = shutdown.clone();
-    accept_loop(listener, cap, shutdown, move |stream, _peer, permit| {
+    accept_loop(listener, cap, shutdown, move |stream, _peer, drain| {
         let router = router.clone();
-        let drain = drain.clone();
         async move {
             let activity = ConnActivity::new(false);
             let io = TokioIo::new(Guarded::new(stream, activity.clone(), limits));
@@ -49,7 +47,6 @@ pub async fn serve(
                 .max_buf_size(max_header_bytes.max(8192))
                 .serve_connection(io, service);
             run_draining(conn, |c| c.graceful_shutdown(), &drain).await;
-            drop(permit);
         }
     })
     .await;

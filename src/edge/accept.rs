@@ -7,19 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::shutdown::Shutdown;
 
-/// Accepts connections until `shutdown`, handing each to `serve` with a permit of the
-/// connection cap (the permit is released when `serve`'s future ends).
+/// Accepts connections until `shutdown`, handing each to `serve` with the shutdown signal (for
+/// draining). Each connection holds a permit of the cap until `serve`'s future ends, so all
+/// permits back means every connection has finished.
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     connections: Arc<Semaphore>,
     shutdown: Shutdown,
     serve: F,
 ) where
-    F: Fn(TcpStream, SocketAddr, OwnedSemaphorePermit) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     loop {
@@ -34,8 +35,11 @@ pub async fn accept_loop<F, Fut>(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let connection = serve(stream, peer, permit);
-                tokio::spawn(connection);
+                let connection = serve(stream, peer, shutdown.clone());
+                tokio::spawn(async move {
+                    connection.await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 drop(permit);

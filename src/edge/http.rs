@@ -70,14 +70,12 @@ impl HttpEdge {
         connections: Arc<Semaphore>,
         shutdown: Shutdown,
     ) {
-        let shutdown_conn = shutdown.clone();
         accept_loop(
             listener,
             connections,
             shutdown,
-            move |stream, peer, permit| {
+            move |stream, peer, shutdown| {
                 let edge = self.clone();
-                let shutdown = shutdown_conn.clone();
                 async move {
                     let _gauge = crate::metrics::ConnectionGauge::open();
                     let info = ConnInfo {
@@ -88,7 +86,6 @@ impl HttpEdge {
                     };
                     let config = edge.config.clone();
                     conn::serve(stream, false, edge, info, &config, shutdown).await;
-                    drop(permit);
                 }
             },
         )

@@ -52,14 +52,12 @@ impl HttpsEdge {
         connections: Arc<Semaphore>,
         shutdown: Shutdown,
     ) {
-        let shutdown_conn = shutdown.clone();
         accept_loop(
             listener,
             connections,
             shutdown,
-            move |stream, peer, permit| {
+            move |stream, peer, shutdown| {
                 let edge = self.clone();
-                let shutdown = shutdown_conn.clone();
                 async move {
                     let _gauge = crate::metrics::ConnectionGauge::open();
                     let handshake = async {
@@ -80,12 +78,10 @@ impl HttpsEdge {
                             Ok(Some(done)) => done,
                             Ok(None) => {
                                 METRICS.tls_handshake_failures.inc(&["error"]);
-                                drop(permit);
                                 return;
                             }
                             Err(_) => {
                                 METRICS.tls_handshake_failures.inc(&["timeout"]);
-                                drop(permit);
                                 return;
                             }
                         };
@@ -99,7 +95,6 @@ impl HttpsEdge {
                         served,
                     };
                     conn::serve(tls, http2, edge.proxy.clone(), info, &edge.config, shutdown).await;
-                    drop(permit);
                 }
             },
         )
