@@ -17,6 +17,7 @@ test:
 
 # Certificates: create <name> <domain> [staging] [email] [token] | delete <name> [force] [token]
 #               | list [token] | show <name> [pem] [token] | status <name> [token] | renew <name> [token]
+#               | revoke <name> [reason] [token]
 cert action *args:
     @scripts/cert.sh "$@"
 

@@ -53,6 +53,9 @@ fn resolver() -> SniResolver {
             last_error: None,
             next_renewal_at: None,
             renewal_failures: 0,
+            revoked_at: None,
+            revocation_reason: None,
+            ari: Default::default(),
         };
         certs.push(ServedCert::from_record(&record, Some(&key_pem)).unwrap());
     }

@@ -56,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
                 params.not_after - time::Duration::days(30),
             )),
             renewal_failures: 0,
+            revoked_at: None,
+            revocation_reason: None,
+            ari: Default::default(),
         };
         store.restore_certificate(&record, &key_pem).await?;
         names.push(host);

@@ -5,6 +5,8 @@
 #   list [token]
 #   show <name> [pem] [token]
 #   status <name> [token]    renew <name> [token]
+#   revoke <name> [reason] [token]   (reason: unspecified, keyCompromise, superseded,
+#                                     cessationOfOperation; default unspecified)
 # `domain` may be a comma-separated list; staging, force and pem are true/false.
 # The issuer comes from CERTGATE_ISSUER (acme by default; self-signed for local names).
 set -euo pipefail
@@ -51,8 +53,13 @@ case "$action" in
     args=(cert "$action" "$1")
     token=${2:-}
     ;;
+  revoke)
+    [ $# -ge 1 ] && [ $# -le 3 ] || usage "revoke <name> [reason] [token]"
+    args=(cert revoke "$1" --reason "${2:-unspecified}")
+    token=${3:-}
+    ;;
   *)
-    usage "create|delete|list|show|status|renew …"
+    usage "create|delete|list|show|status|renew|revoke …"
     ;;
 esac
 [ -n "$token" ] && args+=(--token "$token")

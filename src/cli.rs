@@ -90,6 +90,16 @@ pub enum CertCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Revoke the current certificate at its CA and renew it at once.
+    Revoke {
+        name: String,
+        /// unspecified, keyCompromise, superseded or cessationOfOperation.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// Wait for the replacement to be issued.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -57,7 +57,8 @@ impl Health {
         }
     }
 
-    /// `certificate_expired:<name>` and `renewal_failing:<name>` entries, from the certificates
+    /// `certificate_expired:<name>`, `certificate_revoked:<name>` (served while its replacement
+    /// is issued) and `renewal_failing:<name>` entries, from the certificates
     /// this instance serves (no Redis round trip), sorted.
     pub fn certificate_reasons(&self) -> Vec<String> {
         let Some(cache) = self.inner.certificates.get() else {
@@ -68,6 +69,9 @@ impl Health {
             .iter()
             .filter_map(|c| match c.record.status {
                 CertStatus::Expired => Some(format!("certificate_expired:{}", c.cert_name)),
+                CertStatus::Active if c.record.revoked_at.is_some() => {
+                    Some(format!("certificate_revoked:{}", c.cert_name))
+                }
                 CertStatus::Active if c.record.renewal_failures > 0 => {
                     Some(format!("renewal_failing:{}", c.cert_name))
                 }

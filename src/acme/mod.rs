@@ -4,16 +4,21 @@
 //! which one signs.
 
 pub mod account;
+mod cert_id;
 pub mod http;
 pub mod order;
 pub mod problem;
 pub mod profiles;
+mod renewal_info;
+mod retry;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate, Issuer};
+use crate::certs::issuer::{
+    IssueError, IssueRequest, IssuedCertificate, IssuedRef, Issuer, RenewalAdvice, RevocationReason,
+};
 use crate::certs::model::IssuerKind;
 use crate::config::Config;
 use crate::store::Store;
@@ -92,6 +97,31 @@ impl Issuer for AcmeIssuer {
             .get(directory, request.email.as_deref())
             .await?;
         self.run_order(&account, request).await
+    }
+
+    async fn renewal_info(
+        &self,
+        cert: &IssuedRef<'_>,
+    ) -> Result<Option<RenewalAdvice>, IssueError> {
+        self.fetch_renewal_info(cert).await
+    }
+
+    async fn revoke(
+        &self,
+        cert: &IssuedRef<'_>,
+        reason: RevocationReason,
+    ) -> Result<(), IssueError> {
+        self.revoke_certificate(cert, reason).await
+    }
+}
+
+impl AcmeIssuer {
+    /// The account that ordered `cert` (its directory and e-mail).
+    async fn account_for(&self, cert: &IssuedRef<'_>) -> Result<instant_acme::Account, IssueError> {
+        let directory = cert.directory_url.ok_or_else(|| {
+            IssueError::Internal("no ACME directory recorded for this certificate".into())
+        })?;
+        self.accounts.get(directory, cert.email).await
     }
 }
 

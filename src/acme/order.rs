@@ -10,35 +10,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AuthorizationStatus, ChallengeType, Identifier, NewOrder, Order, OrderStatus,
+    Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewOrder,
+    Order, OrderStatus,
 };
 use rcgen::{CertificateParams, DistinguishedName};
 
-use super::problem::{describe, retry_delay, to_issue_error};
-use super::AcmeIssuer;
+use super::problem::{describe, problem_kind, retry_delay, to_issue_error};
+use super::retry::{retry_raw, with_retry};
+use super::{cert_id, AcmeIssuer};
 use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
 use crate::certs::keys;
 use crate::secret::Secret;
-
-/// Retries one ACME call on transient errors; evaluates to `Result<T, IssueError>`.
-macro_rules! with_retry {
-    ($issuer:expr, $step:expr, $call:expr) => {{
-        let mut attempt = 0u32;
-        loop {
-            match $call {
-                Ok(value) => break Ok(value),
-                Err(e) => match retry_delay(&e, attempt, $issuer.http.retry_after()) {
-                    Some(delay) => {
-                        attempt += 1;
-                        tracing::debug!(step = $step, attempt, "retrying ACME request");
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => break Err(to_issue_error($step, e)),
-                },
-            }
-        }
-    }};
-}
 
 impl AcmeIssuer {
     /// Runs a whole order for `request` with `account`.
@@ -47,20 +29,19 @@ impl AcmeIssuer {
         account: &Account,
         request: &IssueRequest,
     ) -> Result<IssuedCertificate, IssueError> {
-        let identifiers: Vec<Identifier> = request
-            .domains
-            .iter()
-            .map(|d| Identifier::Dns(d.clone()))
-            .collect();
-        let mut order = with_retry!(self, "creating the order", {
-            let new_order = NewOrder::new(&identifiers);
-            let new_order = match request.profile.as_deref() {
-                Some(profile) => new_order.profile(profile),
-                None => new_order,
-            };
-            account.new_order(&new_order).await
-        })?;
-        tracing::info!(cert_name = %request.cert_name, order = order.url(), "ACME order created");
+        let mut notes = Vec::new();
+        let replaces = match request.replacing_pem.as_deref().map(cert_id::of_chain) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(e)) => {
+                notes.push(format!("the order names no replaced certificate ({e})"));
+                None
+            }
+            None => None,
+        };
+        let (mut order, replaced) = self
+            .place_order(account, request, replaces, &mut notes)
+            .await?;
+        tracing::info!(cert_name = %request.cert_name, order = order.url(), replaces = replaced.as_deref(), "ACME order created");
         let mut tokens = Vec::new();
         let result = self.complete(&mut order, request, &mut tokens).await;
         for token in &tokens {
@@ -68,7 +49,61 @@ impl AcmeIssuer {
                 tracing::warn!(cert_name = %request.cert_name, error = %e, "could not remove a challenge token; it expires by itself");
             }
         }
-        result
+        result.map(|issued| IssuedCertificate {
+            replaced,
+            notes,
+            ..issued
+        })
+    }
+
+    /// Creates the order, naming the certificate it replaces (RFC 9773 §5) when there is one.
+    /// A CA that refuses `replaces` (the certificate was already replaced, or it does not know
+    /// it) gets the order once more without it; `notes` says so. Returns the order and the id
+    /// it named.
+    async fn place_order(
+        &self,
+        account: &Account,
+        request: &IssueRequest,
+        replaces: Option<CertificateIdentifier<'static>>,
+        notes: &mut Vec<String>,
+    ) -> Result<(Order, Option<String>), IssueError> {
+        let identifiers: Vec<Identifier> = request
+            .domains
+            .iter()
+            .map(|d| Identifier::Dns(d.clone()))
+            .collect();
+        let new_order = || {
+            let new_order = NewOrder::new(&identifiers);
+            match request.profile.as_deref() {
+                Some(profile) => new_order.profile(profile),
+                None => new_order,
+            }
+        };
+        if let Some(id) = replaces {
+            let named = id.to_string();
+            let attempt = retry_raw!(
+                self,
+                "creating the order",
+                account.new_order(&new_order().replaces(id.clone())).await
+            );
+            match attempt {
+                Ok(order) => return Ok((order, Some(named))),
+                // A CA without ARI has no `replaces` either: a plain order, nothing to report.
+                Err(instant_acme::Error::Unsupported(_)) => {}
+                Err(e) if refuses_replaces(&e) => {
+                    let why = to_issue_error("naming the replaced certificate", e);
+                    tracing::warn!(cert_name = %request.cert_name, replaces = %named, error = %why, "CA refused `replaces`; ordering without it");
+                    notes.push(format!("{why}; ordered again without `replaces`"));
+                }
+                Err(e) => return Err(to_issue_error("creating the order", e)),
+            }
+        }
+        let order = with_retry!(
+            self,
+            "creating the order",
+            account.new_order(&new_order()).await
+        )?;
+        Ok((order, None))
     }
 
     async fn complete(
@@ -97,6 +132,8 @@ impl AcmeIssuer {
         Ok(IssuedCertificate {
             fullchain_pem: chain,
             private_key_pem: Secret::new(key.serialize_pem()),
+            replaced: None,
+            notes: Vec::new(),
         })
     }
 
@@ -227,6 +264,27 @@ impl AcmeIssuer {
         }
         IssueError::Rejected(failures.join("; "))
     }
+}
+
+/// Whether the CA's answer to an order naming `replaces` is about that field: the certificate
+/// was already replaced, the CA does not know it or will not let this account replace it.
+fn refuses_replaces(error: &instant_acme::Error) -> bool {
+    let instant_acme::Error::Api(problem) = error else {
+        return false;
+    };
+    let about_replaces = problem
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.to_ascii_lowercase().contains("replace") || d.contains("ARI"));
+    matches!(
+        problem_kind(problem),
+        Some("alreadyReplaced") | Some("malformed") | Some("unauthorized")
+    ) || about_replaces
+        || problem.status.is_some_and(|s| s >= 500)
+            && problem
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("certificate"))
 }
 
 /// Polling settings (`ACME_POLL_*`).

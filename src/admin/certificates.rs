@@ -13,11 +13,12 @@ use super::auth::Caller;
 use super::body::ApiJson;
 use super::error::ApiError;
 use super::AdminState;
+use crate::certs::issuer::RevocationReason;
 use crate::certs::model::{
     CertStatus, CertificateRecord, CertificateView, GenerationStatus, IssuerKind, KeyType,
 };
 use crate::certs::validate;
-use crate::lifecycle::{Created, Deleted};
+use crate::lifecycle::{Created, Deleted, RevokeError};
 use crate::timefmt;
 
 /// The body of both create endpoints: `domain` for `POST /certificates/`, `domains` for
@@ -152,6 +153,9 @@ async fn create(
         last_error: None,
         next_renewal_at: None,
         renewal_failures: 0,
+        revoked_at: None,
+        revocation_reason: None,
+        ari: Default::default(),
     };
     match state
         .lifecycle
@@ -315,6 +319,53 @@ pub async fn renew(
     let current = state.store.get_status(&name).await?;
     let word = current.map_or("pending", |s| s.status.as_str());
     tracing::info!(cert_name = %name, "renewal requested");
+    Ok(accepted(&name, word))
+}
+
+/// The body of `POST /certificates/{name}/revoke`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /certificates/{name}/revoke` → `202`: revoked at the CA, renewal started. `409` for a
+/// certificate no CA holds; `502` when the CA refuses or cannot be reached (nothing changed).
+pub async fn revoke(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<RevokeBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let reason = match body.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(text) => text.parse().map_err(|()| {
+            let known: Vec<&str> = RevocationReason::ALL.iter().map(|r| r.as_str()).collect();
+            ApiError::invalid("reason", format!("must be one of {}", known.join(", ")))
+        })?,
+    };
+    let record = state
+        .store
+        .get_certificate(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    let begin = state
+        .lifecycle
+        .revoke_certificate(&record, reason)
+        .await
+        .map_err(|e| match e {
+            RevokeError::NothingToRevoke(detail) => ApiError::Conflict {
+                detail,
+                routes: None,
+            },
+            RevokeError::Ca(e) => ApiError::CaUnavailable(format!("the CA did not revoke it: {e}")),
+            RevokeError::Storage(e) => e.into(),
+        })?;
+    tracing::info!(cert_name = %name, reason = reason.as_str(), renewal = ?begin, "certificate revoked");
+    let current = state.store.get_status(&name).await?;
+    let word = current.map_or("pending", |s| s.status.as_str());
     Ok(accepted(&name, word))
 }
 

@@ -1,7 +1,12 @@
 //! The issuer trait: what signs a certificate. The lifecycle and the API know only this trait, so
 //! the ACME issuer and the self-signed issuer plug in side by side.
 
+use std::str::FromStr;
+use std::time::Duration;
+
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::certs::model::{IssuerKind, KeyType};
 use crate::secret::Secret;
@@ -21,6 +26,9 @@ pub struct IssueRequest {
     pub directory_url: Option<String>,
     /// ACME only: the CA profile to name in the order.
     pub profile: Option<String>,
+    /// ACME only: the chain of the certificate this issuance replaces (a renewal), so the order
+    /// can name it (RFC 9773 `replaces`).
+    pub replacing_pem: Option<String>,
 }
 
 /// A signed certificate with its new private key.
@@ -29,6 +37,70 @@ pub struct IssuedCertificate {
     /// Leaf first, then the chain, PEM.
     pub fullchain_pem: String,
     pub private_key_pem: Secret,
+    /// The ARI id of the certificate the accepted order named as replaced, if any.
+    pub replaced: Option<String>,
+    /// What the operator should know about how it went (e.g. the CA refused `replaces`).
+    pub notes: Vec<String>,
+}
+
+/// An issued certificate, as an issuer needs it to ask about or revoke it.
+#[derive(Clone, Debug)]
+pub struct IssuedRef<'a> {
+    pub cert_name: &'a str,
+    pub directory_url: Option<&'a str>,
+    pub email: Option<&'a str>,
+    /// Leaf first, PEM.
+    pub fullchain_pem: &'a str,
+}
+
+/// The CA's advice on when to renew one certificate (ACME Renewal Information, RFC 9773).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenewalAdvice {
+    /// The certificate's ARI id (`base64url(AKI).base64url(serial)`).
+    pub cert_id: String,
+    pub window_start: OffsetDateTime,
+    pub window_end: OffsetDateTime,
+    pub explanation_url: Option<String>,
+    /// When the CA wants to be asked again (its `Retry-After`).
+    pub retry_after: Duration,
+}
+
+/// Why a certificate is revoked (RFC 5280 reason codes an ACME client may send).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    Superseded,
+    CessationOfOperation,
+}
+
+impl RevocationReason {
+    pub const ALL: [RevocationReason; 4] = [
+        RevocationReason::Unspecified,
+        RevocationReason::KeyCompromise,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "keyCompromise",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessationOfOperation",
+        }
+    }
+}
+
+impl FromStr for RevocationReason {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        RevocationReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or(())
+    }
 }
 
 /// Why an issuance failed, in words an operator can act on.
@@ -69,4 +141,25 @@ pub trait Issuer: Send + Sync {
 
     /// Makes a new private key and has a certificate for `request.domains` signed.
     async fn issue(&self, request: &IssueRequest) -> Result<IssuedCertificate, IssueError>;
+
+    /// The CA's suggested renewal window for `cert`; `Ok(None)` when the CA offers none (no
+    /// ARI in its directory, or an issuer that is no CA).
+    async fn renewal_info(
+        &self,
+        _cert: &IssuedRef<'_>,
+    ) -> Result<Option<RenewalAdvice>, IssueError> {
+        Ok(None)
+    }
+
+    /// Revokes `cert` at its CA.
+    async fn revoke(
+        &self,
+        _cert: &IssuedRef<'_>,
+        _reason: RevocationReason,
+    ) -> Result<(), IssueError> {
+        Err(IssueError::Rejected(format!(
+            "the {} issuer has nothing to revoke",
+            self.kind()
+        )))
+    }
 }

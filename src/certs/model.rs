@@ -149,6 +149,56 @@ pub struct CertificateRecord {
     /// Failed renewal attempts in a row, for the back-off.
     #[serde(default)]
     pub renewal_failures: u32,
+    /// When the current certificate was revoked (`POST /certificates/{name}/revoke`); cleared
+    /// by the next issuance.
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    #[serde(default)]
+    pub revocation_reason: Option<String>,
+    /// What the CA said about when to renew (ARI); empty for self-signed certificates and CAs
+    /// without ARI. Its fields sit at the top level of the stored JSON.
+    #[serde(flatten)]
+    pub ari: AriState,
+}
+
+/// A renewal window suggested by the CA, RFC 3339 times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalWindow {
+    pub start: String,
+    pub end: String,
+}
+
+/// The ACME Renewal Information (RFC 9773) known for the current certificate.
+///
+/// `next_poll_at` doubles as the cluster-wide claim on the next fetch: an instance fetches only
+/// after moving it forward with a compare-and-set (see `store::ari`), so one instance asks per
+/// interval.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AriState {
+    /// The window of the last successful answer.
+    #[serde(default)]
+    pub renewal_window: Option<RenewalWindow>,
+    /// The moment picked inside that window; `next_renewal_at` follows it unless a failed
+    /// renewal is backing off.
+    #[serde(default)]
+    pub renewal_at: Option<String>,
+    #[serde(default)]
+    pub ari_explanation_url: Option<String>,
+    /// When the CA last answered.
+    #[serde(default)]
+    pub ari_checked_at: Option<String>,
+    /// When to ask next (the CA's `Retry-After`, clamped; back-off after failures).
+    #[serde(default)]
+    pub ari_next_poll_at: Option<String>,
+    /// Failed ARI requests in a row.
+    #[serde(default)]
+    pub ari_failures: u32,
+    /// This certificate's ARI id (`base64url(AKI).base64url(serial)`).
+    #[serde(default)]
+    pub ari_cert_id: Option<String>,
+    /// The ARI id of the certificate this one replaced (named in its order).
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 /// What the API shows of a certificate.
@@ -169,6 +219,16 @@ pub struct CertificateView {
     pub updated_at: String,
     pub last_error: Option<String>,
     pub next_renewal_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
+    /// The CA's suggested renewal window (ARI), when it has one.
+    pub renewal_window: Option<RenewalWindow>,
+    /// The moment chosen inside `renewal_window`.
+    pub renewal_at: Option<String>,
+    pub ari_checked_at: Option<String>,
+    pub ari_explanation_url: Option<String>,
+    pub ari_cert_id: Option<String>,
+    pub replaces: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_token_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +260,14 @@ impl CertificateRecord {
             last_error: self.last_error.clone(),
             next_renewal_at: self.next_renewal_at.clone(),
             profile: self.profile.clone(),
+            revoked_at: self.revoked_at.clone(),
+            revocation_reason: self.revocation_reason.clone(),
+            renewal_window: self.ari.renewal_window.clone(),
+            renewal_at: self.ari.renewal_at.clone(),
+            ari_checked_at: self.ari.ari_checked_at.clone(),
+            ari_explanation_url: self.ari.ari_explanation_url.clone(),
+            ari_cert_id: self.ari.ari_cert_id.clone(),
+            replaces: self.ari.replaces.clone(),
             owner_token_hash: show_owner.then(|| self.owner_token_hash.clone()),
             fullchain_pem: None,
             private_key_pem: None,

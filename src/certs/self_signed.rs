@@ -62,6 +62,8 @@ pub fn sign(request: &IssueRequest, validity_days: u32) -> Result<IssuedCertific
     Ok(IssuedCertificate {
         fullchain_pem: cert.pem(),
         private_key_pem: Secret::new(key.serialize_pem()),
+        replaced: None,
+        notes: Vec::new(),
     })
 }
 

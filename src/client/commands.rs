@@ -43,6 +43,16 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
                 Ok(accepted)
             }
         }
+        CertCommand::Revoke { name, reason, wait } => {
+            let path = format!("/certificates/{}/revoke", encode(&name));
+            let body = json!({ "reason": reason });
+            let accepted = expect(client.post(&path, &body).await, 202)?;
+            if wait {
+                wait_for(client, &name).await
+            } else {
+                Ok(accepted)
+            }
+        }
     }
 }
 

@@ -58,6 +58,10 @@ pub struct Config {
     pub acme_ca_bundle: Option<PathBuf>,
     pub renewal_check_interval: Duration,
     pub renewal_threshold_days: u32,
+    /// Bounds on the interval between two ARI requests for one certificate
+    /// (`ARI_MIN_POLL_SECONDS`, `ARI_MAX_POLL_SECONDS`); the CA's `Retry-After` is clamped to them.
+    pub ari_min_poll: Duration,
+    pub ari_max_poll: Duration,
     /// How long a finished generation's status stays readable.
     pub cert_status_retention: Duration,
     pub cert_gen_max_workers: usize,
@@ -178,6 +182,8 @@ impl Config {
             acme_ca_bundle: v.file("ACME_CA_BUNDLE")?,
             renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
             renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,
+            ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
+            ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,
             cert_status_retention: v.seconds("CERT_STATUS_RETENTION_SECONDS")?,
             cert_gen_max_workers: v.number("CERT_GEN_MAX_WORKERS")? as usize,
             cert_lease: v.seconds("CERT_LEASE_SECONDS")?,
@@ -212,6 +218,16 @@ impl Config {
             log_level: v.log_level()?,
             access_log: v.flag("ACCESS_LOG")?,
         };
+        if config.ari_max_poll < config.ari_min_poll {
+            return Err(ConfigError {
+                variable: "ARI_MAX_POLL_SECONDS".into(),
+                accepts: format!(
+                    "at least ARI_MIN_POLL_SECONDS ({})",
+                    config.ari_min_poll.as_secs()
+                ),
+                got: config.ari_max_poll.as_secs().to_string(),
+            });
+        }
         Ok(config)
     }
 
@@ -302,6 +318,20 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.variable, "ACME_EAB_HMAC_KEY");
         assert!(!err.to_string().contains("!!"));
+    }
+
+    #[test]
+    fn ari_poll_bounds_must_be_ordered() {
+        let c = Config::defaults();
+        assert_eq!(c.ari_min_poll, Duration::from_secs(3600));
+        assert_eq!(c.ari_max_poll, Duration::from_secs(86_400));
+        let err = Config::from_raw(&raw(&[
+            ("ARI_MIN_POLL_SECONDS", "600"),
+            ("ARI_MAX_POLL_SECONDS", "60"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "ARI_MAX_POLL_SECONDS");
+        assert!(err.to_string().contains("600"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::Lifecycle;
 use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
-use crate::certs::model::{CertStatus, CertificateRecord, GenerationState};
+use crate::certs::model::{AriState, CertStatus, CertificateRecord, GenerationState};
 use crate::certs::pem::{self, PemError};
 use crate::certs::schedule;
 use crate::events::Change;
@@ -161,6 +161,12 @@ impl Lifecycle {
             GenerationState::Completed => tracing::info!(cert_name = name, "{message}"),
             _ => tracing::warn!(cert_name = name, "{message}"),
         }
+        if state == GenerationState::Completed {
+            // Ask the CA for the new certificate's renewal window at once, not at the next
+            // renewal pass.
+            let (lifecycle, record) = (self.clone(), record.clone());
+            tokio::spawn(async move { lifecycle.poll_renewal_info(&record).await });
+        }
         Ok(())
     }
 
@@ -179,6 +185,11 @@ impl Lifecycle {
             email: record.email.clone(),
             directory_url: record.acme_directory_url.clone(),
             profile: record.profile.clone(),
+            // A renewal names the certificate it replaces, so the CA can tie the two (ARI).
+            replacing_pem: match record.status {
+                CertStatus::Active | CertStatus::Expired => record.fullchain_pem.clone(),
+                CertStatus::Pending | CertStatus::Failed => None,
+            },
         };
         issuer.issue(&request).await
     }
@@ -206,12 +217,25 @@ impl Lifecycle {
         record.next_renewal_at = Some(timefmt::format(due));
         record.last_error = None;
         record.renewal_failures = 0;
+        record.revoked_at = None;
+        record.revocation_reason = None;
+        // A new certificate: what the CA said about the old one no longer applies. The next
+        // renewal pass (or the poll right after this generation) asks about this one.
+        record.ari = AriState {
+            replaces: issued.replaced.clone(),
+            ..AriState::default()
+        };
         record.updated_at = timefmt::now_string();
-        Ok(format!(
+        let mut message = format!(
             "certificate issued for {}; expires {}",
             record.domains.join(", "),
             timefmt::format(leaf.not_after)
-        ))
+        );
+        for note in &issued.notes {
+            message.push_str("; ");
+            message.push_str(note);
+        }
+        Ok(message)
     }
 
     /// Updates the record for a failed generation. A certificate that was never issued becomes

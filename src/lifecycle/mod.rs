@@ -15,21 +15,24 @@
 //! The one write outside it is the data-loss guard's write-back (`cluster::guard`): it restores
 //! what the edge already serves, so there is nothing to announce.
 
+mod ari;
 mod certificates;
 mod claims;
 mod job;
 mod queue;
 mod recovery;
 mod renewal;
+mod revocation;
 mod routes;
 mod tokens;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 pub use certificates::{Created, Deleted};
+pub use revocation::RevokeError;
 pub use routes::RouteCreated;
 pub use tokens::bootstrap_admin_token;
 
@@ -75,6 +78,8 @@ struct Inner {
     wake: mpsc::UnboundedSender<String>,
     /// Names queued or running here, so one name is never queued twice locally.
     local: Mutex<HashSet<String>>,
+    /// Wakes the renewal loop early when a renewal moment moved closer (an ARI answer).
+    renewal_wake: Notify,
     /// One lane of `CERT_GEN_MAX_WORKERS` permits per issuer kind, so a slow or failing CA
     /// never holds up self-signed generations (and the other way round).
     lanes: Lanes,
@@ -121,6 +126,7 @@ impl Lifecycle {
                 instance,
                 wake,
                 local: Mutex::new(HashSet::new()),
+                renewal_wake: Notify::new(),
             }),
         };
         tasks.spawn(

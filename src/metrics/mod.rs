@@ -18,6 +18,7 @@ pub struct Metrics {
     pub generation_attempts: CounterVec,
     pub generation_failures: CounterVec,
     pub acme_request_seconds: HistogramVec,
+    pub ari_requests: CounterVec,
     pub tls_handshakes: CounterVec,
     pub tls_handshake_failures: CounterVec,
     pub requests: CounterVec,
@@ -45,6 +46,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "certgate_acme_request_duration_seconds",
         "Latency of HTTP requests to ACME servers, by method.",
         &["method"],
+    ),
+    ari_requests: CounterVec::new(
+        "certgate_ari_requests_total",
+        "Renewal-information (ARI) requests to ACME CAs, by outcome (window, unsupported, failed).",
+        &["outcome"],
     ),
     tls_handshakes: CounterVec::new(
         "certgate_tls_handshakes_total",
@@ -115,6 +121,7 @@ pub fn render(records: Option<&[CertificateRecord]>) -> String {
     m.generation_attempts.render(&mut out);
     m.generation_failures.render(&mut out);
     m.acme_request_seconds.render(&mut out);
+    m.ari_requests.render(&mut out);
     m.tls_handshakes.render(&mut out);
     m.tls_handshake_failures.render(&mut out);
     m.requests.render(&mut out);
@@ -157,6 +164,20 @@ fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
                 out,
                 "certgate_certificate_expiry_seconds{{cert_name=\"{}\"}} {seconds}",
                 escape(&r.cert_name)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certgate_certificate_renewal_at_seconds Unix time the next renewal is scheduled for (the CA's ARI moment when it gives one, else the threshold rule or the back-off).\n# TYPE certgate_certificate_renewal_at_seconds gauge"
+    );
+    for r in records {
+        if let Some(at) = r.next_renewal_at.as_deref().and_then(crate::timefmt::parse) {
+            let _ = writeln!(
+                out,
+                "certgate_certificate_renewal_at_seconds{{cert_name=\"{}\"}} {}",
+                escape(&r.cert_name),
+                at.unix_timestamp()
             );
         }
     }

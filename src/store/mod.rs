@@ -33,6 +33,7 @@ pub mod epoch;
 pub mod jobs;
 pub mod keys;
 pub mod leases;
+pub mod record_patch;
 pub mod routes;
 pub mod settings;
 pub mod status;

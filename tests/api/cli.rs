@@ -70,6 +70,18 @@ async fn cli_prints_json_and_fails_with_one_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cert_name"));
 
+    let out = run(
+        &["cert", "revoke", "cli", "--reason", "superseded"],
+        ADMIN_TOKEN,
+    );
+    assert!(!out.status.success(), "a self-signed certificate has no CA");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("409") && stderr.contains("self-signed"),
+        "{stderr}"
+    );
+
     let out = run(&["cert", "delete", "cli"], ADMIN_TOKEN);
     assert!(out.status.success());
     let out = run(&["cert", "status", "cli"], ADMIN_TOKEN);

@@ -54,6 +54,15 @@ impl ServerCertVerifier for AcceptAny {
 
 /// A TLS connection to 127.0.0.1:`port` with SNI `sni` and the given ALPN protocols.
 pub async fn connect(port: u16, sni: &str, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+    try_connect(port, sni, alpn).await.unwrap()
+}
+
+/// [`connect`], with a failed connection or handshake as an error.
+pub async fn try_connect(
+    port: u16,
+    sni: &str,
+    alpn: &[&[u8]],
+) -> Result<TlsStream<TcpStream>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -64,11 +73,13 @@ pub async fn connect(port: u16, sni: &str, alpn: &[&[u8]]) -> TlsStream<TcpStrea
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.resumption = rustls::client::Resumption::disabled();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     connector
         .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
         .await
-        .unwrap()
+        .map_err(|e| format!("handshake: {e}"))
 }
 
 /// The leaf certificate the server presented.

@@ -250,6 +250,57 @@ impl Pebble {
         directory["meta"]["profiles"].is_object()
     }
 
+    /// Pebble's directory, as JSON.
+    pub async fn directory(&self) -> serde_json::Value {
+        let directory = https_get(self.port, "/dir", &self.ca_pem).await;
+        serde_json::from_str(&directory).unwrap()
+    }
+
+    /// Whether this Pebble has ACME Renewal Information (v2.10.1 does, v2.4.0 does not).
+    pub async fn has_renewal_info(&self) -> bool {
+        self.directory().await["renewalInfo"].is_string()
+    }
+
+    /// Pebble's ARI answer for a certificate id, as JSON.
+    pub async fn renewal_info(&self, cert_id: &str) -> serde_json::Value {
+        let base = self.directory().await["renewalInfo"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Only the path: the directory may name the host differently from how tests reach it.
+        let after_scheme = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
+        let path = &after_scheme[after_scheme.find('/').unwrap()..];
+        let body = https_get(self.port, &format!("{path}/{cert_id}"), &self.ca_pem).await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("ARI answer {body:?}: {e}"))
+    }
+
+    /// Overrides Pebble's ARI answer for the leaf of `chain_pem` with any text, even malformed
+    /// JSON (management `POST /set-renewal-info/`).
+    pub async fn set_renewal_info(&self, chain_pem: &str, answer: &str) {
+        let leaf_end = chain_pem.find("-----END CERTIFICATE-----").unwrap()
+            + "-----END CERTIFICATE-----".len();
+        let body = json!({ "Certificate": &chain_pem[..leaf_end], "ARIResponse": answer });
+        let status = super::tls::https_post(
+            self.management_port,
+            "/set-renewal-info/",
+            &body.to_string(),
+            &self.ca_pem,
+        )
+        .await;
+        assert_eq!(status, 200, "set-renewal-info");
+    }
+
+    /// Pebble's record of a certificate by serial (hex): `Status` (`Valid`/`Revoked`), `Reason`.
+    pub async fn cert_status(&self, serial_hex: &str) -> serde_json::Value {
+        let body = https_get(
+            self.management_port,
+            &format!("/cert-status-by-serial/{serial_hex}"),
+            &self.ca_pem,
+        )
+        .await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("cert status {body:?}: {e}"))
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

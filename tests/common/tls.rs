@@ -54,6 +54,24 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// `GET https://127.0.0.1:{port}{path}` trusting `ca_pem`; the body as text.
 pub async fn https_get(port: u16, path: &str, ca_pem: &str) -> String {
+    https_request(port, "GET", path, None, ca_pem).await.1
+}
+
+/// `POST https://127.0.0.1:{port}{path}` with a JSON body, trusting `ca_pem`; the status.
+pub async fn https_post(port: u16, path: &str, json: &str, ca_pem: &str) -> u16 {
+    https_request(port, "POST", path, Some(json), ca_pem)
+        .await
+        .0
+}
+
+/// One HTTP/1.0 request over TLS to 127.0.0.1 trusting `ca_pem`: status and body.
+async fn https_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    ca_pem: &str,
+) -> (u16, String) {
     let mut roots = rustls::RootCertStore::empty();
     for cert in certs_from_pem(ca_pem) {
         roots.add(cert).unwrap();
@@ -69,18 +87,36 @@ pub async fn https_get(port: u16, path: &str, ca_pem: &str) -> String {
         .unwrap();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
+    let body = json.unwrap_or("");
+    let content = if json.is_some() {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    } else {
+        String::new()
+    };
     tls.write_all(
-        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: certgate-tests\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: certgate-tests\r\n{content}\r\n{body}"
+        )
+        .as_bytes(),
     )
     .await
     .unwrap();
     let mut response = Vec::new();
     let _ = tls.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response).to_string();
-    text.split_once("\r\n\r\n")
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Verifies `chain_pem` (leaf first) for `name` against `root_pem`, as a TLS client would.

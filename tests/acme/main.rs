@@ -1,6 +1,10 @@
 //! ACME HTTP-01 issuance against a real Pebble, with real Redis and certgate over real sockets.
 
+#[path = "../common/mod.rs"]
 mod common;
+
+mod ari;
+mod revocation;
 
 use std::time::{Duration, Instant};
 
@@ -387,6 +391,28 @@ async fn profiles_are_listed_checked_and_ordered() {
         (lifetime - time::Duration::days(6)).abs() < time::Duration::minutes(5),
         "a shortlived certificate lives 6 days, got {lifetime}"
     );
+    // Renewed by the CA's window (Pebble: a third of the lifetime left, ± 1 day), never at once
+    // and never called expiring while that renewal is simply scheduled.
+    common::wait_until("the renewal window", Duration::from_secs(20), || {
+        let admin = admin.clone();
+        async move {
+            admin.get("/certificates/short").await.unwrap().json()["renewal_window"].is_object()
+        }
+    })
+    .await;
+    let cert = admin.get("/certificates/short").await.unwrap().json();
+    let next = time::OffsetDateTime::parse(
+        cert["next_renewal_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let issued_for = next - leaf.not_before;
+    assert!(
+        issued_for >= time::Duration::days(3) && issued_for <= time::Duration::days(5),
+        "renewal scheduled {issued_for} after issuance: {cert}"
+    );
+    let health = admin.get("/health").await.unwrap().json();
+    assert_eq!(health["status"], "healthy", "{health}");
 
     let body = json!({ "cert_name": "nope", "domain": "nope.example.com", "profile": "forever" });
     let refused = admin.post("/certificates/", &body).await.unwrap();
