@@ -53,6 +53,7 @@ fn resolver() -> SniResolver {
             last_error: None,
             next_renewal_at: None,
             renewal_failures: 0,
+            challenge: Default::default(),
             revoked_at: None,
             revocation_reason: None,
             ari: Default::default(),

@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
                 params.not_after - time::Duration::days(30),
             )),
             renewal_failures: 0,
+            challenge: Default::default(),
             revoked_at: None,
             revocation_reason: None,
             ari: Default::default(),

@@ -8,7 +8,8 @@
 #   revoke <name> [reason] [token]   (reason: unspecified, keyCompromise, superseded,
 #                                     cessationOfOperation; default unspecified)
 # `domain` may be a comma-separated list; staging, force and pem are true/false.
-# The issuer comes from CERTGATE_ISSUER (acme by default; self-signed for local names).
+# The issuer comes from CERTGATE_ISSUER (acme by default; self-signed for local names), the ACME
+# challenge from CERTGATE_CHALLENGE (http-01 by default; tls-alpn-01, or dns-01 for wildcards).
 set -euo pipefail
 here=$(dirname "$0")
 usage() { echo "usage: just cert $1" >&2; exit 2; }

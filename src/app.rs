@@ -145,6 +145,7 @@ pub async fn run(
         tls,
         proxy,
         config: config.clone(),
+        store: store.clone(),
     };
     tasks.spawn(
         "HTTP listener",

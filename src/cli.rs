@@ -119,6 +119,9 @@ pub struct CreateArgs {
     /// `rsa` or `ecdsa-p256` (default: the server's KEY_TYPE).
     #[arg(long)]
     pub key_type: Option<String>,
+    /// How the CA validates the names: http-01 (default), tls-alpn-01 or dns-01 (wildcards).
+    #[arg(long, env = "CERTGATE_CHALLENGE")]
+    pub challenge: Option<String>,
     /// CA profile to order (see `certgate acme profiles`; default: the server's ACME_PROFILE).
     #[arg(long)]
     pub profile: Option<String>,

@@ -21,6 +21,9 @@ use common::{
 /// Settings every instance here gets: quick renewal checks, leases and no periodic resync.
 const FAST: &[(&str, &str)] = &[
     ("RENEWAL_CHECK_INTERVAL", "1"),
+    // These tests drive renewal by the threshold rule and count orders; Pebble's renewal
+    // window for a seconds-long certificate is its whole life (tests/acme/ari.rs covers ARI).
+    ("ACME_ARI", "false"),
     ("RESYNC_INTERVAL_SECONDS", "3600"),
     ("CERT_LEASE_SECONDS", "3"),
 ];
@@ -44,6 +47,7 @@ async fn acme_cluster_with(
         validity_seconds: Some(validity),
         extra_profiles: &[],
         eab_keys: &[],
+        ..Default::default()
     })
     .await;
     let mut instances = Vec::new();

@@ -141,6 +141,7 @@ async fn metrics_and_logs_of_acme_issuance_and_failure() {
         validity_seconds: None,
         extra_profiles: &[],
         eab_keys: &[],
+        ..Default::default()
     })
     .await;
     let mut env = common::base_env(&redis.url(), "o:");
@@ -358,6 +359,7 @@ async fn openapi_fuzzer_finds_no_5xx_and_no_schema_violation() {
         validity_seconds: None,
         extra_profiles: &[],
         eab_keys: &[],
+        ..Default::default()
     })
     .await;
     let mut env = common::base_env(&redis.url(), "fuzz:");

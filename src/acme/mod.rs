@@ -1,10 +1,13 @@
-//! The ACME issuer (instant-acme, HTTP-01): accounts, orders, and the HTTPS client to the CA.
+//! The ACME issuer (instant-acme): accounts, orders, the challenges (HTTP-01, TLS-ALPN-01,
+//! dns-01), renewal information, revocation, and the HTTPS client to the CA.
 //!
 //! It plugs in behind [`Issuer`] like the self-signed issuer; the manager and the API do not know
 //! which one signs.
 
 pub mod account;
 mod cert_id;
+mod challenges;
+pub mod dns01;
 pub mod http;
 pub mod order;
 pub mod problem;
@@ -36,6 +39,9 @@ pub enum SetupError {
     /// The TLS client could not be built.
     #[error("TLS client for ACME: {0}")]
     Tls(String),
+    /// The dns-01 settings cannot be used.
+    #[error("dns-01: {0}")]
+    Dns(String),
 }
 
 /// Issues certificates from ACME CAs.
@@ -46,6 +52,8 @@ pub struct AcmeIssuer {
     polling: Polling,
     /// How long a key authorization stays in Redis (the whole polling budget plus a margin).
     challenge_ttl: Duration,
+    /// dns-01 updates (`DNS_*`), when configured.
+    dns: Option<dns01::DnsUpdater>,
 }
 
 impl AcmeIssuer {
@@ -72,8 +80,14 @@ impl AcmeIssuer {
         let challenge_ttl = config.acme_poll_initial_wait
             + config.acme_poll_interval * config.acme_poll_max_attempts
             + Duration::from_secs(300);
+        let dns = config
+            .dns_update
+            .as_ref()
+            .map(|settings| dns01::DnsUpdater::new(settings, store.clone()))
+            .transpose()?;
         Ok(AcmeIssuer {
             accounts: Accounts::new(store.clone(), http.clone(), bindings(config)),
+            dns,
             store,
             http,
             polling,
@@ -113,9 +127,29 @@ impl Issuer for AcmeIssuer {
     ) -> Result<(), IssueError> {
         self.revoke_certificate(cert, reason).await
     }
+
+    async fn sweep_leftovers(&self) -> Result<(), IssueError> {
+        if let Some(dns) = &self.dns {
+            let removed = dns.sweep(self.challenge_ttl).await?;
+            if removed > 0 {
+                tracing::info!(removed, "leftover dns-01 records removed");
+            }
+        }
+        Ok(())
+    }
 }
 
 impl AcmeIssuer {
+    /// The dns-01 updater, or why there is none.
+    fn dns_updater(&self) -> Result<&dns01::DnsUpdater, IssueError> {
+        self.dns.as_ref().ok_or_else(|| {
+            IssueError::Rejected(
+                "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET on this instance"
+                    .into(),
+            )
+        })
+    }
+
     /// The account that ordered `cert` (its directory and e-mail).
     async fn account_for(&self, cert: &IssuedRef<'_>) -> Result<instant_acme::Account, IssueError> {
         let directory = cert.directory_url.ok_or_else(|| {

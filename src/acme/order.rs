@@ -1,21 +1,19 @@
-//! One ACME order, from new-order to the downloaded chain (HTTP-01).
+//! One ACME order, from new-order to the downloaded chain.
 //!
-//! Every key authorization is stored in Redis under its token before the challenge is signalled
-//! ready, so whichever instance the CA reaches answers it; the tokens are removed whatever the
-//! outcome. Polling follows `ACME_POLL_INITIAL_WAIT`, `ACME_POLL_INTERVAL_SECONDS` and
+//! The challenges are answered as `challenges.rs` describes (published before they are
+//! signalled ready, removed whatever the outcome). Polling follows `ACME_POLL_INITIAL_WAIT`, `ACME_POLL_INTERVAL_SECONDS` and
 //! `ACME_POLL_MAX_ATTEMPTS`; single requests are retried on badNonce, 5xx, network errors and
 //! short rate limits (see [`super::problem`]).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewOrder,
-    Order, OrderStatus,
+    Account, AuthorizationStatus, CertificateIdentifier, Identifier, NewOrder, Order, OrderStatus,
 };
 use rcgen::{CertificateParams, DistinguishedName};
 
-use super::problem::{describe, problem_kind, retry_delay, to_issue_error};
+use super::challenges::Published;
+use super::problem::{describe, problem_kind, to_issue_error};
 use super::retry::{retry_raw, with_retry};
 use super::{cert_id, AcmeIssuer};
 use crate::certs::issuer::{IssueError, IssueRequest, IssuedCertificate};
@@ -42,13 +40,9 @@ impl AcmeIssuer {
             .place_order(account, request, replaces, &mut notes)
             .await?;
         tracing::info!(cert_name = %request.cert_name, order = order.url(), replaces = replaced.as_deref(), "ACME order created");
-        let mut tokens = Vec::new();
-        let result = self.complete(&mut order, request, &mut tokens).await;
-        for token in &tokens {
-            if let Err(e) = self.store.delete_challenge(token).await {
-                tracing::warn!(cert_name = %request.cert_name, error = %e, "could not remove a challenge token; it expires by itself");
-            }
-        }
+        let mut published = Vec::new();
+        let result = self.complete(&mut order, request, &mut published).await;
+        self.unpublish(request, &published).await;
         result.map(|issued| IssuedCertificate {
             replaced,
             notes,
@@ -67,10 +61,14 @@ impl AcmeIssuer {
         replaces: Option<CertificateIdentifier<'static>>,
         notes: &mut Vec<String>,
     ) -> Result<(Order, Option<String>), IssueError> {
+        // IP addresses are IP identifiers (RFC 8738); a wildcard is the DNS identifier `*.name`.
         let identifiers: Vec<Identifier> = request
             .domains
             .iter()
-            .map(|d| Identifier::Dns(d.clone()))
+            .map(|d| match d.parse::<std::net::IpAddr>() {
+                Ok(ip) => Identifier::Ip(ip),
+                Err(_) => Identifier::Dns(d.clone()),
+            })
             .collect();
         let new_order = || {
             let new_order = NewOrder::new(&identifiers);
@@ -110,9 +108,9 @@ impl AcmeIssuer {
         &self,
         order: &mut Order,
         request: &IssueRequest,
-        tokens: &mut Vec<String>,
+        published: &mut Vec<Published>,
     ) -> Result<IssuedCertificate, IssueError> {
-        self.prepare_challenges(order, request, tokens).await?;
+        self.prepare_challenges(order, request, published).await?;
         tokio::time::sleep(self.polling.initial_wait).await;
         self.wait_ready(order, request).await?;
         let key = keys::generate_blocking(request.key_type, request.rsa_key_size).await?;
@@ -135,64 +133,6 @@ impl AcmeIssuer {
             replaced: None,
             notes: Vec::new(),
         })
-    }
-
-    /// Stores each pending authorization's key authorization and signals its challenge ready.
-    /// Authorizations already valid (reused by the CA) are skipped.
-    async fn prepare_challenges(
-        &self,
-        order: &mut Order,
-        request: &IssueRequest,
-        tokens: &mut Vec<String>,
-    ) -> Result<(), IssueError> {
-        let mut done: HashSet<String> = HashSet::new();
-        let mut restarts = 0;
-        'restart: loop {
-            let mut authorizations = order.authorizations();
-            while let Some(next) = authorizations.next().await {
-                let mut auth = match next {
-                    Ok(auth) => auth,
-                    Err(e) => match retry_delay(&e, restarts, self.http.retry_after()) {
-                        Some(delay) => {
-                            restarts += 1;
-                            tokio::time::sleep(delay).await;
-                            continue 'restart;
-                        }
-                        None => return Err(to_issue_error("fetching an authorization", e)),
-                    },
-                };
-                if !done.insert(auth.url().to_owned()) {
-                    continue;
-                }
-                let domain = auth.identifier().to_string();
-                match auth.status {
-                    AuthorizationStatus::Valid => continue,
-                    AuthorizationStatus::Pending => {}
-                    other => {
-                        return Err(IssueError::Rejected(format!(
-                            "authorization for {domain} is {other:?}"
-                        )))
-                    }
-                }
-                let mut challenge = auth.challenge(ChallengeType::Http01).ok_or_else(|| {
-                    IssueError::Rejected(format!("the CA offers no HTTP-01 challenge for {domain}"))
-                })?;
-                let key_authorization = Secret::new(challenge.key_authorization().as_str());
-                let token = challenge.token.clone();
-                self.store
-                    .put_challenge(&token, &key_authorization, self.challenge_ttl)
-                    .await
-                    .map_err(IssueError::Storage)?;
-                tokens.push(token);
-                with_retry!(
-                    self,
-                    "signalling the challenge ready",
-                    challenge.set_ready().await
-                )?;
-                tracing::debug!(cert_name = %request.cert_name, domain = %domain, "HTTP-01 challenge ready");
-            }
-            return Ok(());
-        }
     }
 
     /// Polls the order until it is ready (validated) or invalid.

@@ -15,7 +15,8 @@ use super::error::ApiError;
 use super::AdminState;
 use crate::certs::issuer::RevocationReason;
 use crate::certs::model::{
-    CertStatus, CertificateRecord, CertificateView, GenerationStatus, IssuerKind, KeyType,
+    CertStatus, CertificateRecord, CertificateView, ChallengeKind, GenerationStatus, IssuerKind,
+    KeyType,
 };
 use crate::certs::validate;
 use crate::lifecycle::{Created, Deleted, RevokeError};
@@ -43,6 +44,8 @@ pub struct CreateBody {
     key_type: Option<KeyType>,
     #[serde(default)]
     profile: Option<String>,
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
 /// `POST /certificates/`: one domain.
@@ -93,7 +96,12 @@ async fn create(
     let cert_name = options.cert_name.clone();
     validate::cert_name(&cert_name)?;
     let issuer = options.issuer.unwrap_or(IssuerKind::Acme);
-    let domains = validate::domains(domains_field, &domains, issuer)?;
+    let challenge = challenge_for(&state, issuer, options.challenge.as_deref())?;
+    let domains = validate::domains(
+        domains_field,
+        &domains,
+        validate::NameRules::new(issuer, challenge),
+    )?;
     let email = options.email.as_deref().map(validate::email).transpose()?;
     let directory_url = match (&options.acme_directory_url, issuer) {
         (Some(_), _) if !caller.is_admin => {
@@ -141,6 +149,7 @@ async fn create(
         acme_directory_url: directory_url,
         staging: options.staging,
         profile,
+        challenge,
         issuer,
         key_type: options.key_type.unwrap_or(state.config.key_type),
         status: CertStatus::Pending,
@@ -320,6 +329,35 @@ pub async fn renew(
     let word = current.map_or("pending", |s| s.status.as_str());
     tracing::info!(cert_name = %name, "renewal requested");
     Ok(accepted(&name, word))
+}
+
+/// The validation method of a new certificate: `http-01` unless the body names another. Only
+/// ACME certificates have one; `dns-01` needs the DNS update settings.
+fn challenge_for(
+    state: &AdminState,
+    issuer: IssuerKind,
+    requested: Option<&str>,
+) -> Result<ChallengeKind, ApiError> {
+    let Some(text) = requested else {
+        return Ok(ChallengeKind::Http01);
+    };
+    let challenge: ChallengeKind = text.parse().map_err(|()| {
+        let known: Vec<&str> = ChallengeKind::ALL.iter().map(|c| c.as_str()).collect();
+        ApiError::invalid("challenge", format!("must be one of {}", known.join(", ")))
+    })?;
+    if issuer == IssuerKind::SelfSigned {
+        return Err(ApiError::invalid(
+            "challenge",
+            "the self-signed issuer validates nothing; challenges are for ACME certificates",
+        ));
+    }
+    if challenge == ChallengeKind::Dns01 && state.config.dns_update.is_none() {
+        return Err(ApiError::invalid(
+            "challenge",
+            "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET set on the instances",
+        ));
+    }
+    Ok(challenge)
 }
 
 /// The body of `POST /certificates/{name}/revoke`.

@@ -105,9 +105,10 @@ fn schemas() -> Value {
     let string = json!({ "type": "string" });
     let name_pattern = "^[a-z0-9][a-z0-9._-]{0,62}$";
     let cert_name = json!({ "type": "string", "pattern": name_pattern });
-    // Cross-field rules the schema cannot say: the ACME issuer refuses IP addresses and
-    // wildcards (the self-signed issuer takes both); a route's hostname is no IP address.
-    let domain = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^(?:\\*\\.)?{LABEL}(?:\\.{LABEL})*\\.?$"), "description": "a DNS name (or an IP address / *. wildcard with the self-signed issuer)" });
+    // Cross-field rules the schema cannot say: which names each challenge can prove (wildcards
+    // need dns-01, IP addresses need http-01 or tls-alpn-01), and that the self-signed issuer
+    // takes all of them.
+    let domain = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^(?:\\*\\.)?{LABEL}(?:\\.{LABEL})*\\.?$"), "description": "a DNS name; an IPv4/IPv6 address (http-01, tls-alpn-01, self-signed); a *. wildcard (dns-01, self-signed)" });
     let hostname = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^{LABEL}(?:\\.{LABEL})*\\.?$") });
     let email = json!({ "type": "string", "maxLength": 254, "pattern": "^[^@\\s,\\x00-\\x1f\\x7f-\\x9f]+@[^@.\\s,\\x00-\\x1f\\x7f-\\x9f][^@\\s,\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s,\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s,\\x00-\\x1f\\x7f-\\x9f]$" });
     let nullable_string = json!({ "type": "string", "nullable": true });
@@ -118,6 +119,7 @@ fn schemas() -> Value {
         "issuer": { "type": "string", "nullable": true, "enum": ["acme", "self-signed", null], "default": "acme" },
         "key_type": { "type": "string", "nullable": true, "enum": ["rsa", "ecdsa-p256", null] },
         "profile": { "type": "string", "nullable": true, "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "a profile the CA lists (GET /acme/profiles); ACME only" },
+        "challenge": { "type": "string", "nullable": true, "enum": ["http-01", "tls-alpn-01", "dns-01", null], "default": "http-01", "description": "how the CA validates the names (ACME only); dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET" },
     });
     let mut single = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domain"], "properties": { "cert_name": cert_name, "domain": domain } });
     let mut multi = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domains"], "properties": { "cert_name": cert_name, "domains": { "type": "array", "minItems": 1, "maxItems": 100, "items": domain } } });
@@ -138,6 +140,7 @@ fn schemas() -> Value {
         "Certificate": { "type": "object", "properties": {
             "cert_name": string, "domains": { "type": "array", "items": string }, "email": nullable_string,
             "acme_directory_url": nullable_string, "staging": { "type": "boolean" }, "profile": nullable_string,
+            "challenge": { "type": "string", "enum": ["http-01", "tls-alpn-01", "dns-01"] },
             "issuer": { "type": "string", "enum": ["acme", "self-signed"] }, "key_type": { "type": "string", "enum": ["rsa", "ecdsa-p256"] },
             "status": { "type": "string", "enum": ["pending", "active", "failed", "expired"] },
             "expires_at": nullable_string, "not_before": nullable_string, "created_at": string, "updated_at": string,

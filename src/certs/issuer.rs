@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::certs::model::{IssuerKind, KeyType};
+use crate::certs::model::{ChallengeKind, IssuerKind, KeyType};
 use crate::secret::Secret;
 use crate::store_error::StoreError;
 
@@ -26,6 +26,8 @@ pub struct IssueRequest {
     pub directory_url: Option<String>,
     /// ACME only: the CA profile to name in the order.
     pub profile: Option<String>,
+    /// ACME only: how the CA validates the names.
+    pub challenge: ChallengeKind,
     /// ACME only: the chain of the certificate this issuance replaces (a renewal), so the order
     /// can name it (RFC 9773 `replaces`).
     pub replacing_pem: Option<String>,
@@ -149,6 +151,12 @@ pub trait Issuer: Send + Sync {
         _cert: &IssuedRef<'_>,
     ) -> Result<Option<RenewalAdvice>, IssueError> {
         Ok(None)
+    }
+
+    /// Removes what crashed generations left published outside Redis (dns-01 records); called
+    /// by the recovery loop.
+    async fn sweep_leftovers(&self) -> Result<(), IssueError> {
+        Ok(())
     }
 
     /// Revokes `cert` at its CA.

@@ -8,4 +8,5 @@ pub mod model;
 pub mod pem;
 pub mod schedule;
 pub mod self_signed;
+pub mod tls_alpn;
 pub mod validate;

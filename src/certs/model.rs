@@ -62,6 +62,54 @@ impl fmt::Display for IssuerKind {
     }
 }
 
+/// How the ACME CA validates control of each name (`challenge`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChallengeKind {
+    /// A token under `/.well-known/acme-challenge/` on port 80 (RFC 8555 §8.3).
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A self-signed certificate answered to ALPN `acme-tls/1` on port 443 (RFC 8737).
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+    /// A TXT record at `_acme-challenge.<name>`, placed by RFC 2136 dynamic update; the only
+    /// one that proves wildcards.
+    #[serde(rename = "dns-01")]
+    Dns01,
+}
+
+impl ChallengeKind {
+    pub const ALL: [ChallengeKind; 3] = [
+        ChallengeKind::Http01,
+        ChallengeKind::TlsAlpn01,
+        ChallengeKind::Dns01,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeKind::Http01 => "http-01",
+            ChallengeKind::TlsAlpn01 => "tls-alpn-01",
+            ChallengeKind::Dns01 => "dns-01",
+        }
+    }
+}
+
+impl fmt::Display for ChallengeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ChallengeKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        ChallengeKind::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or(())
+    }
+}
+
 /// Whether the certificate can be served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +178,9 @@ pub struct CertificateRecord {
     /// The CA profile every order for it names (ACME only; `None`: the CA's default).
     #[serde(default)]
     pub profile: Option<String>,
+    /// How the CA validates its names (ACME only; kept by renewals).
+    #[serde(default)]
+    pub challenge: ChallengeKind,
     pub issuer: IssuerKind,
     pub key_type: KeyType,
     pub status: CertStatus,
@@ -210,6 +261,7 @@ pub struct CertificateView {
     pub acme_directory_url: Option<String>,
     pub staging: bool,
     pub profile: Option<String>,
+    pub challenge: ChallengeKind,
     pub issuer: IssuerKind,
     pub key_type: KeyType,
     pub status: CertStatus,
@@ -260,6 +312,7 @@ impl CertificateRecord {
             last_error: self.last_error.clone(),
             next_renewal_at: self.next_renewal_at.clone(),
             profile: self.profile.clone(),
+            challenge: self.challenge,
             revoked_at: self.revoked_at.clone(),
             revocation_reason: self.revocation_reason.clone(),
             renewal_window: self.ari.renewal_window.clone(),

@@ -5,7 +5,34 @@
 
 use std::net::IpAddr;
 
-use crate::certs::model::IssuerKind;
+use crate::certs::model::{ChallengeKind, IssuerKind};
+
+/// What names a certificate may hold depends on who signs it and, for ACME, on how the CA
+/// validates them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameRules {
+    pub issuer: IssuerKind,
+    pub challenge: ChallengeKind,
+}
+
+impl NameRules {
+    /// Anything a certificate can name: DNS names, wildcards, single labels, IP addresses.
+    pub const SELF_SIGNED: NameRules = NameRules {
+        issuer: IssuerKind::SelfSigned,
+        challenge: ChallengeKind::Http01,
+    };
+
+    pub fn acme(challenge: ChallengeKind) -> NameRules {
+        NameRules {
+            issuer: IssuerKind::Acme,
+            challenge,
+        }
+    }
+
+    pub fn new(issuer: IssuerKind, challenge: ChallengeKind) -> NameRules {
+        NameRules { issuer, challenge }
+    }
+}
 
 /// Most names one certificate may carry (Let's Encrypt's limit too).
 pub const MAX_DOMAINS: usize = 100;
@@ -57,12 +84,12 @@ pub fn identifier(field: &str, name: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Normalises and checks a list of domains for the given issuer: lower-cased, trailing dot
-/// dropped, duplicates merged (first occurrence kept), 1 to 100 names.
-pub fn domains(field: &str, raw: &[String], issuer: IssuerKind) -> Result<Vec<String>, FieldError> {
+/// Normalises and checks a list of domains under `rules`: lower-cased, trailing dot dropped, IP
+/// addresses in canonical form, duplicates merged (first occurrence kept), 1 to 100 names.
+pub fn domains(field: &str, raw: &[String], rules: NameRules) -> Result<Vec<String>, FieldError> {
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for name in raw {
-        let name = domain(field, name, issuer)?;
+        let name = domain(field, name, rules)?;
         if !out.contains(&name) {
             out.push(name);
         }
@@ -82,30 +109,49 @@ pub fn domains(field: &str, raw: &[String], issuer: IssuerKind) -> Result<Vec<St
     Ok(out)
 }
 
-/// Normalises and checks one domain name.
-pub fn domain(field: &str, raw: &str, issuer: IssuerKind) -> Result<String, FieldError> {
+/// Normalises and checks one name: a DNS name, a wildcard `*.name`, or an IP address (RFC 8738
+/// for ACME), each where `rules` allow it.
+pub fn domain(field: &str, raw: &str, rules: NameRules) -> Result<String, FieldError> {
     let name = raw.trim().to_ascii_lowercase();
     let name = name.strip_suffix('.').unwrap_or(&name).to_owned();
     let bad = |why: &str| Err(FieldError::new(field, format!("{raw:?} {why}")));
+    let acme = rules.issuer == IssuerKind::Acme;
     if name.is_empty() {
         return bad("is empty");
     }
     if name.len() > 253 {
         return bad("is longer than 253 characters");
     }
-    if name.parse::<IpAddr>().is_ok() || name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-        return match issuer {
-            IssuerKind::Acme => bad("is an IP address: HTTP-01 validates DNS names only; use a DNS name or the self-signed issuer"),
-            IssuerKind::SelfSigned => Ok(name.trim_matches(['[', ']']).to_owned()),
-        };
+    if name.contains('%') {
+        return bad("has an IPv6 zone id ('%…'): a certificate cannot name one");
+    }
+    if let Ok(ip) = name.trim_matches(['[', ']']).parse::<IpAddr>() {
+        if acme && rules.challenge == ChallengeKind::Dns01 {
+            return bad(
+                "is an IP address: dns-01 cannot validate IP addresses; use http-01 or tls-alpn-01",
+            );
+        }
+        return Ok(ip.to_string());
+    }
+    if name.contains(':') {
+        return bad("is neither a DNS name nor an IP address");
     }
     let host = match name.strip_prefix("*.") {
-        Some(_) if issuer == IssuerKind::Acme => {
-            return bad("is a wildcard: wildcard certificates need DNS-01, and certgate's ACME issuer uses HTTP-01; name each host or use the self-signed issuer");
+        Some(rest) => {
+            if acme && rules.challenge != ChallengeKind::Dns01 {
+                return bad(&format!(
+                    "is a wildcard: only dns-01 can validate wildcards, not {}; send \"challenge\": \"dns-01\"",
+                    rules.challenge
+                ));
+            }
+            rest
         }
-        Some(rest) => rest,
+        None if name == "*" => return bad("is '*' alone, which names nothing"),
         None => name.as_str(),
     };
+    if host.contains('*') {
+        return bad("has a '*' that is not the whole first label (only '*.name' wildcards exist)");
+    }
     for label in host.split('.') {
         if label.is_empty() || label.len() > 63 {
             return bad("has an empty label or one longer than 63 characters");
@@ -114,7 +160,9 @@ pub fn domain(field: &str, raw: &str, issuer: IssuerKind) -> Result<String, Fiel
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return bad("may contain only letters, digits, '-' and '.' (and a leading '*.' for self-signed wildcards)");
+            return bad(
+                "may contain only letters, digits, '-' and '.' (and a leading '*.' for wildcards)",
+            );
         }
         if label.starts_with('-') || label.ends_with('-') {
             return bad("has a label that starts or ends with '-'");
@@ -168,18 +216,35 @@ mod tests {
             "example.com".to_string(),
             "a.example.com".to_string(),
         ];
-        let got = domains("domains", &raw, IssuerKind::Acme).unwrap();
+        let got = domains("domains", &raw, NameRules::acme(ChallengeKind::Http01)).unwrap();
         assert_eq!(got, vec!["example.com", "a.example.com"]);
     }
 
     #[test]
-    fn acme_refuses_wildcards_and_ips_with_reasons() {
-        let e = domain("domain", "*.example.com", IssuerKind::Acme).unwrap_err();
-        assert!(e.detail.contains("DNS-01"));
-        let e = domain("domain", "10.0.0.1", IssuerKind::Acme).unwrap_err();
-        assert!(e.detail.contains("IP address"));
-        assert!(domain("domain", "*.example.com", IssuerKind::SelfSigned).is_ok());
-        assert!(domain("domain", "localhost", IssuerKind::SelfSigned).is_ok());
+    fn wildcards_need_dns_01_and_ips_need_another_challenge() {
+        let http = NameRules::acme(ChallengeKind::Http01);
+        let alpn = NameRules::acme(ChallengeKind::TlsAlpn01);
+        let dns = NameRules::acme(ChallengeKind::Dns01);
+        let e = domain("domain", "*.example.com", http).unwrap_err();
+        assert!(e.detail.contains("dns-01"), "{e}");
+        assert!(domain("domain", "*.example.com", alpn).is_err());
+        assert_eq!(
+            domain("domain", "*.Example.com", dns).unwrap(),
+            "*.example.com"
+        );
+        assert_eq!(domain("domain", "127.0.0.1", http).unwrap(), "127.0.0.1");
+        assert_eq!(
+            domain("domain", "[2001:DB8::1]", alpn).unwrap(),
+            "2001:db8::1"
+        );
+        let e = domain("domain", "127.0.0.1", dns).unwrap_err();
+        assert!(e.detail.contains("IP address"), "{e}");
+        for bad in ["*.a.*.test", "*", "a.*.test", "fe80::1%eth0", "::1::2"] {
+            let e = domain("domains", bad, dns).unwrap_err();
+            assert!(e.detail.contains(bad), "{bad}: {e}");
+        }
+        assert!(domain("domain", "*.example.com", NameRules::SELF_SIGNED).is_ok());
+        assert!(domain("domain", "localhost", NameRules::SELF_SIGNED).is_ok());
     }
 
     #[test]
@@ -193,13 +258,14 @@ mod tests {
             &format!("{}.com", "a".repeat(64)),
         ] {
             assert!(
-                domain("domain", bad, IssuerKind::SelfSigned).is_err(),
+                domain("domain", bad, NameRules::SELF_SIGNED).is_err(),
                 "{bad}"
             );
         }
         let many: Vec<String> = (0..101).map(|i| format!("h{i}.example.com")).collect();
-        assert!(domains("domains", &many, IssuerKind::Acme).is_err());
-        assert!(domains("domains", &many[..100], IssuerKind::Acme).is_ok());
+        let rules = NameRules::acme(ChallengeKind::Http01);
+        assert!(domains("domains", &many, rules).is_err());
+        assert!(domains("domains", &many[..100], rules).is_ok());
     }
 
     #[test]

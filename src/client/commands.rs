@@ -148,6 +148,7 @@ async fn create(client: &AdminClient, args: CreateArgs) -> CommandResult {
         ("key_type", &args.key_type),
         ("acme_directory_url", &args.acme_directory_url),
         ("profile", &args.profile),
+        ("challenge", &args.challenge),
     ] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
             body[key] = json!(v);

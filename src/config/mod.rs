@@ -56,10 +56,14 @@ pub struct Config {
     pub acme_profile: Option<String>,
     /// Extra roots trusted for the ACME server's HTTPS (`ACME_CA_BUNDLE`).
     pub acme_ca_bundle: Option<PathBuf>,
+    /// dns-01 through RFC 2136 (`DNS_UPDATE_SERVER`, `DNS_TSIG_*`); `None` when not configured.
+    pub dns_update: Option<DnsUpdate>,
     pub renewal_check_interval: Duration,
     pub renewal_threshold_days: u32,
     /// Bounds on the interval between two ARI requests for one certificate
     /// (`ARI_MIN_POLL_SECONDS`, `ARI_MAX_POLL_SECONDS`); the CA's `Retry-After` is clamped to them.
+    /// Whether the CA's renewal information is asked for and followed (`ACME_ARI`).
+    pub acme_ari: bool,
     pub ari_min_poll: Duration,
     pub ari_max_poll: Duration,
     /// How long a finished generation's status stays readable.
@@ -117,6 +121,40 @@ pub struct Config {
 pub struct Eab {
     pub kid: String,
     pub hmac_key: SecretBytes,
+}
+
+/// RFC 2136 dynamic updates for dns-01 (`DNS_*`).
+#[derive(Clone, Debug)]
+pub struct DnsUpdate {
+    /// `host:port` of the authoritative server.
+    pub server: String,
+    /// The zone to update; `None`: found by an SOA lookup.
+    pub zone: Option<String>,
+    pub tsig_key_name: String,
+    pub tsig_secret: SecretBytes,
+    pub tsig_algorithm: TsigAlgorithm,
+    /// How long to wait for the server to answer a new record.
+    pub propagation_timeout: Duration,
+}
+
+/// The TSIG algorithms certgate signs updates with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsigAlgorithm {
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+impl std::str::FromStr for TsigAlgorithm {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "hmac-sha256" => Ok(TsigAlgorithm::HmacSha256),
+            "hmac-sha384" => Ok(TsigAlgorithm::HmacSha384),
+            "hmac-sha512" => Ok(TsigAlgorithm::HmacSha512),
+            _ => Err(()),
+        }
+    }
 }
 
 /// Key bytes that never print (`Debug` shows `[redacted]`).
@@ -180,8 +218,10 @@ impl Config {
             acme_eab: v.eab("ACME_EAB_KID", "ACME_EAB_HMAC_KEY")?,
             acme_staging_eab: v.eab("ACME_STAGING_EAB_KID", "ACME_STAGING_EAB_HMAC_KEY")?,
             acme_ca_bundle: v.file("ACME_CA_BUNDLE")?,
+            dns_update: v.dns_update()?,
             renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
             renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,
+            acme_ari: v.flag("ACME_ARI")?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
             ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,
             cert_status_retention: v.seconds("CERT_STATUS_RETENTION_SECONDS")?,
@@ -318,6 +358,29 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.variable, "ACME_EAB_HMAC_KEY");
         assert!(!err.to_string().contains("!!"));
+    }
+
+    #[test]
+    fn dns_update_needs_server_key_and_secret() {
+        assert!(Config::defaults().dns_update.is_none());
+        let err = Config::from_raw(&raw(&[("DNS_UPDATE_SERVER", "127.0.0.1:53")])).unwrap_err();
+        assert!(err.variable.contains("DNS_TSIG_SECRET"), "{err}");
+        let secret = "c2VjcmV0L3NlY3JldCtzZWNyZXQ=";
+        let full = [
+            ("DNS_UPDATE_SERVER", "ns1.example.net:5353"),
+            ("DNS_TSIG_KEY_NAME", "certgate."),
+            ("DNS_TSIG_SECRET", secret),
+        ];
+        let c = Config::from_raw(&raw(&full)).unwrap();
+        let dns = c.dns_update.as_ref().unwrap();
+        assert_eq!(dns.tsig_key_name, "certgate");
+        assert_eq!(dns.tsig_secret.0, b"secret/secret+secret");
+        assert_eq!(dns.propagation_timeout, Duration::from_secs(120));
+        assert!(!format!("{c:?}").contains(secret));
+        let mut bad = full.to_vec();
+        bad[0] = ("DNS_UPDATE_SERVER", "ns1.example.net");
+        let err = Config::from_raw(&raw(&bad)).unwrap_err();
+        assert_eq!(err.variable, "DNS_UPDATE_SERVER");
     }
 
     #[test]

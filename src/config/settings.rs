@@ -38,7 +38,7 @@ pub enum Kind {
     ProfileName,
     /// Free text, empty when unset.
     Text,
-    /// A secret, base64url-encoded (padding optional); empty when unset.
+    /// A secret, base64 or base64url-encoded (padding optional); empty when unset.
     Base64Secret,
 }
 
@@ -96,7 +96,7 @@ impl Setting {
             Kind::Token => "at least 24 printable characters without spaces".into(),
             Kind::LogFilter => "error, warn, info, debug, trace or a tracing filter".into(),
             Kind::Text => "text".into(),
-            Kind::Base64Secret => "a base64url-encoded key (padding optional)".into(),
+            Kind::Base64Secret => "a base64 or base64url-encoded key (padding optional)".into(),
             Kind::ProfileName => {
                 "empty (the CA's default) or 1 to 64 letters, digits, '.', '_' or '-'".into()
             }
@@ -142,8 +142,15 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "ACME_STAGING_EAB_KID", section: "ACME", kind: Kind::Text, default: Default::Value(""), doc: "External Account Binding key id for ACME_STAGING_URL" },
     Setting { name: "ACME_STAGING_EAB_HMAC_KEY", section: "ACME", kind: Kind::Base64Secret, default: Default::Value(""), doc: "External Account Binding MAC key for ACME_STAGING_URL (a secret)" },
     Setting { name: "ACME_CA_BUNDLE", section: "ACME", kind: Kind::PemFile, default: Default::Unset { meaning: "none", example: "/etc/certgate/acme-roots.pem" }, doc: "Extra roots trusted for the ACME server's HTTPS" },
+    Setting { name: "DNS_UPDATE_SERVER", section: "DNS-01", kind: Kind::Text, default: Default::Value(""), doc: "host:port of the authoritative DNS server that takes RFC 2136 dynamic updates for dns-01 (with DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET; all three or none)" },
+    Setting { name: "DNS_UPDATE_ZONE", section: "DNS-01", kind: Kind::Text, default: Default::Value(""), doc: "Zone the _acme-challenge records go into; empty: found by an SOA lookup at DNS_UPDATE_SERVER" },
+    Setting { name: "DNS_TSIG_KEY_NAME", section: "DNS-01", kind: Kind::Text, default: Default::Value(""), doc: "Name of the TSIG key that signs the updates" },
+    Setting { name: "DNS_TSIG_SECRET", section: "DNS-01", kind: Kind::Base64Secret, default: Default::Value(""), doc: "The TSIG key's secret, as BIND's tsig-keygen prints it (a secret: never logged)" },
+    Setting { name: "DNS_TSIG_ALGORITHM", section: "DNS-01", kind: Kind::Choice(&["hmac-sha256", "hmac-sha384", "hmac-sha512"]), default: Default::Value("hmac-sha256"), doc: "The TSIG key's algorithm" },
+    Setting { name: "DNS_PROPAGATION_TIMEOUT", section: "DNS-01", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("120"), doc: "How long to wait for the authoritative server to answer a new TXT record before the challenge fails" },
     Setting { name: "RENEWAL_CHECK_INTERVAL", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("86400"), doc: "Time between renewal checks" },
     Setting { name: "RENEWAL_THRESHOLD_DAYS", section: "Certificates", kind: Kind::Number { min: 1, max: 3650, unit: "days" }, default: Default::Value("30"), doc: "Renew this long before expiry (a third of the lifetime for shorter certificates)" },
+    Setting { name: "ACME_ARI", section: "Certificates", kind: Kind::Flag, default: Default::Value("true"), doc: "Renew when the CA's renewal information (ARI, RFC 9773) says; false: by RENEWAL_THRESHOLD_DAYS alone" },
     Setting { name: "ARI_MIN_POLL_SECONDS", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("3600"), doc: "Shortest time between two renewal-information (ARI) requests for one certificate, whatever the CA's Retry-After says" },
     Setting { name: "ARI_MAX_POLL_SECONDS", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("86400"), doc: "Longest time between two ARI requests for one certificate (not less than ARI_MIN_POLL_SECONDS)" },
     Setting { name: "CERT_STATUS_RETENTION_SECONDS", section: "Certificates", kind: Kind::Seconds { min: 1, max: 31_536_000 }, default: Default::Value("300"), doc: "How long a finished generation's status stays readable" },

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::settings::{is_known, setting, Default, Kind};
-use super::{ConfigError, Eab, RawValues, RedisUrl, SecretBytes};
+use super::{ConfigError, DnsUpdate, Eab, RawValues, RedisUrl, SecretBytes};
 use crate::secret::Secret;
 
 pub(super) fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
@@ -201,25 +201,17 @@ impl Values<'_> {
         let key = self.get(key_name).unwrap_or_default();
         match (kid.is_empty(), key.is_empty()) {
             (true, true) => Ok(None),
-            (false, false) => {
-                let decoded = base64::Engine::decode(
-                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                    key.trim_end_matches('='),
-                )
-                .ok()
-                .filter(|bytes| !bytes.is_empty());
-                match decoded {
-                    Some(bytes) => Ok(Some(Eab {
-                        kid: kid.to_owned(),
-                        hmac_key: SecretBytes(bytes),
-                    })),
-                    None => Err(ConfigError {
-                        variable: key_name.into(),
-                        accepts: setting(key_name).accepts(),
-                        got: "[redacted]".into(),
-                    }),
-                }
-            }
+            (false, false) => match decode_key(key) {
+                Some(bytes) => Ok(Some(Eab {
+                    kid: kid.to_owned(),
+                    hmac_key: SecretBytes(bytes),
+                })),
+                None => Err(ConfigError {
+                    variable: key_name.into(),
+                    accepts: setting(key_name).accepts(),
+                    got: "[redacted]".into(),
+                }),
+            },
             _ => Err(ConfigError {
                 variable: format!("{kid_name} and {key_name}"),
                 accepts: "both set, or neither".into(),
@@ -230,6 +222,57 @@ impl Values<'_> {
                 },
             }),
         }
+    }
+
+    /// The dns-01 settings: server, TSIG key name and secret all set, or none of them.
+    pub(super) fn dns_update(&self) -> Result<Option<DnsUpdate>, ConfigError> {
+        const TRIO: [&str; 3] = ["DNS_UPDATE_SERVER", "DNS_TSIG_KEY_NAME", "DNS_TSIG_SECRET"];
+        let [server, key_name, secret] = TRIO.map(|n| self.get(n).unwrap_or_default().trim());
+        let set = [server, key_name, secret]
+            .iter()
+            .filter(|v| !v.is_empty())
+            .count();
+        if set == 0 {
+            return Ok(None);
+        }
+        if set < 3 {
+            return Err(ConfigError {
+                variable: TRIO.join(", "),
+                accepts: "all three set, or none".into(),
+                got: TRIO
+                    .iter()
+                    .zip([server, key_name, secret])
+                    .map(|(n, v)| format!("{n} {}", if v.is_empty() { "empty" } else { "set" }))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let port_ok = server.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(ConfigError {
+                variable: "DNS_UPDATE_SERVER".into(),
+                accepts: "host:port (e.g. ns1.example.com:53 or 192.0.2.1:53)".into(),
+                got: server.into(),
+            });
+        }
+        let Some(secret) = decode_key(secret) else {
+            return Err(ConfigError {
+                variable: "DNS_TSIG_SECRET".into(),
+                accepts: setting("DNS_TSIG_SECRET").accepts(),
+                got: "[redacted]".into(),
+            });
+        };
+        let zone = self.get("DNS_UPDATE_ZONE").unwrap_or_default().trim();
+        Ok(Some(DnsUpdate {
+            server: server.to_owned(),
+            zone: (!zone.is_empty()).then(|| zone.trim_end_matches('.').to_ascii_lowercase()),
+            tsig_key_name: key_name.trim_end_matches('.').to_owned(),
+            tsig_secret: SecretBytes(secret),
+            tsig_algorithm: self.choice("DNS_TSIG_ALGORITHM")?,
+            propagation_timeout: self.seconds("DNS_PROPAGATION_TIMEOUT")?,
+        }))
     }
 
     pub(super) fn profile(&self, name: &str) -> Result<Option<String>, ConfigError> {
@@ -287,4 +330,16 @@ pub fn is_profile_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A key in base64 or base64url, padding optional; `None` when it is neither or empty.
+fn decode_key(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let bare = text.trim().trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(bare)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(bare))
+        .ok()
+        .filter(|bytes| !bytes.is_empty())
 }

@@ -18,12 +18,14 @@ use super::accept::accept_loop;
 use super::conn::{self, Handler};
 use super::context::RequestCtx;
 use super::proxy::Proxy;
+use super::tls_alpn;
 use super::{ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::routes::host;
 use crate::shutdown::Shutdown;
-use crate::tls::resolver::SniResolver;
+use crate::store::Store;
+use crate::tls::resolver::{AsHost, SniResolver};
 
 #[derive(Clone)]
 pub struct HttpsEdge {
@@ -31,6 +33,8 @@ pub struct HttpsEdge {
     pub tls: Arc<ServerConfig>,
     pub proxy: Proxy,
     pub config: Arc<Config>,
+    /// Where TLS-ALPN-01 challenge certificates are read.
+    pub store: Store,
 }
 
 impl Handler for Proxy {
@@ -45,6 +49,20 @@ impl Handler for Proxy {
 }
 
 impl HttpsEdge {
+    /// The TLS configuration for a handshake without SNI to `address`: the certificate naming
+    /// that address when one is served, else the shared configuration (default certificate).
+    fn config_for_address(&self, address: &str) -> Arc<ServerConfig> {
+        if self.resolver.pick(Some(address)).is_none() {
+            return self.tls.clone();
+        }
+        let mut config = (*self.tls).clone();
+        config.cert_resolver = Arc::new(AsHost {
+            resolver: self.resolver.clone(),
+            host: address.to_owned(),
+        });
+        Arc::new(config)
+    }
+
     /// Serves until `shutdown`.
     pub async fn serve(
         self,
@@ -60,18 +78,32 @@ impl HttpsEdge {
                 let edge = self.clone();
                 async move {
                     let _gauge = crate::metrics::ConnectionGauge::open();
+                    let local_ip = stream.local_addr().ok().map(|a| a.ip().to_canonical());
                     let handshake = async {
                         let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
                             .await
                             .ok()?;
-                        let sni = start.client_hello().server_name().and_then(host::normalize);
-                        if let Some(name) = &sni {
+                        let hello = start.client_hello();
+                        let sni = hello.server_name().and_then(host::normalize);
+                        if tls_alpn::is_validation(&hello) {
+                            let identifier = tls_alpn::identifier(hello.server_name(), local_ip);
+                            tls_alpn::answer(start, identifier, &edge.store).await;
+                            return None;
+                        }
+                        // Without SNI (a client that connected by address), the certificate
+                        // is chosen by the address it connected to.
+                        let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
+                        if let Some(name) = &name {
                             edge.resolver.prepare(name).await;
                         }
-                        let tls = start.into_stream(edge.tls.clone()).await.ok()?;
-                        Some((tls, sni))
+                        let config = match (&sni, &name) {
+                            (None, Some(address)) => edge.config_for_address(address),
+                            _ => edge.tls.clone(),
+                        };
+                        let tls = start.into_stream(config).await.ok()?;
+                        Some((tls, sni, name))
                     };
-                    let (tls, sni) =
+                    let (tls, sni, name) =
                         match tokio::time::timeout(edge.config.tls_handshake_timeout, handshake)
                             .await
                         {
@@ -87,7 +119,7 @@ impl HttpsEdge {
                         };
                     record_handshake(tls.get_ref().1);
                     let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let served = edge.resolver.pick(sni.as_deref());
+                    let served = edge.resolver.pick(name.as_deref());
                     let info = ConnInfo {
                         peer,
                         https: true,

@@ -15,6 +15,7 @@ pub mod http;
 pub mod https;
 pub mod proxy;
 pub mod sync;
+pub mod tls_alpn;
 pub mod upgrade;
 pub mod upstream_error;
 

@@ -7,6 +7,9 @@
 //! without ARI, or a failed request, leaves the threshold rule in charge; a failed request is
 //! retried with back-off and never blocks renewal.
 //!
+//! `ACME_ARI=false` switches it off (the threshold rule alone), as an escape hatch for a CA whose
+//! renewal information misbehaves.
+//!
 //! Across a cluster each window is fetched by one instance per interval: an instance first moves
 //! the record's `ari_next_poll_at` forward with a compare-and-set (the claim), and records the
 //! answer only if that claim and the certificate are still the ones it saw.
@@ -26,9 +29,10 @@ use crate::timefmt;
 /// after this.
 const CLAIM_HOLD: time::Duration = time::Duration::seconds(60);
 
-/// Whether the CA should be asked about `record` now.
-pub(super) fn poll_due(record: &CertificateRecord, now: OffsetDateTime) -> bool {
-    record.issuer == IssuerKind::Acme
+/// Whether the CA should be asked about `record` now (never with `ACME_ARI=false`).
+pub(super) fn poll_due(record: &CertificateRecord, now: OffsetDateTime, enabled: bool) -> bool {
+    enabled
+        && record.issuer == IssuerKind::Acme
         && record.status == CertStatus::Active
         && record.fullchain_pem.is_some()
         && record
@@ -52,7 +56,7 @@ impl Lifecycle {
         let store = &self.inner.store;
         let name = record.cert_name.as_str();
         let now = OffsetDateTime::now_utc();
-        if !poll_due(record, now) {
+        if !poll_due(record, now, self.inner.config.acme_ari) {
             return Ok(());
         }
         let Some(issuer) = self.inner.issuers.get(record.issuer) else {

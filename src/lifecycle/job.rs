@@ -185,6 +185,7 @@ impl Lifecycle {
             email: record.email.clone(),
             directory_url: record.acme_directory_url.clone(),
             profile: record.profile.clone(),
+            challenge: record.challenge,
             // A renewal names the certificate it replaces, so the CA can tie the two (ARI).
             replacing_pem: match record.status {
                 CertStatus::Active | CertStatus::Expired => record.fullchain_pem.clone(),

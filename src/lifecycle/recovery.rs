@@ -1,5 +1,7 @@
 //! Finding interrupted work: at start-up and then every half lease, the `jobs` set is read and
 //! every name not running here is queued; the lease decides whether this instance may take it.
+//! The same pass asks the issuers to remove what crashed generations left outside Redis
+//! (dns-01 records).
 
 use super::Lifecycle;
 use crate::certs::model::CertStatus;
@@ -16,6 +18,11 @@ impl Lifecycle {
             if let Ok(names) = self.inner.store.job_names().await {
                 for name in names {
                     self.enqueue(&name);
+                }
+            }
+            if let Some(acme) = &self.inner.issuers.acme {
+                if let Err(e) = acme.sweep_leftovers().await {
+                    tracing::warn!(error = %e, "leftover challenge answers not swept; will retry");
                 }
             }
             tokio::select! {

@@ -78,7 +78,7 @@ impl Lifecycle {
                     self.announce(Change::Certificate(name.to_owned())).await;
                 }
             }
-            if ari::poll_due(&record, now) {
+            if ari::poll_due(&record, now, self.inner.config.acme_ari) {
                 to_poll.push(record.clone());
             } else if let Some(at) = record.ari.ari_next_poll_at.as_deref() {
                 earliest(&mut upcoming, timefmt::parse(at));

@@ -1,4 +1,5 @@
-//! Host names as the edge compares them: port stripped, lower-cased, trailing dot dropped.
+//! Host names as the edge compares them: port stripped, lower-cased, trailing dot dropped; an
+//! IPv6 literal unbracketed in canonical form.
 
 /// Normalises a `Host` header or URI authority; `None` when it is not a valid host.
 pub fn normalize(raw: &str) -> Option<String> {
@@ -9,11 +10,12 @@ pub fn normalize(raw: &str) -> Option<String> {
     // [v6]:port or [v6]
     if let Some(rest) = raw.strip_prefix('[') {
         let (addr, after) = rest.split_once(']')?;
-        addr.parse::<std::net::Ipv6Addr>().ok()?;
+        let addr = addr.parse::<std::net::Ipv6Addr>().ok()?;
         if !after.is_empty() && !valid_port(after.strip_prefix(':')?) {
             return None;
         }
-        return Some(format!("[{}]", addr.to_ascii_lowercase()));
+        // Canonical and unbracketed, as routes and certificates store an IPv6 address.
+        return Some(addr.to_string());
     }
     let (host, port) = match raw.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -57,7 +59,8 @@ mod tests {
         );
         assert_eq!(normalize("a.test").as_deref(), Some("a.test"));
         assert_eq!(normalize("127.0.0.1:80").as_deref(), Some("127.0.0.1"));
-        assert_eq!(normalize("[::1]:443").as_deref(), Some("[::1]"));
+        assert_eq!(normalize("[::1]:443").as_deref(), Some("::1"));
+        assert_eq!(normalize("[2001:DB8:0::1]").as_deref(), Some("2001:db8::1"));
     }
 
     #[test]

@@ -5,25 +5,19 @@ use std::time::Duration;
 
 use http::Uri;
 
-use crate::certs::model::IssuerKind;
 use crate::certs::validate::{self, FieldError};
 use crate::config::Config;
 
 /// A route's hostname: one DNS name (no wildcard, no IP address), normalised.
 pub fn hostname(raw: &str) -> Result<String, FieldError> {
-    let name = validate::domain("hostname", raw, IssuerKind::SelfSigned)?;
+    let name = validate::domain("hostname", raw, validate::NameRules::SELF_SIGNED)?;
     if name.starts_with("*.") {
         return Err(FieldError::new(
             "hostname",
             "a route names one host; wildcards are not supported",
         ));
     }
-    if name.parse::<IpAddr>().is_ok() {
-        return Err(FieldError::new(
-            "hostname",
-            "a route names a DNS name, not an IP address",
-        ));
-    }
+    // An IP literal is a host too: clients that connect by address send it as `Host`.
     Ok(name)
 }
 
@@ -150,7 +144,8 @@ mod tests {
     fn hostnames() {
         assert_eq!(hostname("App.Example.com.").unwrap(), "app.example.com");
         assert!(hostname("*.example.com").is_err());
-        assert!(hostname("10.0.0.1").is_err());
+        assert_eq!(hostname("10.0.0.1").unwrap(), "10.0.0.1");
+        assert_eq!(hostname("[2001:DB8::1]").unwrap(), "2001:db8::1");
     }
 
     #[tokio::test]

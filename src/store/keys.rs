@@ -82,6 +82,18 @@ impl Keys {
         format!("{}challenge:{{{token}}}", self.prefix)
     }
 
+    /// String with TTL: a TLS-ALPN-01 challenge certificate and its key (PEM) for a DNS name or
+    /// IP address.
+    pub fn tls_alpn_challenge(&self, identifier: &str) -> String {
+        format!("{}tls_alpn:{{{identifier}}}", self.prefix)
+    }
+
+    /// Hash: dns-01 TXT records present in a zone (`<name> <value>` → Unix time added), so a
+    /// record a crash left behind is swept.
+    pub fn dns_records(&self) -> String {
+        format!("{}dns01:records", self.prefix)
+    }
+
     /// String: an ACME account's credentials (JSON), per directory URL and e-mail.
     pub fn acme_account(&self, id: &str) -> String {
         format!("{}acme:account:{{{id}}}", self.prefix)

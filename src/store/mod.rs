@@ -29,6 +29,7 @@ pub mod acme_accounts;
 pub mod certs;
 pub mod challenges;
 pub mod claims;
+pub mod dns_records;
 pub mod epoch;
 pub mod jobs;
 pub mod keys;
@@ -37,6 +38,7 @@ pub mod record_patch;
 pub mod routes;
 pub mod settings;
 pub mod status;
+pub mod tls_alpn;
 pub mod tokens;
 
 use std::time::Duration;

@@ -62,6 +62,25 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// Resolves as if every ClientHello named `host`: for handshakes without SNI, where `host` is the
+/// address the client connected to.
+#[derive(Debug)]
+pub struct AsHost {
+    pub resolver: Arc<SniResolver>,
+    pub host: String,
+}
+
+impl ResolvesServerCert for AsHost {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.resolver
+                .pick(Some(&self.host))
+                .map(|c| c.key.clone())
+                .unwrap_or_else(|| self.resolver.default.key()),
+        )
+    }
+}
+
 /// TLS 1.2 and 1.3 (aws-lc-rs), ALPN `h2` then `http/1.1`, session cache and tickets on.
 pub fn server_config(resolver: Arc<SniResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

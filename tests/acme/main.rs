@@ -4,6 +4,7 @@
 mod common;
 
 mod ari;
+mod challenges;
 mod revocation;
 
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ async fn env_with_profiles(
         validity_seconds: None,
         extra_profiles,
         eab_keys,
+        ..Default::default()
     })
     .await;
     let mut vars = common::base_env(&redis.url(), "acme:");

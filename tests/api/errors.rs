@@ -49,9 +49,10 @@ async fn every_documented_error() {
     assert!(wildcard.json()["detail"]
         .as_str()
         .unwrap()
-        .contains("DNS-01"));
-    let ip = post(json!({ "cert_name": "ok", "domain": "192.0.2.1" })).await;
-    assert!(ip.json()["detail"].as_str().unwrap().contains("IP address"));
+        .contains("dns-01"));
+    let zoned = post(json!({ "cert_name": "ok", "domain": "fe80::1%eth0" })).await;
+    assert_eq!(field_of(&zoned), "domain");
+    assert!(zoned.json()["detail"].as_str().unwrap().contains("zone id"));
     let many: Vec<String> = (0..101).map(|i| format!("h{i}.a.test")).collect();
     let r = admin
         .post(

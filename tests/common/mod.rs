@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod bind;
 pub mod client;
 pub mod pebble;
 pub mod tls;
@@ -33,7 +34,9 @@ pub fn free_port() -> u16 {
 
 /// Fails with an install hint when a required program is missing.
 pub fn require_binary(name: &str, install: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+    // Daemons (named) live in sbin, which a non-root PATH may lack.
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
+    for dir in path.split(':') {
         let path = Path::new(dir).join(name);
         if path.is_file() {
             return path;
@@ -232,10 +235,17 @@ impl Certgate {
     /// Starts with an open-file limit of `nofile` (soft and hard), as `ulimit -n` would.
     pub async fn start_limited(env: Vec<(String, String)>, nofile: Option<u64>) -> Certgate {
         let dir = TempDir::new("certgate");
+        // A listener address the caller set keeps its port; the others get free ones.
+        let port_of = |name: &str| -> u16 {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+                .unwrap_or_else(free_port)
+        };
         let mut cg = Certgate {
-            admin_port: free_port(),
-            http_port: free_port(),
-            https_port: free_port(),
+            admin_port: port_of("ADMIN_ADDR"),
+            http_port: port_of("HTTP_ADDR"),
+            https_port: port_of("HTTPS_ADDR"),
             env,
             child: None,
             nofile,

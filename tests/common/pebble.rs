@@ -27,6 +27,7 @@ pub struct Pebble {
 }
 
 /// Options for a Pebble instance.
+#[derive(Default)]
 pub struct PebbleOptions<'a> {
     /// Where Pebble sends HTTP-01 validation requests (certgate's HTTP listener).
     pub http_port: u16,
@@ -41,6 +42,12 @@ pub struct PebbleOptions<'a> {
     /// External Account Binding keys (key id, base64url MAC key); when any is given, Pebble
     /// requires a binding on every new account.
     pub eab_keys: &'a [(&'a str, &'a str)],
+    /// Where Pebble makes TLS-ALPN-01 validation handshakes (certgate's HTTPS port); unset: a
+    /// port where nothing listens.
+    pub tls_port: Option<u16>,
+    /// A DNS server (`127.0.0.1:port`) Pebble resolves through instead of challtestsrv, e.g.
+    /// a BIND holding dns-01 records.
+    pub dns_server: Option<String>,
 }
 
 /// The Pebble binaries to run: `$PEBBLE_BIN` / `$CHALLTESTSRV_BIN`, else upstream v2.10.1 in
@@ -107,7 +114,7 @@ impl Pebble {
                 "certificate": cert,
                 "privateKey": key,
                 "httpPort": options.http_port,
-                "tlsPort": tls_port,
+                "tlsPort": options.tls_port.unwrap_or(tls_port),
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": !options.eab_keys.is_empty(),
                 "externalAccountMACKeys": options
@@ -170,9 +177,13 @@ impl Pebble {
             .spawn()
             .expect("start pebble-challtestsrv");
         let mut cmd = Command::new(pebble);
-        cmd.arg("-config")
-            .arg(&config_path)
-            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")]);
+        cmd.arg("-config").arg(&config_path).args([
+            "-dnsserver",
+            &options
+                .dns_server
+                .clone()
+                .unwrap_or_else(|| format!("127.0.0.1:{dns_port}")),
+        ]);
         cmd.env("PEBBLE_VA_NOSLEEP", "1");
         for (k, v) in options.env {
             cmd.env(k, v);

@@ -1,0 +1,287 @@
+//! dns-01 through RFC 2136 dynamic update, signed with TSIG (RFC 8945) — what BIND, Knot,
+//! PowerDNS and every ACME client's `rfc2136` provider speak. hickory-client encodes and signs
+//! the messages.
+//!
+//! A record `_acme-challenge.<name>. 60 IN TXT "<value>"` is added to the zone (appended: a
+//! certificate for `example.com` and `*.example.com` needs two values under one name), the
+//! challenge is signalled once the server answers it, and it is deleted by its value afterwards.
+//! Each record is also noted in Redis while it exists, so one a crash left behind is deleted by
+//! the recovery loop ([`DnsUpdater::sweep`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_client::client::{Client, ClientHandle};
+use hickory_client::proto::dnssec::rdata::tsig::TsigAlgorithm as HickoryTsig;
+use hickory_client::proto::dnssec::tsig::TSigner;
+use hickory_client::proto::op::{Message, MessageFinalizer, MessageVerifier, ResponseCode};
+use hickory_client::proto::rr::rdata::TXT;
+use hickory_client::proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_client::proto::runtime::TokioRuntimeProvider;
+use hickory_client::proto::tcp::TcpClientStream;
+use hickory_client::proto::xfer::DnsResponse;
+use hickory_client::proto::ProtoError;
+
+use super::SetupError;
+use crate::certs::issuer::IssueError;
+use crate::config::{DnsUpdate, TsigAlgorithm};
+use crate::store::Store;
+
+/// TTL of the challenge records: short, so a stale value is not cached for long.
+const RECORD_TTL: u32 = 60;
+/// Allowed clock difference with the DNS server for TSIG (BIND's default too).
+const TSIG_FUDGE: u16 = 300;
+/// One DNS request's time limit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Adds, waits for and removes `_acme-challenge` TXT records at one DNS server.
+pub struct DnsUpdater {
+    server: String,
+    zone: Option<String>,
+    signer: Arc<TSigner>,
+    propagation_timeout: Duration,
+    store: Store,
+}
+
+impl std::fmt::Debug for DnsUpdater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsUpdater")
+            .field("server", &self.server)
+            .field("zone", &self.zone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs with TSIG like [`TSigner`], and lets through an *error* answer whose signature does not
+/// verify: a server that rejects the key (NOTAUTH with BADSIG or BADKEY) cannot sign its answer
+/// with it, and the operator needs that answer, not hickory's verification failure. A success
+/// answer must still verify.
+struct ReportingSigner(Arc<TSigner>);
+
+impl MessageFinalizer for ReportingSigner {
+    fn finalize_message(
+        &self,
+        message: &Message,
+        current_time: u32,
+    ) -> Result<(Vec<Record>, Option<MessageVerifier>), ProtoError> {
+        let (records, verifier) = self.0.finalize_message(message, current_time)?;
+        let verifier = verifier.map(|mut verify| -> MessageVerifier {
+            Box::new(move |bytes: &[u8]| match verify(bytes) {
+                Ok(response) => Ok(response),
+                Err(e) => match DnsResponse::from_buffer(bytes.to_vec()) {
+                    Ok(answer) if answer.response_code() != ResponseCode::NoError => Ok(answer),
+                    _ => Err(e),
+                },
+            })
+        });
+        Ok((records, verifier))
+    }
+}
+
+fn fqdn(text: &str) -> Result<Name, IssueError> {
+    let mut name = Name::from_ascii(text)
+        .map_err(|e| IssueError::Rejected(format!("{text:?} is not a DNS name: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+/// The owner name of the challenge record for `name`.
+fn challenge_name(name: &str) -> Result<Name, IssueError> {
+    fqdn(&format!("_acme-challenge.{name}"))
+}
+
+fn txt_record(name: &str, value: &str) -> Result<Record, IssueError> {
+    let rdata = RData::TXT(TXT::new(vec![value.to_owned()]));
+    Ok(Record::from_rdata(challenge_name(name)?, RECORD_TTL, rdata))
+}
+
+impl DnsUpdater {
+    pub fn new(settings: &DnsUpdate, store: Store) -> Result<DnsUpdater, SetupError> {
+        let algorithm = match settings.tsig_algorithm {
+            TsigAlgorithm::HmacSha256 => HickoryTsig::HmacSha256,
+            TsigAlgorithm::HmacSha384 => HickoryTsig::HmacSha384,
+            TsigAlgorithm::HmacSha512 => HickoryTsig::HmacSha512,
+        };
+        let key_name = Name::from_ascii(&settings.tsig_key_name)
+            .map_err(|e| SetupError::Dns(format!("DNS_TSIG_KEY_NAME: {e}")))?;
+        let signer = TSigner::new(
+            settings.tsig_secret.0.clone(),
+            algorithm,
+            key_name,
+            TSIG_FUDGE,
+        )
+        .map_err(|e| SetupError::Dns(format!("TSIG key: {e}")))?;
+        Ok(DnsUpdater {
+            server: settings.server.clone(),
+            zone: settings.zone.clone(),
+            signer: Arc::new(signer),
+            propagation_timeout: settings.propagation_timeout,
+            store,
+        })
+    }
+
+    /// A client of the DNS server over TCP; `signed` for updates.
+    async fn client(&self, signed: bool) -> Result<Client, IssueError> {
+        let unreachable = |e: String| {
+            IssueError::Transient(format!("DNS server {} unreachable: {e}", self.server))
+        };
+        let address = tokio::net::lookup_host(&self.server)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+            .next()
+            .ok_or_else(|| unreachable("the name has no address".into()))?;
+        let (stream, sender) = TcpClientStream::new(
+            address,
+            None,
+            Some(REQUEST_TIMEOUT),
+            TokioRuntimeProvider::new(),
+        );
+        let signer = signed
+            .then(|| Arc::new(ReportingSigner(self.signer.clone())) as Arc<dyn MessageFinalizer>);
+        let (client, background) = Client::with_timeout(stream, sender, REQUEST_TIMEOUT, signer)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::spawn(background);
+        Ok(client)
+    }
+
+    /// The zone holding `name`: `DNS_UPDATE_ZONE`, else the owner of the SOA record the server
+    /// returns for the challenge name.
+    async fn zone_for(&self, name: &str) -> Result<Name, IssueError> {
+        if let Some(zone) = &self.zone {
+            return fqdn(zone);
+        }
+        let mut client = self.client(false).await?;
+        let answer = client
+            .query(challenge_name(name)?, DNSClass::IN, RecordType::SOA)
+            .await
+            .map_err(|e| {
+                IssueError::Transient(format!("SOA lookup for {name} at {}: {e}", self.server))
+            })?;
+        answer
+            .answers()
+            .iter()
+            .chain(answer.name_servers())
+            .find(|r| r.record_type() == RecordType::SOA)
+            .map(|r| r.name().clone())
+            .ok_or_else(|| {
+                IssueError::Rejected(format!(
+                    "the DNS server {} is not authoritative for {name} (no SOA in its answer); \
+                     set DNS_UPDATE_ZONE",
+                    self.server
+                ))
+            })
+    }
+
+    /// Adds the TXT record proving `name` (noted in Redis first, so a crash leaves no record
+    /// the sweep does not know).
+    pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
+        let zone = self.zone_for(name).await?;
+        self.store.note_dns_record(name, value).await?;
+        let mut client = self.client(true).await?;
+        let answer = client
+            .append(txt_record(name, value)?, zone.clone(), false)
+            .await;
+        self.check(answer, "adding", name, &zone)?;
+        tracing::debug!(name, zone = %zone, "dns-01 record added");
+        Ok(())
+    }
+
+    /// Removes the TXT record with this value (other values under the name stay).
+    pub async fn remove_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
+        let zone = self.zone_for(name).await?;
+        let mut client = self.client(true).await?;
+        let answer = client
+            .delete_by_rdata(txt_record(name, value)?, zone.clone())
+            .await;
+        self.check(answer, "removing", name, &zone)?;
+        self.store.forget_dns_record(name, value).await?;
+        tracing::debug!(name, zone = %zone, "dns-01 record removed");
+        Ok(())
+    }
+
+    /// An update's outcome, with the server's answer in the error.
+    fn check(
+        &self,
+        answer: Result<DnsResponse, hickory_client::ClientError>,
+        doing: &str,
+        name: &str,
+        zone: &Name,
+    ) -> Result<(), IssueError> {
+        match answer {
+            Ok(response) if response.response_code() == ResponseCode::NoError => Ok(()),
+            Ok(response) => Err(IssueError::Rejected(format!(
+                "the DNS server {} answered {} ({}) when {doing} the dns-01 record for {name} in \
+                 zone {zone} (check DNS_TSIG_KEY_NAME, DNS_TSIG_SECRET and the zone's update policy)",
+                self.server,
+                format!("{:?}", response.response_code()).to_ascii_uppercase(),
+                response.response_code()
+            ))),
+            Err(e) => Err(IssueError::Rejected(format!(
+                "no usable answer from the DNS server {} when {doing} the dns-01 record for {name} in zone {zone}: {} \
+                 (check DNS_TSIG_KEY_NAME, DNS_TSIG_SECRET and DNS_TSIG_ALGORITHM)",
+                self.server,
+                describe(&e)
+            ))),
+        }
+    }
+
+    /// Waits until the server answers `value` for `name`, at most `DNS_PROPAGATION_TIMEOUT`.
+    pub async fn wait_visible(&self, name: &str, value: &str) -> Result<(), IssueError> {
+        let deadline = Instant::now() + self.propagation_timeout;
+        let owner = challenge_name(name)?;
+        loop {
+            if let Ok(mut client) = self.client(false).await {
+                if let Ok(answer) = client
+                    .query(owner.clone(), DNSClass::IN, RecordType::TXT)
+                    .await
+                {
+                    let seen = answer.answers().iter().any(|r| match r.data() {
+                        RData::TXT(txt) => {
+                            txt.txt_data().iter().any(|d| &d[..] == value.as_bytes())
+                        }
+                        _ => false,
+                    });
+                    if seen {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(IssueError::Transient(format!(
+                    "the DNS server {} did not answer the dns-01 record for {name} within {} s \
+                     (DNS_PROPAGATION_TIMEOUT)",
+                    self.server,
+                    self.propagation_timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Removes records noted in Redis more than `older_than` ago: left by a crash, since a
+    /// running order removes its own well within that.
+    pub async fn sweep(&self, older_than: Duration) -> Result<usize, IssueError> {
+        let mut removed = 0;
+        for (name, value) in self.store.stale_dns_records(older_than).await? {
+            match self.remove_txt(&name, &value).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(name, error = %e, "leftover dns-01 record not removed; will retry")
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// What went wrong, from the inner error (hickory's own message is often just "proto error").
+fn describe(error: &hickory_client::ClientError) -> String {
+    use hickory_client::ClientErrorKind;
+    match error.kind() {
+        ClientErrorKind::Proto(inner) => inner.to_string(),
+        ClientErrorKind::DnsSec(inner) => inner.to_string(),
+        ClientErrorKind::Io(inner) => inner.to_string(),
+        _ => error.to_string(),
+    }
+}

@@ -1,0 +1,58 @@
+//! dns-01 records that exist in a DNS zone right now, noted so that one a crash left behind is
+//! found and deleted (`acme::dns01`, swept by the recovery loop).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fred::prelude::HashesInterface;
+
+use super::{Store, StoreResult};
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One field per record: `<name> <value>` (a DNS name and a base64url value hold no space).
+fn field(name: &str, value: &str) -> String {
+    format!("{name} {value}")
+}
+
+impl Store {
+    pub async fn note_dns_record(&self, name: &str, value: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .client
+            .hset(
+                self.keys.dns_records(),
+                (field(name, value), now_seconds().to_string()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn forget_dns_record(&self, name: &str, value: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .client
+            .hdel(self.keys.dns_records(), field(name, value))
+            .await?;
+        Ok(())
+    }
+
+    /// Records noted more than `older_than` ago, as `(name, value)`.
+    pub async fn stale_dns_records(
+        &self,
+        older_than: Duration,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let all: HashMap<String, String> = self.client.hgetall(self.keys.dns_records()).await?;
+        let limit = now_seconds().saturating_sub(older_than.as_secs());
+        Ok(all
+            .into_iter()
+            .filter(|(_, noted)| noted.parse::<u64>().is_ok_and(|t| t <= limit))
+            .filter_map(|(f, _)| {
+                let (name, value) = f.split_once(' ')?;
+                Some((name.to_owned(), value.to_owned()))
+            })
+            .collect())
+    }
+}

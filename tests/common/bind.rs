@@ -1,0 +1,134 @@
+//! A real BIND 9 (`named`, Debian package `bind9`) on a free loopback port: one primary zone
+//! that takes RFC 2136 updates signed with a TSIG key, for dns-01.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{free_port, require_binary, wait_until, TempDir};
+
+pub const TSIG_KEY_NAME: &str = "certgate-test";
+/// hmac-sha256 secret (base64, as tsig-keygen prints it).
+pub const TSIG_SECRET: &str = "3m3LxkbUCcD1sK6V0lBvWc5gJ8Wq0ZRC7bqg7bwHfL4=";
+
+pub struct Bind {
+    pub port: u16,
+    pub zone: String,
+    pub log: std::path::PathBuf,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl Bind {
+    /// Starts `named` serving `zone` (every name in it answers A 127.0.0.1).
+    pub async fn start(zone: &str) -> Bind {
+        let named = require_binary("named", "apt-get install -y bind9");
+        let dir = TempDir::new("bind");
+        let port = free_port();
+        let d = dir.0.display().to_string();
+        let config = format!(
+            r#"options {{
+  directory "{d}";
+  pid-file "{d}/named.pid";
+  managed-keys-directory "{d}";
+  session-keyfile "{d}/session.key";
+  listen-on port {port} {{ 127.0.0.1; }};
+  listen-on-v6 {{ none; }};
+  recursion no;
+  dnssec-validation no;
+  allow-query {{ any; }};
+  notify no;
+}};
+controls {{ }};
+key "{TSIG_KEY_NAME}" {{ algorithm hmac-sha256; secret "{TSIG_SECRET}"; }};
+zone "{zone}" {{
+  type primary;
+  file "{d}/zone.db";
+  allow-update {{ key "{TSIG_KEY_NAME}"; }};
+}};
+"#
+        );
+        let zone_file = format!(
+            "$TTL 60\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\n\
+             ns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n"
+        );
+        std::fs::write(dir.0.join("named.conf"), config).unwrap();
+        std::fs::write(dir.0.join("zone.db"), zone_file).unwrap();
+        let log = dir.0.join("named.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(named)
+            .args(["-g", "-4", "-c"])
+            .arg(dir.0.join("named.conf"))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start named");
+        let bind = Bind {
+            port,
+            zone: zone.to_owned(),
+            log,
+            child,
+            _dir: dir,
+        };
+        let log = bind.log.clone();
+        wait_until("named to load its zone", Duration::from_secs(20), || {
+            let log = log.clone();
+            async move {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains("running")
+            }
+        })
+        .await;
+        bind
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The TXT values BIND answers for `name` (asked over TCP, unsigned).
+    pub async fn txt(&self, name: &str) -> Vec<String> {
+        use hickory_client::client::{Client, ClientHandle};
+        use hickory_client::proto::rr::{DNSClass, Name, RData, RecordType};
+        use hickory_client::proto::runtime::TokioRuntimeProvider;
+        use hickory_client::proto::tcp::TcpClientStream;
+        let (stream, sender) = TcpClientStream::new(
+            ([127, 0, 0, 1], self.port).into(),
+            None,
+            None,
+            TokioRuntimeProvider::new(),
+        );
+        let (mut client, bg) = Client::new(stream, sender, None).await.unwrap();
+        tokio::spawn(bg);
+        let answer = client
+            .query(
+                Name::from_ascii(format!("{name}.")).unwrap(),
+                DNSClass::IN,
+                RecordType::TXT,
+            )
+            .await
+            .unwrap();
+        answer
+            .answers()
+            .iter()
+            .filter_map(|r| match r.data() {
+                RData::TXT(txt) => Some(txt.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
