@@ -322,3 +322,35 @@ async fn dns_01_through_bind_issues_a_wildcard() {
     );
     assert!(bind.txt("_acme-challenge.b.wild.test").await.is_empty());
 }
+
+/// 1 and 10 names with each challenge in one environment; the times are printed for the notes
+/// (`cargo test --test acme ten_names -- --nocapture`).
+#[tokio::test]
+async fn one_and_ten_names_with_each_challenge() {
+    let bind = Bind::start("ten.test").await;
+    let dns = [
+        ("DNS_UPDATE_SERVER", bind.address()),
+        ("DNS_TSIG_KEY_NAME", bind::TSIG_KEY_NAME.to_owned()),
+        ("DNS_TSIG_SECRET", bind::TSIG_SECRET.to_owned()),
+    ];
+    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = env_for_challenges(&extra, Some(bind.address())).await;
+    for challenge in ["http-01", "tls-alpn-01", "dns-01"] {
+        for count in [1, 10] {
+            let names: Vec<String> = (0..count)
+                .map(|i| format!("n{i}.{}.ten.test", challenge.replace('-', "")))
+                .collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let name = format!("{}-{count}", challenge.replace('-', ""));
+            let (status, took) = issue_with(&env.certgate, &name, &refs, challenge).await;
+            assert_eq!(
+                status["status"], "completed",
+                "{challenge} × {count}: {status}"
+            );
+            println!("{challenge}: {count} name(s) in {took:?}");
+            assert_valid_for(&env, &name, &refs, challenge).await;
+        }
+    }
+    let leftovers = bind.txt("_acme-challenge.n0.dns01.ten.test").await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
