@@ -27,6 +27,7 @@ use crate::fd_limit::{self, ConnectionCaps};
 use crate::health::Health;
 use crate::ids::InstanceId;
 use crate::lifecycle::{bootstrap_admin_token, Issuers, Lifecycle};
+use crate::on_demand::OnDemand;
 use crate::shutdown::{self, Shutdown};
 use crate::store::{RedisSettings, Store};
 use crate::tasks::Tasks;
@@ -97,6 +98,7 @@ pub async fn run(
         &mut tasks,
         &stop,
     );
+    let on_demand = OnDemand::new(config.clone(), store.clone(), lifecycle.clone());
     let health = Health::default();
     let state = AdminState::new(lifecycle, config.clone(), health.clone(), profiles);
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
@@ -146,6 +148,7 @@ pub async fn run(
         proxy,
         config: config.clone(),
         store: store.clone(),
+        on_demand,
     };
     tasks.spawn(
         "HTTP listener",

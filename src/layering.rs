@@ -30,6 +30,8 @@ pub const LAYERS: &[&[&str]] = &[
     &["health"],
     // What writes state: the ACME issuer and the lifecycle service.
     &["acme", "lifecycle"],
+    // Certificates at the first handshake, through the lifecycle.
+    &["on_demand"],
     &["edge"],
     &["cluster"],
     &["admin", "client"],

@@ -16,9 +16,12 @@
 //! - [`store`]: Redis (fred) — every record, lease, claim and index; `docs/storage.md`.
 //! - [`tls`]: servable certificates, the SNI cache and resolver, the rustls configuration.
 //! - [`health`]: whether this instance can serve (read by both `/health` endpoints).
-//! - [`acme`]: the ACME issuer (instant-acme, HTTP-01): accounts, orders, CA client.
+//! - [`acme`]: the ACME issuer (instant-acme): accounts, orders, the three challenges,
+//!   renewal information, revocation, CA client.
 //! - [`lifecycle`]: the one owner of state changes (write, then announce) and the generation
 //!   workers, recovery and renewal loops.
+//! - [`on_demand`]: certificates at the first handshake — permission, cluster-wide rate and
+//!   back-off, one order per name.
 //! - [`edge`]: the traffic listeners — accept loop, connections, request context, forwarding.
 //! - [`cluster`]: change events over Redis pub/sub, periodic resync, the data-loss guard.
 //! - [`admin`]: the axum admin API — auth, validation, handlers that read and call `lifecycle`.
@@ -41,6 +44,7 @@ pub mod ids;
 pub mod layering;
 pub mod lifecycle;
 pub mod metrics;
+pub mod on_demand;
 pub mod routes;
 pub mod secret;
 pub mod shutdown;

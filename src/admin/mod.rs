@@ -11,6 +11,7 @@ pub mod error;
 pub mod health;
 pub mod listener;
 pub mod metrics;
+pub mod on_demand;
 pub mod openapi;
 pub mod routes;
 pub mod tokens;

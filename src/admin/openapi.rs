@@ -164,6 +164,8 @@ fn schemas() -> Value {
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },
+        "OnDemandPatterns": { "type": "object", "properties": { "enabled": { "type": "boolean" }, "patterns": { "type": "array", "items": string } } },
+        "OnDemandPattern": { "type": "object", "properties": { "pattern": string } },
         "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": name_pattern } } },
         "NewToken": { "type": "object", "properties": { "name": string, "token": string } },
         "TokenList": { "type": "array", "items": { "type": "object", "properties": { "name": string, "token_hash": string, "created_at": string } } }

@@ -62,6 +62,8 @@ pub struct Config {
     pub renewal_threshold_days: u32,
     /// Bounds on the interval between two ARI requests for one certificate
     /// (`ARI_MIN_POLL_SECONDS`, `ARI_MAX_POLL_SECONDS`); the CA's `Retry-After` is clamped to them.
+    /// On-demand issuance at the handshake (`ON_DEMAND=true`); `None` when off.
+    pub on_demand: Option<OnDemand>,
     /// Whether the CA's renewal information is asked for and followed (`ACME_ARI`).
     pub acme_ari: bool,
     pub ari_min_poll: Duration,
@@ -135,6 +137,20 @@ pub struct DnsUpdate {
     pub tsig_algorithm: TsigAlgorithm,
     /// How long to wait for the server to answer a new record.
     pub propagation_timeout: Duration,
+}
+
+/// On-demand issuance (`ON_DEMAND_*`).
+#[derive(Clone, Debug)]
+pub struct OnDemand {
+    pub ask_url: Option<String>,
+    pub ask_allow_ttl: Duration,
+    pub ask_deny_ttl: Duration,
+    pub handshake_wait: Duration,
+    /// New orders per minute across the cluster.
+    pub rate_per_minute: u64,
+    pub max_concurrent: usize,
+    /// `http://host:port` for hosts with no route.
+    pub upstream: Option<String>,
 }
 
 /// The TSIG algorithms certgate signs updates with.
@@ -222,6 +238,7 @@ impl Config {
             renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
             renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,
             acme_ari: v.flag("ACME_ARI")?,
+            on_demand: v.on_demand()?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
             ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,
             cert_status_retention: v.seconds("CERT_STATUS_RETENTION_SECONDS")?,

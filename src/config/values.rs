@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::settings::{is_known, setting, Default, Kind};
-use super::{ConfigError, DnsUpdate, Eab, RawValues, RedisUrl, SecretBytes};
+use super::{ConfigError, DnsUpdate, Eab, OnDemand, RawValues, RedisUrl, SecretBytes};
 use crate::secret::Secret;
 
 pub(super) fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
@@ -272,6 +272,41 @@ impl Values<'_> {
             tsig_secret: SecretBytes(secret),
             tsig_algorithm: self.choice("DNS_TSIG_ALGORITHM")?,
             propagation_timeout: self.seconds("DNS_PROPAGATION_TIMEOUT")?,
+        }))
+    }
+
+    /// The on-demand settings, when `ON_DEMAND=true`.
+    pub(super) fn on_demand(&self) -> Result<Option<OnDemand>, ConfigError> {
+        if !self.flag("ON_DEMAND")? {
+            return Ok(None);
+        }
+        let optional_url = |name: &str, schemes: &[&str]| -> Result<Option<String>, ConfigError> {
+            let text = self.get(name).unwrap_or_default().trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let ok = schemes.iter().any(|s| text.starts_with(s))
+                && text
+                    .parse::<http::Uri>()
+                    .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+            if ok {
+                Ok(Some(text.trim_end_matches('/').to_owned()))
+            } else {
+                Err(ConfigError {
+                    variable: name.into(),
+                    accepts: format!("empty, or a URL starting with {}", schemes.join(" or ")),
+                    got: text.into(),
+                })
+            }
+        };
+        Ok(Some(OnDemand {
+            ask_url: optional_url("ON_DEMAND_ASK_URL", &["http://", "https://"])?,
+            ask_allow_ttl: self.seconds("ON_DEMAND_ASK_ALLOW_TTL_SECONDS")?,
+            ask_deny_ttl: self.seconds("ON_DEMAND_ASK_DENY_TTL_SECONDS")?,
+            handshake_wait: self.seconds("ON_DEMAND_HANDSHAKE_WAIT")?,
+            rate_per_minute: self.number("ON_DEMAND_RATE")?,
+            max_concurrent: self.number("ON_DEMAND_MAX_CONCURRENT")? as usize,
+            upstream: optional_url("ON_DEMAND_UPSTREAM", &["http://"])?,
         }))
     }
 

@@ -22,6 +22,7 @@ use super::tls_alpn;
 use super::{ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::metrics::METRICS;
+use crate::on_demand::OnDemand;
 use crate::routes::host;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct HttpsEdge {
     pub config: Arc<Config>,
     /// Where TLS-ALPN-01 challenge certificates are read.
     pub store: Store,
+    /// Certificates at the first handshake (`ON_DEMAND=true`).
+    pub on_demand: Option<OnDemand>,
 }
 
 impl Handler for Proxy {
@@ -96,6 +99,14 @@ impl HttpsEdge {
                         if let Some(name) = &name {
                             edge.resolver.prepare(name).await;
                         }
+                        if let (Some(on_demand), Some(host)) = (&edge.on_demand, &sni) {
+                            if edge.resolver.pick(Some(host)).is_none() {
+                                let resolver = &edge.resolver;
+                                on_demand
+                                    .obtain(host, || resolver.pick(Some(host)).is_some())
+                                    .await;
+                            }
+                        }
                         let config = match (&sni, &name) {
                             (None, Some(address)) => edge.config_for_address(address),
                             _ => edge.tls.clone(),
@@ -103,20 +114,24 @@ impl HttpsEdge {
                         let tls = start.into_stream(config).await.ok()?;
                         Some((tls, sni, name))
                     };
-                    let (tls, sni, name) =
-                        match tokio::time::timeout(edge.config.tls_handshake_timeout, handshake)
-                            .await
-                        {
-                            Ok(Some(done)) => done,
-                            Ok(None) => {
-                                METRICS.tls_handshake_failures.inc(&["error"]);
-                                return;
-                            }
-                            Err(_) => {
-                                METRICS.tls_handshake_failures.inc(&["timeout"]);
-                                return;
-                            }
-                        };
+                    // A first handshake may wait for its on-demand certificate on top.
+                    let limit = edge.config.tls_handshake_timeout
+                        + edge
+                            .config
+                            .on_demand
+                            .as_ref()
+                            .map_or(std::time::Duration::ZERO, |o| o.handshake_wait);
+                    let (tls, sni, name) = match tokio::time::timeout(limit, handshake).await {
+                        Ok(Some(done)) => done,
+                        Ok(None) => {
+                            METRICS.tls_handshake_failures.inc(&["error"]);
+                            return;
+                        }
+                        Err(_) => {
+                            METRICS.tls_handshake_failures.inc(&["timeout"]);
+                            return;
+                        }
+                    };
                     record_handshake(tls.get_ref().1);
                     let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let served = edge.resolver.pick(name.as_deref());

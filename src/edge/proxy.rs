@@ -78,10 +78,33 @@ impl Proxy {
                 );
             }
         }
-        let Some(route) = self.routes.get(&host) else {
+        let Some(route) = self
+            .routes
+            .get(&host)
+            .or_else(|| self.on_demand_route(&host, conn))
+        else {
             return text(StatusCode::NOT_FOUND, "no route for this host");
         };
         self.forward(req, route, &host, conn, ctx).await
+    }
+
+    /// For a host with no route whose connection is served a certificate covering it (an
+    /// on-demand one, typically): a route to `ON_DEMAND_UPSTREAM`, when set.
+    fn on_demand_route(&self, host: &str, conn: &ConnInfo) -> Option<Arc<Route>> {
+        let upstream = self.config.on_demand.as_ref()?.upstream.as_deref()?;
+        if !conn.served.as_ref().is_some_and(|c| c.covers(host)) {
+            return None;
+        }
+        Some(Arc::new(Route {
+            hostname: host.to_owned(),
+            upstream: upstream.to_owned(),
+            cert_name: None,
+            https_redirect: true,
+            preserve_host: true,
+            owner_token_hash: crate::on_demand::OWNER.to_owned(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }))
     }
 
     /// Sends the request to the route's upstream and streams the answer back; records the

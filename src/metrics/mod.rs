@@ -19,6 +19,8 @@ pub struct Metrics {
     pub generation_failures: CounterVec,
     pub acme_request_seconds: HistogramVec,
     pub ari_requests: CounterVec,
+    pub on_demand_decisions: CounterVec,
+    pub on_demand_issuance_seconds: HistogramVec,
     pub tls_handshakes: CounterVec,
     pub tls_handshake_failures: CounterVec,
     pub requests: CounterVec,
@@ -51,6 +53,16 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "certgate_ari_requests_total",
         "Renewal-information (ARI) requests to ACME CAs, by outcome (window, unsupported, failed).",
         &["outcome"],
+    ),
+    on_demand_decisions: CounterVec::new(
+        "certgate_on_demand_decisions_total",
+        "Handshakes for names no certificate covered, with ON_DEMAND on, by outcome (allowed, refused, rate_limited, backed_off, busy, not_ready, unavailable).",
+        &["outcome"],
+    ),
+    on_demand_issuance_seconds: HistogramVec::new(
+        "certgate_on_demand_issuance_seconds",
+        "From a first handshake's order to its certificate being served, for orders started here.",
+        &[],
     ),
     tls_handshakes: CounterVec::new(
         "certgate_tls_handshakes_total",
@@ -122,6 +134,8 @@ pub fn render(records: Option<&[CertificateRecord]>) -> String {
     m.generation_failures.render(&mut out);
     m.acme_request_seconds.render(&mut out);
     m.ari_requests.render(&mut out);
+    m.on_demand_decisions.render(&mut out);
+    m.on_demand_issuance_seconds.render(&mut out);
     m.tls_handshakes.render(&mut out);
     m.tls_handshake_failures.render(&mut out);
     m.requests.render(&mut out);

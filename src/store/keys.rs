@@ -94,6 +94,31 @@ impl Keys {
         format!("{}dns01:records", self.prefix)
     }
 
+    /// Set: on-demand allow patterns (`example.com`, `*.example.com`).
+    pub fn on_demand_allow(&self) -> String {
+        format!("{}ondemand:allow", self.prefix)
+    }
+
+    /// String with TTL: the ask URL's answer for a name (`allow` / `deny`).
+    pub fn on_demand_ask(&self, name: &str) -> String {
+        format!("{}ondemand:ask:{{{name}}}", self.prefix)
+    }
+
+    /// Sorted set: the times of the last minute's on-demand orders (the cluster-wide rate).
+    pub fn on_demand_rate(&self) -> String {
+        format!("{}ondemand:rate", self.prefix)
+    }
+
+    /// String with TTL: held by the one handshake in the cluster that orders a name on demand.
+    pub fn on_demand_order(&self, name: &str) -> String {
+        format!("{}ondemand:order:{{{name}}}", self.prefix)
+    }
+
+    /// Hash with TTL: `failures` and `until` (ms) of a name backing off after a failure.
+    pub fn on_demand_backoff(&self, name: &str) -> String {
+        format!("{}ondemand:backoff:{{{name}}}", self.prefix)
+    }
+
     /// String: an ACME account's credentials (JSON), per directory URL and e-mail.
     pub fn acme_account(&self, id: &str) -> String {
         format!("{}acme:account:{{{id}}}", self.prefix)

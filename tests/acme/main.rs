@@ -5,6 +5,7 @@ mod common;
 
 mod ari;
 mod challenges;
+mod on_demand;
 mod revocation;
 
 use std::time::{Duration, Instant};
