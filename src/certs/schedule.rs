@@ -26,6 +26,43 @@ pub fn renewal_due_at(
     }
 }
 
+/// The next moment the renewal loop has something to do for `record`: its renewal, its expiry
+/// (an active certificate is then marked expired) or — for an active ACME certificate, with
+/// renewal information on — its next ARI request (never asked yet: now). `None`: nothing
+/// scheduled (pending or failed certificates; their generations are tracked as jobs). The
+/// renewal index (`store::renewal_index`) is scored by it.
+pub fn next_event(
+    record: &crate::certs::model::CertificateRecord,
+    ari_enabled: bool,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    use crate::certs::model::{CertStatus, IssuerKind};
+    use crate::timefmt::parse;
+    let active = record.status == CertStatus::Active;
+    let renewal = match record.status {
+        CertStatus::Active | CertStatus::Expired => {
+            record.next_renewal_at.as_deref().and_then(parse)
+        }
+        CertStatus::Pending | CertStatus::Failed => None,
+    };
+    let expiry = active
+        .then(|| record.expires_at.as_deref().and_then(parse))
+        .flatten();
+    let ari_poll = (ari_enabled
+        && active
+        && record.issuer == IssuerKind::Acme
+        && record.fullchain_pem.is_some())
+    .then(|| {
+        record
+            .ari
+            .ari_next_poll_at
+            .as_deref()
+            .map_or(Some(now), parse)
+    })
+    .flatten();
+    [renewal, expiry, ari_poll].into_iter().flatten().min()
+}
+
 /// Delay before retrying a failed renewal: 1 min doubling per failure, at most 6 h.
 pub fn retry_backoff(failures: u32) -> Duration {
     let minutes = 1i64 << failures.saturating_sub(1).min(9);

@@ -101,6 +101,15 @@ impl Guard {
                 .await?
             {
                 certs += 1;
+                // The renewal index was lost with the data: put the certificate back on it.
+                let next = crate::certs::schedule::next_event(
+                    &cert.record,
+                    true,
+                    time::OffsetDateTime::now_utc(),
+                );
+                self.store
+                    .index_renewal(&cert.record.cert_name, next)
+                    .await?;
             }
         }
         let mut routes = 0;

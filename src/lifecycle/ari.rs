@@ -71,6 +71,7 @@ impl Lifecycle {
         if !store.patch_certificate_if(name, &seen, &claimed).await? {
             return Ok(());
         }
+        self.reindex_name(name).await?;
         let cert = IssuedRef {
             cert_name: name,
             directory_url: record.acme_directory_url.as_deref(),
@@ -117,6 +118,7 @@ impl Lifecycle {
             ("renewal_failures", json!(record.renewal_failures)),
         ]);
         if store.patch_certificate_if(name, &still, &patch).await? {
+            self.reindex_name(name).await?;
             self.inner.renewal_wake.notify_one();
         } else {
             tracing::debug!(

@@ -98,6 +98,7 @@ impl Lifecycle {
             return Ok(Deleted::InUse(routes));
         }
         store.delete_certificate(name).await?;
+        store.index_renewal(name, None).await?;
         store
             .release_hostnames(&record.domains, ClaimRef::Cert(name))
             .await?;

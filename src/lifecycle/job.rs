@@ -141,7 +141,7 @@ impl Lifecycle {
             .write_certificate_guarded(&record, key.as_ref(), lease)
             .await?
         {
-            GuardedWrite::Stored => {}
+            GuardedWrite::Stored => self.reindex(&record).await?,
             GuardedWrite::Deleted => return store.remove_job(name).await,
             GuardedWrite::LeaseLost => return Ok(()),
         }

@@ -14,6 +14,15 @@ impl Lifecycle {
         loop {
             if !swept {
                 swept = self.sweep_orphans().await.is_ok();
+                // The renewal index is a second-step write: rebuild it from the records once
+                // per start, so an instance that died between the two steps left no gap.
+                match self.rebuild_renewal_index().await {
+                    Ok(indexed) => tracing::debug!(indexed, "renewal index rebuilt"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewal index not rebuilt; will retry");
+                        swept = false;
+                    }
+                }
             }
             if let Ok(names) = self.inner.store.job_names().await {
                 for name in names {

@@ -8,20 +8,26 @@
 //! the back-off time (see [`crate::certs::schedule`]). Every instance runs the loop; the store
 //! starts a due renewal once, and the lease gives it one worker.
 //!
-//! A pass runs every `RENEWAL_CHECK_INTERVAL`, and earlier when a certificate's renewal moment
-//! or ARI poll falls before that, so a moment inside a short window is met to the second.
+//! A pass reads only what the renewal index (`store::renewal_index`, scored by
+//! [`schedule::next_event`]) says is due, so its cost grows with what is due, not with how many
+//! certificates exist. It runs every `RENEWAL_CHECK_INTERVAL`, and earlier when the index's
+//! earliest event falls before that, so a moment inside a short window is met to the second.
 
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use super::{ari, Lifecycle};
 use crate::certs::model::{CertStatus, CertificateRecord};
+use crate::certs::schedule;
 use crate::events::Change;
 use crate::shutdown::Shutdown;
+use crate::store::StoreResult;
 use crate::timefmt;
 
 /// ARI requests in flight at once per instance.
 const ARI_CONCURRENCY: usize = 4;
+/// Most due certificates one pass handles; the rest wait for the next pass (a second later).
+const PASS_BATCH: usize = 500;
 /// The shortest pause between two passes.
 const MIN_PASS_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -52,18 +58,22 @@ impl Lifecycle {
         }
     }
 
-    /// One pass over every certificate; the earliest future renewal moment or ARI poll seen.
-    pub async fn check_renewals(&self) -> crate::store::StoreResult<Option<OffsetDateTime>> {
+    /// One pass over what the renewal index says is due (at most `PASS_BATCH` names); the
+    /// index's earliest event afterwards, for the next wake-up.
+    pub(super) async fn check_renewals(&self) -> StoreResult<Option<OffsetDateTime>> {
         let store = &self.inner.store;
         let now = OffsetDateTime::now_utc();
         let now_text = timefmt::now_string();
-        let mut upcoming: Option<OffsetDateTime> = None;
+        let ari_on = self.inner.config.acme_ari;
+        let names = store.due_certificates(now, PASS_BATCH).await?;
+        let records = store.get_certificates(&names).await?;
         let mut to_poll: Vec<CertificateRecord> = Vec::new();
-        for record in store.list_certificates().await? {
-            if !matches!(record.status, CertStatus::Active | CertStatus::Expired) {
+        for (name, record) in names.iter().zip(records) {
+            let Some(record) = record else {
+                store.index_renewal(name, None).await?;
                 continue;
-            }
-            let name = record.cert_name.as_str();
+            };
+            let name = name.as_str();
             if let Some(expires) = record.expires_at.as_deref() {
                 let past = timefmt::parse(expires).is_some_and(|t| t <= now);
                 if record.status == CertStatus::Active
@@ -76,33 +86,32 @@ impl Lifecycle {
                         "certificate expired"
                     );
                     self.announce(Change::Certificate(name.to_owned())).await;
+                    self.reindex_name(name).await?;
                 }
             }
-            if ari::poll_due(&record, now, self.inner.config.acme_ari) {
+            if ari::poll_due(&record, now, ari_on) {
                 to_poll.push(record.clone());
-            } else if let Some(at) = record.ari.ari_next_poll_at.as_deref() {
-                earliest(&mut upcoming, timefmt::parse(at));
             }
-            let Some(due) = record.next_renewal_at.as_deref() else {
-                continue;
-            };
-            match timefmt::parse(due) {
-                Some(t) if t > now => {
-                    earliest(&mut upcoming, Some(t));
-                    continue;
+            if let Some(due) = record.next_renewal_at.as_deref() {
+                let is_due = timefmt::parse(due).is_some_and(|t| t <= now);
+                if is_due
+                    && matches!(record.status, CertStatus::Active | CertStatus::Expired)
+                    && store.begin_renewal_if_due(name, due, &now_text).await?
+                {
+                    tracing::info!(
+                        cert_name = name,
+                        due,
+                        failures = record.renewal_failures,
+                        "renewal due: starting"
+                    );
+                    store.add_job(name).await?;
+                    self.enqueue(name);
                 }
-                None => continue,
-                Some(_) => {}
             }
-            if store.begin_renewal_if_due(name, due, &now_text).await? {
-                tracing::info!(
-                    cert_name = name,
-                    due,
-                    failures = record.renewal_failures,
-                    "renewal due: starting"
-                );
-                store.add_job(name).await?;
-                self.enqueue(name);
+            // An entry the record contradicts (nothing due now) is put where it belongs.
+            let next = schedule::next_event(&record, ari_on, now);
+            if next.is_none_or(|t| t > now) {
+                store.index_renewal(name, next).await?;
             }
         }
         if !to_poll.is_empty() {
@@ -116,12 +125,37 @@ impl Lifecycle {
                     .await;
             });
         }
-        Ok(upcoming)
+        store.earliest_event().await
     }
-}
 
-fn earliest(current: &mut Option<OffsetDateTime>, candidate: Option<OffsetDateTime>) {
-    if let Some(t) = candidate {
-        *current = Some(current.map_or(t, |c| c.min(t)));
+    /// Puts `record` in the renewal index at its next event (or takes it out).
+    pub(super) async fn reindex(&self, record: &CertificateRecord) -> StoreResult<()> {
+        let next = schedule::next_event(
+            record,
+            self.inner.config.acme_ari,
+            OffsetDateTime::now_utc(),
+        );
+        self.inner
+            .store
+            .index_renewal(&record.cert_name, next)
+            .await
+    }
+
+    /// [`Self::reindex`] from the stored record (after a write that changed a few fields).
+    pub(super) async fn reindex_name(&self, name: &str) -> StoreResult<()> {
+        match self.inner.store.get_certificate(name).await? {
+            Some(record) => self.reindex(&record).await,
+            None => self.inner.store.index_renewal(name, None).await,
+        }
+    }
+
+    /// Rebuilds the renewal index from every record (once per start, by the recovery loop).
+    pub(super) async fn rebuild_renewal_index(&self) -> StoreResult<usize> {
+        let ari_on = self.inner.config.acme_ari;
+        let now = OffsetDateTime::now_utc();
+        self.inner
+            .store
+            .rebuild_renewal_index(|record| schedule::next_event(record, ari_on, now))
+            .await
     }
 }

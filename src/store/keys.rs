@@ -42,6 +42,12 @@ impl Keys {
         format!("{}certs", self.prefix)
     }
 
+    /// Sorted set: certificate names scored by their next event (ms since the epoch): renewal,
+    /// expiry, ARI request. The renewal loop reads only what is due.
+    pub fn renewal_index(&self) -> String {
+        format!("{}renewals", self.prefix)
+    }
+
     /// Set: certificate names with a generation waiting or running (the durable work queue).
     pub fn jobs(&self) -> String {
         format!("{}jobs", self.prefix)

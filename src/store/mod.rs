@@ -36,6 +36,7 @@ pub mod keys;
 pub mod leases;
 pub mod on_demand;
 pub mod record_patch;
+pub mod renewal_index;
 pub mod routes;
 pub mod settings;
 pub mod status;
