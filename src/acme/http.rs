@@ -56,6 +56,9 @@ impl AcmeHttp {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
+        // Without TCP_NODELAY a signed POST (TLS record + request written in pieces) waits for
+        // the server's delayed ACK: ~40 ms per request, 10 s for a 100-name order's 240 POSTs.
+        http.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()

@@ -141,7 +141,7 @@ impl AcmeIssuer {
         order: &mut Order,
         request: &IssueRequest,
     ) -> Result<(), IssueError> {
-        for _ in 0..self.polling.max_attempts {
+        for attempt in 0..self.polling.max_attempts {
             let (status, error) = with_retry!(
                 self,
                 "polling the order",
@@ -150,7 +150,7 @@ impl AcmeIssuer {
             match status {
                 OrderStatus::Ready | OrderStatus::Valid | OrderStatus::Processing => return Ok(()),
                 OrderStatus::Invalid => return Err(self.explain_invalid(order, error).await),
-                OrderStatus::Pending => tokio::time::sleep(self.polling.interval).await,
+                OrderStatus::Pending => tokio::time::sleep(self.polling.delay(attempt)).await,
             }
         }
         Err(IssueError::Transient(format!(
@@ -162,7 +162,7 @@ impl AcmeIssuer {
 
     /// Polls until the certificate can be downloaded.
     async fn wait_certificate(&self, order: &mut Order) -> Result<String, IssueError> {
-        for _ in 0..self.polling.max_attempts {
+        for attempt in 0..self.polling.max_attempts {
             if let Some(chain) = with_retry!(
                 self,
                 "downloading the certificate",
@@ -170,7 +170,7 @@ impl AcmeIssuer {
             )? {
                 return Ok(chain);
             }
-            tokio::time::sleep(self.polling.interval).await;
+            tokio::time::sleep(self.polling.delay(attempt)).await;
         }
         Err(IssueError::Transient(format!(
             "the CA did not issue the certificate after {} polls",
@@ -233,4 +233,34 @@ pub struct Polling {
     pub initial_wait: Duration,
     pub interval: Duration,
     pub max_attempts: u32,
+}
+
+/// The first poll's pause: a CA that validates in milliseconds is not waited on for seconds.
+const FIRST_POLL_DELAY: Duration = Duration::from_millis(100);
+
+impl Polling {
+    /// The pause after poll number `attempt` (from 0): 100 ms doubling up to `interval`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        FIRST_POLL_DELAY
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_ramp_up_to_the_interval() {
+        let polling = Polling {
+            initial_wait: Duration::ZERO,
+            interval: Duration::from_secs(2),
+            max_attempts: 60,
+        };
+        let delays: Vec<u64> = (0..7)
+            .map(|a| polling.delay(a).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 2000, 2000]);
+    }
 }

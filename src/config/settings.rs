@@ -134,7 +134,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "ACME_DIRECTORY_URL", section: "ACME", kind: Kind::Url, default: Default::Value(super::LETS_ENCRYPT_PRODUCTION), doc: "ACME directory used unless a request says staging" },
     Setting { name: "ACME_STAGING_URL", section: "ACME", kind: Kind::Url, default: Default::Value(super::LETS_ENCRYPT_STAGING), doc: "ACME directory used when a request says \"staging\": true" },
     Setting { name: "ACME_POLL_MAX_ATTEMPTS", section: "ACME", kind: Kind::Number { min: 1, max: 10_000, unit: "count" }, default: Default::Value("60"), doc: "Polls of an order or authorization before giving up" },
-    Setting { name: "ACME_POLL_INTERVAL_SECONDS", section: "ACME", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("2"), doc: "Time between polls" },
+    Setting { name: "ACME_POLL_INTERVAL_SECONDS", section: "ACME", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("2"), doc: "Time between polls of an order once validation takes a while (the first polls come sooner: 100 ms doubling up to this)" },
     Setting { name: "ACME_POLL_INITIAL_WAIT", section: "ACME", kind: Kind::Seconds { min: 0, max: 3600 }, default: Default::Value("0"), doc: "Time before the first poll" },
     Setting { name: "ACME_PROFILE", section: "ACME", kind: Kind::ProfileName, default: Default::Value(""), doc: "CA profile for certificates that name none (checked against the CA's list at create)" },
     Setting { name: "ACME_EAB_KID", section: "ACME", kind: Kind::Text, default: Default::Value(""), doc: "External Account Binding key id for ACME_DIRECTORY_URL (with ACME_EAB_HMAC_KEY; both or neither)" },
