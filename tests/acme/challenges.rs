@@ -265,6 +265,26 @@ async fn dns_01_through_bind_issues_a_wildcard() {
         "no challenge record left in the zone"
     );
 
+    // The wildcard is a hostname claim like any other: another token cannot take it.
+    let created = admin
+        .post("/tokens/", &json!({ "name": "tenant" }))
+        .await
+        .unwrap()
+        .json();
+    let tenant = env
+        .certgate
+        .client(Some(created["token"].as_str().unwrap()));
+    let body = json!({ "cert_name": "theirs", "domains": ["*.wild.test"], "challenge": "dns-01" });
+    let taken = tenant
+        .post("/certificates/multi-domain", &body)
+        .await
+        .unwrap();
+    assert_eq!(taken.status, 403, "{}", taken.json());
+    assert!(taken.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("*.wild.test"));
+
     // A record a crashed generation left behind (noted in Redis long ago) is swept.
     let raw: certgate::config::RawValues = dns
         .iter()
