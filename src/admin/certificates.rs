@@ -244,14 +244,80 @@ fn accepted(name: &str, status: &str) -> impl IntoResponse {
 pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
-) -> Result<Json<Vec<CertificateView>>, ApiError> {
-    let records = state.store.list_certificates().await?;
-    Ok(Json(
-        records
-            .iter()
-            .map(|r| r.view(caller.owns(&r.owner_token_hash)))
-            .collect(),
-    ))
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = Page::from_query(&query)?;
+    let found = state
+        .store
+        .certificates_page(page.after.as_deref(), page.limit)
+        .await?;
+    let views: Vec<CertificateView> = found
+        .records
+        .iter()
+        .map(|r| r.view(caller.owns(&r.owner_token_hash)))
+        .collect();
+    let mut response = Json(views).into_response();
+    if let Some(last) = found.next_after {
+        let link = format!(
+            "</certificates/?limit={}&cursor={}>; rel=\"next\"",
+            page.limit,
+            Page::cursor_for(&last)
+        );
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// `limit` (default 1,000, at most 10,000) and `cursor` (opaque: the previous page's last name)
+/// of a list request.
+pub(super) struct Page {
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: usize = 1_000;
+    pub const MAX_LIMIT: usize = 10_000;
+
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Page, ApiError> {
+        let limit = match query.get("limit") {
+            None => Self::DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "limit",
+                        format!("must be a whole number from 1 to {}", Self::MAX_LIMIT),
+                    )
+                })?,
+        };
+        let after = match query.get("cursor") {
+            None => None,
+            Some(text) => Some(
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .filter(|name| validate::cert_name(name).is_ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "cursor",
+                            "not a cursor this API gave (take it from the Link header)",
+                        )
+                    })?,
+            ),
+        };
+        Ok(Page { limit, after })
+    }
+
+    pub fn cursor_for(last: &str) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, last)
+    }
 }
 
 /// Parses a `true`/`false` query flag, naming it when it is neither.

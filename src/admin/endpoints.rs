@@ -81,11 +81,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/certificates/",
-        summary: "List certificates (no PEM)",
+        summary: "List certificates (no PEM), by name, a page at a time (Link: rel=\"next\")",
         auth: true,
         request: None,
         responses: &[
             (200, "Certificates", Some("CertificateList")),
+            ERRORS,
             UNAUTHORIZED,
             UNAVAILABLE,
         ],

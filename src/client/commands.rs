@@ -21,7 +21,7 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
             let path = format!("/certificates/{}?force={force}", encode(&name));
             expect(client.delete(&path).await, 204).map(|_| json!({ "deleted": name }))
         }
-        CertCommand::List => expect(client.get("/certificates/").await, 200),
+        CertCommand::List => all_pages(client, "/certificates/").await,
         CertCommand::Show { name, pem } => expect(
             client
                 .get(&format!("/certificates/{}?pem={pem}", encode(&name)))
@@ -217,6 +217,39 @@ async fn wait_for(client: &AdminClient, name: &str) -> CommandResult {
 }
 
 /// The JSON body of an answer with the expected status, else its one-line error.
+/// Every page of a list, following `Link: <…>; rel="next"`, as one JSON array.
+async fn all_pages(client: &AdminClient, first: &str) -> CommandResult {
+    let mut items = Vec::new();
+    let mut path = Some(first.to_owned());
+    while let Some(current) = path.take() {
+        let response = client.get(&current).await.map_err(|e| e.to_string())?;
+        if response.status.as_u16() != 200 {
+            return Err(response.error_line());
+        }
+        match response.json() {
+            Value::Array(page) => items.extend(page),
+            other => return Ok(other),
+        }
+        path = next_link(&response.headers);
+    }
+    Ok(Value::Array(items))
+}
+
+/// The target of a `Link` header's `rel="next"`, if any.
+fn next_link(headers: &http::HeaderMap) -> Option<String> {
+    let link = headers.get(http::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
+}
+
 fn expect(response: Result<ApiResponse, super::ClientError>, status: u16) -> CommandResult {
     let response = response.map_err(|e| e.to_string())?;
     if response.status.as_u16() != status {

@@ -16,6 +16,10 @@ impl Lifecycle {
                 swept = self.sweep_orphans().await.is_ok();
                 // The renewal index is a second-step write: rebuild it from the records once
                 // per start, so an instance that died between the two steps left no gap.
+                if let Err(e) = self.inner.store.rebuild_name_index().await {
+                    tracing::warn!(error = %e, "name index not rebuilt; will retry");
+                    swept = false;
+                }
                 match self.rebuild_renewal_index().await {
                     Ok(indexed) => tracing::debug!(indexed, "renewal index rebuilt"),
                     Err(e) => {

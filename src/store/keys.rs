@@ -48,6 +48,11 @@ impl Keys {
         format!("{}renewals", self.prefix)
     }
 
+    /// Sorted set (all scores 0): certificate names in lexical order, for paginated lists.
+    pub fn cert_names(&self) -> String {
+        format!("{}certs:by_name", self.prefix)
+    }
+
     /// Set: certificate names with a generation waiting or running (the durable work queue).
     pub fn jobs(&self) -> String {
         format!("{}jobs", self.prefix)

@@ -34,6 +34,7 @@ pub mod epoch;
 pub mod jobs;
 pub mod keys;
 pub mod leases;
+pub mod name_pages;
 pub mod on_demand;
 pub mod record_patch;
 pub mod renewal_index;

@@ -8,6 +8,7 @@ mod errors;
 mod generation;
 mod lifecycle;
 mod ownership;
+mod pages;
 
 use std::time::Duration;
 

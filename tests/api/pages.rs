@@ -1,0 +1,114 @@
+//! Paginated lists: `GET /certificates/?limit=&cursor=` walks every name once, in order, while
+//! certificates are added; the CLI follows the `Link` header.
+
+use super::*;
+
+/// A record written straight to the store: failed (nothing to generate), self-signed.
+fn record(name: &str) -> certgate::certs::model::CertificateRecord {
+    serde_json::from_value(json!({
+        "cert_name": name,
+        "domains": [format!("{name}.pages.test")],
+        "issuer": "self-signed",
+        "key_type": "ecdsa-p256",
+        "status": "failed",
+        "owner_token_hash": "sha256:00",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }))
+    .unwrap()
+}
+
+async fn put(store: &certgate::store::Store, name: &str) {
+    let status = certgate::certs::model::GenerationStatus {
+        status: certgate::certs::model::GenerationState::Failed,
+        message: "written by the test".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+        started_at: None,
+        finished_at: None,
+    };
+    assert!(store
+        .create_certificate(&record(name), &status)
+        .await
+        .unwrap());
+}
+
+fn next_link(r: &certgate::client::ApiResponse) -> Option<String> {
+    let link = r.headers.get("link")?.to_str().unwrap().to_owned();
+    let target = link.split_once('>')?.0.trim_start_matches('<').to_owned();
+    assert!(link.ends_with("rel=\"next\""), "{link}");
+    Some(target)
+}
+
+#[tokio::test]
+async fn certificates_are_listed_a_page_at_a_time() {
+    let (redis, cg) = instance(&[]).await;
+    let store = certgate::store::Store::connect(&redis.url(), "t:").unwrap();
+    store.wait_connected(Duration::from_secs(5)).await;
+    let originals: Vec<String> = (0..2500).map(|i| format!("m{i:04}")).collect();
+    for name in &originals {
+        put(&store, name).await;
+    }
+    let admin = cg.admin();
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = Some("/certificates/?limit=1000".to_owned());
+    let mut pages = 0;
+    while let Some(current) = path.take() {
+        let r = admin.get(&current).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.json());
+        let page: Vec<String> = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["cert_name"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(page.len() <= 1000);
+        seen.extend(page);
+        pages += 1;
+        if pages == 1 {
+            // Added during the walk: before the cursor (not seen) and after it (seen).
+            put(&store, "a-early").await;
+            put(&store, "z-late").await;
+        }
+        path = next_link(&r);
+    }
+    assert_eq!(pages, 3);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "in name order");
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "every name once");
+    for name in &originals {
+        assert!(seen.contains(name), "{name} missing");
+    }
+    assert!(seen.contains(&"z-late".to_owned()) && !seen.contains(&"a-early".to_owned()));
+
+    // The CLI follows the links: every certificate in one array.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(["cert", "list"])
+        .env_clear()
+        .env("CERTGATE_ADMIN_URL", cg.admin_url())
+        .env("CERTGATE_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2502);
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=%%%", "cursor"),
+        ("cursor=Zm9vIGJhcg", "cursor"),
+    ] {
+        let r = admin.get(&format!("/certificates/?{query}")).await.unwrap();
+        assert_eq!(r.status, 400, "{query}");
+        assert_eq!(r.json()["field"], field, "{query}: {}", r.json());
+    }
+}
