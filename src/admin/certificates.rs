@@ -245,31 +245,18 @@ pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let page = Page::from_query(&query)?;
     let found = state
         .store
         .certificates_page(page.after.as_deref(), page.limit)
         .await?;
     let views: Vec<CertificateView> = found
-        .records
+        .items
         .iter()
         .map(|r| r.view(caller.owns(&r.owner_token_hash)))
         .collect();
-    let mut response = Json(views).into_response();
-    if let Some(last) = found.next_after {
-        let link = format!(
-            "</certificates/?limit={}&cursor={}>; rel=\"next\"",
-            page.limit,
-            Page::cursor_for(&last)
-        );
-        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::LINK, value);
-        }
-    }
-    Ok(response)
+    Ok(page.answer("/certificates/", views, found.next_after))
 }
 
 /// `limit` (default 1,000, at most 10,000) and `cursor` (opaque: the previous page's last name)
@@ -303,7 +290,12 @@ impl Page {
                 base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text)
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .filter(|name| validate::cert_name(name).is_ok())
+                    // Certificate names and hostnames: printable, no spaces.
+                    .filter(|name| {
+                        !name.is_empty()
+                            && name.len() <= 253
+                            && name.bytes().all(|b| b.is_ascii_graphic())
+                    })
                     .ok_or_else(|| {
                         ApiError::invalid(
                             "cursor",
@@ -317,6 +309,30 @@ impl Page {
 
     pub fn cursor_for(last: &str) -> String {
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, last)
+    }
+
+    /// The page as a JSON array, with `Link: <path?limit=…&cursor=…>; rel="next"` when more
+    /// follow.
+    pub fn answer<T: serde::Serialize>(
+        &self,
+        path: &str,
+        items: Vec<T>,
+        next_after: Option<String>,
+    ) -> axum::response::Response {
+        let mut response = Json(items).into_response();
+        if let Some(last) = next_after {
+            let link = format!(
+                "<{path}?limit={}&cursor={}>; rel=\"next\"",
+                self.limit,
+                Page::cursor_for(&last)
+            );
+            if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LINK, value);
+            }
+        }
+        response
     }
 }
 

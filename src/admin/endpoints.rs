@@ -217,11 +217,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/proxies/",
-        summary: "List routes",
+        summary: "List routes by hostname, a page at a time (Link: rel=\"next\")",
         auth: true,
         request: None,
         responses: &[
             (200, "Routes", Some("RouteList")),
+            ERRORS,
             UNAUTHORIZED,
             UNAVAILABLE,
         ],

@@ -87,8 +87,8 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
             vec![flag("force", "delete even while routes use it")]
         }
         ("get", "/acme/profiles") => vec![flag("staging", "list the staging CA's profiles")],
-        ("get", "/certificates/") => vec![
-            json!({ "name": "limit", "in": "query", "required": false, "description": "certificates per page (default 1000)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
+        ("get", "/certificates/") | ("get", "/proxies/") => vec![
+            json!({ "name": "limit", "in": "query", "required": false, "description": "entries per page (default 1000)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
             json!({ "name": "cursor", "in": "query", "required": false, "description": "from the previous page's Link: rel=\"next\" header", "schema": { "type": "string" } }),
         ],
         _ => Vec::new(),

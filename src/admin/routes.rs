@@ -1,6 +1,8 @@
 //! `/proxies/…`: routes from hostnames to upstreams (`docs/api.md`, "Routes").
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -9,7 +11,7 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::body::ApiJson;
-use super::certificates::hostname_claimed;
+use super::certificates::{hostname_claimed, Page};
 use super::error::ApiError;
 use super::AdminState;
 use crate::lifecycle::RouteCreated;
@@ -128,9 +130,15 @@ async fn route_for(state: &AdminState, hostname: &str) -> Result<(String, Route)
 pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    let routes = state.store.list_routes().await?;
-    Ok(Json(routes.iter().map(|r| view(r, &caller)).collect()))
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<axum::response::Response, ApiError> {
+    let page = Page::from_query(&query)?;
+    let found = state
+        .store
+        .routes_page(page.after.as_deref(), page.limit)
+        .await?;
+    let views: Vec<Value> = found.items.iter().map(|r| view(r, &caller)).collect();
+    Ok(page.answer("/proxies/", views, found.next_after))
 }
 
 /// `GET /proxies/{hostname}`.

@@ -77,7 +77,7 @@ pub async fn proxy(client: &AdminClient, command: ProxyCommand) -> CommandResult
             204,
         )
         .map(|_| json!({ "deleted": hostname })),
-        ProxyCommand::List => expect(client.get("/proxies/").await, 200),
+        ProxyCommand::List => all_pages(client, "/proxies/").await,
         ProxyCommand::Show { hostname } => expect(
             client.get(&format!("/proxies/{}", encode(&hostname))).await,
             200,

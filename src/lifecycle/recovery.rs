@@ -6,6 +6,7 @@
 use super::Lifecycle;
 use crate::certs::model::CertStatus;
 use crate::shutdown::Shutdown;
+use crate::store::name_pages::Listed;
 
 impl Lifecycle {
     pub(super) async fn recover(self, shutdown: Shutdown) {
@@ -16,9 +17,11 @@ impl Lifecycle {
                 swept = self.sweep_orphans().await.is_ok();
                 // The renewal index is a second-step write: rebuild it from the records once
                 // per start, so an instance that died between the two steps left no gap.
-                if let Err(e) = self.inner.store.rebuild_name_index().await {
-                    tracing::warn!(error = %e, "name index not rebuilt; will retry");
-                    swept = false;
+                for listed in [Listed::Certificates, Listed::Routes] {
+                    if let Err(e) = self.inner.store.rebuild_name_index(listed).await {
+                        tracing::warn!(error = %e, ?listed, "name index not rebuilt; will retry");
+                        swept = false;
+                    }
                 }
                 match self.rebuild_renewal_index().await {
                     Ok(indexed) => tracing::debug!(indexed, "renewal index rebuilt"),

@@ -65,7 +65,8 @@ impl Store {
                 .client
                 .sadd(self.keys.cert_index(), name.as_str())
                 .await?;
-            self.index_name(name).await?;
+            self.index_name(super::name_pages::Listed::Certificates, name)
+                .await?;
         }
         Ok(created == 1)
     }
@@ -179,7 +180,8 @@ impl Store {
         let existing: Option<String> = self.client.hget(&keys[0], "record").await?;
         let _: i64 = self.client.del(keys).await?;
         let _: i64 = self.client.srem(self.keys.cert_index(), name).await?;
-        self.unindex_name(name).await?;
+        self.unindex_name(super::name_pages::Listed::Certificates, name)
+            .await?;
         let _: i64 = self.client.srem(self.keys.jobs(), name).await?;
         Ok(existing.is_some())
     }

@@ -57,7 +57,8 @@ impl Store {
             .client
             .sadd(self.keys.cert_index(), record.cert_name.as_str())
             .await?;
-        self.index_name(&record.cert_name).await?;
+        self.index_name(super::name_pages::Listed::Certificates, &record.cert_name)
+            .await?;
         self.claim_hostnames(
             &record.domains,
             &record.owner_token_hash,

@@ -68,6 +68,11 @@ impl Keys {
         format!("{}route:{{{hostname}}}", self.prefix)
     }
 
+    /// Sorted set (all scores 0): routed hostnames in lexical order, for paginated lists.
+    pub fn route_names(&self) -> String {
+        format!("{}routes:by_name", self.prefix)
+    }
+
     /// Set: every routed hostname.
     pub fn route_index(&self) -> String {
         format!("{}routes", self.prefix)

@@ -2,6 +2,7 @@
 
 use fred::prelude::{KeysInterface, SetsInterface};
 
+use super::name_pages::Listed;
 use super::{decode, Store, StoreResult};
 use crate::routes::Route;
 
@@ -63,6 +64,7 @@ impl Store {
             .client
             .sadd(self.keys.route_index(), route.hostname.as_str())
             .await?;
+        self.index_name(Listed::Routes, &route.hostname).await?;
         Ok(())
     }
 
@@ -70,6 +72,7 @@ impl Store {
     pub async fn delete_route(&self, hostname: &str) -> StoreResult<bool> {
         let n: i64 = self.client.del(self.keys.route(hostname)).await?;
         let _: i64 = self.client.srem(self.keys.route_index(), hostname).await?;
+        self.unindex_name(Listed::Routes, hostname).await?;
         Ok(n == 1)
     }
 }
@@ -92,6 +95,7 @@ impl Store {
                 .client
                 .sadd(self.keys.route_index(), route.hostname.as_str())
                 .await?;
+            self.index_name(Listed::Routes, &route.hostname).await?;
         }
         Ok(set.is_some())
     }

@@ -112,3 +112,39 @@ async fn certificates_are_listed_a_page_at_a_time() {
         assert_eq!(r.json()["field"], field, "{query}: {}", r.json());
     }
 }
+
+#[tokio::test]
+async fn routes_are_listed_a_page_at_a_time() {
+    let (_redis, cg) = instance(&[]).await;
+    let admin = cg.admin();
+    for i in 0..25 {
+        let body =
+            json!({ "hostname": format!("h{i:02}.pages.test"), "upstream": "http://127.0.0.1:9" });
+        assert_eq!(admin.post("/proxies/", &body).await.unwrap().status, 201);
+    }
+    let mut seen = Vec::new();
+    let mut path = Some("/proxies/?limit=10".to_owned());
+    let mut pages = 0;
+    while let Some(current) = path.take() {
+        let r = admin.get(&current).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.json());
+        for route in r.json().as_array().unwrap() {
+            seen.push(route["hostname"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        path = next_link(&r);
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..25).map(|i| format!("h{i:02}.pages.test")).collect();
+    assert_eq!(seen, expected);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(["proxy", "list"])
+        .env_clear()
+        .env("CERTGATE_ADMIN_URL", cg.admin_url())
+        .env("CERTGATE_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 25);
+}
