@@ -108,6 +108,36 @@ async fn assert_index_matches(redis_url: &str, prefix: &str) {
     panic!("the renewal index differs from a full scan:\n{last}");
 }
 
+/// Waits until `/metrics` counts by status (kept by the writes, no scan) equal a full scan.
+async fn assert_counts_match(cg: &Certgate) {
+    let mut last = String::new();
+    for _ in 0..40 {
+        let certs = listed(&cg.admin(), "/certificates/", "status").await;
+        let text =
+            String::from_utf8_lossy(&cg.admin().get("/metrics").await.unwrap().body).to_string();
+        let matches = ["pending", "active", "failed", "expired"]
+            .iter()
+            .all(|status| {
+                let scanned = certs.iter().filter(|s| s == status).count();
+                text.contains(&format!(
+                    "certgate_certificates{{status=\"{status}\"}} {scanned}"
+                ))
+            });
+        if matches {
+            return;
+        }
+        last = format!(
+            "{certs:?}\n{}",
+            text.lines()
+                .filter(|l| l.starts_with("certgate_certificates{"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("status counts differ from a scan:\n{last}");
+}
+
 async fn issue_acme(cg: &Certgate, name: &str, domain: &str) -> Value {
     let r = cg
         .admin()
@@ -473,6 +503,7 @@ async fn renewal_index_follows_the_records() {
     let status = wait_generation(&cg.admin(), "broken", Duration::from_secs(60)).await;
     assert_eq!(status["status"], "failed");
     assert_index_matches(&redis.url(), "c:").await;
+    assert_counts_match(cg).await;
     wait_serial_change(cg, "short", &serial(&first), Duration::from_secs(40)).await;
     assert_index_matches(&redis.url(), "c:").await;
     assert_eq!(

@@ -76,6 +76,23 @@ async fn metrics_after_self_signed_issuance_renewal_and_traffic() {
         Some(0.0)
     );
     let expiry = sample(&m, "certgate_certificate_expiry_seconds{cert_name=\"m\"}").unwrap();
+    // Above METRICS_PER_CERTIFICATE_LIMIT only the counts remain (a second instance, limit 0).
+    let counts_only = Certgate::start(
+        &redis.url(),
+        "m:",
+        &[("METRICS_PER_CERTIFICATE_LIMIT", "0")],
+    )
+    .await;
+    let limited = scrape(&counts_only).await;
+    assert_eq!(
+        sample(&limited, "certgate_certificates{status=\"active\"}"),
+        Some(1.0),
+        "{limited}"
+    );
+    assert!(
+        !limited.contains("certgate_certificate_expiry_seconds{"),
+        "{limited}"
+    );
     assert!((expiry - 365.0 * 86400.0).abs() < 3600.0, "expiry {expiry}");
     let issue = "certgate_certificate_generations_total{kind=\"issue\",issuer=\"self-signed\"}";
     let renew = "certgate_certificate_generations_total{kind=\"renew\",issuer=\"self-signed\"}";

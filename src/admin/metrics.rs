@@ -5,14 +5,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AdminState;
+use crate::metrics::CertificateFigures;
 
 pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    let records = if state.store.is_down() {
+    let figures = if state.store.is_down() {
         None
     } else {
-        state.store.list_certificates().await.ok()
+        figures(&state).await.ok()
     };
-    let body = crate::metrics::render(records.as_deref());
+    let body = crate::metrics::render(figures.as_ref());
     (
         [(
             header::CONTENT_TYPE,
@@ -20,4 +21,17 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         )],
         body,
     )
+}
+
+/// Status counts always (kept by the writes); the records for the per-certificate series only
+/// up to `METRICS_PER_CERTIFICATE_LIMIT` certificates, so a scrape never reads a huge store.
+async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFigures> {
+    let by_status = state.store.status_counts().await?;
+    let limit = state.config.metrics_per_certificate_limit;
+    let records = if limit > 0 && state.store.certificate_count().await? <= limit {
+        Some(state.store.list_certificates().await?)
+    } else {
+        None
+    };
+    Ok(CertificateFigures { by_status, records })
 }

@@ -116,6 +116,8 @@ pub struct Config {
     pub log_level: String,
     /// One log line per request at `info` (`ACCESS_LOG`, default false).
     pub access_log: bool,
+    /// Per-certificate metric series up to this many certificates (0: never).
+    pub metrics_per_certificate_limit: usize,
 }
 
 /// An External Account Binding (RFC 8555 §7.3.4): the key id the CA gave and its MAC key.
@@ -274,6 +276,7 @@ impl Config {
             log_format: v.choice("LOG_FORMAT")?,
             log_level: v.log_level()?,
             access_log: v.flag("ACCESS_LOG")?,
+            metrics_per_certificate_limit: v.number("METRICS_PER_CERTIFICATE_LIMIT")? as usize,
         };
         if config.ari_max_poll < config.ari_min_poll {
             return Err(ConfigError {

@@ -193,6 +193,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "WORKER_THREADS", section: "Protections", kind: Kind::Number { min: 1, max: 1024, unit: "count" }, default: Default::Cores, doc: "Async worker threads" },
     Setting { name: "LOG_FORMAT", section: "Logs", kind: Kind::Choice(&["text", "json"]), default: Default::Value("text"), doc: "Log line format" },
     Setting { name: "LOG_LEVEL", section: "Logs", kind: Kind::LogFilter, default: Default::Value("info"), doc: "error, warn, info, debug, trace, or a tracing filter" },
+    Setting { name: "METRICS_PER_CERTIFICATE_LIMIT", section: "Logs", kind: Kind::Number { min: 0, max: 10_000_000, unit: "count" }, default: Default::Value("10000"), doc: "Per-certificate /metrics series (expiry, renewal moment, failures) while there are at most this many certificates; above it (or 0) only the counts by status, which need no scan" },
     Setting { name: "ACCESS_LOG", section: "Logs", kind: Kind::Flag, default: Default::Value("false"), doc: "One line per request (peer, method, host, path, status, route, duration) at info" },
 ];
 

@@ -126,6 +126,7 @@ impl Lifecycle {
         if let Err(IssueError::Storage(e)) = result {
             return Err(e);
         }
+        let status_before = record.status;
         let (state, message, key) = match result {
             Ok(issued) => match self.apply_issued(&mut record, &issued) {
                 Ok(message) => (
@@ -141,7 +142,12 @@ impl Lifecycle {
             .write_certificate_guarded(&record, key.as_ref(), lease)
             .await?
         {
-            GuardedWrite::Stored => self.reindex(&record).await?,
+            GuardedWrite::Stored => {
+                self.reindex(&record).await?;
+                store
+                    .count_status_change(Some(status_before), Some(record.status))
+                    .await?;
+            }
             GuardedWrite::Deleted => return store.remove_job(name).await,
             GuardedWrite::LeaseLost => return Ok(()),
         }

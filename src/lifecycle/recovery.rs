@@ -23,6 +23,10 @@ impl Lifecycle {
                         swept = false;
                     }
                 }
+                if let Err(e) = self.inner.store.recount_statuses().await {
+                    tracing::warn!(error = %e, "status counts not rebuilt; will retry");
+                    swept = false;
+                }
                 match self.rebuild_renewal_index().await {
                     Ok(indexed) => tracing::debug!(indexed, "renewal index rebuilt"),
                     Err(e) => {

@@ -87,6 +87,9 @@ impl Lifecycle {
                     );
                     self.announce(Change::Certificate(name.to_owned())).await;
                     self.reindex_name(name).await?;
+                    store
+                        .count_status_change(Some(CertStatus::Active), Some(CertStatus::Expired))
+                        .await?;
                 }
             }
             if ari::poll_due(&record, now, ari_on) {

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use registry::{escape, CounterVec, HistogramVec};
 
-use crate::certs::model::{CertStatus, CertificateRecord};
+use crate::certs::model::CertificateRecord;
 
 /// Every metric certgate records.
 pub struct Metrics {
@@ -122,13 +122,25 @@ impl Drop for ConnectionGauge {
     }
 }
 
-/// The whole exposition: the process metrics plus the certificate gauges from `records`
-/// (`None` when Redis could not be read: those gauges are left out for this scrape).
-pub fn render(records: Option<&[CertificateRecord]>) -> String {
+/// What `/metrics` knows of the certificates for one scrape.
+pub struct CertificateFigures {
+    /// Certificates by status, from the counters the writes keep (no scan).
+    pub by_status: std::collections::HashMap<String, i64>,
+    /// Every record, for the per-certificate series; `None` above
+    /// `METRICS_PER_CERTIFICATE_LIMIT` (the series are left out rather than scanning).
+    pub records: Option<Vec<CertificateRecord>>,
+}
+
+/// The whole exposition: the process metrics plus the certificate gauges (`None` when Redis
+/// could not be read: those gauges are left out for this scrape).
+pub fn render(certificates: Option<&CertificateFigures>) -> String {
     let m = &*METRICS;
     let mut out = String::with_capacity(8192);
-    if let Some(records) = records {
-        render_certificates(&mut out, records);
+    if let Some(figures) = certificates {
+        render_status_counts(&mut out, &figures.by_status);
+        if let Some(records) = &figures.records {
+            render_certificates(&mut out, records);
+        }
     }
     m.generation_attempts.render(&mut out);
     m.generation_failures.render(&mut out);
@@ -151,21 +163,19 @@ pub fn render(records: Option<&[CertificateRecord]>) -> String {
     out
 }
 
-fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
-    let statuses = [
-        (CertStatus::Pending, "pending"),
-        (CertStatus::Active, "active"),
-        (CertStatus::Failed, "failed"),
-        (CertStatus::Expired, "expired"),
-    ];
+fn render_status_counts(out: &mut String, by_status: &std::collections::HashMap<String, i64>) {
     let _ = writeln!(
         out,
         "# HELP certgate_certificates Certificates by status.\n# TYPE certgate_certificates gauge"
     );
-    for (status, word) in statuses {
-        let n = records.iter().filter(|r| r.status == status).count();
+    for word in ["pending", "active", "failed", "expired"] {
+        let n = by_status.get(word).copied().unwrap_or(0).max(0);
         let _ = writeln!(out, "certgate_certificates{{status=\"{word}\"}} {n}");
     }
+}
+
+/// The per-certificate series (expiry, scheduled renewal, failures).
+fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
     let _ = writeln!(
         out,
         "# HELP certgate_certificate_expiry_seconds Seconds until the certificate expires (negative: expired).\n# TYPE certgate_certificate_expiry_seconds gauge"

@@ -67,6 +67,7 @@ impl Store {
                 .await?;
             self.index_name(super::name_pages::Listed::Certificates, name)
                 .await?;
+            self.count_status_change(None, Some(record.status)).await?;
         }
         Ok(created == 1)
     }
@@ -178,11 +179,16 @@ impl Store {
             self.keys.cert_lease(name),
         ];
         let existing: Option<String> = self.client.hget(&keys[0], "record").await?;
+        let status = existing
+            .as_deref()
+            .and_then(|json| super::decode::<CertificateRecord>(&keys[0], json).ok())
+            .map(|record| record.status);
         let _: i64 = self.client.del(keys).await?;
         let _: i64 = self.client.srem(self.keys.cert_index(), name).await?;
         self.unindex_name(super::name_pages::Listed::Certificates, name)
             .await?;
         let _: i64 = self.client.srem(self.keys.jobs(), name).await?;
+        self.count_status_change(status, None).await?;
         Ok(existing.is_some())
     }
 }

@@ -66,6 +66,9 @@ impl Store {
             true,
         )
         .await?;
+        if written == 1 {
+            self.count_status_change(None, Some(record.status)).await?;
+        }
         Ok(written == 1)
     }
 

@@ -41,6 +41,7 @@ pub mod renewal_index;
 pub mod routes;
 pub mod settings;
 pub mod status;
+pub mod status_counts;
 pub mod tls_alpn;
 pub mod tokens;
 
