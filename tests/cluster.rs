@@ -528,6 +528,22 @@ async fn renewal_index_follows_the_records() {
         vec!["short".to_owned()],
         "failed and deleted ones are not indexed"
     );
+
+    // An instance that died between record writes and index writes: the start-up scan rebuilds
+    // the renewal index and the counts from the records.
+    let client = redis.client().await;
+    let _: i64 = fred::prelude::KeysInterface::del(
+        &client,
+        vec!["c:renewals", "c:certs:by_status", "c:certs:by_name"],
+    )
+    .await
+    .unwrap();
+    let mut instances = instances;
+    instances[0].restart().await;
+    assert_index_matches(&redis.url(), "c:").await;
+    assert_counts_match(&instances[0]).await;
+    let listed_names = listed(&instances[0].admin(), "/certificates/", "cert_name").await;
+    assert_eq!(listed_names, ["broken", "short"]);
 }
 
 /// Create, issue, serve, renew, delete through `url`, with a second instance seeing the route.

@@ -111,7 +111,7 @@ impl FromStr for ChallengeKind {
 }
 
 /// Whether the certificate can be served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CertStatus {
     /// Created; no certificate issued yet.

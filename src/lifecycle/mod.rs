@@ -24,6 +24,7 @@ mod recovery;
 mod renewal;
 mod revocation;
 mod routes;
+mod startup_scan;
 mod tokens;
 
 use std::collections::HashSet;

@@ -151,14 +151,4 @@ impl Lifecycle {
             None => self.inner.store.index_renewal(name, None).await,
         }
     }
-
-    /// Rebuilds the renewal index from every record (once per start, by the recovery loop).
-    pub(super) async fn rebuild_renewal_index(&self) -> StoreResult<usize> {
-        let ari_on = self.inner.config.acme_ari;
-        let now = OffsetDateTime::now_utc();
-        self.inner
-            .store
-            .rebuild_renewal_index(|record| schedule::next_event(record, ari_on, now))
-            .await
-    }
 }

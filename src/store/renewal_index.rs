@@ -4,10 +4,8 @@
 //!
 //! It is written after each record write (a second step, like the name index: in Redis Cluster
 //! one script cannot touch every certificate's slot and the index); a pass that finds an entry
-//! whose record says otherwise corrects it, and [`Store::rebuild_renewal_index`] rebuilds it
-//! from the records (at start, and after the data-loss write-back).
-
-use std::collections::HashSet;
+//! whose record says otherwise corrects it, and the lifecycle's start-up scan rebuilds it from
+//! the records; the data-loss write-back indexes what it restores.
 
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use time::OffsetDateTime;
@@ -34,6 +32,22 @@ impl Store {
                 let _: i64 = self.client.zrem(&key, name).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Puts each `(name, next event)` in the index, one command.
+    pub async fn index_renewals(&self, entries: &[(String, OffsetDateTime)]) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<(f64, String)> = entries
+            .iter()
+            .map(|(name, at)| (millis(*at), name.clone()))
+            .collect();
+        let _: i64 = self
+            .client
+            .zadd(self.keys.renewal_index(), None, None, false, false, members)
+            .await?;
         Ok(())
     }
 
@@ -94,27 +108,5 @@ impl Store {
             .zrange(self.keys.renewal_index(), 0, -1, None, false, None, true)
             .await?;
         Ok(all.into_iter().map(|(n, s)| (n, s as i64)).collect())
-    }
-
-    /// Rebuilds the index from every record (`next` computes each one's next event).
-    pub async fn rebuild_renewal_index(
-        &self,
-        next: impl Fn(&CertificateRecord) -> Option<OffsetDateTime>,
-    ) -> StoreResult<usize> {
-        let records = self.list_certificates().await?;
-        let mut indexed = HashSet::new();
-        for record in &records {
-            let at = next(record);
-            self.index_renewal(&record.cert_name, at).await?;
-            if at.is_some() {
-                indexed.insert(record.cert_name.clone());
-            }
-        }
-        for (name, _) in self.renewal_index_entries().await? {
-            if !indexed.contains(&name) {
-                self.index_renewal(&name, None).await?;
-            }
-        }
-        Ok(indexed.len())
     }
 }

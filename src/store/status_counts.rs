@@ -1,11 +1,11 @@
 //! How many certificates are in each status (`certs:by_status`, a hash of counters), so
 //! `/metrics` need not read every record. Kept by the lifecycle at each status change — a
-//! second step beside the record write, like the other indexes — and recounted from the records
-//! once per start.
+//! second step beside the record write, like the other indexes — and recounted by the
+//! lifecycle's start-up scan.
 
 use std::collections::HashMap;
 
-use fred::prelude::{HashesInterface, KeysInterface, SetsInterface};
+use fred::prelude::{HashesInterface, SetsInterface};
 
 use super::{Store, StoreResult};
 use crate::certs::model::CertStatus;
@@ -50,23 +50,19 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// Recounts from every record (once per start).
-    pub async fn recount_statuses(&self) -> StoreResult<()> {
-        let mut counts: HashMap<&'static str, i64> = HashMap::new();
-        for record in self.list_certificates().await? {
-            *counts.entry(field(record.status)).or_default() += 1;
-        }
+    /// Replaces the counters (the start-up scan's recount).
+    pub async fn set_status_counts(&self, counts: &HashMap<CertStatus, i64>) -> StoreResult<()> {
         let key = self.keys.status_counts();
-        let _: i64 = self.client.del(&key).await?;
-        for status in [
+        let values: Vec<(&str, i64)> = [
             CertStatus::Pending,
             CertStatus::Active,
             CertStatus::Failed,
             CertStatus::Expired,
-        ] {
-            let n = counts.get(field(status)).copied().unwrap_or(0);
-            let _: i64 = self.client.hset(&key, (field(status), n)).await?;
-        }
+        ]
+        .into_iter()
+        .map(|status| (field(status), counts.get(&status).copied().unwrap_or(0)))
+        .collect();
+        let _: i64 = self.client.hset(&key, values).await?;
         Ok(())
     }
 }
