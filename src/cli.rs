@@ -171,4 +171,25 @@ pub struct RouteArgs {
     /// Send the upstream's own authority as `Host` instead of the client's.
     #[arg(long)]
     pub no_preserve_host: bool,
+    /// Send `Strict-Transport-Security: max-age=SECONDS` on HTTPS responses.
+    #[arg(long, value_name = "SECONDS")]
+    pub hsts_max_age: Option<u64>,
+    /// With --hsts-max-age: add `includeSubDomains`.
+    #[arg(long)]
+    pub hsts_include_subdomains: bool,
+    /// With --hsts-max-age: add `preload`.
+    #[arg(long)]
+    pub hsts_preload: bool,
+    /// Set a request header before forwarding (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub set_request_header: Vec<String>,
+    /// Remove a request header before forwarding (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub remove_request_header: Vec<String>,
+    /// Set a response header (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub set_response_header: Vec<String>,
+    /// Remove a response header (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub remove_response_header: Vec<String>,
 }

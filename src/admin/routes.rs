@@ -15,6 +15,7 @@ use super::certificates::{hostname_claimed, Page};
 use super::error::ApiError;
 use super::AdminState;
 use crate::lifecycle::RouteCreated;
+use crate::routes::model::{HeaderRules, Hsts};
 use crate::routes::{validate, Route};
 use crate::timefmt;
 
@@ -31,6 +32,20 @@ pub struct RouteBody {
     https_redirect: bool,
     #[serde(default = "yes")]
     preserve_host: bool,
+    #[serde(default)]
+    hsts: Option<Hsts>,
+    #[serde(default)]
+    request_headers: Option<HeaderRules>,
+    #[serde(default)]
+    response_headers: Option<HeaderRules>,
+}
+
+/// What a route body says once checked.
+struct Checked {
+    upstream: String,
+    hsts: Option<Hsts>,
+    request_headers: HeaderRules,
+    response_headers: HeaderRules,
 }
 
 fn yes() -> bool {
@@ -48,8 +63,8 @@ fn view(route: &Route, caller: &Caller) -> Value {
     value
 }
 
-/// Checks everything but the hostname's claim; returns the normalised upstream URL.
-async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<String, ApiError> {
+/// Checks everything but the hostname's claim.
+async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<Checked, ApiError> {
     let upstream = validate::upstream(&body.upstream)?;
     if !caller.is_admin {
         validate::allowed_for_non_admin(&upstream, &state.config)
@@ -69,7 +84,19 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
             )));
         }
     }
-    Ok(upstream.url)
+    if let Some(hsts) = &body.hsts {
+        validate::hsts(hsts)?;
+    }
+    let rules = |field: &str, given: &Option<HeaderRules>| match given {
+        Some(rules) => validate::header_rules(field, rules),
+        None => Ok(HeaderRules::default()),
+    };
+    Ok(Checked {
+        upstream: upstream.url,
+        hsts: body.hsts.clone(),
+        request_headers: rules("request_headers", &body.request_headers)?,
+        response_headers: rules("response_headers", &body.response_headers)?,
+    })
 }
 
 /// `POST /proxies/` → `201 {route}`; `409` if the hostname has a route.
@@ -83,17 +110,20 @@ pub async fn create(
         .as_deref()
         .ok_or_else(|| ApiError::invalid("hostname", "missing field `hostname`"))?;
     let hostname = validate::hostname(raw)?;
-    let upstream = check(&state, &caller, &body).await?;
+    let checked = check(&state, &caller, &body).await?;
     if state.store.get_route(&hostname).await?.is_some() {
         return Err(route_exists(&hostname));
     }
     let now = timefmt::now_string();
     let route = Route {
         hostname: hostname.clone(),
-        upstream,
+        upstream: checked.upstream,
         cert_name: body.cert_name.clone(),
         https_redirect: body.https_redirect,
         preserve_host: body.preserve_host,
+        hsts: checked.hsts,
+        request_headers: checked.request_headers,
+        response_headers: checked.response_headers,
         owner_token_hash: caller.token_hash.clone(),
         created_at: now.clone(),
         updated_at: now,
@@ -168,12 +198,15 @@ pub async fn replace(
             ));
         }
     }
-    let upstream = check(&state, &caller, &body).await?;
+    let checked = check(&state, &caller, &body).await?;
     let route = Route {
-        upstream,
+        upstream: checked.upstream,
         cert_name: body.cert_name.clone(),
         https_redirect: body.https_redirect,
         preserve_host: body.preserve_host,
+        hsts: checked.hsts,
+        request_headers: checked.request_headers,
+        response_headers: checked.response_headers,
         updated_at: timefmt::now_string(),
         ..existing
     };

@@ -95,6 +95,37 @@ fn route_body(args: &RouteArgs) -> Value {
     if let Some(cert) = args.cert.as_deref().filter(|c| !c.is_empty()) {
         body["cert_name"] = json!(cert);
     }
+    if let Some(max_age) = args.hsts_max_age {
+        body["hsts"] = json!({
+            "max_age": max_age,
+            "include_subdomains": args.hsts_include_subdomains,
+            "preload": args.hsts_preload,
+        });
+    }
+    for (field, set, remove) in [
+        (
+            "request_headers",
+            &args.set_request_header,
+            &args.remove_request_header,
+        ),
+        (
+            "response_headers",
+            &args.set_response_header,
+            &args.remove_response_header,
+        ),
+    ] {
+        if set.is_empty() && remove.is_empty() {
+            continue;
+        }
+        let set: serde_json::Map<String, Value> = set
+            .iter()
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair.as_str(), ""));
+                (name.trim().to_owned(), json!(value))
+            })
+            .collect();
+        body[field] = json!({ "set": set, "remove": remove });
+    }
     body
 }
 

@@ -101,6 +101,9 @@ impl Proxy {
             cert_name: None,
             https_redirect: true,
             preserve_host: true,
+            hsts: None,
+            request_headers: Default::default(),
+            response_headers: Default::default(),
             owner_token_hash: crate::on_demand::OWNER.to_owned(),
             created_at: String::new(),
             updated_at: String::new(),
@@ -191,6 +194,7 @@ impl Proxy {
                 .unwrap_or_else(|_| HeaderValue::from_static("upstream")),
         };
         parts.headers.insert(HOST, host_value);
+        route.request_headers.apply(&mut parts.headers);
         if websocket {
             parts
                 .headers
@@ -238,6 +242,14 @@ impl Proxy {
         }
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        route.response_headers.apply(&mut parts.headers);
+        if let (Some(hsts), true) = (&route.hsts, conn.https) {
+            if let Ok(value) = HeaderValue::from_str(&hsts.header_value()) {
+                parts
+                    .headers
+                    .insert(http::header::STRICT_TRANSPORT_SECURITY, value);
+            }
+        }
         Ok(Response::from_parts(parts, body.boxed()))
     }
 }

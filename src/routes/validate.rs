@@ -170,3 +170,87 @@ mod tests {
         );
     }
 }
+
+/// Headers a rule may not touch: hop-by-hop ones (the proxy manages them) and `Host`
+/// (`preserve_host` governs it), plus the framing headers of the message.
+const UNTOUCHABLE: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "host",
+    "content-length",
+];
+
+/// Most rules of one kind (set or remove) per list.
+const MAX_RULES: usize = 32;
+
+/// Checks and normalises header rules (`field` is `request_headers` or `response_headers`).
+pub fn header_rules(
+    field: &str,
+    rules: &crate::routes::model::HeaderRules,
+) -> Result<crate::routes::model::HeaderRules, FieldError> {
+    if rules.set.len() > MAX_RULES || rules.remove.len() > MAX_RULES {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_RULES} headers to set and {MAX_RULES} to remove"),
+        ));
+    }
+    let name_ok = |kind: &str, raw: &str| -> Result<String, FieldError> {
+        let at = format!("{field}.{kind}");
+        let name = http::HeaderName::from_bytes(raw.as_bytes())
+            .map_err(|_| FieldError::new(&at, format!("{raw:?} is not a header name")))?;
+        let name = name.as_str().to_owned();
+        if UNTOUCHABLE.contains(&name.as_str()) {
+            return Err(FieldError::new(
+                &at,
+                format!(
+                    "{name:?} is managed by the proxy (hop-by-hop, framing, or Host, which preserve_host governs)"
+                ),
+            ));
+        }
+        Ok(name)
+    };
+    let mut out = crate::routes::model::HeaderRules::default();
+    for (raw, value) in &rules.set {
+        let name = name_ok("set", raw)?;
+        if value.len() > 4096 || http::HeaderValue::from_str(value).is_err() {
+            return Err(FieldError::new(
+                &format!("{field}.set"),
+                format!("the value for {name:?} is not a usable header value (printable, at most 4096 bytes)"),
+            ));
+        }
+        out.set.insert(name, value.clone());
+    }
+    for raw in &rules.remove {
+        let name = name_ok("remove", raw)?;
+        if !out.remove.contains(&name) {
+            out.remove.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks `hsts`: a max-age of at most two years; `preload` needs `include_subdomains` and at
+/// least a year (what the browsers' preload list requires).
+pub fn hsts(value: &crate::routes::model::Hsts) -> Result<(), FieldError> {
+    const YEAR: u64 = 31_536_000;
+    if value.max_age > 2 * YEAR {
+        return Err(FieldError::new(
+            "hsts.max_age",
+            "at most 63072000 seconds (two years)",
+        ));
+    }
+    if value.preload && (!value.include_subdomains || value.max_age < YEAR) {
+        return Err(FieldError::new(
+            "hsts.preload",
+            "preload needs include_subdomains and a max_age of at least 31536000",
+        ));
+    }
+    Ok(())
+}
