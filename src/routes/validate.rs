@@ -115,62 +115,6 @@ fn is_link_local(ip: IpAddr) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upstreams() {
-        assert_eq!(
-            upstream("http://App.internal:8080").unwrap().url,
-            "http://app.internal:8080"
-        );
-        assert_eq!(upstream("http://10.0.0.5").unwrap().port, 80);
-        assert_eq!(upstream("http://[::1]:81/").unwrap().url, "http://[::1]:81");
-        for bad in [
-            "https://x",
-            "ftp://x",
-            "http://x/path",
-            "http://x?q=1",
-            "http://u:p@x",
-            "x:80",
-            "",
-        ] {
-            assert!(upstream(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn hostnames() {
-        assert_eq!(hostname("App.Example.com.").unwrap(), "app.example.com");
-        assert!(hostname("*.example.com").is_err());
-        assert_eq!(hostname("10.0.0.1").unwrap(), "10.0.0.1");
-        assert_eq!(hostname("[2001:DB8::1]").unwrap(), "2001:db8::1");
-    }
-
-    #[tokio::test]
-    async fn non_admin_may_not_route_to_loopback() {
-        let config = Config::defaults();
-        for target in [
-            "http://127.0.0.1:8080",
-            "http://localhost:9000",
-            "http://169.254.1.1",
-            "http://[::1]:80",
-        ] {
-            let up = upstream(target).unwrap();
-            assert!(
-                allowed_for_non_admin(&up, &config).await.is_err(),
-                "{target}"
-            );
-        }
-        assert!(
-            allowed_for_non_admin(&upstream("http://192.0.2.10:8080").unwrap(), &config)
-                .await
-                .is_ok()
-        );
-    }
-}
-
 /// Headers a rule may not touch: hop-by-hop ones (the proxy manages them) and `Host`
 /// (`preserve_host` governs it), plus the framing headers of the message.
 const UNTOUCHABLE: &[&str] = &[
@@ -253,4 +197,60 @@ pub fn hsts(value: &crate::routes::model::Hsts) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams() {
+        assert_eq!(
+            upstream("http://App.internal:8080").unwrap().url,
+            "http://app.internal:8080"
+        );
+        assert_eq!(upstream("http://10.0.0.5").unwrap().port, 80);
+        assert_eq!(upstream("http://[::1]:81/").unwrap().url, "http://[::1]:81");
+        for bad in [
+            "https://x",
+            "ftp://x",
+            "http://x/path",
+            "http://x?q=1",
+            "http://u:p@x",
+            "x:80",
+            "",
+        ] {
+            assert!(upstream(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(hostname("App.Example.com.").unwrap(), "app.example.com");
+        assert!(hostname("*.example.com").is_err());
+        assert_eq!(hostname("10.0.0.1").unwrap(), "10.0.0.1");
+        assert_eq!(hostname("[2001:DB8::1]").unwrap(), "2001:db8::1");
+    }
+
+    #[tokio::test]
+    async fn non_admin_may_not_route_to_loopback() {
+        let config = Config::defaults();
+        for target in [
+            "http://127.0.0.1:8080",
+            "http://localhost:9000",
+            "http://169.254.1.1",
+            "http://[::1]:80",
+        ] {
+            let up = upstream(target).unwrap();
+            assert!(
+                allowed_for_non_admin(&up, &config).await.is_err(),
+                "{target}"
+            );
+        }
+        assert!(
+            allowed_for_non_admin(&upstream("http://192.0.2.10:8080").unwrap(), &config)
+                .await
+                .is_ok()
+        );
+    }
 }
