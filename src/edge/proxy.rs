@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use super::body_timeout::{BodyLimits, TimedBody};
 use super::context::{Outcome, RequestCtx};
 use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
+use super::guarded_resolver::GuardedResolver;
 use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::UpstreamError;
 use super::{text, ConnInfo, EdgeBody};
@@ -28,6 +29,8 @@ use crate::routes::Route;
 pub struct Proxy {
     pub routes: Arc<RouteTable>,
     client: Client<HttpConnector, UpstreamBody>,
+    /// For routes a non-admin token wrote: resolves through [`GuardedResolver`].
+    guarded: Client<HttpConnector<GuardedResolver>, UpstreamBody>,
     config: Arc<Config>,
     body_limits: BodyLimits,
 }
@@ -41,14 +44,21 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.upstream_connect_timeout));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.upstream_idle_timeout)
-            .pool_max_idle_per_host(config.upstream_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let mut guarded = HttpConnector::new_with_resolver(GuardedResolver);
+        guarded.set_connect_timeout(Some(config.upstream_connect_timeout));
+        guarded.set_nodelay(true);
+        let builder = || {
+            let mut builder = Client::builder(TokioExecutor::new());
+            builder
+                .pool_idle_timeout(config.upstream_idle_timeout)
+                .pool_max_idle_per_host(config.upstream_max_idle_per_host)
+                .pool_timer(TokioTimer::new());
+            builder
+        };
         Proxy {
             routes,
-            client,
+            client: builder().build(connector),
+            guarded: builder().build(guarded),
             body_limits: BodyLimits {
                 between_reads: config.body_read_timeout,
                 min_rate: config.body_min_rate,
@@ -102,6 +112,7 @@ impl Proxy {
             https_redirect: true,
             preserve_host: true,
             hsts: None,
+            restricted_upstream: false,
             request_headers: Default::default(),
             response_headers: Default::default(),
             owner_token_hash: crate::on_demand::OWNER.to_owned(),
@@ -210,8 +221,12 @@ impl Proxy {
             BodyExt::boxed(TimedBody::new(body, self.body_limits))
         };
         let request = Request::from_parts(parts, body);
-        let response =
-            tokio::time::timeout(self.config.upstream_timeout, self.client.request(request)).await;
+        let sent = if route.restricted_upstream {
+            self.guarded.request(request)
+        } else {
+            self.client.request(request)
+        };
+        let response = tokio::time::timeout(self.config.upstream_timeout, sent).await;
         let mut response = match response {
             Err(_) => return Err(Refusal::Upstream(UpstreamError::Timeout)),
             Ok(Err(e)) => {

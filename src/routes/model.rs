@@ -20,6 +20,11 @@ pub struct Route {
     /// `Strict-Transport-Security` on this host's HTTPS responses (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<Hsts>,
+    /// Written by a non-admin token: every new upstream connection checks the addresses the
+    /// upstream resolves to now (loopback, link-local and unspecified are refused), so a name
+    /// that later resolves inward (DNS rebinding) gets `502`, not a way in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restricted_upstream: bool,
     /// Headers set or removed on requests before they are forwarded.
     #[serde(default, skip_serializing_if = "HeaderRules::is_empty")]
     pub request_headers: HeaderRules,

@@ -83,7 +83,7 @@ pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Resu
     let own = [config.http_addr, config.https_addr, config.admin_addr];
     for addr in &addrs {
         let ip = canonical(addr.ip());
-        if ip.is_loopback() || ip.is_unspecified() || is_link_local(ip) {
+        if is_inward(ip) {
             return Err(FieldError::new(
                 "upstream",
                 format!("{} resolves to {ip}: only the admin token may route to loopback or link-local addresses", upstream.host),
@@ -99,6 +99,13 @@ pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Resu
         }
     }
     Ok(())
+}
+
+/// Addresses a non-admin route may not reach: loopback, unspecified, link-local (checked at
+/// creation and again at every new upstream connection).
+pub fn is_inward(ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    ip.is_loopback() || ip.is_unspecified() || is_link_local(ip)
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {

@@ -106,6 +106,7 @@ async fn ownership_and_hostname_claims() {
             https_redirect: true,
             preserve_host: true,
             hsts: None,
+            restricted_upstream: false,
             request_headers: Default::default(),
             response_headers: Default::default(),
             owner_token_hash: owner_hash.clone(),

@@ -6,6 +6,7 @@ mod common;
 mod forwarding;
 mod hardening;
 mod protections;
+mod rebinding;
 mod rules;
 mod sni;
 mod swap;

@@ -18,6 +18,7 @@ fn route_for(hostname: &str) -> Route {
         https_redirect: true,
         preserve_host: true,
         hsts: None,
+        restricted_upstream: false,
         request_headers: Default::default(),
         response_headers: Default::default(),
         owner_token_hash: "0".repeat(64),

@@ -1,0 +1,53 @@
+//! Name resolution for upstreams of routes a non-admin token wrote: the addresses are checked
+//! at every new connection, not only when the route was created, so a name that resolves to a
+//! public address at creation and to `127.0.0.1` later (DNS rebinding) cannot reach inside.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::dns::Name;
+
+use crate::routes::validate::is_inward;
+
+/// Resolves through the system resolver and keeps only addresses a non-admin route may reach;
+/// none left is an error (the request gets `502`).
+#[derive(Clone, Debug, Default)]
+pub struct GuardedResolver;
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (inward, allowed): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                all.into_iter().partition(|a| is_inward(a.ip()));
+            if allowed.is_empty() {
+                let seen: Vec<String> = inward.iter().map(|a| a.ip().to_string()).collect();
+                tracing::warn!(
+                    upstream = host,
+                    resolved = seen.join(", "),
+                    "upstream of a non-admin route resolves inward; connection refused"
+                );
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{host} resolves to {}: refused for a non-admin route",
+                        seen.join(", ")
+                    ),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
+}

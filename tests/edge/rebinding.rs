@@ -1,0 +1,79 @@
+//! The connect-time guard: a route a non-admin token wrote has its upstream's addresses checked
+//! at every new connection, so a name that resolves inward by then gets `502`.
+
+use super::*;
+
+fn route_to(upstream: &str, restricted: bool) -> certgate::routes::Route {
+    let now = certgate::timefmt::now_string();
+    certgate::routes::Route {
+        hostname: if restricted {
+            "tenant.test"
+        } else {
+            "admin.test"
+        }
+        .into(),
+        upstream: upstream.into(),
+        cert_name: None,
+        https_redirect: false,
+        preserve_host: true,
+        hsts: None,
+        restricted_upstream: restricted,
+        request_headers: Default::default(),
+        response_headers: Default::default(),
+        owner_token_hash: "sha256:00".into(),
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+#[tokio::test]
+async fn a_non_admin_route_that_resolves_inward_is_refused_at_connect_time() {
+    let redis = Redis::start().await;
+    let up = upstream::start("inside").await;
+    // `localhost` stands for a name that passed the creation check and resolves inward now
+    // (written to the store directly, as it would stand after DNS changed under it); the
+    // instance loads it at start.
+    let inward = format!("http://localhost:{}", up.addr.port());
+    let store = certgate::store::Store::connect(&redis.url(), "e:").unwrap();
+    store.wait_connected(Duration::from_secs(5)).await;
+    store.put_route(&route_to(&inward, true)).await.unwrap();
+    store.put_route(&route_to(&inward, false)).await.unwrap();
+    let cg = Certgate::start(&redis.url(), "e:", &[]).await;
+    assert_eq!(
+        get(cg.https_port, "admin.test", "admin.test", "/")
+            .await
+            .status,
+        200,
+        "an admin route may reach inside"
+    );
+    let refused = get(cg.https_port, "tenant.test", "tenant.test", "/").await;
+    assert_eq!(refused.status, 502);
+    assert!(
+        cg.log_text()
+            .contains("resolves inward; connection refused"),
+        "a log line names it"
+    );
+
+    // A non-admin token's new route is marked for the check.
+    let token = cg
+        .admin()
+        .post("/tokens/", &json!({ "name": "tenant" }))
+        .await
+        .unwrap()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant = cg.client(Some(&token));
+    let created = tenant
+        .post(
+            "/proxies/",
+            &json!({ "hostname": "public.test", "upstream": "http://192.0.2.10:8080" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.json());
+    assert_eq!(created.json()["restricted_upstream"], true);
+    let by_admin = cg.admin().get("/proxies/admin.test").await.unwrap().json();
+    assert!(by_admin.get("restricted_upstream").is_none(), "{by_admin}");
+}
