@@ -8,24 +8,30 @@ use super::{Store, StoreResult};
 use crate::secret::Secret;
 
 impl Store {
+    /// `SET key value EX ttl` (at least a second): the short-lived entries challenges and
+    /// on-demand answers are.
+    pub(super) async fn set_expiring(
+        &self,
+        key: String,
+        value: &str,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let _: () = self
+            .client
+            .set(key, value, Some(Expiration::EX(seconds)), None, false)
+            .await?;
+        Ok(())
+    }
+
     pub async fn put_challenge(
         &self,
         token: &str,
         key_authorization: &Secret,
         ttl: Duration,
     ) -> StoreResult<()> {
-        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let _: () = self
-            .client
-            .set(
-                self.keys.challenge(token),
-                key_authorization.expose(),
-                Some(Expiration::EX(seconds)),
-                None,
-                false,
-            )
-            .await?;
-        Ok(())
+        self.set_expiring(self.keys.challenge(token), key_authorization.expose(), ttl)
+            .await
     }
 
     pub async fn get_challenge(&self, token: &str) -> StoreResult<Option<Secret>> {

@@ -76,18 +76,9 @@ impl Store {
         allowed: bool,
         ttl: Duration,
     ) -> StoreResult<()> {
-        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let _: () = self
-            .client
-            .set(
-                self.keys.on_demand_ask(name),
-                if allowed { "allow" } else { "deny" },
-                Some(Expiration::EX(seconds)),
-                None,
-                false,
-            )
-            .await?;
-        Ok(())
+        let answer = if allowed { "allow" } else { "deny" };
+        self.set_expiring(self.keys.on_demand_ask(name), answer, ttl)
+            .await
     }
 
     /// Admits one new on-demand order under the cluster-wide rate (`per_minute`).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fred::prelude::{Expiration, KeysInterface};
+use fred::prelude::KeysInterface;
 
 use super::{Store, StoreResult};
 use crate::secret::Secret;
@@ -17,18 +17,12 @@ impl Store {
         cert_and_key_pem: &Secret,
         ttl: Duration,
     ) -> StoreResult<()> {
-        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let _: () = self
-            .client
-            .set(
-                self.keys.tls_alpn_challenge(identifier),
-                cert_and_key_pem.expose(),
-                Some(Expiration::EX(seconds)),
-                None,
-                false,
-            )
-            .await?;
-        Ok(())
+        self.set_expiring(
+            self.keys.tls_alpn_challenge(identifier),
+            cert_and_key_pem.expose(),
+            ttl,
+        )
+        .await
     }
 
     pub async fn get_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<Option<Secret>> {
