@@ -15,8 +15,7 @@ use super::error::ApiError;
 use super::AdminState;
 use crate::certs::issuer::RevocationReason;
 use crate::certs::model::{
-    CertStatus, CertificateRecord, CertificateView, ChallengeKind, GenerationStatus, IssuerKind,
-    KeyType,
+    CertificateRecord, CertificateView, ChallengeKind, GenerationStatus, IssuerKind, KeyType,
 };
 use crate::certs::validate;
 use crate::lifecycle::{Created, Deleted, RevokeError};
@@ -143,28 +142,19 @@ async fn create(
     }
     let now = timefmt::now_string();
     let record = CertificateRecord {
-        cert_name: cert_name.clone(),
-        domains,
         email,
         acme_directory_url: directory_url,
         staging: options.staging,
         profile,
         challenge,
-        issuer,
-        key_type: options.key_type.unwrap_or(state.config.key_type),
-        status: CertStatus::Pending,
-        expires_at: None,
-        not_before: None,
-        fullchain_pem: None,
-        owner_token_hash: caller.token_hash.clone(),
-        created_at: now.clone(),
-        updated_at: now,
-        last_error: None,
-        next_renewal_at: None,
-        renewal_failures: 0,
-        revoked_at: None,
-        revocation_reason: None,
-        ari: Default::default(),
+        ..CertificateRecord::pending(
+            &cert_name,
+            domains,
+            issuer,
+            options.key_type.unwrap_or(state.config.key_type),
+            &caller.token_hash,
+            &now,
+        )
     };
     match state
         .lifecycle

@@ -294,6 +294,42 @@ pub struct CertificateView {
 }
 
 impl CertificateRecord {
+    /// A new record waiting for its first issuance, with nothing optional set (callers fill in
+    /// the ACME fields with struct-update syntax). `now` is its creation time.
+    pub fn pending(
+        cert_name: &str,
+        domains: Vec<String>,
+        issuer: IssuerKind,
+        key_type: KeyType,
+        owner_token_hash: &str,
+        now: &str,
+    ) -> CertificateRecord {
+        CertificateRecord {
+            cert_name: cert_name.to_owned(),
+            domains,
+            email: None,
+            acme_directory_url: None,
+            staging: false,
+            profile: None,
+            challenge: ChallengeKind::default(),
+            issuer,
+            key_type,
+            status: CertStatus::Pending,
+            expires_at: None,
+            not_before: None,
+            fullchain_pem: None,
+            owner_token_hash: owner_token_hash.to_owned(),
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            last_error: None,
+            next_renewal_at: None,
+            renewal_failures: 0,
+            revoked_at: None,
+            revocation_reason: None,
+            ari: AriState::default(),
+        }
+    }
+
     /// The API view; `show_owner` for the owner and the admin. PEM fields are added by the caller.
     pub fn view(&self, show_owner: bool) -> CertificateView {
         CertificateView {

@@ -181,28 +181,17 @@ impl OnDemand {
         let config = &self.inner.config;
         let now = timefmt::now_string();
         CertificateRecord {
-            cert_name: name.to_owned(),
-            domains: vec![host.to_owned()],
-            email: None,
             acme_directory_url: Some(config.acme_directory_url.clone()),
-            staging: false,
             profile: config.acme_profile.clone(),
             challenge: ChallengeKind::Http01,
-            issuer: IssuerKind::Acme,
-            key_type: config.key_type,
-            status: CertStatus::Pending,
-            expires_at: None,
-            not_before: None,
-            fullchain_pem: None,
-            owner_token_hash: OWNER.to_owned(),
-            created_at: now.clone(),
-            updated_at: now,
-            last_error: None,
-            next_renewal_at: None,
-            renewal_failures: 0,
-            revoked_at: None,
-            revocation_reason: None,
-            ari: Default::default(),
+            ..CertificateRecord::pending(
+                name,
+                vec![host.to_owned()],
+                IssuerKind::Acme,
+                config.key_type,
+                OWNER,
+                &now,
+            )
         }
     }
 
