@@ -13,6 +13,7 @@ pub mod listener;
 pub mod metrics;
 pub mod on_demand;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 pub mod tokens;
 

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::body::ApiJson;
-use super::certificates::{hostname_claimed, Page};
+use super::certificates::hostname_claimed;
 use super::error::ApiError;
+use super::pages::Page;
 use super::AdminState;
 use crate::lifecycle::RouteCreated;
 use crate::routes::model::{HeaderRules, Hsts};

@@ -1,7 +1,12 @@
 //! Renewal and several instances on one Redis: real Pebble with short-lived certificates, real
 //! Redis (plain, cluster, TLS), real certgate processes.
 
+#[path = "../common/mod.rs"]
 mod common;
+
+mod indexes;
+
+use indexes::assert_index_matches;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -73,69 +78,6 @@ fn serial(cert: &Value) -> String {
     leaf_info(cert["fullchain_pem"].as_str().unwrap())
         .unwrap()
         .serial
-}
-
-/// Waits until the renewal index equals what a full scan of the records says (names and next
-/// events, to the millisecond); these tests run with ACME_ARI=false.
-async fn assert_index_matches(redis_url: &str, prefix: &str) {
-    let store = certgate::store::Store::connect(redis_url, prefix).unwrap();
-    store.wait_connected(Duration::from_secs(5)).await;
-    let mut last = String::new();
-    for _ in 0..40 {
-        let now = time::OffsetDateTime::now_utc();
-        let mut expected: Vec<(String, i64)> = store
-            .list_certificates()
-            .await
-            .unwrap()
-            .iter()
-            .filter_map(|r| {
-                let next = certgate::certs::schedule::next_event(r, false, now)?;
-                Some((
-                    r.cert_name.clone(),
-                    (next.unix_timestamp_nanos() / 1_000_000) as i64,
-                ))
-            })
-            .collect();
-        expected.sort();
-        let mut indexed = store.renewal_index_entries().await.unwrap();
-        indexed.sort();
-        if indexed == expected {
-            return;
-        }
-        last = format!("index {indexed:?}\nscan  {expected:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the renewal index differs from a full scan:\n{last}");
-}
-
-/// Waits until `/metrics` counts by status (kept by the writes, no scan) equal a full scan.
-async fn assert_counts_match(cg: &Certgate) {
-    let mut last = String::new();
-    for _ in 0..40 {
-        let certs = listed(&cg.admin(), "/certificates/", "status").await;
-        let text =
-            String::from_utf8_lossy(&cg.admin().get("/metrics").await.unwrap().body).to_string();
-        let matches = ["pending", "active", "failed", "expired"]
-            .iter()
-            .all(|status| {
-                let scanned = certs.iter().filter(|s| s == status).count();
-                text.contains(&format!(
-                    "certgate_certificates{{status=\"{status}\"}} {scanned}"
-                ))
-            });
-        if matches {
-            return;
-        }
-        last = format!(
-            "{certs:?}\n{}",
-            text.lines()
-                .filter(|l| l.starts_with("certgate_certificates{"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("status counts differ from a scan:\n{last}");
 }
 
 async fn issue_acme(cg: &Certgate, name: &str, domain: &str) -> Value {
@@ -478,72 +420,6 @@ async fn failing_renewal_backs_off_and_keeps_serving() {
     );
     // The back-off moment is where the index has it.
     assert_index_matches(&_redis.url(), "c:").await;
-}
-
-/// The renewal index follows every write: created (self-signed and ACME), failed, renewed,
-/// deleted — always what a full scan of the records would say — and a pass reads only what is
-/// due.
-#[tokio::test]
-async fn renewal_index_follows_the_records() {
-    let (redis, pebble, instances) = acme_cluster(1, 12).await;
-    let cg = &instances[0];
-    create_self_signed(&cg.admin(), "local", &["local.test"]).await;
-    let first = issue_acme(cg, "short", "short.example.com").await;
-    assert_index_matches(&redis.url(), "c:").await;
-    pebble.set_a("broken.example.com", "127.0.0.2").await;
-    let r = cg
-        .admin()
-        .post(
-            "/certificates/",
-            &json!({ "cert_name": "broken", "domain": "broken.example.com" }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status, 202);
-    let status = wait_generation(&cg.admin(), "broken", Duration::from_secs(60)).await;
-    assert_eq!(status["status"], "failed");
-    assert_index_matches(&redis.url(), "c:").await;
-    assert_counts_match(cg).await;
-    wait_serial_change(cg, "short", &serial(&first), Duration::from_secs(40)).await;
-    assert_index_matches(&redis.url(), "c:").await;
-    assert_eq!(
-        cg.admin()
-            .delete("/certificates/local")
-            .await
-            .unwrap()
-            .status,
-        204
-    );
-    assert_index_matches(&redis.url(), "c:").await;
-    let names: Vec<String> = certgate::store::Store::connect(&redis.url(), "c:")
-        .unwrap()
-        .renewal_index_entries()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert_eq!(
-        names,
-        vec!["short".to_owned()],
-        "failed and deleted ones are not indexed"
-    );
-
-    // An instance that died between record writes and index writes: the start-up scan rebuilds
-    // the renewal index and the counts from the records.
-    let client = redis.client().await;
-    let _: i64 = fred::prelude::KeysInterface::del(
-        &client,
-        vec!["c:renewals", "c:certs:by_status", "c:certs:by_name"],
-    )
-    .await
-    .unwrap();
-    let mut instances = instances;
-    instances[0].restart().await;
-    assert_index_matches(&redis.url(), "c:").await;
-    assert_counts_match(&instances[0]).await;
-    let listed_names = listed(&instances[0].admin(), "/certificates/", "cert_name").await;
-    assert_eq!(listed_names, ["broken", "short"]);
 }
 
 /// Create, issue, serve, renew, delete through `url`, with a second instance seeing the route.

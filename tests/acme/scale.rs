@@ -1,0 +1,57 @@
+//! Many certificates at once: bulk onboarding against Pebble.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::env_with;
+
+use crate::common;
+
+/// Bulk onboarding: 1,000 single-name ACME certificates submitted at once all become active,
+/// every request answered without a 5xx; time and peak memory printed for the notes.
+#[tokio::test]
+async fn a_thousand_certificates_onboard_at_once() {
+    let env = env_with(&[("PEBBLE_WFE_NONCEREJECT", "0")], &[]).await;
+    let admin = env.certgate.admin();
+    let started = Instant::now();
+    let submit: Vec<_> = (0..20)
+        .map(|worker| {
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                for i in (worker..1000).step_by(20) {
+                    let body = json!({ "cert_name": format!("bulk{i:04}"), "domain": format!("bulk{i:04}.example.com") });
+                    let r = admin.post("/certificates/", &body).await.unwrap();
+                    assert_eq!(r.status, 202, "{}", r.json());
+                }
+            })
+        })
+        .collect();
+    for s in submit {
+        s.await.unwrap();
+    }
+    let submitted = started.elapsed();
+    common::wait_until("1000 active certificates", Duration::from_secs(240), || {
+        let admin = admin.clone();
+        async move {
+            let m = admin.get("/metrics").await.unwrap();
+            String::from_utf8_lossy(&m.body)
+                .contains("certgate_certificates{status=\"active\"} 1000")
+        }
+    })
+    .await;
+    let pid = env.certgate.pid().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_owned();
+    println!(
+        "1000 certificates: submitted in {submitted:?}, all active after {:?}; {peak}",
+        started.elapsed()
+    );
+    let failed = common::listed(&admin, "/certificates/?limit=10000", "status").await;
+    assert_eq!(failed.len(), 1000);
+    assert!(failed.iter().all(|s| s == "active"));
+}
