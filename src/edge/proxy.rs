@@ -33,6 +33,10 @@ pub struct Proxy {
     guarded: Client<HttpConnector<GuardedResolver>, UpstreamBody>,
     config: Arc<Config>,
     body_limits: BodyLimits,
+    /// `ON_DEMAND_UPSTREAM` as a route, made once. Its hostname is `on-demand`: metrics and logs
+    /// get one label for every customer host (unbounded in number); the request's own host is
+    /// still what is forwarded.
+    on_demand_route: Option<Arc<Route>>,
 }
 
 /// The body of a request on its way upstream: the client's, behind its deadline.
@@ -55,7 +59,28 @@ impl Proxy {
                 .pool_timer(TokioTimer::new());
             builder
         };
+        let on_demand_route = config
+            .on_demand
+            .as_ref()
+            .and_then(|o| o.upstream.clone())
+            .map(|upstream| {
+                Arc::new(Route {
+                    hostname: crate::on_demand::OWNER.to_owned(),
+                    upstream,
+                    cert_name: None,
+                    https_redirect: true,
+                    preserve_host: true,
+                    hsts: None,
+                    restricted_upstream: false,
+                    request_headers: Default::default(),
+                    response_headers: Default::default(),
+                    owner_token_hash: crate::on_demand::OWNER.to_owned(),
+                    created_at: String::new(),
+                    updated_at: String::new(),
+                })
+            });
         Proxy {
+            on_demand_route,
             routes,
             client: builder().build(connector),
             guarded: builder().build(guarded),
@@ -99,26 +124,13 @@ impl Proxy {
     }
 
     /// For a host with no route whose connection is served a certificate covering it (an
-    /// on-demand one, typically): a route to `ON_DEMAND_UPSTREAM`, when set.
+    /// on-demand one, typically): the route to `ON_DEMAND_UPSTREAM`, when set.
     fn on_demand_route(&self, host: &str, conn: &ConnInfo) -> Option<Arc<Route>> {
-        let upstream = self.config.on_demand.as_ref()?.upstream.as_deref()?;
-        if !conn.served.as_ref().is_some_and(|c| c.covers(host)) {
-            return None;
-        }
-        Some(Arc::new(Route {
-            hostname: host.to_owned(),
-            upstream: upstream.to_owned(),
-            cert_name: None,
-            https_redirect: true,
-            preserve_host: true,
-            hsts: None,
-            restricted_upstream: false,
-            request_headers: Default::default(),
-            response_headers: Default::default(),
-            owner_token_hash: crate::on_demand::OWNER.to_owned(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        }))
+        let route = self.on_demand_route.as_ref()?;
+        conn.served
+            .as_ref()
+            .is_some_and(|c| c.covers(host))
+            .then(|| route.clone())
     }
 
     /// Sends the request to the route's upstream and streams the answer back; records the

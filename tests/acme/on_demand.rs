@@ -89,6 +89,11 @@ async fn an_allowed_name_is_issued_at_its_first_handshake() {
     let answer = get(port, "a.shop.test", "a.shop.test", "/").await;
     assert_eq!(answer.status, 200);
     assert!(String::from_utf8_lossy(&answer.body).contains("saas-app"));
+    let metrics = String::from_utf8_lossy(&admin.get("/metrics").await.unwrap().body).to_string();
+    assert!(
+        metrics.contains("certgate_upstream_response_seconds_count{route=\"on-demand\"} 1"),
+        "one label for every customer host: {metrics}"
+    );
 
     let second = Certgate::start_with_env(other_instance(&env)).await;
     let (again, _) = handshake(second.https_port, "a.shop.test").await;
