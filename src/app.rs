@@ -159,6 +159,17 @@ pub async fn run(
         https_edge.serve(listeners.https, connections.clone(), stop.clone()),
     );
     events.connect_remote(Arc::new(RedisPublisher::new(store.clone(), &instance)));
+    {
+        let (store, config, instance, stop) = (
+            store.clone(),
+            config.clone(),
+            instance.clone(),
+            stop.clone(),
+        );
+        tasks.spawn("heartbeat", async move {
+            crate::cluster::heartbeat::beat(store, &config, instance, stop).await
+        });
+    }
     let guard = Guard::new(store.clone(), tables.clone());
     tasks.spawn_fallible(
         "change events subscriber",

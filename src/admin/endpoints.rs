@@ -311,6 +311,19 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "get",
+        path: "/cluster/instances",
+        summary: "Instances of this cluster alive now (admin): id, version, start, listeners",
+        auth: true,
+        request: None,
+        responses: &[
+            (200, "Instances", Some("Instances")),
+            UNAUTHORIZED,
+            FORBIDDEN,
+            UNAVAILABLE,
+        ],
+    },
+    Endpoint {
+        method: "get",
         path: "/on-demand/allow/",
         summary: "On-demand allow patterns (admin), and whether ON_DEMAND is on",
         auth: true,
@@ -450,6 +463,7 @@ pub fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("delete", "/proxies/{hostname}") => on(filter, routes::remove),
         ("get", "/acme/profiles") => on(filter, super::acme::profiles),
         ("get", "/acme/accounts") => on(filter, super::acme::accounts),
+        ("get", "/cluster/instances") => on(filter, super::cluster::instances),
         ("get", "/on-demand/allow/") => on(filter, super::on_demand::list),
         ("get", "/on-demand/allow/{pattern}") => on(filter, super::on_demand::show),
         ("put", "/on-demand/allow/{pattern}") => on(filter, super::on_demand::put),

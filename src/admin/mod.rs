@@ -6,6 +6,7 @@ pub mod acme;
 pub mod auth;
 pub mod body;
 pub mod certificates;
+pub mod cluster;
 pub mod endpoints;
 pub mod error;
 pub mod health;

@@ -170,6 +170,7 @@ fn schemas() -> Value {
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },
+        "Instances": { "type": "array", "items": { "type": "object", "properties": { "id": string, "version": string, "started_at": string, "seen_at": string, "http_addr": string, "https_addr": string, "admin_addr": string } } },
         "OnDemandPatterns": { "type": "object", "properties": { "enabled": { "type": "boolean" }, "patterns": { "type": "array", "items": string } } },
         "OnDemandPattern": { "type": "object", "properties": { "pattern": string } },
         "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": name_pattern } } },

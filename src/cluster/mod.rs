@@ -6,7 +6,11 @@
 //! - [`guard`]: a periodic full resync catches anything else, and an epoch key tells when Redis
 //!   came back empty: then nothing is deleted and what the instance holds is written back.
 //!
+//! - [`heartbeat`]: each instance says every few seconds that it is alive
+//!   (`GET /cluster/instances`).
+//!
 //! One worker per certificate is the manager's lease (`crate::store::leases`).
 
 pub mod events;
 pub mod guard;
+pub mod heartbeat;

@@ -140,6 +140,16 @@ impl Keys {
         format!("{}ondemand:backoff:{{{name}}}", self.prefix)
     }
 
+    /// String with TTL: an instance's heartbeat (JSON `InstanceInfo`).
+    pub fn instance(&self, id: &str) -> String {
+        format!("{}instance:{{{id}}}", self.prefix)
+    }
+
+    /// Set: ids of instances that wrote a heartbeat (expired ones are dropped when listed).
+    pub fn instances(&self) -> String {
+        format!("{}instances", self.prefix)
+    }
+
     /// String: an ACME account's credentials (JSON), per directory URL and e-mail.
     pub fn acme_account(&self, id: &str) -> String {
         format!("{}acme:account:{{{id}}}", self.prefix)

@@ -31,6 +31,7 @@ pub mod challenges;
 pub mod claims;
 pub mod dns_records;
 pub mod epoch;
+pub mod instances;
 pub mod jobs;
 pub mod keys;
 pub mod leases;

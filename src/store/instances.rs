@@ -1,0 +1,53 @@
+//! Instance heartbeats: each instance writes what it is (`instance:{id}`, JSON, with a TTL) every
+//! few seconds, so an operator can see which instances of a cluster are alive.
+
+use std::time::Duration;
+
+use fred::prelude::{KeysInterface, SetsInterface};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreResult};
+
+/// What an instance says of itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub id: String,
+    pub version: String,
+    pub started_at: String,
+    /// When it last wrote this (RFC 3339).
+    pub seen_at: String,
+    pub http_addr: String,
+    pub https_addr: String,
+    pub admin_addr: String,
+}
+
+impl Store {
+    /// Writes this instance's heartbeat, alive for `ttl`.
+    pub async fn heartbeat(&self, info: &InstanceInfo, ttl: Duration) -> StoreResult<()> {
+        self.set_expiring(self.keys.instance(&info.id), &super::encode(info), ttl)
+            .await?;
+        let _: i64 = self
+            .client
+            .sadd(self.keys.instances(), info.id.as_str())
+            .await?;
+        Ok(())
+    }
+
+    /// Instances whose heartbeat has not expired, by id; expired ones leave the index.
+    pub async fn live_instances(&self) -> StoreResult<Vec<InstanceInfo>> {
+        let mut ids: Vec<String> = self.client.smembers(self.keys.instances()).await?;
+        ids.sort();
+        let mut live = Vec::new();
+        for id in ids {
+            let key = self.keys.instance(&id);
+            let json: Option<String> = self.client.get(&key).await?;
+            match json {
+                Some(json) => live.push(super::decode(&key, &json)?),
+                None => {
+                    let _: i64 = self.client.srem(self.keys.instances(), id.as_str()).await?;
+                }
+            }
+        }
+        Ok(live)
+    }
+}
