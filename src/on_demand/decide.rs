@@ -250,6 +250,9 @@ impl OnDemand {
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
                 let store = &self.inner.store;
+                // The lock first, then the record: the holder writes the record before it lets
+                // go of the lock, so "no lock, then no record" means nobody is ordering.
+                let ordering = store.on_demand_order_locked(host).await.unwrap_or(true);
                 match store.get_certificate(&name).await {
                     Ok(Some(record)) if record.status == CertStatus::Failed => {
                         tracing::warn!(
@@ -261,7 +264,7 @@ impl OnDemand {
                         return Outcome::NotReady;
                     }
                     // No record and nobody ordering (the holder was rate-limited): give up now.
-                    Ok(None) if !store.on_demand_order_locked(host).await.unwrap_or(true) => {
+                    Ok(None) if !ordering => {
                         return Outcome::NotReady;
                     }
                     _ => {}
