@@ -4,7 +4,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod heartbeat;
 mod indexes;
+mod topologies;
 
 use indexes::assert_index_matches;
 
@@ -17,7 +19,6 @@ use serde_json::{json, Value};
 use certgate::certs::pem::leaf_info;
 use common::client::{connect, get, leaf_der, served_leaf};
 use common::pebble::{Pebble, PebbleOptions};
-use common::topologies::{RedisCluster, RedisTls};
 use common::{
     assert_generation_completes, create_self_signed, free_port, listed, upstream, wait_generation,
     wait_until, with_pem, Certgate, Redis,
@@ -420,123 +421,4 @@ async fn failing_renewal_backs_off_and_keeps_serving() {
     );
     // The back-off moment is where the index has it.
     assert_index_matches(&_redis.url(), "c:").await;
-}
-
-/// Create, issue, serve, renew, delete through `url`, with a second instance seeing the route.
-async fn lifecycle(url: &str, extra: &[(&str, &str)]) {
-    let mut settings: Vec<(&str, &str)> = FAST.to_vec();
-    settings.extend_from_slice(extra);
-    let a = Certgate::start(url, "l:", &settings).await;
-    let b = Certgate::start(url, "l:", &settings).await;
-    let up = upstream::start("app").await;
-    create_self_signed(&a.admin(), "life", &["life.test", "www.life.test"]).await;
-    let body = json!({ "hostname": "life.test", "upstream": up.url(), "cert_name": "life" });
-    assert_eq!(
-        a.admin().post("/proxies/", &body).await.unwrap().status,
-        201
-    );
-    let port = b.https_port;
-    wait_until(
-        "the second instance to serve the route",
-        Duration::from_secs(10),
-        || async move { get(port, "life.test", "life.test", "/").await.status == 200 },
-    )
-    .await;
-    let before = cert(&a, "life").await;
-    assert_eq!(
-        a.admin()
-            .post("/certificates/life/renew", &json!({}))
-            .await
-            .unwrap()
-            .status,
-        202
-    );
-    let renewed = wait_serial_change(&b, "life", &serial(&before), Duration::from_secs(30)).await;
-    let chain = renewed["fullchain_pem"].as_str().unwrap().to_owned();
-    wait_until(
-        "the renewed certificate served by the second instance",
-        Duration::from_secs(10),
-        || {
-            let chain = chain.clone();
-            async move {
-                served_leaf(&connect(port, "life.test", &[b"http/1.1"]).await) == leaf_der(&chain)
-            }
-        },
-    )
-    .await;
-    assert_eq!(
-        a.admin().delete("/proxies/life.test").await.unwrap().status,
-        204
-    );
-    assert_eq!(
-        a.admin().delete("/certificates/life").await.unwrap().status,
-        204
-    );
-    assert_eq!(
-        b.admin().get("/certificates/life").await.unwrap().status,
-        404
-    );
-    wait_until(
-        "the route gone from the second instance",
-        Duration::from_secs(10),
-        || async move { get(port, "life.test", "life.test", "/").await.status == 404 },
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn lifecycle_on_a_three_node_redis_cluster() {
-    let cluster = RedisCluster::start().await;
-    lifecycle(&cluster.url(), &[]).await;
-}
-
-#[tokio::test]
-async fn lifecycle_on_a_tls_only_redis() {
-    let redis = RedisTls::start().await;
-    let ca = redis.ca_file.display().to_string();
-    lifecycle(&redis.url(), &[("REDIS_CA_BUNDLE", &ca)]).await;
-}
-
-/// Every instance's heartbeat shows in `GET /cluster/instances`; a killed one drops out once its
-/// heartbeat expires.
-#[tokio::test]
-async fn live_instances_are_listed_and_a_dead_one_drops_out() {
-    let redis = Redis::start().await;
-    let a = Certgate::start(&redis.url(), "i:", &[]).await;
-    let mut b = Certgate::start(&redis.url(), "i:", &[]).await;
-    let count = |cg: &Certgate| {
-        let admin = cg.admin();
-        async move { admin.get("/cluster/instances").await.unwrap().json() }
-    };
-    wait_until("both instances listed", Duration::from_secs(10), || async {
-        count(&a).await.as_array().is_some_and(|l| l.len() == 2)
-    })
-    .await;
-    let listed = count(&a).await;
-    let admins: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["admin_addr"].as_str().unwrap())
-        .collect();
-    assert!(
-        admins.contains(&format!("127.0.0.1:{}", b.admin_port).as_str()),
-        "{listed}"
-    );
-    assert_eq!(listed[0]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        a.client(None)
-            .get("/cluster/instances")
-            .await
-            .unwrap()
-            .status,
-        401
-    );
-    b.kill();
-    wait_until(
-        "the killed instance to drop out",
-        Duration::from_secs(15),
-        || async { count(&a).await.as_array().is_some_and(|l| l.len() == 1) },
-    )
-    .await;
 }
