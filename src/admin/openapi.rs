@@ -34,6 +34,8 @@ pub fn build() -> Value {
         }
         if let Some(schema) = e.request {
             op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+            // Every endpoint that reads a body refuses one over the limit.
+            op["responses"]["413"] = json!({ "description": format!("Body over {} bytes", super::body::MAX_BODY_BYTES), "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
         }
         for (status, description, schema) in e.responses {
             let mut response = json!({ "description": description });
@@ -117,7 +119,7 @@ fn schemas() -> Value {
     let email = json!({ "type": "string", "maxLength": 254, "pattern": "^[^@\\s,\\x00-\\x1f\\x7f-\\x9f]+@[^@.\\s,\\x00-\\x1f\\x7f-\\x9f][^@\\s,\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s,\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s,\\x00-\\x1f\\x7f-\\x9f]$" });
     let nullable_string = json!({ "type": "string", "nullable": true });
     let hsts = json!({ "type": "object", "nullable": true, "additionalProperties": false, "required": ["max_age"], "description": "Strict-Transport-Security on HTTPS responses; preload needs include_subdomains and max_age >= 31536000", "properties": { "max_age": { "type": "integer", "minimum": 0, "maximum": 63072000 }, "include_subdomains": { "type": "boolean", "default": false }, "preload": { "type": "boolean", "default": false } } });
-    let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": { "set": { "type": "object", "maxProperties": 32, "additionalProperties": { "type": "string", "maxLength": 4096 } }, "remove": { "type": "array", "maxItems": 32, "items": { "type": "string" } } } });
+    let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": { "set": { "type": "object", "maxProperties": 32, "propertyNames": { "maxLength": 128 }, "additionalProperties": { "type": "string", "maxLength": 1024 } }, "remove": { "type": "array", "maxItems": 32, "items": { "type": "string", "maxLength": 128 } } } });
     let domain_options = json!({
         "email": nullable(&email),
         "staging": { "type": "boolean", "default": false },

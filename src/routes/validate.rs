@@ -140,6 +140,9 @@ const UNTOUCHABLE: &[&str] = &[
 
 /// Most rules of one kind (set or remove) per list.
 const MAX_RULES: usize = 32;
+/// Longest header value a rule may set: with `MAX_RULES`, any valid route body stays well
+/// inside the API's 64 KiB body limit.
+const MAX_VALUE_BYTES: usize = 1024;
 
 /// Checks and normalises header rules (`field` is `request_headers` or `response_headers`).
 pub fn header_rules(
@@ -154,6 +157,12 @@ pub fn header_rules(
     }
     let name_ok = |kind: &str, raw: &str| -> Result<String, FieldError> {
         let at = format!("{field}.{kind}");
+        if raw.len() > 128 {
+            return Err(FieldError::new(
+                &at,
+                "a header name has at most 128 characters",
+            ));
+        }
         let name = http::HeaderName::from_bytes(raw.as_bytes())
             .map_err(|_| FieldError::new(&at, format!("{raw:?} is not a header name")))?;
         let name = name.as_str().to_owned();
@@ -170,10 +179,10 @@ pub fn header_rules(
     let mut out = crate::routes::model::HeaderRules::default();
     for (raw, value) in &rules.set {
         let name = name_ok("set", raw)?;
-        if value.len() > 4096 || http::HeaderValue::from_str(value).is_err() {
+        if value.len() > MAX_VALUE_BYTES || http::HeaderValue::from_str(value).is_err() {
             return Err(FieldError::new(
                 &format!("{field}.set"),
-                format!("the value for {name:?} is not a usable header value (printable, at most 4096 bytes)"),
+                format!("the value for {name:?} is not a usable header value (printable, at most {MAX_VALUE_BYTES} bytes)"),
             ));
         }
         out.set.insert(name, value.clone());
