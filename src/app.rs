@@ -22,6 +22,7 @@ use crate::edge::http::HttpEdge;
 use crate::edge::https::HttpsEdge;
 use crate::edge::proxy::Proxy;
 use crate::edge::sync::EdgeTables;
+use crate::edge::upstreams::Upstreams;
 use crate::events::Events;
 use crate::fd_limit::{self, ConnectionCaps};
 use crate::health::Health;
@@ -100,7 +101,14 @@ pub async fn run(
     );
     let on_demand = OnDemand::new(config.clone(), store.clone(), lifecycle.clone());
     let health = Health::default();
-    let state = AdminState::new(lifecycle, config.clone(), health.clone(), profiles);
+    let upstreams = Arc::new(Upstreams::new(config.clone()));
+    let state = AdminState::new(
+        lifecycle,
+        config.clone(),
+        health.clone(),
+        profiles,
+        upstreams.clone(),
+    );
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
     events.connect_local(tables.clone());
     health.watch_certificates(tables.certs.clone());
@@ -118,7 +126,11 @@ pub async fn run(
         default: default_cert.clone(),
     });
     let tls = server_config(resolver.clone())?;
-    let proxy = Proxy::new(tables.routes.clone(), config.clone());
+    tasks.spawn(
+        "upstream health checks",
+        crate::edge::upstreams::active::run(upstreams.clone(), tables.routes.clone(), stop.clone()),
+    );
+    let proxy = Proxy::new(tables.routes.clone(), upstreams.clone(), config.clone());
     let open_files = fd_limit::current();
     let caps = ConnectionCaps::size(
         config.max_connections,

@@ -160,8 +160,33 @@ pub enum ProxyCommand {
 #[derive(Args, Debug)]
 pub struct RouteArgs {
     pub hostname: String,
-    /// `http://host:port` of the service.
+    /// The service: `http://`, `https://` or `h2c://host:port`; several separated by commas,
+    /// each optionally with `=WEIGHT` (`http://a:80=3,http://b:80`).
     pub upstream: String,
+    /// How requests are spread: round_robin (default), least_requests or first (failover).
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Actively check each upstream with `GET PATH` (enables health checks).
+    #[arg(long, value_name = "PATH")]
+    pub health_path: Option<String>,
+    /// With --health-path: seconds between checks (default 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub health_interval: Option<u64>,
+    /// With --health-path: seconds a check may take (default 2).
+    #[arg(long, value_name = "SECONDS")]
+    pub health_timeout: Option<u64>,
+    /// With --health-path: the status a healthy upstream answers (default 200).
+    #[arg(long, value_name = "STATUS")]
+    pub health_expect_status: Option<u16>,
+    /// Verify https:// upstreams against the PEM certificates in FILE instead of the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<std::path::PathBuf>,
+    /// The name sent as SNI to https:// upstreams and verified in their certificates.
+    #[arg(long, value_name = "NAME")]
+    pub upstream_sni: Option<String>,
+    /// Do not verify https:// upstreams' certificates (admin token only).
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
     /// Serve this certificate for the hostname.
     #[arg(long)]
     pub cert: Option<String>,

@@ -13,7 +13,8 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     } else {
         figures(&state).await.ok()
     };
-    let body = crate::metrics::render(figures.as_ref());
+    let mut body = crate::metrics::render(figures.as_ref());
+    render_upstream_health(&mut body, &state);
     (
         [(
             header::CONTENT_TYPE,
@@ -34,4 +35,24 @@ async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFig
         None
     };
     Ok(CertificateFigures { by_status, records })
+}
+
+/// `certgate_upstream_healthy{route, upstream}`: 1 in rotation, 0 ejected (this instance's view,
+/// for upstreams of routes it has forwarded to or checked).
+fn render_upstream_health(out: &mut String, state: &AdminState) {
+    use crate::metrics::registry::escape;
+    use std::fmt::Write;
+    let _ = writeln!(
+        out,
+        "# HELP certgate_upstream_healthy Whether an upstream is in rotation (1) or ejected by failures or health checks (0), as this instance sees it.\n# TYPE certgate_upstream_healthy gauge"
+    );
+    for (route, upstream, healthy) in state.upstreams.healthy_gauges() {
+        let _ = writeln!(
+            out,
+            "certgate_upstream_healthy{{route=\"{}\",upstream=\"{}\"}} {}",
+            escape(&route),
+            escape(&upstream),
+            u8::from(healthy)
+        );
+    }
 }

@@ -29,6 +29,7 @@ use tokio::sync::OnceCell;
 
 use crate::acme::profiles::ProfileCatalog;
 use crate::config::Config;
+use crate::edge::upstreams::Upstreams;
 use crate::health::Health;
 use crate::lifecycle::Lifecycle;
 use crate::store::Store;
@@ -44,6 +45,8 @@ pub struct AdminState {
     pub health: Health,
     /// The profiles CAs offer (read from their directories, cached).
     pub profiles: Arc<ProfileCatalog>,
+    /// The edge's upstreams, for their health in `GET /proxies/{hostname}` and `/metrics`.
+    pub upstreams: Arc<Upstreams>,
     /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis.
     admin_hash: Arc<OnceCell<String>>,
 }
@@ -54,6 +57,7 @@ impl AdminState {
         config: Arc<Config>,
         health: Health,
         profiles: Arc<ProfileCatalog>,
+        upstreams: Arc<Upstreams>,
     ) -> Self {
         let admin_hash = match &config.admin_token {
             Some(token) => OnceCell::new_with(Some(crate::tokens::token_hash(token.expose()))),
@@ -65,6 +69,7 @@ impl AdminState {
             config,
             health,
             profiles,
+            upstreams,
             admin_hash: Arc::new(admin_hash),
         }
     }

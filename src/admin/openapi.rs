@@ -107,6 +107,9 @@ fn nullable(schema: &Value) -> Value {
 /// A DNS label: letters, digits and inner hyphens, 1 to 63 characters.
 const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 
+/// An upstream URL as the API takes it.
+const UPSTREAM_PATTERN: &str = "^(http|https|h2c)://[^/@?#]+/?$";
+
 fn schemas() -> Value {
     let string = json!({ "type": "string" });
     let name_pattern = "^[a-z0-9][a-z0-9._-]{0,62}$";
@@ -120,6 +123,13 @@ fn schemas() -> Value {
     let nullable_string = json!({ "type": "string", "nullable": true });
     let hsts = json!({ "type": "object", "nullable": true, "additionalProperties": false, "required": ["max_age"], "description": "Strict-Transport-Security on HTTPS responses; preload needs include_subdomains and max_age >= 31536000", "properties": { "max_age": { "type": "integer", "minimum": 0, "maximum": 63072000 }, "include_subdomains": { "type": "boolean", "default": false }, "preload": { "type": "boolean", "default": false } } });
     let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": { "set": { "type": "object", "maxProperties": 32, "propertyNames": { "maxLength": 128 }, "additionalProperties": { "type": "string", "maxLength": 1024 } }, "remove": { "type": "array", "maxItems": 32, "items": { "type": "string", "maxLength": 128 } } } });
+    let upstream_item = json!({ "anyOf": [
+        { "type": "string", "pattern": UPSTREAM_PATTERN },
+        { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": { "type": "string", "pattern": UPSTREAM_PATTERN }, "weight": { "type": "integer", "minimum": 1, "maximum": 100, "default": 1 } } },
+    ] });
+    let upstreams = json!({ "type": "array", "nullable": true, "minItems": 1, "maxItems": 16, "items": upstream_item, "description": "several upstreams (no URL twice), balanced by policy" });
+    let policy = json!({ "type": "string", "enum": ["round_robin", "least_requests", "first"], "default": "round_robin" });
+    let health_check = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "active checks; timeout_seconds at most interval_seconds", "properties": { "path": { "type": "string", "pattern": "^/", "maxLength": 256, "default": "/" }, "interval_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 10 }, "timeout_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 2 }, "expect_status": { "type": "integer", "minimum": 100, "maximum": 599, "default": 200 } } });
     let domain_options = json!({
         "email": nullable(&email),
         "staging": { "type": "boolean", "default": false },
@@ -167,8 +177,8 @@ fn schemas() -> Value {
         "RevokeCertificate": { "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string", "enum": ["unspecified", "keyCompromise", "superseded", "cessationOfOperation"], "default": "unspecified" } } },
         "CertificateList": { "type": "array", "items": { "$ref": "#/components/schemas/Certificate" } },
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
-        "RouteRequest": { "type": "object", "additionalProperties": false, "required": ["upstream"], "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "pattern": "^http://[^/@?#]+/?$", "example": "http://app.internal:8080" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true }, "hsts": hsts.clone(), "request_headers": rules.clone(), "response_headers": rules.clone() } },
-        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
+        "RouteRequest": { "type": "object", "additionalProperties": false, "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "nullable": true, "pattern": UPSTREAM_PATTERN, "example": "http://app.internal:8080", "description": "one upstream; or give upstreams (one of the two is required)" }, "upstreams": upstreams, "policy": policy.clone(), "health_check": health_check.clone(), "upstream_ca_pem": { "type": "string", "nullable": true, "maxLength": 32768, "description": "PEM certificates verifying https:// upstreams instead of the system roots" }, "upstream_sni": { "type": "string", "nullable": true, "description": "SNI and verified name for https:// upstreams" }, "insecure_skip_verify": { "type": "boolean", "default": false, "description": "admin only: https:// upstreams are not verified" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true }, "hsts": hsts.clone(), "request_headers": rules.clone(), "response_headers": rules.clone() } },
+        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },

@@ -16,7 +16,9 @@ use super::error::ApiError;
 use super::pages::Page;
 use super::AdminState;
 use crate::lifecycle::RouteCreated;
-use crate::routes::model::{HeaderRules, Hsts};
+use crate::routes::model::{HeaderRules, HealthCheck, Hsts, Policy, UpstreamTarget};
+use crate::routes::validate::UpstreamScheme;
+use crate::routes::validate_upstreams::{self, UpstreamEntry};
 use crate::routes::{validate, Route};
 use crate::timefmt;
 
@@ -26,7 +28,20 @@ use crate::timefmt;
 pub struct RouteBody {
     #[serde(default)]
     hostname: Option<String>,
-    upstream: String,
+    #[serde(default)]
+    upstream: Option<String>,
+    #[serde(default)]
+    upstreams: Option<Vec<UpstreamEntry>>,
+    #[serde(default)]
+    policy: Policy,
+    #[serde(default)]
+    health_check: Option<HealthCheck>,
+    #[serde(default)]
+    upstream_ca_pem: Option<String>,
+    #[serde(default)]
+    upstream_sni: Option<String>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
     #[serde(default)]
     cert_name: Option<String>,
     #[serde(default = "yes")]
@@ -43,7 +58,8 @@ pub struct RouteBody {
 
 /// What a route body says once checked.
 struct Checked {
-    upstream: String,
+    upstreams: Vec<UpstreamTarget>,
+    upstream_sni: Option<String>,
     hsts: Option<Hsts>,
     request_headers: HeaderRules,
     response_headers: HeaderRules,
@@ -66,11 +82,43 @@ fn view(route: &Route, caller: &Caller) -> Value {
 
 /// Checks everything but the hostname's claim.
 async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<Checked, ApiError> {
-    let upstream = validate::upstream(&body.upstream)?;
+    let targets = validate_upstreams::targets(body.upstream.as_deref(), body.upstreams.as_deref())?;
     if !caller.is_admin {
-        validate::allowed_for_non_admin(&upstream, &state.config)
-            .await
-            .map_err(|e| ApiError::Forbidden(e.detail))?;
+        for (upstream, _) in &targets {
+            validate::allowed_for_non_admin(upstream, &state.config)
+                .await
+                .map_err(|e| ApiError::Forbidden(e.detail))?;
+        }
+        if body.insecure_skip_verify {
+            return Err(ApiError::Forbidden(
+                "only the admin token may set insecure_skip_verify".to_owned(),
+            ));
+        }
+    }
+    let any_tls = targets
+        .iter()
+        .any(|(u, _)| u.scheme == UpstreamScheme::Https);
+    for (field, given) in [
+        ("upstream_ca_pem", body.upstream_ca_pem.is_some()),
+        ("upstream_sni", body.upstream_sni.is_some()),
+        ("insecure_skip_verify", body.insecure_skip_verify),
+    ] {
+        if given && !any_tls {
+            return Err(ApiError::invalid(
+                field,
+                "applies to https:// upstreams only, and this route has none",
+            ));
+        }
+    }
+    if let Some(pem) = &body.upstream_ca_pem {
+        validate_upstreams::upstream_ca_pem(pem)?;
+    }
+    let upstream_sni = match &body.upstream_sni {
+        Some(name) => Some(validate_upstreams::upstream_sni(name)?),
+        None => None,
+    };
+    if let Some(check) = &body.health_check {
+        validate_upstreams::health_check(check)?;
     }
     if let Some(cert_name) = &body.cert_name {
         let Some(cert) = state.store.get_certificate(cert_name).await? else {
@@ -93,7 +141,8 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
         None => Ok(HeaderRules::default()),
     };
     Ok(Checked {
-        upstream: upstream.url,
+        upstreams: validate_upstreams::stored(&targets),
+        upstream_sni,
         hsts: body.hsts.clone(),
         request_headers: rules("request_headers", &body.request_headers)?,
         response_headers: rules("response_headers", &body.response_headers)?,
@@ -118,17 +167,10 @@ pub async fn create(
     let now = timefmt::now_string();
     let route = Route {
         hostname: hostname.clone(),
-        upstream: checked.upstream,
-        cert_name: body.cert_name.clone(),
-        https_redirect: body.https_redirect,
-        preserve_host: body.preserve_host,
-        hsts: checked.hsts,
-        restricted_upstream: !caller.is_admin,
-        request_headers: checked.request_headers,
-        response_headers: checked.response_headers,
         owner_token_hash: caller.token_hash.clone(),
         created_at: now.clone(),
         updated_at: now,
+        ..from_body(&body, checked, &caller)
     };
     match state
         .lifecycle
@@ -140,6 +182,27 @@ pub async fn create(
         RouteCreated::HostnameClaimed(host) => return Err(hostname_claimed(&host)),
     }
     Ok((StatusCode::CREATED, Json(view(&route, &caller))))
+}
+
+/// The route a checked body describes, without its identity (hostname, owner, times).
+fn from_body(body: &RouteBody, checked: Checked, caller: &Caller) -> Route {
+    Route {
+        upstream: checked.upstreams[0].url.clone(),
+        upstreams: checked.upstreams,
+        policy: body.policy,
+        health_check: body.health_check.clone(),
+        upstream_ca_pem: body.upstream_ca_pem.clone(),
+        upstream_sni: checked.upstream_sni,
+        insecure_skip_verify: body.insecure_skip_verify,
+        cert_name: body.cert_name.clone(),
+        https_redirect: body.https_redirect,
+        preserve_host: body.preserve_host,
+        hsts: checked.hsts,
+        restricted_upstream: !caller.is_admin,
+        request_headers: checked.request_headers,
+        response_headers: checked.response_headers,
+        ..Route::default()
+    }
 }
 
 fn route_exists(hostname: &str) -> ApiError {
@@ -180,7 +243,10 @@ pub async fn show(
     Path(hostname): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, route) = route_for(&state, &hostname).await?;
-    Ok(Json(view(&route, &caller)))
+    let mut shown = view(&route, &caller);
+    shown["upstream_health"] =
+        serde_json::to_value(state.upstreams.health(&route)).unwrap_or(Value::Null);
+    Ok(Json(shown))
 }
 
 /// `PUT /proxies/{hostname}`: replaces the route (owner or admin); `404` if there is none.
@@ -202,16 +268,11 @@ pub async fn replace(
     }
     let checked = check(&state, &caller, &body).await?;
     let route = Route {
-        upstream: checked.upstream,
-        cert_name: body.cert_name.clone(),
-        https_redirect: body.https_redirect,
-        preserve_host: body.preserve_host,
-        hsts: checked.hsts,
-        restricted_upstream: !caller.is_admin,
-        request_headers: checked.request_headers,
-        response_headers: checked.response_headers,
+        hostname: existing.hostname,
+        owner_token_hash: existing.owner_token_hash,
+        created_at: existing.created_at,
         updated_at: timefmt::now_string(),
-        ..existing
+        ..from_body(&body, checked, &caller)
     };
     state.lifecycle.replace_route(&route).await?;
     Ok(Json(view(&route, &caller)))

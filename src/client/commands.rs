@@ -59,13 +59,13 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
 pub async fn proxy(client: &AdminClient, command: ProxyCommand) -> CommandResult {
     match command {
         ProxyCommand::Create(args) => {
-            expect(client.post("/proxies/", &route_body(&args)).await, 201)
+            expect(client.post("/proxies/", &route_body(&args)?).await, 201)
         }
         ProxyCommand::Update(args) => {
             let path = format!("/proxies/{}", encode(&args.hostname));
             expect(
                 client
-                    .send(http::Method::PUT, &path, Some(&route_body(&args)))
+                    .send(http::Method::PUT, &path, Some(&route_body(&args)?))
                     .await,
                 200,
             )
@@ -85,13 +85,72 @@ pub async fn proxy(client: &AdminClient, command: ProxyCommand) -> CommandResult
     }
 }
 
-fn route_body(args: &RouteArgs) -> Value {
+/// `URL[=WEIGHT][,URL[=WEIGHT]…]` as the API's `upstream` (one plain URL) or `upstreams`.
+fn upstreams_of(text: &str) -> Result<(&'static str, Value), String> {
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    if let [one] = items.as_slice() {
+        if !one.contains('=') {
+            return Ok(("upstream", json!(one)));
+        }
+    }
+    let mut list = Vec::new();
+    for item in items {
+        match item.rsplit_once('=') {
+            Some((url, weight)) => {
+                let weight: u32 = weight.parse().map_err(|_| {
+                    format!("upstream {item:?}: the weight after `=` must be a number")
+                })?;
+                list.push(json!({ "url": url, "weight": weight }));
+            }
+            None => list.push(json!(item)),
+        }
+    }
+    Ok(("upstreams", Value::Array(list)))
+}
+
+fn route_body(args: &RouteArgs) -> Result<Value, String> {
     let mut body = json!({
         "hostname": args.hostname,
-        "upstream": args.upstream,
         "https_redirect": !args.no_https_redirect,
         "preserve_host": !args.no_preserve_host,
     });
+    let (field, upstreams) = upstreams_of(&args.upstream)?;
+    body[field] = upstreams;
+    if let Some(policy) = &args.policy {
+        body["policy"] = json!(policy);
+    }
+    if let Some(path) = &args.health_path {
+        let mut check = json!({ "path": path });
+        if let Some(v) = args.health_interval {
+            check["interval_seconds"] = json!(v);
+        }
+        if let Some(v) = args.health_timeout {
+            check["timeout_seconds"] = json!(v);
+        }
+        if let Some(v) = args.health_expect_status {
+            check["expect_status"] = json!(v);
+        }
+        body["health_check"] = check;
+    } else if args.health_interval.is_some()
+        || args.health_timeout.is_some()
+        || args.health_expect_status.is_some()
+    {
+        return Err(
+            "--health-interval, --health-timeout and --health-expect-status need --health-path"
+                .to_owned(),
+        );
+    }
+    if let Some(file) = &args.upstream_ca {
+        let pem = std::fs::read_to_string(file)
+            .map_err(|e| format!("--upstream-ca {}: {e}", file.display()))?;
+        body["upstream_ca_pem"] = json!(pem);
+    }
+    if let Some(name) = &args.upstream_sni {
+        body["upstream_sni"] = json!(name);
+    }
+    if args.insecure_skip_verify {
+        body["insecure_skip_verify"] = json!(true);
+    }
     if let Some(cert) = args.cert.as_deref().filter(|c| !c.is_empty()) {
         body["cert_name"] = json!(cert);
     }
@@ -126,7 +185,7 @@ fn route_body(args: &RouteArgs) -> Value {
             .collect();
         body[field] = json!({ "set": set, "remove": remove });
     }
-    body
+    Ok(body)
 }
 
 pub async fn acme(client: &AdminClient, command: AcmeCommand) -> CommandResult {

@@ -107,6 +107,12 @@ pub struct Config {
     pub upstream_max_idle_per_host: usize,
     /// Idle pooled upstream connections close after this (`UPSTREAM_IDLE_TIMEOUT_SECONDS`).
     pub upstream_idle_timeout: Duration,
+    /// Other upstreams an unconnectable idempotent request may try (`UPSTREAM_RETRIES`).
+    pub upstream_retries: u32,
+    /// Connect failures in a row that eject an upstream (`UPSTREAM_FAILURES_TO_EJECT`).
+    pub upstream_failures_to_eject: u32,
+    /// How long a passive ejection lasts at first (`UPSTREAM_EJECT_SECONDS`).
+    pub upstream_eject_time: Duration,
     pub max_header_bytes: usize,
     pub max_connections: usize,
     /// Cap on open admin connections (`ADMIN_MAX_CONNECTIONS`).
@@ -269,6 +275,9 @@ impl Config {
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS")?,
             upstream_max_idle_per_host: v.number("UPSTREAM_MAX_IDLE_PER_HOST")? as usize,
             upstream_idle_timeout: v.seconds("UPSTREAM_IDLE_TIMEOUT_SECONDS")?,
+            upstream_retries: v.number("UPSTREAM_RETRIES")? as u32,
+            upstream_failures_to_eject: v.number("UPSTREAM_FAILURES_TO_EJECT")? as u32,
+            upstream_eject_time: v.seconds("UPSTREAM_EJECT_SECONDS")?,
             max_header_bytes: v.number("MAX_HEADER_BYTES")? as usize,
             max_connections: v.number("MAX_CONNECTIONS")? as usize,
             admin_max_connections: v.number("ADMIN_MAX_CONNECTIONS")? as usize,

@@ -19,6 +19,7 @@ pub mod sync;
 pub mod tls_alpn;
 pub mod upgrade;
 pub mod upstream_error;
+pub mod upstreams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,11 +46,13 @@ pub struct ConnInfo {
 
 /// A local answer with a short text body.
 pub fn text(status: ::http::StatusCode, body: &'static str) -> ::http::Response<EdgeBody> {
-    let mut response = ::http::Response::new(
-        Full::new(Bytes::from_static(body.as_bytes()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    text_owned(status, Bytes::from_static(body.as_bytes()))
+}
+
+/// [`text`] with a body made at run time.
+pub fn text_owned(status: ::http::StatusCode, body: Bytes) -> ::http::Response<EdgeBody> {
+    let mut response =
+        ::http::Response::new(Full::new(body).map_err(|never| match never {}).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         ::http::header::CONTENT_TYPE,

@@ -5,32 +5,31 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST, UPGRADE};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http::header::{CONNECTION, HOST, TE, UPGRADE};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 
 use super::body_timeout::{BodyLimits, TimedBody};
 use super::context::{Outcome, RequestCtx};
 use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
-use super::guarded_resolver::GuardedResolver;
 use super::upgrade::{is_websocket_handshake, names_websocket};
-use super::upstream_error::UpstreamError;
-use super::{text, ConnInfo, EdgeBody};
+use super::upstream_error::{describe, UpstreamError};
+use super::upstreams::set::Tried;
+use super::upstreams::Upstreams;
+use super::{text, text_owned, ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::routes::table::RouteTable;
+use crate::routes::validate::UpstreamScheme;
 use crate::routes::Route;
 
-/// Forwards requests with a pooled HTTP/1.1 client.
+/// Forwards requests to routes' upstreams.
 #[derive(Clone)]
 pub struct Proxy {
     pub routes: Arc<RouteTable>,
-    client: Client<HttpConnector, UpstreamBody>,
-    /// For routes a non-admin token wrote: resolves through [`GuardedResolver`].
-    guarded: Client<HttpConnector<GuardedResolver>, UpstreamBody>,
+    /// Every route's upstreams: pooled clients, balancing, health.
+    pub upstreams: Arc<Upstreams>,
     config: Arc<Config>,
     body_limits: BodyLimits,
     /// `ON_DEMAND_UPSTREAM` as a route, made once. Its hostname is `on-demand`: metrics and logs
@@ -39,26 +38,8 @@ pub struct Proxy {
     on_demand_route: Option<Arc<Route>>,
 }
 
-/// The body of a request on its way upstream: the client's, behind its deadline.
-type UpstreamBody =
-    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
 impl Proxy {
-    pub fn new(routes: Arc<RouteTable>, config: Arc<Config>) -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.upstream_connect_timeout));
-        connector.set_nodelay(true);
-        let mut guarded = HttpConnector::new_with_resolver(GuardedResolver);
-        guarded.set_connect_timeout(Some(config.upstream_connect_timeout));
-        guarded.set_nodelay(true);
-        let builder = || {
-            let mut builder = Client::builder(TokioExecutor::new());
-            builder
-                .pool_idle_timeout(config.upstream_idle_timeout)
-                .pool_max_idle_per_host(config.upstream_max_idle_per_host)
-                .pool_timer(TokioTimer::new());
-            builder
-        };
+    pub fn new(routes: Arc<RouteTable>, upstreams: Arc<Upstreams>, config: Arc<Config>) -> Proxy {
         let on_demand_route = config
             .on_demand
             .as_ref()
@@ -67,23 +48,16 @@ impl Proxy {
                 Arc::new(Route {
                     hostname: crate::on_demand::OWNER.to_owned(),
                     upstream,
-                    cert_name: None,
                     https_redirect: true,
                     preserve_host: true,
-                    hsts: None,
-                    restricted_upstream: false,
-                    request_headers: Default::default(),
-                    response_headers: Default::default(),
                     owner_token_hash: crate::on_demand::OWNER.to_owned(),
-                    created_at: String::new(),
-                    updated_at: String::new(),
+                    ..Route::default()
                 })
             });
         Proxy {
             on_demand_route,
             routes,
-            client: builder().build(connector),
-            guarded: builder().build(guarded),
+            upstreams,
             body_limits: BodyLimits {
                 between_reads: config.body_read_timeout,
                 min_rate: config.body_min_rate,
@@ -156,13 +130,27 @@ impl Proxy {
                 response
             }
             Err(Refusal::Local(response)) => response,
-            Err(Refusal::Upstream(failure)) => {
-                tracing::warn!(hostname = %route.hostname, upstream = %route.upstream, failure = failure.label(), "upstream request failed");
+            Err(Refusal::Upstream {
+                failure,
+                upstream,
+                detail,
+                grpc,
+            }) => {
+                tracing::warn!(hostname = %route.hostname, upstream, failure = failure.label(), detail, "upstream request failed");
                 ctx.outcome = Outcome::UpstreamFailed(failure);
-                let (status, body) = failure.answer();
-                text(status, body)
+                if grpc {
+                    grpc_error(failure, &detail)
+                } else {
+                    let (status, body) = failure.answer();
+                    if failure == UpstreamError::Tls {
+                        text_owned(status, Bytes::from(format!("{body}: {detail}\n")))
+                    } else {
+                        text(status, body)
+                    }
+                }
             }
         };
+
         ctx.route = Some(route);
         response
     }
@@ -171,18 +159,17 @@ impl Proxy {
     async fn send(
         &self,
         mut req: Request<Incoming>,
-        route: &Route,
+        route: &Arc<Route>,
         host: &str,
         conn: &ConnInfo,
     ) -> Result<Response<EdgeBody>, Refusal> {
-        let unusable = || {
+        let set = self.upstreams.for_route(route).map_err(|why| {
+            tracing::warn!(hostname = %route.hostname, why, "route's upstreams unusable");
             Refusal::Local(text(
                 StatusCode::BAD_GATEWAY,
                 "route has an unusable upstream",
             ))
-        };
-        let base = route.upstream.parse::<Uri>().map_err(|_| unusable())?;
-        let authority = base.authority().cloned().ok_or_else(unusable)?;
+        })?;
         let websocket = is_websocket_handshake(&req);
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let original_host = req.headers().get(HOST).cloned().or_else(|| {
@@ -191,6 +178,8 @@ impl Proxy {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
         let (mut parts, body) = req.into_parts();
+        let grpc = is_grpc(&parts.headers);
+        let trailers_wanted = wants_trailers(&parts.headers);
         strip_hop_by_hop(&mut parts.headers);
         let trusted = is_trusted(conn.peer.ip(), &self.config.trusted_proxies);
         let proto = if conn.https { "https" } else { "http" };
@@ -206,17 +195,14 @@ impl Proxy {
             &forwarded_host,
             trusted,
         );
-        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        parts.uri = format!("http://{authority}{path}")
-            .parse()
-            .map_err(|_| Refusal::Local(text(StatusCode::BAD_REQUEST, "unusable request path")))?;
-        parts.version = Version::HTTP_11;
-        let host_value = match (&original_host, route.preserve_host) {
-            (Some(h), true) => h.clone(),
-            _ => HeaderValue::from_str(authority.as_str())
-                .unwrap_or_else(|_| HeaderValue::from_static("upstream")),
-        };
-        parts.headers.insert(HOST, host_value);
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        // The client's host, when the route preserves it; else each upstream's own authority.
+        let preserved = original_host
+            .filter(|_| route.preserve_host)
+            .and_then(|h| h.to_str().ok().map(str::to_owned));
         route.request_headers.apply(&mut parts.headers);
         if websocket {
             parts
@@ -227,25 +213,99 @@ impl Proxy {
                 .insert(UPGRADE, HeaderValue::from_static("websocket"));
         }
         // A request without a body (most GETs) needs no deadline, and no timer is made for it.
-        let body = if http_body::Body::is_end_stream(&body) {
+        let bodiless = http_body::Body::is_end_stream(&body);
+        let body = if bodiless {
             BodyExt::boxed(body.map_err(Into::into))
         } else {
             BodyExt::boxed(TimedBody::new(body, self.body_limits))
         };
-        let request = Request::from_parts(parts, body);
-        let sent = if route.restricted_upstream {
-            self.guarded.request(request)
+        // Only a request that can be sent again as it was may go to a second upstream.
+        let mut retries_left = if bodiless && parts.method.is_idempotent() && set.members.len() > 1
+        {
+            self.config.upstream_retries
         } else {
-            self.client.request(request)
+            0
         };
-        let response = tokio::time::timeout(self.config.upstream_timeout, sent).await;
-        let mut response = match response {
-            Err(_) => return Err(Refusal::Upstream(UpstreamError::Timeout)),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "upstream client error");
-                return Err(Refusal::Upstream(UpstreamError::classify(&e)));
+        let template = (retries_left > 0).then(|| (parts.method.clone(), parts.headers.clone()));
+        let mut pending = Some((parts, body));
+        let mut tried: Tried = 0;
+        let mut last_failure = None;
+        let mut response = loop {
+            let Some(i) = set.pick(tried) else {
+                let (failure, upstream, detail) = last_failure.unwrap_or((
+                    UpstreamError::NoneHealthy,
+                    String::new(),
+                    "every upstream is out of rotation".to_owned(),
+                ));
+                return Err(Refusal::Upstream {
+                    failure,
+                    upstream,
+                    detail,
+                    grpc,
+                });
+            };
+            tried |= 1 << i;
+            let member = &set.members[i];
+            let (mut parts, body) = match (pending.take(), &template) {
+                (Some(first), _) => first,
+                (None, Some((method, headers))) => {
+                    let mut again = Request::new(empty_body()).into_parts();
+                    again.0.method = method.clone();
+                    again.0.headers = headers.clone();
+                    again
+                }
+                (None, None) => unreachable!("only a retryable request is sent twice"),
+            };
+            let authority = preserved.as_deref().unwrap_or(&member.authority);
+            parts.uri = member.uri(authority, &path).ok_or_else(|| {
+                Refusal::Local(text(StatusCode::BAD_REQUEST, "unusable request path"))
+            })?;
+            parts.version = Version::HTTP_11;
+            let host_value = HeaderValue::from_str(authority)
+                .unwrap_or_else(|_| HeaderValue::from_static("upstream"));
+            parts.headers.insert(HOST, host_value);
+            if trailers_wanted && member.scheme != UpstreamScheme::Http {
+                // gRPC needs it, and HTTP/2 allows exactly this `TE` (HTTP/1.1 hops drop it).
+                parts
+                    .headers
+                    .insert(TE, HeaderValue::from_static("trailers"));
             }
-            Ok(Ok(r)) => r,
+            let in_flight = member.health.start();
+            let sent = member.client.request(Request::from_parts(parts, body));
+            let outcome = tokio::time::timeout(self.config.upstream_timeout, sent).await;
+            drop(in_flight);
+            let e = match outcome {
+                Err(_) => {
+                    return Err(Refusal::Upstream {
+                        failure: UpstreamError::Timeout,
+                        upstream: member.url.clone(),
+                        detail: String::new(),
+                        grpc,
+                    })
+                }
+                Ok(Ok(response)) => {
+                    member.health.succeeded();
+                    break response;
+                }
+                Ok(Err(e)) => e,
+            };
+            let failure = UpstreamError::classify(&e);
+            let detail = describe(&e);
+            tracing::debug!(upstream = %member.url, detail, "upstream client error");
+            if failure.before_sending() && member.health.connect_failed(&detail, set.eject) {
+                tracing::warn!(hostname = %route.hostname, upstream = %member.url, detail, "upstream ejected after failing to connect");
+            }
+            if failure.before_sending() && retries_left > 0 {
+                retries_left -= 1;
+                last_failure = Some((failure, member.url.clone(), detail));
+                continue;
+            }
+            return Err(Refusal::Upstream {
+                failure,
+                upstream: member.url.clone(),
+                detail,
+                grpc,
+            });
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             // Only the WebSocket upgrade the client asked for opens a tunnel; any other 101
@@ -253,7 +313,12 @@ impl Proxy {
             let Some(client_upgrade) =
                 client_upgrade.filter(|_| names_websocket(response.headers()))
             else {
-                return Err(Refusal::Upstream(UpstreamError::UnexpectedUpgrade));
+                return Err(Refusal::Upstream {
+                    failure: UpstreamError::UnexpectedUpgrade,
+                    upstream: String::new(),
+                    detail: String::new(),
+                    grpc,
+                });
             };
             {
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
@@ -285,8 +350,74 @@ impl Proxy {
 enum Refusal {
     /// certgate answers itself (the request or the route cannot be used).
     Local(Response<EdgeBody>),
-    /// The upstream exchange failed.
-    Upstream(UpstreamError),
+    /// The upstream exchange failed: how, with which upstream, why in a line, and whether the
+    /// client speaks gRPC (it gets a gRPC status instead of an HTTP error).
+    Upstream {
+        failure: UpstreamError,
+        upstream: String,
+        detail: String,
+        grpc: bool,
+    },
+}
+
+/// A gRPC request (`content-type: application/grpc…`).
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The client said `TE: trailers` (gRPC clients do; gRPC servers insist on it).
+fn wants_trailers(headers: &http::HeaderMap) -> bool {
+    headers.get_all(TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    })
+}
+
+/// A failed gRPC call as gRPC clients understand it: `200`, no body, `grpc-status` and
+/// `grpc-message` in the (trailers-only) head.
+fn grpc_error(failure: UpstreamError, detail: &str) -> Response<EdgeBody> {
+    let mut response = Response::new(empty_body());
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from_static(failure.grpc_status()),
+    );
+    let (_, text) = failure.answer();
+    let message = if detail.is_empty() {
+        text.to_owned()
+    } else {
+        format!("{text}: {detail}")
+    };
+    // grpc-message is percent-encoded; keep it to printable ASCII without `%`.
+    let message: String = message
+        .chars()
+        .map(|c| {
+            if (c.is_ascii_graphic() && c != '%') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&message) {
+        headers.insert("grpc-message", value);
+    }
+    response
+}
+
+/// An empty body of the edge's body type.
+fn empty_body<E>() -> http_body_util::combinators::BoxBody<Bytes, E> {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Copies bytes both ways between an upgraded client and upstream connection.

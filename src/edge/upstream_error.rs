@@ -25,11 +25,19 @@ pub enum UpstreamError {
     /// The upstream switched protocols without being asked to, or to another protocol than the
     /// one asked for.
     UnexpectedUpgrade,
+    /// The TLS handshake with an `https://` upstream failed (its certificate did not verify,
+    /// typically).
+    Tls,
+    /// Every upstream of the route is out of rotation (ejected by failures or health checks).
+    NoneHealthy,
 }
 
 impl UpstreamError {
     /// Classifies an error of the pooled upstream client.
     pub fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+        if rustls_error(e).is_some() {
+            return UpstreamError::Tls;
+        }
         if e.is_connect() {
             if source_chain(e).any(|s| {
                 s.downcast_ref::<std::io::Error>()
@@ -60,6 +68,8 @@ impl UpstreamError {
             UpstreamError::ClientBody => "client_body",
             UpstreamError::ClientBodyTimeout => "client_body_timeout",
             UpstreamError::UnexpectedUpgrade => "upstream_bad_upgrade",
+            UpstreamError::Tls => "upstream_tls",
+            UpstreamError::NoneHealthy => "upstream_none_healthy",
         }
     }
 
@@ -88,8 +98,56 @@ impl UpstreamError {
                 StatusCode::BAD_GATEWAY,
                 "upstream switched protocols without being asked to",
             ),
+            UpstreamError::Tls => (StatusCode::BAD_GATEWAY, "upstream TLS handshake failed"),
+            UpstreamError::NoneHealthy => (
+                StatusCode::BAD_GATEWAY,
+                "no healthy upstream: every upstream of this route is out of rotation",
+            ),
         }
     }
+
+    /// Nothing reached the upstream: the request may go to another one.
+    pub fn before_sending(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect | UpstreamError::ConnectTimeout | UpstreamError::Tls
+        )
+    }
+
+    /// The gRPC status a gRPC client gets instead of the HTTP answer: `DEADLINE_EXCEEDED` (4)
+    /// for time-outs, `UNAVAILABLE` (14) for the rest.
+    pub fn grpc_status(&self) -> &'static str {
+        match self {
+            UpstreamError::Timeout | UpstreamError::ConnectTimeout => "4",
+            _ => "14",
+        }
+    }
+}
+
+/// The rustls error under `e`, if a TLS handshake failed. An `io::Error` wrapping another error
+/// skips it in `source()` (it returns the wrapped error's source), so each one's `get_ref` is
+/// followed too — the connector wraps rustls' error in two of them.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    source_chain(e).find_map(|s| {
+        let mut current: &(dyn std::error::Error + 'static) = s;
+        loop {
+            if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+        }
+    })
+}
+
+/// A one-line cause for logs and the client's `502` text: the TLS error when there is one,
+/// else the innermost error's text.
+pub fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    if let Some(tls) = rustls_error(e) {
+        return tls.to_string();
+    }
+    source_chain(e)
+        .last()
+        .map_or_else(|| e.to_string(), |s| s.to_string())
 }
 
 /// `e` and every error below it.

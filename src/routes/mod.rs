@@ -6,5 +6,6 @@ pub mod host;
 pub mod model;
 pub mod table;
 pub mod validate;
+pub mod validate_upstreams;
 
 pub use model::Route;

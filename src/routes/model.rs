@@ -4,12 +4,34 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// A hostname's route to its upstream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A hostname's route to its upstreams.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub hostname: String,
-    /// `http://host:port`, where requests for `hostname` are forwarded.
+    /// The first of [`Route::upstreams`] (`http://`, `https://` or `h2c://host:port`): what
+    /// records written before several upstreams existed hold, and what one-upstream clients read.
     pub upstream: String,
+    /// Where requests for `hostname` are forwarded, balanced by `policy`; empty in records
+    /// written before several upstreams existed (then `upstream` is the only one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<UpstreamTarget>,
+    /// How a request's upstream is chosen among `upstreams`.
+    #[serde(default, skip_serializing_if = "Policy::is_default")]
+    pub policy: Policy,
+    /// Active health checks of every upstream, run by each instance (passive checks always run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// PEM certificates that verify `https://` upstreams instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ca_pem: Option<String>,
+    /// The name sent as SNI to `https://` upstreams and verified in their certificates (default:
+    /// the upstream's host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_sni: Option<String>,
+    /// `https://` upstreams' certificates are not verified (admin only; logged on every new
+    /// connection).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
     /// The certificate served for this hostname, when the route names one.
     #[serde(default)]
     pub cert_name: Option<String>,
@@ -34,6 +56,83 @@ pub struct Route {
     pub owner_token_hash: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl Route {
+    /// The upstreams requests are balanced over: `upstreams`, or `upstream` alone in older
+    /// records.
+    pub fn targets(&self) -> std::borrow::Cow<'_, [UpstreamTarget]> {
+        if self.upstreams.is_empty() {
+            std::borrow::Cow::Owned(vec![UpstreamTarget {
+                url: self.upstream.clone(),
+                weight: 1,
+            }])
+        } else {
+            std::borrow::Cow::Borrowed(&self.upstreams)
+        }
+    }
+}
+
+/// One upstream of a route and its share of the requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTarget {
+    /// `http://`, `https://` or `h2c://host:port`, normalised.
+    pub url: String,
+    /// Relative share under `round_robin` (1–100).
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How a route picks the upstream for a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// In turn, each upstream as often as its weight says.
+    #[default]
+    RoundRobin,
+    /// The upstream with the fewest requests in flight from this instance.
+    LeastRequests,
+    /// The first healthy upstream in the listed order (failover).
+    First,
+}
+
+impl Policy {
+    fn is_default(&self) -> bool {
+        *self == Policy::RoundRobin
+    }
+}
+
+/// An active health check: `GET path` on every upstream each `interval_seconds`; healthy when
+/// the answer comes within `timeout_seconds` with `expect_status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    #[serde(default = "root_path")]
+    pub path: String,
+    #[serde(default = "ten")]
+    pub interval_seconds: u64,
+    #[serde(default = "two")]
+    pub timeout_seconds: u64,
+    #[serde(default = "ok_status")]
+    pub expect_status: u16,
+}
+
+fn root_path() -> String {
+    "/".to_owned()
+}
+fn ten() -> u64 {
+    10
+}
+fn two() -> u64 {
+    2
+}
+fn ok_status() -> u16 {
+    200
 }
 
 /// `Strict-Transport-Security: max-age=…[; includeSubDomains][; preload]`.

@@ -21,23 +21,61 @@ pub fn hostname(raw: &str) -> Result<String, FieldError> {
     Ok(name)
 }
 
-/// A parsed upstream: `http://host[:port]` with nothing after the authority.
+/// How certgate speaks to an upstream, from its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamScheme {
+    /// `http://`: HTTP/1.1 over TCP.
+    Http,
+    /// `https://`: TLS, HTTP/2 when the upstream offers it by ALPN, else HTTP/1.1.
+    Https,
+    /// `h2c://`: HTTP/2 over TCP with prior knowledge (gRPC servers, typically).
+    H2c,
+}
+
+impl UpstreamScheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            UpstreamScheme::Http => "http",
+            UpstreamScheme::Https => "https",
+            UpstreamScheme::H2c => "h2c",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            UpstreamScheme::Https => 443,
+            UpstreamScheme::Http | UpstreamScheme::H2c => 80,
+        }
+    }
+}
+
+/// A parsed upstream: `scheme://host[:port]` with nothing after the authority.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
+    pub scheme: UpstreamScheme,
     pub host: String,
     pub port: u16,
     /// Normalised text, as stored.
     pub url: String,
 }
 
+/// Parses an upstream URL; errors name `upstream` (see [`upstream_at`] for another field).
 pub fn upstream(raw: &str) -> Result<Upstream, FieldError> {
-    let bad = |why: &str| Err(FieldError::new("upstream", format!("{raw:?} {why}")));
+    upstream_at("upstream", raw)
+}
+
+/// Parses an upstream URL; errors name `field`.
+pub fn upstream_at(field: &str, raw: &str) -> Result<Upstream, FieldError> {
+    let bad = |why: &str| Err(FieldError::new(field, format!("{raw:?} {why}")));
     let Ok(uri) = raw.parse::<Uri>() else {
         return bad("is not a URL");
     };
-    if uri.scheme_str() != Some("http") {
-        return bad("must be an http:// URL (TLS to upstreams is not supported)");
-    }
+    let scheme = match uri.scheme_str() {
+        Some("http") => UpstreamScheme::Http,
+        Some("https") => UpstreamScheme::Https,
+        Some("h2c") => UpstreamScheme::H2c,
+        _ => return bad("must be an http://, https:// or h2c:// URL"),
+    };
     let Some(authority) = uri.authority() else {
         return bad("has no host");
     };
@@ -54,14 +92,15 @@ pub fn upstream(raw: &str) -> Result<Upstream, FieldError> {
     if host.is_empty() {
         return bad("has no host");
     }
-    let port = authority.port_u16().unwrap_or(80);
+    let port = authority.port_u16().unwrap_or(scheme.default_port());
     let shown = if host.contains(':') {
         format!("[{host}]")
     } else {
         host.clone()
     };
     Ok(Upstream {
-        url: format!("http://{shown}:{port}"),
+        url: format!("{}://{shown}:{port}", scheme.name()),
+        scheme,
         host,
         port,
     })
@@ -227,8 +266,9 @@ mod tests {
         );
         assert_eq!(upstream("http://10.0.0.5").unwrap().port, 80);
         assert_eq!(upstream("http://[::1]:81/").unwrap().url, "http://[::1]:81");
+        assert_eq!(upstream("https://x").unwrap().url, "https://x:443");
+        assert_eq!(upstream("h2c://x").unwrap().scheme, UpstreamScheme::H2c);
         for bad in [
-            "https://x",
             "ftp://x",
             "http://x/path",
             "http://x?q=1",

@@ -82,6 +82,55 @@ async fn cli_prints_json_and_fails_with_one_line() {
         "{stderr}"
     );
 
+    // Several upstreams with weights, a policy and a health check in one command.
+    let out = run(
+        &[
+            "proxy",
+            "create",
+            "lb.cli.test",
+            "http://10.0.0.1:80=3,h2c://10.0.0.2:50051",
+            "--policy",
+            "least_requests",
+            "--health-path",
+            "/healthz",
+            "--health-interval",
+            "5",
+        ],
+        ADMIN_TOKEN,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let route: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        route["upstreams"],
+        json!([
+            { "url": "http://10.0.0.1:80", "weight": 3 },
+            { "url": "h2c://10.0.0.2:50051", "weight": 1 }
+        ])
+    );
+    assert_eq!(route["upstream"], "http://10.0.0.1:80");
+    assert_eq!(route["policy"], "least_requests");
+    assert_eq!(route["health_check"]["path"], "/healthz");
+    assert_eq!(route["health_check"]["interval_seconds"], 5);
+    let out = run(
+        &[
+            "proxy",
+            "create",
+            "ca.cli.test",
+            "https://10.0.0.3",
+            "--upstream-ca",
+            "/nonexistent.pem",
+        ],
+        ADMIN_TOKEN,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--upstream-ca"), "{stderr}");
+
     let out = run(&["cert", "delete", "cli"], ADMIN_TOKEN);
     assert!(out.status.success());
     let out = run(&["cert", "status", "cli"], ADMIN_TOKEN);

@@ -105,13 +105,10 @@ async fn ownership_and_hostname_claims() {
             cert_name: Some("a-cert".into()),
             https_redirect: true,
             preserve_host: true,
-            hsts: None,
-            restricted_upstream: false,
-            request_headers: Default::default(),
-            response_headers: Default::default(),
             owner_token_hash: owner_hash.clone(),
             created_at: now.clone(),
             updated_at: now,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -8,6 +8,7 @@
 pub mod bind;
 pub mod client;
 pub mod pebble;
+pub mod replicas;
 pub mod tls;
 pub mod topologies;
 pub mod upstream;

@@ -259,7 +259,7 @@ async fn route_rules_for_non_admin_tokens() {
     assert_eq!(r.status, 409);
     for (body, field) in [
         (
-            json!({ "hostname": "c.test", "upstream": "https://x.test" }),
+            json!({ "hostname": "c.test", "upstream": "ftp://x.test" }),
             "upstream",
         ),
         (

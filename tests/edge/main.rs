@@ -3,7 +3,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod balancing;
 mod forwarding;
+mod grpc;
 mod hardening;
 mod protections;
 mod rebinding;
@@ -11,6 +13,7 @@ mod rules;
 mod sni;
 mod swap;
 mod tables;
+mod upstream_tls;
 
 use std::time::{Duration, Instant};
 

@@ -16,13 +16,11 @@ fn route_to(upstream: &str, restricted: bool) -> certgate::routes::Route {
         cert_name: None,
         https_redirect: false,
         preserve_host: true,
-        hsts: None,
         restricted_upstream: restricted,
-        request_headers: Default::default(),
-        response_headers: Default::default(),
         owner_token_hash: "sha256:00".into(),
         created_at: now.clone(),
         updated_at: now,
+        ..Default::default()
     }
 }
 

@@ -17,13 +17,10 @@ fn route_for(hostname: &str) -> Route {
         cert_name: None,
         https_redirect: true,
         preserve_host: true,
-        hsts: None,
-        restricted_upstream: false,
-        request_headers: Default::default(),
-        response_headers: Default::default(),
         owner_token_hash: "0".repeat(64),
         created_at: "2026-01-01T00:00:00Z".to_owned(),
         updated_at: "2026-01-01T00:00:00Z".to_owned(),
+        ..Default::default()
     }
 }
 

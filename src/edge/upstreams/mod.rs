@@ -1,0 +1,142 @@
+//! The upstreams of every route as this instance uses them (`docs/edge.md`, "Upstreams"):
+//! pooled clients per upstream (plain, TLS, HTTP/2), the balancing policy, passive and active
+//! health. Built the first time a route is used and kept while the route's upstream fields stay
+//! the same, so health and pools survive unrelated route changes and resyncs.
+
+pub mod active;
+pub mod client;
+pub mod health;
+pub mod set;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::routes::Route;
+pub use health::HealthView;
+pub use set::{Member, UpstreamSet};
+
+/// What a route's upstream set is built from: when any of it changes, the set is rebuilt.
+#[derive(PartialEq)]
+struct UpstreamFields<'a> {
+    targets: &'a [crate::routes::model::UpstreamTarget],
+    upstream: &'a str,
+    policy: crate::routes::model::Policy,
+    health_check: &'a Option<crate::routes::model::HealthCheck>,
+    upstream_ca_pem: &'a Option<String>,
+    upstream_sni: &'a Option<String>,
+    insecure_skip_verify: bool,
+    restricted_upstream: bool,
+}
+
+fn fields(route: &Route) -> UpstreamFields<'_> {
+    UpstreamFields {
+        targets: &route.upstreams,
+        upstream: &route.upstream,
+        policy: route.policy,
+        health_check: &route.health_check,
+        upstream_ca_pem: &route.upstream_ca_pem,
+        upstream_sni: &route.upstream_sni,
+        insecure_skip_verify: route.insecure_skip_verify,
+        restricted_upstream: route.restricted_upstream,
+    }
+}
+
+/// A route (as last seen) and its upstream set.
+#[derive(Clone)]
+struct Entry {
+    route: Arc<Route>,
+    set: Arc<UpstreamSet>,
+}
+
+/// Every route's upstream set, by hostname.
+pub struct Upstreams {
+    config: Arc<Config>,
+    entries: ArcSwap<HashMap<String, Entry>>,
+    writer: Mutex<()>,
+}
+
+impl Upstreams {
+    pub fn new(config: Arc<Config>) -> Upstreams {
+        Upstreams {
+            config,
+            entries: ArcSwap::default(),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// `route`'s upstream set: the one built for it, or — when the route's upstream fields
+    /// changed, or it is new — a new one.
+    pub fn for_route(&self, route: &Arc<Route>) -> Result<Arc<UpstreamSet>, String> {
+        if let Some(entry) = self.entries.load().get(&route.hostname) {
+            if Arc::ptr_eq(&entry.route, route) {
+                return Ok(entry.set.clone());
+            }
+        }
+        let _guard = self.writer.lock().expect("upstream registry lock");
+        let current = self.entries.load();
+        let set = match current.get(&route.hostname) {
+            Some(entry) if Arc::ptr_eq(&entry.route, route) => return Ok(entry.set.clone()),
+            Some(entry) if fields(&entry.route) == fields(route) => entry.set.clone(),
+            _ => Arc::new(UpstreamSet::build(route, &self.config)?),
+        };
+        let mut next = HashMap::clone(&current);
+        next.insert(
+            route.hostname.clone(),
+            Entry {
+                route: route.clone(),
+                set: set.clone(),
+            },
+        );
+        self.entries.store(Arc::new(next));
+        Ok(set)
+    }
+
+    /// The upstream set in use for `hostname`, if a request or a check built one.
+    pub fn current(&self, hostname: &str) -> Option<Arc<UpstreamSet>> {
+        self.entries.load().get(hostname).map(|e| e.set.clone())
+    }
+
+    /// Health of `hostname`'s upstreams as this instance sees them (every upstream healthy and
+    /// idle when none was used yet).
+    pub fn health(&self, route: &Route) -> Vec<HealthView> {
+        match self.current(&route.hostname) {
+            Some(set) => set.members.iter().map(|m| m.health.view(&m.url)).collect(),
+            None => route
+                .targets()
+                .iter()
+                .map(|t| health::UpstreamHealth::default().view(&t.url))
+                .collect(),
+        }
+    }
+
+    /// Forgets the sets of routes no longer served (`keep` says which hostnames are).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let _guard = self.writer.lock().expect("upstream registry lock");
+        let current = self.entries.load();
+        if current.keys().all(|h| keep(h)) {
+            return;
+        }
+        let next: HashMap<String, Entry> = current
+            .iter()
+            .filter(|(h, _)| keep(h))
+            .map(|(h, e)| (h.clone(), e.clone()))
+            .collect();
+        self.entries.store(Arc::new(next));
+    }
+
+    /// `(route, upstream, healthy)` for every upstream in use, for `/metrics`.
+    pub fn healthy_gauges(&self) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for (hostname, entry) in self.entries.load().iter() {
+            for m in &entry.set.members {
+                out.push((hostname.clone(), m.url.clone(), m.health.available()));
+            }
+        }
+        out.sort();
+        out
+    }
+}

@@ -1,0 +1,178 @@
+//! A route's upstreams as the proxy uses them: each with its pooled client and its health, and
+//! the route's policy choosing one per attempt.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::client::{self, UpstreamClient};
+use super::health::{EjectPolicy, UpstreamHealth};
+use crate::config::Config;
+use crate::routes::model::Policy;
+use crate::routes::validate::{self, UpstreamScheme};
+use crate::routes::Route;
+
+/// One upstream of a route.
+pub struct Member {
+    /// As stored: `scheme://host:port`.
+    pub url: String,
+    pub scheme: UpstreamScheme,
+    /// `host:port` (brackets around IPv6), for `Host` when the route does not preserve it.
+    pub authority: String,
+    pub weight: u32,
+    pub client: UpstreamClient,
+    pub health: UpstreamHealth,
+}
+
+/// The upstreams of one route and how one is chosen.
+pub struct UpstreamSet {
+    pub members: Vec<Member>,
+    policy: Policy,
+    total_weight: usize,
+    /// Turns taken (round robin, and where `least_requests` starts among equals).
+    turn: AtomicUsize,
+    pub eject: EjectPolicy,
+}
+
+/// A set of members as a bit mask (routes have at most 16 upstreams).
+pub type Tried = u32;
+
+impl UpstreamSet {
+    /// Builds the clients for `route`'s upstreams.
+    pub fn build(route: &Route, config: &Config) -> Result<UpstreamSet, String> {
+        let mut members = Vec::new();
+        for target in route.targets().iter() {
+            let parsed = validate::upstream(&target.url).map_err(|e| e.detail)?;
+            let client = client::build(route, &parsed, config)?;
+            let authority = if parsed.host.contains(':') {
+                format!("[{}]:{}", parsed.host, parsed.port)
+            } else {
+                format!("{}:{}", parsed.host, parsed.port)
+            };
+            members.push(Member {
+                url: parsed.url.clone(),
+                scheme: parsed.scheme,
+                authority,
+                weight: target.weight.max(1),
+                client,
+                health: UpstreamHealth::default(),
+            });
+        }
+        if members.is_empty() {
+            return Err("the route names no upstream".to_owned());
+        }
+        if route.insecure_skip_verify {
+            tracing::warn!(
+                hostname = %route.hostname,
+                "insecure_skip_verify: this route's https:// upstreams are not verified"
+            );
+        }
+        Ok(UpstreamSet {
+            total_weight: members.iter().map(|m| m.weight as usize).sum(),
+            members,
+            policy: route.policy,
+            turn: AtomicUsize::new(0),
+            eject: EjectPolicy {
+                failures_to_eject: config.upstream_failures_to_eject,
+                eject_for: config.upstream_eject_time,
+                actively_checked: route.health_check.is_some(),
+            },
+        })
+    }
+
+    /// The member for the next attempt: in rotation and not in `tried`; `None` when none is.
+    pub fn pick(&self, tried: Tried) -> Option<usize> {
+        let usable = |i: usize| tried & (1 << i) == 0 && self.members[i].health.available();
+        let n = self.members.len();
+        if n == 1 {
+            return usable(0).then_some(0);
+        }
+        match self.policy {
+            Policy::First => (0..n).find(|&i| usable(i)),
+            Policy::RoundRobin => {
+                let start = self.weighted_turn();
+                (0..n).map(|k| (start + k) % n).find(|&i| usable(i))
+            }
+            Policy::LeastRequests => {
+                let start = self.turn.fetch_add(1, Ordering::Relaxed) % n;
+                (0..n)
+                    .map(|k| (start + k) % n)
+                    .filter(|&i| usable(i))
+                    .min_by_key(|&i| self.members[i].health.in_flight())
+            }
+        }
+    }
+
+    /// The member whose turn it is, each as often as its weight says.
+    fn weighted_turn(&self) -> usize {
+        let mut slot = self.turn.fetch_add(1, Ordering::Relaxed) % self.total_weight.max(1);
+        for (i, member) in self.members.iter().enumerate() {
+            let weight = member.weight as usize;
+            if slot < weight {
+                return i;
+            }
+            slot -= weight;
+        }
+        0
+    }
+}
+
+impl Member {
+    /// The URI a request to this member carries: its scheme, `authority` (the `Host` sent, so
+    /// HTTP/2's `:authority` equals it; the client dials the member whatever it says) and
+    /// `path`.
+    pub fn uri(&self, authority: &str, path: &str) -> Option<http::Uri> {
+        let scheme = match self.scheme {
+            UpstreamScheme::Https => "https",
+            UpstreamScheme::Http | UpstreamScheme::H2c => "http",
+        };
+        format!("{scheme}://{authority}{path}").parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::model::UpstreamTarget;
+
+    fn set(policy: Policy, weights: &[u32]) -> UpstreamSet {
+        let route = Route {
+            hostname: "lb.test".into(),
+            upstreams: weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| UpstreamTarget {
+                    url: format!("http://10.0.0.{}:80", i + 1),
+                    weight: *w,
+                })
+                .collect(),
+            policy,
+            ..Route::default()
+        };
+        UpstreamSet::build(&route, &Config::defaults()).unwrap()
+    }
+
+    #[test]
+    fn round_robin_follows_the_weights_and_skips_what_was_tried() {
+        let set = set(Policy::RoundRobin, &[3, 1]);
+        let picks: Vec<usize> = (0..8).map(|_| set.pick(0).unwrap()).collect();
+        assert_eq!(picks, [0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(set.pick(0b01), Some(1));
+        assert_eq!(set.pick(0b11), None);
+    }
+
+    #[test]
+    fn first_fails_over_and_least_requests_avoids_the_busy() {
+        let first = set(Policy::First, &[1, 1, 1]);
+        assert_eq!(first.pick(0), Some(0));
+        let policy = first.eject;
+        for _ in 0..policy.failures_to_eject {
+            first.members[0].health.connect_failed("refused", policy);
+        }
+        assert_eq!(first.pick(0), Some(1), "the ejected first one is skipped");
+
+        let least = set(Policy::LeastRequests, &[1, 1]);
+        let _busy = least.members[0].health.start();
+        for _ in 0..4 {
+            assert_eq!(least.pick(0), Some(1));
+        }
+    }
+}

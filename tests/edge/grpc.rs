@@ -1,0 +1,102 @@
+//! gRPC through certgate with a stock client and server (Python's `grpcio`): the client speaks
+//! TLS to certgate, certgate speaks HTTP/2 with prior knowledge (`h2c://`) to the server.
+//! Unary, server streaming of 100 messages, a `NOT_FOUND` with its trailers, and a gRPC status
+//! (`UNAVAILABLE`) — not an HTML 502 — when the upstream is down.
+
+use std::process::Stdio;
+
+use super::*;
+use common::{free_port, TempDir};
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+
+/// `python3` with `grpc` importable, or a failure that says how to get it.
+fn require_grpcio() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import grpc"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "python3 with grpcio is needed: run scripts/test-tools.sh (pip install grpcio)"
+    );
+}
+
+fn script() -> String {
+    format!("{}/tests/grpc/greeter.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn grpc_calls_pass_through_with_trailers() {
+    require_grpcio();
+    let (_redis, cg) = instance(&[]).await;
+    let port = free_port();
+    let mut server = tokio::process::Command::new("python3")
+        .args([script(), "serve".into(), port.to_string()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), ready.next_line())
+        .await
+        .expect("the gRPC server did not start within 20 s")
+        .unwrap();
+    assert_eq!(line.as_deref(), Some("ready"));
+
+    let cert = create_self_signed(&cg.admin(), "grpc", &["grpc.test", "down.test"]).await;
+    assert_eq!(cert["status"], "completed", "{cert}");
+    let pem = with_pem(&cg.admin(), "grpc").await;
+    let dir = TempDir::new("grpc");
+    let ca = dir.0.join("ca.pem");
+    std::fs::write(&ca, pem["fullchain_pem"].as_str().unwrap()).unwrap();
+    for (host, upstream) in [
+        ("grpc.test", format!("h2c://127.0.0.1:{port}")),
+        ("down.test", format!("h2c://127.0.0.1:{}", free_port())),
+    ] {
+        let r = cg
+            .admin()
+            .post(
+                "/proxies/",
+                &json!({ "hostname": host, "upstream": upstream, "cert_name": "grpc" }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", r.json());
+    }
+
+    let out = tokio::process::Command::new("python3")
+        .args([
+            script(),
+            "call".into(),
+            format!("127.0.0.1:{}", cg.https_port),
+            "grpc.test".into(),
+            ca.display().to_string(),
+            "down.test".into(),
+        ])
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the gRPC client finished within 60 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["unary"], "hello certgate", "{seen}");
+    assert_eq!(seen["stream_count"], 100, "{seen}");
+    assert_eq!(seen["stream_last"], "99:x", "{seen}");
+    assert_eq!(seen["missing"]["code"], "NOT_FOUND", "{seen}");
+    assert_eq!(seen["missing"]["details"], "no such greeting", "{seen}");
+    assert_eq!(seen["missing"]["trailing"]["x-detail"], "gone", "{seen}");
+    assert_eq!(seen["dead"]["code"], "UNAVAILABLE", "{seen}");
+    assert!(
+        seen["dead"]["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("upstream unreachable")),
+        "{seen}"
+    );
+}

@@ -1,0 +1,75 @@
+//! `https://` upstreams: verified against the route's CA (HTTP/2 by ALPN), refused with a `502`
+//! naming the verification failure when the CA is not the one that signed, and accepted
+//! unverified only with `insecure_skip_verify`.
+
+use super::*;
+use common::replicas::Replica;
+use common::tls::make_pki;
+use serde_json::Value;
+
+#[tokio::test]
+async fn https_upstreams_are_verified_against_the_route_ca() {
+    let (_redis, cg) = instance(&[]).await;
+    let pki = make_pki(&["backend.test"]);
+    let other = make_pki(&["backend.test"]);
+    let backend = Replica::start_tls("secure", &pki.server_cert_pem, &pki.server_key_pem).await;
+    let call = |host: &'static str| {
+        let port = cg.http_port;
+        async move {
+            certgate::client::AdminClient::new(&format!("http://127.0.0.1:{port}"), None)
+                .send_raw(http::Method::GET, "/", &[("host", host)], None)
+                .await
+                .unwrap()
+        }
+    };
+    let route = |host: &str, extra: Value| {
+        let mut body = json!({
+            "hostname": host,
+            "upstream": backend.url(),
+            "https_redirect": false,
+            "upstream_sni": "backend.test",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for body in [
+        route("good.test", json!({ "upstream_ca_pem": pki.ca_pem })),
+        route("wrong.test", json!({ "upstream_ca_pem": other.ca_pem })),
+        route("system.test", json!({})),
+        route("skip.test", json!({ "insecure_skip_verify": true })),
+    ] {
+        let r = cg.admin().post("/proxies/", &body).await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.json());
+    }
+
+    // The right CA: verified, and HTTP/2 as the upstream offered it by ALPN.
+    let good = call("good.test").await;
+    assert_eq!(good.status, 200);
+    assert_eq!(good.json()["upstream"], "secure");
+    assert_eq!(good.json()["version"], "HTTP/2.0", "{}", good.json());
+    assert_eq!(
+        good.json()["authority"],
+        "good.test",
+        "`:authority` is the client's host"
+    );
+
+    // Another CA, or the system roots: 502 naming the verification failure.
+    for host in ["wrong.test", "system.test"] {
+        let refused = call(host).await;
+        assert_eq!(refused.status, 502, "{host}");
+        let text = String::from_utf8_lossy(&refused.body);
+        assert!(
+            text.starts_with("upstream TLS handshake failed: invalid peer certificate"),
+            "{host}: {text}"
+        );
+    }
+    assert!(cg.log_text().contains("upstream_tls"));
+
+    // Not verified at all, by the admin's choice: answered, and said loudly in the log.
+    assert_eq!(call("skip.test").await.status, 200);
+    assert!(cg.log_text().contains("insecure_skip_verify"));
+    let shown = cg.admin().get("/proxies/skip.test").await.unwrap().json();
+    assert_eq!(shown["insecure_skip_verify"], true);
+}
