@@ -27,6 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 SCALE_CERTS = int(os.environ.get("BENCH_SCALE_CERTS", "10000"))
+# Which sections run (comma-separated): main (pinned, RSA, unpinned), upstreams, scale.
+SECTIONS = os.environ.get("BENCH_SECTIONS", "main,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
@@ -142,8 +144,8 @@ def run(cmd, cpus=None, timeout=600):
     return r.stdout
 
 
-def h2load(port, extra, cpus):
-    out = run(["h2load", "--connect-to", f"127.0.0.1:{port}", "-D", str(SECONDS), "--warm-up-time", "1"] + extra + ["https://bench.test/"], cpus)
+def h2load(port, extra, cpus, path="/"):
+    out = run(["h2load", "--connect-to", f"127.0.0.1:{port}", "-D", str(SECONDS), "--warm-up-time", "1"] + extra + [f"https://bench.test{path}"], cpus)
     for line in out.splitlines():
         if line.startswith("finished in"):
             rps = float(line.split(",")[1].strip().split()[0])
@@ -173,11 +175,21 @@ class Server:
         self.proc = None
         self.port = free_port()
         self.term_port = free_port()
+        # The upstream's protocol: http, https (HTTP/1.1 over TLS) or grpc (HTTP/2 cleartext).
+        self.kind = "http"
 
     def stop(self):
         if self.proc:
             stop(self.proc)
             self.proc = None
+
+
+NGINX_PASS = {
+    "http": 'proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;',
+    "https": 'proxy_pass https://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_ssl_session_reuse on;',
+    "grpc": "grpc_pass grpc://up;",
+}
+HAPROXY_SERVER = {"http": "", "https": " ssl verify none alpn http/1.1", "grpc": " proto h2"}
 
 
 class Nginx(Server):
@@ -199,7 +211,7 @@ http {{
   server {{
     listen 127.0.0.1:{self.port} ssl http2;
     ssl_certificate {cert}; ssl_certificate_key {key};
-    location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }}
+    location / {{ {NGINX_PASS[self.kind]} }}
   }}
   server {{
     listen 127.0.0.1:{self.term_port} ssl http2;
@@ -234,7 +246,7 @@ frontend term
   bind 127.0.0.1:{self.term_port} ssl crt {combined} alpn h2,http/1.1
   http-request return status 200 content-type text/plain string "{BODY.strip()}"
 backend upstream
-  server up 127.0.0.1:{upstream}
+  server up 127.0.0.1:{upstream}{HAPROXY_SERVER[self.kind]}
 """)
         self.proc = start(["haproxy", "-f", conf, "-db"], cpus=cpus, name="haproxy")
         wait_port(self.port)
@@ -422,34 +434,53 @@ def main():
     order = [anchors[0], anchors[1], cg, anchors[2]]
     results = {"versions": versions(), "date": time.strftime("%Y-%m-%d"), "runs": RUNS, "seconds": SECONDS, "pinned": {}, "pinned_rsa": {}, "unpinned": {}}
 
-    log("pinned run (servers on CPU 0, one worker; load and upstream on CPU 1)")
-    nginx_h1 = None
-    for server in order:
-        server.start(1, "0", *certs["ecdsa"], upstream_port)
-        log(f"  {server.name} …")
-        results["pinned"][server.name] = measure(server, "1", nginx_h1=nginx_h1 or None)
-        if server.name == "nginx":
-            nginx_h1 = results["pinned"]["nginx"]["h1_rps"]
-            results["pinned"]["nginx"]["p50_ms"], results["pinned"]["nginx"]["p99_ms"] = median_of(lambda: latency(server.port, nginx_h1 / 2, "1"))
-        server.stop()
+    if "main" in SECTIONS:
+        log("pinned run (servers on CPU 0, one worker; load and upstream on CPU 1)")
+        nginx_h1 = None
+        for server in order:
+            server.start(1, "0", *certs["ecdsa"], upstream_port)
+            log(f"  {server.name} …")
+            results["pinned"][server.name] = measure(server, "1", nginx_h1=nginx_h1 or None)
+            if server.name == "nginx":
+                nginx_h1 = results["pinned"]["nginx"]["h1_rps"]
+                results["pinned"]["nginx"]["p50_ms"], results["pinned"]["nginx"]["p99_ms"] = median_of(lambda: latency(server.port, nginx_h1 / 2, "1"))
+            server.stop()
 
-    log("pinned run, RSA-2048 certificate: full handshakes")
-    for server in order:
-        server.start(1, "0", *certs["rsa"], upstream_port)
-        sni = "rsa.bench.test"
-        results["pinned_rsa"][server.name] = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"])}
-        server.stop()
+        log("pinned run, RSA-2048 certificate: full handshakes")
+        for server in order:
+            server.start(1, "0", *certs["rsa"], upstream_port)
+            sni = "rsa.bench.test"
+            results["pinned_rsa"][server.name] = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"])}
+            server.stop()
 
-    log("unpinned run (two workers each)")
-    for server in order:
-        server.start(2, None, *certs["ecdsa"], upstream_port)
-        r = {}
-        r["full_hs"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", "bench.test", "16", str(SECONDS)], None)["rate"])
-        r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], None)[0])
-        r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], None)[0])
-        results["unpinned"][server.name] = r
-        server.stop()
+        log("unpinned run (two workers each)")
+        for server in order:
+            server.start(2, None, *certs["ecdsa"], upstream_port)
+            r = {}
+            r["full_hs"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", "bench.test", "16", str(SECONDS)], None)["rate"])
+            r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], None)[0])
+            r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], None)[0])
+            results["unpinned"][server.name] = r
+            server.stop()
 
+    if "upstreams" in SECTIONS:
+        log("pinned run with TLS and gRPC upstreams")
+        import upstream_rows
+
+        def start_upstream(mode):
+            port = free_port()
+            start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{port}", "1"] + mode, cpus="1", name="upstream-" + mode[0])
+            wait_port(port)
+            return port
+        rows = upstream_rows.measure([anchors[0], anchors[1], cg], certs["ecdsa"], start_upstream, api, None, h2load, median_of, TMP, SECONDS, log)
+        for name, r in rows.items():
+            results["pinned"].setdefault(name, {}).update(r)
+        cg.start(1, "0")
+        api(cg.admin, "PUT", "/proxies/bench.test", {"upstream": f"http://127.0.0.1:{upstream_port}", "cert_name": "bench-ecdsa"})
+        cg.stop()
+
+    if "scale" not in SECTIONS:
+        return save(results)
     log(f"scale: certgate with {SCALE_CERTS} certificates")
     names = os.path.join(TMP, "names.txt")
     run([os.path.join(RELEASE, "examples", "load_certs"), redis_url, "scale:", str(SCALE_CERTS), "scale.test", names])
@@ -469,7 +500,10 @@ def main():
     scale["hs_spread"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{big.port}", "@" + names, "16", str(SECONDS)], "1")["rate"])
     big.stop()
     results["scale"] = scale
+    save(results)
 
+
+def save(results):
     out_dir = os.path.join(ROOT, "target", "bench")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
@@ -509,20 +543,23 @@ def render(r):
     row("KiB per idle TLS connection, 10,000 open (lower is better)", "idle_kib_per_conn_10000", p, higher_better=False, fmt="{:.1f}")
     row("CPU 1 (load generator) utilisation % during HTTP/1.1", "cpu1_util", p, fmt="{:.0f}")
     row("termination only: HTTP/1.1 req/s (server answers itself)", "term_h1_rps", p)
+    row("HTTP/1.1 keep-alive req/s through a TLS upstream", "tls_upstream_h1_rps", p)
+    row("gRPC unary calls/s (HTTP/2, -m 10; h2c / grpc_pass / proto h2)", "grpc_calls", p)
     lines.append(f"\n### Unpinned: two workers each\n")
     lines.append(header)
     u = r["unpinned"]
     row("full TLS handshakes/s (ECDSA P-256)", "full_hs", u)
     row("HTTP/1.1 keep-alive req/s", "h1_rps", u)
     row("HTTP/2 req/s", "h2_rps", u)
-    s = r["scale"]
-    lines.append(f"\n### certgate with {s['certificates']:,} certificates\n")
-    lines.append("| measure | value |\n|---|---|")
-    lines.append(f"| start-up until all are served (s) | {s['startup_s']} |")
-    lines.append(f"| resident memory (MiB) | {s['rss_mib']} |")
-    lines.append(f"| handshakes/s, one name | {s['hs_one_name']:.0f} |")
-    lines.append(f"| handshakes/s, SNI spread over all names | {s['hs_spread']:.0f} |")
-    lines.append(f"| spread / one name | {s['hs_spread'] / s['hs_one_name']:.2f} |")
+    if "scale" in r:
+        s = r["scale"]
+        lines.append(f"\n### certgate with {s['certificates']:,} certificates\n")
+        lines.append("| measure | value |\n|---|---|")
+        lines.append(f"| start-up until all are served (s) | {s['startup_s']} |")
+        lines.append(f"| resident memory (MiB) | {s['rss_mib']} |")
+        lines.append(f"| handshakes/s, one name | {s['hs_one_name']:.0f} |")
+        lines.append(f"| handshakes/s, SNI spread over all names | {s['hs_spread']:.0f} |")
+        lines.append(f"| spread / one name | {s['hs_spread'] / s['hs_one_name']:.2f} |")
     lines.append("\nVersions: " + "; ".join(f"{k}: {v}" for k, v in r["versions"].items()))
     return "\n".join(lines) + "\n"
 

@@ -1,21 +1,64 @@
 //! A fast upstream for benchmarks: answers every request with a small fixed body.
 //!
-//! `cargo run --release --example bench_upstream -- 127.0.0.1:9000 [threads]`
+//! `cargo run --release --example bench_upstream -- 127.0.0.1:9000 [threads] [mode]`
+//!
+//! Modes: `http` (default; HTTP/1.1), `tls CERT KEY` (HTTP/1.1 over TLS, for proxies' `https://`
+//! upstream rows), `grpc` (HTTP/2 with prior knowledge: every request gets one gRPC message and
+//! `grpc-status: 0` in trailers, as a unary gRPC call would).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Full, StreamBody};
+use hyper::body::Frame;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const BODY: &[u8] = b"hello from the upstream\n";
+/// A gRPC message: not compressed, 24 bytes (the same text as `BODY`).
+const GRPC_MESSAGE: &[u8] = b"\x00\x00\x00\x00\x18hello from the upstream\n";
+
+enum Mode {
+    Http,
+    Tls(tokio_rustls::TlsAcceptor),
+    Grpc,
+}
+
+fn tls_acceptor(cert: &str, key: &str) -> tokio_rustls::TlsAcceptor {
+    let certs = rustls_pemfile::certs(&mut std::fs::read(cert).expect("cert file").as_slice())
+        .map(|c| c.expect("a certificate"))
+        .collect();
+    let key = rustls_pemfile::private_key(&mut std::fs::read(key).expect("key file").as_slice())
+        .expect("a key")
+        .expect("a key");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("certificate and key");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9000".into());
     let threads: usize = args.next().and_then(|t| t.parse().ok()).unwrap_or(1);
+    let mode = match args.next().as_deref() {
+        None | Some("http") => Mode::Http,
+        Some("grpc") => Mode::Grpc,
+        Some("tls") => {
+            let (cert, key) = (args.next().expect("CERT"), args.next().expect("KEY"));
+            Mode::Tls(tls_acceptor(&cert, &key))
+        }
+        Some(other) => panic!("unknown mode {other}: http, tls CERT KEY or grpc"),
+    };
+    let mode = Arc::new(mode);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -26,13 +69,44 @@ fn main() -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            let mode = mode.clone();
             tokio::spawn(async move {
-                let service = service_fn(|_req: Request<hyper::body::Incoming>| async {
+                let plain = service_fn(|_req: Request<hyper::body::Incoming>| async {
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match &*mode {
+                    Mode::Http => {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), plain)
+                            .await;
+                    }
+                    Mode::Tls(acceptor) => {
+                        if let Ok(tls) = acceptor.accept(stream).await {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(tls), plain)
+                                .await;
+                        }
+                    }
+                    Mode::Grpc => {
+                        let grpc = service_fn(|_req: Request<hyper::body::Incoming>| async {
+                            let mut trailers = http::HeaderMap::new();
+                            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                            let frames = futures_util::stream::iter([
+                                Ok::<_, Infallible>(Frame::data(Bytes::from_static(GRPC_MESSAGE))),
+                                Ok(Frame::trailers(trailers)),
+                            ]);
+                            let mut response = Response::new(StreamBody::new(frames));
+                            response.headers_mut().insert(
+                                http::header::CONTENT_TYPE,
+                                http::HeaderValue::from_static("application/grpc"),
+                            );
+                            Ok::<_, Infallible>(response)
+                        });
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), grpc)
+                            .await;
+                    }
+                }
             });
         }
     })
