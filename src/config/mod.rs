@@ -113,6 +113,8 @@ pub struct Config {
     pub upstream_failures_to_eject: u32,
     /// How long a passive ejection lasts at first (`UPSTREAM_EJECT_SECONDS`).
     pub upstream_eject_time: Duration,
+    /// Where upstream names are resolved instead of the system resolver (`UPSTREAM_DNS_SERVER`).
+    pub upstream_dns_server: Option<std::net::SocketAddr>,
     pub max_header_bytes: usize,
     pub max_connections: usize,
     /// Cap on open admin connections (`ADMIN_MAX_CONNECTIONS`).
@@ -278,6 +280,7 @@ impl Config {
             upstream_retries: v.number("UPSTREAM_RETRIES")? as u32,
             upstream_failures_to_eject: v.number("UPSTREAM_FAILURES_TO_EJECT")? as u32,
             upstream_eject_time: v.seconds("UPSTREAM_EJECT_SECONDS")?,
+            upstream_dns_server: v.socket_addr("UPSTREAM_DNS_SERVER")?,
             max_header_bytes: v.number("MAX_HEADER_BYTES")? as usize,
             max_connections: v.number("MAX_CONNECTIONS")? as usize,
             admin_max_connections: v.number("ADMIN_MAX_CONNECTIONS")? as usize,

@@ -224,6 +224,22 @@ impl Values<'_> {
         }
     }
 
+    /// An optional `ip:port` (empty: `None`).
+    pub(super) fn socket_addr(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let text = self.get(name).unwrap_or_default().trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| ConfigError {
+            variable: name.into(),
+            accepts: "ip:port (e.g. 10.0.0.2:53 or [fd00::2]:53), or empty".into(),
+            got: text.into(),
+        })
+    }
+
     /// The dns-01 settings: server, TSIG key name and secret all set, or none of them.
     pub(super) fn dns_update(&self) -> Result<Option<DnsUpdate>, ConfigError> {
         const TRIO: [&str; 3] = ["DNS_UPDATE_SERVER", "DNS_TSIG_KEY_NAME", "DNS_TSIG_SECRET"];

@@ -1,4 +1,5 @@
-//! Name resolution for upstreams of routes a non-admin token wrote: the addresses are checked
+//! Name resolution for upstreams (`routes::resolve`). For routes a non-admin token wrote the
+//! addresses are checked
 //! at every new connection, not only when the route was created, so a name that resolves to a
 //! public address at creation and to `127.0.0.1` later (DNS rebinding) cannot reach inside.
 
@@ -18,6 +19,8 @@ use crate::routes::validate::is_inward;
 #[derive(Clone, Debug, Default)]
 pub struct GuardedResolver {
     pub guarded: bool,
+    /// `UPSTREAM_DNS_SERVER`, when names resolve there instead of through the system.
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 impl tower_service::Service<Name> for GuardedResolver {
@@ -30,10 +33,10 @@ impl tower_service::Service<Name> for GuardedResolver {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        let guarded = self.guarded;
+        let (guarded, dns_server) = (self.guarded, self.dns_server);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let all = crate::routes::resolve::lookup(&host, 0, dns_server).await?;
             if !guarded {
                 return Ok(all.into_iter());
             }

@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod model;
+pub mod resolve;
 pub mod table;
 pub mod validate;
 pub mod validate_upstreams;

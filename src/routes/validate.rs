@@ -109,9 +109,9 @@ pub fn upstream_at(field: &str, raw: &str) -> Result<Upstream, FieldError> {
 /// For non-admin tokens: the upstream may not resolve to a loopback, link-local or unspecified
 /// address, nor to one of certgate's own listeners.
 pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Result<(), FieldError> {
-    let lookup = tokio::net::lookup_host((upstream.host.as_str(), upstream.port));
+    let lookup = super::resolve::lookup(&upstream.host, upstream.port, config.upstream_dns_server);
     let addrs: Vec<SocketAddr> = match tokio::time::timeout(Duration::from_secs(3), lookup).await {
-        Ok(Ok(addrs)) => addrs.collect(),
+        Ok(Ok(addrs)) => addrs,
         _ => {
             return Err(FieldError::new(
                 "upstream",

@@ -23,6 +23,11 @@ pub struct Bind {
 impl Bind {
     /// Starts `named` serving `zone` (every name in it answers A 127.0.0.1).
     pub async fn start(zone: &str) -> Bind {
+        Bind::start_with(zone, "").await
+    }
+
+    /// [`Bind::start`] with more zone-file lines (names relative to the zone).
+    pub async fn start_with(zone: &str, records: &str) -> Bind {
         let named = require_binary("named", "apt-get install -y bind9");
         let dir = TempDir::new("bind");
         let port = free_port();
@@ -51,7 +56,7 @@ zone "{zone}" {{
         );
         let zone_file = format!(
             "$TTL 60\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\n\
-             ns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n"
+             ns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n{records}"
         );
         std::fs::write(dir.0.join("named.conf"), config).unwrap();
         std::fs::write(dir.0.join("zone.db"), zone_file).unwrap();
@@ -91,6 +96,47 @@ zone "{zone}" {{
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Points `name` (in the zone) at `ip` alone: its A records replaced by one RFC 2136 update
+    /// signed with the test key, as a DNS operator — or an attacker rebinding a name — would.
+    pub async fn set_a(&self, name: &str, ip: std::net::Ipv4Addr) {
+        use base64::Engine;
+        use hickory_client::client::{Client, ClientHandle};
+        use hickory_client::proto::dnssec::rdata::tsig::TsigAlgorithm;
+        use hickory_client::proto::dnssec::tsig::TSigner;
+        use hickory_client::proto::op::ResponseCode;
+        use hickory_client::proto::rr::rdata::A;
+        use hickory_client::proto::rr::{Name, RData, Record, RecordType};
+        use hickory_client::proto::runtime::TokioRuntimeProvider;
+        use hickory_client::proto::tcp::TcpClientStream;
+        let signer = TSigner::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(TSIG_SECRET)
+                .unwrap(),
+            TsigAlgorithm::HmacSha256,
+            Name::from_ascii(TSIG_KEY_NAME).unwrap(),
+            300,
+        )
+        .unwrap();
+        let (stream, sender) = TcpClientStream::new(
+            ([127, 0, 0, 1], self.port).into(),
+            None,
+            None,
+            TokioRuntimeProvider::new(),
+        );
+        let (mut client, bg) = Client::new(stream, sender, Some(std::sync::Arc::new(signer)))
+            .await
+            .unwrap();
+        tokio::spawn(bg);
+        let owner = Name::from_ascii(format!("{name}.")).unwrap();
+        let zone = Name::from_ascii(format!("{}.", self.zone)).unwrap();
+        let old = Record::update0(owner.clone(), 0, RecordType::A);
+        let deleted = client.delete_rrset(old, zone.clone()).await.unwrap();
+        assert_eq!(deleted.response_code(), ResponseCode::NoError);
+        let record = Record::from_rdata(owner, 1, RData::A(A(ip)));
+        let added = client.append(record, zone, false).await.unwrap();
+        assert_eq!(added.response_code(), ResponseCode::NoError, "{added:?}");
     }
 
     /// The TXT values BIND answers for `name` (asked over TCP, unsigned).

@@ -75,3 +75,78 @@ async fn a_non_admin_route_that_resolves_inward_is_refused_at_connect_time() {
     let by_admin = cg.admin().get("/proxies/admin.test").await.unwrap().json();
     assert!(by_admin.get("restricted_upstream").is_none(), "{by_admin}");
 }
+
+/// The scenario end to end: a real DNS server (BIND, through `UPSTREAM_DNS_SERVER`)
+/// answers a public address while a non-admin token creates its route, then is updated to
+/// answer `127.0.0.1` — the tenant's requests are refused at connect time, while an admin
+/// route to the same name now reaches inside (so the new answer is really being served).
+#[tokio::test]
+async fn a_name_rebound_to_loopback_after_creation_is_refused_at_connect_time() {
+    let bind = common::bind::Bind::start_with("rebind.test", "app IN A 192.0.2.10\n").await;
+    let redis = Redis::start().await;
+    let dns = bind.address();
+    let cg = Certgate::start(&redis.url(), "e:", &[("UPSTREAM_DNS_SERVER", &dns)]).await;
+    let up = upstream::start("inside").await;
+    let upstream_url = format!("http://app.rebind.test:{}", up.addr.port());
+    let token = cg
+        .admin()
+        .post("/tokens/", &json!({ "name": "tenant" }))
+        .await
+        .unwrap()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant = cg.client(Some(&token));
+
+    // At creation the name resolves to a public address: the tenant's route is accepted.
+    let created = tenant
+        .post(
+            "/proxies/",
+            &json!({ "hostname": "tenant.test", "upstream": upstream_url, "https_redirect": false }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.json());
+    assert_eq!(created.json()["restricted_upstream"], true);
+    let admin_route = cg
+        .admin()
+        .post(
+            "/proxies/",
+            &json!({ "hostname": "admin.test", "upstream": upstream_url, "https_redirect": false }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(admin_route.status, 201);
+    // The creation check asks the same DNS server: a name it answers inward is refused.
+    let inward = tenant
+        .post(
+            "/proxies/",
+            &json!({ "hostname": "other.test", "upstream": format!("http://inside.rebind.test:{}", up.addr.port()) }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inward.status, 403, "{}", inward.json());
+
+    // The name is rebound to loopback.
+    bind.set_a("app.rebind.test", std::net::Ipv4Addr::LOCALHOST)
+        .await;
+    let call = |host: &'static str| {
+        let port = cg.http_port;
+        async move {
+            certgate::client::AdminClient::new(&format!("http://127.0.0.1:{port}"), None)
+                .send_raw(http::Method::GET, "/", &[("host", host)], None)
+                .await
+                .unwrap()
+                .status
+                .as_u16()
+        }
+    };
+    assert_eq!(call("admin.test").await, 200, "the new answer is served");
+    assert_eq!(call("tenant.test").await, 502, "refused at connect time");
+    assert!(
+        cg.log_text()
+            .contains("resolves inward; connection refused"),
+        "a log line names it"
+    );
+}

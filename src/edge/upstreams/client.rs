@@ -57,6 +57,7 @@ pub fn build(
 ) -> Result<UpstreamClient, String> {
     let mut http = HttpConnector::new_with_resolver(GuardedResolver {
         guarded: route.restricted_upstream,
+        dns_server: config.upstream_dns_server,
     });
     http.set_connect_timeout(Some(config.upstream_connect_timeout));
     http.set_nodelay(true);
