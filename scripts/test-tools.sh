@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the test tools that are not Debian packages the tests start themselves: the OpenAPI
-# fuzzer (schemathesis) and the gRPC test's stock client and server (grpcio), from PyPI. Quiet
-# when they are already there.
+# Installs the test tools the tests need beyond what they start themselves: from PyPI the OpenAPI
+# fuzzer (schemathesis), the gRPC test's stock client and server (grpcio) and Selenium; from
+# Debian Chromium and its driver for the dashboard test. Quiet when they are already there.
 set -euo pipefail
 if ! python3 -c 'import schemathesis' 2>/dev/null; then
   echo "test-tools: installing schemathesis (PyPI)"
@@ -10,4 +10,19 @@ fi
 if ! python3 -c 'import grpc' 2>/dev/null; then
   echo "test-tools: installing grpcio (PyPI), the stock gRPC client and server of the gRPC test"
   python3 -m pip install --quiet --disable-pip-version-check 'grpcio>=1.60,<2'
+fi
+# The dashboard test drives Debian's Chromium through Selenium.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test-tools: installing ${need[*]} (Debian packages) for the dashboard test"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import selenium' 2>/dev/null; then
+  echo "test-tools: installing selenium (PyPI), which drives Chromium in the dashboard test"
+  python3 -m pip install --quiet --disable-pip-version-check 'selenium>=4.10,<5'
 fi

@@ -242,12 +242,44 @@ pub async fn list(
         .store
         .certificates_page(page.after.as_deref(), page.limit)
         .await?;
-    let views: Vec<CertificateView> = found
+    let mut views: Vec<CertificateView> = found
         .items
         .iter()
         .map(|r| r.view(caller.owns(&r.owner_token_hash)))
         .collect();
+    name_owners(&state, &mut views).await?;
     Ok(page.answer("/certificates/", views, found.next_after))
+}
+
+/// Fills in `owner` (by name) wherever `owner_token_hash` is shown: `admin`, the token's name,
+/// or the owner as stored when it is not a token (`on-demand`).
+async fn name_owners(state: &AdminState, views: &mut [CertificateView]) -> Result<(), ApiError> {
+    if views.iter().all(|v| v.owner_token_hash.is_none()) {
+        return Ok(());
+    }
+    let admin = state.admin_hash().await?;
+    let tokens: HashMap<String, String> = state
+        .store
+        .list_tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.token_hash, t.name))
+        .collect();
+    for view in views.iter_mut() {
+        let Some(hash) = &view.owner_token_hash else {
+            continue;
+        };
+        view.owner = Some(if *hash == admin {
+            "admin".to_owned()
+        } else if let Some(name) = tokens.get(hash) {
+            name.clone()
+        } else if !hash.starts_with("sha256:") {
+            hash.clone()
+        } else {
+            "(deleted token)".to_owned()
+        });
+    }
+    Ok(())
 }
 
 /// Parses a `true`/`false` query flag, naming it when it is neither.
@@ -259,7 +291,7 @@ pub(super) fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, 
     }
 }
 
-/// `GET /certificates/{name}[?pem=true]`.
+/// `GET /certificates/{name}[?pem=true][&chain=true]`.
 pub async fn show(
     State(state): State<AdminState>,
     caller: Caller,
@@ -267,6 +299,7 @@ pub async fn show(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<CertificateView>, ApiError> {
     let pem = flag(&query, "pem")?;
+    let chain = flag(&query, "chain")?;
     let (record, key) = state
         .store
         .get_certificate_with_key(&name)
@@ -283,6 +316,16 @@ pub async fn show(
         view.fullchain_pem = record.fullchain_pem.clone();
         view.private_key_pem = key;
     }
+    if chain {
+        view.chain = Some(
+            record
+                .fullchain_pem
+                .as_deref()
+                .and_then(|pem| crate::certs::pem::chain_entries(pem).ok())
+                .unwrap_or_default(),
+        );
+    }
+    name_owners(&state, std::slice::from_mut(&mut view)).await?;
     Ok(Json(view))
 }
 

@@ -1,4 +1,5 @@
-//! `GET /cluster/instances` (admin): the instances of this cluster whose heartbeat is fresh.
+//! `GET /cluster/instances` (admin): the instances of this cluster whose heartbeat is fresh;
+//! `GET /events/` (admin): the cluster's recent lifecycle events.
 
 use axum::extract::State;
 use axum::Json;
@@ -7,6 +8,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::AdminState;
 use crate::store::instances::InstanceInfo;
+use crate::store::recent_events::RecentEvent;
 
 pub async fn instances(
     State(state): State<AdminState>,
@@ -14,4 +16,13 @@ pub async fn instances(
 ) -> Result<Json<Vec<InstanceInfo>>, ApiError> {
     caller.require_admin()?;
     Ok(Json(state.store.live_instances().await?))
+}
+
+/// `GET /events/`: the newest lifecycle events of the cluster, newest first.
+pub async fn events(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Vec<RecentEvent>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(state.store.recent_events().await?))
 }

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod tokens;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -103,6 +104,7 @@ pub fn router(state: AdminState) -> Router {
         router = router.route(path, methods);
     }
     router
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -81,10 +81,13 @@ fn operation_id(method: &str, path: &str) -> String {
 fn query_params(method: &str, path: &str) -> Vec<Value> {
     let flag = |name: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": format!("{description}; true or false, once"), "schema": { "type": "boolean" } });
     match (method, path) {
-        ("get", "/certificates/{cert_name}") => vec![flag(
-            "pem",
-            "add fullchain_pem and (owner/admin) private_key_pem",
-        )],
+        ("get", "/certificates/{cert_name}") => vec![
+            flag("pem", "add fullchain_pem and (owner/admin) private_key_pem"),
+            flag(
+                "chain",
+                "add chain: subject, issuer, validity and serial of each certificate",
+            ),
+        ],
         ("delete", "/certificates/{cert_name}") => {
             vec![flag("force", "delete even while routes use it")]
         }
@@ -124,8 +127,8 @@ fn schemas() -> Value {
     let hsts = json!({ "type": "object", "nullable": true, "additionalProperties": false, "required": ["max_age"], "description": "Strict-Transport-Security on HTTPS responses; preload needs include_subdomains and max_age >= 31536000", "properties": { "max_age": { "type": "integer", "minimum": 0, "maximum": 63072000 }, "include_subdomains": { "type": "boolean", "default": false }, "preload": { "type": "boolean", "default": false } } });
     let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": { "set": { "type": "object", "maxProperties": 32, "propertyNames": { "maxLength": 128 }, "additionalProperties": { "type": "string", "maxLength": 1024 } }, "remove": { "type": "array", "maxItems": 32, "items": { "type": "string", "maxLength": 128 } } } });
     let upstream_item = json!({ "anyOf": [
-        { "type": "string", "pattern": UPSTREAM_PATTERN },
-        { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": { "type": "string", "pattern": UPSTREAM_PATTERN }, "weight": { "type": "integer", "minimum": 1, "maximum": 100, "default": 1 } } },
+        { "type": "string", "maxLength": 300, "pattern": UPSTREAM_PATTERN },
+        { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": { "type": "string", "maxLength": 300, "pattern": UPSTREAM_PATTERN }, "weight": { "type": "integer", "minimum": 1, "maximum": 100, "default": 1 } } },
     ] });
     let upstreams = json!({ "type": "array", "nullable": true, "minItems": 1, "maxItems": 16, "items": upstream_item, "description": "several upstreams (no URL twice), balanced by policy" });
     let policy = json!({ "type": "string", "enum": ["round_robin", "least_requests", "first"], "default": "round_robin" });
@@ -149,6 +152,9 @@ fn schemas() -> Value {
             props.extend(extra.clone());
         }
     }
+    let chain = json!({ "type": "array", "description": "with ?chain=true", "items": { "type": "object", "properties": { "subject": string, "issuer": string, "not_before": string, "not_after": string, "serial": string } } });
+    let whoami = json!({ "type": "object", "properties": { "admin": { "type": "boolean" }, "name": string, "token_hash": string } });
+    let events = json!({ "type": "array", "items": { "type": "object", "properties": { "at": string, "kind": { "type": "string", "enum": ["certificate", "route"] }, "name": string, "outcome": string, "message": string } } });
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": string, "field": string, "detail": string, "routes": { "type": "array", "items": string } } },
         "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["healthy", "degraded", "starting", "draining"] }, "reasons": { "type": "array", "items": string } } },
@@ -171,17 +177,21 @@ fn schemas() -> Value {
             "revoked_at": nullable_string,
             "revocation_reason": { "type": "string", "nullable": true, "enum": ["unspecified", "keyCompromise", "superseded", "cessationOfOperation", null] },
             "owner_token_hash": { "type": "string", "description": "owner and admin only" },
+            "owner": { "type": "string", "description": "admin, a token's name or on-demand; with owner_token_hash" },
+            "chain": chain,
             "fullchain_pem": { "type": "string", "description": "with ?pem=true" },
             "private_key_pem": { "type": "string", "description": "with ?pem=true; owner and admin only" }
         } },
         "RevokeCertificate": { "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string", "enum": ["unspecified", "keyCompromise", "superseded", "cessationOfOperation"], "default": "unspecified" } } },
         "CertificateList": { "type": "array", "items": { "$ref": "#/components/schemas/Certificate" } },
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
-        "RouteRequest": { "type": "object", "additionalProperties": false, "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "nullable": true, "pattern": UPSTREAM_PATTERN, "example": "http://app.internal:8080", "description": "one upstream; or give upstreams (one of the two is required)" }, "upstreams": upstreams, "policy": policy.clone(), "health_check": health_check.clone(), "upstream_ca_pem": { "type": "string", "nullable": true, "maxLength": 32768, "description": "PEM certificates verifying https:// upstreams instead of the system roots" }, "upstream_sni": { "type": "string", "nullable": true, "description": "SNI and verified name for https:// upstreams" }, "insecure_skip_verify": { "type": "boolean", "default": false, "description": "admin only: https:// upstreams are not verified" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true }, "hsts": hsts.clone(), "request_headers": rules.clone(), "response_headers": rules.clone() } },
+        "RouteRequest": { "type": "object", "additionalProperties": false, "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "nullable": true, "maxLength": 300, "pattern": UPSTREAM_PATTERN, "example": "http://app.internal:8080", "description": "one upstream; or give upstreams (one of the two is required)" }, "upstreams": upstreams, "policy": policy.clone(), "health_check": health_check.clone(), "upstream_ca_pem": { "type": "string", "nullable": true, "maxLength": 16384, "pattern": "^[-A-Za-z0-9+/= \\r\\n\\t]*$", "description": "PEM certificates verifying https:// upstreams instead of the system roots" }, "upstream_sni": { "type": "string", "nullable": true, "maxLength": 253, "description": "SNI and verified name for https:// upstreams" }, "insecure_skip_verify": { "type": "boolean", "default": false, "description": "admin only: https:// upstreams are not verified" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true }, "hsts": hsts.clone(), "request_headers": rules.clone(), "response_headers": rules.clone() } },
         "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },
+        "Events": events,
+        "Whoami": whoami,
         "Instances": { "type": "array", "items": { "type": "object", "properties": { "id": string, "version": string, "started_at": string, "seen_at": string, "http_addr": string, "https_addr": string, "admin_addr": string } } },
         "OnDemandPatterns": { "type": "object", "properties": { "enabled": { "type": "boolean" }, "patterns": { "type": "array", "items": string } } },
         "OnDemandPattern": { "type": "object", "properties": { "pattern": string } },

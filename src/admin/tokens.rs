@@ -70,3 +70,26 @@ pub async fn remove(
         Err(ApiError::NotFound(format!("no token named {name:?}")))
     }
 }
+
+/// `GET /whoami`: who the presented token is (the dashboard asks, to show what it may do).
+pub async fn whoami(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let name = if caller.is_admin {
+        "admin".to_owned()
+    } else {
+        state
+            .store
+            .list_tokens()
+            .await?
+            .into_iter()
+            .find(|t| t.token_hash == caller.token_hash)
+            .map_or_else(String::new, |t| t.name)
+    };
+    Ok(Json(serde_json::json!({
+        "admin": caller.is_admin,
+        "name": name,
+        "token_hash": caller.token_hash,
+    })))
+}

@@ -283,6 +283,13 @@ pub struct CertificateView {
     pub replaces: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_token_hash: Option<String>,
+    /// Who owns it by name (`admin`, a token's name, `on-demand`), shown with
+    /// `owner_token_hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The served chain, leaf first (`?chain=true`): subject, issuer, validity, serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Vec<crate::certs::pem::ChainEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fullchain_pem: Option<String>,
     /// The private key, for its owner and the admin only (`?pem=true`); redacted in `Debug`.
@@ -358,6 +365,8 @@ impl CertificateRecord {
             ari_cert_id: self.ari.ari_cert_id.clone(),
             replaces: self.ari.replaces.clone(),
             owner_token_hash: show_owner.then(|| self.owner_token_hash.clone()),
+            owner: None,
+            chain: None,
             fullchain_pem: None,
             private_key_pem: None,
         }

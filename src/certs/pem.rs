@@ -64,6 +64,39 @@ pub fn leaf_info_der(der: &[u8]) -> Result<LeafInfo, PemError> {
     })
 }
 
+/// One certificate of a chain as the dashboard shows it (public parts only).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainEntry {
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// Serial number, hex.
+    pub serial: String,
+}
+
+/// Every certificate of a PEM chain, leaf first.
+pub fn chain_entries(chain_pem: &str) -> Result<Vec<ChainEntry>, PemError> {
+    let mut out = Vec::new();
+    for pem in Pem::iter_from_buffer(chain_pem.as_bytes()) {
+        let pem = pem.map_err(|e| PemError::UnreadablePem(e.to_string()))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents)
+            .map_err(|e| PemError::UnreadableCertificate(e.to_string()))?;
+        let validity = cert.validity();
+        out.push(ChainEntry {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            not_before: crate::timefmt::format(validity.not_before.to_datetime()),
+            not_after: crate::timefmt::format(validity.not_after.to_datetime()),
+            serial: cert.raw_serial_as_string().replace(':', ""),
+        });
+    }
+    if out.is_empty() {
+        return Err(PemError::NoCertificate);
+    }
+    Ok(out)
+}
+
 fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
     match bytes.len() {
         4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),

@@ -103,6 +103,7 @@ impl Lifecycle {
             .release_hostnames(&record.domains, ClaimRef::Cert(name))
             .await?;
         self.announce(Change::Certificate(name.clone())).await;
+        self.note("certificate", name, "deleted").await;
         tracing::info!(cert_name = %name, forced = force, "certificate deleted");
         Ok(Deleted::Deleted)
     }

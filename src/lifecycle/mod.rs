@@ -155,4 +155,18 @@ impl Lifecycle {
     async fn announce(&self, change: Change) {
         self.inner.events.publish(change).await;
     }
+
+    /// Notes an operator-visible event in the cluster's recent events (`GET /events/`).
+    async fn note(&self, kind: &str, name: &str, outcome: &str) {
+        self.inner
+            .store
+            .note_event(&crate::store::recent_events::RecentEvent {
+                at: crate::timefmt::now_string(),
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                outcome: outcome.to_owned(),
+                message: String::new(),
+            })
+            .await;
+    }
 }

@@ -40,6 +40,7 @@ impl Lifecycle {
             Claimed::OwnedByAnother(host) => return Ok(RouteCreated::HostnameClaimed(host)),
         }
         self.announce(Change::Route(route.hostname.clone())).await;
+        self.note("route", &route.hostname, "created").await;
         tracing::info!(hostname = %route.hostname, upstream = %route.upstream, "route created");
         Ok(RouteCreated::Created)
     }
@@ -48,6 +49,7 @@ impl Lifecycle {
     pub async fn replace_route(&self, route: &Route) -> StoreResult<()> {
         self.inner.store.put_route(route).await?;
         self.announce(Change::Route(route.hostname.clone())).await;
+        self.note("route", &route.hostname, "changed").await;
         tracing::info!(hostname = %route.hostname, upstream = %route.upstream, "route changed");
         Ok(())
     }
@@ -61,6 +63,7 @@ impl Lifecycle {
             .release_hostnames(std::slice::from_ref(&host), ClaimRef::Route(&host))
             .await?;
         self.announce(Change::Route(host)).await;
+        self.note("route", hostname, "deleted").await;
         tracing::info!(hostname, "route deleted");
         Ok(())
     }

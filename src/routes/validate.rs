@@ -67,6 +67,12 @@ pub fn upstream(raw: &str) -> Result<Upstream, FieldError> {
 /// Parses an upstream URL; errors name `field`.
 pub fn upstream_at(field: &str, raw: &str) -> Result<Upstream, FieldError> {
     let bad = |why: &str| Err(FieldError::new(field, format!("{raw:?} {why}")));
+    if raw.len() > 300 {
+        return Err(FieldError::new(
+            field,
+            "an upstream URL has at most 300 characters",
+        ));
+    }
     let Ok(uri) = raw.parse::<Uri>() else {
         return bad("is not a URL");
     };

@@ -145,6 +145,12 @@ impl Keys {
         format!("{}instance:{{{id}}}", self.prefix)
     }
 
+    /// List: the newest lifecycle events of the cluster (JSON `RecentEvent`), newest first,
+    /// trimmed to `recent_events::KEEP`.
+    pub fn recent_events(&self) -> String {
+        format!("{}events:recent", self.prefix)
+    }
+
     /// Set: ids of instances that wrote a heartbeat (expired ones are dropped when listed).
     pub fn instances(&self) -> String {
         format!("{}instances", self.prefix)

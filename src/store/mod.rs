@@ -37,6 +37,7 @@ pub mod keys;
 pub mod leases;
 pub mod name_pages;
 pub mod on_demand;
+pub mod recent_events;
 pub mod record_patch;
 pub mod renewal_index;
 pub mod routes;

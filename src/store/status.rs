@@ -133,6 +133,14 @@ impl Store {
             .client
             .eval(FINISH, keys, vec![state.as_str(), message, now, &ms])
             .await?;
+        self.note_event(&super::recent_events::RecentEvent {
+            at: now.to_owned(),
+            kind: "certificate".into(),
+            name: name.to_owned(),
+            outcome: state.as_str().to_owned(),
+            message: message.to_owned(),
+        })
+        .await;
         Ok(())
     }
 }

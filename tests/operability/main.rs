@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dashboard;
 mod deploy;
 
 use std::time::Duration;

@@ -1,0 +1,161 @@
+//! The dashboard (`GET /ui/`) in a real headless browser: Debian's Chromium driven through
+//! Selenium by `tests/ui/drive.py` (installed by `scripts/test-tools.sh`). Log in, see a new
+//! certificate appear with its countdown, renew it from the page, see a failed certificate's
+//! error, a tenant sees only its own; zero console errors and zero CSP violations. The test
+//! saves a screenshot (`target/ui/dashboard.png`; the README shows a copy).
+
+use super::*;
+use common::require_binary;
+
+fn require_selenium() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import selenium"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "python3 with selenium is needed: run scripts/test-tools.sh (pip install selenium)"
+    );
+}
+
+/// A failed certificate, written to the store as a generation that failed would leave it.
+async fn failed_certificate(redis_url: &str, prefix: &str) {
+    let store = certgate::store::Store::connect(redis_url, prefix).unwrap();
+    store.wait_connected(Duration::from_secs(5)).await;
+    let record: certgate::certs::model::CertificateRecord = serde_json::from_value(json!({
+        "cert_name": "ui-failed",
+        "domains": ["failed.ui.test"],
+        "issuer": "acme",
+        "key_type": "ecdsa-p256",
+        "status": "failed",
+        "last_error": "urn:ietf:params:acme:error:dns: NXDOMAIN looking up A for failed.ui.test",
+        "owner_token_hash": "sha256:00",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }))
+    .unwrap();
+    let status = certgate::certs::model::GenerationStatus {
+        status: certgate::certs::model::GenerationState::Failed,
+        message: "NXDOMAIN looking up A for failed.ui.test".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+        started_at: None,
+        finished_at: None,
+    };
+    assert!(store.create_certificate(&record, &status).await.unwrap());
+}
+
+#[tokio::test]
+async fn dashboard_in_a_headless_browser() {
+    require_binary(
+        "chromium",
+        "apt-get install -y chromium (scripts/test-tools.sh does)",
+    );
+    require_binary(
+        "chromedriver",
+        "apt-get install -y chromium-driver (scripts/test-tools.sh does)",
+    );
+    require_selenium();
+    let redis = Redis::start().await;
+    failed_certificate(&redis.url(), "ui:").await;
+    let cg = Certgate::start(&redis.url(), "ui:", &[]).await;
+    let admin = cg.admin();
+
+    // The page's own headers: strict CSP, never framed, never sniffed.
+    let page = cg.client(None).get("/ui/").await.unwrap();
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+
+    let tenant_token = admin
+        .post("/tokens/", &json!({ "name": "tenant" }))
+        .await
+        .unwrap()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    create_self_signed(&admin, "ui-admin", &["admin.ui.test"]).await;
+    create_self_signed(
+        &cg.client(Some(&tenant_token)),
+        "ui-tenant",
+        &["tenant.ui.test"],
+    )
+    .await;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui");
+    std::fs::create_dir_all(&dir).unwrap();
+    let screenshot = dir.join("dashboard.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let script = format!("{}/tests/ui/drive.py", env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new("python3")
+        .args([
+            script,
+            cg.admin_url(),
+            ADMIN_TOKEN.to_owned(),
+            tenant_token.clone(),
+            screenshot.display().to_string(),
+        ])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser run ends within 180 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+
+    assert_eq!(seen["console"], json!([]), "console errors: {seen}");
+    assert_eq!(seen["csp_violations"], 0, "{seen}");
+    assert_eq!(seen["admin_sees_cluster_tab"], true);
+    assert_eq!(seen["new_status"], "active", "{seen}");
+    let countdown = seen["new_countdown"].as_str().unwrap();
+    assert!(
+        countdown.ends_with('h') && countdown.contains("d "),
+        "{countdown}"
+    );
+    assert!(
+        seen["renewed_status"]
+            .as_str()
+            .unwrap()
+            .starts_with("generation: completed"),
+        "{seen}"
+    );
+    assert!(
+        seen["failed_text"]
+            .as_str()
+            .unwrap()
+            .contains("NXDOMAIN looking up A for failed.ui.test"),
+        "{seen}"
+    );
+    assert_eq!(seen["chain_rows"], 1, "a self-signed chain is its leaf");
+    assert_eq!(seen["page_has_key"], false);
+    assert_eq!(seen["filtered"], json!(["ui-tenant"]));
+    assert_eq!(
+        seen["admin_sees"],
+        json!(["ui-admin", "ui-failed", "ui-new", "ui-tenant"])
+    );
+    assert_eq!(seen["instances"], 1);
+    assert!(
+        seen["events_text"].as_str().unwrap().contains("ui-new"),
+        "{seen}"
+    );
+    assert_eq!(seen["tenant_sees"], json!(["ui-tenant"]), "{seen}");
+    assert_eq!(seen["tenant_sees_cluster_tab"], false);
+    assert_eq!(seen["token_in_url"], false);
+    let png = std::fs::read(&screenshot).expect("the screenshot was saved");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+}
