@@ -1,7 +1,7 @@
 //! The dashboard (`GET /ui/`) in a real headless browser: Debian's Chromium driven through
 //! Selenium by `tests/ui/drive.py` (installed by `scripts/test-tools.sh`). Log in, see a new
 //! certificate appear with its countdown, renew it from the page, see a failed certificate's
-//! error, a tenant sees only its own; zero console errors and zero CSP violations. The test
+//! error, a tenant sees only its own and deletes it (after confirming); zero console errors and zero CSP violations. The test
 //! saves a screenshot (`target/ui/dashboard.png`; the README shows a copy).
 
 use super::*;
@@ -155,6 +155,11 @@ async fn dashboard_in_a_headless_browser() {
     );
     assert_eq!(seen["tenant_sees"], json!(["ui-tenant"]), "{seen}");
     assert_eq!(seen["tenant_sees_cluster_tab"], false);
+    assert_eq!(seen["after_first_delete_click"], json!(["ui-tenant"]));
+    assert_eq!(seen["confirm_label"], "Confirm delete");
+    assert_eq!(seen["after_confirm"], json!([]));
+    let gone = admin.get("/certificates/ui-tenant").await.unwrap();
+    assert_eq!(gone.status, 404, "deleted from the page");
     assert_eq!(seen["token_in_url"], false);
     let png = std::fs::read(&screenshot).expect("the screenshot was saved");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);

@@ -122,6 +122,14 @@ try:
     driver.find_element(By.ID, "logout").click()
     log_in(tenant_token)
     out["tenant_sees"] = cert_names()
+    # Delete asks for a second click before it acts.
+    click('tr[data-cert="ui-tenant"] button[data-action="delete"]')
+    time.sleep(0.3)
+    out["after_first_delete_click"] = cert_names()
+    out["confirm_label"] = text('tr[data-cert="ui-tenant"] button[data-action="delete"]')
+    click('tr[data-cert="ui-tenant"] button[data-action="delete"]')
+    wait.until(lambda d: "ui-tenant" not in cert_names())
+    out["after_confirm"] = cert_names()
     out["tenant_sees_cluster_tab"] = driver.find_element(By.ID, "cluster-tab").is_displayed()
     out["token_in_url"] = tenant_token in driver.current_url or admin_token in driver.current_url
     collect_console()
