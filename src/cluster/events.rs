@@ -56,6 +56,10 @@ impl ChangeSink for RedisPublisher {
                 kind: kind.into(),
                 name: name.clone(),
             };
+            // Logged first: a resync finds it even if the message below is lost.
+            if let Err(e) = self.store.log_change(kind, name).await {
+                tracing::warn!(error = %e, "could not log a change; the other instances get it by pub/sub only");
+            }
             let text = serde_json::to_string(&message).unwrap_or_default();
             let sent: Result<i64, _> = self.store.client().publish(&self.channel, text).await;
             if let Err(e) = sent {

@@ -1,4 +1,4 @@
-//! The periodic full resync, and the guard against a Redis that lost its data.
+//! The periodic resync (from the change log), and the guard against a Redis that lost its data.
 //!
 //! Certificates, keys and routes are written back from the edge's tables. Tokens are not in
 //! those tables, so the guard keeps its own copy of their hashes (never the tokens), refreshed at
@@ -141,10 +141,12 @@ impl Guard {
         Ok(written)
     }
 
-    /// Reloads the tables from Redis, unless Redis lost its data (then it writes back instead).
+    /// Applies the changes logged since the last resync (a full reload only when the log does
+    /// not reach back that far), unless Redis lost its data (then it writes back instead).
     pub async fn resync(&self) -> StoreResult<()> {
         if self.intact().await? {
-            self.tables.load_all().await?;
+            let applied = self.tables.catch_up().await?;
+            tracing::debug!(applied, "resync: caught up with the change log");
         }
         Ok(())
     }

@@ -171,7 +171,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "REDIS_URL", section: "Redis", kind: Kind::RedisUrl, default: Default::Value("redis://127.0.0.1:6379"), doc: "redis://host:port[/db]; rediss:// for TLS; redis-cluster://host:port?node=host2:port2 for a Redis Cluster" },
     Setting { name: "REDIS_KEY_PREFIX", section: "Redis", kind: Kind::KeyPrefix, default: Default::Value("certgate:"), doc: "Prefix of every key" },
     Setting { name: "REDIS_CA_BUNDLE", section: "Redis", kind: Kind::PemFile, default: Default::Unset { meaning: "none (system roots)", example: "/etc/certgate/redis-ca.pem" }, doc: "Extra roots trusted for rediss://" },
-    Setting { name: "RESYNC_INTERVAL_SECONDS", section: "Redis", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("300"), doc: "Full reload of routes and certificates from Redis, catching anything events missed" },
+    Setting { name: "RESYNC_INTERVAL_SECONDS", section: "Redis", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("300"), doc: "How often the change log is read from where this instance stopped, catching any change whose event was missed (a full reload only when the log no longer reaches back that far)" },
     Setting { name: "HTTP_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("0.0.0.0:80"), doc: "ACME challenges, /health and redirects" },
     Setting { name: "HTTPS_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("0.0.0.0:443"), doc: "The TLS edge" },
     Setting { name: "ADMIN_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("127.0.0.1:8081"), doc: "The admin API" },

@@ -14,6 +14,7 @@ use std::pin::Pin;
 
 use crate::events::{Change, ChangeSink};
 use crate::routes::table::RouteTable;
+use crate::store::change_log::ChangesAfter;
 use crate::store::{Store, StoreResult};
 use crate::tls::cache::CertCache;
 use crate::tls::certified::ServedCert;
@@ -28,6 +29,8 @@ pub struct EdgeTables {
     loading: tokio::sync::Mutex<()>,
     /// `Some` while a full load runs: the changes applied meanwhile, to replay after it.
     during_load: Mutex<Option<Vec<Change>>>,
+    /// Where this instance stopped reading the change log (`store::change_log`).
+    log_cursor: Mutex<String>,
     /// Applies run one at a time, each from its read to its swap. Otherwise two quick changes
     /// to one name could land in the wrong order (the older read swapped in last) and the
     /// edge would serve a stale record until the next resync.
@@ -43,6 +46,7 @@ impl EdgeTables {
             cache_size,
             loading: tokio::sync::Mutex::new(()),
             during_load: Mutex::new(None),
+            log_cursor: Mutex::new(crate::store::change_log::START.to_owned()),
             one_apply: tokio::sync::Mutex::new(()),
         }
     }
@@ -52,6 +56,15 @@ impl EdgeTables {
     pub async fn load_all(&self) -> StoreResult<()> {
         let _one_load = self.loading.lock().await;
         *self.during_load.lock().expect("load record lock") = Some(Vec::new());
+        // Read before the snapshot: what is logged meanwhile is applied again at the next
+        // catch-up (harmless), and nothing is missed.
+        let head = match self.store.change_log_head().await {
+            Ok(head) => head,
+            Err(e) => {
+                self.stop_recording();
+                return Err(e);
+            }
+        };
         let (routes, certs) = match self.read_snapshot().await {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -61,6 +74,7 @@ impl EdgeTables {
         };
         self.routes.replace_all(routes);
         self.certs.replace_all(certs);
+        *self.log_cursor.lock().expect("log cursor lock") = head;
         for change in self.stop_recording() {
             self.apply(&change).await;
         }
@@ -68,6 +82,43 @@ impl EdgeTables {
     }
 
     /// Ends the recording of a load and returns what it caught, each change once.
+    /// Applies what the change log holds since this instance last read it (the periodic
+    /// resync): work that grows with the changes, not with the records. Reloads in full when the
+    /// log no longer reaches back that far. Returns how many changes it applied.
+    pub async fn catch_up(&self) -> StoreResult<usize> {
+        const BATCH: usize = 1000;
+        let mut applied = 0;
+        loop {
+            let cursor = self.log_cursor.lock().expect("log cursor lock").clone();
+            let changes = match self.store.changes_after(&cursor, BATCH).await? {
+                ChangesAfter::Gap => {
+                    tracing::info!("the change log does not reach back to this instance's last read; reloading in full");
+                    self.load_all().await?;
+                    return Ok(applied);
+                }
+                ChangesAfter::Changes(changes) => changes,
+            };
+            let mut seen = std::collections::HashSet::new();
+            for logged in &changes {
+                let change = match logged.kind.as_str() {
+                    "certificate" => Change::Certificate(logged.name.clone()),
+                    "route" => Change::Route(logged.name.clone()),
+                    _ => continue,
+                };
+                if seen.insert(change.clone()) {
+                    self.apply(&change).await;
+                    applied += 1;
+                }
+            }
+            if let Some(last) = changes.last() {
+                *self.log_cursor.lock().expect("log cursor lock") = last.id.clone();
+            }
+            if changes.len() < BATCH {
+                return Ok(applied);
+            }
+        }
+    }
+
     fn stop_recording(&self) -> Vec<Change> {
         let mut caught = self
             .during_load

@@ -145,6 +145,12 @@ impl Keys {
         format!("{}instance:{{{id}}}", self.prefix)
     }
 
+    /// Stream: every announced change (`kind`, `name`), capped at `change_log::KEEP`; read by
+    /// the periodic resync from where each instance stopped.
+    pub fn change_log(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+
     /// List: the newest lifecycle events of the cluster (JSON `RecentEvent`), newest first,
     /// trimmed to `recent_events::KEEP`.
     pub fn recent_events(&self) -> String {

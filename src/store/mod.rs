@@ -28,6 +28,7 @@ end
 pub mod acme_accounts;
 pub mod certs;
 pub mod challenges;
+pub mod change_log;
 pub mod claims;
 pub mod dns_records;
 pub mod epoch;

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod change_log;
 mod heartbeat;
 mod indexes;
 mod topologies;

@@ -1,0 +1,103 @@
+//! The change log: every change an instance announces is also appended to one capped Redis
+//! stream, so a periodic resync reads only what changed since it last looked (pub/sub delivers
+//! changes at once but forgets them; the stream remembers the last `KEEP`). When the stream no
+//! longer reaches back to where an instance stopped reading — it was trimmed past it, or Redis
+//! lost it — the instance reloads in full.
+
+use fred::prelude::LuaInterface;
+
+use super::{Store, StoreResult};
+
+/// Entries kept (approximately: `MAXLEN ~`).
+pub const KEEP: usize = 100_000;
+/// The cursor of an instance that has read nothing yet.
+pub const START: &str = "0-0";
+
+/// Appends one change.
+const APPEND: &str = r#"
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'kind', ARGV[1], 'name', ARGV[2])
+"#;
+
+/// The newest entry's id, or 0-0.
+const HEAD: &str = r#"
+local r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #r == 0 then return '0-0' end
+return r[1][1]
+"#;
+
+/// Entries after ARGV[1] (at most ARGV[2]) as a flat list `ok, id, kind, name, …`; or `gap`
+/// when the stream does not reach back to ARGV[1] (trimmed past it, or gone).
+const AFTER: &str = r#"
+local cursor = ARGV[1]
+if cursor ~= '0-0' then
+  local seen = redis.call('XRANGE', KEYS[1], '-', cursor, 'COUNT', 1)
+  if #seen == 0 then return {'gap'} end
+end
+local out = {'ok'}
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '(' .. cursor, '+', 'COUNT', tonumber(ARGV[2]))) do
+  local f = {}
+  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+  table.insert(out, e[1])
+  table.insert(out, f['kind'] or '')
+  table.insert(out, f['name'] or '')
+end
+return out
+"#;
+
+/// One logged change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub id: String,
+    /// `certificate` or `route`.
+    pub kind: String,
+    pub name: String,
+}
+
+/// What the log holds after a cursor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangesAfter {
+    /// These, oldest first (fewer than asked: that was all).
+    Changes(Vec<LoggedChange>),
+    /// The log does not reach back to the cursor: reload in full.
+    Gap,
+}
+
+impl Store {
+    /// Appends a change to the log.
+    pub async fn log_change(&self, kind: &str, name: &str) -> StoreResult<()> {
+        let keys = vec![self.keys.change_log()];
+        let _: String = self
+            .client
+            .eval(APPEND, keys, vec![kind, name, &KEEP.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    /// The id of the newest logged change (`START` when none is).
+    pub async fn change_log_head(&self) -> StoreResult<String> {
+        let keys = vec![self.keys.change_log()];
+        Ok(self.client.eval(HEAD, keys, Vec::<String>::new()).await?)
+    }
+
+    /// Up to `limit` changes logged after `cursor`.
+    pub async fn changes_after(&self, cursor: &str, limit: usize) -> StoreResult<ChangesAfter> {
+        let keys = vec![self.keys.change_log()];
+        let flat: Vec<String> = self
+            .client
+            .eval(AFTER, keys, vec![cursor.to_owned(), limit.to_string()])
+            .await?;
+        if flat.first().map(String::as_str) != Some("ok") {
+            return Ok(ChangesAfter::Gap);
+        }
+        Ok(ChangesAfter::Changes(
+            flat[1..]
+                .chunks_exact(3)
+                .map(|c| LoggedChange {
+                    id: c[0].clone(),
+                    kind: c[1].clone(),
+                    name: c[2].clone(),
+                })
+                .collect(),
+        ))
+    }
+}
