@@ -133,3 +133,31 @@ mod tests {
         assert!(name_matches("example.com", "example.com"));
     }
 }
+
+#[cfg(test)]
+impl ServedCert {
+    /// A self-signed certificate for `domains`, valid for `days` more days (cache tests).
+    pub fn for_test(name: &str, domains: &[&str], days: i64) -> ServedCert {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(
+            domains.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        params.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
+        let cert = params.self_signed(&key).unwrap();
+        let record: CertificateRecord = serde_json::from_value(serde_json::json!({
+            "cert_name": name,
+            "domains": domains,
+            "issuer": "self-signed",
+            "key_type": "ecdsa-p256",
+            "status": "active",
+            "fullchain_pem": cert.pem(),
+            "owner_token_hash": "sha256:00",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        let served = ServedCert::from_record(&record, Some(&key.serialize_pem())).unwrap();
+        Arc::try_unwrap(served).unwrap_or_else(|_| unreachable!("just made"))
+    }
+}
