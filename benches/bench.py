@@ -26,7 +26,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
-SCALE_CERTS = int(os.environ.get("BENCH_SCALE_CERTS", "10000"))
+# Certificate counts of the scale section (comma-separated).
+SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
 # Which sections run (comma-separated): main (pinned, RSA, unpinned), upstreams, scale.
 SECTIONS = os.environ.get("BENCH_SECTIONS", "main,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
@@ -481,24 +482,14 @@ def main():
 
     if "scale" not in SECTIONS:
         return save(results)
-    log(f"scale: certgate with {SCALE_CERTS} certificates")
-    names = os.path.join(TMP, "names.txt")
-    run([os.path.join(RELEASE, "examples", "load_certs"), redis_url, "scale:", str(SCALE_CERTS), "scale.test", names])
-    big = Certgate(redis_url, prefix="scale:")
-    scale = {"certificates": SCALE_CERTS}
-    startups = []
-    for _ in range(RUNS):
-        big.start(1, "0")
-        startups.append(big.ready_seconds)
-        rss = tree_rss_kib(big.proc.pid)
-        big.stop()
-    big.start(1, "0")
-    scale["startup_s"] = round(statistics.median(startups), 3)
-    scale["rss_mib"] = round(tree_rss_kib(big.proc.pid) / 1024, 1)
-    one_name = open(names).readline().strip()
-    scale["hs_one_name"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{big.port}", one_name, "16", str(SECONDS)], "1")["rate"])
-    scale["hs_spread"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{big.port}", "@" + names, "16", str(SECONDS)], "1")["rate"])
-    big.stop()
+    import scale_rows
+    ctx = {"log": log, "run": run, "tls_load": tls_load, "median_of": median_of, "redis_port": redis_port,
+           "redis_url": redis_url, "tmp": TMP, "release": RELEASE, "Certgate": Certgate, "runs": RUNS,
+           "tree_rss_kib": tree_rss_kib, "api": api, "seconds": SECONDS}
+    scale = []
+    for count in SCALE_CERTS:
+        log(f"scale: certgate with {count} certificates")
+        scale.append(scale_rows.measure(count, ctx))
     results["scale"] = scale
     save(results)
 
@@ -552,14 +543,9 @@ def render(r):
     row("HTTP/1.1 keep-alive req/s", "h1_rps", u)
     row("HTTP/2 req/s", "h2_rps", u)
     if "scale" in r:
-        s = r["scale"]
-        lines.append(f"\n### certgate with {s['certificates']:,} certificates\n")
-        lines.append("| measure | value |\n|---|---|")
-        lines.append(f"| start-up until all are served (s) | {s['startup_s']} |")
-        lines.append(f"| resident memory (MiB) | {s['rss_mib']} |")
-        lines.append(f"| handshakes/s, one name | {s['hs_one_name']:.0f} |")
-        lines.append(f"| handshakes/s, SNI spread over all names | {s['hs_spread']:.0f} |")
-        lines.append(f"| spread / one name | {s['hs_spread'] / s['hs_one_name']:.2f} |")
+        import scale_rows
+        lines.append("\n### certgate alone with many certificates (CERT_CACHE_SIZE=10000)\n")
+        lines.append(scale_rows.render(r["scale"]))
     lines.append("\nVersions: " + "; ".join(f"{k}: {v}" for k, v in r["versions"].items()))
     return "\n".join(lines) + "\n"
 

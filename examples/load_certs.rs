@@ -2,7 +2,8 @@
 //! benchmark: one ECDSA key shared by all (generating 10,000 RSA keys would take minutes), one
 //! certificate per name `host{i}.<domain>`. Writes the names, one per line, to `names_file`.
 //!
-//! `load_certs <redis_url> <prefix> <count> <domain> <names_file>`
+//! `load_certs <redis_url> <prefix> <count> <domain> <names_file> [due]` — the first `due`
+//! certificates are due for renewal at once.
 
 use certgate::certs::model::{CertStatus, CertificateRecord, IssuerKind, KeyType};
 use certgate::secret::Secret;
@@ -12,8 +13,12 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P2
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, prefix, count, domain, names_file] = args.as_slice() else {
-        anyhow::bail!("usage: load_certs <redis_url> <prefix> <count> <domain> <names_file>");
+    let (url, prefix, count, domain, names_file, due) = match args.as_slice() {
+        [u, p, c, d, n] => (u, p, c, d, n, 0),
+        [u, p, c, d, n, due] => (u, p, c, d, n, due.parse()?),
+        _ => anyhow::bail!(
+            "usage: load_certs <redis_url> <prefix> <count> <domain> <names_file> [due]"
+        ),
     };
     let count: usize = count.parse()?;
     let store = Store::connect(url, prefix)?;
@@ -52,9 +57,12 @@ async fn main() -> anyhow::Result<()> {
             created_at: stamp.clone(),
             updated_at: stamp,
             last_error: None,
-            next_renewal_at: Some(certgate::timefmt::format(
-                params.not_after - time::Duration::days(30),
-            )),
+            // The first `due` are due for renewal now (the renewal-pass benchmark).
+            next_renewal_at: Some(certgate::timefmt::format(if i < due {
+                now - time::Duration::minutes(1)
+            } else {
+                params.not_after - time::Duration::days(30)
+            })),
             renewal_failures: 0,
             challenge: Default::default(),
             revoked_at: None,

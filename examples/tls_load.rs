@@ -124,11 +124,14 @@ async fn handshakes(
         let (done, resumed, errors) = (done.clone(), resumed.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = worker;
+            let mut took = Vec::new();
             while Instant::now() < deadline {
                 let name = &names[i % names.len()];
                 i = i.wrapping_add(concurrency);
+                let began = Instant::now();
                 match one(&addr, &connector, name).await {
                     Ok(r) => {
+                        took.push(began.elapsed());
                         done.fetch_add(1, Ordering::Relaxed);
                         if r {
                             resumed.fetch_add(1, Ordering::Relaxed);
@@ -139,18 +142,28 @@ async fn handshakes(
                     }
                 }
             }
+            took
         }));
     }
+    let mut took = Vec::new();
     for t in tasks {
-        let _ = t.await;
+        took.extend(t.await.unwrap_or_default());
     }
+    took.sort();
+    // Connection, handshake and one request, each: the latency a new visitor sees.
+    let quantile = |q: f64| {
+        took.get(((took.len() as f64 * q) as usize).min(took.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
     println!(
-        "{{\"handshakes\":{n},\"seconds\":{elapsed:.3},\"rate\":{:.1},\"resumed_ratio\":{:.3},\"errors\":{}}}",
+        "{{\"handshakes\":{n},\"seconds\":{elapsed:.3},\"rate\":{:.1},\"resumed_ratio\":{:.3},\"errors\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
         n as f64 / elapsed,
         resumed.load(Ordering::Relaxed) as f64 / n.max(1) as f64,
-        errors.load(Ordering::Relaxed)
+        errors.load(Ordering::Relaxed),
+        quantile(0.50),
+        quantile(0.99)
     );
 }
 

@@ -122,19 +122,6 @@ pub fn build(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::name_matches;
-
-    #[test]
-    fn wildcards_cover_one_label() {
-        assert!(name_matches("*.example.com", "a.example.com"));
-        assert!(!name_matches("*.example.com", "a.b.example.com"));
-        assert!(!name_matches("*.example.com", "example.com"));
-        assert!(name_matches("example.com", "example.com"));
-    }
-}
-
-#[cfg(test)]
 impl ServedCert {
     /// A self-signed certificate for `domains`, valid for `days` more days (cache tests).
     pub fn for_test(name: &str, domains: &[&str], days: i64) -> ServedCert {
@@ -159,5 +146,18 @@ impl ServedCert {
         .unwrap();
         let served = ServedCert::from_record(&record, Some(&key.serialize_pem())).unwrap();
         Arc::try_unwrap(served).unwrap_or_else(|_| unreachable!("just made"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(name_matches("*.example.com", "a.example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(name_matches("example.com", "example.com"));
     }
 }
