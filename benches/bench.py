@@ -490,6 +490,7 @@ def main():
     for count in SCALE_CERTS:
         log(f"scale: certgate with {count} certificates")
         scale.append(scale_rows.measure(count, ctx))
+    results["issuance"] = scale_rows.issuance(ROOT, log)
     results["scale"] = scale
     save(results)
 
@@ -546,6 +547,7 @@ def render(r):
         import scale_rows
         lines.append("\n### certgate alone with many certificates (CERT_CACHE_SIZE=10000)\n")
         lines.append(scale_rows.render(r["scale"]))
+        lines.append(scale_rows.render_issuance(r.get("issuance", {})))
     lines.append("\nVersions: " + "; ".join(f"{k}: {v}" for k, v in r["versions"].items()))
     return "\n".join(lines) + "\n"
 
