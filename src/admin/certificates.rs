@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::body::ApiJson;
+use super::certificate_lists::name_owners;
 use super::error::ApiError;
-use super::pages::Page;
 use super::AdminState;
 use crate::certs::issuer::RevocationReason;
 use crate::certs::model::{
@@ -229,57 +229,6 @@ fn accepted(name: &str, status: &str) -> impl IntoResponse {
         "status_url": format!("/certificates/{name}/status"),
     });
     (StatusCode::ACCEPTED, Json(body))
-}
-
-/// `GET /certificates/`: every certificate, without PEM fields.
-pub async fn list(
-    State(state): State<AdminState>,
-    caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<axum::response::Response, ApiError> {
-    let page = Page::from_query(&query)?;
-    let found = state
-        .store
-        .certificates_page(page.after.as_deref(), page.limit)
-        .await?;
-    let mut views: Vec<CertificateView> = found
-        .items
-        .iter()
-        .map(|r| r.view(caller.owns(&r.owner_token_hash)))
-        .collect();
-    name_owners(&state, &mut views).await?;
-    Ok(page.answer("/certificates/", views, found.next_after))
-}
-
-/// Fills in `owner` (by name) wherever `owner_token_hash` is shown: `admin`, the token's name,
-/// or the owner as stored when it is not a token (`on-demand`).
-async fn name_owners(state: &AdminState, views: &mut [CertificateView]) -> Result<(), ApiError> {
-    if views.iter().all(|v| v.owner_token_hash.is_none()) {
-        return Ok(());
-    }
-    let admin = state.admin_hash().await?;
-    let tokens: HashMap<String, String> = state
-        .store
-        .list_tokens()
-        .await?
-        .into_iter()
-        .map(|t| (t.token_hash, t.name))
-        .collect();
-    for view in views.iter_mut() {
-        let Some(hash) = &view.owner_token_hash else {
-            continue;
-        };
-        view.owner = Some(if *hash == admin {
-            "admin".to_owned()
-        } else if let Some(name) = tokens.get(hash) {
-            name.clone()
-        } else if !hash.starts_with("sha256:") {
-            hash.clone()
-        } else {
-            "(deleted token)".to_owned()
-        });
-    }
-    Ok(())
 }
 
 /// Parses a `true`/`false` query flag, naming it when it is neither.

@@ -467,7 +467,7 @@ pub fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
         ("get", "/metrics") => on(filter, metrics::metrics),
         ("get", "/openapi.json") => on(filter, openapi::document),
         ("post", "/certificates/") => on(filter, certificates::create_single),
-        ("get", "/certificates/") => on(filter, certificates::list),
+        ("get", "/certificates/") => on(filter, super::certificate_lists::list),
         ("get", "/certificates") | ("get", "/proxies") | ("get", "/tokens") => {
             on(filter, super::add_trailing_slash)
         }

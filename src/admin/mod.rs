@@ -5,6 +5,7 @@
 pub mod acme;
 pub mod auth;
 pub mod body;
+pub mod certificate_lists;
 pub mod certificates;
 pub mod cluster;
 pub mod endpoints;

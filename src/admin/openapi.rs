@@ -92,7 +92,13 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
             vec![flag("force", "delete even while routes use it")]
         }
         ("get", "/acme/profiles") => vec![flag("staging", "list the staging CA's profiles")],
-        ("get", "/certificates/") | ("get", "/proxies/") => vec![
+        ("get", "/certificates/") => vec![
+            json!({ "name": "limit", "in": "query", "required": false, "description": "entries per page (default 1000)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
+            json!({ "name": "cursor", "in": "query", "required": false, "description": "from the previous page's Link: rel=\"next\" header", "schema": { "type": "string" } }),
+            json!({ "name": "status", "in": "query", "required": false, "description": "only certificates in this status (not with owner)", "schema": { "type": "string", "enum": ["pending", "active", "failed", "expired"] } }),
+            json!({ "name": "owner", "in": "query", "required": false, "description": "only this owner's: me, or (admin token) admin or a token's name; not with status", "schema": { "type": "string" } }),
+        ],
+        ("get", "/proxies/") => vec![
             json!({ "name": "limit", "in": "query", "required": false, "description": "entries per page (default 1000)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
             json!({ "name": "cursor", "in": "query", "required": false, "description": "from the previous page's Link: rel=\"next\" header", "schema": { "type": "string" } }),
         ],

@@ -70,8 +70,10 @@ impl Page {
     ) -> axum::response::Response {
         let mut response = Json(items).into_response();
         if let Some(last) = next_after {
+            // A path may carry the list's filter (`/certificates/?status=failed`).
+            let sep = if path.contains('?') { '&' } else { '?' };
             let link = format!(
-                "<{path}?limit={}&cursor={}>; rel=\"next\"",
+                "<{path}{sep}limit={}&cursor={}>; rel=\"next\"",
                 self.limit,
                 Page::cursor_for(&last)
             );

@@ -145,7 +145,7 @@ impl Lifecycle {
             GuardedWrite::Stored => {
                 self.reindex(&record).await?;
                 store
-                    .count_status_change(Some(status_before), Some(record.status))
+                    .count_status_change(name, Some(status_before), Some(record.status))
                     .await?;
             }
             GuardedWrite::Deleted => return store.remove_job(name).await,

@@ -88,7 +88,11 @@ impl Lifecycle {
                     self.announce(Change::Certificate(name.to_owned())).await;
                     self.reindex_name(name).await?;
                     store
-                        .count_status_change(Some(CertStatus::Active), Some(CertStatus::Expired))
+                        .count_status_change(
+                            name,
+                            Some(CertStatus::Active),
+                            Some(CertStatus::Expired),
+                        )
                         .await?;
                 }
             }

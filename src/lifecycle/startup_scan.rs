@@ -30,8 +30,12 @@ impl Lifecycle {
         let mut scheduled: HashSet<String> = HashSet::new();
         for chunk in names.chunks(CHUNK) {
             let mut entries = Vec::new();
+            let mut statuses = Vec::new();
+            let mut owners = Vec::new();
             for record in store.get_certificates(chunk).await?.into_iter().flatten() {
                 *counts.entry(record.status).or_default() += 1;
+                statuses.push((record.cert_name.clone(), record.status));
+                owners.push((record.cert_name.clone(), record.owner_token_hash.clone()));
                 if let Some(next) = schedule::next_event(&record, ari_on, now) {
                     scheduled.insert(record.cert_name.clone());
                     entries.push((record.cert_name.clone(), next));
@@ -41,6 +45,8 @@ impl Lifecycle {
                 }
             }
             store.index_renewals(&entries).await?;
+            store.index_status(&statuses).await?;
+            store.index_owners(&owners).await?;
         }
         for (name, _) in store.renewal_index_entries().await? {
             if !scheduled.contains(&name) {

@@ -67,7 +67,9 @@ impl Store {
                 .await?;
             self.index_name(super::name_pages::Listed::Certificates, name)
                 .await?;
-            self.count_status_change(None, Some(record.status)).await?;
+            self.index_owner(name, &record.owner_token_hash).await?;
+            self.count_status_change(name, None, Some(record.status))
+                .await?;
         }
         Ok(created == 1)
     }
@@ -179,16 +181,19 @@ impl Store {
             self.keys.cert_lease(name),
         ];
         let existing: Option<String> = self.client.hget(&keys[0], "record").await?;
-        let status = existing
+        let record = existing
             .as_deref()
-            .and_then(|json| super::decode::<CertificateRecord>(&keys[0], json).ok())
-            .map(|record| record.status);
+            .and_then(|json| super::decode::<CertificateRecord>(&keys[0], json).ok());
+        let status = record.as_ref().map(|r| r.status);
+        if let Some(record) = &record {
+            self.unindex_owner(name, &record.owner_token_hash).await?;
+        }
         let _: i64 = self.client.del(keys).await?;
         let _: i64 = self.client.srem(self.keys.cert_index(), name).await?;
         self.unindex_name(super::name_pages::Listed::Certificates, name)
             .await?;
         let _: i64 = self.client.srem(self.keys.jobs(), name).await?;
-        self.count_status_change(status, None).await?;
+        self.count_status_change(name, status, None).await?;
         Ok(existing.is_some())
     }
 }

@@ -66,8 +66,11 @@ impl Store {
             true,
         )
         .await?;
+        self.index_owner(&record.cert_name, &record.owner_token_hash)
+            .await?;
         if written == 1 {
-            self.count_status_change(None, Some(record.status)).await?;
+            self.count_status_change(&record.cert_name, None, Some(record.status))
+                .await?;
         }
         Ok(written == 1)
     }

@@ -53,6 +53,18 @@ impl Keys {
         format!("{}certs:by_name", self.prefix)
     }
 
+    /// Sorted set (all scores 0): names of the certificates in `status`, in lexical order, for
+    /// `GET /certificates/?status=`.
+    pub fn certs_with_status(&self, status: &str) -> String {
+        format!("{}certs:status:{status}", self.prefix)
+    }
+
+    /// Sorted set (all scores 0): names of the certificates an owner (token hash) holds, in
+    /// lexical order, for `GET /certificates/?owner=`.
+    pub fn certs_owned_by(&self, owner_hash: &str) -> String {
+        format!("{}certs:owner:{owner_hash}", self.prefix)
+    }
+
     /// Hash: how many certificates are in each status (`pending`, `active`, …).
     pub fn status_counts(&self) -> String {
         format!("{}certs:by_status", self.prefix)

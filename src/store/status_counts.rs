@@ -5,12 +5,20 @@
 
 use std::collections::HashMap;
 
-use fred::prelude::{HashesInterface, SetsInterface};
+use fred::prelude::{HashesInterface, SetsInterface, SortedSetsInterface};
 
 use super::{Store, StoreResult};
 use crate::certs::model::CertStatus;
 
-fn field(status: CertStatus) -> &'static str {
+const ALL: [CertStatus; 4] = [
+    CertStatus::Pending,
+    CertStatus::Active,
+    CertStatus::Failed,
+    CertStatus::Expired,
+];
+
+/// The status's name, as the counters and the indexes spell it.
+pub fn field(status: CertStatus) -> &'static str {
     match status {
         CertStatus::Pending => "pending",
         CertStatus::Active => "active",
@@ -20,9 +28,11 @@ fn field(status: CertStatus) -> &'static str {
 }
 
 impl Store {
-    /// Moves one certificate from `from` to `to` (either may be `None`: created, deleted).
+    /// Moves certificate `name` from `from` to `to` (either may be `None`: created, deleted):
+    /// the counters and the per-status name indexes.
     pub async fn count_status_change(
         &self,
+        name: &str,
         from: Option<CertStatus>,
         to: Option<CertStatus>,
     ) -> StoreResult<()> {
@@ -32,10 +42,47 @@ impl Store {
         let key = self.keys.status_counts();
         if let Some(from) = from {
             let _: i64 = self.client.hincrby(&key, field(from), -1).await?;
+            let _: i64 = self
+                .client
+                .zrem(self.keys.certs_with_status(field(from)), name)
+                .await?;
         }
         if let Some(to) = to {
             let _: i64 = self.client.hincrby(&key, field(to), 1).await?;
+            let _: i64 = self
+                .client
+                .zadd(
+                    self.keys.certs_with_status(field(to)),
+                    None,
+                    None,
+                    false,
+                    false,
+                    (0.0, name),
+                )
+                .await?;
         }
+        Ok(())
+    }
+
+    /// Puts `name` in the index of `status` and out of the others (the start-up scan's repair).
+    pub async fn index_status(&self, names_by_status: &[(String, CertStatus)]) -> StoreResult<()> {
+        if names_by_status.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.client.pipeline();
+        for (name, status) in names_by_status {
+            for other in ALL {
+                let key = self.keys.certs_with_status(field(other));
+                if other == *status {
+                    let _: () = pipeline
+                        .zadd(key, None, None, false, false, (0.0, name.as_str()))
+                        .await?;
+                } else {
+                    let _: () = pipeline.zrem(key, name.as_str()).await?;
+                }
+            }
+        }
+        let _: Vec<fred::types::Value> = pipeline.all().await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! certificates are added; the CLI follows the `Link` header.
 
 use super::*;
+use common::wait_until;
 
 /// A record written straight to the store: failed (nothing to generate), self-signed.
 fn record(name: &str) -> certgate::certs::model::CertificateRecord {
@@ -147,4 +148,104 @@ async fn routes_are_listed_a_page_at_a_time() {
     assert!(out.status.success());
     let all: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 25);
+}
+
+/// The names of one page, and the next page's path.
+async fn walk(client: &certgate::client::AdminClient, first: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut path = Some(first.to_owned());
+    while let Some(current) = path.take() {
+        let r = client.get(&current).await.unwrap();
+        assert_eq!(r.status, 200, "{current}: {}", r.json());
+        seen.extend(
+            r.json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["cert_name"].as_str().unwrap().to_owned()),
+        );
+        path = next_link(&r);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_and_owner_in_redis() {
+    let (redis, cg) = instance(&[]).await;
+    let store = certgate::store::Store::connect(&redis.url(), "t:").unwrap();
+    store.wait_connected(Duration::from_secs(5)).await;
+    for name in ["f1", "f2", "f3"] {
+        put(&store, name).await;
+    }
+    let admin = cg.admin();
+    let token = admin
+        .post("/tokens/", &json!({ "name": "tenant" }))
+        .await
+        .unwrap()
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant = cg.client(Some(&token));
+    create_self_signed(&admin, "a1", &["a1.pages.test"]).await;
+    create_self_signed(&admin, "a2", &["a2.pages.test"]).await;
+    create_self_signed(&tenant, "t1", &["t1.pages.test"]).await;
+
+    // Pages of a filter follow their links and keep the filter.
+    assert_eq!(
+        walk(&admin, "/certificates/?status=failed&limit=2").await,
+        ["f1", "f2", "f3"]
+    );
+    assert_eq!(
+        walk(&admin, "/certificates/?status=active&limit=1").await,
+        ["a1", "a2", "t1"]
+    );
+    assert_eq!(walk(&tenant, "/certificates/?owner=me").await, ["t1"]);
+    assert_eq!(
+        walk(&admin, "/certificates/?owner=admin&limit=1").await,
+        ["a1", "a2"]
+    );
+    assert_eq!(walk(&admin, "/certificates/?owner=tenant").await, ["t1"]);
+
+    // The indexes follow the writes: a deleted certificate leaves both.
+    assert_eq!(admin.delete("/certificates/a1").await.unwrap().status, 204);
+    assert_eq!(
+        walk(&admin, "/certificates/?status=active").await,
+        ["a2", "t1"]
+    );
+    assert_eq!(walk(&admin, "/certificates/?owner=admin").await, ["a2"]);
+    // …and the start-up scan rebuilds them after they are lost.
+    let client = redis.client().await;
+    for key in ["t:certs:status:failed", "t:certs:status:active"] {
+        let _: i64 = fred::prelude::KeysInterface::del(&client, key)
+            .await
+            .unwrap();
+    }
+    let mut cg = cg;
+    cg.restart().await;
+    let admin = cg.admin();
+    wait_until("the indexes rebuilt", Duration::from_secs(10), || async {
+        walk(&admin, "/certificates/?status=failed").await.len() == 3
+    })
+    .await;
+    assert_eq!(
+        walk(&admin, "/certificates/?status=active").await,
+        ["a2", "t1"]
+    );
+
+    for (query, status, field) in [
+        ("status=broken", 400, Some("status")),
+        ("status=active&owner=me", 400, Some("owner")),
+        ("owner=nobody", 400, Some("owner")),
+    ] {
+        let r = admin.get(&format!("/certificates/?{query}")).await.unwrap();
+        assert_eq!(r.status, status, "{query}: {}", r.json());
+        assert_eq!(r.json()["field"].as_str(), field, "{query}");
+    }
+    let tenant = cg.client(Some(&token));
+    let r = tenant.get("/certificates/?owner=admin").await.unwrap();
+    assert_eq!(
+        r.status, 403,
+        "another owner's list is the admin's to ask for"
+    );
 }

@@ -234,7 +234,8 @@ async function refresh() {
   if (!sessionStorage.getItem(TOKEN_KEY)) return;
   try {
     if (state.tab === "certificates") {
-      state.certs = await all("/certificates/");
+      // A non-admin token asks Redis for its own only (the owner index), not for every page.
+      state.certs = await all(state.admin ? "/certificates/" : "/certificates/?owner=me");
       renderCerts();
     } else if (state.tab === "routes") {
       renderRoutes(await all("/proxies/"));
