@@ -416,6 +416,16 @@ pub async fn wait_generation(client: &AdminClient, name: &str, limit: Duration) 
     }
 }
 
+/// Creates a token named `name` through the admin API; the token.
+pub async fn create_token(admin: &AdminClient, name: &str) -> String {
+    let r = admin
+        .post("/tokens/", &serde_json::json!({ "name": name }))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "token {name}: {}", r.json());
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
 /// Creates a self-signed certificate through the API and waits for it.
 pub async fn create_self_signed(client: &AdminClient, name: &str, domains: &[&str]) -> Value {
     let body =

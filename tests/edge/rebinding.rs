@@ -53,15 +53,7 @@ async fn a_non_admin_route_that_resolves_inward_is_refused_at_connect_time() {
     );
 
     // A non-admin token's new route is marked for the check.
-    let token = cg
-        .admin()
-        .post("/tokens/", &json!({ "name": "tenant" }))
-        .await
-        .unwrap()
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = common::create_token(&cg.admin(), "tenant").await;
     let tenant = cg.client(Some(&token));
     let created = tenant
         .post(
@@ -88,15 +80,7 @@ async fn a_name_rebound_to_loopback_after_creation_is_refused_at_connect_time() 
     let cg = Certgate::start(&redis.url(), "e:", &[("UPSTREAM_DNS_SERVER", &dns)]).await;
     let up = upstream::start("inside").await;
     let upstream_url = format!("http://app.rebind.test:{}", up.addr.port());
-    let token = cg
-        .admin()
-        .post("/tokens/", &json!({ "name": "tenant" }))
-        .await
-        .unwrap()
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = common::create_token(&cg.admin(), "tenant").await;
     let tenant = cg.client(Some(&token));
 
     // At creation the name resolves to a public address: the tenant's route is accepted.
