@@ -90,8 +90,17 @@ impl Store {
         if owners.is_empty() {
             return Ok(());
         }
-        let pipeline = self.client.pipeline();
+        // One variadic ZADD per owner in the batch (most batches have few owners).
+        let mut by_owner: std::collections::HashMap<&str, Vec<(f64, String)>> =
+            std::collections::HashMap::new();
         for (name, owner) in owners {
+            by_owner
+                .entry(owner.as_str())
+                .or_default()
+                .push((0.0, name.clone()));
+        }
+        let pipeline = self.client.pipeline();
+        for (owner, members) in by_owner {
             let _: () = pipeline
                 .zadd(
                     self.keys.certs_owned_by(owner),
@@ -99,7 +108,7 @@ impl Store {
                     None,
                     false,
                     false,
-                    (0.0, name.as_str()),
+                    members,
                 )
                 .await?;
         }

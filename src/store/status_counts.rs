@@ -64,22 +64,29 @@ impl Store {
         Ok(())
     }
 
-    /// Puts `name` in the index of `status` and out of the others (the start-up scan's repair).
+    /// Puts each name in the index of its status and out of the others (the start-up scan's
+    /// repair, a batch at a time).
     pub async fn index_status(&self, names_by_status: &[(String, CertStatus)]) -> StoreResult<()> {
         if names_by_status.is_empty() {
             return Ok(());
         }
+        // Two variadic commands per status for the whole batch, not one per certificate: with
+        // 100,000 certificates the start-up scan would otherwise send half a million.
         let pipeline = self.client.pipeline();
-        for (name, status) in names_by_status {
-            for other in ALL {
-                let key = self.keys.certs_with_status(field(other));
-                if other == *status {
-                    let _: () = pipeline
-                        .zadd(key, None, None, false, false, (0.0, name.as_str()))
-                        .await?;
-                } else {
-                    let _: () = pipeline.zrem(key, name.as_str()).await?;
-                }
+        for status in ALL {
+            let key = self.keys.certs_with_status(field(status));
+            let (here, elsewhere): (Vec<_>, Vec<_>) =
+                names_by_status.iter().partition(|(_, s)| *s == status);
+            if !here.is_empty() {
+                let members: Vec<(f64, String)> =
+                    here.into_iter().map(|(n, _)| (0.0, n.clone())).collect();
+                let _: () = pipeline
+                    .zadd(&key, None, None, false, false, members)
+                    .await?;
+            }
+            if !elsewhere.is_empty() {
+                let names: Vec<String> = elsewhere.into_iter().map(|(n, _)| n.clone()).collect();
+                let _: () = pipeline.zrem(&key, names).await?;
             }
         }
         let _: Vec<fred::types::Value> = pipeline.all().await?;
