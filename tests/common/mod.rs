@@ -416,6 +416,15 @@ pub async fn wait_generation(client: &AdminClient, name: &str, limit: Duration) 
     }
 }
 
+/// `GET /` for `host` on an instance's plain-HTTP listener (routes with
+/// `https_redirect: false` are proxied there).
+pub async fn plain_get(http_port: u16, host: &str) -> certgate::client::ApiResponse {
+    AdminClient::new(&format!("http://127.0.0.1:{http_port}"), None)
+        .send_raw(http::Method::GET, "/", &[("host", host)], None)
+        .await
+        .unwrap()
+}
+
 /// Creates a token named `name` through the admin API; the token.
 pub async fn create_token(admin: &AdminClient, name: &str) -> String {
     let r = admin

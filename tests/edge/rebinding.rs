@@ -115,16 +115,8 @@ async fn a_name_rebound_to_loopback_after_creation_is_refused_at_connect_time() 
     // The name is rebound to loopback.
     bind.set_a("app.rebind.test", std::net::Ipv4Addr::LOCALHOST)
         .await;
-    let call = |host: &'static str| {
-        let port = cg.http_port;
-        async move {
-            certgate::client::AdminClient::new(&format!("http://127.0.0.1:{port}"), None)
-                .send_raw(http::Method::GET, "/", &[("host", host)], None)
-                .await
-                .unwrap()
-                .status
-                .as_u16()
-        }
+    let call = |host: &'static str| async move {
+        common::plain_get(cg.http_port, host).await.status.as_u16()
     };
     assert_eq!(call("admin.test").await, 200, "the new answer is served");
     assert_eq!(call("tenant.test").await, 502, "refused at connect time");

@@ -13,15 +13,7 @@ async fn https_upstreams_are_verified_against_the_route_ca() {
     let pki = make_pki(&["backend.test"]);
     let other = make_pki(&["backend.test"]);
     let backend = Replica::start_tls("secure", &pki.server_cert_pem, &pki.server_key_pem).await;
-    let call = |host: &'static str| {
-        let port = cg.http_port;
-        async move {
-            certgate::client::AdminClient::new(&format!("http://127.0.0.1:{port}"), None)
-                .send_raw(http::Method::GET, "/", &[("host", host)], None)
-                .await
-                .unwrap()
-        }
-    };
+    let call = |host: &'static str| common::plain_get(cg.http_port, host);
     let route = |host: &str, extra: Value| {
         let mut body = json!({
             "hostname": host,
