@@ -178,7 +178,7 @@ async fn lists_filter_by_status_and_owner_in_redis() {
         put(&store, name).await;
     }
     let admin = cg.admin();
-    let token = common::create_token(&admin, "tenant").await;
+    let token = common::requests::create_token(&admin, "tenant").await;
     let tenant = cg.client(Some(&token));
     create_self_signed(&admin, "a1", &["a1.pages.test"]).await;
     create_self_signed(&admin, "a2", &["a2.pages.test"]).await;

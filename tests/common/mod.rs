@@ -9,6 +9,7 @@ pub mod bind;
 pub mod client;
 pub mod pebble;
 pub mod replicas;
+pub mod requests;
 pub mod tls;
 pub mod topologies;
 pub mod upstream;
@@ -414,25 +415,6 @@ pub async fn wait_generation(client: &AdminClient, name: &str, limit: Duration) 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// `GET /` for `host` on an instance's plain-HTTP listener (routes with
-/// `https_redirect: false` are proxied there).
-pub async fn plain_get(http_port: u16, host: &str) -> certgate::client::ApiResponse {
-    AdminClient::new(&format!("http://127.0.0.1:{http_port}"), None)
-        .send_raw(http::Method::GET, "/", &[("host", host)], None)
-        .await
-        .unwrap()
-}
-
-/// Creates a token named `name` through the admin API; the token.
-pub async fn create_token(admin: &AdminClient, name: &str) -> String {
-    let r = admin
-        .post("/tokens/", &serde_json::json!({ "name": name }))
-        .await
-        .unwrap();
-    assert_eq!(r.status, 201, "token {name}: {}", r.json());
-    r.json()["token"].as_str().unwrap().to_owned()
 }
 
 /// Creates a self-signed certificate through the API and waits for it.

@@ -53,7 +53,7 @@ async fn a_non_admin_route_that_resolves_inward_is_refused_at_connect_time() {
     );
 
     // A non-admin token's new route is marked for the check.
-    let token = common::create_token(&cg.admin(), "tenant").await;
+    let token = common::requests::create_token(&cg.admin(), "tenant").await;
     let tenant = cg.client(Some(&token));
     let created = tenant
         .post(
@@ -80,7 +80,7 @@ async fn a_name_rebound_to_loopback_after_creation_is_refused_at_connect_time() 
     let cg = Certgate::start(&redis.url(), "e:", &[("UPSTREAM_DNS_SERVER", &dns)]).await;
     let up = upstream::start("inside").await;
     let upstream_url = format!("http://app.rebind.test:{}", up.addr.port());
-    let token = common::create_token(&cg.admin(), "tenant").await;
+    let token = common::requests::create_token(&cg.admin(), "tenant").await;
     let tenant = cg.client(Some(&token));
 
     // At creation the name resolves to a public address: the tenant's route is accepted.
@@ -116,7 +116,10 @@ async fn a_name_rebound_to_loopback_after_creation_is_refused_at_connect_time() 
     bind.set_a("app.rebind.test", std::net::Ipv4Addr::LOCALHOST)
         .await;
     let call = |host: &'static str| async move {
-        common::plain_get(cg.http_port, host).await.status.as_u16()
+        common::requests::plain_get(cg.http_port, host)
+            .await
+            .status
+            .as_u16()
     };
     assert_eq!(call("admin.test").await, 200, "the new answer is served");
     assert_eq!(call("tenant.test").await, 502, "refused at connect time");

@@ -13,7 +13,7 @@ async fn https_upstreams_are_verified_against_the_route_ca() {
     let pki = make_pki(&["backend.test"]);
     let other = make_pki(&["backend.test"]);
     let backend = Replica::start_tls("secure", &pki.server_cert_pem, &pki.server_key_pem).await;
-    let call = |host: &'static str| common::plain_get(cg.http_port, host);
+    let call = |host: &'static str| common::requests::plain_get(cg.http_port, host);
     let route = |host: &str, extra: Value| {
         let mut body = json!({
             "hostname": host,

@@ -75,7 +75,7 @@ async fn dashboard_in_a_headless_browser() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(page.headers["x-content-type-options"], "nosniff");
 
-    let tenant_token = common::create_token(&admin, "tenant").await;
+    let tenant_token = common::requests::create_token(&admin, "tenant").await;
     create_self_signed(&admin, "ui-admin", &["admin.ui.test"]).await;
     create_self_signed(
         &cg.client(Some(&tenant_token)),
