@@ -11,7 +11,6 @@ pub mod body_timeout;
 pub mod conn;
 pub mod context;
 pub mod forwarded;
-pub mod guarded_resolver;
 pub mod http;
 pub mod https;
 pub mod proxy;

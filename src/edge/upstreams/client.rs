@@ -14,7 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
-use super::super::guarded_resolver::GuardedResolver;
+use super::resolver::UpstreamResolver;
 use super::tls;
 use crate::config::Config;
 use crate::routes::validate::{Upstream, UpstreamScheme};
@@ -30,14 +30,14 @@ pub type UpstreamClient = Client<HttpsConnector<FixedTarget>, UpstreamBody>;
 /// Dials one upstream whatever URI it is asked for.
 #[derive(Clone)]
 pub struct FixedTarget {
-    inner: HttpConnector<GuardedResolver>,
+    inner: HttpConnector<UpstreamResolver>,
     /// `http://host:port` of the upstream (TLS, when wanted, is the wrapper's).
     target: Uri,
 }
 
 impl tower_service::Service<Uri> for FixedTarget {
-    type Response = <HttpConnector<GuardedResolver> as tower_service::Service<Uri>>::Response;
-    type Error = <HttpConnector<GuardedResolver> as tower_service::Service<Uri>>::Error;
+    type Response = <HttpConnector<UpstreamResolver> as tower_service::Service<Uri>>::Response;
+    type Error = <HttpConnector<UpstreamResolver> as tower_service::Service<Uri>>::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -55,7 +55,7 @@ pub fn build(
     upstream: &Upstream,
     config: &Config,
 ) -> Result<UpstreamClient, String> {
-    let mut http = HttpConnector::new_with_resolver(GuardedResolver {
+    let mut http = HttpConnector::new_with_resolver(UpstreamResolver {
         guarded: route.restricted_upstream,
         dns_server: config.upstream_dns_server,
     });

@@ -6,6 +6,7 @@
 pub mod active;
 pub mod client;
 pub mod health;
+pub mod resolver;
 pub mod set;
 pub mod tls;
 

@@ -1,7 +1,7 @@
-//! Name resolution for upstreams (`routes::resolve`). For routes a non-admin token wrote the
-//! addresses are checked
-//! at every new connection, not only when the route was created, so a name that resolves to a
-//! public address at creation and to `127.0.0.1` later (DNS rebinding) cannot reach inside.
+//! How an upstream client resolves names: through `routes::resolve` (the system resolver or
+//! `UPSTREAM_DNS_SERVER`), at every new connection. For routes a non-admin token wrote the
+//! addresses are checked then too, not only when the route was created, so a name that resolves
+//! to a public address at creation and to `127.0.0.1` later (DNS rebinding) cannot reach inside.
 
 use std::future::Future;
 use std::io;
@@ -17,13 +17,13 @@ use crate::routes::validate::is_inward;
 /// only addresses a non-admin route may reach, and none left is an error (the request gets
 /// `502`).
 #[derive(Clone, Debug, Default)]
-pub struct GuardedResolver {
+pub struct UpstreamResolver {
     pub guarded: bool,
     /// `UPSTREAM_DNS_SERVER`, when names resolve there instead of through the system.
     pub dns_server: Option<std::net::SocketAddr>,
 }
 
-impl tower_service::Service<Name> for GuardedResolver {
+impl tower_service::Service<Name> for UpstreamResolver {
     type Response = std::vec::IntoIter<SocketAddr>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
