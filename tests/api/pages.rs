@@ -4,34 +4,10 @@
 use super::*;
 use common::wait_until;
 
-/// A record written straight to the store: failed (nothing to generate), self-signed.
-fn record(name: &str) -> certgate::certs::model::CertificateRecord {
-    serde_json::from_value(json!({
-        "cert_name": name,
-        "domains": [format!("{name}.pages.test")],
-        "issuer": "self-signed",
-        "key_type": "ecdsa-p256",
-        "status": "failed",
-        "owner_token_hash": "sha256:00",
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z",
-    }))
-    .unwrap()
-}
-
+/// A failed self-signed certificate written straight to the store.
 async fn put(store: &certgate::store::Store, name: &str) {
-    let status = certgate::certs::model::GenerationStatus {
-        status: certgate::certs::model::GenerationState::Failed,
-        message: "written by the test".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        updated_at: "2026-01-01T00:00:00Z".into(),
-        started_at: None,
-        finished_at: None,
-    };
-    assert!(store
-        .create_certificate(&record(name), &status)
-        .await
-        .unwrap());
+    let record = common::records::failed(name, &format!("{name}.pages.test"));
+    common::records::create_failed(store, &record, "written by the test").await;
 }
 
 fn next_link(r: &certgate::client::ApiResponse) -> Option<String> {

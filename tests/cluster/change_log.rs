@@ -42,17 +42,7 @@ async fn resync_reads_the_change_log_not_every_record() {
     store.wait_connected(Duration::from_secs(5)).await;
     // Many certificates already in Redis (written as a restore would write them).
     for i in 0..1500 {
-        let record: certgate::certs::model::CertificateRecord = serde_json::from_value(json!({
-            "cert_name": format!("many-{i}"),
-            "domains": [format!("many{i}.log.test")],
-            "issuer": "self-signed",
-            "key_type": "ecdsa-p256",
-            "status": "failed",
-            "owner_token_hash": "sha256:00",
-            "created_at": "2026-01-01T00:00:00Z",
-            "updated_at": "2026-01-01T00:00:00Z",
-        }))
-        .unwrap();
+        let record = common::records::failed(&format!("many-{i}"), &format!("many{i}.log.test"));
         store
             .restore_certificate(&record, &certgate::secret::Secret::new(String::new()))
             .await

@@ -8,6 +8,7 @@
 pub mod bind;
 pub mod client;
 pub mod pebble;
+pub mod records;
 pub mod replicas;
 pub mod requests;
 pub mod tls;

@@ -22,27 +22,12 @@ fn require_selenium() {
 async fn failed_certificate(redis_url: &str, prefix: &str) {
     let store = certgate::store::Store::connect(redis_url, prefix).unwrap();
     store.wait_connected(Duration::from_secs(5)).await;
-    let record: certgate::certs::model::CertificateRecord = serde_json::from_value(json!({
-        "cert_name": "ui-failed",
-        "domains": ["failed.ui.test"],
-        "issuer": "acme",
-        "key_type": "ecdsa-p256",
-        "status": "failed",
-        "last_error": "urn:ietf:params:acme:error:dns: NXDOMAIN looking up A for failed.ui.test",
-        "owner_token_hash": "sha256:00",
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z",
-    }))
-    .unwrap();
-    let status = certgate::certs::model::GenerationStatus {
-        status: certgate::certs::model::GenerationState::Failed,
-        message: "NXDOMAIN looking up A for failed.ui.test".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        updated_at: "2026-01-01T00:00:00Z".into(),
-        started_at: None,
-        finished_at: None,
-    };
-    assert!(store.create_certificate(&record, &status).await.unwrap());
+    let mut record = common::records::failed("ui-failed", "failed.ui.test");
+    record.issuer = certgate::certs::model::IssuerKind::Acme;
+    record.last_error =
+        Some("urn:ietf:params:acme:error:dns: NXDOMAIN looking up A for failed.ui.test".into());
+    common::records::create_failed(&store, &record, "NXDOMAIN looking up A for failed.ui.test")
+        .await;
 }
 
 #[tokio::test]
