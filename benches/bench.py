@@ -281,8 +281,9 @@ https://:{self.term_port} {{
 
 
 class Certgate(Server):
-    def __init__(self, redis_url, prefix="bench:"):
+    def __init__(self, redis_url, prefix="bench:", binary=None):
         super().__init__("certgate")
+        self.binary = binary or os.path.join(RELEASE, "certgate")
         self.redis_url = redis_url
         self.prefix = prefix
         self.admin = free_port()
@@ -299,7 +300,7 @@ class Certgate(Server):
         }
         env.update(extra or {})
         self.started_at = time.time()
-        self.proc = start([os.path.join(RELEASE, "certgate"), "serve"], env=env, cpus=cpus, name="certgate")
+        self.proc = start([self.binary, "serve"], env=env, cpus=cpus, name="certgate")
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""A/B of certgate builds, interleaved in one run so machine noise hits every build alike.
+
+    AB_BINARIES="base=/tmp/ab/base,new=target/release/certgate" python3 benches/ab.py
+
+Each build is started pinned (CPU 0, one worker; load generator and upstream on CPU 1), fresh
+for every round, and measured with what `benches/bench.py` uses:
+- `idle`: KiB per idle TLS connection, 1,000 held open on a fresh process;
+- `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
+- `burst`: peak resident memory (VmHWM) of a fresh process while h2load opens 1,500 connections
+  at once with full RSA-2048 handshakes, and its resident memory 2 s after they closed.
+AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds; medians are printed.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as b  # noqa: E402
+
+ROUNDS = int(os.environ.get("AB_ROUNDS", "3"))
+MEASURES = os.environ.get("AB_MEASURES", "idle,h1,h2,burst").split(",")
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def burst(server, connections=1500):
+    """Peak RSS (MiB) while `connections` RSA handshakes arrive at once, and RSS after."""
+    before = status_kib(server.proc.pid, "VmRSS")
+    b.run(["h2load", "--h1", "--connect-to", f"127.0.0.1:{server.port}", "-c", str(connections),
+           "-n", str(connections), "https://rsa.bench.test/"], "1")
+    peak = status_kib(server.proc.pid, "VmHWM")
+    time.sleep(2)
+    after = status_kib(server.proc.pid, "VmRSS")
+    return {"burst_before_mib": before / 1024, "burst_peak_mib": peak / 1024, "burst_after_mib": after / 1024}
+
+
+def main():
+    import resource
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    builds = [pair.split("=", 1) for pair in os.environ["AB_BINARIES"].split(",")]
+    redis_port = b.free_port()
+    b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
+    b.wait_port(redis_port)
+    redis_url = f"redis://127.0.0.1:{redis_port}"
+    upstream = b.free_port()
+    b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
+    b.wait_port(upstream)
+
+    first = b.Certgate(redis_url, prefix="ab:", binary=builds[0][1])
+    first.start(1, "0")
+    for name, domain, kind in [("bench-ecdsa", "bench.test", "ecdsa-p256"), ("bench-rsa", "rsa.bench.test", "rsa")]:
+        b.api(first.admin, "POST", "/certificates/", {"cert_name": name, "domain": domain, "issuer": "self-signed", "key_type": kind})
+        while b.api(first.admin, "GET", f"/certificates/{name}")["status"] != "active":
+            time.sleep(0.1)
+        b.api(first.admin, "POST", "/proxies/", {"hostname": domain, "upstream": f"http://127.0.0.1:{upstream}", "cert_name": name})
+    first.stop()
+
+    results = {label: {} for label, _ in builds}
+    for round_ in range(ROUNDS):
+        b.log(f"round {round_ + 1}/{ROUNDS}")
+        for label, binary in builds:
+            r = {}
+            if {"idle", "h1", "h2"} & set(MEASURES):
+                server = b.Certgate(redis_url, prefix="ab:", binary=binary)
+                server.start(1, "0")
+                if "idle" in MEASURES:
+                    r["idle_kib_per_conn"] = b.idle_memory(server, 1000, "1")
+                if "h1" in MEASURES:
+                    r["h1_rps"] = b.h2load(server.port, ["--h1", "-c", "32"], "1")[0]
+                if "h2" in MEASURES:
+                    r["h2_rps"] = b.h2load(server.port, ["-c", "8", "-m", "10"], "1")[0]
+                server.stop()
+            if "burst" in MEASURES:
+                server = b.Certgate(redis_url, prefix="ab:", binary=binary)
+                server.start(1, "0")
+                r.update(burst(server))
+                server.stop()
+            b.log(f"  {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in r.items()))
+            for k, v in r.items():
+                results[label].setdefault(k, []).append(v)
+
+    keys = sorted({k for r in results.values() for k in r})
+    base = builds[0][0]
+    print("| measure | " + " | ".join(label for label, _ in builds) + " | " + " | ".join(f"{l} / {base}" for l, _ in builds[1:]) + " |")
+    print("|---" * (1 + 2 * len(builds) - 1) + "|")
+    for k in keys:
+        meds = [statistics.median(results[label].get(k, [0])) for label, _ in builds]
+        ratios = [f"{m / meds[0]:.3f}" if meds[0] else "–" for m in meds[1:]]
+        print(f"| {k} | " + " | ".join(f"{m:.1f}" for m in meds) + " | " + " | ".join(ratios) + " |")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for proc in b.PROCS:
+            b.stop(proc)
