@@ -34,6 +34,11 @@ struct State {
     /// request ends, so it arms the idle deadline. Without this a connection whose read was
     /// polled mid-request never timed out.
     parked_reader: Option<Waker>,
+    /// Requests begun on this connection so far.
+    requests: u64,
+    /// The HTTP/1 server is letting go of an idle connection to free its buffers
+    /// ([`super::conn`]): its shutdown must leave the connection open.
+    releasing: bool,
 }
 
 /// What one connection is doing, shared by its I/O wrapper and its request handler.
@@ -68,6 +73,8 @@ impl ConnActivity {
                 last_activity: now,
                 http2,
                 parked_reader: None,
+                requests: 0,
+                releasing: false,
             }),
         })
     }
@@ -76,9 +83,31 @@ impl ConnActivity {
     pub fn begin_request(self: &Arc<Self>) -> RequestGuard {
         let mut s = self.state.lock().expect("activity lock");
         s.in_flight += 1;
+        s.requests += 1;
         s.awaiting_headers_since = None;
         drop(s);
         RequestGuard(self.clone())
+    }
+
+    /// How many requests have begun on this connection.
+    pub fn requests(&self) -> u64 {
+        self.state.lock().expect("activity lock").requests
+    }
+
+    /// When the connection will have been quiet (no request in flight, no byte either way) for
+    /// `quiet`; `None` while a request is in flight.
+    pub fn quiet_at(&self, quiet: Duration) -> Option<Instant> {
+        let s = self.state.lock().expect("activity lock");
+        (s.in_flight == 0).then_some(s.last_activity + quiet)
+    }
+
+    /// While set, shutting the I/O down leaves the connection open (see `releasing`).
+    pub fn set_releasing(&self, releasing: bool) {
+        self.state.lock().expect("activity lock").releasing = releasing;
+    }
+
+    fn releasing(&self) -> bool {
+        self.state.lock().expect("activity lock").releasing
     }
 
     fn on_read(&self, bytes: usize) {
@@ -186,6 +215,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.activity.releasing() {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
@@ -205,5 +237,45 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
 
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+}
+
+/// A response body that keeps its request in flight until it has been sent (or dropped), so a
+/// connection counts as idle only once its last response is out.
+pub struct ActivityBody<B> {
+    inner: B,
+    guard: Option<RequestGuard>,
+}
+
+impl<B> ActivityBody<B> {
+    pub fn new(inner: B, guard: RequestGuard) -> Self {
+        ActivityBody {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for ActivityBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.guard = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -1,5 +1,14 @@
 //! Serving one client connection with hyper: HTTP/1.1 (with upgrades) or HTTP/2, behind the
 //! client deadlines of [`super::activity`], and drained gracefully when the instance stops.
+//!
+//! An HTTP/1.1 connection holds hyper only while it is busy. hyper keeps an 8 KiB read and an
+//! 8 KiB write buffer for a connection's whole life, which made an idle keep-alive connection
+//! cost twice nginx's. So a connection starts without hyper, waits for its first byte with a
+//! one-byte read, and hands hyper that byte and the I/O; once the connection has been quiet for
+//! [`RELEASE_AFTER`] after a request, hyper is asked to let go (`graceful_shutdown` on an idle
+//! connection, with the I/O's shutdown suppressed), its buffers are freed, and the connection
+//! waits for its next byte again. A burst of new connections likewise holds no hyper buffers
+//! until each one's request arrives.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -7,14 +16,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
-use super::activity::{ConnActivity, Guarded, Limits};
+use super::activity::{ActivityBody, ConnActivity, Guarded, Limits};
 use super::context::{Outcome, RequestCtx};
+use super::rewind::Rewind;
 use super::{text, ConnInfo, EdgeBody};
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
@@ -23,8 +35,13 @@ use crate::shutdown::Shutdown;
 /// How long in-flight requests get to finish once the instance stops.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
+/// How long an HTTP/1.1 connection is quiet after a request before hyper lets go of it (and of
+/// its buffers). Short enough that idle connections cost little; long enough that a busy one
+/// keeps its hyper connection across requests.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(250);
+
 /// Answers the requests of one connection, filling in the request's context as it learns.
-pub trait Handler: Clone + Send + Sync + 'static {
+pub trait Handler: Clone + Send + Sync + Unpin + 'static {
     fn handle<'a>(
         &'a self,
         req: Request<Incoming>,
@@ -51,11 +68,12 @@ pub async fn serve<IO, H>(
         header_read: config.header_read_timeout,
         idle: config.idle_timeout,
     };
-    let io = TokioIo::new(Guarded::new(io, activity.clone(), limits));
+    let io = Guarded::new(io, activity.clone(), limits);
     let info = Arc::new(info);
     let access_log = config.access_log;
+    let requests = activity.clone();
     let service = service_fn(move |req| {
-        let guard = activity.begin_request();
+        let guard = requests.begin_request();
         let handler = handler.clone();
         let info = info.clone();
         async move {
@@ -69,9 +87,8 @@ pub async fn serve<IO, H>(
                 // upstream client's), so unboxed it would cost every idle connection several KiB.
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
-            drop(guard);
             record(&ctx, &info, response.status().as_u16());
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(response.map(|body| ActivityBody::new(body, guard)))
         }
     });
     if http2 {
@@ -79,19 +96,106 @@ pub async fn serve<IO, H>(
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
-            .serve_connection(io, service);
-        run_draining(conn, |c| c.graceful_shutdown(), &shutdown).await;
+            .serve_connection(TokioIo::new(io), service);
+        // Boxed, like the HTTP/1 connection below: the connection's task is sized for the
+        // largest state of its future, for its whole life.
+        run_draining(
+            Box::pin(conn),
+            |c| c.get_mut().as_mut().graceful_shutdown(),
+            &shutdown,
+        )
+        .await;
     } else {
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            // hyper's own header timer (30 s by default) also runs while a keep-alive
-            // connection idles; the Guarded I/O enforces both deadlines as configured.
-            .header_read_timeout(None)
-            .max_buf_size(config.max_header_bytes.max(8192))
-            .max_header_size(config.max_header_bytes)
-            .serve_connection(io, service)
-            .with_upgrades();
-        run_draining(conn, |c| c.graceful_shutdown(), &shutdown).await;
+        serve_http1(io, activity, service, config, &shutdown).await;
+    }
+}
+
+/// Serves HTTP/1.1 on `io`, holding a hyper connection only while the client is busy (see the
+/// module's doc).
+async fn serve_http1<IO, S>(
+    mut io: Guarded<IO>,
+    activity: Arc<ConnActivity>,
+    mut service: S,
+    config: &Config,
+    shutdown: &Shutdown,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = ActivityBody<EdgeBody>>
+        + Unpin
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // hyper's own header timer (30 s by default) also runs while a keep-alive connection
+        // idles; the Guarded I/O enforces both deadlines as configured.
+        .header_read_timeout(None)
+        .max_buf_size(config.max_header_bytes.max(8192))
+        .max_header_size(config.max_header_bytes);
+    let mut unread = Bytes::new();
+    loop {
+        if unread.is_empty() {
+            // Quiet: no hyper, no buffers; the client deadlines apply to this read too.
+            let mut first = [0u8; 1];
+            let read = tokio::select! {
+                read = io.read(&mut first) => read,
+                _ = shutdown.wait() => Ok(0),
+            };
+            match read {
+                Ok(0) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+                    return;
+                }
+                Ok(_) => unread = Bytes::copy_from_slice(&first),
+                Err(_) => return,
+            }
+        }
+        let requests_before = activity.requests();
+        // Boxed: inline, hyper's connection would size this future (and so the connection's
+        // task, for its whole life) even while the connection waits without it.
+        let mut conn = Box::pin(
+            builder
+                .serve_connection(TokioIo::new(Rewind::new(unread, io)), service)
+                .with_upgrades(),
+        );
+        tokio::select! {
+            _ = &mut conn => return,
+            _ = shutdown.wait() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN_GRACE, conn).await;
+                return;
+            }
+            _ = quiet_after_a_request(&activity, requests_before) => {
+                activity.set_releasing(true);
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+        let finished = (&mut conn).await;
+        activity.set_releasing(false);
+        let parts = match (finished, Pin::into_inner(conn).into_parts()) {
+            (Ok(()), Some(parts)) => parts,
+            _ => return,
+        };
+        (io, unread) = parts.io.into_inner().into_inner(parts.read_buf);
+        service = parts.service;
+    }
+}
+
+/// Resolves once the connection has served a request since `requests_before` and then been
+/// quiet for [`RELEASE_AFTER`]; checks at most every [`RELEASE_AFTER`].
+async fn quiet_after_a_request(activity: &ConnActivity, requests_before: u64) {
+    let mut check_at = Instant::now() + RELEASE_AFTER;
+    loop {
+        tokio::time::sleep_until(check_at).await;
+        let now = Instant::now();
+        match activity.quiet_at(RELEASE_AFTER) {
+            Some(quiet) if quiet <= now && activity.requests() > requests_before => return,
+            Some(quiet) if quiet > now => check_at = quiet,
+            _ => check_at = now + RELEASE_AFTER,
+        }
     }
 }
 

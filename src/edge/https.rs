@@ -90,7 +90,7 @@ impl HttpsEdge {
                         let sni = hello.server_name().and_then(host::normalize);
                         if tls_alpn::is_validation(&hello) {
                             let identifier = tls_alpn::identifier(hello.server_name(), local_ip);
-                            tls_alpn::answer(start, identifier, &edge.store).await;
+                            Box::pin(tls_alpn::answer(start, identifier, &edge.store)).await;
                             return None;
                         }
                         // Without SNI (a client that connected by address), the certificate
@@ -102,9 +102,12 @@ impl HttpsEdge {
                         if let (Some(on_demand), Some(host)) = (&edge.on_demand, &sni) {
                             if edge.resolver.pick(Some(host)).is_none() {
                                 let resolver = &edge.resolver;
-                                on_demand
-                                    .obtain(host, || resolver.pick(Some(host)).is_some())
-                                    .await;
+                                // Boxed, like the rare paths above: every handshake's
+                                // future is sized for its largest state.
+                                Box::pin(
+                                    on_demand.obtain(host, || resolver.pick(Some(host)).is_some()),
+                                )
+                                .await;
                             }
                         }
                         let config = match (&sni, &name) {
@@ -121,7 +124,10 @@ impl HttpsEdge {
                             .on_demand
                             .as_ref()
                             .map_or(std::time::Duration::ZERO, |o| o.handshake_wait);
-                    let (tls, sni, name) = match tokio::time::timeout(limit, handshake).await {
+                    // Boxed: the handshake's state is freed once it is done, instead of sizing
+                    // the connection's task for its whole life.
+                    let handshake = Box::pin(tokio::time::timeout(limit, handshake));
+                    let (tls, sni, name) = match handshake.await {
                         Ok(Some(done)) => done,
                         Ok(None) => {
                             METRICS.tls_handshake_failures.inc(&["error"]);

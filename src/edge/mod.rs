@@ -14,6 +14,7 @@ pub mod forwarded;
 pub mod http;
 pub mod https;
 pub mod proxy;
+pub mod rewind;
 pub mod sync;
 pub mod tls_alpn;
 pub mod upgrade;

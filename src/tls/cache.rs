@@ -197,6 +197,12 @@ impl CertCache {
             // command timeout (and not remembered as unknown: the name may well exist).
             return;
         }
+        // Boxed: the Redis reads' state would otherwise size every handshake's future.
+        Box::pin(self.load(host, route_cert)).await
+    }
+
+    /// The miss path of [`Self::ensure`]: finds the certificates naming `host` in Redis.
+    async fn load(&self, host: &str, route_cert: Option<&str>) {
         let mut candidates = Vec::new();
         if let Some(name) = route_cert {
             candidates.push(name.to_owned());

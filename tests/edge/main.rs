@@ -7,6 +7,7 @@ mod balancing;
 mod forwarding;
 mod grpc;
 mod hardening;
+mod idle_release;
 mod protections;
 mod rebinding;
 mod rules;
