@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, HOST, TE, UPGRADE};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -198,11 +199,21 @@ impl Proxy {
         let path = parts
             .uri
             .path_and_query()
-            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         // The client's host, when the route preserves it; else each upstream's own authority.
-        let preserved = original_host
-            .filter(|_| route.preserve_host)
-            .and_then(|h| h.to_str().ok().map(str::to_owned));
+        let preserved = match original_host.filter(|_| route.preserve_host) {
+            Some(host) => match Authority::try_from(host.as_bytes()) {
+                Ok(authority) => Some((authority, host)),
+                Err(_) => {
+                    return Err(Refusal::Local(text(
+                        StatusCode::BAD_REQUEST,
+                        "unusable Host header",
+                    )))
+                }
+            },
+            None => None,
+        };
         route.request_headers.apply(&mut parts.headers);
         if websocket {
             parts
@@ -256,13 +267,12 @@ impl Proxy {
                 }
                 (None, None) => unreachable!("only a retryable request is sent twice"),
             };
-            let authority = preserved.as_deref().unwrap_or(&member.authority);
-            parts.uri = member.uri(authority, &path).ok_or_else(|| {
-                Refusal::Local(text(StatusCode::BAD_REQUEST, "unusable request path"))
-            })?;
+            let (authority, host_value) = match &preserved {
+                Some((authority, host)) => (authority.clone(), host.clone()),
+                None => (member.uri_authority.clone(), member.host_value.clone()),
+            };
+            parts.uri = member.request_uri(authority, path.clone());
             parts.version = Version::HTTP_11;
-            let host_value = HeaderValue::from_str(authority)
-                .unwrap_or_else(|_| HeaderValue::from_static("upstream"));
             parts.headers.insert(HOST, host_value);
             if trailers_wanted && member.scheme != UpstreamScheme::Http {
                 // gRPC needs it, and HTTP/2 allows exactly this `TE` (HTTP/1.1 hops drop it).

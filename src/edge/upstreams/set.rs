@@ -17,6 +17,10 @@ pub struct Member {
     pub scheme: UpstreamScheme,
     /// `host:port` (brackets around IPv6), for `Host` when the route does not preserve it.
     pub authority: String,
+    /// `authority` parsed once, for each request's URI (no formatting and parsing per request).
+    pub uri_authority: http::uri::Authority,
+    /// `authority` as a `Host` header value.
+    pub host_value: http::HeaderValue,
     pub weight: u32,
     pub client: UpstreamClient,
     pub health: UpstreamHealth,
@@ -47,10 +51,16 @@ impl UpstreamSet {
             } else {
                 format!("{}:{}", parsed.host, parsed.port)
             };
+            let uri_authority = http::uri::Authority::try_from(authority.as_str())
+                .map_err(|e| format!("upstream authority {authority}: {e}"))?;
+            let host_value = http::HeaderValue::from_str(&authority)
+                .map_err(|e| format!("upstream authority {authority}: {e}"))?;
             members.push(Member {
                 url: parsed.url.clone(),
                 scheme: parsed.scheme,
                 authority,
+                uri_authority,
+                host_value,
                 weight: target.weight.max(1),
                 client,
                 health: UpstreamHealth::default(),
@@ -125,6 +135,22 @@ impl Member {
             UpstreamScheme::Http | UpstreamScheme::H2c => "http",
         };
         format!("{scheme}://{authority}{path}").parse().ok()
+    }
+
+    /// [`Member::uri`] from parts already parsed: what the proxy does for every request.
+    pub fn request_uri(
+        &self,
+        authority: http::uri::Authority,
+        path: http::uri::PathAndQuery,
+    ) -> http::Uri {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(match self.scheme {
+            UpstreamScheme::Https => http::uri::Scheme::HTTPS,
+            UpstreamScheme::Http | UpstreamScheme::H2c => http::uri::Scheme::HTTP,
+        });
+        parts.authority = Some(authority);
+        parts.path_and_query = Some(path);
+        http::Uri::from_parts(parts).expect("scheme, authority and path make a URI")
     }
 }
 
