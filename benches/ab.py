@@ -26,11 +26,7 @@ MEASURES = os.environ.get("AB_MEASURES", "idle,h1,h2,burst").split(",")
 
 
 def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+    return b.tree_status_kib(pid, field)
 
 
 def burst(server, connections=1500):

@@ -81,8 +81,8 @@ def stop(p):
             p.wait()
 
 
-def tree_rss_kib(pid):
-    """Resident memory of a process and its children (nginx's master and workers)."""
+def tree_status_kib(pid, field):
+    """A /proc status field (VmRSS, VmHWM) summed over a process and its children."""
     children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -98,12 +98,24 @@ def tree_rss_kib(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
         except OSError:
             pass
         todo.extend(children.get(p, []))
     return total
+
+
+def tree_rss_kib(pid):
+    """Resident memory of a process and its children (nginx's master and workers)."""
+    return tree_status_kib(pid, "VmRSS")
+
+
+def burst_peak_mib(server, port, sni, cpus, connections=1500):
+    """Peak resident memory (VmHWM, MiB) of a freshly started server while `connections`
+    clients open at once, each with a full handshake and one request (h2load --h1)."""
+    run(["h2load", "--h1", "--connect-to", f"127.0.0.1:{port}", "-c", str(connections), "-n", str(connections), f"https://{sni}/"], cpus)
+    return round(tree_status_kib(server.proc.pid, "VmHWM") / 1024, 1)
 
 
 def cpu_times(cpu):
@@ -450,9 +462,15 @@ def main():
 
         log("pinned run, RSA-2048 certificate: full handshakes")
         for server in order:
-            server.start(1, "0", *certs["rsa"], upstream_port)
             sni = "rsa.bench.test"
-            results["pinned_rsa"][server.name] = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"])}
+            peaks = []
+            for _ in range(RUNS):
+                server.start(1, "0", *certs["rsa"], upstream_port)
+                peaks.append(burst_peak_mib(server, server.port, sni, "1"))
+                server.stop()
+            server.start(1, "0", *certs["rsa"], upstream_port)
+            results["pinned_rsa"][server.name] = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"]),
+                                                  "burst_peak_mib": statistics.median(peaks)}
             server.stop()
 
         log("unpinned run (two workers each)")
@@ -526,6 +544,7 @@ def render(r):
     lines.append(header)
     row("full TLS handshakes/s (ECDSA P-256, + 1 request)", "full_hs", p)
     row("full TLS handshakes/s (RSA-2048, + 1 request)", "full_hs", r["pinned_rsa"])
+    row("peak RSS MiB, 1,500 concurrent RSA handshakes + 1 request each (fresh process; lower is better)", "burst_peak_mib", r["pinned_rsa"], higher_better=False, fmt="{:.1f}")
     row("resumed handshakes/s", "resumed_hs", p)
     row("resumption ratio", "resumed_ratio", p, fmt="{:.2f}")
     row("HTTP/1.1 keep-alive req/s (proxied)", "h1_rps", p)
