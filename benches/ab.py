@@ -25,18 +25,14 @@ ROUNDS = int(os.environ.get("AB_ROUNDS", "3"))
 MEASURES = os.environ.get("AB_MEASURES", "idle,h1,h2,burst").split(",")
 
 
-def status_kib(pid, field):
-    return b.tree_status_kib(pid, field)
-
-
 def burst(server, connections=1500):
     """Peak RSS (MiB) while `connections` RSA handshakes arrive at once, and RSS after."""
-    before = status_kib(server.proc.pid, "VmRSS")
+    before = b.tree_status_kib(server.proc.pid, "VmRSS")
     b.run(["h2load", "--h1", "--connect-to", f"127.0.0.1:{server.port}", "-c", str(connections),
            "-n", str(connections), "https://rsa.bench.test/"], "1")
-    peak = status_kib(server.proc.pid, "VmHWM")
+    peak = b.tree_status_kib(server.proc.pid, "VmHWM")
     time.sleep(2)
-    after = status_kib(server.proc.pid, "VmRSS")
+    after = b.tree_status_kib(server.proc.pid, "VmRSS")
     return {"burst_before_mib": before / 1024, "burst_peak_mib": peak / 1024, "burst_after_mib": after / 1024}
 
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HOST, USER_AGENT};
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Empty};
 
@@ -103,13 +104,14 @@ async fn check_one(hostname: &str, set: &UpstreamSet, i: usize, check: &HealthCh
 /// One check: `Ok` when the expected status came in time.
 async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), String> {
     let authority = if host.is_empty() {
-        member.authority.as_str()
+        member.uri_authority.clone()
     } else {
-        host
+        Authority::try_from(host).map_err(|e| format!("unusable health check host: {e}"))?
     };
-    let uri = member
-        .uri(authority, &check.path)
-        .ok_or_else(|| "unusable health check URI".to_owned())?;
+    let path = PathAndQuery::try_from(check.path.as_str())
+        .map_err(|e| format!("unusable health check path: {e}"))?;
+    let host_value = HeaderValue::from_str(authority.as_str()).ok();
+    let uri = member.request_uri(authority, path);
     let mut request = Request::get(uri)
         .body(
             Empty::<Bytes>::new()
@@ -118,7 +120,7 @@ async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), S
         )
         .map_err(|e| e.to_string())?;
     let headers = request.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(authority) {
+    if let Some(value) = host_value {
         headers.insert(HOST, value);
     }
     headers.insert(

@@ -128,16 +128,7 @@ impl UpstreamSet {
 impl Member {
     /// The URI a request to this member carries: its scheme, `authority` (the `Host` sent, so
     /// HTTP/2's `:authority` equals it; the client dials the member whatever it says) and
-    /// `path`.
-    pub fn uri(&self, authority: &str, path: &str) -> Option<http::Uri> {
-        let scheme = match self.scheme {
-            UpstreamScheme::Https => "https",
-            UpstreamScheme::Http | UpstreamScheme::H2c => "http",
-        };
-        format!("{scheme}://{authority}{path}").parse().ok()
-    }
-
-    /// [`Member::uri`] from parts already parsed: what the proxy does for every request.
+    /// `path`, from parts already parsed (no formatting and parsing per request).
     pub fn request_uri(
         &self,
         authority: http::uri::Authority,
