@@ -115,7 +115,10 @@ impl HttpsEdge {
                             _ => edge.tls.clone(),
                         };
                         let tls = start.into_stream(config).await.ok()?;
-                        Some((tls, sni, name))
+                        // Boxed once here: the stream (1.2 KB) is moved down through several
+                        // nested futures, and each would otherwise keep its own slot for it in
+                        // the connection's task.
+                        Some((Box::new(tls), sni, name))
                     };
                     // A first handshake may wait for its on-demand certificate on top.
                     let limit = edge.config.tls_handshake_timeout

@@ -26,18 +26,14 @@ impl<IO> Rewind<IO> {
     }
 
     /// The I/O and what of the prefix was not read yet, with `more` (read later) after it.
+    ///
+    /// The bytes are copied, never kept as a view: `more` is a slice of hyper's read buffer, and
+    /// an idle connection holding even an empty view of it would keep all 8 KiB of it alive.
     pub fn into_inner(self, more: Bytes) -> (IO, Bytes) {
-        let unread = match (self.prefix.is_empty(), more.is_empty()) {
-            (true, _) => more,
-            (false, true) => self.prefix,
-            (false, false) => {
-                let mut joined = BytesMut::with_capacity(self.prefix.len() + more.len());
-                joined.extend_from_slice(&self.prefix);
-                joined.extend_from_slice(&more);
-                joined.freeze()
-            }
-        };
-        (self.io, unread)
+        let mut unread = BytesMut::with_capacity(self.prefix.len() + more.len());
+        unread.extend_from_slice(&self.prefix);
+        unread.extend_from_slice(&more);
+        (self.io, unread.freeze())
     }
 }
 
@@ -118,5 +114,20 @@ mod tests {
         let io = Rewind::new(Bytes::from_static(b"ab"), ());
         let (_, unread) = io.into_inner(Bytes::from_static(b"cd"));
         assert_eq!(&unread[..], b"abcd");
+    }
+
+    #[test]
+    fn unread_bytes_do_not_keep_the_read_buffer_alive() {
+        // hyper hands back what it read but did not parse as a view into its buffer.
+        let hyper_buffer = Bytes::from(vec![b'x'; 8192]);
+        for parsed in [8192, 8190] {
+            let rest = hyper_buffer.slice(parsed..);
+            let (_, unread) = Rewind::new(Bytes::new(), ()).into_inner(rest);
+            assert!(
+                hyper_buffer.is_unique(),
+                "{} unread bytes hold the whole buffer",
+                unread.len()
+            );
+        }
     }
 }
