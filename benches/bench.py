@@ -329,6 +329,26 @@ class Certgate(Server):
 # --- measures ----------------------------------------------------------------------------------
 
 
+def guarded(server, what, fn):
+    """Runs `fn` (one server's measurements). An anchor that fails (say, does not start) is
+    logged with the tail of its log and left out of the table, instead of ending the whole run;
+    certgate's own failures still end it."""
+    try:
+        return fn()
+    except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
+        if server.name == "certgate":
+            raise
+        log(f"  {server.name}: {what} failed ({e}); left out of the table")
+        try:
+            with open(os.path.join(TMP, f"{server.name}.log"), errors="replace") as f:
+                for line in f.readlines()[-5:]:
+                    log(f"    {line.rstrip()}")
+        except OSError:
+            pass
+        server.stop()
+        return None
+
+
 def median_of(fn):
     values = [fn() for _ in range(RUNS)]
     if isinstance(values[0], tuple):
@@ -452,36 +472,51 @@ def main():
         log("pinned run (servers on CPU 0, one worker; load and upstream on CPU 1)")
         nginx_h1 = None
         for server in order:
-            server.start(1, "0", *certs["ecdsa"], upstream_port)
-            log(f"  {server.name} …")
-            results["pinned"][server.name] = measure(server, "1", nginx_h1=nginx_h1 or None)
-            if server.name == "nginx":
-                nginx_h1 = results["pinned"]["nginx"]["h1_rps"]
-                results["pinned"]["nginx"]["p50_ms"], results["pinned"]["nginx"]["p99_ms"] = median_of(lambda: latency(server.port, nginx_h1 / 2, "1"))
-            server.stop()
+            def pinned():
+                server.start(1, "0", *certs["ecdsa"], upstream_port)
+                log(f"  {server.name} …")
+                r = measure(server, "1", nginx_h1=nginx_h1 or None)
+                if server.name == "nginx":
+                    r["p50_ms"], r["p99_ms"] = median_of(lambda: latency(server.port, r["h1_rps"] / 2, "1"))
+                server.stop()
+                return r
+            r = guarded(server, "pinned run", pinned)
+            if r is not None:
+                results["pinned"][server.name] = r
+                if server.name == "nginx":
+                    nginx_h1 = r["h1_rps"]
 
         log("pinned run, RSA-2048 certificate: full handshakes")
         for server in order:
-            sni = "rsa.bench.test"
-            peaks = []
-            for _ in range(RUNS):
+            def pinned_rsa():
+                sni = "rsa.bench.test"
+                peaks = []
+                for _ in range(RUNS):
+                    server.start(1, "0", *certs["rsa"], upstream_port)
+                    peaks.append(burst_peak_mib(server, server.port, sni, "1"))
+                    server.stop()
                 server.start(1, "0", *certs["rsa"], upstream_port)
-                peaks.append(burst_peak_mib(server, server.port, sni, "1"))
+                r = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"]),
+                     "burst_peak_mib": statistics.median(peaks)}
                 server.stop()
-            server.start(1, "0", *certs["rsa"], upstream_port)
-            results["pinned_rsa"][server.name] = {"full_hs": median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS)], "1")["rate"]),
-                                                  "burst_peak_mib": statistics.median(peaks)}
-            server.stop()
+                return r
+            r = guarded(server, "RSA run", pinned_rsa)
+            if r is not None:
+                results["pinned_rsa"][server.name] = r
 
         log("unpinned run (two workers each)")
         for server in order:
-            server.start(2, None, *certs["ecdsa"], upstream_port)
-            r = {}
-            r["full_hs"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", "bench.test", "16", str(SECONDS)], None)["rate"])
-            r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], None)[0])
-            r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], None)[0])
-            results["unpinned"][server.name] = r
-            server.stop()
+            def unpinned():
+                server.start(2, None, *certs["ecdsa"], upstream_port)
+                r = {}
+                r["full_hs"] = median_of(lambda: tls_load(["handshakes", f"127.0.0.1:{server.port}", "bench.test", "16", str(SECONDS)], None)["rate"])
+                r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], None)[0])
+                r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], None)[0])
+                server.stop()
+                return r
+            r = guarded(server, "unpinned run", unpinned)
+            if r is not None:
+                results["unpinned"][server.name] = r
 
     if "upstreams" in SECTIONS:
         log("pinned run with TLS and gRPC upstreams")
