@@ -103,14 +103,19 @@ async fn check_one(hostname: &str, set: &UpstreamSet, i: usize, check: &HealthCh
 
 /// One check: `Ok` when the expected status came in time.
 async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), String> {
-    let authority = if host.is_empty() {
-        member.uri_authority.clone()
+    // The member's own authority and `Host` are parsed once, when the set is built; a check's
+    // `host` is parsed here (a probe is rare, not on the request path).
+    let (authority, host_value) = if host.is_empty() {
+        (member.uri_authority.clone(), member.host_value.clone())
     } else {
-        Authority::try_from(host).map_err(|e| format!("unusable health check host: {e}"))?
+        let unusable = |e: &dyn std::fmt::Display| format!("unusable health check host: {e}");
+        (
+            Authority::try_from(host).map_err(|e| unusable(&e))?,
+            HeaderValue::from_str(host).map_err(|e| unusable(&e))?,
+        )
     };
     let path = PathAndQuery::try_from(check.path.as_str())
         .map_err(|e| format!("unusable health check path: {e}"))?;
-    let host_value = HeaderValue::from_str(authority.as_str()).ok();
     let uri = member.request_uri(authority, path);
     let mut request = Request::get(uri)
         .body(
@@ -120,9 +125,7 @@ async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), S
         )
         .map_err(|e| e.to_string())?;
     let headers = request.headers_mut();
-    if let Some(value) = host_value {
-        headers.insert(HOST, value);
-    }
+    headers.insert(HOST, host_value);
     headers.insert(
         USER_AGENT,
         HeaderValue::from_static("certgate-health-check"),
