@@ -107,6 +107,10 @@ pub struct Config {
     pub upstream_max_idle_per_host: usize,
     /// Idle pooled upstream connections close after this (`UPSTREAM_IDLE_TIMEOUT_SECONDS`).
     pub upstream_idle_timeout: Duration,
+    /// Requests in flight to one upstream at once, 0 for no cap (`UPSTREAM_MAX_CONNECTIONS`).
+    pub upstream_max_connections: usize,
+    /// How long a request waits for one of those (`UPSTREAM_QUEUE_TIMEOUT_SECONDS`).
+    pub upstream_queue_timeout: Duration,
     /// Other upstreams an unconnectable idempotent request may try (`UPSTREAM_RETRIES`).
     pub upstream_retries: u32,
     /// Connect failures in a row that eject an upstream (`UPSTREAM_FAILURES_TO_EJECT`).
@@ -277,6 +281,8 @@ impl Config {
             upstream_timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS")?,
             upstream_max_idle_per_host: v.number("UPSTREAM_MAX_IDLE_PER_HOST")? as usize,
             upstream_idle_timeout: v.seconds("UPSTREAM_IDLE_TIMEOUT_SECONDS")?,
+            upstream_max_connections: v.number("UPSTREAM_MAX_CONNECTIONS")? as usize,
+            upstream_queue_timeout: v.seconds("UPSTREAM_QUEUE_TIMEOUT_SECONDS")?,
             upstream_retries: v.number("UPSTREAM_RETRIES")? as u32,
             upstream_failures_to_eject: v.number("UPSTREAM_FAILURES_TO_EJECT")? as u32,
             upstream_eject_time: v.seconds("UPSTREAM_EJECT_SECONDS")?,

@@ -18,6 +18,7 @@ use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
 use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::{describe, UpstreamError};
 use super::upstreams::set::Tried;
+use super::upstreams::slots::HoldsSlot;
 use super::upstreams::Upstreams;
 use super::{text, text_owned, ConnInfo, EdgeBody};
 use crate::config::Config;
@@ -241,6 +242,7 @@ impl Proxy {
         let mut pending = Some((parts, body));
         let mut tried: Tried = 0;
         let mut last_failure = None;
+        let mut slot;
         let mut response = loop {
             let Some(i) = set.pick(tried) else {
                 let (failure, upstream, detail) = last_failure.unwrap_or((
@@ -280,6 +282,17 @@ impl Proxy {
                     .headers
                     .insert(TE, HeaderValue::from_static("trailers"));
             }
+            // Waits in line when the upstream is at UPSTREAM_MAX_CONNECTIONS; the slot goes
+            // with the answer's body (below), so it is held until the answer has been passed on.
+            let Ok(held) = member.slots.wait(self.config.upstream_queue_timeout).await else {
+                return Err(Refusal::Upstream {
+                    failure: UpstreamError::QueueTimeout,
+                    upstream: member.url.clone(),
+                    detail: String::new(),
+                    grpc,
+                });
+            };
+            slot = held;
             let in_flight = member.health.start();
             let sent = member.client.request(Request::from_parts(parts, body));
             let outcome = tokio::time::timeout(self.config.upstream_timeout, sent).await;
@@ -352,7 +365,11 @@ impl Proxy {
                     .insert(http::header::STRICT_TRANSPORT_SECURITY, value);
             }
         }
-        Ok(Response::from_parts(parts, body.boxed()))
+        let body = match slot {
+            Some(slot) => HoldsSlot::new(body, slot).boxed(),
+            None => body.boxed(),
+        };
+        Ok(Response::from_parts(parts, body))
     }
 }
 

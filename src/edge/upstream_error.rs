@@ -30,6 +30,9 @@ pub enum UpstreamError {
     Tls,
     /// Every upstream of the route is out of rotation (ejected by failures or health checks).
     NoneHealthy,
+    /// The upstream had `UPSTREAM_MAX_CONNECTIONS` requests in flight and none finished within
+    /// `UPSTREAM_QUEUE_TIMEOUT_SECONDS`; nothing was sent.
+    QueueTimeout,
 }
 
 impl UpstreamError {
@@ -70,6 +73,7 @@ impl UpstreamError {
             UpstreamError::UnexpectedUpgrade => "upstream_bad_upgrade",
             UpstreamError::Tls => "upstream_tls",
             UpstreamError::NoneHealthy => "upstream_none_healthy",
+            UpstreamError::QueueTimeout => "upstream_queue_timeout",
         }
     }
 
@@ -102,6 +106,10 @@ impl UpstreamError {
             UpstreamError::NoneHealthy => (
                 StatusCode::BAD_GATEWAY,
                 "no healthy upstream: every upstream of this route is out of rotation",
+            ),
+            UpstreamError::QueueTimeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream busy: its connection limit stayed full while this request waited",
             ),
         }
     }

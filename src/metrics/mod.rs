@@ -86,7 +86,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     ),
     upstream_failures: CounterVec::new(
         "certgate_upstream_failures_total",
-        "Requests that could not be forwarded, by route hostname and which side failed (upstream_connect, upstream_connect_timeout, upstream_timeout, upstream_reset, upstream_tls, upstream_none_healthy, upstream_bad_upgrade, client_body, client_body_timeout).",
+        "Requests that could not be forwarded, by route hostname and which side failed (upstream_connect, upstream_connect_timeout, upstream_timeout, upstream_reset, upstream_tls, upstream_none_healthy, upstream_queue_timeout, upstream_bad_upgrade, client_body, client_body_timeout).",
         &["route", "reason"],
     ),
     redis_errors: CounterVec::new("certgate_redis_errors_total", "Redis connection errors.", &[]),

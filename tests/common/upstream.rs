@@ -50,11 +50,29 @@ pub async fn start(name: &'static str) -> Upstream {
 pub async fn start_counting(
     name: &'static str,
 ) -> (Upstream, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::Ordering;
+    let (upstream, counts) = start_with_counts(name).await;
+    (upstream, counts.open)
+}
+
+/// What [`start_with_counts`] counts.
+pub struct Counts {
+    /// TCP connections open right now.
+    pub open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The most requests it was answering at once.
+    pub peak_busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// [`start`], counting open connections and the most requests answered at once.
+pub async fn start_with_counts(name: &'static str) -> (Upstream, Counts) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let peak_busy = Arc::new(AtomicUsize::new(0));
+    let busy = Arc::new(AtomicUsize::new(0));
     let counter = open.clone();
+    let peak = peak_busy.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -62,8 +80,17 @@ pub async fn start_counting(
             };
             let counter = counter.clone();
             counter.fetch_add(1, Ordering::SeqCst);
+            let (busy, peak) = (busy.clone(), peak.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(name, req));
+                let service = service_fn(move |req| {
+                    let (busy, peak) = (busy.clone(), peak.clone());
+                    async move {
+                        peak.fetch_max(busy.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                        let answer = handle(name, req).await;
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        answer
+                    }
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
@@ -72,7 +99,7 @@ pub async fn start_counting(
             });
         }
     });
-    (Upstream { addr, task }, open)
+    (Upstream { addr, task }, Counts { open, peak_busy })
 }
 
 async fn handle(

@@ -9,6 +9,7 @@ mod grpc;
 mod hardening;
 mod idle_release;
 mod protections;
+mod queueing;
 mod rebinding;
 mod rules;
 mod sni;

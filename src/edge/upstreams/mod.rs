@@ -1,13 +1,15 @@
 //! The upstreams of every route as this instance uses them (`docs/edge.md`, "Upstreams"):
-//! pooled clients per upstream (plain, TLS, HTTP/2), the balancing policy, passive and active
-//! health. Built the first time a route is used and kept while the route's upstream fields stay
-//! the same, so health and pools survive unrelated route changes and resyncs.
+//! pooled clients per upstream (plain, TLS, HTTP/2), the cap on requests in flight to each, the
+//! balancing policy, passive and active health. Built the first time a route is used and kept
+//! while the route's upstream fields stay the same, so health and pools survive unrelated route
+//! changes and resyncs.
 
 pub mod active;
 pub mod client;
 pub mod health;
 pub mod resolver;
 pub mod set;
+pub mod slots;
 pub mod tls;
 
 use std::collections::HashMap;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::client::{self, UpstreamClient};
 use super::health::{EjectPolicy, UpstreamHealth};
+use super::slots::Slots;
 use crate::config::Config;
 use crate::routes::model::Policy;
 use crate::routes::validate::{self, UpstreamScheme};
@@ -24,6 +25,8 @@ pub struct Member {
     pub weight: u32,
     pub client: UpstreamClient,
     pub health: UpstreamHealth,
+    /// The cap on requests in flight to this upstream (`UPSTREAM_MAX_CONNECTIONS`).
+    pub slots: Slots,
 }
 
 /// The upstreams of one route and how one is chosen.
@@ -64,6 +67,7 @@ impl UpstreamSet {
                 weight: target.weight.max(1),
                 client,
                 health: UpstreamHealth::default(),
+                slots: Slots::new(config.upstream_max_connections),
             });
         }
         if members.is_empty() {

@@ -1,0 +1,69 @@
+//! `UPSTREAM_MAX_CONNECTIONS`: a burst to one upstream waits in line for its slots instead of
+//! opening a connection per request, and a request that waits longer than
+//! `UPSTREAM_QUEUE_TIMEOUT_SECONDS` is answered `503`.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+#[tokio::test]
+async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
+    let (_redis, cg) = instance(&[
+        ("UPSTREAM_MAX_CONNECTIONS", "2"),
+        ("UPSTREAM_QUEUE_TIMEOUT_SECONDS", "2"),
+    ])
+    .await;
+    let (up, counts) = upstream::start_with_counts("capped").await;
+    create_self_signed(&cg.admin(), "capped", &["capped.test"]).await;
+    route(&cg, "capped.test", &up.url(), None).await;
+    let port = cg.https_port;
+
+    // Twelve requests of 50 ms through two slots: all answered, never more than two at the
+    // upstream at once (without the cap, each would have had its own connection).
+    let burst: Vec<_> = (0..12)
+        .map(|_| {
+            tokio::spawn(async move { get(port, "capped.test", "capped.test", "/slow/50").await })
+        })
+        .collect();
+    for request in burst {
+        assert_eq!(request.await.unwrap().status, 200);
+    }
+    let peak = counts.peak_busy.load(Ordering::SeqCst);
+    assert_eq!(peak, 2, "requests at the upstream at once under a cap of 2");
+
+    // Both slots held for 4 s: a third request waits its 2 s in line, then gets 503.
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(async move { get(port, "capped.test", "capped.test", "/slow/4000").await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let refused = get(port, "capped.test", "capped.test", "/").await;
+    let waited = started.elapsed();
+    assert_eq!(
+        refused.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.body).contains("upstream busy"),
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "refused after {waited:?}, before its time in line"
+    );
+    for holder in holders {
+        assert_eq!(holder.await.unwrap().status, 200);
+    }
+    assert_eq!(counts.peak_busy.load(Ordering::SeqCst), 2);
+
+    let r = cg.client(None).get("/metrics").await.unwrap();
+    let metrics = String::from_utf8_lossy(&r.body).to_string();
+    let series = r#"certgate_upstream_failures_total{route="capped.test",reason="upstream_queue_timeout"} 1"#;
+    assert!(metrics.contains(series), "{series} missing in:\n{metrics}");
+}
