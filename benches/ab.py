@@ -10,6 +10,8 @@ for every round, and measured with what `benches/bench.py` uses:
 - `burst`: peak resident memory (VmHWM) of a fresh process while h2load opens 1,500 connections
   at once with full RSA-2048 handshakes, and its resident memory 2 s after they closed.
 AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds; medians are printed.
+`AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
+two labels, e.g. to measure a setting).
 """
 
 import os
@@ -58,6 +60,8 @@ def main():
         b.api(first.admin, "POST", "/proxies/", {"hostname": domain, "upstream": f"http://127.0.0.1:{upstream}", "cert_name": name})
     first.stop()
 
+    settings = {label: dict(kv.split("=", 1) for kv in os.environ.get(f"AB_ENV_{label}", "").split(",") if kv)
+                for label, _ in builds}
     results = {label: {} for label, _ in builds}
     for round_ in range(ROUNDS):
         b.log(f"round {round_ + 1}/{ROUNDS}")
@@ -65,7 +69,7 @@ def main():
             r = {}
             if {"idle", "h1", "h2"} & set(MEASURES):
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
-                server.start(1, "0")
+                server.start(1, "0", extra=settings[label])
                 if "idle" in MEASURES:
                     r["idle_kib_per_conn"] = b.idle_memory(server, 1000, "1")
                 if "h1" in MEASURES:
@@ -75,7 +79,7 @@ def main():
                 server.stop()
             if "burst" in MEASURES:
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
-                server.start(1, "0")
+                server.start(1, "0", extra=settings[label])
                 r.update(burst(server))
                 server.stop()
             b.log(f"  {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in r.items()))
