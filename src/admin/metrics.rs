@@ -37,22 +37,38 @@ async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFig
     Ok(CertificateFigures { by_status, records })
 }
 
-/// `certgate_upstream_healthy{route, upstream}`: 1 in rotation, 0 ejected (this instance's view,
-/// for upstreams of routes it has forwarded to or checked).
+/// Per upstream in use (this instance's view, for upstreams of routes it has forwarded to or
+/// checked): `certgate_upstream_healthy{route, upstream}`, 1 in rotation and 0 ejected; and
+/// `certgate_upstream_waiting{route, upstream}`, requests in line under
+/// `UPSTREAM_MAX_CONNECTIONS`.
 fn render_upstream_health(out: &mut String, state: &AdminState) {
     use crate::metrics::registry::escape;
     use std::fmt::Write;
+    let gauges = state.upstreams.member_gauges();
     let _ = writeln!(
         out,
         "# HELP certgate_upstream_healthy Whether an upstream is in rotation (1) or ejected by failures or health checks (0), as this instance sees it.\n# TYPE certgate_upstream_healthy gauge"
     );
-    for (route, upstream, healthy) in state.upstreams.healthy_gauges() {
+    for g in &gauges {
         let _ = writeln!(
             out,
             "certgate_upstream_healthy{{route=\"{}\",upstream=\"{}\"}} {}",
-            escape(&route),
-            escape(&upstream),
-            u8::from(healthy)
+            escape(&g.route),
+            escape(&g.upstream),
+            u8::from(g.healthy)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP certgate_upstream_waiting Requests waiting in line for an upstream at UPSTREAM_MAX_CONNECTIONS, on this instance.\n# TYPE certgate_upstream_waiting gauge"
+    );
+    for g in &gauges {
+        let _ = writeln!(
+            out,
+            "certgate_upstream_waiting{{route=\"{}\",upstream=\"{}\"}} {}",
+            escape(&g.route),
+            escape(&g.upstream),
+            g.waiting
         );
     }
 }

@@ -40,7 +40,17 @@ async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    let refused = get(port, "capped.test", "capped.test", "/").await;
+    let waiting = tokio::spawn(async move { get(port, "capped.test", "capped.test", "/").await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let line = format!(
+        r#"certgate_upstream_waiting{{route="capped.test",upstream="{}"}} 1"#,
+        up.url()
+    );
+    assert!(
+        metrics(&cg).await.contains(&line),
+        "{line} missing while a request waits"
+    );
+    let refused = waiting.await.unwrap();
     let waited = started.elapsed();
     assert_eq!(
         refused.status,
@@ -62,8 +72,17 @@ async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
     }
     assert_eq!(counts.peak_busy.load(Ordering::SeqCst), 2);
 
+    let scraped = metrics(&cg).await;
+    for series in [
+        r#"certgate_upstream_failures_total{route="capped.test",reason="upstream_queue_timeout"} 1"#
+            .to_owned(),
+        line.replace("} 1", "} 0"),
+    ] {
+        assert!(scraped.contains(&series), "{series} missing in:\n{scraped}");
+    }
+}
+
+async fn metrics(cg: &Certgate) -> String {
     let r = cg.client(None).get("/metrics").await.unwrap();
-    let metrics = String::from_utf8_lossy(&r.body).to_string();
-    let series = r#"certgate_upstream_failures_total{route="capped.test",reason="upstream_queue_timeout"} 1"#;
-    assert!(metrics.contains(series), "{series} missing in:\n{metrics}");
+    String::from_utf8_lossy(&r.body).to_string()
 }

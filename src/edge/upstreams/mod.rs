@@ -131,15 +131,31 @@ impl Upstreams {
         self.entries.store(Arc::new(next));
     }
 
-    /// `(route, upstream, healthy)` for every upstream in use, for `/metrics`.
-    pub fn healthy_gauges(&self) -> Vec<(String, String, bool)> {
+    /// The gauges of every upstream in use, for `/metrics`.
+    pub fn member_gauges(&self) -> Vec<MemberGauges> {
         let mut out = Vec::new();
         for (hostname, entry) in self.entries.load().iter() {
             for m in &entry.set.members {
-                out.push((hostname.clone(), m.url.clone(), m.health.available()));
+                out.push(MemberGauges {
+                    route: hostname.clone(),
+                    upstream: m.url.clone(),
+                    healthy: m.health.available(),
+                    waiting: m.slots.waiting(),
+                });
             }
         }
-        out.sort();
+        out.sort_by(|a, b| (&a.route, &a.upstream).cmp(&(&b.route, &b.upstream)));
         out
     }
+}
+
+/// One upstream of a route as `/metrics` shows it.
+pub struct MemberGauges {
+    pub route: String,
+    pub upstream: String,
+    /// In rotation (`certgate_upstream_healthy`).
+    pub healthy: bool,
+    /// Requests in line for a place under `UPSTREAM_MAX_CONNECTIONS`
+    /// (`certgate_upstream_waiting`).
+    pub waiting: usize,
 }

@@ -10,6 +10,7 @@
 //! Upgraded connections (WebSocket tunnels) give their slot back when the tunnel opens.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,6 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Clone)]
 pub struct Slots {
     cap: Option<Arc<Semaphore>>,
+    /// Requests in line right now (`certgate_upstream_waiting`).
+    waiting: Arc<AtomicUsize>,
 }
 
 /// One request's place among an upstream's slots; given back when dropped.
@@ -37,6 +40,7 @@ impl Slots {
     pub fn new(max: usize) -> Slots {
         Slots {
             cap: (max > 0).then(|| Arc::new(Semaphore::new(max))),
+            waiting: Arc::default(),
         }
     }
 
@@ -46,6 +50,13 @@ impl Slots {
         let Some(cap) = &self.cap else {
             return Ok(None);
         };
+        // A free slot is taken without a timer (a released slot goes to the line first, so this
+        // never jumps it).
+        if let Ok(permit) = cap.clone().try_acquire_owned() {
+            return Ok(Some(Slot { _permit: permit }));
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _in_line = InLine(&self.waiting);
         match tokio::time::timeout(queue_timeout, cap.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(Some(Slot { _permit: permit })),
             // The semaphore is never closed; were it, that would be a queue that never moves.
@@ -56,6 +67,21 @@ impl Slots {
     /// Slots free now (the cap when idle); `None` without a cap.
     pub fn free(&self) -> Option<usize> {
         self.cap.as_ref().map(|cap| cap.available_permits())
+    }
+
+    /// Requests waiting in line now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a request out of the line however its wait ends (a slot, the time-out, or the client
+/// going away).
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -111,6 +137,7 @@ mod tests {
         let first = slots.wait(Duration::from_secs(1)).await.unwrap();
         assert_eq!(slots.free(), Some(0));
         assert!(slots.wait(Duration::from_millis(50)).await.is_err());
+        assert_eq!(slots.waiting(), 0, "the timed-out request left the line");
         drop(first);
         assert!(slots.wait(Duration::from_millis(50)).await.is_ok());
     }
