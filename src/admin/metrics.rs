@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AdminState;
+use crate::edge::upstreams::MemberGauges;
 use crate::metrics::CertificateFigures;
 
 pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
@@ -42,33 +43,37 @@ async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFig
 /// `certgate_upstream_waiting{route, upstream}`, requests in line under
 /// `UPSTREAM_MAX_CONNECTIONS`.
 fn render_upstream_health(out: &mut String, state: &AdminState) {
+    let gauges = state.upstreams.member_gauges();
+    member_gauge(
+        out,
+        "certgate_upstream_healthy",
+        "Whether an upstream is in rotation (1) or ejected by failures or health checks (0), as this instance sees it.",
+        gauges.iter().map(|g| (g, u64::from(g.healthy))),
+    );
+    member_gauge(
+        out,
+        "certgate_upstream_waiting",
+        "Requests waiting in line for an upstream at UPSTREAM_MAX_CONNECTIONS, on this instance.",
+        gauges.iter().map(|g| (g, g.waiting as u64)),
+    );
+}
+
+/// One gauge family labelled `{route, upstream}`.
+fn member_gauge<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    values: impl Iterator<Item = (&'a MemberGauges, u64)>,
+) {
     use crate::metrics::registry::escape;
     use std::fmt::Write;
-    let gauges = state.upstreams.member_gauges();
-    let _ = writeln!(
-        out,
-        "# HELP certgate_upstream_healthy Whether an upstream is in rotation (1) or ejected by failures or health checks (0), as this instance sees it.\n# TYPE certgate_upstream_healthy gauge"
-    );
-    for g in &gauges {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (g, value) in values {
         let _ = writeln!(
             out,
-            "certgate_upstream_healthy{{route=\"{}\",upstream=\"{}\"}} {}",
+            "{name}{{route=\"{}\",upstream=\"{}\"}} {value}",
             escape(&g.route),
             escape(&g.upstream),
-            u8::from(g.healthy)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP certgate_upstream_waiting Requests waiting in line for an upstream at UPSTREAM_MAX_CONNECTIONS, on this instance.\n# TYPE certgate_upstream_waiting gauge"
-    );
-    for g in &gauges {
-        let _ = writeln!(
-            out,
-            "certgate_upstream_waiting{{route=\"{}\",upstream=\"{}\"}} {}",
-            escape(&g.route),
-            escape(&g.upstream),
-            g.waiting
         );
     }
 }

@@ -242,7 +242,7 @@ impl Proxy {
         let mut pending = Some((parts, body));
         let mut tried: Tried = 0;
         let mut last_failure = None;
-        let mut slot;
+        let slot;
         let mut response = loop {
             let Some(i) = set.pick(tried) else {
                 let (failure, upstream, detail) = last_failure.unwrap_or((
@@ -282,8 +282,9 @@ impl Proxy {
                     .headers
                     .insert(TE, HeaderValue::from_static("trailers"));
             }
-            // Waits in line when the upstream is at UPSTREAM_MAX_CONNECTIONS; the slot goes
-            // with the answer's body (below), so it is held until the answer has been passed on.
+            // Waits in line when the upstream is at UPSTREAM_MAX_CONNECTIONS. An answer's slot
+            // goes with its body (below), so it is held until the answer has been passed on; a
+            // failed attempt's is given back before the next upstream is tried.
             let Ok(held) = member.slots.wait(self.config.upstream_queue_timeout).await else {
                 return Err(Refusal::Upstream {
                     failure: UpstreamError::QueueTimeout,
@@ -292,7 +293,6 @@ impl Proxy {
                     grpc,
                 });
             };
-            slot = held;
             let in_flight = member.health.start();
             let sent = member.client.request(Request::from_parts(parts, body));
             let outcome = tokio::time::timeout(self.config.upstream_timeout, sent).await;
@@ -308,6 +308,7 @@ impl Proxy {
                 }
                 Ok(Ok(response)) => {
                     member.health.succeeded();
+                    slot = held;
                     break response;
                 }
                 Ok(Err(e)) => e,
