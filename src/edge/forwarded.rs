@@ -3,21 +3,34 @@
 use std::net::IpAddr;
 
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use ipnet::IpNet;
 
 /// Headers meaningful for one connection only (RFC 9110 §7.6.1), plus the legacy ones.
-const HOP_BY_HOP: &[&str] = &[
-    "http2-settings",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
+/// Parsed once here: removing by `&str` would parse (and hash) each name on every request.
+const HOP_BY_HOP: [HeaderName; 10] = [
+    CONNECTION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    HeaderName::from_static("http2-settings"),
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them, and one pass over their few names finds that out
+    // without the ten hashed removals (a `Connection`-named header only counts when
+    // `Connection` itself is there).
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -28,11 +41,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
     }
 }
 
@@ -102,6 +112,29 @@ mod tests {
                 && h.get(CONNECTION).is_none()
         );
         assert!(h.get("x-kept").is_some());
+    }
+
+    #[test]
+    fn every_hop_header_is_stripped_alone_and_others_are_left() {
+        for name in HOP_BY_HOP
+            .iter()
+            .map(HeaderName::as_str)
+            .chain(["Keep-Alive"])
+        {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+            h.insert("x-kept", HeaderValue::from_static("1"));
+            strip_hop_by_hop(&mut h);
+            assert_eq!(h.len(), 1, "{name} kept");
+            assert!(h.contains_key("x-kept"));
+        }
+        let mut h = HeaderMap::new();
+        h.insert("x-only", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
     }
 
     #[test]
