@@ -39,13 +39,9 @@ def instructions(redis_url, binary, settings):
     """callgrind's instruction count per proxied request, HTTP/1.1 and HTTP/2."""
     import glob
     out = os.path.join(b.TMP, f"callgrind.{binary.replace('/', '_')}.out")
-    server = b.Certgate(redis_url, prefix="ab:", binary="valgrind")
-    plain = b.start
-    b.start = lambda cmd, **kw: plain(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary] + cmd[1:], **kw)
-    try:
-        server.start(1, "0", extra=settings)
-    finally:
-        b.start = plain
+    server = b.Certgate(redis_url, prefix="ab:", binary=binary,
+                        launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+    server.start(1, "0", extra=settings)
     r = {}
     for mode, args in [("h1", ["--h1", "-c", "32"]), ("h2", ["-c", "8", "-m", "10"])]:
         load = ["h2load", "--connect-to", f"127.0.0.1:{server.port}"] + args + ["https://bench.test/"]

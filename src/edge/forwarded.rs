@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 /// Headers meaningful for one connection only (RFC 9110 §7.6.1), plus the legacy ones.
 /// Parsed once here: removing by `&str` would parse (and hash) each name on every request.
-const HOP_BY_HOP: [HeaderName; 10] = [
+static HOP_BY_HOP: [HeaderName; 10] = [
     CONNECTION,
     TE,
     TRAILER,

@@ -65,7 +65,8 @@ impl Slots {
     }
 
     /// Slots free now (the cap when idle); `None` without a cap.
-    pub fn free(&self) -> Option<usize> {
+    #[cfg(test)]
+    fn free(&self) -> Option<usize> {
         self.cap.as_ref().map(|cap| cap.available_permits())
     }
 
