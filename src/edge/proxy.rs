@@ -17,8 +17,8 @@ use super::context::{Outcome, RequestCtx};
 use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
 use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::{describe, UpstreamError};
+use super::upstreams::answer::AnswerBody;
 use super::upstreams::set::Tried;
-use super::upstreams::slots::HoldsSlot;
 use super::upstreams::Upstreams;
 use super::{text, text_owned, ConnInfo, EdgeBody};
 use crate::config::Config;
@@ -30,7 +30,7 @@ use crate::routes::Route;
 #[derive(Clone)]
 pub struct Proxy {
     pub routes: Arc<RouteTable>,
-    /// Every route's upstreams: pooled clients, balancing, health.
+    /// Every route's upstreams: their connections, balancing, health.
     pub upstreams: Arc<Upstreams>,
     config: Arc<Config>,
     body_limits: BodyLimits,
@@ -242,7 +242,7 @@ impl Proxy {
         let mut pending = Some((parts, body));
         let mut tried: Tried = 0;
         let mut last_failure = None;
-        let slot;
+        let (slot, checkin);
         let mut response = loop {
             let Some(i) = set.pick(tried) else {
                 let (failure, upstream, detail) = last_failure.unwrap_or((
@@ -294,7 +294,7 @@ impl Proxy {
                 });
             };
             let in_flight = member.health.start();
-            let sent = member.client.request(Request::from_parts(parts, body));
+            let sent = member.client.send(Request::from_parts(parts, body));
             let outcome = tokio::time::timeout(self.config.upstream_timeout, sent).await;
             drop(in_flight);
             let e = match outcome {
@@ -306,9 +306,10 @@ impl Proxy {
                         grpc,
                     })
                 }
-                Ok(Ok(response)) => {
+                Ok(Ok((response, lent))) => {
                     member.health.succeeded();
                     slot = held;
+                    checkin = lent;
                     break response;
                 }
                 Ok(Err(e)) => e,
@@ -345,6 +346,8 @@ impl Proxy {
                 });
             };
             {
+                // The upgraded connection is the tunnel's now: never idle in the pool again.
+                drop(checkin);
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
                 let (parts, _) = response.into_parts();
@@ -366,9 +369,11 @@ impl Proxy {
                     .insert(http::header::STRICT_TRANSPORT_SECURITY, value);
             }
         }
-        let body = match slot {
-            Some(slot) => HoldsSlot::new(body, slot).boxed(),
-            None => body.boxed(),
+        // The connection (plain upstreams) and the slot are given back when the body ends.
+        let body = if slot.is_none() && checkin.is_none() {
+            body.boxed()
+        } else {
+            AnswerBody::new(body, checkin, slot).boxed()
         };
         Ok(Response::from_parts(parts, body))
     }

@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use super::body_timeout::BodyTimedOut;
+use super::upstreams::client::SendError;
 
 /// Which side failed when a request could not be forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,12 +37,12 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// Classifies an error of the pooled upstream client.
-    pub fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+    /// Classifies an error of an upstream client.
+    pub fn classify(e: &SendError) -> UpstreamError {
         if rustls_error(e).is_some() {
             return UpstreamError::Tls;
         }
-        if e.is_connect() {
+        if e.connecting {
             if source_chain(e).any(|s| {
                 s.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
@@ -149,7 +150,7 @@ fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rust
 
 /// A one-line cause for logs and the client's `502` text: the TLS error when there is one,
 /// else the innermost error's text.
-pub fn describe(e: &hyper_util::client::legacy::Error) -> String {
+pub fn describe(e: &SendError) -> String {
     if let Some(tls) = rustls_error(e) {
         return tls.to_string();
     }

@@ -239,3 +239,37 @@ pub async fn recording(switch: bool) -> (Upstream, Received) {
     });
     (Upstream { addr, task }, received)
 }
+
+/// A raw HTTP/1.1 upstream that answers every request on a connection with `200 ok`, keeps the
+/// connection open (no `Connection: close`), and closes it `close_after` later — as a server
+/// with a short keep-alive time does, without saying so. Counts the connections it accepted.
+pub async fn closing_after(
+    close_after: Duration,
+) -> (Upstream, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(close_after).await;
+            });
+        }
+    });
+    (Upstream { addr, task }, accepted)
+}

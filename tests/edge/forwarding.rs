@@ -380,3 +380,52 @@ async fn upstream_pool_is_bounded_and_expires() {
     )
     .await;
 }
+
+/// Requests one after another share one upstream connection; a connection the upstream closed
+/// while it sat idle (at once, or a while later) is never used again, and the request goes on a
+/// new one without an error.
+#[tokio::test]
+async fn upstream_connections_are_reused_and_replaced_when_closed_while_idle() {
+    use std::sync::atomic::Ordering;
+    let (_redis, cg) = instance(&[]).await;
+    let (up, open) = upstream::start_counting("reuse").await;
+    let (closes_at_once, accepted_at_once) = upstream::closing_after(Duration::ZERO).await;
+    let (closes_later, accepted_later) = upstream::closing_after(Duration::from_millis(100)).await;
+    create_self_signed(
+        &cg.admin(),
+        "reuse",
+        &["reuse.test", "at-once.test", "later.test"],
+    )
+    .await;
+    route(&cg, "reuse.test", &up.url(), None).await;
+    route(&cg, "at-once.test", &closes_at_once.url(), None).await;
+    route(&cg, "later.test", &closes_later.url(), None).await;
+    let port = cg.https_port;
+
+    for _ in 0..10 {
+        assert_eq!(get(port, "reuse.test", "reuse.test", "/").await.status, 200);
+    }
+    assert_eq!(
+        open.load(Ordering::SeqCst),
+        1,
+        "ten requests in a row opened more than one upstream connection"
+    );
+
+    for i in 0..10 {
+        let answer = get(port, "at-once.test", "at-once.test", "/").await;
+        assert_eq!(
+            answer.status, 200,
+            "request {i} to an upstream closing at once"
+        );
+    }
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let answer = get(port, "later.test", "later.test", "/").await;
+        assert_eq!(
+            answer.status, 200,
+            "request {i} to an upstream closing later"
+        );
+    }
+    assert_eq!(accepted_at_once.load(Ordering::SeqCst), 10);
+    assert_eq!(accepted_later.load(Ordering::SeqCst), 4);
+}

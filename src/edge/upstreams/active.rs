@@ -130,7 +130,7 @@ async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), S
         USER_AGENT,
         HeaderValue::from_static("certgate-health-check"),
     );
-    let sent = member.client.request(request);
+    let sent = member.client.send(request);
     match tokio::time::timeout(Duration::from_secs(check.timeout_seconds), sent).await {
         Err(_) => Err(format!(
             "health check: no answer within {} s",
@@ -140,8 +140,8 @@ async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), S
             "health check: {}",
             super::super::upstream_error::describe(&e)
         )),
-        Ok(Ok(response)) if response.status().as_u16() == check.expect_status => Ok(()),
-        Ok(Ok(response)) => Err(format!(
+        Ok(Ok((response, _))) if response.status().as_u16() == check.expect_status => Ok(()),
+        Ok(Ok((response, _))) => Err(format!(
             "health check: status {} (expected {})",
             response.status().as_u16(),
             check.expect_status

@@ -1,19 +1,25 @@
-//! One pooled HTTP client per upstream of a route: it always dials that upstream (whatever
-//! authority the request carries, so `Host`/`:authority` can stay the client's), speaks TLS to
-//! `https://` upstreams (HTTP/2 when ALPN offers it) and HTTP/2 with prior knowledge to `h2c://`.
+//! The client for one upstream of a route: it always dials that upstream (whatever authority
+//! the request carries, so `Host`/`:authority` can stay the client's). Plain `http://` upstreams
+//! go through certgate's own list of HTTP/1.1 connections ([`Http1Pool`]); `https://` ones
+//! through hyper-util's pooled client with TLS (HTTP/2 when ALPN offers it), and `h2c://` ones
+//! through it with HTTP/2 by prior knowledge.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http::Uri;
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
+use super::http1_pool::{Checkin, Http1Pool};
 use super::resolver::UpstreamResolver;
 use super::tls;
 use crate::config::Config;
@@ -24,8 +30,80 @@ use crate::routes::Route;
 pub type UpstreamBody =
     http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A pooled client bound to one upstream.
-pub type UpstreamClient = Client<HttpsConnector<FixedTarget>, UpstreamBody>;
+/// hyper-util's pooled client, bound to one upstream (for `https://` and `h2c://`).
+pub type PooledClient = Client<HttpsConnector<FixedTarget>, UpstreamBody>;
+
+/// How requests reach one upstream.
+pub enum UpstreamClient {
+    /// Plain HTTP/1.1, through certgate's own connection list.
+    Http1(Arc<Http1Pool>),
+    /// TLS or h2c, through hyper-util's pool.
+    Pooled(Box<PooledClient>),
+}
+
+impl UpstreamClient {
+    /// Sends `req` and waits for the answer's head. For `http://` upstreams the answer comes
+    /// with its connection, to give back when its body has been read whole (see
+    /// [`super::answer::AnswerBody`]); hyper-util's pool takes its connections back itself.
+    pub async fn send(
+        &self,
+        req: Request<UpstreamBody>,
+    ) -> Result<(Response<Incoming>, Option<Checkin>), SendError> {
+        match self {
+            UpstreamClient::Http1(pool) => {
+                let (response, checkin) = pool.send(req).await?;
+                Ok((response, Some(checkin)))
+            }
+            UpstreamClient::Pooled(client) => {
+                let response = client.request(req).await.map_err(|e| SendError {
+                    connecting: e.is_connect(),
+                    cause: Box::new(e),
+                })?;
+                Ok((response, None))
+            }
+        }
+    }
+}
+
+/// A request that got no answer: whether it failed while connecting (nothing was sent), and
+/// the error underneath (which [`crate::edge::upstream_error`] reads by type).
+#[derive(Debug)]
+pub struct SendError {
+    pub connecting: bool,
+    cause: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SendError {
+    pub fn connect(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SendError {
+        SendError {
+            connecting: true,
+            cause: cause.into(),
+        }
+    }
+
+    pub fn exchange(cause: hyper::Error) -> SendError {
+        SendError {
+            connecting: false,
+            cause: Box::new(cause),
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.connecting {
+            write!(f, "connecting to the upstream failed")
+        } else {
+            write!(f, "the upstream exchange failed")
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
+}
 
 /// Dials one upstream whatever URI it is asked for.
 #[derive(Clone)]
@@ -70,6 +148,14 @@ pub fn build(
     let target: Uri = format!("http://{shown}:{}", upstream.port)
         .parse()
         .map_err(|e| format!("{}: {e}", upstream.url))?;
+    if upstream.scheme == UpstreamScheme::Http {
+        return Ok(UpstreamClient::Http1(Http1Pool::new(
+            http,
+            target,
+            config.upstream_max_idle_per_host,
+            config.upstream_idle_timeout,
+        )));
+    }
     let fixed = FixedTarget {
         inner: http,
         target,
@@ -96,5 +182,5 @@ pub fn build(
         .pool_max_idle_per_host(config.upstream_max_idle_per_host)
         .pool_timer(TokioTimer::new())
         .http2_only(upstream.scheme == UpstreamScheme::H2c);
-    Ok(builder.build(connector))
+    Ok(UpstreamClient::Pooled(Box::new(builder.build(connector))))
 }

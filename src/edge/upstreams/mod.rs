@@ -1,12 +1,15 @@
 //! The upstreams of every route as this instance uses them (`docs/edge.md`, "Upstreams"):
-//! pooled clients per upstream (plain, TLS, HTTP/2), the cap on requests in flight to each, the
+//! each upstream's connections (plain HTTP/1.1 through certgate's own list, TLS and HTTP/2
+//! through hyper-util's pool), the cap on requests in flight to each, the
 //! balancing policy, passive and active health. Built the first time a route is used and kept
 //! while the route's upstream fields stay the same, so health and pools survive unrelated route
 //! changes and resyncs.
 
 pub mod active;
+pub mod answer;
 pub mod client;
 pub mod health;
+pub mod http1_pool;
 pub mod resolver;
 pub mod set;
 pub mod slots;

@@ -1,4 +1,4 @@
-//! A route's upstreams as the proxy uses them: each with its pooled client and its health, and
+//! A route's upstreams as the proxy uses them: each with its client and its health, and
 //! the route's policy choosing one per attempt.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -130,14 +130,18 @@ impl UpstreamSet {
 }
 
 impl Member {
-    /// The URI a request to this member carries: its scheme, `authority` (the `Host` sent, so
-    /// HTTP/2's `:authority` equals it; the client dials the member whatever it says) and
-    /// `path`, from parts already parsed (no formatting and parsing per request).
+    /// The URI a request to this member carries: for plain HTTP/1.1 just `path` (origin form,
+    /// as it goes on the wire); else its scheme, `authority` (the `Host` sent, so HTTP/2's
+    /// `:authority` equals it; the client dials the member whatever it says) and `path`, from
+    /// parts already parsed (no formatting and parsing per request).
     pub fn request_uri(
         &self,
         authority: http::uri::Authority,
         path: http::uri::PathAndQuery,
     ) -> http::Uri {
+        if self.scheme == UpstreamScheme::Http {
+            return http::Uri::from(path);
+        }
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(match self.scheme {
             UpstreamScheme::Https => http::uri::Scheme::HTTPS,

@@ -6,16 +6,14 @@
 //! a socket and certgate ≈ 75 KB of buffers and a task. With a cap, a request beyond it waits in
 //! line (first come, first served) for a slot, up to `UPSTREAM_QUEUE_TIMEOUT_SECONDS`, and is
 //! then answered `503`. A slot is held from before the request is sent until its answer's body
-//! has been passed on whole (or dropped), which is when its connection goes back to the pool.
+//! has been passed on whole (or dropped), which is when its connection goes back to the pool
+//! ([`super::answer::AnswerBody`]).
 //! Upgraded connections (WebSocket tunnels) give their slot back when the tunnel opens.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The slots of one upstream; no cap when built with 0.
@@ -66,7 +64,7 @@ impl Slots {
 
     /// Slots free now (the cap when idle); `None` without a cap.
     #[cfg(test)]
-    fn free(&self) -> Option<usize> {
+    pub fn free(&self) -> Option<usize> {
         self.cap.as_ref().map(|cap| cap.available_permits())
     }
 
@@ -86,51 +84,9 @@ impl Drop for InLine<'_> {
     }
 }
 
-/// A response body that holds its request's [`Slot`] until its last frame has been read (or the
-/// body is dropped).
-pub struct HoldsSlot<B> {
-    inner: B,
-    slot: Option<Slot>,
-}
-
-impl<B> HoldsSlot<B> {
-    pub fn new(inner: B, slot: Slot) -> HoldsSlot<B> {
-        HoldsSlot {
-            inner,
-            slot: Some(slot),
-        }
-    }
-}
-
-impl<B: Body + Unpin> Body for HoldsSlot<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) || self.inner.is_end_stream() {
-            self.slot = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
 
     #[tokio::test]
     async fn a_request_beyond_the_cap_waits_and_then_times_out() {
@@ -141,20 +97,6 @@ mod tests {
         assert_eq!(slots.waiting(), 0, "the timed-out request left the line");
         drop(first);
         assert!(slots.wait(Duration::from_millis(50)).await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn the_slot_is_given_back_when_the_body_has_been_read() {
-        let slots = Slots::new(1);
-        let slot = slots.wait(Duration::from_secs(1)).await.unwrap().unwrap();
-        let mut body = HoldsSlot::new(Full::new(Bytes::from_static(b"answer")), slot);
-        assert_eq!(slots.free(), Some(0));
-        let frame = body.frame().await.unwrap().unwrap();
-        assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"answer"));
-        // Read whole, still held by the server: the slot is back without waiting for the drop.
-        assert_eq!(slots.free(), Some(1));
-        drop(body);
-        assert_eq!(slots.free(), Some(1));
     }
 
     #[tokio::test]

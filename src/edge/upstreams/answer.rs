@@ -1,0 +1,113 @@
+//! An upstream's answer body on its way to the client, holding what its exchange borrowed until
+//! the last frame has been read: the connection (plain `http://` upstreams, [`Checkin`]) and the
+//! place under `UPSTREAM_MAX_CONNECTIONS` ([`Slot`]).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::http1_pool::Checkin;
+use super::slots::Slot;
+
+/// An answer's body with its exchange's connection and slot.
+pub struct AnswerBody<B: Body + Unpin> {
+    inner: B,
+    checkin: Option<Checkin>,
+    slot: Option<Slot>,
+}
+
+impl<B: Body + Unpin> AnswerBody<B> {
+    pub fn new(inner: B, checkin: Option<Checkin>, slot: Option<Slot>) -> AnswerBody<B> {
+        AnswerBody {
+            inner,
+            checkin,
+            slot,
+        }
+    }
+
+    /// Read whole: the connection can carry the next request. It goes back before the slot,
+    /// so a request the slot lets through finds it idle.
+    fn finished(&mut self) {
+        if let Some(checkin) = self.checkin.take() {
+            checkin.give_back();
+        }
+        self.slot = None;
+    }
+}
+
+impl<B: Body + Unpin> Body for AnswerBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.finished(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finished(),
+            Poll::Ready(Some(Err(_))) => {
+                // A broken answer leaves its connection unusable: it closes when dropped.
+                self.checkin = None;
+                self.slot = None;
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: Body + Unpin> Drop for AnswerBody<B> {
+    /// An answer with no body (`204`, `304`, a `HEAD`'s) is never read: it is finished when
+    /// dropped. One dropped half-read (the client went away) closes its connection.
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() {
+            self.finished();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    use super::super::slots::Slots;
+    use super::*;
+
+    #[tokio::test]
+    async fn the_slot_is_given_back_when_the_body_has_been_read() {
+        let slots = Slots::new(1);
+        let slot = slots.wait(Duration::from_secs(1)).await.unwrap().unwrap();
+        let mut body = AnswerBody::new(Full::new(Bytes::from_static(b"answer")), None, Some(slot));
+        assert_eq!(slots.free(), Some(0));
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"answer"));
+        // Read whole, still held by the server: the slot is back without waiting for the drop.
+        assert_eq!(slots.free(), Some(1));
+        drop(body);
+        assert_eq!(slots.free(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn an_answer_dropped_half_read_keeps_its_slot_until_the_drop() {
+        let slots = Slots::new(1);
+        let slot = slots.wait(Duration::from_secs(1)).await.unwrap().unwrap();
+        let body = AnswerBody::new(Full::new(Bytes::from_static(b"answer")), None, Some(slot));
+        assert_eq!(slots.free(), Some(0));
+        drop(body);
+        assert_eq!(slots.free(), Some(1));
+    }
+}
