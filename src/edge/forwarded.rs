@@ -55,42 +55,42 @@ pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&peer))
 }
 
-/// Sets `X-Forwarded-For`, `-Proto` and `-Host`: a trusted proxy's values are kept (its client
-/// list extended with its own address); anyone else's are replaced.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Sets `X-Forwarded-For` (to `peer`), `-Proto` and `-Host`: a trusted proxy's values are kept
+/// (its client list extended with its own address); anyone else's are replaced. `peer` comes
+/// formatted (once per connection) and `host` as the client sent it, so a request without
+/// prior values formats nothing.
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: IpAddr,
-    proto: &str,
-    host: &str,
+    peer: &HeaderValue,
+    https: bool,
+    host: HeaderValue,
     trusted: bool,
 ) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let xfp = HeaderName::from_static("x-forwarded-proto");
-    let xfh = HeaderName::from_static("x-forwarded-host");
-    let prior: Vec<String> = headers
-        .get_all(&xff)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
-    let chain = if trusted && !prior.is_empty() {
-        format!("{}, {peer}", prior.join(", "))
+    let chain = if trusted && headers.contains_key(&X_FORWARDED_FOR) {
+        let mut chain: Vec<u8> = Vec::new();
+        for prior in headers.get_all(&X_FORWARDED_FOR) {
+            chain.extend_from_slice(prior.as_bytes());
+            chain.extend_from_slice(b", ");
+        }
+        chain.extend_from_slice(peer.as_bytes());
+        HeaderValue::from_bytes(&chain).unwrap_or_else(|_| peer.clone())
     } else {
-        peer.to_string()
+        peer.clone()
     };
-    headers.remove(&xff);
-    if let Ok(v) = HeaderValue::from_str(&chain) {
-        headers.insert(xff, v);
-    }
-    if !(trusted && headers.contains_key(&xfp)) {
+    // `insert` replaces every value the client sent.
+    headers.insert(&X_FORWARDED_FOR, chain);
+    if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
         headers.insert(
-            xfp,
-            HeaderValue::from_static(if proto == "https" { "https" } else { "http" }),
+            &X_FORWARDED_PROTO,
+            HeaderValue::from_static(if https { "https" } else { "http" }),
         );
     }
-    if !(trusted && headers.contains_key(&xfh)) {
-        if let Ok(v) = HeaderValue::from_str(host) {
-            headers.insert(xfh, v);
-        }
+    if !(trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+        headers.insert(&X_FORWARDED_HOST, host);
     }
 }
 
@@ -142,14 +142,30 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         h.insert("x-forwarded-host", HeaderValue::from_static("evil.test"));
-        let peer: IpAddr = "192.0.2.7".parse().unwrap();
-        set_forwarded(&mut h, peer, "https", "site.test", false);
+        h.append("x-forwarded-for", HeaderValue::from_static("6.6.6.7"));
+        let peer = HeaderValue::from_static("192.0.2.7");
+        let host = HeaderValue::from_static("site.test");
+        set_forwarded(&mut h, &peer, true, host.clone(), false);
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
         assert_eq!(h["x-forwarded-host"], "site.test");
         assert_eq!(h["x-forwarded-proto"], "https");
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
-        set_forwarded(&mut h, peer, "https", "site.test", true);
-        assert_eq!(h["x-forwarded-for"], "198.51.100.1, 192.0.2.7");
+        h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        set_forwarded(&mut h, &peer, true, host, true);
+        assert_eq!(
+            h["x-forwarded-for"],
+            "198.51.100.1, 198.51.100.2, 192.0.2.7"
+        );
+        assert_eq!(
+            h["x-forwarded-proto"], "http",
+            "a trusted proxy's value is kept"
+        );
+        assert_eq!(
+            h["x-forwarded-host"], "site.test",
+            "none was sent: ours is set"
+        );
     }
 }

@@ -78,12 +78,7 @@ impl HttpEdge {
                 let edge = self.clone();
                 async move {
                     let _gauge = crate::metrics::ConnectionGauge::open();
-                    let info = ConnInfo {
-                        peer,
-                        https: false,
-                        sni: None,
-                        served: None,
-                    };
+                    let info = ConnInfo::new(peer, false, None, None, &edge.config.trusted_proxies);
                     let config = edge.config.clone();
                     conn::serve(stream, false, edge, info, &config, shutdown).await;
                 }

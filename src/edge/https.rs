@@ -144,12 +144,7 @@ impl HttpsEdge {
                     record_handshake(tls.get_ref().1);
                     let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let served = edge.resolver.pick(name.as_deref());
-                    let info = ConnInfo {
-                        peer,
-                        https: true,
-                        sni,
-                        served,
-                    };
+                    let info = ConnInfo::new(peer, true, sni, served, &edge.config.trusted_proxies);
                     conn::serve(tls, http2, edge.proxy.clone(), info, &edge.config, shutdown).await;
                 }
             },

@@ -37,11 +37,37 @@ pub type EdgeBody = BoxBody<Bytes, hyper::Error>;
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// `peer`'s address as `X-Forwarded-For` carries it: formatted once per connection, not
+    /// per request.
+    pub peer_value: ::http::HeaderValue,
+    /// The peer is one of `TRUSTED_PROXIES`: its `X-Forwarded-*` are kept.
+    pub trusted: bool,
     pub https: bool,
     /// The TLS SNI name, normalised (HTTPS only).
     pub sni: Option<String>,
     /// The certificate served on this connection (`None`: the default one).
     pub served: Option<Arc<ServedCert>>,
+}
+
+impl ConnInfo {
+    pub fn new(
+        peer: SocketAddr,
+        https: bool,
+        sni: Option<String>,
+        served: Option<Arc<ServedCert>>,
+        trusted_proxies: &[ipnet::IpNet],
+    ) -> ConnInfo {
+        let peer_value = ::http::HeaderValue::try_from(peer.ip().to_string())
+            .expect("an IP address is a valid header value");
+        ConnInfo {
+            peer,
+            peer_value,
+            trusted: forwarded::is_trusted(peer.ip(), trusted_proxies),
+            https,
+            sni,
+            served,
+        }
+    }
 }
 
 /// A local answer with a short text body.

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 
 use super::body_timeout::{BodyLimits, TimedBody};
 use super::context::{Outcome, RequestCtx};
-use super::forwarded::{is_trusted, set_forwarded, strip_hop_by_hop};
+use super::forwarded::{set_forwarded, strip_hop_by_hop};
 use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::{describe, UpstreamError};
 use super::upstreams::answer::AnswerBody;
@@ -183,19 +183,19 @@ impl Proxy {
         let grpc = is_grpc(&parts.headers);
         let trailers_wanted = wants_trailers(&parts.headers);
         strip_hop_by_hop(&mut parts.headers);
-        let trusted = is_trusted(conn.peer.ip(), &self.config.trusted_proxies);
-        let proto = if conn.https { "https" } else { "http" };
-        let forwarded_host = original_host
-            .as_ref()
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(host)
-            .to_owned();
+        // The client's own `Host` value, shared rather than copied, when it is text.
+        let forwarded_host = match original_host.as_ref().filter(|h| h.to_str().is_ok()) {
+            Some(sent) => sent.clone(),
+            None => HeaderValue::from_str(host).map_err(|_| {
+                Refusal::Local(text(StatusCode::BAD_REQUEST, "unusable Host header"))
+            })?,
+        };
         set_forwarded(
             &mut parts.headers,
-            conn.peer.ip(),
-            proto,
-            &forwarded_host,
-            trusted,
+            &conn.peer_value,
+            conn.https,
+            forwarded_host,
+            conn.trusted,
         );
         let path = parts
             .uri
