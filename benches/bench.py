@@ -6,7 +6,8 @@ same upstream (examples/bench_upstream.rs: a small fixed body) and the same load
 is the median of BENCH_RUNS runs (default 3) of BENCH_SECONDS seconds (default 3).
 
 Pinned run: each server on CPU 0 with one worker, load generator and upstream on CPU 1 (CPU 1's
-utilisation is reported: near 100 % means the load generator, not the server, was the limit).
+utilisation is reported: near 100 % means the load generator, not the server, was the limit;
+the server's CPU time per request, from CPU 0's busy time, compares servers even then).
 Unpinned run: two workers each, no pinning. Then certgate alone with 10,000 certificates.
 
 Run with `just bench`. Results: a table on stdout, and target/bench/results.{json,md}.
@@ -364,10 +365,15 @@ def measure(server, load_cpus, sni="bench.test", idle=True, nginx_h1=None):
     res = [tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS), "--resume"], load_cpus) for _ in range(RUNS)]
     r["resumed_hs"] = statistics.median(x["rate"] for x in res)
     r["resumed_ratio"] = statistics.median(x["resumed_ratio"] for x in res)
-    meter = CpuMeter(1)
+    # The server's CPU (CPU 0, where it is pinned) per request: what a proxied request costs
+    # the server even when the load generator's CPU is the one saturated.
+    meter, server_cpu = CpuMeter(1), CpuMeter(0)
     r["h1_rps"] = median_of(lambda: h2load(server.port, ["--h1", "-c", "32"], load_cpus)[0])
     r["cpu1_util"] = meter.percent()
+    r["h1_cpu_us"] = server_cpu.percent() * 1e4 / r["h1_rps"]
+    server_cpu = CpuMeter(0)
     r["h2_rps"] = median_of(lambda: h2load(server.port, ["-c", "8", "-m", "10"], load_cpus)[0])
+    r["h2_cpu_us"] = server_cpu.percent() * 1e4 / r["h2_rps"]
     if server.term_port:
         r["term_h1_rps"] = median_of(lambda: h2load(server.term_port, ["--h1", "-c", "32"], load_cpus)[0])
     if nginx_h1:
@@ -603,6 +609,8 @@ def render(r):
     row("KiB per idle TLS connection, 1,000 open (lower is better)", "idle_kib_per_conn_1000", p, higher_better=False, fmt="{:.1f}")
     row("KiB per idle TLS connection, 10,000 open (lower is better)", "idle_kib_per_conn_10000", p, higher_better=False, fmt="{:.1f}")
     row("CPU 1 (load generator) utilisation % during HTTP/1.1", "cpu1_util", p, fmt="{:.0f}")
+    row("server CPU µs per proxied HTTP/1.1 request (CPU 0 busy time / requests; lower is better)", "h1_cpu_us", p, higher_better=False, fmt="{:.1f}")
+    row("server CPU µs per proxied HTTP/2 request (lower is better)", "h2_cpu_us", p, higher_better=False, fmt="{:.1f}")
     row("termination only: HTTP/1.1 req/s (server answers itself)", "term_h1_rps", p)
     row("HTTP/1.1 keep-alive req/s through a TLS upstream", "tls_upstream_h1_rps", p)
     row("gRPC unary calls/s (HTTP/2, -m 10; h2c / grpc_pass / proto h2)", "grpc_calls", p)
