@@ -4,7 +4,8 @@
 /// Normalises a `Host` header or URI authority; `None` when it is not a valid host.
 pub fn normalize(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    if raw.is_empty() || raw.len() > 260 || raw.contains('@') {
+    // (An `@` — userinfo — fails both branches below.)
+    if raw.is_empty() || raw.len() > 260 {
         return None;
     }
     // [v6]:port or [v6]
@@ -26,18 +27,33 @@ pub fn normalize(raw: &str) -> Option<String> {
             return None;
         }
     }
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    if host.is_empty() || host.len() > 253 {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.len() > 253 || !labels_valid(host.as_bytes()) {
         return None;
     }
-    let labels_ok = host.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    labels_ok.then_some(host)
+    Some(host.to_ascii_lowercase())
+}
+
+/// Every dot-separated label is 1–63 letters, digits, `-` or `_`: one pass over the bytes (this
+/// runs for every request).
+fn labels_valid(host: &[u8]) -> bool {
+    let mut label_len = 0usize;
+    for &b in host {
+        if b == b'.' {
+            if label_len == 0 {
+                return false;
+            }
+            label_len = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label_len += 1;
+            if label_len > 63 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    label_len > 0
 }
 
 fn valid_port(port: &str) -> bool {
@@ -61,6 +77,9 @@ mod tests {
         assert_eq!(normalize("127.0.0.1:80").as_deref(), Some("127.0.0.1"));
         assert_eq!(normalize("[::1]:443").as_deref(), Some("::1"));
         assert_eq!(normalize("[2001:DB8:0::1]").as_deref(), Some("2001:db8::1"));
+        let longest = format!("{}.test", "x".repeat(63));
+        assert_eq!(normalize(&longest).as_deref(), Some(longest.as_str()));
+        assert_eq!(normalize(&format!("{}.test", "x".repeat(64))), None);
     }
 
     #[test]
@@ -75,6 +94,11 @@ mod tests {
             "[zz]",
             "a/b",
             ".",
+            "a.test..",
+            ".a.test",
+            "a@b.test",
+            "[::1]@x",
+            "a.test:",
         ] {
             assert_eq!(normalize(bad), None, "{bad}");
         }
