@@ -365,6 +365,11 @@ def measure(server, load_cpus, sni="bench.test", idle=True, nginx_h1=None):
     res = [tls_load(["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(SECONDS), "--resume"], load_cpus) for _ in range(RUNS)]
     r["resumed_hs"] = statistics.median(x["rate"] for x in res)
     r["resumed_ratio"] = statistics.median(x["resumed_ratio"] for x in res)
+    # Of the handshakes whose client had a ticket to offer, the share the server resumed: tells
+    # a server refusing tickets from a client that ran out of them (the ratio above sees both).
+    of_offered = [x["resumed_ratio"] / x["offered_ratio"] for x in res if x.get("offered_ratio")]
+    if of_offered:
+        r["resumed_of_offered"] = statistics.median(of_offered)
     # The server's CPU (CPU 0, where it is pinned) per request: what a proxied request costs
     # the server even when the load generator's CPU is the one saturated.
     meter, server_cpu = CpuMeter(1), CpuMeter(0)
@@ -602,6 +607,7 @@ def render(r):
     row("… the same, certgate with UPSTREAM_MAX_CONNECTIONS=16 (ratio to the others' row above)", "burst_peak_capped_mib", r["pinned_rsa"], higher_better=False, fmt="{:.1f}", against="burst_peak_mib")
     row("resumed handshakes/s", "resumed_hs", p)
     row("resumption ratio", "resumed_ratio", p, fmt="{:.2f}")
+    row("… of the handshakes that offered a ticket (1.00: the server refused none)", "resumed_of_offered", p, fmt="{:.2f}")
     row("HTTP/1.1 keep-alive req/s (proxied)", "h1_rps", p)
     row("HTTP/2 req/s (proxied, -m 10)", "h2_rps", p)
     row("p50 latency ms at ½ nginx peak (lower is better)", "p50_ms", p, higher_better=False, fmt="{:.3f}")

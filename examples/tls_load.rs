@@ -52,6 +52,74 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
+/// The client's ticket store, counting the handshakes that had a TLS 1.3 ticket to offer: it
+/// tells a server that refused tickets from a client that ran out of them.
+#[derive(Debug)]
+struct CountingStore {
+    inner: rustls::client::ClientSessionMemoryCache,
+    offered: AtomicU64,
+    lacked: AtomicU64,
+}
+
+impl rustls::client::ClientSessionStore for CountingStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(name, group)
+    }
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(name)
+    }
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(name, value)
+    }
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(name)
+    }
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.inner.remove_tls12_session(name)
+    }
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.inner.insert_tls13_ticket(name, value)
+    }
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        let ticket = self.inner.take_tls13_ticket(name);
+        let counter = if ticket.is_some() {
+            &self.offered
+        } else {
+            &self.lacked
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        ticket
+    }
+}
+
+static STORE: std::sync::OnceLock<Arc<CountingStore>> = std::sync::OnceLock::new();
+
+fn store() -> Arc<CountingStore> {
+    STORE
+        .get_or_init(|| {
+            Arc::new(CountingStore {
+                inner: rustls::client::ClientSessionMemoryCache::new(256),
+                offered: AtomicU64::new(0),
+                lacked: AtomicU64::new(0),
+            })
+        })
+        .clone()
+}
+
 fn config(resume: bool) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -61,9 +129,11 @@ fn config(resume: bool) -> Arc<rustls::ClientConfig> {
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    if !resume {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
+    config.resumption = if resume {
+        rustls::client::Resumption::store(store())
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Arc::new(config)
 }
 
@@ -158,9 +228,14 @@ async fn handshakes(
     let elapsed = started.elapsed().as_secs_f64();
     let n = done.load(Ordering::Relaxed);
     println!(
-        "{{\"handshakes\":{n},\"seconds\":{elapsed:.3},\"rate\":{:.1},\"resumed_ratio\":{:.3},\"errors\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
+        "{{\"handshakes\":{n},\"seconds\":{elapsed:.3},\"rate\":{:.1},\"resumed_ratio\":{:.3},\"offered_ratio\":{:.3},\"errors\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
         n as f64 / elapsed,
         resumed.load(Ordering::Relaxed) as f64 / n.max(1) as f64,
+        {
+            let store = store();
+            let offered = store.offered.load(Ordering::Relaxed) as f64;
+            offered / (offered + store.lacked.load(Ordering::Relaxed) as f64).max(1.0)
+        },
         errors.load(Ordering::Relaxed),
         quantile(0.50),
         quantile(0.99)
