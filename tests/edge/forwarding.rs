@@ -429,3 +429,58 @@ async fn upstream_connections_are_reused_and_replaced_when_closed_while_idle() {
     assert_eq!(accepted_at_once.load(Ordering::SeqCst), 10);
     assert_eq!(accepted_later.load(Ordering::SeqCst), 4);
 }
+
+/// An upstream may answer before it has read the request's body (a `413`, say). Its connection
+/// is still busy taking the rest of that body, so the next request must not wait behind it:
+/// it goes on another connection.
+#[tokio::test]
+async fn a_connection_still_sending_a_request_body_is_not_waited_for() {
+    let (_redis, cg) = instance(&[]).await;
+    let (early, _accepted) = upstream::closing_after(Duration::from_secs(30)).await;
+    create_self_signed(&cg.admin(), "early", &["early.test"]).await;
+    route(&cg, "early.test", &early.url(), None).await;
+    let port = cg.https_port;
+
+    // A body that sends one chunk and then stalls (held open by `_stall`).
+    let (stall_tx, stall_rx) =
+        tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(1);
+    stall_tx
+        .send(Ok(hyper::body::Frame::data(Bytes::from_static(b"first"))))
+        .await
+        .unwrap();
+    let _stall = stall_tx;
+    let body = http_body_util::StreamBody::new(tokio_stream_from(stall_rx));
+    let (mut sender, conn) = {
+        let tls = connect(port, "early.test", &[b"http/1.1"]).await;
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap()
+    };
+    tokio::spawn(conn);
+    let req = Request::post("/upload")
+        .header("host", "early.test")
+        .header("content-length", "1000000")
+        .body(body)
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        collect(sender.send_request(req).await.unwrap()).await
+    })
+    .await
+    .expect("the early answer arrives while the body is still being sent");
+    assert_eq!(answer.status, 200);
+
+    let next = tokio::time::timeout(
+        Duration::from_secs(3),
+        get(port, "early.test", "early.test", "/"),
+    )
+    .await
+    .expect("the next request waited behind the stalled upload's connection");
+    assert_eq!(next.status, 200);
+}
+
+/// A stream over an mpsc receiver (tokio's own wrapper is in tokio-stream, not a dependency).
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
+}

@@ -6,8 +6,7 @@
 //! nearly all of them — costs one more spawned task, which only waits for the connection to be
 //! ready again to put it back (`docs/benchmarks.md`, "Session 9"). Here the connection goes
 //! back when the answer's body has been passed on whole ([`Checkin`], given back by the answer's
-//! body), and the next request waits for it to be ready when it takes it, so nothing is spawned
-//! per request.
+//! body) — by then hyper is done with it — so nothing is spawned per request.
 //!
 //! What hyper-util did that is kept: a connection that turns out closed when a request is handed
 //! to it (the upstream closed it while idle) is dropped and the request, not sent, goes on a
@@ -75,7 +74,7 @@ impl Http1Pool {
         mut req: Request<UpstreamBody>,
     ) -> Result<(Response<Incoming>, Checkin), SendError> {
         loop {
-            let (mut sender, reused) = match self.take_idle().await {
+            let (mut sender, reused) = match self.take_idle() {
                 Some(sender) => (sender, true),
                 None => (self.connect().await?, false),
             };
@@ -97,20 +96,32 @@ impl Http1Pool {
         }
     }
 
-    /// The most recently used idle connection that is still open, once it is ready for a
-    /// request (it is given back as its answer ends, a moment before hyper has finished with
-    /// it).
-    async fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
-        loop {
-            let popped = self.idle.lock().expect("idle list lock").pop()?;
-            let mut sender = popped.sender;
-            if sender.is_closed() || popped.since.elapsed() >= self.idle_timeout {
+    /// The most recently used idle connection that is open and ready for a request.
+    ///
+    /// hyper has finished with a connection by the time its answer's last frame is read, so a
+    /// connection given back is ready at once — except when the upstream answered before
+    /// reading the whole request body (an early `413`, say) and the connection is still
+    /// sending it. Such a one is not waited for (the body may be slow for as long as the
+    /// client likes): it goes back to the far end of the list and another is used.
+    fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
+        let mut idle = self.idle.lock().expect("idle list lock");
+        let mut busy = Vec::new();
+        let found = loop {
+            let Some(popped) = idle.pop() else {
+                break None;
+            };
+            if popped.sender.is_closed() || popped.since.elapsed() >= self.idle_timeout {
                 continue;
             }
-            if sender.is_ready() || sender.ready().await.is_ok() {
-                return Some(sender);
+            if popped.sender.is_ready() {
+                break Some(popped.sender);
             }
+            busy.push(popped);
+        };
+        if !busy.is_empty() {
+            idle.splice(0..0, busy);
         }
+        found
     }
 
     async fn connect(&self) -> Result<SendRequest<UpstreamBody>, SendError> {
