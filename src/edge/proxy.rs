@@ -285,7 +285,17 @@ impl Proxy {
             // Waits in line when the upstream is at UPSTREAM_MAX_CONNECTIONS. An answer's slot
             // goes with its body (below), so it is held until the answer has been passed on; a
             // failed attempt's is given back before the next upstream is tried.
-            let Ok(held) = member.slots.wait(self.config.upstream_queue_timeout).await else {
+            let queued = member.slots.wait(self.config.upstream_queue_timeout).await;
+            let waited = match &queued {
+                Ok(held) => held.as_ref().and_then(|slot| slot.waited),
+                Err(_) => Some(self.config.upstream_queue_timeout),
+            };
+            if let Some(waited) = waited {
+                crate::metrics::METRICS
+                    .upstream_queue_seconds
+                    .observe(&[&route.hostname], waited.as_secs_f64());
+            }
+            let Ok(held) = queued else {
                 return Err(Refusal::Upstream {
                     failure: UpstreamError::QueueTimeout,
                     upstream: member.url.clone(),

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub tls_handshake_failures: CounterVec,
     pub requests: CounterVec,
     pub upstream_seconds: HistogramVec,
+    pub upstream_queue_seconds: HistogramVec,
     pub upstream_failures: CounterVec,
     pub redis_errors: CounterVec,
     pub redis_reconnects: CounterVec,
@@ -82,6 +83,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     upstream_seconds: HistogramVec::new(
         "certgate_upstream_response_seconds",
         "Time until an upstream's response head, by route hostname.",
+        &["route"],
+    ),
+    upstream_queue_seconds: HistogramVec::new(
+        "certgate_upstream_queue_seconds",
+        "Time requests waited in line for a place under UPSTREAM_MAX_CONNECTIONS (only those that waited; included in certgate_upstream_response_seconds), by route hostname.",
         &["route"],
     ),
     upstream_failures: CounterVec::new(
@@ -152,6 +158,7 @@ pub fn render(certificates: Option<&CertificateFigures>) -> String {
     m.tls_handshake_failures.render(&mut out);
     m.requests.render(&mut out);
     m.upstream_seconds.render(&mut out);
+    m.upstream_queue_seconds.render(&mut out);
     m.upstream_failures.render(&mut out);
     m.redis_errors.render(&mut out);
     m.redis_reconnects.render(&mut out);

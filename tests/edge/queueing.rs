@@ -80,6 +80,16 @@ async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
     ] {
         assert!(scraped.contains(&series), "{series} missing in:\n{scraped}");
     }
+    // The time in line, of the requests that waited: at least the refused one's 2 s.
+    let queue_sum: f64 = scraped
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"certgate_upstream_queue_seconds_sum{route="capped.test"} "#)
+        })
+        .unwrap_or_else(|| panic!("no queue time in:\n{scraped}"))
+        .parse()
+        .unwrap();
+    assert!(queue_sum >= 1.9, "time in line summed to {queue_sum} s");
 }
 
 async fn metrics(cg: &Certgate) -> String {

@@ -27,9 +27,11 @@ pub struct Slots {
 /// One request's place among an upstream's slots; given back when dropped.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    /// How long the request waited in line for it; `None` when one was free at once.
+    pub waited: Option<Duration>,
 }
 
-/// No slot came free within the queue's time.
+/// No slot came free within the queue's time (which the request waited whole).
 #[derive(Debug)]
 pub struct QueueTimedOut;
 
@@ -51,12 +53,19 @@ impl Slots {
         // A free slot is taken without a timer (a released slot goes to the line first, so this
         // never jumps it).
         if let Ok(permit) = cap.clone().try_acquire_owned() {
-            return Ok(Some(Slot { _permit: permit }));
+            return Ok(Some(Slot {
+                _permit: permit,
+                waited: None,
+            }));
         }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let _in_line = InLine(&self.waiting);
+        let joined = std::time::Instant::now();
         match tokio::time::timeout(queue_timeout, cap.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Some(Slot { _permit: permit })),
+            Ok(Ok(permit)) => Ok(Some(Slot {
+                _permit: permit,
+                waited: Some(joined.elapsed()),
+            })),
             // The semaphore is never closed; were it, that would be a queue that never moves.
             Ok(Err(_)) | Err(_) => Err(QueueTimedOut),
         }
@@ -92,11 +101,23 @@ mod tests {
     async fn a_request_beyond_the_cap_waits_and_then_times_out() {
         let slots = Slots::new(1);
         let first = slots.wait(Duration::from_secs(1)).await.unwrap();
+        assert!(
+            first.as_ref().unwrap().waited.is_none(),
+            "a free slot needs no wait"
+        );
         assert_eq!(slots.free(), Some(0));
         assert!(slots.wait(Duration::from_millis(50)).await.is_err());
         assert_eq!(slots.waiting(), 0, "the timed-out request left the line");
+        let line = slots.clone();
+        let second = tokio::spawn(async move { line.wait(Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
         drop(first);
-        assert!(slots.wait(Duration::from_millis(50)).await.is_ok());
+        let second = second.await.unwrap().unwrap().unwrap();
+        assert!(
+            second.waited.unwrap() >= Duration::from_millis(90),
+            "waited {:?}",
+            second.waited
+        );
     }
 
     #[tokio::test]
