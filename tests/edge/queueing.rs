@@ -92,6 +92,49 @@ async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
     assert!(queue_sum >= 1.9, "time in line summed to {queue_sum} s");
 }
 
+/// With a cap, a request whose turn falls on a full upstream goes to a sibling with room
+/// instead of waiting in line.
+#[tokio::test]
+async fn a_full_upstream_gives_way_to_a_sibling_with_room() {
+    let (_redis, cg) = instance(&[("UPSTREAM_MAX_CONNECTIONS", "1")]).await;
+    let a = upstream::start("a").await;
+    let b = upstream::start("b").await;
+    create_self_signed(&cg.admin(), "pair", &["pair.test"]).await;
+    let r = cg
+        .admin()
+        .post(
+            "/proxies/",
+            &json!({
+                "hostname": "pair.test",
+                "upstreams": [a.url(), b.url()],
+                "policy": "round_robin",
+                "cert_name": "pair",
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+    let port = cg.https_port;
+
+    // Round robin: the first request (to a) holds a's only slot for 3 s, the second goes to b.
+    let slow = tokio::spawn(async move { get(port, "pair.test", "pair.test", "/slow/3000").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        get(port, "pair.test", "pair.test", "/").await.headers["x-upstream"],
+        "b"
+    );
+    // The third's turn is a's, which is full: b answers it at once.
+    let started = Instant::now();
+    let third = get(port, "pair.test", "pair.test", "/").await;
+    assert_eq!(third.headers["x-upstream"], "b");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?} in a's line while b had room",
+        started.elapsed()
+    );
+    assert_eq!(slow.await.unwrap().headers["x-upstream"], "a");
+}
+
 async fn metrics(cg: &Certgate) -> String {
     let r = cg.client(None).get("/metrics").await.unwrap();
     String::from_utf8_lossy(&r.body).to_string()

@@ -93,12 +93,27 @@ impl UpstreamSet {
     }
 
     /// The member for the next attempt: in rotation and not in `tried`; `None` when none is.
+    /// One the policy chose that is at `UPSTREAM_MAX_CONNECTIONS` gives way to the next usable
+    /// member with room, so a request waits in line only when every upstream is full.
     pub fn pick(&self, tried: Tried) -> Option<usize> {
         let usable = |i: usize| tried & (1 << i) == 0 && self.members[i].health.available();
         let n = self.members.len();
         if n == 1 {
             return usable(0).then_some(0);
         }
+        let chosen = self.by_policy(&usable)?;
+        if self.members[chosen].slots.has_room() {
+            return Some(chosen);
+        }
+        (1..n)
+            .map(|k| (chosen + k) % n)
+            .find(|&i| usable(i) && self.members[i].slots.has_room())
+            .or(Some(chosen))
+    }
+
+    /// The member the route's policy chooses among the usable ones.
+    fn by_policy(&self, usable: &impl Fn(usize) -> bool) -> Option<usize> {
+        let n = self.members.len();
         match self.policy {
             Policy::First => (0..n).find(|&i| usable(i)),
             Policy::RoundRobin => {
@@ -159,6 +174,10 @@ mod tests {
     use crate::routes::model::UpstreamTarget;
 
     fn set(policy: Policy, weights: &[u32]) -> UpstreamSet {
+        set_with(policy, weights, &Config::defaults())
+    }
+
+    fn set_with(policy: Policy, weights: &[u32], config: &Config) -> UpstreamSet {
         let route = Route {
             hostname: "lb.test".into(),
             upstreams: weights
@@ -172,7 +191,28 @@ mod tests {
             policy,
             ..Route::default()
         };
-        UpstreamSet::build(&route, &Config::defaults()).unwrap()
+        UpstreamSet::build(&route, config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_member_at_its_cap_gives_way_to_one_with_room() {
+        let config = Config {
+            upstream_max_connections: 1,
+            ..Config::defaults()
+        };
+        let set = set_with(Policy::RoundRobin, &[1, 1], &config);
+        let wait = std::time::Duration::from_secs(1);
+        let _held = set.members[0].slots.wait(wait).await.unwrap();
+        for _ in 0..4 {
+            assert_eq!(set.pick(0), Some(1), "the full first one is passed over");
+        }
+        let _also_held = set.members[1].slots.wait(wait).await.unwrap();
+        let picks: Vec<usize> = (0..4).map(|_| set.pick(0).unwrap()).collect();
+        assert_eq!(
+            picks,
+            [0, 1, 0, 1],
+            "all full: the policy's own turn, to wait in line"
+        );
     }
 
     #[test]

@@ -71,6 +71,14 @@ impl Slots {
         }
     }
 
+    /// A request would get a slot without waiting: no cap, or one free and nobody in line (a
+    /// slot given back goes straight to the first in line).
+    pub fn has_room(&self) -> bool {
+        self.cap
+            .as_ref()
+            .is_none_or(|cap| cap.available_permits() > 0)
+    }
+
     /// Slots free now (the cap when idle); `None` without a cap.
     #[cfg(test)]
     pub fn free(&self) -> Option<usize> {
