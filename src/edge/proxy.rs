@@ -19,6 +19,7 @@ use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::{describe, UpstreamError};
 use super::upstreams::answer::AnswerBody;
 use super::upstreams::set::Tried;
+use super::upstreams::slots::{QueueTimedOut, Slot};
 use super::upstreams::Upstreams;
 use super::{text, text_owned, ConnInfo, EdgeBody};
 use crate::config::Config;
@@ -286,15 +287,7 @@ impl Proxy {
             // goes with its body (below), so it is held until the answer has been passed on; a
             // failed attempt's is given back before the next upstream is tried.
             let queued = member.slots.wait(self.config.upstream_queue_timeout).await;
-            let waited = match &queued {
-                Ok(held) => held.as_ref().and_then(|slot| slot.waited),
-                Err(_) => Some(self.config.upstream_queue_timeout),
-            };
-            if let Some(waited) = waited {
-                crate::metrics::METRICS
-                    .upstream_queue_seconds
-                    .observe(&[&route.hostname], waited.as_secs_f64());
-            }
+            record_time_in_line(route, &queued, self.config.upstream_queue_timeout);
             let Ok(held) = queued else {
                 return Err(Refusal::Upstream {
                     failure: UpstreamError::QueueTimeout,
@@ -401,6 +394,24 @@ enum Refusal {
         detail: String,
         grpc: bool,
     },
+}
+
+/// `certgate_upstream_queue_seconds`: how long a request waited for its slot, if it waited (one
+/// refused waited the whole `queue_timeout`).
+fn record_time_in_line(
+    route: &Route,
+    queued: &Result<Option<Slot>, QueueTimedOut>,
+    queue_timeout: std::time::Duration,
+) {
+    let waited = match queued {
+        Ok(held) => held.as_ref().and_then(|slot| slot.waited),
+        Err(QueueTimedOut) => Some(queue_timeout),
+    };
+    if let Some(waited) = waited {
+        crate::metrics::METRICS
+            .upstream_queue_seconds
+            .observe(&[&route.hostname], waited.as_secs_f64());
+    }
 }
 
 /// A gRPC request (`content-type: application/grpc…`).
