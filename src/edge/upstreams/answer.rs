@@ -44,6 +44,10 @@ impl<B: Body + Unpin> Body for AnswerBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        if let Some(checkin) = &mut self.checkin {
+            // A plain upstream's connection is driven by whoever reads its answer.
+            checkin.drive(cx);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.finished(),

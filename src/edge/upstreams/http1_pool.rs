@@ -1,19 +1,28 @@
 //! The connections to one plain `http://` upstream: hyper's own HTTP/1.1 connections, kept in a
 //! list of idle ones that the proxy takes from and gives back to itself.
 //!
-//! Why not hyper-util's pooled client (which `https://` and `h2c://` upstreams still use): every
-//! request through it takes a pool key (hashed), and a response whose body is still to be read —
-//! nearly all of them — costs one more spawned task, which only waits for the connection to be
-//! ready again to put it back (`docs/benchmarks.md`, "Session 9"). Here the connection goes
-//! back when the answer's body has been passed on whole ([`Checkin`], given back by the answer's
-//! body) — by then hyper is done with it — so nothing is spawned per request.
+//! Why not hyper-util's pooled client (which `https://` and `h2c://` upstreams still use): there
+//! every connection runs on a task of its own, so each request and each answer crosses between
+//! tasks through channels; every request hashes a pool key; and an answer whose body is still to
+//! be read — nearly all of them — costs one more spawned task, which only waits to put the
+//! connection back (`docs/benchmarks.md`, "Session 9"). Here the task of the request drives its
+//! connection (hyper's `Connection` future, the [`Driver`]) while the exchange is in flight —
+//! first until the answer's head, then from the answer's body ([`Checkin::drive`], called by
+//! `AnswerBody`) — and the connection goes back to the list when the answer has been read whole.
+//! Nothing is spawned per request; a connection lent to an exchange that ends early (the client
+//! went away, an upgrade, an upstream still reading the request's body) gets a task of its own
+//! to finish on.
 //!
-//! What hyper-util did that is kept: a connection that turns out closed when a request is handed
-//! to it (the upstream closed it while idle) is dropped and the request, not sent, goes on a
-//! fresh one; idle connections are closed after `UPSTREAM_IDLE_TIMEOUT_SECONDS`, and at most
-//! `UPSTREAM_MAX_IDLE_PER_HOST` are kept. Most recently used first, so the rest age out.
+//! What hyper-util did that is kept: a connection the upstream closed while idle is not used (an
+//! idle connection is polled when taken, and by the reaper, to see that), and a request handed to
+//! one that closed under it, not sent, goes on a fresh one; idle connections are closed after
+//! `UPSTREAM_IDLE_TIMEOUT_SECONDS`, and at most `UPSTREAM_MAX_IDLE_PER_HOST` are kept. Most
+//! recently used first, so the rest age out.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, Uri};
@@ -38,15 +47,24 @@ pub struct Http1Pool {
     reaper_started: std::sync::atomic::AtomicBool,
 }
 
+/// hyper's side of one connection (reading, writing, upgrades): polled by the task of the
+/// request it carries, not by a task of its own, so an exchange is no hand-over between tasks.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send + Sync>>;
+
 struct Idle {
     sender: SendRequest<UpstreamBody>,
+    driver: Driver,
     since: Instant,
 }
 
 /// A connection lent to one exchange: given back by [`Checkin::give_back`] when its answer has
-/// been read whole; dropped otherwise, which closes it (a half-read answer leaves it unusable).
+/// been read whole. Dropped before that (the client went away, an upgrade, an upstream that
+/// answered before reading the whole request body), its driver goes on on a task of its own
+/// and finishes what is in flight — a half-read answer closes it, an upgrade completes.
 pub struct Checkin {
-    sender: SendRequest<UpstreamBody>,
+    sender: Option<SendRequest<UpstreamBody>>,
+    /// `None` once the connection has ended (closed, or upgraded).
+    driver: Option<Driver>,
     pool: Arc<Http1Pool>,
 }
 
@@ -74,16 +92,26 @@ impl Http1Pool {
         mut req: Request<UpstreamBody>,
     ) -> Result<(Response<Incoming>, Checkin), SendError> {
         loop {
-            let (mut sender, reused) = match self.take_idle() {
-                Some(sender) => (sender, true),
+            let ((mut sender, driver), reused) = match self.take_idle() {
+                Some(idle) => (idle, true),
                 None => (self.connect().await?, false),
             };
-            match sender.try_send_request(req).await {
+            let mut checkin = Checkin {
+                sender: None,
+                driver: Some(driver),
+                pool: self.clone(),
+            };
+            let mut sent = std::pin::pin!(sender.try_send_request(req));
+            // The connection is driven here until the answer's head is in (the request's body,
+            // if any, is sent meanwhile).
+            let answered = std::future::poll_fn(|cx| {
+                checkin.drive(cx);
+                sent.as_mut().poll(cx)
+            })
+            .await;
+            match answered {
                 Ok(response) => {
-                    let checkin = Checkin {
-                        sender,
-                        pool: self.clone(),
-                    };
+                    checkin.sender = Some(sender);
                     return Ok((response, checkin));
                 }
                 Err(mut failed) => match failed.take_message() {
@@ -96,35 +124,21 @@ impl Http1Pool {
         }
     }
 
-    /// The most recently used idle connection that is open and ready for a request.
-    ///
-    /// hyper has finished with a connection by the time its answer's last frame is read, so a
-    /// connection given back is ready at once — except when the upstream answered before
-    /// reading the whole request body (an early `413`, say) and the connection is still
-    /// sending it. Such a one is not waited for (the body may be slow for as long as the
-    /// client likes): it goes back to the far end of the list and another is used.
-    fn take_idle(&self) -> Option<SendRequest<UpstreamBody>> {
-        let mut idle = self.idle.lock().expect("idle list lock");
-        let mut busy = Vec::new();
-        let found = loop {
-            let Some(popped) = idle.pop() else {
-                break None;
-            };
-            if popped.sender.is_closed() || popped.since.elapsed() >= self.idle_timeout {
+    /// The most recently used idle connection that the upstream has not closed. Only ready
+    /// connections are given back ([`Checkin::give_back`]): one still sending its request's
+    /// body when the answer ended (an upstream answering early, a `413` say) finishes on a
+    /// task of its own instead, so no request ever waits behind a slow upload.
+    fn take_idle(&self) -> Option<(SendRequest<UpstreamBody>, Driver)> {
+        loop {
+            let mut popped = self.idle.lock().expect("idle list lock").pop()?;
+            if popped.since.elapsed() >= self.idle_timeout || ended(&mut popped.driver) {
                 continue;
             }
-            if popped.sender.is_ready() {
-                break Some(popped.sender);
-            }
-            busy.push(popped);
-        };
-        if !busy.is_empty() {
-            idle.splice(0..0, busy);
+            return Some((popped.sender, popped.driver));
         }
-        found
     }
 
-    async fn connect(&self) -> Result<SendRequest<UpstreamBody>, SendError> {
+    async fn connect(&self) -> Result<(SendRequest<UpstreamBody>, Driver), SendError> {
         use tower_service::Service;
         let io = self
             .connector
@@ -135,18 +149,10 @@ impl Http1Pool {
         let (sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(SendError::connect)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok((sender, Box::pin(connection.with_upgrades())))
     }
 
-    fn give_back(self: &Arc<Self>, sender: SendRequest<UpstreamBody>) {
-        if sender.is_closed() {
-            return;
-        }
+    fn give_back(self: &Arc<Self>, sender: SendRequest<UpstreamBody>, driver: Driver) {
         {
             let mut idle = self.idle.lock().expect("idle list lock");
             if idle.len() >= self.max_idle {
@@ -154,6 +160,7 @@ impl Http1Pool {
             }
             idle.push(Idle {
                 sender,
+                driver,
                 since: Instant::now(),
             });
         }
@@ -161,15 +168,19 @@ impl Http1Pool {
             .reaper_started
             .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            tokio::spawn(close_idle_too_long(Arc::downgrade(self), self.idle_timeout));
+            tokio::spawn(close_idle_connections(
+                Arc::downgrade(self),
+                self.idle_timeout,
+            ));
         }
     }
 }
 
-/// Every `idle_timeout`, closes the connections idle that long (or already closed by the
-/// upstream); ends with the pool.
-async fn close_idle_too_long(pool: Weak<Http1Pool>, idle_timeout: Duration) {
-    let mut tick = tokio::time::interval(idle_timeout);
+/// Closes the connections idle for `idle_timeout`, and those the upstream closed (an idle
+/// connection has no task of its own to notice: it is looked at here, every 10 s at most, and
+/// when taken); ends with the pool.
+async fn close_idle_connections(pool: Weak<Http1Pool>, idle_timeout: Duration) {
+    let mut tick = tokio::time::interval(idle_timeout.min(Duration::from_secs(10)));
     tick.tick().await;
     loop {
         tick.tick().await;
@@ -177,13 +188,53 @@ async fn close_idle_too_long(pool: Weak<Http1Pool>, idle_timeout: Duration) {
         pool.idle
             .lock()
             .expect("idle list lock")
-            .retain(|i| !i.sender.is_closed() && i.since.elapsed() < idle_timeout);
+            .retain_mut(|i| i.since.elapsed() < idle_timeout && !ended(&mut i.driver));
     }
 }
 
+/// Polls an idle connection once, without a waker: it ends (is `Ready`) when the upstream has
+/// closed it, which an idle connection only learns when polled.
+fn ended(driver: &mut Driver) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    driver.as_mut().poll(&mut cx).is_ready()
+}
+
 impl Checkin {
-    /// The answer has been read whole: the connection may carry the next request.
-    pub fn give_back(self) {
-        self.pool.give_back(self.sender);
+    /// Lets the connection make progress (read the answer, send the request's body); call
+    /// before polling the answer's body, with the same task.
+    pub fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(driver) = &mut self.driver {
+            if let Poll::Ready(ended) = driver.as_mut().poll(cx) {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "upstream connection ended with an error");
+                }
+                self.driver = None;
+            }
+        }
+    }
+
+    /// The answer has been read whole: the connection may carry the next request — if it is
+    /// open and done with this exchange (not still sending its request's body).
+    pub fn give_back(mut self) {
+        let (Some(sender), Some(driver)) = (self.sender.take(), self.driver.take()) else {
+            return;
+        };
+        if sender.is_ready() {
+            self.pool.give_back(sender, driver);
+        } else {
+            self.driver = Some(driver);
+        }
+    }
+}
+
+impl Drop for Checkin {
+    fn drop(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            tokio::spawn(async move {
+                if let Err(e) = driver.await {
+                    tracing::debug!(error = %e, "upstream connection ended with an error");
+                }
+            });
+        }
     }
 }
