@@ -349,7 +349,8 @@ impl Proxy {
                 });
             };
             {
-                // The upgraded connection is the tunnel's now: never idle in the pool again.
+                // The connection is the tunnel's now, never idle in the pool again: dropping its
+                // checkin lets it finish the upgrade on a task of its own.
                 drop(checkin);
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 tokio::spawn(tunnel(client_upgrade, upstream_upgrade));

@@ -110,10 +110,13 @@ impl Answer {
     }
 }
 
-/// An HTTP/1.1 sender over one TLS connection (keep-alive).
-pub async fn http1(
-    tls: TlsStream<TcpStream>,
-) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+/// An HTTP/1.1 sender over one TLS connection (keep-alive), for bodies of type `B`.
+pub async fn http1<B>(tls: TlsStream<TcpStream>) -> hyper::client::conn::http1::SendRequest<B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .unwrap();

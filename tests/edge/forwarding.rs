@@ -155,13 +155,7 @@ async fn websocket_and_large_bodies_stream_through() {
         Ok::<_, std::io::Error>(hyper::body::Frame::data(Bytes::from(vec![b'u'; 65536])))
     }));
     let body = http_body_util::StreamBody::new(chunks);
-    let (mut up_sender, conn) = {
-        let tls = connect(cg.https_port, "a.test", &[b"http/1.1"]).await;
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .unwrap()
-    };
-    tokio::spawn(conn);
+    let mut up_sender = http1(connect(cg.https_port, "a.test", &[b"http/1.1"]).await).await;
     let req = Request::post("/upload")
         .header("host", "a.test")
         .body(body)
@@ -450,13 +444,7 @@ async fn a_connection_still_sending_a_request_body_is_not_waited_for() {
         .unwrap();
     let _stall = stall_tx;
     let body = http_body_util::StreamBody::new(tokio_stream_from(stall_rx));
-    let (mut sender, conn) = {
-        let tls = connect(port, "early.test", &[b"http/1.1"]).await;
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .unwrap()
-    };
-    tokio::spawn(conn);
+    let mut sender = http1(connect(port, "early.test", &[b"http/1.1"]).await).await;
     let req = Request::post("/upload")
         .header("host", "early.test")
         .header("content-length", "1000000")

@@ -199,15 +199,20 @@ fn ended(driver: &mut Driver) -> bool {
     driver.as_mut().poll(&mut cx).is_ready()
 }
 
+/// A connection's end, when it was an error (the client sees the exchange's own error).
+fn log_end(ended: hyper::Result<()>) {
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "upstream connection ended with an error");
+    }
+}
+
 impl Checkin {
     /// Lets the connection make progress (read the answer, send the request's body); call
     /// before polling the answer's body, with the same task.
     pub fn drive(&mut self, cx: &mut Context<'_>) {
         if let Some(driver) = &mut self.driver {
             if let Poll::Ready(ended) = driver.as_mut().poll(cx) {
-                if let Err(e) = ended {
-                    tracing::debug!(error = %e, "upstream connection ended with an error");
-                }
+                log_end(ended);
                 self.driver = None;
             }
         }
@@ -230,11 +235,7 @@ impl Checkin {
 impl Drop for Checkin {
     fn drop(&mut self) {
         if let Some(driver) = self.driver.take() {
-            tokio::spawn(async move {
-                if let Err(e) = driver.await {
-                    tracing::debug!(error = %e, "upstream connection ended with an error");
-                }
-            });
+            tokio::spawn(async move { log_end(driver.await) });
         }
     }
 }
