@@ -255,7 +255,26 @@ impl Certgate {
             log: dir.0.join("certgate.log"),
             _dir: dir,
         };
-        cg.spawn().await;
+        // A free port can be taken by another test between our probe and certgate's bind: the
+        // first start then tries again on fresh ports (those the caller did not set).
+        for attempt in 1.. {
+            match cg.try_spawn().await {
+                Ok(()) => break,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {
+                    let fresh = |name: &str, old: u16| {
+                        if cg.env.iter().any(|(k, _)| k == name) {
+                            old
+                        } else {
+                            free_port()
+                        }
+                    };
+                    cg.admin_port = fresh("ADMIN_ADDR", cg.admin_port);
+                    cg.http_port = fresh("HTTP_ADDR", cg.http_port);
+                    cg.https_port = fresh("HTTPS_ADDR", cg.https_port);
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
         cg
     }
 
@@ -297,6 +316,13 @@ impl Certgate {
     }
 
     async fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn().await {
+            panic!("{log}");
+        }
+    }
+
+    /// Starts certgate and waits for its health; `Err` with its log when it exited instead.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -321,10 +347,11 @@ impl Certgate {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
+                    self.child = None;
+                    return Err(format!(
                         "certgate exited with {status}: {}",
                         std::fs::read_to_string(&log_path).unwrap_or_default()
-                    );
+                    ));
                 }
             }
             assert!(
@@ -334,6 +361,7 @@ impl Certgate {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Ok(())
     }
 
     pub fn admin_url(&self) -> String {
