@@ -7,6 +7,7 @@ Each build is started pinned (CPU 0, one worker; load generator and upstream on 
 for every round, and measured with what `benches/bench.py` uses:
 - `idle`: KiB per idle TLS connection, 1,000 held open on a fresh process;
 - `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
+- `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
 - `ir`: instructions the server executes per proxied request (valgrind's callgrind, `Ir`),
   HTTP/1.1 and HTTP/2, over `AB_IR_REQUESTS` requests after a warm-up. Slow, but steady to
   ±0.3 % between runs where req/s moves by ±10 % on this shared machine; needs `valgrind`
@@ -102,7 +103,7 @@ def main():
         b.log(f"round {round_ + 1}/{ROUNDS}")
         for label, binary in builds:
             r = {}
-            if {"idle", "h1", "h2"} & set(MEASURES):
+            if {"idle", "h1", "h2", "hs"} & set(MEASURES):
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
                 server.start(1, "0", extra=settings[label])
                 if "idle" in MEASURES:
@@ -111,6 +112,11 @@ def main():
                     r["h1_rps"] = b.h2load(server.port, ["--h1", "-c", "32"], "1")[0]
                 if "h2" in MEASURES:
                     r["h2_rps"] = b.h2load(server.port, ["-c", "8", "-m", "10"], "1")[0]
+                if "hs" in MEASURES:
+                    for key, sni, extra in [("hs_ecdsa", "bench.test", []), ("hs_rsa", "rsa.bench.test", []),
+                                            ("hs_resumed", "bench.test", ["--resume"])]:
+                        args = ["handshakes", f"127.0.0.1:{server.port}", sni, "16", str(b.SECONDS)] + extra
+                        r[key] = b.tls_load(args, "1")["rate"]
                 server.stop()
             if "ir" in MEASURES:
                 r.update(instructions(redis_url, binary, settings[label]))

@@ -21,6 +21,7 @@ use crate::edge::conn::DRAIN_GRACE;
 use crate::edge::http::HttpEdge;
 use crate::edge::https::HttpsEdge;
 use crate::edge::proxy::Proxy;
+use crate::edge::signing_turns::SigningTurns;
 use crate::edge::sync::EdgeTables;
 use crate::edge::upstreams::Upstreams;
 use crate::events::Events;
@@ -161,6 +162,7 @@ pub async fn run(
         config: config.clone(),
         store: store.clone(),
         on_demand,
+        signing: Arc::new(SigningTurns::new(config.worker_threads)),
     };
     tasks.spawn(
         "HTTP listener",

@@ -18,6 +18,7 @@ use super::accept::accept_loop;
 use super::conn::{self, Handler};
 use super::context::RequestCtx;
 use super::proxy::Proxy;
+use super::signing_turns::SigningTurns;
 use super::tls_alpn;
 use super::{ConnInfo, EdgeBody};
 use crate::config::Config;
@@ -38,6 +39,8 @@ pub struct HttpsEdge {
     pub store: Store,
     /// Certificates at the first handshake (`ON_DEMAND=true`).
     pub on_demand: Option<OnDemand>,
+    /// Handshakes' crypto takes turns with the requests of open connections.
+    pub signing: Arc<SigningTurns>,
 }
 
 impl Handler for Proxy {
@@ -114,7 +117,8 @@ impl HttpsEdge {
                             (None, Some(address)) => edge.config_for_address(address),
                             _ => edge.tls.clone(),
                         };
-                        let tls = start.into_stream(config).await.ok()?;
+                        // The key exchange and signature run here, in this task's turn.
+                        let tls = edge.signing.take(|| start.into_stream(config)).await.ok()?;
                         // Boxed once here: the stream (1.2 KB) is moved down through several
                         // nested futures, and each would otherwise keep its own slot for it in
                         // the connection's task.

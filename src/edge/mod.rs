@@ -15,6 +15,7 @@ pub mod http;
 pub mod https;
 pub mod proxy;
 pub mod rewind;
+pub mod signing_turns;
 pub mod sync;
 pub mod tls_alpn;
 pub mod upgrade;

@@ -1,0 +1,136 @@
+//! Full handshakes take turns for the CPU, so a storm of new connections cannot starve the
+//! requests of connections already open.
+//!
+//! rustls does a handshake's expensive work (the key exchange and, for a full handshake, the
+//! certificate signature: ≈ 0.2 ms ECDSA, ≈ 0.6 ms RSA) synchronously, in
+//! `StartHandshake::into_stream`. Without turns, 1,500 clients connecting at once put 1,500 such
+//! steps into the scheduler's queue, and every task woken behind them — a request that arrived on
+//! a finished handshake, an upstream's answer — waits for all of them: the burst row of
+//! `docs/benchmarks.md` had ≈ 1,400 connections inside hyper at once, each holding its buffers and
+//! an upstream connection, while they waited for the CPU.
+//!
+//! A [`SigningTurns`] lets at most one such step per worker go per round of the scheduler: a
+//! handshake takes a turn, does its step, and keeps the turn until it has yielded once, so every
+//! task that was ready meanwhile runs before the next handshake's step. Handshakes still run at
+//! the rate the CPU can sign (turns are FIFO and nothing waits on I/O while holding one, so a
+//! slow or silent client cannot hold a turn); what changes is that the work already admitted
+//! goes first.
+//!
+//! Pacing the accept loop by the length of this line was tried and dropped: in a burst the
+//! connections are all accepted before their ClientHellos arrive, so the line is short while the
+//! accepting happens (`docs/benchmarks.md`, session 10).
+
+use std::future::Future;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// At most `workers` handshake steps in flight per round of the scheduler.
+pub struct SigningTurns {
+    turns: Semaphore,
+}
+
+impl SigningTurns {
+    /// One turn per worker thread of the runtime.
+    pub fn new(workers: usize) -> SigningTurns {
+        SigningTurns {
+            turns: Semaphore::new(workers.max(1)),
+        }
+    }
+
+    /// Runs `step` (a handshake's synchronous crypto, which returns the rest of the handshake)
+    /// in this task's turn, then the rest to its end. The rest is polled at once, so the
+    /// server's flight leaves without waiting; the turn is held until the task has yielded once
+    /// (tokio runs a yielded task after the ready ones and after looking for I/O), so whatever
+    /// became ready meanwhile runs before the next handshake's step.
+    pub async fn take<F: Future>(&self, step: impl FnOnce() -> F) -> F::Output {
+        let turn: SemaphorePermit<'_> = self
+            .turns
+            .acquire()
+            .await
+            .expect("the turns' semaphore is never closed");
+        let mut rest = std::pin::pin!(step());
+        let mut yielded = std::pin::pin!(tokio::task::yield_now());
+        let mut turn = Some(turn);
+        std::future::poll_fn(|cx| {
+            let polled = rest.as_mut().poll(cx);
+            if polled.is_ready() || (turn.is_some() && yielded.as_mut().poll(cx).is_ready()) {
+                turn = None;
+            }
+            polled
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Two handshakes that arrive together do not run back to back: a task that became ready
+    /// in between (a request on an open connection) runs between them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ready_work_runs_between_two_handshake_steps() {
+        let turns = Arc::new(SigningTurns::new(1));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let handshake = |name: &'static str| {
+            let (turns, order) = (turns.clone(), order.clone());
+            tokio::spawn(async move {
+                turns
+                    .take(|| {
+                        order.lock().unwrap().push(name);
+                        // The rest of the handshake: the client's answer, a moment later.
+                        tokio::time::sleep(std::time::Duration::from_millis(10))
+                    })
+                    .await;
+            })
+        };
+        let first = handshake("handshake 1");
+        let second = handshake("handshake 2");
+        let request = {
+            let order = order.clone();
+            tokio::spawn(async move {
+                // Woken after both handshakes were queued, as a request on an open connection
+                // would be.
+                tokio::task::yield_now().await;
+                order.lock().unwrap().push("request");
+            })
+        };
+        for task in [first, second, request] {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec!["handshake 1", "request", "handshake 2"]
+        );
+    }
+
+    /// Without turns the same tasks run both handshakes first: the test above measures the gate.
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_turns_handshakes_run_back_to_back() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let handshake = |name: &'static str| {
+            let order = order.clone();
+            tokio::spawn(async move {
+                order.lock().unwrap().push(name);
+            })
+        };
+        let first = handshake("handshake 1");
+        let second = handshake("handshake 2");
+        let request = {
+            let order = order.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                order.lock().unwrap().push("request");
+            })
+        };
+        for task in [first, second, request] {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec!["handshake 1", "handshake 2", "request"]
+        );
+    }
+}
