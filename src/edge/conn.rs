@@ -36,9 +36,10 @@ use crate::shutdown::Shutdown;
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
 /// How long an HTTP/1.1 connection is quiet after a request before hyper lets go of it (and of
-/// its buffers). Short enough that idle connections cost little; long enough that a busy one
-/// keeps its hyper connection across requests.
-pub const RELEASE_AFTER: Duration = Duration::from_millis(250);
+/// its buffers). Short enough that idle connections cost little (nginx frees its request
+/// buffers at once; 250 ms here held 16 KiB on every connection that finished in the last quarter
+/// second of a burst); long enough that a busy one keeps its hyper connection across requests.
+pub const RELEASE_AFTER: Duration = Duration::from_millis(50);
 
 /// Answers the requests of one connection, filling in the request's context as it learns.
 pub trait Handler: Clone + Send + Sync + Unpin + 'static {

@@ -1,5 +1,5 @@
 //! An idle HTTP/1.1 connection gives its hyper buffers back after a quiet spell
-//! (`edge::conn::RELEASE_AFTER`, 250 ms) and is served again when its client speaks: the bytes
+//! (`edge::conn::RELEASE_AFTER`, 50 ms) and is served again when its client speaks: the bytes
 //! read before the release (a pipelined, half-sent request) and WebSocket upgrades survive it.
 
 use super::*;
