@@ -235,7 +235,10 @@ pub fn connect_refused() -> Response<EdgeBody> {
 /// Counts the request and writes its access-log line, from its context.
 fn record(ctx: &RequestCtx, conn: &ConnInfo, status: u16) {
     let route = ctx.route_label();
-    METRICS.requests.inc(&[route, status_class(status)]);
+    match &ctx.route_metrics {
+        Some(metrics) => metrics.count_request(status),
+        None => METRICS.requests.inc(&[route, status_class(status)]),
+    }
     if let Outcome::UpstreamFailed(failure) = ctx.outcome {
         METRICS.upstream_failures.inc(&[route, failure.label()]);
     }

@@ -10,6 +10,7 @@ use http::header::HOST;
 use http::{Request, Version};
 
 use super::upstream_error::UpstreamError;
+use crate::metrics::route::RouteMetrics;
 use crate::routes::host;
 use crate::routes::Route;
 
@@ -44,6 +45,8 @@ pub struct RequestCtx {
     pub host: Option<String>,
     /// The route that answered, once one was found.
     pub route: Option<Arc<Route>>,
+    /// The route's series, once its upstreams were found: counted without a lookup.
+    pub route_metrics: Option<Arc<RouteMetrics>>,
     /// Time until the upstream's response head, when forwarded.
     pub upstream_time: Option<Duration>,
     pub outcome: Outcome,
@@ -57,6 +60,7 @@ impl RequestCtx {
             started: Instant::now(),
             host: None,
             route: None,
+            route_metrics: None,
             upstream_time: None,
             outcome: Outcome::Local,
             access: access_log.then(|| (req.method().clone(), req.uri().path().to_owned())),

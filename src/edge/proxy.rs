@@ -18,11 +18,12 @@ use super::forwarded::{set_forwarded, strip_hop_by_hop};
 use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::{describe, UpstreamError};
 use super::upstreams::answer::AnswerBody;
-use super::upstreams::set::Tried;
+use super::upstreams::set::{Tried, UpstreamSet};
 use super::upstreams::slots::{QueueTimedOut, Slot};
 use super::upstreams::Upstreams;
 use super::{text, text_owned, ConnInfo, EdgeBody};
 use crate::config::Config;
+use crate::metrics::route::RouteMetrics;
 use crate::routes::table::RouteTable;
 use crate::routes::validate::UpstreamScheme;
 use crate::routes::Route;
@@ -120,12 +121,19 @@ impl Proxy {
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Response<EdgeBody> {
+        let set = match self.upstreams.for_route(&route) {
+            Ok(set) => set,
+            Err(why) => {
+                tracing::warn!(hostname = %route.hostname, why, "route's upstreams unusable");
+                ctx.route = Some(route);
+                return text(StatusCode::BAD_GATEWAY, "route has an unusable upstream");
+            }
+        };
+        ctx.route_metrics = Some(set.metrics.clone());
         let started = std::time::Instant::now();
-        let result = self.send(req, &route, host, conn).await;
+        let result = self.send(req, &route, &set, host, conn).await;
         let elapsed = started.elapsed();
-        crate::metrics::METRICS
-            .upstream_seconds
-            .observe(&[&route.hostname], elapsed.as_secs_f64());
+        set.metrics.observe_upstream(elapsed.as_secs_f64());
         ctx.upstream_time = Some(elapsed);
         let response = match result {
             Ok(response) => {
@@ -163,16 +171,10 @@ impl Proxy {
         &self,
         mut req: Request<Incoming>,
         route: &Arc<Route>,
+        set: &UpstreamSet,
         host: &str,
         conn: &ConnInfo,
     ) -> Result<Response<EdgeBody>, Refusal> {
-        let set = self.upstreams.for_route(route).map_err(|why| {
-            tracing::warn!(hostname = %route.hostname, why, "route's upstreams unusable");
-            Refusal::Local(text(
-                StatusCode::BAD_GATEWAY,
-                "route has an unusable upstream",
-            ))
-        })?;
         let websocket = is_websocket_handshake(&req);
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let original_host = req.headers().get(HOST).cloned().or_else(|| {
@@ -287,7 +289,7 @@ impl Proxy {
             // goes with its body (below), so it is held until the answer has been passed on; a
             // failed attempt's is given back before the next upstream is tried.
             let queued = member.slots.wait(self.config.upstream_queue_timeout).await;
-            record_time_in_line(route, &queued, self.config.upstream_queue_timeout);
+            record_time_in_line(&set.metrics, &queued, self.config.upstream_queue_timeout);
             let Ok(held) = queued else {
                 return Err(Refusal::Upstream {
                     failure: UpstreamError::QueueTimeout,
@@ -400,7 +402,7 @@ enum Refusal {
 /// `certgate_upstream_queue_seconds`: how long a request waited for its slot, if it waited (one
 /// refused waited the whole `queue_timeout`).
 fn record_time_in_line(
-    route: &Route,
+    metrics: &RouteMetrics,
     queued: &Result<Option<Slot>, QueueTimedOut>,
     queue_timeout: std::time::Duration,
 ) {
@@ -409,9 +411,7 @@ fn record_time_in_line(
         Err(QueueTimedOut) => Some(queue_timeout),
     };
     if let Some(waited) = waited {
-        crate::metrics::METRICS
-            .upstream_queue_seconds
-            .observe(&[&route.hostname], waited.as_secs_f64());
+        metrics.observe_queue(waited.as_secs_f64());
     }
 }
 

@@ -4,6 +4,7 @@
 //! (by status, seconds until expiry) are computed from Redis at scrape time.
 
 pub mod registry;
+pub mod route;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,12 +104,20 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 
 /// `2xx`, `4xx`, … for a status code.
 pub fn status_class(status: u16) -> &'static str {
+    STATUS_CLASSES[status_class_index(status)]
+}
+
+/// The `class` label values, in the order of [`status_class_index`].
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// `status`'s class as an index into [`STATUS_CLASSES`].
+pub fn status_class_index(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     }
 }
 

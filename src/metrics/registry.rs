@@ -1,6 +1,7 @@
 //! Minimal Prometheus primitives: labelled counters and histograms. On the hot path, once a
 //! label set exists, recording is a read lock, a hash lookup with a thread-local key (no
-//! allocation) and an atomic add.
+//! allocation) and an atomic add; through a held [`Counter`] or [`Histogram`] (per route, see
+//! [`super::route::RouteMetrics`]) only the atomic add.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -74,13 +75,23 @@ impl CounterVec {
                 slot.fetch_add(n, Ordering::Relaxed);
                 return;
             }
-            self.values
-                .write()
-                .expect("metrics lock")
-                .entry(key.to_owned())
-                .or_insert_with(|| Arc::new(AtomicU64::new(0)))
-                .fetch_add(n, Ordering::Relaxed);
+            self.slot(key).fetch_add(n, Ordering::Relaxed);
         });
+    }
+
+    /// The counter of one label set, to count on without a lookup (the series exists from now
+    /// on, at 0 until counted).
+    pub fn handle(&self, labels: &[&str]) -> Counter {
+        with_key(labels, |key| Counter(self.slot(key)))
+    }
+
+    fn slot(&self, key: &str) -> Arc<AtomicU64> {
+        self.values
+            .write()
+            .expect("metrics lock")
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(AtomicU64::new(0)))
+            .clone()
     }
 
     pub fn render(&self, out: &mut String) {
@@ -99,6 +110,16 @@ impl CounterVec {
                 value.load(Ordering::Relaxed)
             );
         }
+    }
+}
+
+/// One series of a [`CounterVec`], held to count without a lookup.
+#[derive(Clone)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -133,6 +154,16 @@ impl HistogramData {
     }
 }
 
+/// One series of a [`HistogramVec`], held to observe without a lookup.
+#[derive(Clone)]
+pub struct Histogram(Arc<HistogramData>);
+
+impl Histogram {
+    pub fn observe(&self, seconds: f64) {
+        self.0.observe(seconds);
+    }
+}
+
 /// A histogram family of durations.
 pub struct HistogramVec {
     name: &'static str,
@@ -157,13 +188,23 @@ impl HistogramVec {
                 data.observe(seconds);
                 return;
             }
-            self.values
-                .write()
-                .expect("metrics lock")
-                .entry(key.to_owned())
-                .or_insert_with(|| Arc::new(HistogramData::new()))
-                .observe(seconds);
+            self.data(key).observe(seconds);
         });
+    }
+
+    /// The histogram of one label set, to observe without a lookup (the series exists from now
+    /// on, empty until observed).
+    pub fn handle(&self, labels: &[&str]) -> Histogram {
+        with_key(labels, |key| Histogram(self.data(key)))
+    }
+
+    fn data(&self, key: &str) -> Arc<HistogramData> {
+        self.values
+            .write()
+            .expect("metrics lock")
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(HistogramData::new()))
+            .clone()
     }
 
     pub fn render(&self, out: &mut String) {

@@ -2,11 +2,13 @@
 //! the route's policy choosing one per attempt.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::client::{self, UpstreamClient};
 use super::health::{EjectPolicy, UpstreamHealth};
 use super::slots::Slots;
 use crate::config::Config;
+use crate::metrics::route::RouteMetrics;
 use crate::routes::model::Policy;
 use crate::routes::validate::{self, UpstreamScheme};
 use crate::routes::Route;
@@ -37,6 +39,8 @@ pub struct UpstreamSet {
     /// Turns taken (round robin, and where `least_requests` starts among equals).
     turn: AtomicUsize,
     pub eject: EjectPolicy,
+    /// The route's request and upstream-time series.
+    pub metrics: Arc<RouteMetrics>,
 }
 
 /// A set of members as a bit mask (routes have at most 16 upstreams).
@@ -80,6 +84,7 @@ impl UpstreamSet {
             );
         }
         Ok(UpstreamSet {
+            metrics: Arc::new(RouteMetrics::new(&route.hostname)),
             total_weight: members.iter().map(|m| m.weight as usize).sum(),
             members,
             policy: route.policy,
