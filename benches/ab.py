@@ -7,6 +7,8 @@ Each build is started pinned (CPU 0, one worker; load generator and upstream on 
 for every round, and measured with what `benches/bench.py` uses:
 - `idle`: KiB per idle TLS connection, 1,000 held open on a fresh process;
 - `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
+- `lat`: p50 and p99 ms of HTTP/1.1 requests at `AB_LATENCY_RATE` req/s (default 20,000, about
+  half of nginx's peak here), 16 clients, as the bench's latency row;
 - `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
 - `ir`: instructions the server executes per proxied request (valgrind's callgrind, `Ir`),
   HTTP/1.1 and HTTP/2, over `AB_IR_REQUESTS` requests after a warm-up. Slow, but steady to
@@ -34,6 +36,7 @@ MEASURES = os.environ.get("AB_MEASURES", "idle,h1,h2,burst").split(",")
 
 
 IR_REQUESTS = int(os.environ.get("AB_IR_REQUESTS", "10000"))
+LATENCY_RATE = int(os.environ.get("AB_LATENCY_RATE", "20000"))
 
 
 def instructions(redis_url, binary, settings):
@@ -103,7 +106,7 @@ def main():
         b.log(f"round {round_ + 1}/{ROUNDS}")
         for label, binary in builds:
             r = {}
-            if {"idle", "h1", "h2", "hs"} & set(MEASURES):
+            if {"idle", "h1", "h2", "hs", "lat"} & set(MEASURES):
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
                 server.start(1, "0", extra=settings[label])
                 if "idle" in MEASURES:
@@ -112,6 +115,8 @@ def main():
                     r["h1_rps"] = b.h2load(server.port, ["--h1", "-c", "32"], "1")[0]
                 if "h2" in MEASURES:
                     r["h2_rps"] = b.h2load(server.port, ["-c", "8", "-m", "10"], "1")[0]
+                if "lat" in MEASURES:
+                    r["lat_p50_ms"], r["lat_p99_ms"] = b.latency(server.port, LATENCY_RATE, "1")
                 if "hs" in MEASURES:
                     for key, sni, extra in [("hs_ecdsa", "bench.test", []), ("hs_rsa", "rsa.bench.test", []),
                                             ("hs_resumed", "bench.test", ["--resume"])]:
