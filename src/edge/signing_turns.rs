@@ -65,71 +65,64 @@ impl SigningTurns {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use super::*;
+
+    type Order = Arc<Mutex<Vec<&'static str>>>;
+
+    /// Spawns two handshakes (each `step`, with or without turns) and then a request woken a
+    /// round later, as a request on an open connection would be; returns the order of their
+    /// steps.
+    async fn order_of_steps(turns: Option<Arc<SigningTurns>>) -> Vec<&'static str> {
+        let order: Order = Arc::default();
+        let handshake = |name: &'static str| {
+            let (turns, order) = (turns.clone(), order.clone());
+            tokio::spawn(async move {
+                let step = || {
+                    order.lock().unwrap().push(name);
+                    // The rest of the handshake: the client's answer, a moment later.
+                    tokio::time::sleep(Duration::from_millis(10))
+                };
+                match turns {
+                    Some(turns) => turns.take(step).await,
+                    None => step().await,
+                }
+            })
+        };
+        let first = handshake("handshake 1");
+        let second = handshake("handshake 2");
+        let request = {
+            let order = order.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                order.lock().unwrap().push("request");
+            })
+        };
+        for task in [first, second, request] {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        order
+    }
 
     /// Two handshakes that arrive together do not run back to back: a task that became ready
     /// in between (a request on an open connection) runs between them.
     #[tokio::test(flavor = "current_thread")]
     async fn ready_work_runs_between_two_handshake_steps() {
-        let turns = Arc::new(SigningTurns::new(1));
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let handshake = |name: &'static str| {
-            let (turns, order) = (turns.clone(), order.clone());
-            tokio::spawn(async move {
-                turns
-                    .take(|| {
-                        order.lock().unwrap().push(name);
-                        // The rest of the handshake: the client's answer, a moment later.
-                        tokio::time::sleep(std::time::Duration::from_millis(10))
-                    })
-                    .await;
-            })
-        };
-        let first = handshake("handshake 1");
-        let second = handshake("handshake 2");
-        let request = {
-            let order = order.clone();
-            tokio::spawn(async move {
-                // Woken after both handshakes were queued, as a request on an open connection
-                // would be.
-                tokio::task::yield_now().await;
-                order.lock().unwrap().push("request");
-            })
-        };
-        for task in [first, second, request] {
-            task.await.unwrap();
-        }
+        let turns = Some(Arc::new(SigningTurns::new(1)));
         assert_eq!(
-            *order.lock().unwrap(),
+            order_of_steps(turns).await,
             vec!["handshake 1", "request", "handshake 2"]
         );
     }
 
-    /// Without turns the same tasks run both handshakes first: the test above measures the gate.
+    /// Without turns the same tasks run both handshakes first: the test above measures the
+    /// turns, not the scheduler.
     #[tokio::test(flavor = "current_thread")]
     async fn without_turns_handshakes_run_back_to_back() {
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let handshake = |name: &'static str| {
-            let order = order.clone();
-            tokio::spawn(async move {
-                order.lock().unwrap().push(name);
-            })
-        };
-        let first = handshake("handshake 1");
-        let second = handshake("handshake 2");
-        let request = {
-            let order = order.clone();
-            tokio::spawn(async move {
-                tokio::task::yield_now().await;
-                order.lock().unwrap().push("request");
-            })
-        };
-        for task in [first, second, request] {
-            task.await.unwrap();
-        }
         assert_eq!(
-            *order.lock().unwrap(),
+            order_of_steps(None).await,
             vec!["handshake 1", "handshake 2", "request"]
         );
     }

@@ -9,6 +9,7 @@ pub mod bind;
 pub mod client;
 pub mod pebble;
 pub mod records;
+pub mod redis;
 pub mod replicas;
 pub mod requests;
 pub mod tls;
@@ -17,11 +18,13 @@ pub mod upstream;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use certgate::client::AdminClient;
 use serde_json::Value;
+
+pub use redis::Redis;
 
 /// The admin token every test instance uses.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
@@ -74,7 +77,7 @@ pub fn rand_u64() -> u64 {
 }
 
 /// Kills a child process (SIGKILL) and reaps it.
-fn kill(child: &mut Child) {
+pub(crate) fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -92,101 +95,6 @@ where
             "timed out after {limit:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A `redis-server` on a free port, without persistence.
-pub struct Redis {
-    pub port: u16,
-    child: Option<Child>,
-    dir: TempDir,
-}
-
-impl Redis {
-    pub async fn start() -> Redis {
-        let mut redis = Redis {
-            port: free_port(),
-            child: None,
-            dir: TempDir::new("redis"),
-        };
-        redis.spawn().await;
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn spawn(&mut self) {
-        let bin = require_binary("redis-server", "apt-get install -y redis-server");
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&self.dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        let port = self.port;
-        wait_until(
-            "redis-server to accept connections",
-            Duration::from_secs(10),
-            || async move {
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-            },
-        )
-        .await;
-    }
-
-    /// Stops the server (SIGKILL); its data is gone.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill(&mut child);
-        }
-    }
-
-    /// Starts it again on the same port, empty.
-    pub async fn restart(&mut self) {
-        self.stop();
-        self.spawn().await;
-    }
-
-    /// A raw command through `redis-cli`-free means: a fred client.
-    pub async fn client(&self) -> fred::clients::Client {
-        use fred::prelude::ClientLike;
-        let client = certgate::store::build_client(&self.url()).unwrap();
-        client.init().await.unwrap();
-        client
-    }
-}
-
-impl Redis {
-    /// `KEYS pattern` (tests only: it scans the whole keyspace).
-    pub async fn keys(&self, pattern: &str) -> Vec<String> {
-        use fred::prelude::ClientLike;
-        let client = self.client().await;
-        let cmd = fred::types::CustomCommand::new_static("KEYS", None, false);
-        let keys: Vec<String> = client.custom(cmd, vec![pattern]).await.unwrap();
-        let _ = client.quit().await;
-        keys
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
