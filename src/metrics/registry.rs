@@ -47,12 +47,48 @@ fn sorted<V>(map: &HashMap<String, V>) -> Vec<(&String, &V)> {
     entries
 }
 
+/// A family's series: one value per label set, made at first use.
+struct Series<V>(RwLock<HashMap<String, Arc<V>>>);
+
+impl<V> Series<V> {
+    fn new() -> Series<V> {
+        Series(RwLock::new(HashMap::new()))
+    }
+
+    /// Runs `f` on the value of `labels`, made with `new` if the label set is new; a known one
+    /// costs only the read lock.
+    fn with(&self, labels: &[&str], new: fn() -> V, f: impl FnOnce(&V)) {
+        with_key(labels, |key| {
+            if let Some(value) = self.0.read().expect("metrics lock").get(key) {
+                f(value);
+                return;
+            }
+            f(&self.get_or_insert(key, new));
+        });
+    }
+
+    /// The value of `labels`, held by the caller to record without a lookup (the series exists
+    /// from now on).
+    fn handle(&self, labels: &[&str], new: fn() -> V) -> Arc<V> {
+        with_key(labels, |key| self.get_or_insert(key, new))
+    }
+
+    fn get_or_insert(&self, key: &str, new: fn() -> V) -> Arc<V> {
+        self.0
+            .write()
+            .expect("metrics lock")
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(new()))
+            .clone()
+    }
+}
+
 /// A counter family (`name{labels} value`).
 pub struct CounterVec {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: RwLock<HashMap<String, Arc<AtomicU64>>>,
+    values: Series<AtomicU64>,
 }
 
 impl CounterVec {
@@ -61,7 +97,7 @@ impl CounterVec {
             name,
             help,
             labels,
-            values: RwLock::new(HashMap::new()),
+            values: Series::new(),
         }
     }
 
@@ -70,28 +106,15 @@ impl CounterVec {
     }
 
     pub fn add(&self, labels: &[&str], n: u64) {
-        with_key(labels, |key| {
-            if let Some(slot) = self.values.read().expect("metrics lock").get(key) {
-                slot.fetch_add(n, Ordering::Relaxed);
-                return;
-            }
-            self.slot(key).fetch_add(n, Ordering::Relaxed);
+        self.values.with(labels, zero, |slot| {
+            slot.fetch_add(n, Ordering::Relaxed);
         });
     }
 
     /// The counter of one label set, to count on without a lookup (the series exists from now
     /// on, at 0 until counted).
     pub fn handle(&self, labels: &[&str]) -> Counter {
-        with_key(labels, |key| Counter(self.slot(key)))
-    }
-
-    fn slot(&self, key: &str) -> Arc<AtomicU64> {
-        self.values
-            .write()
-            .expect("metrics lock")
-            .entry(key.to_owned())
-            .or_insert_with(|| Arc::new(AtomicU64::new(0)))
-            .clone()
+        Counter(self.values.handle(labels, zero))
     }
 
     pub fn render(&self, out: &mut String) {
@@ -100,7 +123,7 @@ impl CounterVec {
             "# HELP {} {}\n# TYPE {} counter",
             self.name, self.help, self.name
         );
-        let values = self.values.read().expect("metrics lock");
+        let values = self.values.0.read().expect("metrics lock");
         for (key, value) in sorted(&values) {
             let labels = label_text(self.labels, &split(key), None);
             let _ = writeln!(
@@ -111,6 +134,10 @@ impl CounterVec {
             );
         }
     }
+}
+
+fn zero() -> AtomicU64 {
+    AtomicU64::new(0)
 }
 
 /// One series of a [`CounterVec`], held to count without a lookup.
@@ -169,7 +196,7 @@ pub struct HistogramVec {
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
-    values: RwLock<HashMap<String, Arc<HistogramData>>>,
+    values: Series<HistogramData>,
 }
 
 impl HistogramVec {
@@ -178,33 +205,19 @@ impl HistogramVec {
             name,
             help,
             labels,
-            values: RwLock::new(HashMap::new()),
+            values: Series::new(),
         }
     }
 
     pub fn observe(&self, labels: &[&str], seconds: f64) {
-        with_key(labels, |key| {
-            if let Some(data) = self.values.read().expect("metrics lock").get(key) {
-                data.observe(seconds);
-                return;
-            }
-            self.data(key).observe(seconds);
-        });
+        self.values
+            .with(labels, HistogramData::new, |data| data.observe(seconds));
     }
 
     /// The histogram of one label set, to observe without a lookup (the series exists from now
     /// on, empty until observed).
     pub fn handle(&self, labels: &[&str]) -> Histogram {
-        with_key(labels, |key| Histogram(self.data(key)))
-    }
-
-    fn data(&self, key: &str) -> Arc<HistogramData> {
-        self.values
-            .write()
-            .expect("metrics lock")
-            .entry(key.to_owned())
-            .or_insert_with(|| Arc::new(HistogramData::new()))
-            .clone()
+        Histogram(self.values.handle(labels, HistogramData::new))
     }
 
     pub fn render(&self, out: &mut String) {
@@ -213,7 +226,7 @@ impl HistogramVec {
             "# HELP {} {}\n# TYPE {} histogram",
             self.name, self.help, self.name
         );
-        let values = self.values.read().expect("metrics lock");
+        let values = self.values.0.read().expect("metrics lock");
         for (key, data) in sorted(&values) {
             let labels = split(key);
             let mut cumulative = 0;
