@@ -1,5 +1,6 @@
-//! Full handshakes take turns for the CPU, so a storm of new connections cannot starve the
-//! requests of connections already open.
+//! Handshakes take turns for the CPU, so a storm of new connections cannot starve the requests
+//! of connections already open. Resumed handshakes take a turn too: their key exchange is
+//! cheaper, but still runs in the same synchronous step.
 //!
 //! rustls does a handshake's expensive work (the key exchange and, for a full handshake, the
 //! certificate signature: ≈ 0.2 ms ECDSA, ≈ 0.6 ms RSA) synchronously, in
