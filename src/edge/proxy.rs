@@ -234,9 +234,10 @@ impl Proxy {
         } else {
             BodyExt::boxed(TimedBody::new(body, self.body_limits))
         };
-        // Only a request that can be sent again as it was may go to a second upstream.
-        let mut retries_left = if bodiless && parts.method.is_idempotent() && set.members.len() > 1
-        {
+        // Only a request that can be sent again as it was may go to a second upstream, or again
+        // on a new connection when the upstream drops a kept-alive one under it.
+        let replayable = bodiless && parts.method.is_idempotent();
+        let mut retries_left = if replayable && set.members.len() > 1 {
             self.config.upstream_retries
         } else {
             0
@@ -299,7 +300,9 @@ impl Proxy {
                 });
             };
             let in_flight = member.health.start();
-            let sent = member.client.send(Request::from_parts(parts, body));
+            let sent = member
+                .client
+                .send(Request::from_parts(parts, body), replayable);
             let outcome = tokio::time::timeout(self.config.upstream_timeout, sent).await;
             drop(in_flight);
             let e = match outcome {

@@ -273,3 +273,53 @@ pub async fn closing_after(
     });
     (Upstream { addr, task }, accepted)
 }
+
+/// Request lines (`GET / HTTP/1.1`, …) a [`dropping_second_request`] upstream has read, in order.
+pub type RequestLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A raw HTTP/1.1 upstream that answers the first request of every connection with `200 ok`
+/// (keep-alive), then reads the second request's head whole and closes the connection without
+/// answering: the race of an upstream's keep-alive timeout, made certain. Counts the
+/// connections it accepted and records every request line it read.
+pub async fn dropping_second_request() -> (
+    Upstream,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    RequestLines,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let lines: RequestLines = Default::default();
+    let (counter, log) = (accepted.clone(), lines.clone());
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                for answer in [true, false] {
+                    let mut seen = Vec::new();
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&seen);
+                    log.lock()
+                        .unwrap()
+                        .push(line.lines().next().unwrap_or("").to_owned());
+                    if answer {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await;
+                    }
+                }
+                // Dropped here: closed with the second request unanswered.
+            });
+        }
+    });
+    (Upstream { addr, task }, accepted, lines)
+}

@@ -424,6 +424,54 @@ async fn upstream_connections_are_reused_and_replaced_when_closed_while_idle() {
     assert_eq!(accepted_later.load(Ordering::SeqCst), 4);
 }
 
+/// An upstream that closes a kept-alive connection just as the next request arrives on it (its
+/// keep-alive timeout, racing the request) costs an idempotent request nothing: it goes again,
+/// on a new connection, before any answer byte was seen. A `POST` is not sent twice: `502`.
+#[tokio::test]
+async fn a_request_on_a_connection_the_upstream_closes_goes_again_on_a_new_one() {
+    use std::sync::atomic::Ordering;
+    let (_redis, cg) = instance(&[]).await;
+    let (up, accepted, lines) = upstream::dropping_second_request().await;
+    create_self_signed(&cg.admin(), "race", &["race.test"]).await;
+    route(&cg, "race.test", &up.url(), None).await;
+    let port = cg.https_port;
+
+    assert_eq!(
+        get(port, "race.test", "race.test", "/first").await.status,
+        200
+    );
+    let again = get(port, "race.test", "race.test", "/second").await;
+    assert_eq!(
+        again.status,
+        200,
+        "a GET the upstream dropped on a reused connection: {}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the GET went again on a new connection"
+    );
+
+    let mut sender = http1(connect(port, "race.test", &[b"http/1.1"]).await).await;
+    let post = Request::post("/order")
+        .header("host", "race.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let posted = collect(sender.send_request(post).await.unwrap()).await;
+    assert_eq!(posted.status, 502, "a POST is never sent twice");
+    assert_eq!(
+        *lines.lock().unwrap(),
+        [
+            "GET /first HTTP/1.1",
+            "GET /second HTTP/1.1",
+            "GET /second HTTP/1.1",
+            "POST /order HTTP/1.1"
+        ]
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
 /// An upstream may answer before it has read the request's body (a `413`, say). Its connection
 /// is still busy taking the rest of that body, so the next request must not wait behind it:
 /// it goes on another connection.

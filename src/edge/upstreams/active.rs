@@ -130,7 +130,8 @@ async fn probe(member: &Member, check: &HealthCheck, host: &str) -> Result<(), S
         USER_AGENT,
         HeaderValue::from_static("certgate-health-check"),
     );
-    let sent = member.client.send(request);
+    // A probe is a GET: it may go again if a kept-alive connection is dropped under it.
+    let sent = member.client.send(request, true);
     match tokio::time::timeout(Duration::from_secs(check.timeout_seconds), sent).await {
         Err(_) => Err(format!(
             "health check: no answer within {} s",

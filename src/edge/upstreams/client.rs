@@ -45,13 +45,16 @@ impl UpstreamClient {
     /// Sends `req` and waits for the answer's head. For `http://` upstreams the answer comes
     /// with its connection, to give back when its body has been read whole (see
     /// [`super::answer::AnswerBody`]); hyper-util's pool takes its connections back itself.
+    /// `replayable`: the request may be sent twice (idempotent, no body) if the upstream drops
+    /// a kept-alive connection under it.
     pub async fn send(
         &self,
         req: Request<UpstreamBody>,
+        replayable: bool,
     ) -> Result<(Response<Incoming>, Option<Checkin>), SendError> {
         match self {
             UpstreamClient::Http1(pool) => {
-                let (response, checkin) = pool.send(req).await?;
+                let (response, checkin) = pool.send(req, replayable).await?;
                 Ok((response, Some(checkin)))
             }
             UpstreamClient::Pooled(client) => {

@@ -87,15 +87,26 @@ impl Http1Pool {
 
     /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one; the answer
     /// comes with the connection to give back once its body has been read.
+    ///
+    /// An idle connection may be closed by the upstream (its keep-alive timeout) just as a
+    /// request goes out on it. A request hyper had not yet written goes on another connection;
+    /// a `replayable` one (idempotent, no body: the caller says) that was written but got no
+    /// answer before the upstream dropped the connection goes once more on a new connection,
+    /// as nginx's `proxy_next_upstream error` and HAProxy's `retry-on conn-failure` do.
     pub async fn send(
         self: &Arc<Self>,
         mut req: Request<UpstreamBody>,
+        replayable: bool,
     ) -> Result<(Response<Incoming>, Checkin), SendError> {
+        let mut fresh_only = false;
         loop {
-            let ((mut sender, driver), reused) = match self.take_idle() {
-                Some(idle) => (idle, true),
-                None => (self.connect().await?, false),
+            let idle = if fresh_only { None } else { self.take_idle() };
+            let reused = idle.is_some();
+            let (mut sender, driver) = match idle {
+                Some(idle) => idle,
+                None => self.connect().await?,
             };
+            let replay = (reused && replayable).then(|| Replay::of(&req));
             let mut checkin = Checkin {
                 sender: None,
                 driver: Some(driver),
@@ -118,7 +129,14 @@ impl Http1Pool {
                     // Not sent: the idle connection had been closed under us. A fresh
                     // connection failing so is an answer of its own.
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(SendError::exchange(failed.into_error())),
+                    _ => match replay.filter(|_| dropped_unanswered(failed.error())) {
+                        Some(replay) => {
+                            tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
+                            req = replay.into_request();
+                            fresh_only = true;
+                        }
+                        None => return Err(SendError::exchange(failed.into_error())),
+                    },
                 },
             }
         }
@@ -197,6 +215,54 @@ async fn close_idle_connections(pool: Weak<Http1Pool>, idle_timeout: Duration) {
 fn ended(driver: &mut Driver) -> bool {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     driver.as_mut().poll(&mut cx).is_ready()
+}
+
+/// What is needed to send a bodiless request again: its head.
+struct Replay {
+    method: http::Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+}
+
+impl Replay {
+    fn of(req: &Request<UpstreamBody>) -> Replay {
+        Replay {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+        }
+    }
+
+    fn into_request(self) -> Request<UpstreamBody> {
+        use http_body_util::BodyExt;
+        let mut req = Request::new(
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.headers_mut() = self.headers;
+        req
+    }
+}
+
+/// The upstream closed or reset the connection before any answer came: nothing of the request
+/// was acted on that a client could see, so an idempotent one may go again. A malformed answer
+/// or a failing request body is not this.
+fn dropped_unanswered(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return true;
+    }
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            use std::io::ErrorKind::*;
+            matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            )
+        })
 }
 
 /// A connection's end, when it was an error (the client sees the exchange's own error).
