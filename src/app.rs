@@ -17,7 +17,6 @@ use crate::cluster::events::{follow, RedisPublisher};
 use crate::cluster::guard::Guard;
 use crate::config::Config;
 use crate::edge::activity::Limits;
-use crate::edge::conn::DRAIN_GRACE;
 use crate::edge::http::HttpEdge;
 use crate::edge::https::HttpsEdge;
 use crate::edge::proxy::Proxy;
@@ -206,11 +205,9 @@ pub async fn run(
         admin::listener::serve(
             listeners.admin,
             admin::router(state),
-            Limits {
-                header_read: config.header_read_timeout,
-                idle: config.idle_timeout,
-            },
+            Limits::of(&config),
             config.max_header_bytes,
+            config.drain_grace,
             admin_connections.clone(),
             stop.clone(),
         ),
@@ -221,13 +218,16 @@ pub async fn run(
     tracing::info!("shutting down: draining");
     health.set_draining();
     trigger.fire();
-    tasks.join_all(DRAIN_GRACE).await;
+    tasks.join_all(config.drain_grace).await;
     // Every open connection holds a permit: all of them back means every request has finished.
     let drained = async {
         let _ = connections.acquire_many(permits(caps.edge)).await;
         let _ = admin_connections.acquire_many(permits(caps.admin)).await;
     };
-    if tokio::time::timeout(DRAIN_GRACE, drained).await.is_err() {
+    if tokio::time::timeout(config.drain_grace, drained)
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still running after the grace period; closing them");
     }
     store.quit().await;

@@ -24,6 +24,7 @@ pub async fn serve(
     router: Router,
     limits: Limits,
     max_header_bytes: usize,
+    drain_grace: std::time::Duration,
     cap: Arc<Semaphore>,
     shutdown: Shutdown,
 ) {
@@ -46,7 +47,7 @@ pub async fn serve(
                 .header_read_timeout(None)
                 .max_buf_size(max_header_bytes.max(8192))
                 .serve_connection(io, service);
-            run_draining(conn, |c| c.graceful_shutdown(), &drain).await;
+            run_draining(conn, |c| c.graceful_shutdown(), &drain, drain_grace).await;
         }
     })
     .await;

@@ -97,6 +97,10 @@ pub struct Config {
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Silence both ways that closes a WebSocket tunnel (`TUNNEL_IDLE_TIMEOUT_SECONDS`).
+    pub tunnel_idle_timeout: Duration,
+    /// What requests and tunnels in flight get at shutdown (`DRAIN_GRACE_SECONDS`).
+    pub drain_grace: Duration,
     /// Longest gap between pieces of a request body (`BODY_READ_TIMEOUT_SECONDS`).
     pub body_read_timeout: Duration,
     /// Minimum average body rate after the first `body_read_timeout` (0: off).
@@ -275,6 +279,8 @@ impl Config {
             tls_handshake_timeout: v.seconds("TLS_HANDSHAKE_TIMEOUT_SECONDS")?,
             header_read_timeout: v.seconds("HEADER_READ_TIMEOUT_SECONDS")?,
             idle_timeout: v.seconds("IDLE_TIMEOUT_SECONDS")?,
+            tunnel_idle_timeout: v.seconds("TUNNEL_IDLE_TIMEOUT_SECONDS")?,
+            drain_grace: v.seconds("DRAIN_GRACE_SECONDS")?,
             body_read_timeout: v.seconds("BODY_READ_TIMEOUT_SECONDS")?,
             body_min_rate: v.number("BODY_MIN_RATE_BYTES_PER_SECOND")?,
             upstream_connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS")?,

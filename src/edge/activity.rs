@@ -5,7 +5,9 @@
 //! from its start: `HEADER_READ_TIMEOUT_SECONDS`), serving requests (no client deadline; the
 //! upstream timeout governs), or idle between requests (`IDLE_TIMEOUT_SECONDS` since the last
 //! byte either way). When a deadline passes, reads fail with `TimedOut` and hyper closes the
-//! connection. HTTP/2 waits for headers only at its start.
+//! connection. HTTP/2 waits for headers only at its start. A connection that became a tunnel
+//! (a WebSocket after its `101`) has one deadline left: `TUNNEL_IDLE_TIMEOUT_SECONDS` since the
+//! last byte either way.
 
 use std::future::Future;
 use std::io;
@@ -17,11 +19,26 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// The two client-side deadlines.
+use super::tunnel::Tunnel;
+
+/// The client-side deadlines.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub header_read: Duration,
     pub idle: Duration,
+    /// Silence both ways after which a tunnel is closed.
+    pub tunnel_idle: Duration,
+}
+
+impl Limits {
+    /// The deadlines `config` sets.
+    pub fn of(config: &crate::config::Config) -> Limits {
+        Limits {
+            header_read: config.header_read_timeout,
+            idle: config.idle_timeout,
+            tunnel_idle: config.tunnel_idle_timeout,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -39,16 +56,29 @@ struct State {
     /// The HTTP/1 server is letting go of an idle connection to free its buffers
     /// ([`super::conn`]): its shutdown must leave the connection open.
     releasing: bool,
+    /// The connection carries a tunnel now: no request deadlines, only the tunnel's idle one.
+    tunnelling: bool,
 }
 
 /// What one connection is doing, shared by its I/O wrapper and its request handler.
 #[derive(Debug)]
 pub struct ConnActivity {
     state: Mutex<State>,
+    /// A tunnel opened by a request's `101`, waiting for the connection to run it.
+    tunnel: Mutex<Option<Tunnel>>,
 }
 
 /// Held while a request is being served; dropping it ends the request.
 pub struct RequestGuard(Arc<ConnActivity>);
+
+impl RequestGuard {
+    /// The request's answer opens `tunnel`: from now on the connection's only deadline is the
+    /// tunnel's idle time, and the connection runs the tunnel once the answer is out.
+    pub fn open_tunnel(&self, tunnel: Tunnel) {
+        self.0.state.lock().expect("activity lock").tunnelling = true;
+        *self.0.tunnel.lock().expect("tunnel lock") = Some(tunnel);
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
@@ -75,7 +105,9 @@ impl ConnActivity {
                 parked_reader: None,
                 requests: 0,
                 releasing: false,
+                tunnelling: false,
             }),
+            tunnel: Mutex::new(None),
         })
     }
 
@@ -87,6 +119,11 @@ impl ConnActivity {
         s.awaiting_headers_since = None;
         drop(s);
         RequestGuard(self.clone())
+    }
+
+    /// The tunnel a request opened, if one did (taken once).
+    pub fn take_tunnel(&self) -> Option<Tunnel> {
+        self.tunnel.lock().expect("tunnel lock").take()
     }
 
     /// How many requests have begun on this connection.
@@ -114,7 +151,12 @@ impl ConnActivity {
         let mut s = self.state.lock().expect("activity lock");
         let now = Instant::now();
         s.last_activity = now;
-        if bytes > 0 && !s.http2 && s.in_flight == 0 && s.awaiting_headers_since.is_none() {
+        if bytes > 0
+            && !s.http2
+            && !s.tunnelling
+            && s.in_flight == 0
+            && s.awaiting_headers_since.is_none()
+        {
             s.awaiting_headers_since = Some(now);
         }
     }
@@ -127,6 +169,9 @@ impl ConnActivity {
     /// and woken when the request ends).
     fn deadline(&self, limits: Limits, waker: &Waker) -> Option<Instant> {
         let mut s = self.state.lock().expect("activity lock");
+        if s.tunnelling {
+            return Some(s.last_activity + limits.tunnel_idle);
+        }
         match (s.awaiting_headers_since, s.in_flight) {
             (Some(since), _) => Some(since + limits.header_read),
             (None, 0) => Some(s.last_activity + limits.idle),

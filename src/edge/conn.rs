@@ -32,9 +32,6 @@ use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
 use crate::shutdown::Shutdown;
 
-/// How long in-flight requests get to finish once the instance stops.
-pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
-
 /// How long an HTTP/1.1 connection is quiet after a request before hyper lets go of it (and of
 /// its buffers). Short enough that idle connections cost little (nginx frees its request
 /// buffers at once; 250 ms here held 16 KiB on every connection that finished in the last quarter
@@ -52,7 +49,7 @@ pub trait Handler: Clone + Send + Sync + Unpin + 'static {
 }
 
 /// Serves `io` until the client goes, a deadline passes, or the instance stops (then in-flight
-/// requests get [`DRAIN_GRACE`]).
+/// requests get `DRAIN_GRACE_SECONDS`).
 pub async fn serve<IO, H>(
     io: IO,
     http2: bool,
@@ -65,10 +62,7 @@ pub async fn serve<IO, H>(
     H: Handler,
 {
     let activity = ConnActivity::new(http2);
-    let limits = Limits {
-        header_read: config.header_read_timeout,
-        idle: config.idle_timeout,
-    };
+    let limits = Limits::of(config);
     let io = Guarded::new(io, activity.clone(), limits);
     let info = Arc::new(info);
     let access_log = config.access_log;
@@ -89,6 +83,9 @@ pub async fn serve<IO, H>(
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
             record(&ctx, &info, response.status().as_u16());
+            if let Some(tunnel) = ctx.tunnel.take() {
+                guard.open_tunnel(tunnel);
+            }
             Ok::<_, Infallible>(response.map(|body| ActivityBody::new(body, guard)))
         }
     });
@@ -104,6 +101,7 @@ pub async fn serve<IO, H>(
             Box::pin(conn),
             |c| c.get_mut().as_mut().graceful_shutdown(),
             &shutdown,
+            config.drain_grace,
         )
         .await;
     } else {
@@ -163,10 +161,17 @@ async fn serve_http1<IO, S>(
                 .with_upgrades(),
         );
         tokio::select! {
-            _ = &mut conn => return,
+            _ = &mut conn => {
+                // The connection ends here, or goes on as the tunnel its last answer opened.
+                drop(conn);
+                if let Some(tunnel) = activity.take_tunnel() {
+                    tunnel.run(shutdown, config.drain_grace).await;
+                }
+                return;
+            }
             _ = shutdown.wait() => {
                 conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(DRAIN_GRACE, conn).await;
+                let _ = tokio::time::timeout(config.drain_grace, conn).await;
                 return;
             }
             _ = quiet_after_a_request(&activity, requests_before) => {
@@ -202,18 +207,19 @@ async fn quiet_after_a_request(activity: &ConnActivity, requests_before: u64) {
 
 /// Runs a hyper connection to its end; once `shutdown` fires, asks it to finish (`drain`:
 /// hyper's `graceful_shutdown`, which the HTTP/1 and HTTP/2 types each have) and gives the
-/// requests in flight [`DRAIN_GRACE`].
+/// requests in flight `grace`.
 pub async fn run_draining<C: Future>(
     conn: C,
     drain: impl FnOnce(Pin<&mut C>),
     shutdown: &Shutdown,
+    grace: Duration,
 ) {
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
         _ = shutdown.wait() => {
             drain(conn.as_mut());
-            let _ = tokio::time::timeout(DRAIN_GRACE, conn).await;
+            let _ = tokio::time::timeout(grace, conn).await;
         }
     }
 }

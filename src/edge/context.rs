@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use http::header::HOST;
 use http::{Request, Version};
 
+use super::tunnel::Tunnel;
 use super::upstream_error::UpstreamError;
 use crate::metrics::route::RouteMetrics;
 use crate::routes::host;
@@ -52,6 +53,8 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     /// Method and path, kept only when the access log is on.
     pub access: Option<(http::Method, String)>,
+    /// The WebSocket tunnel a `101` opened, for the connection to run once the answer is out.
+    pub tunnel: Option<Tunnel>,
 }
 
 impl RequestCtx {
@@ -64,6 +67,7 @@ impl RequestCtx {
             upstream_time: None,
             outcome: Outcome::Local,
             access: access_log.then(|| (req.method().clone(), req.uri().path().to_owned())),
+            tunnel: None,
         }
     }
 

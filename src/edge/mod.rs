@@ -18,6 +18,7 @@ pub mod rewind;
 pub mod signing_turns;
 pub mod sync;
 pub mod tls_alpn;
+pub mod tunnel;
 pub mod upgrade;
 pub mod upstream_error;
 pub mod upstreams;

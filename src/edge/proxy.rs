@@ -10,11 +10,11 @@ use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 
 use super::body_timeout::{BodyLimits, TimedBody};
 use super::context::{Outcome, RequestCtx};
 use super::forwarded::{set_forwarded, strip_hop_by_hop};
+use super::tunnel::Tunnel;
 use super::upgrade::{is_websocket_handshake, names_websocket};
 use super::upstream_error::{describe, UpstreamError};
 use super::upstreams::answer::AnswerBody;
@@ -131,7 +131,9 @@ impl Proxy {
         };
         ctx.route_metrics = Some(set.metrics.clone());
         let started = std::time::Instant::now();
-        let result = self.send(req, &route, &set, host, conn).await;
+        let result = self
+            .send(req, &route, &set, host, conn, &mut ctx.tunnel)
+            .await;
         let elapsed = started.elapsed();
         set.metrics.observe_upstream(elapsed.as_secs_f64());
         ctx.upstream_time = Some(elapsed);
@@ -174,6 +176,7 @@ impl Proxy {
         set: &UpstreamSet,
         host: &str,
         conn: &ConnInfo,
+        tunnel: &mut Option<Tunnel>,
     ) -> Result<Response<EdgeBody>, Refusal> {
         let websocket = is_websocket_handshake(&req);
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
@@ -353,20 +356,14 @@ impl Proxy {
                     grpc,
                 });
             };
-            {
-                // The connection is the tunnel's now, never idle in the pool again: dropping its
-                // checkin lets it finish the upgrade on a task of its own.
-                drop(checkin);
-                let upstream_upgrade = hyper::upgrade::on(&mut response);
-                tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
-                let (parts, _) = response.into_parts();
-                return Ok(Response::from_parts(
-                    parts,
-                    Full::new(Bytes::new())
-                        .map_err(|never| match never {})
-                        .boxed(),
-                ));
-            }
+            // The connection is the tunnel's now, never idle in the pool again: dropping its
+            // checkin lets it finish the upgrade on a task of its own. The tunnel itself runs
+            // on the client connection's task once the `101` is out (`super::tunnel`).
+            drop(checkin);
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            *tunnel = Some(Tunnel::between(client_upgrade, upstream_upgrade));
+            let (parts, _) = response.into_parts();
+            return Ok(Response::from_parts(parts, empty_body()));
         }
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
@@ -476,15 +473,4 @@ fn empty_body<E>() -> http_body_util::combinators::BoxBody<Bytes, E> {
     Full::new(Bytes::new())
         .map_err(|never| match never {})
         .boxed()
-}
-
-/// Copies bytes both ways between an upgraded client and upstream connection.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    let (client, upstream) = match (client.await, upstream.await) {
-        (Ok(c), Ok(u)) => (c, u),
-        _ => return,
-    };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }

@@ -15,6 +15,7 @@ mod rules;
 mod sni;
 mod swap;
 mod tables;
+mod tunnels;
 mod upstream_tls;
 
 use std::time::{Duration, Instant};
