@@ -85,3 +85,38 @@ async fn grafana_dashboard_and_systemd_unit_match_what_certgate_exports() {
         }
     }
 }
+
+/// Docker and systemd stop a service with SIGKILL once their stop timeout passes: both must
+/// wait longer than certgate's drain (`DRAIN_GRACE_SECONDS`), or requests and tunnels still in
+/// their grace are cut.
+#[test]
+fn service_managers_wait_longer_than_the_drain_grace() {
+    use certgate::config::settings::{setting, Default};
+    let Default::Value(grace) = setting("DRAIN_GRACE_SECONDS").default else {
+        panic!("DRAIN_GRACE_SECONDS has a default");
+    };
+    let grace: u64 = grace.parse().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seconds_after = |file: &str, key: &str| -> u64 {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let value = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{file} sets no {key}"));
+        value
+            .trim()
+            .trim_end_matches('s')
+            .parse()
+            .unwrap_or_else(|_| panic!("{file}: {key}{value} is not whole seconds"))
+    };
+    let compose = seconds_after("docker-compose.yml", "stop_grace_period:");
+    assert!(
+        compose > grace,
+        "docker-compose.yml stops after {compose} s, within the {grace} s drain"
+    );
+    let unit = seconds_after("deploy/certgate.service", "TimeoutStopSec=");
+    assert!(
+        unit > grace,
+        "the systemd unit stops after {unit} s, within the {grace} s drain"
+    );
+}
