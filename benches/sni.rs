@@ -66,6 +66,7 @@ fn resolver() -> SniResolver {
         cache,
         routes: Arc::new(RouteTable::default()),
         default: Arc::new(DefaultCert::new(365, 30)),
+        admin: Arc::new(certgate::tokens::AdminOwner::default()),
     }
 }
 

@@ -34,6 +34,7 @@ use crate::store::{RedisSettings, Store};
 use crate::tasks::Tasks;
 use crate::tls::default_cert::DefaultCert;
 use crate::tls::resolver::{server_config, SniResolver};
+use crate::tokens::AdminOwner;
 
 /// The sockets an instance serves on.
 pub struct Listeners {
@@ -72,11 +73,14 @@ pub async fn run(
     let instance = InstanceId::generate();
     let (trigger, stop) = shutdown::channel();
     let mut tasks = Tasks::new();
+    let admin_owner = Arc::new(AdminOwner::new(
+        config.admin_token.as_ref().map(|t| t.expose()),
+    ));
     if config.admin_token.is_none() {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, owner) = (store.clone(), stop.clone(), admin_owner.clone());
         tasks.spawn("admin token bootstrap", async move {
             tokio::select! {
-                _ = bootstrap_admin_token(store) => {}
+                _ = bootstrap_admin_token(store, owner) => {}
                 _ = stop.wait() => {}
             }
         });
@@ -108,6 +112,7 @@ pub async fn run(
         health.clone(),
         profiles,
         upstreams.clone(),
+        admin_owner.clone(),
     );
     let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
     events.connect_local(tables.clone());
@@ -124,6 +129,7 @@ pub async fn run(
         cache: tables.certs.clone(),
         routes: tables.routes.clone(),
         default: default_cert.clone(),
+        admin: admin_owner,
     });
     let tls = server_config(resolver.clone())?;
     tasks.spawn(

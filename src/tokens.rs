@@ -13,3 +13,34 @@ pub fn generate_token() -> String {
     aws_lc_rs::rand::fill(&mut bytes).expect("system RNG available");
     format!("cg_{}", hex::encode(bytes))
 }
+
+/// The admin's owner identity (its token's hash), known from `ADMIN_TOKEN` at start or, when the
+/// token was generated, once it has been read from Redis. Objects the admin created carry it;
+/// the edge reads it to let the admin's certificates serve any host.
+#[derive(Debug, Default)]
+pub struct AdminOwner(std::sync::OnceLock<String>);
+
+impl AdminOwner {
+    /// Known at once from a configured token, else learnt later by [`AdminOwner::learn`].
+    pub fn new(configured_token: Option<&str>) -> AdminOwner {
+        let owner = AdminOwner::default();
+        if let Some(token) = configured_token {
+            owner.learn(token_hash(token));
+        }
+        owner
+    }
+
+    /// Records the admin's hash (the first one learnt stays).
+    pub fn learn(&self, hash: String) {
+        let _ = self.0.set(hash);
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+
+    /// Whether `owner_hash` is the admin's; `false` while it is not known yet.
+    pub fn is(&self, owner_hash: &str) -> bool {
+        self.get().is_some_and(|admin| admin == owner_hash)
+    }
+}

@@ -203,9 +203,10 @@ async fn check_profile(state: &AdminState, directory: &str, name: &str) -> Resul
     ))
 }
 
-/// `403` for a hostname that another token's certificate or route named first.
-pub(super) fn hostname_claimed(host: &str) -> ApiError {
-    ApiError::Forbidden(format!("hostname {host} belongs to another token"))
+/// `403` for a hostname that another token's certificate or route named first, or that its
+/// wildcard covers (or, for a wildcard, one of its names).
+pub(super) fn hostname_claimed(conflict: &crate::store::claims::Conflict) -> ApiError {
+    ApiError::Forbidden(conflict.to_string())
 }
 
 /// An absolute `https://` URL with a host that the ACME client can use as it is (instant-acme

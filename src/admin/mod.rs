@@ -27,7 +27,6 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
-use tokio::sync::OnceCell;
 
 use crate::acme::profiles::ProfileCatalog;
 use crate::config::Config;
@@ -35,6 +34,7 @@ use crate::edge::upstreams::Upstreams;
 use crate::health::Health;
 use crate::lifecycle::Lifecycle;
 use crate::store::Store;
+use crate::tokens::AdminOwner;
 use error::ApiError;
 
 /// What the handlers share; a cheap `Clone`.
@@ -49,8 +49,9 @@ pub struct AdminState {
     pub profiles: Arc<ProfileCatalog>,
     /// The edge's upstreams, for their health in `GET /proxies/{hostname}` and `/metrics`.
     pub upstreams: Arc<Upstreams>,
-    /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis.
-    admin_hash: Arc<OnceCell<String>>,
+    /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis (shared
+    /// with the edge, which lets the admin's certificates serve any host).
+    admin_owner: Arc<AdminOwner>,
 }
 
 impl AdminState {
@@ -60,11 +61,8 @@ impl AdminState {
         health: Health,
         profiles: Arc<ProfileCatalog>,
         upstreams: Arc<Upstreams>,
+        admin_owner: Arc<AdminOwner>,
     ) -> Self {
-        let admin_hash = match &config.admin_token {
-            Some(token) => OnceCell::new_with(Some(crate::tokens::token_hash(token.expose()))),
-            None => OnceCell::new(),
-        };
         AdminState {
             store: lifecycle.store().clone(),
             lifecycle,
@@ -72,21 +70,22 @@ impl AdminState {
             health,
             profiles,
             upstreams,
-            admin_hash: Arc::new(admin_hash),
+            admin_owner,
         }
     }
 
     /// The admin token's hash; `503` until Redis has been reachable once (when generated).
     pub async fn admin_hash(&self) -> Result<String, ApiError> {
-        self.admin_hash
-            .get_or_try_init(|| async {
-                match self.store.admin_token_hash().await? {
-                    Some(hash) => Ok(hash),
-                    None => Err(ApiError::StorageUnavailable),
-                }
-            })
-            .await
-            .cloned()
+        if let Some(hash) = self.admin_owner.get() {
+            return Ok(hash.to_owned());
+        }
+        match self.store.admin_token_hash().await? {
+            Some(hash) => {
+                self.admin_owner.learn(hash.clone());
+                Ok(hash)
+            }
+            None => Err(ApiError::StorageUnavailable),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use super::claims::Claimed;
 use super::Lifecycle;
 use crate::certs::model::{CertificateRecord, GenerationState, GenerationStatus};
 use crate::events::Change;
-use crate::store::claims::ClaimRef;
+use crate::store::claims::{ClaimRef, Conflict};
 use crate::store::status::Begin;
 use crate::store::StoreResult;
 use crate::timefmt;
@@ -16,8 +16,8 @@ pub enum Created {
     Queued,
     /// A certificate of that name exists.
     NameTaken,
-    /// This hostname belongs to another token (nothing was written).
-    HostnameClaimed(String),
+    /// A hostname belongs to another token (nothing was written).
+    HostnameClaimed(Conflict),
 }
 
 /// What a delete request produced.

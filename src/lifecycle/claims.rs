@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use super::Lifecycle;
-use crate::store::claims::ClaimRef;
+use crate::store::claims::{ClaimRef, Conflict};
 use crate::store::StoreResult;
 
 /// What a claimed create produced.
@@ -13,8 +13,9 @@ pub(super) enum Claimed {
     Written,
     /// The write refused (the name exists); the claim was released.
     NotWritten,
-    /// This hostname belongs to another token; nothing was written.
-    OwnedByAnother(String),
+    /// A hostname belongs to another token, or is under its wildcard, or this wildcard would
+    /// cover one of its names; nothing was written.
+    OwnedByAnother(Conflict),
 }
 
 impl Lifecycle {
@@ -28,11 +29,11 @@ impl Lifecycle {
         write: impl Future<Output = StoreResult<bool>>,
     ) -> StoreResult<Claimed> {
         let store = &self.inner.store;
-        if let Some(host) = store
+        if let Some(conflict) = store
             .claim_hostnames(hosts, owner, claim, caller_is_admin)
             .await?
         {
-            return Ok(Claimed::OwnedByAnother(host));
+            return Ok(Claimed::OwnedByAnother(conflict));
         }
         match write.await {
             Ok(true) => Ok(Claimed::Written),

@@ -4,7 +4,7 @@ use super::claims::Claimed;
 use super::Lifecycle;
 use crate::events::Change;
 use crate::routes::Route;
-use crate::store::claims::ClaimRef;
+use crate::store::claims::{ClaimRef, Conflict};
 use crate::store::StoreResult;
 
 /// What a create request produced.
@@ -14,7 +14,7 @@ pub enum RouteCreated {
     /// The hostname has a route.
     Exists,
     /// The hostname belongs to another token (nothing was written).
-    HostnameClaimed(String),
+    HostnameClaimed(Conflict),
 }
 
 impl Lifecycle {

@@ -1,7 +1,7 @@
 //! The one full pass over the records an instance makes, once per start, in chunks (so memory
 //! stays bounded whatever the store holds): it requeues issuances a crash interrupted, and
 //! rebuilds the second-step indexes the writes keep — the renewal index, the counts by status,
-//! the ordered name indexes — so an instance that died between a record write and its index
+//! the ordered name indexes, the names under each wildcard claim — so an instance that died between a record write and its index
 //! write leaves no lasting gap.
 
 use std::collections::{HashMap, HashSet};
@@ -32,7 +32,11 @@ impl Lifecycle {
             let mut entries = Vec::new();
             let mut statuses = Vec::new();
             let mut owners = Vec::new();
+            let mut named = Vec::new();
             for record in store.get_certificates(chunk).await?.into_iter().flatten() {
+                for domain in &record.domains {
+                    named.push((domain.clone(), record.owner_token_hash.clone()));
+                }
                 *counts.entry(record.status).or_default() += 1;
                 statuses.push((record.cert_name.clone(), record.status));
                 owners.push((record.cert_name.clone(), record.owner_token_hash.clone()));
@@ -47,6 +51,16 @@ impl Lifecycle {
             store.index_renewals(&entries).await?;
             store.index_status(&statuses).await?;
             store.index_owners(&owners).await?;
+            store.index_claim_children(&named).await?;
+        }
+        let routed: Vec<(String, String)> = store
+            .list_routes()
+            .await?
+            .into_iter()
+            .map(|r| (r.hostname, r.owner_token_hash))
+            .collect();
+        for chunk in routed.chunks(CHUNK) {
+            store.index_claim_children(chunk).await?;
         }
         for (name, _) in store.renewal_index_entries().await? {
             if !scheduled.contains(&name) {

@@ -1,12 +1,13 @@
 //! Token writes: named tokens, and the generated admin token at first start. Tokens are not
 //! served by the edge, so there is no change to announce; only hashes are written.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Lifecycle;
 use crate::store::tokens::TokenInfo;
 use crate::store::{Store, StoreResult};
-use crate::tokens::{generate_token, token_hash};
+use crate::tokens::{generate_token, token_hash, AdminOwner};
 
 impl Lifecycle {
     /// Stores a named token's hash; `false` when the name is taken.
@@ -30,21 +31,27 @@ impl Lifecycle {
 
 /// With `ADMIN_TOKEN` unset: the first instance to reach Redis generates the admin token, stores
 /// its hash, and prints the token once to stderr (not through the log). Retries every second
-/// until Redis answers; returns once a hash is stored (by this instance or another).
-pub async fn bootstrap_admin_token(store: Store) {
+/// until Redis answers; returns once a hash is stored (by this instance or another), which
+/// `owner` then knows.
+pub async fn bootstrap_admin_token(store: Store, owner: Arc<AdminOwner>) {
     loop {
         match store.admin_token_hash().await {
-            Ok(Some(_)) => return,
+            Ok(Some(hash)) => {
+                owner.learn(hash);
+                return;
+            }
             Ok(None) => {
                 let token = generate_token();
                 match store.init_admin_token_hash(&token_hash(&token)).await {
                     Ok(true) => {
+                        owner.learn(token_hash(&token));
                         eprintln!(
                             "certgate: generated admin token (shown once; store it now): {token}"
                         );
                         return;
                     }
-                    Ok(false) => return,
+                    // Another instance was first: read its hash on the next round.
+                    Ok(false) => {}
                     Err(_) => {}
                 }
             }

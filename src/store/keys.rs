@@ -80,6 +80,12 @@ impl Keys {
         format!("{}claim:{{{hostname}}}", self.prefix)
     }
 
+    /// Hash: for wildcard `*.parent`, every exact name one label under `parent` → its owner
+    /// (token hash). Shares the wildcard claim's hash tag, so one script reads both.
+    pub fn claim_children(&self, wildcard: &str) -> String {
+        format!("{}claim-children:{{{wildcard}}}", self.prefix)
+    }
+
     /// String: a route's JSON.
     pub fn route(&self, hostname: &str) -> String {
         format!("{}route:{{{hostname}}}", self.prefix)

@@ -34,9 +34,39 @@ struct Inner {
     queue: VecDeque<(Arc<ServedCert>, u64)>,
 }
 
-/// Of several cached certificates for one name, the one that lasts longer.
-fn best(held: Option<&Vec<Arc<ServedCert>>>) -> Option<&Arc<ServedCert>> {
-    held?.iter().max_by_key(|c| c.not_after)
+/// Whose certificates may serve a handshake.
+#[derive(Clone, Copy, Debug)]
+pub enum Servable<'a> {
+    /// Anyone's (a host without a route).
+    Any,
+    /// Only those of `owner` (the route's) or of the admin (`None` while not known).
+    OwnedBy {
+        owner: &'a str,
+        admin: Option<&'a str>,
+    },
+}
+
+impl Servable<'_> {
+    fn allows(&self, cert: &ServedCert) -> bool {
+        match self {
+            Servable::Any => true,
+            Servable::OwnedBy { owner, admin } => {
+                let held_by = cert.record.owner_token_hash.as_str();
+                held_by == *owner || Some(held_by) == *admin
+            }
+        }
+    }
+}
+
+/// Of several cached certificates for one name that may serve it, the one that lasts longer.
+fn best<'c>(
+    held: Option<&'c Vec<Arc<ServedCert>>>,
+    servable: &Servable<'_>,
+) -> Option<&'c Arc<ServedCert>> {
+    held?
+        .iter()
+        .filter(|c| servable.allows(c))
+        .max_by_key(|c| c.not_after)
 }
 
 impl Inner {
@@ -48,14 +78,19 @@ impl Inner {
         inner
     }
 
-    fn select(&self, host: Option<&str>, route_cert: Option<&str>) -> Option<&Arc<ServedCert>> {
+    fn select(
+        &self,
+        host: Option<&str>,
+        route_cert: Option<&str>,
+        servable: &Servable<'_>,
+    ) -> Option<&Arc<ServedCert>> {
         route_cert
             .and_then(|name| self.by_name.get(name))
             .or_else(|| {
                 let host = host?;
-                best(self.exact.get(host)).or_else(|| {
+                best(self.exact.get(host), servable).or_else(|| {
                     let (_, parent) = host.split_once('.')?;
-                    best(self.wildcard.get(parent))
+                    best(self.wildcard.get(parent), servable)
                 })
             })
     }
@@ -163,9 +198,14 @@ impl CertCache {
     }
 
     /// The certificate for a handshake: the route's certificate when it names one that is cached,
-    /// else an exact name, else a wildcard. Never waits on Redis.
-    pub fn select(&self, host: Option<&str>, route_cert: Option<&str>) -> Option<Arc<ServedCert>> {
-        let found = self.read().select(host, route_cert).cloned();
+    /// else an exact name, else a wildcard, of those `servable` allows. Never waits on Redis.
+    pub fn select(
+        &self,
+        host: Option<&str>,
+        route_cert: Option<&str>,
+        servable: &Servable<'_>,
+    ) -> Option<Arc<ServedCert>> {
+        let found = self.read().select(host, route_cert, servable).cloned();
         if let Some(cert) = &found {
             cert.touch(self.clock.fetch_add(1, Ordering::Relaxed));
         }
@@ -188,8 +228,8 @@ impl CertCache {
 
     /// Makes sure a handshake for `host` finds its certificate in the cache, loading it from
     /// Redis when it is not there and the name is not known to be unknown.
-    pub async fn ensure(&self, host: &str, route_cert: Option<&str>) {
-        if self.select(Some(host), route_cert).is_some() || self.recently_unknown(host) {
+    pub async fn ensure(&self, host: &str, route_cert: Option<&str>, servable: &Servable<'_>) {
+        if self.select(Some(host), route_cert, servable).is_some() || self.recently_unknown(host) {
             return;
         }
         if self.store.is_down() {
@@ -198,11 +238,11 @@ impl CertCache {
             return;
         }
         // Boxed: the Redis reads' state would otherwise size every handshake's future.
-        Box::pin(self.load(host, route_cert)).await
+        Box::pin(self.load(host, route_cert, servable)).await
     }
 
     /// The miss path of [`Self::ensure`]: finds the certificates naming `host` in Redis.
-    async fn load(&self, host: &str, route_cert: Option<&str>) {
+    async fn load(&self, host: &str, route_cert: Option<&str>, servable: &Servable<'_>) {
         let mut candidates = Vec::new();
         if let Some(name) = route_cert {
             candidates.push(name.to_owned());
@@ -233,7 +273,8 @@ impl CertCache {
                 if let Some(cert) =
                     ServedCert::from_record(&record, key.as_ref().map(|k| k.expose()))
                 {
-                    found |= cert.covers(host) || route_cert == Some(name.as_str());
+                    found |= (cert.covers(host) && servable.allows(&cert))
+                        || route_cert == Some(name.as_str());
                     self.insert(cert);
                 }
             }
@@ -313,8 +354,11 @@ mod tests {
         inner.add(cert("wild", &["*.example.com"], 90), 1);
         inner.add(cert("short", &["a.example.com"], 10), 2);
         inner.add(cert("long", &["a.example.com"], 60), 3);
-        let name =
-            |inner: &Inner, host: &str| inner.select(Some(host), None).map(|c| c.cert_name.clone());
+        let name = |inner: &Inner, host: &str| {
+            inner
+                .select(Some(host), None, &Servable::Any)
+                .map(|c| c.cert_name.clone())
+        };
         assert_eq!(name(&inner, "a.example.com").as_deref(), Some("long"));
         assert_eq!(name(&inner, "b.example.com").as_deref(), Some("wild"));
         assert_eq!(name(&inner, "example.com"), None);
@@ -322,6 +366,52 @@ mod tests {
         assert_eq!(name(&inner, "a.example.com").as_deref(), Some("short"));
         inner.remove("short");
         assert_eq!(name(&inner, "a.example.com").as_deref(), Some("wild"));
+    }
+
+    #[test]
+    fn a_routed_host_is_served_only_by_its_route_owners_or_the_admins_certificates() {
+        let owned = |name: &str, domains: &[&str], owner: &str| {
+            let mut cert = ServedCert::for_test(name, domains, 90);
+            cert.record.owner_token_hash = owner.to_owned();
+            Arc::new(cert)
+        };
+        let mut inner = Inner::default();
+        inner.add(owned("a-wild", &["*.example.com"], "sha256:a"), 1);
+        inner.add(owned("b-exact", &["b.example.com"], "sha256:b"), 2);
+        let name = |inner: &Inner, host: &str, servable: Servable<'_>| {
+            inner
+                .select(Some(host), None, &servable)
+                .map(|c| c.cert_name.clone())
+        };
+        let of_b = Servable::OwnedBy {
+            owner: "sha256:b",
+            admin: Some("sha256:admin"),
+        };
+        // B's route c.example.com: A's wildcard covers it but may not serve it.
+        assert_eq!(name(&inner, "c.example.com", of_b), None);
+        assert_eq!(
+            name(&inner, "b.example.com", of_b).as_deref(),
+            Some("b-exact")
+        );
+        // A host without a route, or A's own route: the wildcard serves.
+        assert_eq!(
+            name(&inner, "c.example.com", Servable::Any).as_deref(),
+            Some("a-wild")
+        );
+        let of_a = Servable::OwnedBy {
+            owner: "sha256:a",
+            admin: None,
+        };
+        assert_eq!(
+            name(&inner, "c.example.com", of_a).as_deref(),
+            Some("a-wild")
+        );
+        // The admin's wildcard serves every tenant's routes.
+        inner.add(owned("admin-wild", &["*.example.com"], "sha256:admin"), 3);
+        assert_eq!(
+            name(&inner, "c.example.com", of_b).as_deref(),
+            Some("admin-wild")
+        );
     }
 
     #[test]
@@ -338,7 +428,9 @@ mod tests {
         assert!(inner.by_name.contains_key("c0"), "used since queued");
         assert!(inner.by_name.contains_key("new"), "just cached");
         assert!(!inner.by_name.contains_key("c1"), "the oldest unused left");
-        assert!(inner.select(Some("h1.test"), None).is_none());
+        assert!(inner
+            .select(Some("h1.test"), None, &Servable::Any)
+            .is_none());
         // Replacing many times does not grow the queue without bound.
         for i in 0..10_000u64 {
             inner.add(cert("new", &["new.test"], 90), 600 + i);

@@ -10,11 +10,12 @@ use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use super::cache::CertCache;
+use super::cache::{CertCache, Servable};
 use super::certified::ServedCert;
 use super::default_cert::DefaultCert;
 use crate::routes::host;
 use crate::routes::table::RouteTable;
+use crate::tokens::AdminOwner;
 
 /// Sessions kept for TLS 1.2 session-id resumption.
 const SESSION_CACHE_SIZE: usize = 16_384;
@@ -24,6 +25,8 @@ pub struct SniResolver {
     pub cache: Arc<CertCache>,
     pub routes: Arc<RouteTable>,
     pub default: Arc<DefaultCert>,
+    /// Whose certificates may serve any routed host (besides the route owner's own).
+    pub admin: Arc<AdminOwner>,
 }
 
 impl std::fmt::Debug for SniResolver {
@@ -36,18 +39,35 @@ impl std::fmt::Debug for SniResolver {
 
 impl SniResolver {
     /// The route's certificate for `host` if its route names a cached one; else exact, then
-    /// wildcard. `None`: the default certificate is served.
+    /// wildcard — of a routed host, only a certificate of the route's owner or of the admin.
+    /// `None`: the default certificate is served.
     pub fn pick(&self, host: Option<&str>) -> Option<Arc<ServedCert>> {
-        let route_cert = host
-            .and_then(|h| self.routes.get(h))
-            .and_then(|r| r.cert_name.clone());
-        self.cache.select(host, route_cert.as_deref())
+        let route = host.and_then(|h| self.routes.get(h));
+        let route_cert = route.as_ref().and_then(|r| r.cert_name.as_deref());
+        let servable = self.servable(route.as_deref());
+        self.cache.select(host, route_cert, &servable)
     }
 
     /// Loads what a handshake for `host` needs from Redis, if it is not cached (async miss path).
     pub async fn prepare(&self, host: &str) {
-        let route_cert = self.routes.get(host).and_then(|r| r.cert_name.clone());
-        self.cache.ensure(host, route_cert.as_deref()).await;
+        let route = self.routes.get(host);
+        let route_cert = route.as_ref().and_then(|r| r.cert_name.as_deref());
+        let servable = self.servable(route.as_deref());
+        self.cache.ensure(host, route_cert, &servable).await;
+    }
+
+    /// Whose certificates may serve a host with `route`: on a routed host, the route owner's
+    /// and the admin's only, so a tenant's wildcard never answers for another tenant's hosts;
+    /// on a host without a route, any (claims keep another owner's names out from under a
+    /// wildcard).
+    fn servable<'a>(&'a self, route: Option<&'a crate::routes::Route>) -> Servable<'a> {
+        match route {
+            Some(route) => Servable::OwnedBy {
+                owner: &route.owner_token_hash,
+                admin: self.admin.get(),
+            },
+            None => Servable::Any,
+        }
     }
 }
 

@@ -76,3 +76,98 @@ async fn bounded_cache_loads_on_demand_and_remembers_unknown_names() {
         "repeated unknown names must not reach Redis"
     );
 }
+
+/// A tenant's wildcard covers only names its owner may use: it cannot be created over another
+/// tenant's names, another tenant cannot claim a name under it, and the edge never serves it for
+/// a routed host whose owner is someone else (only the route owner's and the admin's
+/// certificates serve a routed host).
+#[tokio::test]
+async fn a_tenants_wildcard_is_never_served_for_another_owners_hosts() {
+    let (_redis, cg) = instance(&[]).await;
+    let token = |name: &'static str| {
+        let admin = cg.admin();
+        async move {
+            let r = admin
+                .post("/tokens/", &json!({ "name": name }))
+                .await
+                .unwrap();
+            assert_eq!(r.status, 201, "{}", r.json());
+            r.json()["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let a = cg.client(Some(&token("tenant-a").await));
+    let b = cg.client(Some(&token("tenant-b").await));
+    let self_signed = |cert_name: &str, domain: &str| json!({ "cert_name": cert_name, "domain": domain, "issuer": "self-signed" });
+    let tenant_route =
+        |hostname: &str| json!({ "hostname": hostname, "upstream": "http://192.0.2.10:8080" });
+
+    // B routes b.example.com and c.example.com; A may not put a wildcard over them.
+    for host in ["b.example.com", "c.example.com"] {
+        let r = b.post("/proxies/", &tenant_route(host)).await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.json());
+    }
+    let r = a
+        .post("/certificates/", &self_signed("a-wild", "*.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        403,
+        "a wildcard over another tenant's names: {}",
+        r.json()
+    );
+    let detail = r.json()["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("*.example.com") && detail.contains(".example.com, which"),
+        "{detail}"
+    );
+    assert_eq!(a.get("/certificates/a-wild").await.unwrap().status, 404);
+
+    // A's wildcard over names nobody else holds is fine; B cannot claim a name under it.
+    create_self_signed(&a, "a-other", &["*.other.test"]).await;
+    let r = b
+        .post("/proxies/", &tenant_route("x.other.test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        403,
+        "a name under another tenant's wildcard: {}",
+        r.json()
+    );
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("*.other.test"));
+    let r = b
+        .post("/certificates/", &self_signed("b-x", "x.other.test"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.json());
+    // A itself may use names under its wildcard.
+    let r = a
+        .post("/proxies/", &tenant_route("mine.other.test"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+
+    // The admin may route a name under A's wildcard; A's certificate is still not served there.
+    route(&cg, "admin.other.test", "http://192.0.2.10:8080", None).await;
+    let a_leaf = leaf_der(&chain_of(&cg, "a-other").await);
+    let tls = connect(cg.https_port, "mine.other.test", &[b"http/1.1"]).await;
+    assert_eq!(served_leaf(&tls), a_leaf, "A's own route gets A's wildcard");
+    let tls = connect(cg.https_port, "free.other.test", &[b"http/1.1"]).await;
+    assert_eq!(served_leaf(&tls), a_leaf, "an unrouted name under it too");
+    let tls = connect(cg.https_port, "admin.other.test", &[b"http/1.1"]).await;
+    assert_ne!(
+        served_leaf(&tls),
+        a_leaf,
+        "a tenant's wildcard served for a host another owner routes"
+    );
+
+    // The admin's own wildcard serves every tenant's routes under it.
+    create_self_signed(&cg.admin(), "admin-wild", &["*.example.com"]).await;
+    let admin_leaf = leaf_der(&chain_of(&cg, "admin-wild").await);
+    let tls = connect(cg.https_port, "c.example.com", &[b"http/1.1"]).await;
+    assert_eq!(served_leaf(&tls), admin_leaf);
+}
