@@ -1,6 +1,6 @@
 //! Route validation (`docs/api.md`, "Routes"): the hostname, and where a route may point.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use http::Uri;
@@ -147,17 +147,34 @@ pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Resu
 }
 
 /// Addresses a non-admin route may not reach: loopback, unspecified, link-local (checked at
-/// creation and again at every new upstream connection).
+/// creation and again at every new upstream connection), also where an IPv6 address embeds
+/// one of them.
 pub fn is_inward(ip: IpAddr) -> bool {
     let ip = canonical(ip);
     ip.is_loopback() || ip.is_unspecified() || is_link_local(ip)
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
+/// The address packets to `ip` reach: the IPv4 address an IPv6 form embeds — IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated but still routed by some
+/// stacks), NAT64 (`64:ff9b::/96`, RFC 6052, and the local-use `64:ff9b:1::/48`, RFC 8215,
+/// with the address in the last 32 bits) and 6to4 (`2002:AABB:CCDD::/16`, RFC 3056) — else
+/// `ip` itself.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else { return ip };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    let s = v6.segments();
+    let last32 = || Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    let compatible = s[..6].iter().all(|&x| x == 0) && !v6.is_loopback() && !v6.is_unspecified();
+    let nat64 = (s[0], s[1]) == (0x64, 0xff9b) && (s[2..6].iter().all(|&x| x == 0) || s[2] == 1);
+    if compatible || nat64 {
+        return IpAddr::V4(last32());
+    }
+    if s[0] == 0x2002 {
+        return IpAddr::V4(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
+    }
+    ip
 }
 
 fn is_link_local(ip: IpAddr) -> bool {
@@ -283,6 +300,35 @@ mod tests {
             "",
         ] {
             assert!(upstream(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn embedded_ipv4_forms_count_as_the_address_they_embed() {
+        let inward = |s: &str| is_inward(s.parse().unwrap());
+        for form in [
+            "127.0.0.1",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "fe80::1",
+        ] {
+            assert!(inward(form), "{form} reaches an inward address");
+        }
+        for form in [
+            "192.0.2.10",
+            "64:ff9b::c000:20a",
+            "2002:c000:20a::1",
+            "2001:db8::1",
+            "::c000:20a",
+        ] {
+            assert!(!inward(form), "{form} is not inward");
         }
     }
 

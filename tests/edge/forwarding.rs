@@ -204,6 +204,12 @@ async fn route_rules_for_non_admin_tokens() {
         "http://127.0.0.1:8080",
         "http://localhost:9000",
         "http://169.254.169.254",
+        // IPv6 forms that embed a loopback or link-local IPv4 address.
+        "http://[::ffff:127.0.0.1]:8080",
+        "http://[::127.0.0.1]:8080",
+        "http://[64:ff9b::7f00:1]:8080",
+        "http://[64:ff9b:1::a9fe:a9fe]",
+        "http://[2002:7f00:1::1]:8080",
     ] {
         let r = b
             .post(
