@@ -86,13 +86,13 @@ pub async fn run(
         });
     }
     let events = Events::new();
-    let acme = AcmeIssuer::new(store.clone(), &config)?;
+    let acme = Arc::new(AcmeIssuer::new(store.clone(), &config)?);
     let profiles = Arc::new(acme.profile_catalog());
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
             validity_days: config.self_signed_days,
         }),
-        acme: Some(Arc::new(acme)),
+        acme: Some(acme.clone()),
     };
     let lifecycle = Lifecycle::start(
         store.clone(),
@@ -107,7 +107,7 @@ pub async fn run(
     let health = Health::default();
     let upstreams = Arc::new(Upstreams::new(config.clone()));
     let state = AdminState::new(
-        lifecycle,
+        lifecycle.clone(),
         config.clone(),
         health.clone(),
         profiles,
@@ -189,7 +189,7 @@ pub async fn run(
             crate::cluster::heartbeat::beat(store, &config, instance, stop).await
         });
     }
-    let guard = Guard::new(store.clone(), tables.clone());
+    let guard = Guard::new(store.clone(), tables.clone(), lifecycle, Some(acme));
     tasks.spawn_fallible(
         "change events subscriber",
         follow(

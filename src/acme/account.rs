@@ -22,11 +22,19 @@ const LOCK_TTL: Duration = Duration::from_secs(60);
 pub struct Accounts {
     store: Store,
     http: AcmeHttp,
-    /// Accounts in use here, with their credentials so they can be written back when Redis
-    /// lost them.
-    cache: Mutex<HashMap<String, (Account, Secret)>>,
+    /// Accounts in use here, with their credentials and operator view so they can be written
+    /// back when Redis lost them.
+    cache: Mutex<HashMap<String, Held>>,
     /// External Account Bindings by directory URL (`ACME_EAB_*`, `ACME_STAGING_EAB_*`).
     bindings: HashMap<String, Eab>,
+}
+
+/// One account in use here.
+#[derive(Clone)]
+struct Held {
+    account: Account,
+    credentials: Secret,
+    info: AcmeAccountInfo,
 }
 
 /// The storage id of the account for a directory and e-mail.
@@ -54,34 +62,25 @@ impl Accounts {
     ) -> Result<Account, IssueError> {
         let id = account_id(directory_url, email);
         let cached = self.cache.lock().expect("account cache").get(&id).cloned();
-        if let Some((account, credentials)) = cached {
+        if let Some(held) = cached {
             // One SET NX per issuance: after a data loss the account comes back with the
-            // first order that uses it, instead of living only in this process.
-            if self
-                .store
-                .restore_acme_account(&id, &credentials)
-                .await
-                .map_err(storage)?
-            {
+            // first order that uses it even if the guard has not written it back yet.
+            if self.write_back(&id, &held).await.map_err(storage)? {
                 tracing::warn!(
                     directory = directory_url,
                     "ACME account was missing in Redis; written back"
                 );
-                self.record_info(&id, directory_url, email, &account)
-                    .await?;
             }
-            return Ok(account);
+            return Ok(held.account);
         }
         let deadline = Instant::now() + LOCK_TTL;
         loop {
             if let Some(credentials) = self.store.get_acme_account(&id).await.map_err(storage)? {
                 let account = self.restore(&credentials).await?;
-                self.record_info(&id, directory_url, email, &account)
+                let info = self
+                    .record_info(&id, directory_url, email, &account)
                     .await?;
-                self.cache
-                    .lock()
-                    .expect("account cache")
-                    .insert(id, (account.clone(), credentials));
+                self.keep(id, &account, credentials, info);
                 return Ok(account);
             }
             let lock_value = crate::ids::random_hex(8);
@@ -94,12 +93,10 @@ impl Accounts {
                 let result = self.register(&id, directory_url, email).await;
                 let _ = self.store.unlock_acme_account(&id).await;
                 let (account, credentials) = result?;
-                self.record_info(&id, directory_url, email, &account)
+                let info = self
+                    .record_info(&id, directory_url, email, &account)
                     .await?;
-                self.cache
-                    .lock()
-                    .expect("account cache")
-                    .insert(id, (account.clone(), credentials));
+                self.keep(id, &account, credentials, info);
                 return Ok(account);
             }
             if Instant::now() > deadline {
@@ -115,14 +112,14 @@ impl Accounts {
         }
     }
 
-    /// Makes the account visible to operators (`GET /acme/accounts`), once.
+    /// Makes the account visible to operators (`GET /acme/accounts`), once; what was recorded.
     async fn record_info(
         &self,
         id: &str,
         directory_url: &str,
         email: Option<&str>,
         account: &Account,
-    ) -> Result<(), IssueError> {
+    ) -> Result<AcmeAccountInfo, IssueError> {
         let info = AcmeAccountInfo {
             directory: directory_url.to_owned(),
             email: email.map(str::to_owned),
@@ -132,7 +129,48 @@ impl Accounts {
         self.store
             .record_acme_account_info(id, &info)
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        Ok(info)
+    }
+
+    fn keep(&self, id: String, account: &Account, credentials: Secret, info: AcmeAccountInfo) {
+        let held = Held {
+            account: account.clone(),
+            credentials,
+            info,
+        };
+        self.cache.lock().expect("account cache").insert(id, held);
+    }
+
+    /// Writes one held account (credentials and operator view) back where Redis lacks it;
+    /// `true` when the credentials were missing.
+    async fn write_back(&self, id: &str, held: &Held) -> crate::store::StoreResult<bool> {
+        let missing = self
+            .store
+            .restore_acme_account(id, &held.credentials)
+            .await?;
+        // Unconditional (SET NX inside): the view may be missing while the key is not.
+        self.store.record_acme_account_info(id, &held.info).await?;
+        Ok(missing)
+    }
+
+    /// Writes back every account this instance holds where Redis lacks it (the data-loss
+    /// guard's write-back); how many were missing.
+    pub async fn write_back_all(&self) -> crate::store::StoreResult<usize> {
+        let held: Vec<(String, Held)> = self
+            .cache
+            .lock()
+            .expect("account cache")
+            .iter()
+            .map(|(id, held)| (id.clone(), held.clone()))
+            .collect();
+        let mut written = 0;
+        for (id, held) in &held {
+            if self.write_back(id, held).await? {
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 
     async fn restore(&self, credentials: &Secret) -> Result<Account, IssueError> {

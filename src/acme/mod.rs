@@ -57,6 +57,12 @@ pub struct AcmeIssuer {
 }
 
 impl AcmeIssuer {
+    /// Writes back the ACME accounts this instance holds where Redis lacks them (the data-loss
+    /// guard's write-back); how many were missing.
+    pub async fn write_back_accounts(&self) -> crate::store::StoreResult<usize> {
+        self.accounts.write_back_all().await
+    }
+
     /// A catalog of the profiles CAs offer, over this issuer's HTTPS client.
     pub fn profile_catalog(&self) -> profiles::ProfileCatalog {
         profiles::ProfileCatalog::new(self.http.clone())

@@ -1,7 +1,8 @@
 //! The periodic resync (from the change log), and the guard against a Redis that lost its data.
 //!
-//! Certificates, keys and routes are written back from the edge's tables. Tokens are not in
-//! those tables, so the guard keeps its own copy of their hashes (never the tokens), refreshed at
+//! Certificates, keys and routes are written back from the edge's tables; ACME accounts from the
+//! issuer's cache of the accounts it uses; the statuses of generations finished here (within
+//! their retention) from the lifecycle. Tokens are not in those tables, so the guard keeps its own copy of their hashes (never the tokens), refreshed at
 //! every epoch check: a token created or revoked through any instance is known here within
 //! [`EPOCH_CHECK`], and a revoked token is therefore resurrected only if Redis loses its data
 //! within that window.
@@ -9,7 +10,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::acme::AcmeIssuer;
 use crate::edge::sync::EdgeTables;
+use crate::lifecycle::Lifecycle;
 use crate::shutdown::Shutdown;
 use crate::store::tokens::TokenInfo;
 use crate::store::{Store, StoreResult};
@@ -20,6 +23,10 @@ const EPOCH_CHECK: Duration = Duration::from_secs(2);
 pub struct Guard {
     store: Store,
     tables: Arc<EdgeTables>,
+    /// Holds the statuses of generations finished here.
+    lifecycle: Lifecycle,
+    /// Holds the ACME accounts in use here.
+    acme: Option<Arc<AcmeIssuer>>,
     epoch: Mutex<Option<String>>,
     tokens: Mutex<KnownTokens>,
 }
@@ -33,10 +40,17 @@ struct KnownTokens {
 }
 
 impl Guard {
-    pub fn new(store: Store, tables: Arc<EdgeTables>) -> Arc<Guard> {
+    pub fn new(
+        store: Store,
+        tables: Arc<EdgeTables>,
+        lifecycle: Lifecycle,
+        acme: Option<Arc<AcmeIssuer>>,
+    ) -> Arc<Guard> {
         Arc::new(Guard {
             store,
             tables,
+            lifecycle,
+            acme,
             epoch: Mutex::new(None),
             tokens: Mutex::new(KnownTokens::default()),
         })
@@ -81,10 +95,17 @@ impl Guard {
         );
         let (certs, routes) = self.write_back().await?;
         let tokens = self.write_back_tokens().await?;
+        let accounts = match &self.acme {
+            Some(acme) => acme.write_back_accounts().await?,
+            None => 0,
+        };
+        let statuses = self.lifecycle.write_back_finished_statuses().await?;
         tracing::warn!(
             certificates = certs,
             routes,
             tokens,
+            acme_accounts = accounts,
+            generation_statuses = statuses,
             "wrote back what this instance holds"
         );
         let epoch = self.store.ensure_epoch(&crate::ids::random_hex(8)).await?;

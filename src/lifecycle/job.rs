@@ -162,6 +162,11 @@ impl Lifecycle {
                 self.inner.config.cert_status_retention,
             )
             .await?;
+        if let Ok(Some(status)) = store.get_status(name).await {
+            self.inner
+                .finished
+                .remember(name, status, self.inner.config.cert_status_retention);
+        }
         self.announce(Change::Certificate(name.to_owned())).await;
         match state {
             GenerationState::Completed => tracing::info!(cert_name = name, "{message}"),

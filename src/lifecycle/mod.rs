@@ -18,6 +18,7 @@
 mod ari;
 mod certificates;
 mod claims;
+mod finished;
 mod job;
 mod queue;
 mod recovery;
@@ -84,6 +85,8 @@ struct Inner {
     /// One lane of `CERT_GEN_MAX_WORKERS` permits per issuer kind, so a slow or failing CA
     /// never holds up self-signed generations (and the other way round).
     lanes: Lanes,
+    /// Statuses of the generations finished here, for the data-loss guard's write-back.
+    finished: finished::FinishedStatuses,
 }
 
 /// Worker permits by issuer kind.
@@ -128,6 +131,7 @@ impl Lifecycle {
                 wake,
                 local: Mutex::new(HashSet::new()),
                 renewal_wake: Notify::new(),
+                finished: Default::default(),
             }),
         };
         tasks.spawn(

@@ -36,6 +36,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 "#;
 
+/// Writes a finished generation's status back where Redis has none (after a data loss), with
+/// the rest of its retention: `ARGV` holds field/value pairs, the retention in ms last.
+const RESTORE_FINISHED: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = #ARGV
+for i = 1, n - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[n])
+return 1
+"#;
+
 /// Outcome of asking to start a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begin {
@@ -55,6 +65,37 @@ pub enum MarkGenerating {
 }
 
 impl Store {
+    /// Writes a finished generation's status back unless the certificate has one, expiring
+    /// after `remaining`; `true` when written.
+    pub async fn restore_finished_status(
+        &self,
+        name: &str,
+        status: &GenerationStatus,
+        remaining: Duration,
+    ) -> StoreResult<bool> {
+        let mut args: Vec<String> = Vec::new();
+        let fields = [
+            ("status", Some(status.status.as_str().to_owned())),
+            ("message", Some(status.message.clone())),
+            ("created_at", Some(status.created_at.clone())),
+            ("updated_at", Some(status.updated_at.clone())),
+            ("started_at", status.started_at.clone()),
+            ("finished_at", status.finished_at.clone()),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                args.push(field.to_owned());
+                args.push(value);
+            }
+        }
+        args.push(remaining.as_millis().max(1).to_string());
+        let written: i64 = self
+            .client
+            .eval(RESTORE_FINISHED, vec![self.keys.cert_status(name)], args)
+            .await?;
+        Ok(written == 1)
+    }
+
     /// The latest generation status, or `None` (never created, or retention over).
     pub async fn get_status(&self, name: &str) -> StoreResult<Option<GenerationStatus>> {
         let key = self.keys.cert_status(name);

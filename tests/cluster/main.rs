@@ -380,6 +380,51 @@ async fn redis_restarted_empty_is_refilled_and_nothing_stops_serving() {
     assert_index_matches(&redis.url(), "w:").await;
 }
 
+/// What the write-back restores beyond certificates, routes and tokens: the ACME account the
+/// instance uses (`GET /acme/accounts`) and the status of generations that finished within their
+/// retention (`GET /certificates/{name}/status`).
+#[tokio::test]
+async fn redis_restarted_empty_gets_acme_accounts_and_finished_statuses_back() {
+    let (mut redis, _pebble, instances) = acme_cluster(1, 3600).await;
+    let cg = &instances[0];
+    issue_acme(cg, "acct", "acct.test").await;
+    create_self_signed(&cg.admin(), "local", &["local.test"]).await;
+    let admin = cg.admin();
+    let accounts_before = admin.get("/acme/accounts").await.unwrap().json();
+    assert_eq!(
+        accounts_before.as_array().map(Vec::len),
+        Some(1),
+        "{accounts_before}"
+    );
+
+    redis.restart().await;
+    wait_until(
+        "the certificates to be written back",
+        Duration::from_secs(15),
+        || {
+            let admin = admin.clone();
+            async move {
+                let certs = admin.get("/certificates/").await.unwrap().json();
+                certs.as_array().is_some_and(|c| c.len() == 2)
+            }
+        },
+    )
+    .await;
+    let accounts = admin.get("/acme/accounts").await.unwrap().json();
+    assert_eq!(
+        accounts, accounts_before,
+        "the ACME account is listed again"
+    );
+    for name in ["acct", "local"] {
+        let r = admin
+            .get(&format!("/certificates/{name}/status"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{name}'s finished generation: {}", r.json());
+        assert_eq!(r.json()["status"], "completed", "{}", r.json());
+    }
+}
+
 #[tokio::test]
 async fn failing_renewal_backs_off_and_keeps_serving() {
     // No authorization reuse: the renewal must validate again, and fails.
