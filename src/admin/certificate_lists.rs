@@ -47,68 +47,76 @@ pub async fn list(
     Ok(page.answer(&path, views, found.next_after))
 }
 
-/// `?status=` or `?owner=` (not both), as an index filter and the query text that repeats it
-/// in the next page's link. `owner=me` is the caller; the admin may also name `admin` or a
-/// token; other tokens may ask for their own only.
+/// `?status=` and `?owner=` (either, or both: the certificates matching both), as an index
+/// filter and the query text that repeats it in the next page's link. `owner=me` is the
+/// caller; the admin may also name `admin` or a token; other tokens may ask for their own only.
 async fn list_filter(
     state: &AdminState,
     caller: &Caller,
     query: &HashMap<String, String>,
 ) -> Result<Option<(CertFilter, String)>, ApiError> {
-    match (query.get("status"), query.get("owner")) {
-        (None, None) => Ok(None),
-        (Some(_), Some(_)) => Err(ApiError::invalid(
-            "owner",
-            "filter by status or by owner, not both",
+    let status = match query.get("status").map(String::as_str) {
+        None => None,
+        Some("pending") => Some(CertStatus::Pending),
+        Some("active") => Some(CertStatus::Active),
+        Some("failed") => Some(CertStatus::Failed),
+        Some("expired") => Some(CertStatus::Expired),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "status",
+                "must be pending, active, failed or expired",
+            ))
+        }
+    };
+    let owner = match query.get("owner") {
+        None => None,
+        Some(owner) => Some((owner_hash(state, caller, owner).await?, owner)),
+    };
+    let mut repeated = Vec::new();
+    if let Some(status) = &status {
+        repeated.push(format!(
+            "status={}",
+            crate::store::status_counts::field(*status)
+        ));
+    }
+    if let Some((_, owner)) = &owner {
+        let shown = if owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            owner.as_str()
+        } else {
+            "me"
+        };
+        repeated.push(format!("owner={shown}"));
+    }
+    if status.is_none() && owner.is_none() {
+        return Ok(None);
+    }
+    let filter = CertFilter {
+        status,
+        owner: owner.map(|(hash, _)| hash),
+    };
+    Ok(Some((filter, repeated.join("&"))))
+}
+
+/// The token hash `?owner=` names: `me`; for the admin also `admin` or a token's name (`409`
+/// when no token has that name).
+async fn owner_hash(state: &AdminState, caller: &Caller, owner: &str) -> Result<String, ApiError> {
+    match owner {
+        "me" => Ok(caller.token_hash.clone()),
+        _ if !caller.is_admin => Err(ApiError::Forbidden(
+            "a token other than the admin may list by owner=me only".into(),
         )),
-        (Some(status), None) => {
-            let parsed = match status.as_str() {
-                "pending" => CertStatus::Pending,
-                "active" => CertStatus::Active,
-                "failed" => CertStatus::Failed,
-                "expired" => CertStatus::Expired,
-                _ => {
-                    return Err(ApiError::invalid(
-                        "status",
-                        "must be pending, active, failed or expired",
-                    ))
-                }
-            };
-            Ok(Some((
-                CertFilter::Status(parsed),
-                format!("status={status}"),
-            )))
-        }
-        (None, Some(owner)) => {
-            let hash = match owner.as_str() {
-                "me" => caller.token_hash.clone(),
-                _ if !caller.is_admin => {
-                    return Err(ApiError::Forbidden(
-                        "a token other than the admin may list by owner=me only".into(),
-                    ))
-                }
-                "admin" => state.admin_hash().await?,
-                name => state
-                    .store
-                    .list_tokens()
-                    .await?
-                    .into_iter()
-                    .find(|t| t.name == name)
-                    .map(|t| t.token_hash)
-                    .ok_or_else(|| {
-                        ApiError::invalid("owner", format!("no token named {name:?}"))
-                    })?,
-            };
-            let shown = if owner
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            {
-                owner.clone()
-            } else {
-                "me".to_owned()
-            };
-            Ok(Some((CertFilter::Owner(hash), format!("owner={shown}"))))
-        }
+        "admin" => state.admin_hash().await,
+        name => state
+            .store
+            .list_tokens()
+            .await?
+            .into_iter()
+            .find(|t| t.name == name)
+            .map(|t| t.token_hash)
+            .ok_or_else(|| ApiError::unavailable("owner", format!("no token named {name:?}"))),
     }
 }
 

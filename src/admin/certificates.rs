@@ -197,7 +197,7 @@ async fn check_profile(state: &AdminState, directory: &str, name: &str) -> Resul
             offered.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     };
-    Err(ApiError::invalid(
+    Err(ApiError::unavailable(
         "profile",
         format!("the CA at {directory} has no profile {name:?}; {list}"),
     ))
@@ -341,7 +341,7 @@ fn challenge_for(
         ));
     }
     if challenge == ChallengeKind::Dns01 && state.config.dns_update.is_none() {
-        return Err(ApiError::invalid(
+        return Err(ApiError::unavailable(
             "challenge",
             "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET set on the instances",
         ));

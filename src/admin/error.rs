@@ -26,6 +26,10 @@ pub enum ApiError {
         detail: String,
         routes: Option<Vec<String>>,
     },
+    /// 409: a well-formed field that the current state refuses — it names something that does
+    /// not exist (a certificate, a token), or what this instance or its CA does not offer now
+    /// (a profile, dns-01 without a DNS server). `400` is for requests the API's schema refuses.
+    Unavailable { field: String, detail: String },
     /// 413: body over the limit.
     TooLarge(usize),
     /// 503: Redis unreachable.
@@ -37,6 +41,13 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    pub fn unavailable(field: &str, detail: impl Into<String>) -> Self {
+        ApiError::Unavailable {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
         ApiError::Invalid {
             field: field.into(),
@@ -52,6 +63,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable { .. } => (StatusCode::CONFLICT, "unavailable"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::StorageUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
@@ -85,7 +97,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.parts();
         let mut body = json!({ "error": code });
         match &self {
-            ApiError::Invalid { field, detail } => {
+            ApiError::Invalid { field, detail } | ApiError::Unavailable { field, detail } => {
                 body["field"] = Value::from(field.as_str());
                 body["detail"] = Value::from(detail.as_str());
             }

@@ -23,7 +23,7 @@ pub fn build() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_param(name) }))
             .chain(query_params(e.method, e.path))
             .collect();
         if !params.is_empty() {
@@ -47,8 +47,8 @@ pub fn build() -> Value {
         let entry = paths.entry(e.path.to_owned()).or_insert_with(|| json!({}));
         entry[e.method] = op;
     }
-    json!({
-        "openapi": "3.0.3",
+    let mut document = json!({
+        "openapi": "3.1.0",
         "info": {
             "title": "certgate admin API",
             "version": env!("CARGO_PKG_VERSION"),
@@ -59,7 +59,43 @@ pub fn build() -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": schemas(),
         }
-    })
+    });
+    as_json_schema_nulls(&mut document);
+    document
+}
+
+/// OpenAPI 3.1 schemas are JSON Schema: the schemas here are written with 3.0's
+/// `"nullable": true`, which this turns into `null` among the allowed types (or, for a schema
+/// without a `type`, an `anyOf` with `{"type": "null"}`).
+fn as_json_schema_nulls(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(as_json_schema_nulls),
+        Value::Object(map) => {
+            map.values_mut().for_each(as_json_schema_nulls);
+            if map.remove("nullable") != Some(Value::Bool(true)) {
+                return;
+            }
+            if let Some(Value::Array(allowed)) = map.get_mut("enum") {
+                if !allowed.contains(&Value::Null) {
+                    allowed.push(Value::Null);
+                }
+            }
+            let has_enum = map.contains_key("enum");
+            match map.get_mut("type") {
+                Some(Value::String(kind)) => {
+                    let kind = std::mem::take(kind);
+                    map.insert("type".into(), json!([kind, "null"]));
+                }
+                Some(_) => {}
+                None if has_enum => {}
+                None => {
+                    let rest = Value::Object(std::mem::take(map));
+                    map.insert("anyOf".into(), json!([rest, { "type": "null" }]));
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn operation_id(method: &str, path: &str) -> String {
@@ -94,78 +130,248 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
         ("get", "/acme/profiles") => vec![flag("staging", "list the staging CA's profiles")],
         ("get", "/certificates/") => vec![
             json!({ "name": "limit", "in": "query", "required": false, "description": "entries per page (default 1000)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
-            json!({ "name": "cursor", "in": "query", "required": false, "description": "from the previous page's Link: rel=\"next\" header", "schema": { "type": "string" } }),
-            json!({ "name": "status", "in": "query", "required": false, "description": "only certificates in this status (not with owner)", "schema": { "type": "string", "enum": ["pending", "active", "failed", "expired"] } }),
-            json!({ "name": "owner", "in": "query", "required": false, "description": "only this owner's: me, or (admin token) admin or a token's name; not with status", "schema": { "type": "string" } }),
+            cursor_param(),
+            json!({ "name": "status", "in": "query", "required": false, "description": "only certificates in this status", "schema": { "type": "string", "enum": ["pending", "active", "failed", "expired"] } }),
+            json!({ "name": "owner", "in": "query", "required": false, "description": "only this owner's: me, or (admin token) admin or a token's name (409 when no token has it)", "schema": { "type": "string", "pattern": NAME_PATTERN } }),
         ],
         ("get", "/proxies/") => vec![
             json!({ "name": "limit", "in": "query", "required": false, "description": "entries per page (default 1000)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
-            json!({ "name": "cursor", "in": "query", "required": false, "description": "from the previous page's Link: rel=\"next\" header", "schema": { "type": "string" } }),
+            cursor_param(),
         ],
         _ => Vec::new(),
     }
 }
 
-/// `schema` that also admits `null` (an optional field sent as null counts as absent).
-fn nullable(schema: &Value) -> Value {
-    let mut schema = schema.clone();
-    schema["nullable"] = Value::Bool(true);
-    schema
+/// A field that may only be absent or `null` in this variant of a body.
+fn null_only() -> Value {
+    json!({ "type": "null" })
 }
 
 /// A DNS label: letters, digits and inner hyphens, 1 to 63 characters.
 const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 
-/// An upstream URL as the API takes it.
-const UPSTREAM_PATTERN: &str = "^(http|https|h2c)://[^/@?#]+/?$";
+/// A dotted-quad IPv4 address as Rust parses one (no leading zeros).
+const IPV4: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}";
+
+/// Certificate and token names.
+const NAME_PATTERN: &str = "^(?!multi-domain$)[a-z0-9][a-z0-9._-]{0,62}$";
+
+/// A port, 1 to 65535.
+const PORT: &str =
+    "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+
+/// A DNS name (not an IPv4 address written as one), optionally ending in a dot.
+fn dns_name() -> Value {
+    json!({ "type": "string", "maxLength": 253, "pattern": format!("^(?!{IPV4}\\.?$){LABEL}(?:\\.{LABEL})*\\.?$") })
+}
+
+/// A DNS name as TLS takes one for SNI: its last label is not all digits.
+fn server_name() -> Value {
+    json!({ "type": "string", "maxLength": 253, "pattern": format!("^(?:{LABEL}\\.)*(?![0-9]+\\.?$){LABEL}\\.?$") })
+}
+
+/// `schema`, admitting `null` too (an optional field sent as null counts as absent).
+fn nullable(mut schema: Value) -> Value {
+    schema["nullable"] = Value::Bool(true);
+    schema
+}
+
+/// `*.` and a DNS name.
+fn wildcard() -> Value {
+    json!({ "type": "string", "maxLength": 253, "pattern": format!("^\\*\\.{LABEL}(?:\\.{LABEL})*\\.?$") })
+}
+
+/// An IPv4 or IPv6 address.
+fn ip_address() -> [Value; 2] {
+    [
+        json!({ "type": "string", "format": "ipv4" }),
+        json!({ "type": "string", "format": "ipv6" }),
+    ]
+}
+
+/// A name of a certificate: DNS names, and IP addresses and/or wildcards as the variant allows.
+fn domain_of(ips: bool, wildcards: bool) -> Value {
+    let mut kinds = vec![dns_name()];
+    if wildcards {
+        kinds.push(wildcard());
+    }
+    if ips {
+        kinds.extend(ip_address());
+    }
+    json!({ "anyOf": kinds, "description": "a DNS name; an IPv4/IPv6 address (http-01, tls-alpn-01, self-signed); a *. wildcard (dns-01, self-signed)" })
+}
+
+/// A label of an upstream's host name: as [`LABEL`], underscores allowed (container and service
+/// names have them).
+const HOST_LABEL: &str = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
+
+/// An upstream URL as the API takes it: scheme, host (a DNS name or an IPv4 address), port.
+fn upstream_url() -> Value {
+    json!({ "type": "string", "maxLength": 300, "pattern": format!("^(?:http|https|h2c)://(?:{HOST_LABEL}(?:\\.{HOST_LABEL})*)(?::{PORT})?/?$"), "example": "http://app.internal:8080" })
+}
+
+/// A path parameter's schema, by its name.
+fn path_param(name: &str) -> Value {
+    match name {
+        "cert_name" => json!({ "type": "string", "pattern": NAME_PATTERN }),
+        "name" => json!({ "type": "string", "pattern": NAME_PATTERN }),
+        "hostname" => json!({ "anyOf": [dns_name(), { "type": "string", "format": "ipv4" }] }),
+        // An on-demand allow pattern: a domain of two labels or more, or a wildcard over one.
+        "pattern" => {
+            json!({ "type": "string", "maxLength": 253, "pattern": format!("^(?:\\*\\.{LABEL}(?:\\.{LABEL})+|(?!{IPV4}\\.?$){LABEL}(?:\\.{LABEL})+)\\.?$") })
+        }
+        _ => json!({ "type": "string" }),
+    }
+}
+
+/// `cursor`: base64url without padding, as the previous page's `Link: rel="next"` gives it (any
+/// such text is a position in the list).
+fn cursor_param() -> Value {
+    json!({ "name": "cursor", "in": "query", "required": false, "description": "from the previous page's Link: rel=\"next\" header", "schema": { "type": "string", "maxLength": 400, "pattern": "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$" } })
+}
+
+/// The bodies of `POST /certificates/` (`domain`) and `POST /certificates/multi-domain`
+/// (`domains`): one variant per issuer and challenge family, since each proves different
+/// names — self-signed takes all, ACME takes wildcards with dns-01 only and IP addresses
+/// with http-01 or tls-alpn-01 only — and a self-signed certificate has no profile or challenge.
+fn create_certificate(multi: bool) -> Value {
+    let email = json!({ "type": "string", "nullable": true, "maxLength": 254, "pattern": "^[^@\\s,\\x00-\\x1f\\x7f-\\x9f]+@[^@.\\s,\\x00-\\x1f\\x7f-\\x9f][^@\\s,\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s,\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s,\\x00-\\x1f\\x7f-\\x9f]$" });
+    let common = json!({
+        "cert_name": { "type": "string", "pattern": NAME_PATTERN },
+        "email": email,
+        "staging": { "type": "boolean", "default": false, "description": "ACME: the staging CA (ACME_STAGING_URL)" },
+        "acme_directory_url": { "type": "string", "nullable": true, "maxLength": 2000, "pattern": format!("^https://{LABEL}(?:\\.{LABEL})*(?::{PORT})?(?:/[A-Za-z0-9._~/-]*)?$"), "description": "admin token only; ACME" },
+        "key_type": { "type": "string", "nullable": true, "enum": ["rsa", "ecdsa-p256", null] },
+    });
+    let profile = json!({ "type": "string", "nullable": true, "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "a profile the CA lists (GET /acme/profiles); 409 when it lists no such profile" });
+    let variant = |issuer: Value,
+                   challenge: Value,
+                   profile: Value,
+                   domain: Value,
+                   needs: &[&str]| {
+        let mut props = common.clone();
+        let names = if multi {
+            json!({ "type": "array", "minItems": 1, "maxItems": 100, "items": domain })
+        } else {
+            domain
+        };
+        props[if multi { "domains" } else { "domain" }] = names;
+        props["issuer"] = issuer;
+        props["challenge"] = challenge;
+        props["profile"] = profile;
+        let mut required = vec!["cert_name", if multi { "domains" } else { "domain" }];
+        required.extend_from_slice(needs);
+        json!({ "type": "object", "additionalProperties": false, "required": required, "properties": props })
+    };
+    let acme =
+        json!({ "type": "string", "nullable": true, "enum": ["acme", null], "default": "acme" });
+    json!({ "oneOf": [
+        variant(
+            json!({ "type": "string", "enum": ["self-signed"] }),
+            null_only(),
+            null_only(),
+            domain_of(true, true),
+            &["issuer"],
+        ),
+        variant(
+            acme.clone(),
+            json!({ "type": "string", "nullable": true, "enum": ["http-01", "tls-alpn-01", null], "default": "http-01" }),
+            profile.clone(),
+            domain_of(true, false),
+            &[],
+        ),
+        variant(
+            acme,
+            json!({ "type": "string", "enum": ["dns-01"], "description": "needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET on the instances (409 without)" }),
+            profile,
+            domain_of(false, true),
+            &["challenge"],
+        ),
+    ] })
+}
+
+/// The body of `POST /proxies/` (`create`: with `hostname`) and `PUT /proxies/{hostname}`.
+/// One of `upstream` and `upstreams` is given (the other absent or null).
+fn route_body(create: bool) -> Value {
+    let header_name = {
+        // Names the proxy manages, in any case.
+        let managed: Vec<String> = crate::routes::validate::UNTOUCHABLE
+            .iter()
+            .map(|name| {
+                name.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphabetic() {
+                            format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                        } else {
+                            format!("\\{c}")
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        format!(
+            "^(?!(?:{})$)[!#$%&'*+.^_`|~0-9A-Za-z-]{{1,128}}$",
+            managed.join("|")
+        )
+    };
+    let header_value = "^[\\t\\x20-\\x7e]*$";
+    let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": {
+        "set": { "type": "object", "maxProperties": 32, "propertyNames": { "pattern": header_name }, "additionalProperties": { "type": "string", "maxLength": 1024, "pattern": header_value } },
+        "remove": { "type": "array", "maxItems": 32, "items": { "type": "string", "pattern": header_name } }
+    } });
+    let hsts = json!({ "type": "object", "nullable": true, "additionalProperties": false, "required": ["max_age"], "description": "Strict-Transport-Security on HTTPS responses; preload needs include_subdomains and max_age >= 31536000",
+        "properties": { "max_age": { "type": "integer", "minimum": 0, "maximum": 63072000 }, "include_subdomains": { "type": "boolean", "default": false }, "preload": { "type": "boolean", "default": false } },
+        "anyOf": [
+            { "properties": { "preload": { "enum": [false] } } },
+            { "required": ["preload", "include_subdomains"], "properties": { "preload": { "enum": [true] }, "include_subdomains": { "enum": [true] }, "max_age": { "minimum": 31536000 } } }
+        ] });
+    let upstream_item = json!({ "anyOf": [
+        upstream_url(),
+        { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": upstream_url(), "weight": { "type": "integer", "minimum": 1, "maximum": 100, "default": 1 } } },
+    ] });
+    let upstreams = json!({ "type": "array", "minItems": 1, "maxItems": 16, "uniqueItems": true, "items": upstream_item, "description": "several upstreams (no URL twice), balanced by policy" });
+    let policy = json!({ "type": "string", "enum": ["round_robin", "least_requests", "first"], "default": "round_robin" });
+    let health_check = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "active checks (a check never overlaps the next)", "properties": { "path": { "type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$", "maxLength": 256, "default": "/" }, "interval_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 10 }, "timeout_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 2 }, "expect_status": { "type": "integer", "minimum": 100, "maximum": 599, "default": 200 } } });
+    let mut props = json!({
+        "upstream": nullable(upstream_url()),
+        "upstreams": nullable(upstreams),
+        "policy": policy,
+        "health_check": health_check,
+        "upstream_ca_pem": { "type": "string", "nullable": true, "maxLength": 16384, "format": "pem-certificates", "description": "PEM certificates (one or more, nothing else) verifying https:// upstreams instead of the system roots" },
+        "upstream_sni": { "anyOf": [server_name(), { "type": "string", "format": "ipv4" }], "nullable": true, "description": "SNI and verified name for https:// upstreams" },
+        "insecure_skip_verify": { "type": "boolean", "default": false, "description": "admin only: https:// upstreams are not verified" },
+        "cert_name": { "type": "string", "nullable": true, "pattern": NAME_PATTERN, "description": "a certificate of the same owner (409 when none has this name)" },
+        "https_redirect": { "type": "boolean", "default": true },
+        "preserve_host": { "type": "boolean", "default": true },
+        "hsts": hsts,
+        "request_headers": rules.clone(),
+        "response_headers": rules,
+    });
+    let mut required = Vec::new();
+    if create {
+        props["hostname"] = json!({ "anyOf": [dns_name(), { "type": "string", "format": "ipv4" }], "description": "the host requests name (no wildcard)" });
+        required.push("hostname");
+    }
+    let one = json!({ "required": ["upstream"], "properties": { "upstream": { "type": "string" }, "upstreams": null_only() } });
+    let list = json!({ "required": ["upstreams"], "properties": { "upstreams": { "type": "array" }, "upstream": null_only() } });
+    json!({ "type": "object", "additionalProperties": false, "required": required, "properties": props, "oneOf": [one, list] })
+}
 
 fn schemas() -> Value {
     let string = json!({ "type": "string" });
-    let name_pattern = "^[a-z0-9][a-z0-9._-]{0,62}$";
-    let cert_name = json!({ "type": "string", "pattern": name_pattern });
-    // Cross-field rules the schema cannot say: which names each challenge can prove (wildcards
-    // need dns-01, IP addresses need http-01 or tls-alpn-01), and that the self-signed issuer
-    // takes all of them.
-    let domain = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^(?:\\*\\.)?{LABEL}(?:\\.{LABEL})*\\.?$"), "description": "a DNS name; an IPv4/IPv6 address (http-01, tls-alpn-01, self-signed); a *. wildcard (dns-01, self-signed)" });
-    let hostname = json!({ "type": "string", "minLength": 1, "maxLength": 253, "pattern": format!("^{LABEL}(?:\\.{LABEL})*\\.?$") });
-    let email = json!({ "type": "string", "maxLength": 254, "pattern": "^[^@\\s,\\x00-\\x1f\\x7f-\\x9f]+@[^@.\\s,\\x00-\\x1f\\x7f-\\x9f][^@\\s,\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s,\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s,\\x00-\\x1f\\x7f-\\x9f]$" });
     let nullable_string = json!({ "type": "string", "nullable": true });
-    let hsts = json!({ "type": "object", "nullable": true, "additionalProperties": false, "required": ["max_age"], "description": "Strict-Transport-Security on HTTPS responses; preload needs include_subdomains and max_age >= 31536000", "properties": { "max_age": { "type": "integer", "minimum": 0, "maximum": 63072000 }, "include_subdomains": { "type": "boolean", "default": false }, "preload": { "type": "boolean", "default": false } } });
-    let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": { "set": { "type": "object", "maxProperties": 32, "propertyNames": { "maxLength": 128 }, "additionalProperties": { "type": "string", "maxLength": 1024 } }, "remove": { "type": "array", "maxItems": 32, "items": { "type": "string", "maxLength": 128 } } } });
-    let upstream_item = json!({ "anyOf": [
-        { "type": "string", "maxLength": 300, "pattern": UPSTREAM_PATTERN },
-        { "type": "object", "additionalProperties": false, "required": ["url"], "properties": { "url": { "type": "string", "maxLength": 300, "pattern": UPSTREAM_PATTERN }, "weight": { "type": "integer", "minimum": 1, "maximum": 100, "default": 1 } } },
-    ] });
-    let upstreams = json!({ "type": "array", "nullable": true, "minItems": 1, "maxItems": 16, "items": upstream_item, "description": "several upstreams (no URL twice), balanced by policy" });
-    let policy = json!({ "type": "string", "enum": ["round_robin", "least_requests", "first"], "default": "round_robin" });
-    let health_check = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "active checks; timeout_seconds at most interval_seconds", "properties": { "path": { "type": "string", "pattern": "^/", "maxLength": 256, "default": "/" }, "interval_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 10 }, "timeout_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 2 }, "expect_status": { "type": "integer", "minimum": 100, "maximum": 599, "default": 200 } } });
-    let domain_options = json!({
-        "email": nullable(&email),
-        "staging": { "type": "boolean", "default": false },
-        "acme_directory_url": { "type": "string", "nullable": true, "pattern": "^https://.+", "description": "admin token only" },
-        "issuer": { "type": "string", "nullable": true, "enum": ["acme", "self-signed", null], "default": "acme" },
-        "key_type": { "type": "string", "nullable": true, "enum": ["rsa", "ecdsa-p256", null] },
-        "profile": { "type": "string", "nullable": true, "pattern": "^[A-Za-z0-9._-]{1,64}$", "description": "a profile the CA lists (GET /acme/profiles); ACME only" },
-        "challenge": { "type": "string", "nullable": true, "enum": ["http-01", "tls-alpn-01", "dns-01", null], "default": "http-01", "description": "how the CA validates the names (ACME only); dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET" },
-    });
-    let mut single = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domain"], "properties": { "cert_name": cert_name, "domain": domain } });
-    let mut multi = json!({ "type": "object", "additionalProperties": false, "required": ["cert_name", "domains"], "properties": { "cert_name": cert_name, "domains": { "type": "array", "minItems": 1, "maxItems": 100, "items": domain } } });
-    for body in [&mut single, &mut multi] {
-        if let (Some(props), Some(extra)) = (
-            body["properties"].as_object_mut(),
-            domain_options.as_object(),
-        ) {
-            props.extend(extra.clone());
-        }
-    }
+    let policy = json!({ "type": "string", "enum": ["round_robin", "least_requests", "first"] });
+    let rules = json!({ "type": "object", "properties": { "set": { "type": "object", "additionalProperties": string }, "remove": { "type": "array", "items": string } } });
+    let hsts = json!({ "type": "object", "nullable": true, "properties": { "max_age": { "type": "integer" }, "include_subdomains": { "type": "boolean" }, "preload": { "type": "boolean" } } });
+    let health_check = json!({ "type": "object", "nullable": true, "properties": { "path": string, "interval_seconds": { "type": "integer" }, "timeout_seconds": { "type": "integer" }, "expect_status": { "type": "integer" } } });
     let chain = json!({ "type": "array", "description": "with ?chain=true", "items": { "type": "object", "properties": { "subject": string, "issuer": string, "not_before": string, "not_after": string, "serial": string } } });
     let whoami = json!({ "type": "object", "properties": { "admin": { "type": "boolean" }, "name": string, "token_hash": string } });
     let events = json!({ "type": "array", "items": { "type": "object", "properties": { "at": string, "kind": { "type": "string", "enum": ["certificate", "route"] }, "name": string, "outcome": string, "message": string } } });
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": string, "field": string, "detail": string, "routes": { "type": "array", "items": string } } },
         "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["healthy", "degraded", "starting", "draining"] }, "reasons": { "type": "array", "items": string } } },
-        "CreateCertificate": single,
-        "CreateMultiDomainCertificate": multi,
+        "CreateCertificate": create_certificate(false),
+        "CreateMultiDomainCertificate": create_certificate(true),
         "Accepted": { "type": "object", "properties": { "cert_name": string, "status": string, "status_url": string } },
         "Certificate": { "type": "object", "properties": {
             "cert_name": string, "domains": { "type": "array", "items": string }, "email": nullable_string,
@@ -191,7 +397,8 @@ fn schemas() -> Value {
         "RevokeCertificate": { "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string", "enum": ["unspecified", "keyCompromise", "superseded", "cessationOfOperation"], "default": "unspecified" } } },
         "CertificateList": { "type": "array", "items": { "$ref": "#/components/schemas/Certificate" } },
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
-        "RouteRequest": { "type": "object", "additionalProperties": false, "properties": { "hostname": { "allOf": [nullable(&hostname)], "description": "required on POST; on PUT it must equal the path" }, "upstream": { "type": "string", "nullable": true, "maxLength": 300, "pattern": UPSTREAM_PATTERN, "example": "http://app.internal:8080", "description": "one upstream; or give upstreams (one of the two is required)" }, "upstreams": upstreams, "policy": policy.clone(), "health_check": health_check.clone(), "upstream_ca_pem": { "type": "string", "nullable": true, "maxLength": 16384, "pattern": "^[-A-Za-z0-9+/= \\r\\n\\t]*$", "description": "PEM certificates verifying https:// upstreams instead of the system roots" }, "upstream_sni": { "type": "string", "nullable": true, "maxLength": 253, "description": "SNI and verified name for https:// upstreams" }, "insecure_skip_verify": { "type": "boolean", "default": false, "description": "admin only: https:// upstreams are not verified" }, "cert_name": nullable(&cert_name), "https_redirect": { "type": "boolean", "default": true }, "preserve_host": { "type": "boolean", "default": true }, "hsts": hsts.clone(), "request_headers": rules.clone(), "response_headers": rules.clone() } },
+        "RouteRequest": route_body(true),
+        "RouteUpdate": route_body(false),
         "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
@@ -201,7 +408,7 @@ fn schemas() -> Value {
         "Instances": { "type": "array", "items": { "type": "object", "properties": { "id": string, "version": string, "started_at": string, "seen_at": string, "http_addr": string, "https_addr": string, "admin_addr": string } } },
         "OnDemandPatterns": { "type": "object", "properties": { "enabled": { "type": "boolean" }, "patterns": { "type": "array", "items": string } } },
         "OnDemandPattern": { "type": "object", "properties": { "pattern": string } },
-        "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": name_pattern } } },
+        "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": NAME_PATTERN } } },
         "NewToken": { "type": "object", "properties": { "name": string, "token": string } },
         "TokenList": { "type": "array", "items": { "type": "object", "properties": { "name": string, "token_hash": string, "created_at": string } } }
     })

@@ -5,8 +5,21 @@ use std::collections::HashMap;
 
 use axum::response::IntoResponse;
 use axum::Json;
+use base64::Engine;
 
 use super::error::ApiError;
+
+/// Longest cursor taken (a name of 253 bytes encodes to 338 characters).
+const MAX_CURSOR: usize = 400;
+
+/// Cursors: base64url without padding; decoding takes any such text (trailing bits too).
+const CURSOR: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+);
 
 /// `limit` (default 1,000, at most 10,000) and `cursor` (opaque: the previous page's last name)
 /// of a list request.
@@ -33,31 +46,26 @@ impl Page {
                     )
                 })?,
         };
+        // Any cursor of the documented form is a position: the names after the text it
+        // encodes (lexical order), so a hand-made one pages from there rather than failing.
         let after = match query.get("cursor") {
             None => None,
-            Some(text) => Some(
-                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, text)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    // Certificate names and hostnames: printable, no spaces.
-                    .filter(|name| {
-                        !name.is_empty()
-                            && name.len() <= 253
-                            && name.bytes().all(|b| b.is_ascii_graphic())
-                    })
-                    .ok_or_else(|| {
-                        ApiError::invalid(
-                            "cursor",
-                            "not a cursor this API gave (take it from the Link header)",
-                        )
-                    })?,
-            ),
+            Some(text) => {
+                let decoded = (text.len() <= MAX_CURSOR).then(|| CURSOR.decode(text));
+                let bytes = decoded.and_then(Result::ok).ok_or_else(|| {
+                    ApiError::invalid(
+                        "cursor",
+                        "not a cursor (base64url, as the Link header gives it)",
+                    )
+                })?;
+                Some(String::from_utf8_lossy(&bytes).into_owned()).filter(|a| !a.is_empty())
+            }
         };
         Ok(Page { limit, after })
     }
 
     pub fn cursor_for(last: &str) -> String {
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, last)
+        CURSOR.encode(last)
     }
 
     /// The page as a JSON array, with `Link: <path?limit=…&cursor=…>; rel="next"` when more

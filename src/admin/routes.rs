@@ -17,7 +17,6 @@ use super::pages::Page;
 use super::AdminState;
 use crate::lifecycle::RouteCreated;
 use crate::routes::model::{HeaderRules, HealthCheck, Hsts, Policy, UpstreamTarget};
-use crate::routes::validate::UpstreamScheme;
 use crate::routes::validate_upstreams::{self, UpstreamEntry};
 use crate::routes::{validate, Route};
 use crate::timefmt;
@@ -95,21 +94,6 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
             ));
         }
     }
-    let any_tls = targets
-        .iter()
-        .any(|(u, _)| u.scheme == UpstreamScheme::Https);
-    for (field, given) in [
-        ("upstream_ca_pem", body.upstream_ca_pem.is_some()),
-        ("upstream_sni", body.upstream_sni.is_some()),
-        ("insecure_skip_verify", body.insecure_skip_verify),
-    ] {
-        if given && !any_tls {
-            return Err(ApiError::invalid(
-                field,
-                "applies to https:// upstreams only, and this route has none",
-            ));
-        }
-    }
     if let Some(pem) = &body.upstream_ca_pem {
         validate_upstreams::upstream_ca_pem(pem)?;
     }
@@ -122,7 +106,7 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
     }
     if let Some(cert_name) = &body.cert_name {
         let Some(cert) = state.store.get_certificate(cert_name).await? else {
-            return Err(ApiError::invalid(
+            return Err(ApiError::unavailable(
                 "cert_name",
                 format!("no certificate named {cert_name:?}"),
             ));

@@ -87,6 +87,16 @@ pub fn identifier(field: &str, name: &str) -> Result<(), FieldError> {
 /// Normalises and checks a list of domains under `rules`: lower-cased, trailing dot dropped, IP
 /// addresses in canonical form, duplicates merged (first occurrence kept), 1 to 100 names.
 pub fn domains(field: &str, raw: &[String], rules: NameRules) -> Result<Vec<String>, FieldError> {
+    // Counted as sent, before duplicates merge: the schema's `maxItems` says the same.
+    if raw.len() > MAX_DOMAINS {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "at most {MAX_DOMAINS} domains per certificate, got {}",
+                raw.len()
+            ),
+        ));
+    }
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for name in raw {
         let name = domain(field, name, rules)?;

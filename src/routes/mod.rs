@@ -8,5 +8,6 @@ pub mod resolve;
 pub mod table;
 pub mod validate;
 pub mod validate_upstreams;
+pub mod whole_number;
 
 pub use model::Route;

@@ -114,11 +114,14 @@ impl Policy {
 pub struct HealthCheck {
     #[serde(default = "root_path")]
     pub path: String,
-    #[serde(default = "ten")]
+    #[serde(default = "ten", deserialize_with = "super::whole_number::deserialize")]
     pub interval_seconds: u64,
-    #[serde(default = "two")]
+    #[serde(default = "two", deserialize_with = "super::whole_number::deserialize")]
     pub timeout_seconds: u64,
-    #[serde(default = "ok_status")]
+    #[serde(
+        default = "ok_status",
+        deserialize_with = "super::whole_number::deserialize"
+    )]
     pub expect_status: u16,
 }
 
@@ -140,6 +143,7 @@ fn ok_status() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
     /// Seconds browsers remember to use HTTPS only.
+    #[serde(deserialize_with = "super::whole_number::deserialize")]
     pub max_age: u64,
     #[serde(default)]
     pub include_subdomains: bool,

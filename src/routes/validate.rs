@@ -98,7 +98,34 @@ pub fn upstream_at(field: &str, raw: &str) -> Result<Upstream, FieldError> {
     if host.is_empty() {
         return bad("has no host");
     }
+    let name_ok = host.split('.').all(|label| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    if !name_ok && host.parse::<IpAddr>().is_err() {
+        return bad("has a host that is neither a DNS name nor an IP address");
+    }
+    // What follows the host is nothing or `:port` (http's parser drops a port that is not a
+    // number, which would quietly mean the default port).
+    let after_host = authority
+        .as_str()
+        .strip_prefix(authority.host())
+        .unwrap_or(":");
+    if !after_host.is_empty()
+        && after_host
+            .strip_prefix(':')
+            .is_none_or(|p| p.parse::<u16>().is_err())
+    {
+        return bad("has a port that is not a number from 1 to 65535");
+    }
     let port = authority.port_u16().unwrap_or(scheme.default_port());
+    if port == 0 {
+        return bad("has port 0, which nothing listens on");
+    }
     let shown = if host.contains(':') {
         format!("[{host}]")
     } else {
@@ -186,7 +213,7 @@ fn is_link_local(ip: IpAddr) -> bool {
 
 /// Headers a rule may not touch: hop-by-hop ones (the proxy manages them) and `Host`
 /// (`preserve_host` governs it), plus the framing headers of the message.
-const UNTOUCHABLE: &[&str] = &[
+pub const UNTOUCHABLE: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -241,7 +268,10 @@ pub fn header_rules(
     let mut out = crate::routes::model::HeaderRules::default();
     for (raw, value) in &rules.set {
         let name = name_ok("set", raw)?;
-        if value.len() > MAX_VALUE_BYTES || http::HeaderValue::from_str(value).is_err() {
+        let printable = value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        if value.len() > MAX_VALUE_BYTES || !printable {
             return Err(FieldError::new(
                 &format!("{field}.set"),
                 format!("the value for {name:?} is not a usable header value (printable, at most {MAX_VALUE_BYTES} bytes)"),

@@ -28,7 +28,7 @@ pub enum UpstreamEntry {
 #[serde(deny_unknown_fields)]
 pub struct WeightedEntry {
     pub url: String,
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "super::whole_number::deserialize")]
     pub weight: u32,
 }
 
@@ -37,7 +37,8 @@ fn one() -> u32 {
 }
 
 /// The upstreams a route body names: `upstream` (one) or `upstreams` (a list), not both; each
-/// URL parsed and normalised, no URL twice.
+/// URL parsed and normalised; one listed twice is one, its weights added (at most
+/// [`MAX_WEIGHT`]).
 pub fn targets(
     upstream: Option<&str>,
     upstreams: Option<&[UpstreamEntry]>,
@@ -86,14 +87,11 @@ pub fn targets(
                 format!("must be 1 to {MAX_WEIGHT}"),
             ));
         }
-        if out.iter().any(|(u, _)| u.url == parsed.url) {
-            return Err(FieldError::new(
-                &field,
-                format!(
-                    "{} is listed twice; use `weight` for a larger share",
-                    parsed.url
-                ),
-            ));
+        // The same upstream twice (`http://a` and `http://a:80` are one) is one upstream with
+        // the weights added, as nginx counts a server listed twice: a larger share.
+        if let Some((_, held)) = out.iter_mut().find(|(u, _)| u.url == parsed.url) {
+            *held = (*held + weight).min(MAX_WEIGHT);
+            continue;
         }
         out.push((parsed, weight));
     }
@@ -112,7 +110,8 @@ pub fn stored(targets: &[(Upstream, u32)]) -> Vec<UpstreamTarget> {
 }
 
 /// Checks `health_check`: an absolute path, an interval of 1 s to 1 h, a timeout of at least
-/// 1 s and below the interval, a status code.
+/// 1 s to 1 h (a check longer than the interval delays the next one: they never overlap), a
+/// status code.
 pub fn health_check(check: &HealthCheck) -> Result<(), FieldError> {
     if !check.path.starts_with('/')
         || check.path.len() > 256
@@ -129,10 +128,10 @@ pub fn health_check(check: &HealthCheck) -> Result<(), FieldError> {
             "must be 1 to 3600",
         ));
     }
-    if check.timeout_seconds == 0 || check.timeout_seconds > check.interval_seconds {
+    if !(1..=3600).contains(&check.timeout_seconds) {
         return Err(FieldError::new(
             "health_check.timeout_seconds",
-            "must be at least 1 and at most interval_seconds",
+            "must be 1 to 3600",
         ));
     }
     if !(100..=599).contains(&check.expect_status) {
@@ -208,11 +207,14 @@ mod tests {
         let twice = [
             UpstreamEntry::Url("http://a:80".into()),
             UpstreamEntry::Url("http://A".into()),
+            UpstreamEntry::Weighted(WeightedEntry {
+                url: "http://a/".into(),
+                weight: 99,
+            }),
         ];
-        assert_eq!(
-            targets(None, Some(&twice)).unwrap_err().field,
-            "upstreams[1]"
-        );
+        let merged = targets(None, Some(&twice)).unwrap();
+        assert_eq!(merged.len(), 1, "one upstream listed three times is one");
+        assert_eq!(merged[0].1, MAX_WEIGHT, "1 + 1 + 99, at most {MAX_WEIGHT}");
         let heavy = [UpstreamEntry::Weighted(WeightedEntry {
             url: "http://a".into(),
             weight: 0,
@@ -249,7 +251,7 @@ mod tests {
             ),
             (
                 HealthCheck {
-                    timeout_seconds: 6,
+                    timeout_seconds: 0,
                     ..good.clone()
                 },
                 "health_check.timeout_seconds",
@@ -264,6 +266,12 @@ mod tests {
         ] {
             assert_eq!(health_check(&bad).unwrap_err().field, field);
         }
+        // A check may take longer than the interval: the next one waits for it.
+        let slow = HealthCheck {
+            timeout_seconds: 60,
+            ..good.clone()
+        };
+        assert!(health_check(&slow).is_ok());
     }
 
     #[test]

@@ -24,10 +24,10 @@ pub enum Listed {
 
 /// A filter `GET /certificates/` applies in Redis, through an index.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CertFilter {
-    Status(crate::certs::model::CertStatus),
+pub struct CertFilter {
+    pub status: Option<crate::certs::model::CertStatus>,
     /// An owner's token hash.
-    Owner(String),
+    pub owner: Option<String>,
 }
 
 /// One page and the cursor of the next (the page's last name), if any.
@@ -116,19 +116,21 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` certificates with this status or owner whose names sort after `after`:
-    /// walked in that index, so a page reads only its own records.
+    /// Up to `limit` certificates with this status and/or owner whose names sort after
+    /// `after`: walked in the owner's index (else the status's), so a page reads only its own
+    /// records; with both filters a page may hold fewer than `limit`.
     pub async fn certificates_page_where(
         &self,
         filter: &CertFilter,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<CertificateRecord>> {
-        let ordered = match filter {
-            CertFilter::Status(status) => self
+        let ordered = match (&filter.owner, filter.status) {
+            (Some(hash), _) => self.keys.certs_owned_by(hash),
+            (None, Some(status)) => self
                 .keys
-                .certs_with_status(super::status_counts::field(*status)),
-            CertFilter::Owner(hash) => self.keys.certs_owned_by(hash),
+                .certs_with_status(super::status_counts::field(status)),
+            (None, None) => self.listed_keys(Listed::Certificates).1,
         };
         let (names, next_after) = self.page_names_in(ordered, after, limit).await?;
         let items = self
@@ -137,9 +139,12 @@ impl Store {
             .into_iter()
             .flatten()
             // An index entry a concurrent write has not yet moved is left out, never shown wrong.
-            .filter(|r| match filter {
-                CertFilter::Status(status) => r.status == *status,
-                CertFilter::Owner(hash) => r.owner_token_hash == *hash,
+            .filter(|r| {
+                filter.status.is_none_or(|s| r.status == s)
+                    && filter
+                        .owner
+                        .as_ref()
+                        .is_none_or(|hash| r.owner_token_hash == *hash)
             })
             .collect();
         Ok(Page { items, next_after })

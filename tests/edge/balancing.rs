@@ -188,10 +188,6 @@ async fn upstream_fields_are_validated() {
     let (_redis, cg) = instance(&[]).await;
     for (body, field) in [
         (
-            json!({"hostname": "v.test", "upstreams": ["http://a:1", "http://A:1"]}),
-            "upstreams[1]",
-        ),
-        (
             json!({"hostname": "v.test", "upstreams": [{"url": "http://a:1", "weight": 0}]}),
             "upstreams[0].weight",
         ),
@@ -212,8 +208,12 @@ async fn upstream_fields_are_validated() {
             "upstream_ca_pem",
         ),
         (
-            json!({"hostname": "v.test", "upstream": "http://a:1", "upstream_sni": "a.test"}),
-            "upstream_sni",
+            json!({"hostname": "v.test", "upstream": "http://a:1*"}),
+            "upstream",
+        ),
+        (
+            json!({"hostname": "v.test", "upstream": "http://a*b:1"}),
+            "upstream",
         ),
     ] {
         let r = cg.admin().post("/proxies/", &body).await.unwrap();
@@ -222,4 +222,14 @@ async fn upstream_fields_are_validated() {
     }
     let r = cg.admin().get("/proxies/v.test").await.unwrap();
     assert_eq!(r.status, 404, "nothing was written");
+
+    // One upstream listed twice is one, its weights added; TLS settings on a route without an
+    // https:// upstream are kept and change nothing.
+    let body = json!({"hostname": "v.test", "upstreams": ["http://a:1", {"url": "http://A:1", "weight": 3}], "upstream_sni": "a.test"});
+    let r = cg.admin().post("/proxies/", &body).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(
+        r.json()["upstreams"],
+        json!([{"url": "http://a:1", "weight": 4}])
+    );
 }

@@ -267,10 +267,6 @@ async fn route_rules_for_non_admin_tokens() {
             "hostname",
         ),
         (
-            json!({ "hostname": "c.test", "upstream": "http://127.0.0.1:1", "cert_name": "nope" }),
-            "cert_name",
-        ),
-        (
             json!({ "hostname": "c.test", "upstream": "http://127.0.0.1:1", "extra": 1 }),
             "extra",
         ),
@@ -279,6 +275,13 @@ async fn route_rules_for_non_admin_tokens() {
         assert_eq!(r.status, 400, "{body}");
         assert_eq!(r.json()["field"], field);
     }
+    // A well-formed name of a certificate that does not exist: the state refuses it.
+    let body =
+        json!({ "hostname": "c.test", "upstream": "http://127.0.0.1:1", "cert_name": "nope" });
+    let r = admin.post("/proxies/", &body).await.unwrap();
+    assert_eq!(r.status, 409, "{}", r.json());
+    assert_eq!(r.json()["error"], "unavailable");
+    assert_eq!(r.json()["field"], "cert_name");
 }
 
 /// Forwarding failures say which side failed (metrics label `reason`), and the client's own
