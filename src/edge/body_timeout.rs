@@ -5,9 +5,15 @@
 //! rule) — so a client that drips one byte every few seconds is cut off too. When the deadline
 //! passes the body fails with [`BodyTimedOut`]: the upstream request is aborted and the client
 //! gets `408`.
+//!
+//! The body also records when the upstream last took a piece of it ([`SendProgress`]): the
+//! upstream's own deadline (`UPSTREAM_TIMEOUT_SECONDS`) runs from the end of the request, and
+//! while the body is sent, from its last piece, so a long upload is not cut by it.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +33,44 @@ pub struct BodyLimits {
     pub min_rate: u64,
 }
 
+/// When the upstream last took a piece of a request body (or its end).
+#[derive(Debug)]
+pub struct SendProgress {
+    started: Instant,
+    /// Milliseconds from `started` to the last piece taken.
+    last_ms: AtomicU64,
+}
+
+impl SendProgress {
+    fn new(started: Instant) -> Arc<SendProgress> {
+        Arc::new(SendProgress {
+            started,
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn record(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.started).as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// Resolves once `quiet` has passed with no piece taken (the last piece, or the end, is
+    /// the start of the wait for the answer).
+    pub async fn quiet_for(&self, quiet: Duration) {
+        loop {
+            let due = self.last() + quiet;
+            tokio::time::sleep_until(due).await;
+            if self.last() + quiet <= Instant::now() {
+                return;
+            }
+        }
+    }
+}
+
 /// A request body with a deadline.
 pub struct TimedBody<B> {
     inner: B,
@@ -34,6 +78,7 @@ pub struct TimedBody<B> {
     started: Instant,
     received: u64,
     timer: Pin<Box<Sleep>>,
+    progress: Arc<SendProgress>,
 }
 
 impl<B> TimedBody<B> {
@@ -45,7 +90,13 @@ impl<B> TimedBody<B> {
             started: now,
             received: 0,
             timer: Box::pin(tokio::time::sleep_until(now + limits.between_reads)),
+            progress: SendProgress::new(now),
         }
+    }
+
+    /// When the upstream last took a piece of this body.
+    pub fn progress(&self) -> Arc<SendProgress> {
+        self.progress.clone()
     }
 
     /// The earlier of "next piece due" and "the rate's allowance used up".
@@ -77,12 +128,17 @@ where
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
                 }
-                let deadline = this.deadline(Instant::now());
+                let now = Instant::now();
+                this.progress.record(now);
+                let deadline = this.deadline(now);
                 this.timer.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                this.progress.record(Instant::now());
+                Poll::Ready(None)
+            }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
                 Poll::Pending => Poll::Pending,

@@ -11,7 +11,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
-use super::body_timeout::{BodyLimits, TimedBody};
+use super::body_timeout::{BodyLimits, SendProgress, TimedBody};
 use super::context::{Outcome, RequestCtx};
 use super::forwarded::{set_forwarded, strip_hop_by_hop};
 use super::tunnel::Tunnel;
@@ -232,10 +232,12 @@ impl Proxy {
         }
         // A request without a body (most GETs) needs no deadline, and no timer is made for it.
         let bodiless = http_body::Body::is_end_stream(&body);
-        let body = if bodiless {
-            BodyExt::boxed(body.map_err(Into::into))
+        let (body, progress) = if bodiless {
+            (BodyExt::boxed(body.map_err(Into::into)), None)
         } else {
-            BodyExt::boxed(TimedBody::new(body, self.body_limits))
+            let timed = TimedBody::new(body, self.body_limits);
+            let progress = timed.progress();
+            (BodyExt::boxed(timed), Some(progress))
         };
         // Only a request that can be sent again as it was may go to a second upstream, or again
         // on a new connection when the upstream drops a kept-alive one under it.
@@ -306,10 +308,12 @@ impl Proxy {
             let sent = member
                 .client
                 .send(Request::from_parts(parts, body), replayable);
-            let outcome = tokio::time::timeout(self.config.upstream_timeout, sent).await;
+            let outcome =
+                within_upstream_timeout(sent, progress.as_deref(), self.config.upstream_timeout)
+                    .await;
             drop(in_flight);
             let e = match outcome {
-                Err(_) => {
+                None => {
                     return Err(Refusal::Upstream {
                         failure: UpstreamError::Timeout,
                         upstream: member.url.clone(),
@@ -317,13 +321,13 @@ impl Proxy {
                         grpc,
                     })
                 }
-                Ok(Ok((response, lent))) => {
+                Some(Ok((response, lent))) => {
                     member.health.succeeded();
                     slot = held;
                     checkin = lent;
                     break response;
                 }
-                Ok(Err(e)) => e,
+                Some(Err(e)) => e,
             };
             let failure = UpstreamError::classify(&e);
             let detail = describe(&e);
@@ -397,6 +401,23 @@ enum Refusal {
         detail: String,
         grpc: bool,
     },
+}
+
+/// The upstream's answer (`None`: it took longer than `timeout` from the end of the request —
+/// from the start for a request without a body, from the body's last piece otherwise, so a long
+/// upload is not cut by it but an upstream that stops taking the body is).
+async fn within_upstream_timeout<T>(
+    sent: impl std::future::Future<Output = T>,
+    progress: Option<&SendProgress>,
+    timeout: std::time::Duration,
+) -> Option<T> {
+    match progress {
+        None => tokio::time::timeout(timeout, sent).await.ok(),
+        Some(progress) => tokio::select! {
+            answer = sent => Some(answer),
+            _ = progress.quiet_for(timeout) => None,
+        },
+    }
 }
 
 /// `certgate_upstream_queue_seconds`: how long a request waited for its slot, if it waited (one

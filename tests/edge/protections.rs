@@ -106,3 +106,52 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
     let status = cg.wait_exit();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `UPSTREAM_TIMEOUT_SECONDS` is the upstream's time to answer once the request is sent, not a
+/// cap on the upload: a body streamed for three times the timeout to an upstream that reads it
+/// whole before answering is answered; an upstream silent after the body ends gets `504`.
+#[tokio::test]
+async fn the_upstream_timeout_runs_from_the_end_of_the_request() {
+    let (_redis, cg) = instance(&[("UPSTREAM_TIMEOUT_SECONDS", "1")]).await;
+    let up = upstream::start("upload").await;
+    create_self_signed(&cg.admin(), "upload", &["upload.test"]).await;
+    route(&cg, "upload.test", &up.url(), None).await;
+    let port = cg.https_port;
+
+    let chunks = futures_util::stream::unfold(0u32, |sent| async move {
+        if sent == 6 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let frame = hyper::body::Frame::data(Bytes::from(vec![b'u'; 1000]));
+        Some((Ok::<_, std::io::Error>(frame), sent + 1))
+    });
+    let mut sender = http1(connect(port, "upload.test", &[b"http/1.1"]).await).await;
+    let req = Request::post("/upload")
+        .header("host", "upload.test")
+        .body(http_body_util::StreamBody::new(chunks))
+        .unwrap();
+    let answer = collect(sender.send_request(req).await.unwrap()).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "a 3 s upload with a 1 s upstream timeout: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["body_bytes"], json!(6000));
+
+    // The body sent, the upstream takes 3 s to answer: 504 after about one second.
+    let mut sender = http1(connect(port, "upload.test", &[b"http/1.1"]).await).await;
+    let req = Request::post("/slow/3000")
+        .header("host", "upload.test")
+        .body(Full::new(Bytes::from_static(b"small")))
+        .unwrap();
+    let started = Instant::now();
+    let answer = collect(sender.send_request(req).await.unwrap()).await;
+    assert_eq!(answer.status, 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "504 after {:?}",
+        started.elapsed()
+    );
+}
