@@ -185,7 +185,7 @@ impl Accounts {
                 .await
             {
                 Ok(account) => return Ok(account),
-                Err(e) => match retry_delay(&e, attempt, self.http.retry_after()) {
+                Err(e) => match retry_delay(&e, attempt, super::http::retry_after()) {
                     Some(delay) => {
                         attempt += 1;
                         tokio::time::sleep(delay).await;
@@ -225,7 +225,7 @@ impl Accounts {
                 .await
             {
                 Ok(created) => break created,
-                Err(e) => match retry_delay(&e, attempt, self.http.retry_after()) {
+                Err(e) => match retry_delay(&e, attempt, super::http::retry_after()) {
                     Some(delay) => {
                         attempt += 1;
                         tokio::time::sleep(delay).await;

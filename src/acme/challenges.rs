@@ -74,7 +74,7 @@ impl AcmeIssuer {
             while let Some(next) = authorizations.next().await {
                 let mut auth = match next {
                     Ok(auth) => auth,
-                    Err(e) => match retry_delay(&e, restarts, self.http.retry_after()) {
+                    Err(e) => match retry_delay(&e, restarts, super::http::retry_after()) {
                         Some(delay) => {
                             restarts += 1;
                             tokio::time::sleep(delay).await;

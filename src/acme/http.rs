@@ -2,11 +2,14 @@
 //!
 //! It trusts the system roots plus every certificate in `ACME_CA_BUNDLE` (instant-acme's own
 //! `builder_with_root` trusts only the first one), and remembers the last `Retry-After` the
-//! server sent, which instant-acme does not expose with a `rateLimited` problem.
+//! server sent, which instant-acme does not expose with a `rateLimited` problem — per piece of
+//! work ([`with_own_retry_after`]: an order, a renewal-information poll, a revocation), since
+//! one client serves every order of the instance and one order's hint must not steer another.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -21,7 +24,26 @@ use super::SetupError;
 #[derive(Clone)]
 pub struct AcmeHttp {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>,
-    retry_after: Arc<Mutex<Option<SystemTime>>>,
+}
+
+tokio::task_local! {
+    /// The last `Retry-After` the CA sent to the piece of work running in this scope.
+    static RETRY_AFTER: Cell<Option<SystemTime>>;
+}
+
+/// Runs `work` (an order, a poll, a revocation) with a `Retry-After` of its own: what the CA
+/// answers its requests is what [`retry_after`] reads inside it, and nothing outside it.
+pub async fn with_own_retry_after<F: Future>(work: F) -> F::Output {
+    RETRY_AFTER.scope(Cell::new(None), work).await
+}
+
+/// The most recent `Retry-After` the CA sent to the work in this scope, if still in the future.
+pub fn retry_after() -> Option<SystemTime> {
+    RETRY_AFTER
+        .try_with(Cell::get)
+        .ok()
+        .flatten()
+        .filter(|t| *t > SystemTime::now())
 }
 
 impl AcmeHttp {
@@ -67,14 +89,7 @@ impl AcmeHttp {
             .wrap_connector(http);
         Ok(AcmeHttp {
             client: Client::builder(TokioExecutor::new()).build(connector),
-            retry_after: Arc::new(Mutex::new(None)),
         })
-    }
-
-    /// The most recent `Retry-After` seen, if it is still in the future.
-    pub fn retry_after(&self) -> Option<SystemTime> {
-        let at = *self.retry_after.lock().expect("retry-after lock");
-        at.filter(|t| *t > SystemTime::now())
     }
 }
 
@@ -85,7 +100,6 @@ impl HttpClient for AcmeHttp {
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
         let method = req.method().to_string();
         let fut = self.client.request(req);
-        let retry_after = self.retry_after.clone();
         Box::pin(async move {
             let started = std::time::Instant::now();
             let _timer = scopeguard(move || {
@@ -100,7 +114,8 @@ impl HttpClient for AcmeHttp {
                 })?
                 .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
             if let Some(at) = parse_retry_after(response.headers().get(http::header::RETRY_AFTER)) {
-                *retry_after.lock().expect("retry-after lock") = Some(at);
+                // Polled inside the work's scope (instant-acme awaits this future in place).
+                let _ = RETRY_AFTER.try_with(|cell| cell.set(Some(at)));
             }
             Ok(BytesResponse::from(response))
         })
@@ -124,4 +139,107 @@ fn parse_retry_after(value: Option<&http::HeaderValue>) -> Option<SystemTime> {
     let text = value?.to_str().ok()?.trim();
     let seconds: u64 = text.parse().ok()?;
     Some(SystemTime::now() + std::time::Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    /// An HTTPS server on 127.0.0.1 answering every request `200` with `Retry-After: {path}`
+    /// (the path's number), and the PEM of the CA its certificate chains to.
+    async fn retry_after_server() -> (std::net::SocketAddr, String) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(
+                        |req: http::Request<hyper::body::Incoming>| async move {
+                            let seconds = req.uri().path().trim_start_matches('/').to_owned();
+                            let mut response =
+                                http::Response::new(http_body_util::Full::new(Bytes::new()));
+                            response.headers_mut().insert(
+                                http::header::RETRY_AFTER,
+                                http::HeaderValue::from_str(&seconds).unwrap(),
+                            );
+                            Ok::<_, std::convert::Infallible>(response)
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        (addr, ca_pem)
+    }
+
+    async fn get(http: &AcmeHttp, addr: std::net::SocketAddr, path: &str) {
+        let req = http::Request::get(format!("https://{addr}{path}"))
+            .body(BodyWrapper::from(Vec::new()))
+            .unwrap();
+        HttpClient::request(http, req).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_orders_retry_after_does_not_steer_another() {
+        let (addr, ca_pem) = retry_after_server().await;
+        let http = AcmeHttp::new(Some(&ca_pem)).unwrap();
+        let (told, asked) = tokio::sync::oneshot::channel::<()>();
+        let (answered, heard) = tokio::sync::oneshot::channel::<()>();
+        // Order A is told to wait 30 s and keeps that while order B runs beside it.
+        let order_a = {
+            let http = http.clone();
+            tokio::spawn(with_own_retry_after(async move {
+                get(&http, addr, "/30").await;
+                told.send(()).unwrap();
+                heard.await.unwrap();
+                retry_after()
+            }))
+        };
+        let order_b = with_own_retry_after(async {
+            asked.await.unwrap();
+            let before = retry_after();
+            get(&http, addr, "/2").await;
+            let after = retry_after();
+            answered.send(()).unwrap();
+            (before, after)
+        })
+        .await;
+        let a = order_a.await.unwrap().expect("A keeps its own Retry-After");
+        let (b_before, b_after) = order_b;
+        assert_eq!(b_before, None, "B saw A's Retry-After");
+        let b_after = b_after.expect("B's own Retry-After");
+        assert!(
+            a > b_after + std::time::Duration::from_secs(20),
+            "A's was replaced by B's"
+        );
+        assert_eq!(retry_after(), None, "nothing outside an order's scope");
+    }
 }

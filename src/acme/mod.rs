@@ -112,18 +112,21 @@ impl Issuer for AcmeIssuer {
         let directory = request.directory_url.as_deref().ok_or_else(|| {
             IssueError::Internal("no ACME directory recorded for this certificate".into())
         })?;
-        let account = self
-            .accounts
-            .get(directory, request.email.as_deref())
-            .await?;
-        self.run_order(&account, request).await
+        http::with_own_retry_after(async {
+            let account = self
+                .accounts
+                .get(directory, request.email.as_deref())
+                .await?;
+            self.run_order(&account, request).await
+        })
+        .await
     }
 
     async fn renewal_info(
         &self,
         cert: &IssuedRef<'_>,
     ) -> Result<Option<RenewalAdvice>, IssueError> {
-        self.fetch_renewal_info(cert).await
+        http::with_own_retry_after(self.fetch_renewal_info(cert)).await
     }
 
     async fn revoke(
@@ -131,7 +134,7 @@ impl Issuer for AcmeIssuer {
         cert: &IssuedRef<'_>,
         reason: RevocationReason,
     ) -> Result<(), IssueError> {
-        self.revoke_certificate(cert, reason).await
+        http::with_own_retry_after(self.revoke_certificate(cert, reason)).await
     }
 
     async fn sweep_leftovers(&self) -> Result<(), IssueError> {

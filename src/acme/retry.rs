@@ -12,7 +12,7 @@ macro_rules! retry_raw {
                 Err(e) => match $crate::acme::problem::retry_delay(
                     &e,
                     attempt,
-                    $issuer.http.retry_after(),
+                    $crate::acme::http::retry_after(),
                 ) {
                     Some(delay) => {
                         attempt += 1;
