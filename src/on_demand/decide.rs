@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{OnDemand, OWNER, PATTERNS_FRESH_FOR};
-use crate::certs::model::{CertStatus, CertificateRecord, ChallengeKind, IssuerKind};
+use crate::certs::model::{
+    CertStatus, CertificateRecord, ChallengeKind, GenerationState, IssuerKind,
+};
 use crate::certs::validate::{self, FieldError, NameRules};
 use crate::lifecycle::Created;
 use crate::metrics::METRICS;
@@ -231,10 +233,14 @@ impl OnDemand {
         Ok(patterns)
     }
 
-    /// Waits for the certificate to be served here; a failed generation starts the name's
-    /// back-off for every instance.
+    /// Waits for the certificate to be served here; a generation that fails meanwhile starts
+    /// the name's back-off for every instance.
+    ///
+    /// The generation's own status decides, not the record's: a retry of a failed name runs
+    /// while the record still says `failed`, and the handshake that started it waits for it.
     async fn wait(&self, host: &str, ready: &impl Fn() -> bool, started_here: bool) -> Outcome {
         let began = Instant::now();
+        let began_at = timefmt::now() - time::Duration::seconds(1);
         let deadline = began + self.inner.settings.handshake_wait;
         let name = cert_name_for(host);
         let mut next_check = began;
@@ -249,30 +255,50 @@ impl OnDemand {
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + Duration::from_millis(500);
-                let store = &self.inner.store;
-                // The lock first, then the record: the holder writes the record before it lets
-                // go of the lock, so "no lock, then no record" means nobody is ordering.
-                let ordering = store.on_demand_order_locked(host).await.unwrap_or(true);
-                match store.get_certificate(&name).await {
-                    Ok(Some(record)) if record.status == CertStatus::Failed => {
-                        tracing::warn!(
-                            host,
-                            error = record.last_error.as_deref().unwrap_or(""),
-                            "on-demand issuance failed; the name backs off"
-                        );
-                        let _ = store.on_demand_failed(host).await;
-                        return Outcome::NotReady;
-                    }
-                    // No record and nobody ordering (the holder was rate-limited): give up now.
-                    Ok(None) if !ordering => {
-                        return Outcome::NotReady;
-                    }
-                    _ => {}
+                if let Some(outcome) = self.check_generation(host, &name, began_at).await {
+                    return outcome;
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Outcome::NotReady
+    }
+
+    /// What [`Self::wait`] learns from Redis: `Some` when waiting longer is pointless — the
+    /// generation failed since the wait began (back-off started), or there is no record and
+    /// nobody ordering one (the lock holder was rate-limited).
+    async fn check_generation(
+        &self,
+        host: &str,
+        name: &str,
+        began_at: time::OffsetDateTime,
+    ) -> Option<Outcome> {
+        let store = &self.inner.store;
+        // The lock first, then the record: the holder writes the record before it lets go of
+        // the lock, so "no lock, then no record" means nobody is ordering.
+        let ordering = store.on_demand_order_locked(host).await.unwrap_or(true);
+        if let Ok(Some(status)) = store.get_status(name).await {
+            let failed_now = status.status == GenerationState::Failed
+                && status
+                    .finished_at
+                    .as_deref()
+                    .and_then(timefmt::parse)
+                    .is_some_and(|at| at >= began_at);
+            if failed_now {
+                tracing::warn!(
+                    host,
+                    error = status.message,
+                    "on-demand issuance failed; the name backs off"
+                );
+                let _ = store.on_demand_failed(host).await;
+                return Some(Outcome::NotReady);
+            }
+            return None;
+        }
+        match store.get_certificate(name).await {
+            Ok(None) if !ordering => Some(Outcome::NotReady),
+            _ => None,
+        }
     }
 }
 

@@ -408,3 +408,52 @@ async fn a_failed_name_backs_off_everywhere() {
         "{metrics}"
     );
 }
+
+/// Once a failed name's back-off is over, the handshake that starts its retry waits for the new
+/// generation and is served its certificate (the record still says `failed` while the retry
+/// runs: the generation's own status decides).
+#[tokio::test]
+async fn the_handshake_that_retries_a_failed_name_is_served_its_certificate() {
+    let env = on_demand_env(&[]).await;
+    allow(&env.certgate, "retry.test").await;
+    env.pebble.set_a("retry.test", "127.0.0.2").await;
+    let port = env.certgate.https_port;
+    let (default_serial, _) = handshake(port, "retry.test").await;
+    let status =
+        common::wait_generation(&env.certgate.admin(), "retry.test", Duration::from_secs(60)).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    common::wait_until("the back-off", Duration::from_secs(10), || async {
+        !env.redis.keys("acme:ondemand:backoff:*").await.is_empty()
+    })
+    .await;
+
+    // Validation can succeed now, and the back-off is over (its key gone, as at its end).
+    env.pebble.clear_a("retry.test").await;
+    let client = env.redis.client().await;
+    for key in env.redis.keys("acme:ondemand:backoff:*").await {
+        let _: i64 = fred::prelude::KeysInterface::del(&client, key)
+            .await
+            .unwrap();
+    }
+    let (serial, took) = handshake(port, "retry.test").await;
+    if serial == default_serial {
+        let status = env
+            .certgate
+            .admin()
+            .get("/certificates/retry.test/status")
+            .await
+            .unwrap();
+        panic!(
+            "the retrying handshake got the default certificate after {took:?}: {}",
+            status.json()
+        );
+    }
+    let cert = with_pem(&env.certgate.admin(), "retry.test").await;
+    assert_eq!(
+        leaf_info(cert["fullchain_pem"].as_str().unwrap())
+            .unwrap()
+            .serial,
+        serial
+    );
+    assert_eq!(orders(&env), 2, "one order per attempt");
+}

@@ -237,6 +237,19 @@ impl Pebble {
     }
 
     /// Makes challtestsrv answer SERVFAIL for `host`.
+    /// Forgets `host`'s mock A records: it resolves to the default address again.
+    pub async fn clear_a(&self, host: &str) {
+        let client = certgate::client::AdminClient::new(
+            &format!("http://127.0.0.1:{}", self.challtestsrv_port),
+            None,
+        );
+        let r = client
+            .post("/clear-a", &json!({ "host": host }))
+            .await
+            .unwrap();
+        assert!(r.status.is_success(), "challtestsrv clear-a: {}", r.status);
+    }
+
     pub async fn set_servfail(&self, host: &str) {
         let client = certgate::client::AdminClient::new(
             &format!("http://127.0.0.1:{}", self.challtestsrv_port),
