@@ -39,6 +39,12 @@ impl Lifecycle {
             };
             let lifecycle = self.clone();
             tokio::spawn(async move {
+                // Whatever becomes of the run — done, refused, or a panic — the name leaves the
+                // local set, so the recovery loop can queue it here again.
+                let queued = Queued {
+                    lifecycle: &lifecycle,
+                    name: &name,
+                };
                 // The lane is chosen by the record's issuer (ACME when it cannot be read: the
                 // job then finds out for itself).
                 let kind = match lifecycle.inner.store.get_certificate(&name).await {
@@ -48,14 +54,12 @@ impl Lifecycle {
                 let Ok(permit) = lifecycle.inner.lanes.get(kind).acquire_owned().await else {
                     return;
                 };
-                lifecycle.run_job(&name).await;
+                let run = std::panic::AssertUnwindSafe(lifecycle.run_job(&name));
+                if futures_util::FutureExt::catch_unwind(run).await.is_err() {
+                    tracing::error!(cert_name = %name, "generation panicked; its lease runs out and it is taken over");
+                }
                 drop(permit);
-                lifecycle
-                    .inner
-                    .local
-                    .lock()
-                    .expect("lifecycle lock")
-                    .remove(&name);
+                drop(queued);
                 // A renewal requested while this run was finishing found the name still local.
                 if let Ok(Some(s)) = lifecycle.inner.store.get_status(&name).await {
                     if s.status == GenerationState::Pending {
@@ -64,5 +68,23 @@ impl Lifecycle {
                 }
             });
         }
+    }
+}
+
+/// A name queued or running here; dropping it (at the run's end, or unwinding from a panic)
+/// takes the name out of the local set.
+struct Queued<'a> {
+    lifecycle: &'a Lifecycle,
+    name: &'a str,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.lifecycle
+            .inner
+            .local
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(self.name);
     }
 }

@@ -151,3 +151,91 @@ async fn a_hanging_ca_does_not_block_self_signed_generations() {
         "the ACME job is still stuck: {acme}"
     );
 }
+
+/// An issuer that panics at its first issuance, then signs as the self-signed one does.
+struct PanicsOnce {
+    panicked: std::sync::atomic::AtomicBool,
+    signer: certgate::certs::self_signed::SelfSignedIssuer,
+}
+
+#[async_trait::async_trait]
+impl certgate::certs::issuer::Issuer for PanicsOnce {
+    fn kind(&self) -> certgate::certs::model::IssuerKind {
+        certgate::certs::model::IssuerKind::SelfSigned
+    }
+
+    async fn issue(
+        &self,
+        request: &certgate::certs::issuer::IssueRequest,
+    ) -> Result<certgate::certs::issuer::IssuedCertificate, certgate::certs::issuer::IssueError>
+    {
+        if !self
+            .panicked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("injected: a bug in a generation");
+        }
+        self.signer.issue(request).await
+    }
+}
+
+/// A generation that panics is taken over like a crashed one: its lease runs out, the recovery
+/// loop queues the name again, and this same instance runs it (the panicked run gave its place
+/// in the local queue back).
+#[tokio::test]
+async fn a_generation_that_panics_is_run_again_by_the_same_instance() {
+    use certgate::lifecycle::{Created, Issuers, Lifecycle};
+    let redis = Redis::start().await;
+    let store = certgate::store::Store::connect(&redis.url(), "p:").unwrap();
+    assert!(store.wait_connected(Duration::from_secs(5)).await);
+    let raw: certgate::config::RawValues = [("CERT_LEASE_SECONDS", "2")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let config = std::sync::Arc::new(certgate::config::Config::from_raw(&raw).unwrap());
+    let issuer = std::sync::Arc::new(PanicsOnce {
+        panicked: Default::default(),
+        signer: certgate::certs::self_signed::SelfSignedIssuer { validity_days: 30 },
+    });
+    let issuers = Issuers {
+        self_signed: issuer,
+        acme: None,
+    };
+    let (trigger, stop) = certgate::shutdown::channel();
+    let mut tasks = certgate::tasks::Tasks::new();
+    let lifecycle = Lifecycle::start(
+        store.clone(),
+        config,
+        issuers,
+        certgate::events::Events::new(),
+        certgate::ids::InstanceId::generate(),
+        &mut tasks,
+        &stop,
+    );
+    let record = certgate::certs::model::CertificateRecord::pending(
+        "panics",
+        vec!["panics.test".into()],
+        certgate::certs::model::IssuerKind::SelfSigned,
+        certgate::certs::model::KeyType::EcdsaP256,
+        "sha256:00",
+        &certgate::timefmt::now_string(),
+    );
+    assert_eq!(
+        lifecycle.create_certificate(&record, true).await.unwrap(),
+        Created::Queued
+    );
+    common::wait_until(
+        "the generation run again after its panic",
+        Duration::from_secs(20),
+        || async {
+            store
+                .get_status("panics")
+                .await
+                .unwrap()
+                .is_some_and(|s| s.status == certgate::certs::model::GenerationState::Completed)
+        },
+    )
+    .await;
+    trigger.fire();
+    tasks.join_all(Duration::from_secs(5)).await;
+}
