@@ -85,7 +85,17 @@ pub async fn run(
             }
         });
     }
-    let events = Events::new();
+    // The tables and the publisher exist before anything that announces changes starts: an
+    // announcement made to no sink would reach the other instances only at the next resync.
+    let tables = Arc::new(EdgeTables::new(
+        store.clone(),
+        config.cert_cache_size,
+        config.metrics_per_certificate_limit,
+    ));
+    let events = Events::new(
+        tables.clone(),
+        Some(Arc::new(RedisPublisher::new(store.clone(), &instance))),
+    );
     let acme = Arc::new(AcmeIssuer::new(store.clone(), &config)?);
     let profiles = Arc::new(acme.profile_catalog());
     let issuers = Issuers {
@@ -113,9 +123,8 @@ pub async fn run(
         profiles,
         upstreams.clone(),
         admin_owner.clone(),
+        tables.series.clone(),
     );
-    let tables = Arc::new(EdgeTables::new(store.clone(), config.cert_cache_size));
-    events.connect_local(tables.clone());
     health.watch_certificates(tables.certs.clone());
     let default_cert = Arc::new(DefaultCert::new(
         config.self_signed_days,
@@ -177,7 +186,6 @@ pub async fn run(
         "HTTPS listener",
         https_edge.serve(listeners.https, connections.clone(), stop.clone()),
     );
-    events.connect_remote(Arc::new(RedisPublisher::new(store.clone(), &instance)));
     {
         let (store, config, instance, stop) = (
             store.clone(),

@@ -71,7 +71,8 @@ impl ChangeSink for RedisPublisher {
 }
 
 /// Subscribes to the channel and applies the other instances' changes; after every reconnect
-/// (messages may have been lost meanwhile) the tables are reloaded in full.
+/// (messages may have been lost meanwhile) the tables are reloaded in full. Should the
+/// subscriber's channels close, a new subscriber is made (and the tables reloaded).
 pub async fn follow(
     settings: RedisSettings,
     store: Store,
@@ -80,12 +81,36 @@ pub async fn follow(
     tables: Arc<EdgeTables>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let subscriber: SubscriberClient = settings.builder()?.build_subscriber_client()?;
+    loop {
+        let subscriber: SubscriberClient = settings.builder()?.build_subscriber_client()?;
+        let ended = follow_with(&subscriber, &store, &origin, &guard, &tables, &shutdown).await;
+        let _ = subscriber.quit().await;
+        if !ended {
+            return Ok(());
+        }
+        tracing::warn!("change events: the subscriber's channel closed; subscribing anew");
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.wait() => return Ok(()),
+        }
+    }
+}
+
+/// Follows the channel with one subscriber until `shutdown` (`false`) or until its channels
+/// close (`true`).
+async fn follow_with(
+    subscriber: &SubscriberClient,
+    store: &Store,
+    origin: &InstanceId,
+    guard: &super::guard::Guard,
+    tables: &EdgeTables,
+    shutdown: &Shutdown,
+) -> bool {
     subscriber.connect();
     let _resubscribe = subscriber.manage_subscriptions();
     let mut messages = subscriber.message_rx();
     let mut reconnects = subscriber.reconnect_rx();
-    let name = channel(&store);
+    let name = channel(store);
     let subscribed = {
         let subscriber = subscriber.clone();
         let name = name.clone();
@@ -99,44 +124,94 @@ pub async fn follow(
             }
         })
     };
-    loop {
+    let ended = loop {
         tokio::select! {
-            message = messages.recv() => {
-                let Ok(message) = message else {
-                    // Lagged: some were dropped locally.
-                    reload(&guard).await;
-                    continue;
-                };
-                let Some(text) = message.value.as_str() else { continue };
-                let Ok(message) = serde_json::from_str::<Message>(&text) else { continue };
-                if message.origin == origin.as_str() {
-                    continue;
+            message = messages.recv() => match received(message) {
+                Received::Item(message) => {
+                    if let Some(change) = change_from(&message, origin) {
+                        tables.apply(&change).await;
+                    }
                 }
-                let change = match message.kind.as_str() {
-                    "certificate" => Change::Certificate(message.name),
-                    "route" => Change::Route(message.name),
-                    _ => continue,
-                };
-                tables.apply(&change).await;
-            }
+                // Some were dropped locally.
+                Received::Missed => reload(guard).await,
+                Received::Ended => break true,
+            },
             // This fires on the first connection too. That reload is deliberate: changes
             // published between the start-up load and the subscription would be missed.
-            reconnected = reconnects.recv() => {
-                if reconnected.is_ok() {
+            reconnected = reconnects.recv() => match received(reconnected) {
+                Received::Item(_) | Received::Missed => {
                     tracing::info!("change events (re)subscribed: reloading routes and certificates");
-                    reload(&guard).await;
+                    reload(guard).await;
                 }
-            }
-            _ = shutdown.wait() => break,
+                Received::Ended => break true,
+            },
+            _ = shutdown.wait() => break false,
         }
-    }
+    };
     subscribed.abort();
-    let _ = subscriber.quit().await;
-    Ok(())
+    ended
+}
+
+/// What one receive from a subscriber's channel brings.
+#[derive(Debug, PartialEq, Eq)]
+enum Received<T> {
+    Item(T),
+    /// The receiver fell behind and some items were dropped: reload to catch up.
+    Missed,
+    /// The channel closed: nothing more will come on it.
+    Ended,
+}
+
+fn received<T>(result: Result<T, tokio::sync::broadcast::error::RecvError>) -> Received<T> {
+    use tokio::sync::broadcast::error::RecvError;
+    match result {
+        Ok(item) => Received::Item(item),
+        Err(RecvError::Lagged(_)) => Received::Missed,
+        Err(RecvError::Closed) => Received::Ended,
+    }
+}
+
+/// The change a message announces, unless this instance sent it (it applied it already).
+fn change_from(message: &fred::types::Message, origin: &InstanceId) -> Option<Change> {
+    let text = message.value.as_str()?;
+    let message = serde_json::from_str::<Message>(&text).ok()?;
+    if message.origin == origin.as_str() {
+        return None;
+    }
+    match message.kind.as_str() {
+        "certificate" => Some(Change::Certificate(message.name)),
+        "route" => Some(Change::Route(message.name)),
+        _ => None,
+    }
 }
 
 async fn reload(guard: &super::guard::Guard) {
     if let Err(e) = guard.resync().await {
         tracing::warn!(error = %e, "reload after missed events failed; the periodic resync will retry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast;
+
+    #[tokio::test]
+    async fn a_closed_channel_ends_the_follow_and_a_lag_reloads() {
+        let (tx, mut rx) = broadcast::channel::<u32>(1);
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert_eq!(
+            received(rx.recv().await),
+            Received::Missed,
+            "one was dropped"
+        );
+        assert_eq!(received(rx.recv().await), Received::Item(2));
+        drop(tx);
+        assert_eq!(
+            received(rx.recv().await),
+            Received::Ended,
+            "a closed channel is no lag: reloading on it would loop"
+        );
     }
 }

@@ -207,7 +207,7 @@ async fn a_generation_that_panics_is_run_again_by_the_same_instance() {
         store.clone(),
         config,
         issuers,
-        certgate::events::Events::new(),
+        certgate::events::Events::new(std::sync::Arc::new(certgate::events::Unheard), None),
         certgate::ids::InstanceId::generate(),
         &mut tasks,
         &stop,
