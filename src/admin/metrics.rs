@@ -25,17 +25,15 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     )
 }
 
-/// Status counts always (kept by the writes); the records for the per-certificate series only
-/// up to `METRICS_PER_CERTIFICATE_LIMIT` certificates, so a scrape never reads a huge store.
+/// Status counts from Redis (one read of the counters the writes keep); the per-certificate
+/// series from memory (the edge tables keep them current), so a scrape costs no Redis round
+/// trip per certificate.
 async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFigures> {
     let by_status = state.store.status_counts().await?;
-    let limit = state.config.metrics_per_certificate_limit;
-    let records = if limit > 0 && state.store.certificate_count().await? <= limit {
-        Some(state.store.list_certificates().await?)
-    } else {
-        None
-    };
-    Ok(CertificateFigures { by_status, records })
+    Ok(CertificateFigures {
+        by_status,
+        series: state.certificate_series.snapshot(),
+    })
 }
 
 /// Per upstream in use (this instance's view, for upstreams of routes it has forwarded to or

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::edge::upstreams::Upstreams;
 use crate::health::Health;
 use crate::lifecycle::Lifecycle;
+use crate::metrics::certificates::CertificateSeries;
 use crate::store::Store;
 use crate::tokens::AdminOwner;
 use error::ApiError;
@@ -49,6 +50,8 @@ pub struct AdminState {
     pub profiles: Arc<ProfileCatalog>,
     /// The edge's upstreams, for their health in `GET /proxies/{hostname}` and `/metrics`.
     pub upstreams: Arc<Upstreams>,
+    /// The per-certificate figures `/metrics` exports, kept by the edge tables.
+    pub certificate_series: Arc<CertificateSeries>,
     /// `sha256:<hex>` of the admin token: from `ADMIN_TOKEN`, or read once from Redis (shared
     /// with the edge, which lets the admin's certificates serve any host).
     admin_owner: Arc<AdminOwner>,
@@ -62,6 +65,7 @@ impl AdminState {
         profiles: Arc<ProfileCatalog>,
         upstreams: Arc<Upstreams>,
         admin_owner: Arc<AdminOwner>,
+        certificate_series: Arc<CertificateSeries>,
     ) -> Self {
         AdminState {
             store: lifecycle.store().clone(),
@@ -70,6 +74,7 @@ impl AdminState {
             health,
             profiles,
             upstreams,
+            certificate_series,
             admin_owner,
         }
     }

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::events::{Change, ChangeSink};
+use crate::metrics::certificates::CertificateSeries;
 use crate::routes::table::RouteTable;
 use crate::store::change_log::ChangesAfter;
 use crate::store::{Store, StoreResult};
@@ -23,6 +24,8 @@ use crate::tls::certified::ServedCert;
 pub struct EdgeTables {
     pub certs: Arc<CertCache>,
     pub routes: Arc<RouteTable>,
+    /// The per-certificate figures of `/metrics`, kept current with the tables.
+    pub series: Arc<CertificateSeries>,
     store: Store,
     cache_size: usize,
     /// One full load at a time, so that one recording covers the whole of each load.
@@ -38,10 +41,12 @@ pub struct EdgeTables {
 }
 
 impl EdgeTables {
-    pub fn new(store: Store, cache_size: usize) -> EdgeTables {
+    /// `series_limit`: `METRICS_PER_CERTIFICATE_LIMIT`.
+    pub fn new(store: Store, cache_size: usize, series_limit: usize) -> EdgeTables {
         EdgeTables {
             certs: Arc::new(CertCache::new(store.clone(), cache_size)),
             routes: Arc::new(RouteTable::default()),
+            series: Arc::new(CertificateSeries::new(series_limit)),
             store,
             cache_size,
             loading: tokio::sync::Mutex::new(()),
@@ -65,15 +70,17 @@ impl EdgeTables {
                 return Err(e);
             }
         };
-        let (routes, certs) = match self.read_snapshot().await {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                self.stop_recording();
-                return Err(e);
-            }
-        };
+        let ((routes, certs), records) =
+            match tokio::try_join!(self.read_snapshot(), self.read_series()) {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    self.stop_recording();
+                    return Err(e);
+                }
+            };
         self.routes.replace_all(routes);
         self.certs.replace_all(certs);
+        self.series.replace_all(records.as_deref());
         *self.log_cursor.lock().expect("log cursor lock") = head;
         for change in self.stop_recording() {
             self.apply(&change).await;
@@ -152,6 +159,16 @@ impl EdgeTables {
         Ok((routes, certs))
     }
 
+    /// Every certificate record for the series of `/metrics`, when there are few enough.
+    async fn read_series(
+        &self,
+    ) -> StoreResult<Option<Vec<crate::certs::model::CertificateRecord>>> {
+        if !self.series.wants(self.store.certificate_count().await?) {
+            return Ok(None);
+        }
+        Ok(Some(self.store.list_certificates().await?))
+    }
+
     /// Re-reads one changed certificate or route and swaps it in (or out).
     pub async fn apply(&self, change: &Change) {
         // Recorded before reading. A change announced before a load started was written before
@@ -163,12 +180,16 @@ impl EdgeTables {
         match change {
             Change::Certificate(name) => match self.store.get_certificate_with_key(name).await {
                 Ok(Some((record, key))) => {
+                    self.series.upsert(&record);
                     match ServedCert::from_record(&record, key.as_ref().map(|k| k.expose())) {
                         Some(cert) => self.certs.insert(cert),
                         None => self.certs.remove(name),
                     }
                 }
-                Ok(None) => self.certs.remove(name),
+                Ok(None) => {
+                    self.series.remove(name);
+                    self.certs.remove(name);
+                }
                 Err(e) => {
                     tracing::warn!(cert_name = %name, error = %e, "cannot reload certificate; keeping the served one")
                 }

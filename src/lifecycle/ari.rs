@@ -21,6 +21,7 @@ use super::Lifecycle;
 use crate::certs::issuer::{IssuedRef, RenewalAdvice};
 use crate::certs::model::{CertStatus, CertificateRecord, IssuerKind, RenewalWindow};
 use crate::certs::schedule;
+use crate::events::Change;
 use crate::metrics::METRICS;
 use crate::store::StoreResult;
 use crate::timefmt;
@@ -119,6 +120,8 @@ impl Lifecycle {
         ]);
         if store.patch_certificate_if(name, &still, &patch).await? {
             self.reindex_name(name).await?;
+            // The renewal moment is part of what every instance exports (`/metrics`).
+            self.announce(Change::Certificate(name.to_owned())).await;
             self.inner.renewal_wake.notify_one();
         } else {
             tracing::debug!(

@@ -1,8 +1,10 @@
 //! Prometheus metrics (`GET /metrics` on the admin listener).
 //!
-//! Counters and histograms live in one process-wide [`METRICS`]; the certificate gauges
-//! (by status, seconds until expiry) are computed from Redis at scrape time.
+//! Counters and histograms live in one process-wide [`METRICS`]; the counts of certificates by
+//! status are read from Redis at scrape time (counters the writes keep), the per-certificate
+//! gauges from memory ([`certificates`]).
 
+pub mod certificates;
 pub mod registry;
 pub mod route;
 
@@ -11,8 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 use registry::{escape, CounterVec, HistogramVec};
-
-use crate::certs::model::CertificateRecord;
 
 /// Every metric certgate records.
 pub struct Metrics {
@@ -141,9 +141,9 @@ impl Drop for ConnectionGauge {
 pub struct CertificateFigures {
     /// Certificates by status, from the counters the writes keep (no scan).
     pub by_status: std::collections::HashMap<String, i64>,
-    /// Every record, for the per-certificate series; `None` above
-    /// `METRICS_PER_CERTIFICATE_LIMIT` (the series are left out rather than scanning).
-    pub records: Option<Vec<CertificateRecord>>,
+    /// Each certificate's figures, by name, for the per-certificate series; `None` above
+    /// `METRICS_PER_CERTIFICATE_LIMIT` (the series are left out).
+    pub series: Option<Vec<(String, certificates::Figures)>>,
 }
 
 /// The whole exposition: the process metrics plus the certificate gauges (`None` when Redis
@@ -153,8 +153,8 @@ pub fn render(certificates: Option<&CertificateFigures>) -> String {
     let mut out = String::with_capacity(8192);
     if let Some(figures) = certificates {
         render_status_counts(&mut out, &figures.by_status);
-        if let Some(records) = &figures.records {
-            render_certificates(&mut out, records);
+        if let Some(series) = &figures.series {
+            render_certificates(&mut out, series);
         }
     }
     m.generation_attempts.render(&mut out);
@@ -191,19 +191,19 @@ fn render_status_counts(out: &mut String, by_status: &std::collections::HashMap<
 }
 
 /// The per-certificate series (expiry, scheduled renewal, failures).
-fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
+fn render_certificates(out: &mut String, series: &[(String, certificates::Figures)]) {
     let _ = writeln!(
         out,
         "# HELP certgate_certificate_expiry_seconds Seconds until the certificate expires (negative: expired).\n# TYPE certgate_certificate_expiry_seconds gauge"
     );
     let now = time::OffsetDateTime::now_utc();
-    for r in records {
-        if let Some(expires) = r.expires_at.as_deref().and_then(crate::timefmt::parse) {
+    for (name, figures) in series {
+        if let Some(expires) = figures.expires_at {
             let seconds = (expires - now).whole_seconds();
             let _ = writeln!(
                 out,
                 "certgate_certificate_expiry_seconds{{cert_name=\"{}\"}} {seconds}",
-                escape(&r.cert_name)
+                escape(name)
             );
         }
     }
@@ -211,12 +211,12 @@ fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
         out,
         "# HELP certgate_certificate_renewal_at_seconds Unix time the next renewal is scheduled for (the CA's ARI moment when it gives one, else the threshold rule or the back-off).\n# TYPE certgate_certificate_renewal_at_seconds gauge"
     );
-    for r in records {
-        if let Some(at) = r.next_renewal_at.as_deref().and_then(crate::timefmt::parse) {
+    for (name, figures) in series {
+        if let Some(at) = figures.renewal_at {
             let _ = writeln!(
                 out,
                 "certgate_certificate_renewal_at_seconds{{cert_name=\"{}\"}} {}",
-                escape(&r.cert_name),
+                escape(name),
                 at.unix_timestamp()
             );
         }
@@ -225,12 +225,12 @@ fn render_certificates(out: &mut String, records: &[CertificateRecord]) {
         out,
         "# HELP certgate_certificate_renewal_failures Failed renewal attempts in a row.\n# TYPE certgate_certificate_renewal_failures gauge"
     );
-    for r in records.iter().filter(|r| r.renewal_failures > 0) {
+    for (name, figures) in series.iter().filter(|(_, f)| f.renewal_failures > 0) {
         let _ = writeln!(
             out,
             "certgate_certificate_renewal_failures{{cert_name=\"{}\"}} {}",
-            escape(&r.cert_name),
-            r.renewal_failures
+            escape(name),
+            figures.renewal_failures
         );
     }
 }

@@ -7,32 +7,12 @@ use super::*;
 
 /// `redis-cli` against the test's Redis.
 fn redis_cli(redis: &Redis, args: &[&str]) -> String {
-    let port = redis.url().rsplit(':').next().unwrap().to_owned();
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &port])
-        .args(args)
-        .output()
-        .expect("redis-cli (Debian package redis-tools, installed with redis-server)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    redis.cli(args)
 }
 
 /// Redis commands run since the last `CONFIG RESETSTAT`, by command name.
 fn commandstats(redis: &Redis) -> std::collections::HashMap<String, u64> {
-    redis_cli(redis, &["info", "commandstats"])
-        .lines()
-        .filter_map(|l| l.strip_prefix("cmdstat_"))
-        .filter_map(|l| {
-            let (name, rest) = l.split_once(':')?;
-            let calls = rest
-                .split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .collect()
+    redis.commandstats()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,42 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Runs `redis-cli` with `args` against this server; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (Debian package redis-tools, installed with redis-server)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Commands run since the last [`Redis::reset_stats`], by command name.
+    pub fn commandstats(&self) -> std::collections::HashMap<String, u64> {
+        self.cli(&["info", "commandstats"])
+            .lines()
+            .filter_map(|l| l.strip_prefix("cmdstat_"))
+            .filter_map(|l| {
+                let (name, rest) = l.split_once(':')?;
+                let calls = rest
+                    .split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((name.to_owned(), calls))
+            })
+            .collect()
+    }
+
+    /// Zeroes the command counters (`CONFIG RESETSTAT`).
+    pub fn reset_stats(&self) {
+        self.cli(&["config", "resetstat"]);
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();

@@ -35,7 +35,7 @@ async fn changes_applied_during_a_full_load_survive_it() {
             .await
             .unwrap();
     }
-    let tables = Arc::new(EdgeTables::new(store.clone(), 100));
+    let tables = Arc::new(EdgeTables::new(store.clone(), 100, 100));
     let mut created = Vec::new();
     for round in 0..5 {
         let loading = tokio::spawn({

@@ -5,6 +5,7 @@ mod common;
 
 mod dashboard;
 mod deploy;
+mod scrape_cost;
 
 use std::time::Duration;
 
