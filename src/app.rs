@@ -44,18 +44,24 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds every listener of `config`, naming the one that fails.
+    /// Binds every listener of `config` with its `LISTEN_BACKLOG`, naming the one that fails.
     pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
-        let admin = TcpListener::bind(config.admin_addr).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on ADMIN_ADDR={}: {e}", config.admin_addr)
-        })?;
-        let http = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on HTTP_ADDR={}: {e}", config.http_addr))?;
-        let https = TcpListener::bind(config.https_addr).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on HTTPS_ADDR={}: {e}", config.https_addr)
-        })?;
-        Ok(Listeners { admin, http, https })
+        let backlog = config.listen_backlog;
+        let effective = crate::edge::listen::effective_backlog(backlog);
+        tracing::info!(
+            listen_backlog = backlog,
+            effective,
+            "listen queue (LISTEN_BACKLOG, capped by net.core.somaxconn)"
+        );
+        let bind = |name: &str, addr: std::net::SocketAddr| {
+            crate::edge::listen::bind(addr, backlog)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {name}={addr}: {e}"))
+        };
+        Ok(Listeners {
+            admin: bind("ADMIN_ADDR", config.admin_addr)?,
+            http: bind("HTTP_ADDR", config.http_addr)?,
+            https: bind("HTTPS_ADDR", config.https_addr)?,
+        })
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Config {
     pub https_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub https_public_port: u16,
+    /// Listen queue of each listener (`LISTEN_BACKLOG`).
+    pub listen_backlog: u32,
     pub admin_token: Option<Secret>,
     pub trusted_proxies: Vec<IpNet>,
     pub tls_handshake_timeout: Duration,
@@ -274,6 +276,7 @@ impl Config {
             https_addr: v.addr("HTTPS_ADDR")?,
             admin_addr: v.addr("ADMIN_ADDR")?,
             https_public_port: v.number("HTTPS_PUBLIC_PORT")? as u16,
+            listen_backlog: v.number("LISTEN_BACKLOG")? as u32,
             admin_token: v.admin_token()?,
             trusted_proxies: v.cidrs("TRUSTED_PROXIES")?,
             tls_handshake_timeout: v.seconds("TLS_HANDSHAKE_TIMEOUT_SECONDS")?,

@@ -175,6 +175,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "HTTP_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("0.0.0.0:80"), doc: "ACME challenges, /health and redirects" },
     Setting { name: "HTTPS_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("0.0.0.0:443"), doc: "The TLS edge" },
     Setting { name: "ADMIN_ADDR", section: "Listeners", kind: Kind::Addr, default: Default::Value("127.0.0.1:8081"), doc: "The admin API" },
+    Setting { name: "LISTEN_BACKLOG", section: "Listeners", kind: Kind::Number { min: 1, max: 65_535, unit: "connections" }, default: Default::Value("4096"), doc: "Listen queue of each listener: connections the kernel holds until they are accepted (capped by net.core.somaxconn; the effective value is logged at start)" },
     Setting { name: "HTTPS_PUBLIC_PORT", section: "Listeners", kind: Kind::Number { min: 1, max: 65_535, unit: "port" }, default: Default::Value("443"), doc: "Port written into HTTP-to-HTTPS redirects, omitted when 443" },
     Setting { name: "ADMIN_TOKEN", section: "Listeners", kind: Kind::Token, default: Default::Unset { meaning: "generated at first start and printed once", example: "change-me-to-a-long-random-string" }, doc: "The operator's token" },
     Setting { name: "TRUSTED_PROXIES", section: "Listeners", kind: Kind::Cidrs, default: Default::Value(""), doc: "Client CIDRs whose X-Forwarded-* headers are kept" },

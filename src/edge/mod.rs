@@ -13,6 +13,7 @@ pub mod context;
 pub mod forwarded;
 pub mod http;
 pub mod https;
+pub mod listen;
 pub mod proxy;
 pub mod rewind;
 pub mod signing_turns;
