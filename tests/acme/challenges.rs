@@ -199,10 +199,12 @@ async fn names_a_challenge_cannot_prove_are_refused() {
             "{answer}"
         );
     }
-    // dns-01 without the DNS settings names them; an IP with dns-01 is refused too.
+    // dns-01 without the DNS settings names them (409: well-formed, not offered by this
+    // instance); an IP with dns-01 is refused too.
     let body = json!({ "cert_name": "refused", "domain": "a.test", "challenge": "dns-01" });
     let r = admin.post("/certificates/", &body).await.unwrap();
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["error"], "unavailable");
     assert_eq!(r.json()["field"], "challenge");
     assert!(r.json()["detail"]
         .as_str()

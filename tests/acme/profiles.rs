@@ -75,8 +75,9 @@ async fn profiles_are_listed_checked_and_ordered() {
 
     let body = json!({ "cert_name": "nope", "domain": "nope.example.com", "profile": "forever" });
     let refused = admin.post("/certificates/", &body).await.unwrap();
-    assert_eq!(refused.status, 400);
+    assert_eq!(refused.status, 409, "a profile the CA does not list");
     let answer = refused.json();
+    assert_eq!(answer["error"], "unavailable");
     assert_eq!(answer["field"], "profile");
     let detail = answer["detail"].as_str().unwrap();
     assert!(detail.contains("default, shortlived"), "{detail}");
