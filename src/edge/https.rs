@@ -10,7 +10,9 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use rustls::server::Acceptor;
 use rustls::ServerConfig;
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -80,82 +82,97 @@ impl HttpsEdge {
             listener,
             connections,
             shutdown,
-            move |stream, peer, shutdown| {
-                let edge = self.clone();
-                async move {
-                    let _gauge = crate::metrics::ConnectionGauge::open();
-                    let local_ip = stream.local_addr().ok().map(|a| a.ip().to_canonical());
-                    let handshake = async {
-                        let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
-                            .await
-                            .ok()?;
-                        let hello = start.client_hello();
-                        let sni = hello.server_name().and_then(host::normalize);
-                        if tls_alpn::is_validation(&hello) {
-                            let identifier = tls_alpn::identifier(hello.server_name(), local_ip);
-                            Box::pin(tls_alpn::answer(start, identifier, &edge.store)).await;
-                            return None;
-                        }
-                        // Without SNI (a client that connected by address), the certificate
-                        // is chosen by the address it connected to.
-                        let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
-                        if let Some(name) = &name {
-                            edge.resolver.prepare(name).await;
-                        }
-                        if let (Some(on_demand), Some(host)) = (&edge.on_demand, &sni) {
-                            if edge.resolver.pick(Some(host)).is_none() {
-                                let resolver = &edge.resolver;
-                                // Boxed, like the rare paths above: every handshake's
-                                // future is sized for its largest state.
-                                Box::pin(
-                                    on_demand.obtain(host, || resolver.pick(Some(host)).is_some()),
-                                )
-                                .await;
-                            }
-                        }
-                        let config = match (&sni, &name) {
-                            (None, Some(address)) => edge.config_for_address(address),
-                            _ => edge.tls.clone(),
-                        };
-                        // The key exchange and signature run here, in this task's turn.
-                        let tls = edge.signing.take(|| start.into_stream(config)).await.ok()?;
-                        // Boxed once here: the stream (1.2 KB) is moved down through several
-                        // nested futures, and each would otherwise keep its own slot for it in
-                        // the connection's task.
-                        Some((Box::new(tls), sni, name))
-                    };
-                    // A first handshake may wait for its on-demand certificate on top.
-                    let limit = edge.config.tls_handshake_timeout
-                        + edge
-                            .config
-                            .on_demand
-                            .as_ref()
-                            .map_or(std::time::Duration::ZERO, |o| o.handshake_wait);
-                    // Boxed: the handshake's state is freed once it is done, instead of sizing
-                    // the connection's task for its whole life.
-                    let handshake = Box::pin(tokio::time::timeout(limit, handshake));
-                    let (tls, sni, name) = match handshake.await {
-                        Ok(Some(done)) => done,
-                        Ok(None) => {
-                            METRICS.tls_handshake_failures.inc(&["error"]);
-                            return;
-                        }
-                        Err(_) => {
-                            METRICS.tls_handshake_failures.inc(&["timeout"]);
-                            return;
-                        }
-                    };
-                    record_handshake(tls.get_ref().1);
-                    let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let served = edge.resolver.pick(name.as_deref());
-                    let info = ConnInfo::new(peer, true, sni, served, &edge.config.trusted_proxies);
-                    conn::serve(tls, http2, edge.proxy.clone(), info, &edge.config, shutdown).await;
-                }
-            },
+            move |stream, peer, shutdown| self.clone().connection(stream, peer, shutdown),
         )
         .await;
     }
+
+    /// One client connection: the TLS handshake (within its time limit), then its requests.
+    async fn connection(self, stream: TcpStream, peer: SocketAddr, shutdown: Shutdown) {
+        let _gauge = crate::metrics::ConnectionGauge::open();
+        let local_ip = stream.local_addr().ok().map(|a| a.ip().to_canonical());
+        // A first handshake may wait for its on-demand certificate on top.
+        let limit = self.config.tls_handshake_timeout
+            + self
+                .config
+                .on_demand
+                .as_ref()
+                .map_or(std::time::Duration::ZERO, |o| o.handshake_wait);
+        // Boxed: the handshake's state is freed once it is done, instead of sizing the
+        // connection's task for its whole life.
+        let handshake = Box::pin(tokio::time::timeout(
+            limit,
+            self.handshake(stream, local_ip),
+        ));
+        let (tls, sni, name) = match handshake.await {
+            Ok(Some(done)) => done,
+            Ok(None) => {
+                METRICS.tls_handshake_failures.inc(&["error"]);
+                return;
+            }
+            Err(_) => {
+                METRICS.tls_handshake_failures.inc(&["timeout"]);
+                return;
+            }
+        };
+        record_handshake(tls.get_ref().1);
+        let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let served = self.resolver.pick(name.as_deref());
+        let info = ConnInfo::new(peer, true, sni, served, &self.config.trusted_proxies);
+        conn::serve(tls, http2, self.proxy.clone(), info, &self.config, shutdown).await;
+    }
+
+    /// The TLS handshake: the ClientHello read, the certificate for its SNI (or the address
+    /// connected to) loaded or issued on demand when missing, the key exchange in this task's
+    /// turn. `None` when it failed, or was a TLS-ALPN-01 validation (answered and closed).
+    async fn handshake(
+        &self,
+        stream: TcpStream,
+        local_ip: Option<std::net::IpAddr>,
+    ) -> Option<Handshaken> {
+        let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
+            .await
+            .ok()?;
+        let hello = start.client_hello();
+        let sni = hello.server_name().and_then(host::normalize);
+        if tls_alpn::is_validation(&hello) {
+            let identifier = tls_alpn::identifier(hello.server_name(), local_ip);
+            Box::pin(tls_alpn::answer(start, identifier, &self.store)).await;
+            return None;
+        }
+        // Without SNI (a client that connected by address), the certificate is chosen by the
+        // address it connected to.
+        let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
+        if let Some(name) = &name {
+            self.resolver.prepare(name).await;
+        }
+        if let (Some(on_demand), Some(host)) = (&self.on_demand, &sni) {
+            if self.resolver.pick(Some(host)).is_none() {
+                let resolver = &self.resolver;
+                // Boxed, like the rare paths above: every handshake's future is sized for its
+                // largest state.
+                Box::pin(on_demand.obtain(host, || resolver.pick(Some(host)).is_some())).await;
+            }
+        }
+        let config = match (&sni, &name) {
+            (None, Some(address)) => self.config_for_address(address),
+            _ => self.tls.clone(),
+        };
+        // The key exchange and signature run here, in this task's turn.
+        let tls = self.signing.take(|| start.into_stream(config)).await.ok()?;
+        // Boxed once here: the stream (1.2 KB) is moved down through several nested futures,
+        // and each would otherwise keep its own slot for it in the connection's task.
+        Some((Box::new(tls), sni, name))
+    }
 }
+
+/// A finished handshake: the TLS stream, the SNI name, and the name the certificate was chosen
+/// for (the SNI, else the address connected to).
+type Handshaken = (
+    Box<tokio_rustls::server::TlsStream<TcpStream>>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Counts a completed handshake by kind (full or resumed) and protocol version.
 fn record_handshake(session: &rustls::ServerConnection) {

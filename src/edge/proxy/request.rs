@@ -1,0 +1,187 @@
+//! Phase 1 of forwarding: the client's request made ready to go upstream — hop-by-hop headers
+//! removed, `X-Forwarded-*` set, the route's request header rules applied, the host to send
+//! decided, the body put behind its deadlines — and, for each attempt, the request for one
+//! upstream.
+
+use std::sync::Arc;
+
+use http::header::{CONNECTION, HOST, TE, UPGRADE};
+use http::request::Parts;
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::super::body_timeout::{BodyLimits, SendProgress, TimedBody};
+use super::super::forwarded::{set_forwarded, strip_hop_by_hop};
+use super::super::upgrade::is_websocket_handshake;
+use super::super::upstreams::client::UpstreamBody;
+use super::super::upstreams::set::Member;
+use super::super::{text, ConnInfo};
+use super::response::empty_body;
+use super::Refusal;
+use crate::routes::validate::UpstreamScheme;
+use crate::routes::Route;
+
+/// A request ready to go upstream.
+pub(super) struct Prepared {
+    /// The first attempt's head and body (taken by it).
+    first: Option<(Parts, UpstreamBody)>,
+    /// What a retry sends instead (a bodiless idempotent request, when retries are possible).
+    template: Option<(Method, HeaderMap)>,
+    path: PathAndQuery,
+    /// The client's host, when the route preserves it: every attempt's authority and `Host`.
+    preserved: Option<(Authority, HeaderValue)>,
+    /// The client speaks gRPC: a failure is answered in gRPC's terms.
+    pub grpc: bool,
+    /// The client asked for trailers (`TE: trailers`), forwarded to HTTP/2 upstreams.
+    trailers_wanted: bool,
+    /// The client's side of a WebSocket handshake, to tunnel if the upstream agrees.
+    pub client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// Idempotent and bodiless: it may go to another upstream, or again on a new connection.
+    pub replayable: bool,
+    /// When the upstream last took a piece of the body (`None`: no body).
+    pub progress: Option<Arc<SendProgress>>,
+}
+
+impl Prepared {
+    /// Prepares `req` for `route`; `host` is its checked host. `retries` says whether a retry
+    /// may follow (then the head is kept for it).
+    pub fn new(
+        mut req: Request<Incoming>,
+        route: &Route,
+        host: &str,
+        conn: &ConnInfo,
+        body_limits: BodyLimits,
+        retries: bool,
+    ) -> Result<Prepared, Refusal> {
+        let websocket = is_websocket_handshake(&req);
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+        let original_host = req.headers().get(HOST).cloned().or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let (mut parts, body) = req.into_parts();
+        let grpc = is_grpc(&parts.headers);
+        let trailers_wanted = wants_trailers(&parts.headers);
+        strip_hop_by_hop(&mut parts.headers);
+        // The client's own `Host` value, shared rather than copied, when it is text.
+        let forwarded_host = match original_host.as_ref().filter(|h| h.to_str().is_ok()) {
+            Some(sent) => sent.clone(),
+            None => HeaderValue::from_str(host).map_err(|_| unusable_host())?,
+        };
+        set_forwarded(
+            &mut parts.headers,
+            &conn.peer_value,
+            conn.https,
+            forwarded_host,
+            conn.trusted,
+        );
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        // The client's host, when the route preserves it; else each upstream's own authority.
+        let preserved = match original_host.filter(|_| route.preserve_host) {
+            Some(host) => match Authority::try_from(host.as_bytes()) {
+                Ok(authority) => Some((authority, host)),
+                Err(_) => return Err(unusable_host()),
+            },
+            None => None,
+        };
+        route.request_headers.apply(&mut parts.headers);
+        if websocket {
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            parts
+                .headers
+                .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        }
+        // A request without a body (most GETs) needs no deadline, and no timer is made for it.
+        let bodiless = http_body::Body::is_end_stream(&body);
+        let (body, progress) = if bodiless {
+            (BodyExt::boxed(body.map_err(Into::into)), None)
+        } else {
+            let timed = TimedBody::new(body, body_limits);
+            let progress = timed.progress();
+            (BodyExt::boxed(timed), Some(progress))
+        };
+        // Only a request that can be sent again as it was may go to a second upstream, or again
+        // on a new connection when the upstream drops a kept-alive one under it.
+        let replayable = bodiless && parts.method.is_idempotent();
+        let template =
+            (replayable && retries).then(|| (parts.method.clone(), parts.headers.clone()));
+        Ok(Prepared {
+            first: Some((parts, body)),
+            template,
+            path,
+            preserved,
+            grpc,
+            trailers_wanted,
+            client_upgrade,
+            replayable,
+            progress,
+        })
+    }
+
+    /// Whether another upstream may be tried after a failed attempt.
+    pub fn may_retry(&self) -> bool {
+        self.template.is_some()
+    }
+
+    /// The request for one attempt at `member`: the client's the first time, the kept head
+    /// (without a body) after that.
+    pub fn request_for(&mut self, member: &Member) -> Request<UpstreamBody> {
+        let (mut parts, body) = match (self.first.take(), &self.template) {
+            (Some(first), _) => first,
+            (None, Some((method, headers))) => {
+                let mut again = Request::new(empty_body()).into_parts();
+                again.0.method = method.clone();
+                again.0.headers = headers.clone();
+                again
+            }
+            (None, None) => unreachable!("only a retryable request is sent twice"),
+        };
+        let (authority, host_value) = match &self.preserved {
+            Some((authority, host)) => (authority.clone(), host.clone()),
+            None => (member.uri_authority.clone(), member.host_value.clone()),
+        };
+        parts.uri = member.request_uri(authority, self.path.clone());
+        parts.version = Version::HTTP_11;
+        parts.headers.insert(HOST, host_value);
+        if self.trailers_wanted && member.scheme != UpstreamScheme::Http {
+            // gRPC needs it, and HTTP/2 allows exactly this `TE` (HTTP/1.1 hops drop it).
+            parts
+                .headers
+                .insert(TE, HeaderValue::from_static("trailers"));
+        }
+        Request::from_parts(parts, body)
+    }
+}
+
+fn unusable_host() -> Refusal {
+    Refusal::Local(Box::new(text(
+        StatusCode::BAD_REQUEST,
+        "unusable Host header",
+    )))
+}
+
+/// A gRPC request (`content-type: application/grpc…`).
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The client said `TE: trailers` (gRPC clients do; gRPC servers insist on it).
+fn wants_trailers(headers: &HeaderMap) -> bool {
+    headers.get_all(TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    })
+}
