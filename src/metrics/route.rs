@@ -27,6 +27,12 @@ impl std::fmt::Debug for RouteMetrics {
 }
 
 impl RouteMetrics {
+    /// `certgate_upstream_connections_opened_total{route}`: counted by the route's upstream
+    /// clients at each new connection.
+    pub fn connections_opened(&self) -> super::registry::Counter {
+        METRICS.upstream_connections_opened.handle(&[&self.route])
+    }
+
     pub fn new(route: &str) -> RouteMetrics {
         RouteMetrics {
             route: route.to_owned(),

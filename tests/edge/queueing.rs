@@ -139,3 +139,71 @@ async fn metrics(cg: &Certgate) -> String {
     let r = cg.client(None).get("/metrics").await.unwrap();
     String::from_utf8_lossy(&r.body).to_string()
 }
+
+/// Without any setting, a steady load at a concurrency above the old idle cap (64) reuses its
+/// upstream connections: after a warm-up round, further rounds open none
+/// (`certgate_upstream_connections_opened_total` stays put).
+#[tokio::test]
+async fn a_steady_load_reuses_its_upstream_connections() {
+    const CONCURRENT: usize = 150;
+    let (_redis, cg) = instance(&[]).await;
+    let up = upstream::start("steady").await;
+    create_self_signed(&cg.admin(), "steady", &["steady.test"]).await;
+    route(&cg, "steady.test", &up.url(), None).await;
+    let port = cg.https_port;
+    // One HTTP/1.1 client connection per concurrent client, each sending its requests in turn.
+    let mut senders = Vec::new();
+    for _ in 0..CONCURRENT {
+        senders.push(http1(connect(port, "steady.test", &[b"http/1.1"]).await).await);
+    }
+    let round = |senders: Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>| async move {
+        let requests: Vec<_> = senders
+            .into_iter()
+            .map(|mut sender| {
+                tokio::spawn(async move {
+                    let req = Request::get("/slow/20")
+                        .header("host", "steady.test")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    let status = collect(sender.send_request(req).await.unwrap())
+                        .await
+                        .status;
+                    (sender, status)
+                })
+            })
+            .collect();
+        let mut back = Vec::new();
+        for r in requests {
+            let (sender, status) = r.await.unwrap();
+            assert_eq!(status, 200);
+            back.push(sender);
+        }
+        back
+    };
+    let opened = |text: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with(r#"certgate_upstream_connections_opened_total{route="steady.test"}"#)
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut senders = round(senders).await;
+    let warm = opened(&metrics(&cg).await);
+    assert!(
+        warm >= 100,
+        "the warm-up round opened {warm} upstream connections"
+    );
+    for _ in 0..5 {
+        senders = round(senders).await;
+    }
+    let after = opened(&metrics(&cg).await);
+    assert_eq!(
+        after - warm,
+        0,
+        "{} requests after the warm-up opened {} more upstream connections",
+        5 * CONCURRENT,
+        after - warm
+    );
+}

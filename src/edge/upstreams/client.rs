@@ -23,6 +23,7 @@ use super::http1_pool::{Checkin, Http1Pool};
 use super::resolver::UpstreamResolver;
 use super::tls;
 use crate::config::Config;
+use crate::metrics::registry::Counter;
 use crate::routes::validate::{Upstream, UpstreamScheme};
 use crate::routes::Route;
 
@@ -114,6 +115,8 @@ pub struct FixedTarget {
     inner: HttpConnector<UpstreamResolver>,
     /// `http://host:port` of the upstream (TLS, when wanted, is the wrapper's).
     target: Uri,
+    /// `certgate_upstream_connections_opened_total` of the route.
+    opened: Counter,
 }
 
 impl tower_service::Service<Uri> for FixedTarget {
@@ -126,15 +129,18 @@ impl tower_service::Service<Uri> for FixedTarget {
     }
 
     fn call(&mut self, _requested: Uri) -> Self::Future {
+        self.opened.inc();
         Box::pin(self.inner.call(self.target.clone()))
     }
 }
 
-/// Builds the client for `upstream`, one of `route`'s upstreams.
+/// Builds the client for `upstream`, one of `route`'s upstreams; `opened` counts its new
+/// connections.
 pub fn build(
     route: &Route,
     upstream: &Upstream,
     config: &Config,
+    opened: Counter,
 ) -> Result<UpstreamClient, String> {
     let mut http = HttpConnector::new_with_resolver(UpstreamResolver {
         guarded: route.restricted_upstream,
@@ -157,11 +163,13 @@ pub fn build(
             target,
             config.upstream_max_idle_per_host,
             config.upstream_idle_timeout,
+            opened,
         )));
     }
     let fixed = FixedTarget {
         inner: http,
         target,
+        opened,
     };
     let tls_config = match upstream.scheme {
         UpstreamScheme::Https => tls::client_config(route)?,

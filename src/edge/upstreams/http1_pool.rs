@@ -32,6 +32,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::client::{SendError, UpstreamBody};
 use super::resolver::UpstreamResolver;
+use crate::metrics::registry::Counter;
 
 /// Idle connections to one upstream, and how to open another.
 pub struct Http1Pool {
@@ -45,6 +46,8 @@ pub struct Http1Pool {
     /// Whether the task closing connections idle too long runs (started by the first one
     /// given back, so a set built and never used spawns nothing).
     reaper_started: std::sync::atomic::AtomicBool,
+    /// `certgate_upstream_connections_opened_total` of the route.
+    opened: Counter,
 }
 
 /// hyper's side of one connection (reading, writing, upgrades): polled by the task of the
@@ -74,6 +77,7 @@ impl Http1Pool {
         target: Uri,
         max_idle: usize,
         idle_timeout: Duration,
+        opened: Counter,
     ) -> Arc<Http1Pool> {
         Arc::new(Http1Pool {
             connector,
@@ -82,6 +86,7 @@ impl Http1Pool {
             idle_timeout,
             idle: Mutex::new(Vec::new()),
             reaper_started: Default::default(),
+            opened,
         })
     }
 
@@ -158,6 +163,7 @@ impl Http1Pool {
 
     async fn connect(&self) -> Result<(SendRequest<UpstreamBody>, Driver), SendError> {
         use tower_service::Service;
+        self.opened.inc();
         let io = self
             .connector
             .clone()

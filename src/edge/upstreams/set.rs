@@ -49,10 +49,11 @@ pub type Tried = u32;
 impl UpstreamSet {
     /// Builds the clients for `route`'s upstreams.
     pub fn build(route: &Route, config: &Config) -> Result<UpstreamSet, String> {
+        let metrics = Arc::new(RouteMetrics::new(&route.hostname));
         let mut members = Vec::new();
         for target in route.targets().iter() {
             let parsed = validate::upstream(&target.url).map_err(|e| e.detail)?;
-            let client = client::build(route, &parsed, config)?;
+            let client = client::build(route, &parsed, config, metrics.connections_opened())?;
             let authority = if parsed.host.contains(':') {
                 format!("[{}]:{}", parsed.host, parsed.port)
             } else {
@@ -84,7 +85,7 @@ impl UpstreamSet {
             );
         }
         Ok(UpstreamSet {
-            metrics: Arc::new(RouteMetrics::new(&route.hostname)),
+            metrics,
             total_weight: members.iter().map(|m| m.weight as usize).sum(),
             members,
             policy: route.policy,
