@@ -29,8 +29,9 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 # Certificate counts of the scale section (comma-separated).
 SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
-# Which sections run (comma-separated): main (pinned, RSA, unpinned), upstreams, scale.
-SECTIONS = os.environ.get("BENCH_SECTIONS", "main,upstreams,scale").split(",")
+# Which sections run (comma-separated): sweep (the concurrency sweep, the headline), main
+# (pinned, RSA, unpinned), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
+SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
@@ -57,6 +58,13 @@ def wait_port(port, limit=20):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
+
+
+def max_connections():
+    """Client connections a proxy can hold here: each needs its upstream connection too, so
+    half the descriptors (HAProxy refuses to start with a maxconn it cannot back)."""
+    import resource
+    return max(1000, (resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 100) // 2)
 
 
 def taskset(cpus):
@@ -244,7 +252,7 @@ class Haproxy(Server):
         conf = write("haproxy.cfg", f"""
 global
   nbthread {workers}
-  maxconn 9990
+  maxconn {max_connections()}
   tune.ssl.cachesize 100000
 defaults
   mode http
@@ -450,7 +458,13 @@ def main():
     try:
         import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        # 10,000 proxied connections need 20,000 descriptors in the server (and in the load
+        # generator and the upstream); as root the hard limit can go up too.
+        want = max(hard, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError):
         pass
     log(f"bench: scratch in {TMP}; {RUNS} runs of {SECONDS}s per figure")
@@ -480,6 +494,12 @@ def main():
     # metrics were ruled out). nginx runs first: its HTTP/1.1 peak sets the latency rate.
     order = [anchors[0], anchors[1], cg, anchors[2]]
     results = {"versions": versions(), "date": time.strftime("%Y-%m-%d"), "runs": RUNS, "seconds": SECONDS, "pinned": {}, "pinned_rsa": {}, "unpinned": {}}
+
+    if "sweep" in SECTIONS:
+        log("concurrency sweep (pinned; default settings)")
+        import sweep_rows
+        ctx = {"log": log, "run": run, "tmp": TMP, "seconds": SECONDS, "guarded": guarded}
+        results["sweep"] = sweep_rows.measure(order, anchors[:2], certs["ecdsa"], upstream_port, ctx)
 
     if "main" in SECTIONS:
         log("pinned run (servers on CPU 0, one worker; load and upstream on CPU 1)")
@@ -584,6 +604,11 @@ def save(results):
 
 def render(r):
     lines = []
+    if r.get("sweep"):
+        import sweep_rows
+        lines.append(sweep_rows.render(r["sweep"]))
+    if not r["pinned"]:
+        return "\n".join(lines) + "\n"
     p = r["pinned"]
     others = ["nginx", "haproxy", "caddy"]
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Where a pinned certgate's CPU goes under one load: perf samples (software clock, the only
+one this machine's VM offers) of the server while h2load runs, by symbol, self time.
+
+    PROFILE_LOAD="-c 64 -m 10" python3 benches/profile.py        # HTTP/2 64x10
+    PROFILE_LOAD="--h1 -c 2000" python3 benches/profile.py       # HTTP/1.1 at 2,000
+
+The setup is the bench's: certgate (target/release, or PROFILE_BINARY) on CPU 0 with one worker,
+h2load and the upstream on CPU 1. PROFILE_SECONDS (default 10) of sampling after a warm-up.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as b  # noqa: E402
+
+
+def main():
+    load = os.environ.get("PROFILE_LOAD", "-c 64 -m 10").split()
+    seconds = int(os.environ.get("PROFILE_SECONDS", "10"))
+    binary = os.environ.get("PROFILE_BINARY")
+    redis_port = b.free_port()
+    b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
+    b.wait_port(redis_port)
+    upstream = b.free_port()
+    b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
+    b.wait_port(upstream)
+    server = b.Certgate(f"redis://127.0.0.1:{redis_port}", prefix="profile:", binary=binary)
+    server.start(1, "0")
+    b.api(server.admin, "POST", "/certificates/", {"cert_name": "bench", "domain": "bench.test", "issuer": "self-signed", "key_type": "ecdsa-p256"})
+    while b.api(server.admin, "GET", "/certificates/bench")["status"] != "active":
+        time.sleep(0.1)
+    b.api(server.admin, "POST", "/proxies/", {"hostname": "bench.test", "upstream": f"http://127.0.0.1:{upstream}", "cert_name": "bench"})
+    h2load = subprocess.Popen(["taskset", "-c", "1", "h2load", "--connect-to", f"127.0.0.1:{server.port}", "-D", str(seconds + 4)]
+                              + load + ["https://bench.test/"], stdout=subprocess.PIPE, text=True)
+    time.sleep(3)
+    data = os.path.join(b.TMP, "perf.data")
+    subprocess.run(["perf", "record", "-F", "4000", "-e", "cpu-clock", "-p", str(server.proc.pid), "-o", data, "--", "sleep", str(seconds)],
+                   capture_output=True, check=True)
+    out, _ = h2load.communicate()
+    for line in out.splitlines():
+        if line.startswith("finished in") or line.startswith("requests:"):
+            print(line)
+    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "--percent-limit", "0.4"],
+                            capture_output=True, text=True).stdout
+    print("\n".join(l for l in report.splitlines() if l and not l.startswith("#")))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for proc in b.PROCS:
+            b.stop(proc)

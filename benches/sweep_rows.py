@@ -1,0 +1,206 @@
+"""The concurrency sweep: proxied req/s, p99 and server CPU per request at the concurrency real
+edges see, for every server, each row with its ceiling.
+
+Pinned like the main run: the server on CPU 0 with one worker; h2load and the upstream on CPU 1.
+Points: HTTP/2 at 8x10, 64x1, 64x10, 16x100, 256x10 (connections x streams) and HTTP/1.1 at
+64, 500, 2,000 and 10,000 connections, all with default settings.
+
+Ceiling: the same load against the fastest termination-only server here (nginx's and HAProxy's
+`term` listeners answer themselves, on CPU 0): what the load generator can drive on its CPU. A
+row whose best peer reaches 90 % of its ceiling is marked client-bound: no lead can show there.
+
+Server CPU per request: the server's own CPU time (utime + stime of its process tree, from
+/proc/PID/stat) over the run, per request. certgate's upstream connections opened per 1,000
+requests after a warm-up come from its `certgate_upstream_connections_opened_total`.
+"""
+
+import os
+import statistics
+import subprocess
+import time
+import urllib.request
+
+H2_POINTS = [(8, 10), (64, 1), (64, 10), (16, 100), (256, 10)]
+H1_POINTS = [64, 500, 2000, 10000]
+CLIENT_BOUND = 0.9
+
+
+def h1_points():
+    """The HTTP/1.1 points, the largest at most what a proxy can hold here: 10,000 clients need
+    20,000 descriptors in a proxy (each client's upstream connection too); with a lower hard
+    limit (20,000 on the bench machine) the top point is what fits."""
+    import resource
+    fits = (resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 2000) // 2
+    return [min(c, fits // 1000 * 1000) for c in H1_POINTS]
+
+
+def points():
+    only = os.environ.get("BENCH_SWEEP_POINTS")
+    every = [("h2", c, m) for c, m in H2_POINTS] + [("h1", c, 1) for c in h1_points()]
+    if not only:
+        return every
+    wanted = set(only.split(","))
+    return [p for p in every if label(p) in wanted]
+
+
+def label(point):
+    proto, c, m = point
+    return f"h2 {c}x{m}" if proto == "h2" else f"h1 {c}"
+
+
+def tree_cpu_seconds(pid):
+    """utime + stime of `pid` and its descendants, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children, stat = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            stat[int(entry)] = int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += stat.get(p, 0)
+        todo.extend(children.get(p, []))
+    return total / ticks
+
+
+def h2load_args(point):
+    proto, c, m = point
+    return (["--h1", "-c", str(c)] if proto == "h1" else ["-c", str(c), "-m", str(m)])
+
+
+def load(ctx, port, point, seconds, log_file=None, during=None):
+    """One h2load run at `point` (bounded by `timeout`: h2load 1.52 can hang in -D mode);
+    (req/s, failed, p99 ms or None, seconds the run lasted). `during(warm)`, when given, is
+    called while the load runs (after `warm` seconds of it)."""
+    warm = 2 if point[1] >= 2000 else 1
+    cmd = ["timeout", str(seconds + warm + 60), "h2load", "--connect-to", f"127.0.0.1:{port}",
+           "-D", str(seconds), "--warm-up-time", str(warm)] + h2load_args(point)
+    if log_file:
+        cmd += ["--log-file", log_file]
+    cmd.append("https://bench.test/")
+    proc = subprocess.Popen(["taskset", "-c", "1"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if during:
+        during(warm)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err[-300:]}{out[-300:]}")
+    rps, failed = 0.0, 0
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            rps = float(line.split(",")[1].strip().split()[0])
+        if line.startswith("requests:"):
+            failed = int(line.split("failed")[0].split(",")[-1].split()[0]) + int(line.split("errored")[0].split(",")[-1].split()[0])
+    p99 = None
+    if log_file and os.path.exists(log_file):
+        durations = sorted(int(l.split("\t")[2]) for l in open(log_file) if l.count("\t") >= 2)
+        if durations:
+            p99 = durations[min(len(durations) - 1, int(0.99 * len(durations)))] / 1000.0
+        os.remove(log_file)
+    return rps, failed, p99, seconds + warm
+
+
+def opened_connections(admin_port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith('certgate_upstream_connections_opened_total{route="bench.test"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def measure_server(server, point, ctx):
+    """One sweep point against a running server: a short warm-up run, then the measured run.
+    certgate's upstream connects are counted over the measured run's steady part (from its own
+    warm-up's end to its end): each h2load run ends by closing its connections with requests
+    in flight, whose upstream connections are closed too, so the next run's start reconnects."""
+    seconds = ctx["seconds"]
+    port = server.port
+    load(ctx, port, point, 1)
+    counted = {}
+
+    def count_from(warm):
+        if server.name == "certgate":
+            time.sleep(warm + 0.5)
+            counted["from"] = (opened_connections(server.admin), time.time())
+
+    cpu_before = tree_cpu_seconds(server.proc.pid)
+    log_file = os.path.join(ctx["tmp"], "sweep-latency.log")
+    rps, failed, p99, wall = load(ctx, port, point, seconds, log_file, during=count_from)
+    cpu = tree_cpu_seconds(server.proc.pid) - cpu_before
+    r = {"rps": rps, "failed": failed, "p99_ms": p99}
+    # Requests over the whole run (warm-up included, at the measured rate).
+    if rps > 0:
+        r["cpu_us"] = round(cpu * 1e6 / (rps * wall), 2)
+    if counted.get("from") and counted["from"][0] is not None and rps > 0:
+        after = opened_connections(server.admin)
+        steady = max(0.1, time.time() - counted["from"][1])
+        r["connects_per_1000"] = round((after - counted["from"][0]) * 1000.0 / (rps * steady), 3)
+    return r
+
+
+def measure(servers, ceiling_servers, certs, upstream_port, ctx):
+    """{point label: {server name: figures, "ceiling": req/s}}."""
+    log = ctx["log"]
+    rows = {label(p): {} for p in points()}
+    only = os.environ.get("BENCH_SWEEP_SERVERS")
+    if only:
+        servers = [s for s in servers if s.name in only.split(",")]
+        ceiling_servers = [s for s in ceiling_servers if s.name in only.split(",")]
+    for server in servers:
+        def sweep():
+            server.start(1, "0", *certs, upstream_port)
+            for point in points():
+                log(f"  sweep {server.name} {label(point)} …")
+                try:
+                    rows[label(point)][server.name] = measure_server(server, point, ctx)
+                except (RuntimeError, OSError, ValueError) as e:
+                    # One point failing (say, h2load giving up) leaves a gap, not the sweep.
+                    log(f"  {server.name} {label(point)} failed: {str(e)[:300]}")
+            server.stop()
+        ctx["guarded"](server, "sweep", sweep)
+    for server in ceiling_servers:
+        def ceilings():
+            server.start(1, "0", *certs, upstream_port)
+            for point in points():
+                rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
+                row = rows[label(point)]
+                row["ceiling"] = max(row.get("ceiling", 0.0), rps)
+            server.stop()
+        ctx["guarded"](server, "ceiling", ceilings)
+    return rows
+
+
+def render(rows):
+    names = ["nginx", "haproxy", "caddy", "certgate"]
+    out = ["### Concurrency sweep (headline): proxied, pinned (server on CPU 0, one worker), default settings, one run each\n",
+           "| point | nginx | HAProxy | Caddy | certgate | ratio to best | ceiling | bound |",
+           "|---|---|---|---|---|---|---|---|"]
+
+    def cells(row, key, fmt):
+        return [fmt.format(row[n][key]) if row.get(n, {}).get(key) is not None else "–" for n in names]
+
+    for point, row in rows.items():
+        peers = [row[n]["rps"] for n in names[:3] if row.get(n, {}).get("rps")]
+        best = max(peers) if peers else None
+        cg = row.get("certgate", {}).get("rps")
+        ceiling = row.get("ceiling")
+        bound = "client" if (best and ceiling and best >= CLIENT_BOUND * ceiling) else "server"
+        ratio = f"{cg / best:.2f}" if (cg and best) else "–"
+        out.append(f"| {point} req/s | " + " | ".join(cells(row, "rps", "{:.0f}")) + f" | **{ratio}** | {ceiling or 0:.0f} | {bound} |")
+    out.append("\n| point | p99 ms: nginx | HAProxy | Caddy | certgate | CPU µs/req: nginx | HAProxy | Caddy | certgate | certgate upstream connects per 1,000 requests |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for point, row in rows.items():
+        conns = row.get("certgate", {}).get("connects_per_1000")
+        out.append(f"| {point} | " + " | ".join(cells(row, "p99_ms", "{:.2f}")) + " | "
+                   + " | ".join(cells(row, "cpu_us", "{:.1f}")) + f" | {conns if conns is not None else '–'} |")
+    return "\n".join(out) + "\n"
