@@ -216,8 +216,9 @@ async fn close_idle_connections(pool: Weak<Http1Pool>, idle_timeout: Duration) {
     }
 }
 
-/// Polls an idle connection once, without a waker: it ends (is `Ready`) when the upstream has
-/// closed it, which an idle connection only learns when polled.
+/// Polls a connection once, without a waker: it ends (is `Ready`) when the upstream has closed
+/// it, which an idle connection only learns when polled; an open one takes note of what it has
+/// read (an answer finished: it is ready for the next request).
 fn ended(driver: &mut Driver) -> bool {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     driver.as_mut().poll(&mut cx).is_ready()
@@ -293,9 +294,17 @@ impl Checkin {
     /// The answer has been read whole: the connection may carry the next request — if it is
     /// open and done with this exchange (not still sending its request's body).
     pub fn give_back(mut self) {
-        let (Some(sender), Some(driver)) = (self.sender.take(), self.driver.take()) else {
+        let (Some(sender), Some(mut driver)) = (self.sender.take(), self.driver.take()) else {
             return;
         };
+        if !sender.is_ready() {
+            // The answer's last frame was just read and hyper has not yet taken note (it asks
+            // for the next request when its connection is next polled): poll it once. Without
+            // this, under load most connections looked busy here and were closed, not reused.
+            if ended(&mut driver) {
+                return;
+            }
+        }
         if sender.is_ready() {
             self.pool.give_back(sender, driver);
         } else {
