@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     let count: usize = count.parse()?;
-    let store = Store::connect(url, prefix)?;
+    let store = Store::connect(url, prefix)?.writer();
     store
         .wait_connected(std::time::Duration::from_secs(5))
         .await;

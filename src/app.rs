@@ -83,7 +83,7 @@ pub async fn run(
         config.admin_token.as_ref().map(|t| t.expose()),
     ));
     if config.admin_token.is_none() {
-        let (store, stop, owner) = (store.clone(), stop.clone(), admin_owner.clone());
+        let (store, stop, owner) = (store.writer(), stop.clone(), admin_owner.clone());
         tasks.spawn("admin token bootstrap", async move {
             tokio::select! {
                 _ = bootstrap_admin_token(store, owner) => {}
@@ -100,9 +100,9 @@ pub async fn run(
     ));
     let events = Events::new(
         tables.clone(),
-        Some(Arc::new(RedisPublisher::new(store.clone(), &instance))),
+        Some(Arc::new(RedisPublisher::new(store.writer(), &instance))),
     );
-    let acme = Arc::new(AcmeIssuer::new(store.clone(), &config)?);
+    let acme = Arc::new(AcmeIssuer::new(store.writer(), &config)?);
     let profiles = Arc::new(acme.profile_catalog());
     let issuers = Issuers {
         self_signed: Arc::new(SelfSignedIssuer {
@@ -111,7 +111,7 @@ pub async fn run(
         acme: Some(acme.clone()),
     };
     let lifecycle = Lifecycle::start(
-        store.clone(),
+        store.writer(),
         config.clone(),
         issuers,
         events.clone(),
@@ -119,7 +119,7 @@ pub async fn run(
         &mut tasks,
         &stop,
     );
-    let on_demand = OnDemand::new(config.clone(), store.clone(), lifecycle.clone());
+    let on_demand = OnDemand::new(config.clone(), store.writer(), lifecycle.clone());
     let health = Health::default();
     let upstreams = Arc::new(Upstreams::new(config.clone()));
     let state = AdminState::new(
@@ -194,7 +194,7 @@ pub async fn run(
     );
     {
         let (store, config, instance, stop) = (
-            store.clone(),
+            store.writer(),
             config.clone(),
             instance.clone(),
             stop.clone(),
@@ -203,7 +203,7 @@ pub async fn run(
             crate::cluster::heartbeat::beat(store, &config, instance, stop).await
         });
     }
-    let guard = Guard::new(store.clone(), tables.clone(), lifecycle, Some(acme));
+    let guard = Guard::new(store.writer(), tables.clone(), lifecycle, Some(acme));
     tasks.spawn_fallible(
         "change events subscriber",
         follow(

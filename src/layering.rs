@@ -38,6 +38,12 @@ pub const LAYERS: &[&[&str]] = &[
     &["app"],
 ];
 
+/// The modules that may take the store's write handle (`Store::writer`, `docs/architecture.md`):
+/// the lifecycle, the one writer of certificates, routes and tokens; and the named exceptions —
+/// the cluster's write-back, change log and heartbeat, the ACME issuer's working state,
+/// on-demand issuance's coordination — with `app`, which hands the handles out.
+pub const WRITERS: &[&str] = &["store", "lifecycle", "cluster", "acme", "on_demand", "app"];
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -154,6 +160,35 @@ mod tests {
         assert!(
             !named.contains("app") && !named.contains("admin"),
             "{named:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_named_writers_take_the_write_handle() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut violations = Vec::new();
+        for file in files {
+            let relative = file.strip_prefix(&src).unwrap();
+            let top = relative.iter().next().unwrap().to_string_lossy();
+            let module = top.trim_end_matches(".rs");
+            if super::WRITERS.contains(&module) || matches!(module, "layering" | "lib" | "main") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for line in outside_tests(&text) {
+                let code = line.split("//").next().unwrap_or_default();
+                if code.contains(".writer()") || code.contains("StoreWriter") {
+                    violations.push(format!("{}: {}", relative.display(), line.trim()));
+                }
+            }
+        }
+        assert!(
+            violations.is_empty(),
+            "only {:?} may write the store:\n{}",
+            super::WRITERS,
+            violations.join("\n")
         );
     }
 

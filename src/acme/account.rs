@@ -13,14 +13,14 @@ use crate::certs::issuer::IssueError;
 use crate::config::Eab;
 use crate::secret::Secret;
 use crate::store::acme_accounts::AcmeAccountInfo;
-use crate::store::Store;
+use crate::store::StoreWriter;
 
 /// How long a registration may hold the lock, and how long others wait for it.
 const LOCK_TTL: Duration = Duration::from_secs(60);
 
 /// Accounts known to this instance, loaded from Redis or registered on first use.
 pub struct Accounts {
-    store: Store,
+    store: StoreWriter,
     http: AcmeHttp,
     /// Accounts in use here, with their credentials and operator view so they can be written
     /// back when Redis lost them.
@@ -45,7 +45,7 @@ pub fn account_id(directory_url: &str, email: Option<&str>) -> String {
 }
 
 impl Accounts {
-    pub fn new(store: Store, http: AcmeHttp, bindings: HashMap<String, Eab>) -> Self {
+    pub fn new(store: StoreWriter, http: AcmeHttp, bindings: HashMap<String, Eab>) -> Self {
         Accounts {
             store,
             http,

@@ -25,7 +25,7 @@ use hickory_client::proto::ProtoError;
 use super::SetupError;
 use crate::certs::issuer::IssueError;
 use crate::config::{DnsUpdate, TsigAlgorithm};
-use crate::store::Store;
+use crate::store::StoreWriter;
 
 /// TTL of the challenge records: short, so a stale value is not cached for long.
 const RECORD_TTL: u32 = 60;
@@ -40,7 +40,7 @@ pub struct DnsUpdater {
     zone: Option<String>,
     signer: Arc<TSigner>,
     propagation_timeout: Duration,
-    store: Store,
+    store: StoreWriter,
 }
 
 impl std::fmt::Debug for DnsUpdater {
@@ -96,7 +96,7 @@ fn txt_record(name: &str, value: &str) -> Result<Record, IssueError> {
 }
 
 impl DnsUpdater {
-    pub fn new(settings: &DnsUpdate, store: Store) -> Result<DnsUpdater, SetupError> {
+    pub fn new(settings: &DnsUpdate, store: StoreWriter) -> Result<DnsUpdater, SetupError> {
         let algorithm = match settings.tsig_algorithm {
             TsigAlgorithm::HmacSha256 => HickoryTsig::HmacSha256,
             TsigAlgorithm::HmacSha384 => HickoryTsig::HmacSha384,

@@ -24,7 +24,7 @@ use crate::certs::issuer::{
 };
 use crate::certs::model::IssuerKind;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::StoreWriter;
 use account::Accounts;
 use http::AcmeHttp;
 use order::Polling;
@@ -46,7 +46,7 @@ pub enum SetupError {
 
 /// Issues certificates from ACME CAs.
 pub struct AcmeIssuer {
-    store: Store,
+    store: StoreWriter,
     http: AcmeHttp,
     accounts: Accounts,
     polling: Polling,
@@ -69,7 +69,7 @@ impl AcmeIssuer {
     }
 
     /// Builds the issuer; fails when `ACME_CA_BUNDLE` cannot be used.
-    pub fn new(store: Store, config: &Config) -> Result<AcmeIssuer, SetupError> {
+    pub fn new(store: StoreWriter, config: &Config) -> Result<AcmeIssuer, SetupError> {
         let bundle = match &config.acme_ca_bundle {
             Some(path) => Some(
                 std::fs::read_to_string(path)

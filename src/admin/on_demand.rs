@@ -50,8 +50,7 @@ pub async fn put(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     let pattern = on_demand::pattern(&raw)?;
-    let added = state.store.on_demand_allow(&pattern).await?;
-    tracing::info!(pattern, added, "on-demand allow pattern set");
+    let added = state.lifecycle.allow_on_demand(&pattern).await?;
     let status = if added {
         StatusCode::CREATED
     } else {
@@ -69,8 +68,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let pattern = on_demand::pattern(&raw)?;
-    if state.store.on_demand_disallow(&pattern).await? {
-        tracing::info!(pattern, "on-demand allow pattern removed");
+    if state.lifecycle.disallow_on_demand(&pattern).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!(

@@ -12,7 +12,7 @@ use crate::edge::sync::EdgeTables;
 use crate::events::{Change, ChangeSink};
 use crate::ids::InstanceId;
 use crate::shutdown::Shutdown;
-use crate::store::{RedisSettings, Store};
+use crate::store::{RedisSettings, Store, StoreWriter};
 
 /// What travels on the channel.
 #[derive(Serialize, Deserialize)]
@@ -25,13 +25,13 @@ struct Message {
 
 /// Publishes this instance's changes for the others.
 pub struct RedisPublisher {
-    store: Store,
+    store: StoreWriter,
     channel: String,
     origin: String,
 }
 
 impl RedisPublisher {
-    pub fn new(store: Store, origin: &InstanceId) -> RedisPublisher {
+    pub fn new(store: StoreWriter, origin: &InstanceId) -> RedisPublisher {
         RedisPublisher {
             channel: channel(&store),
             store,
@@ -61,7 +61,7 @@ impl ChangeSink for RedisPublisher {
                 tracing::warn!(error = %e, "could not log a change; the other instances get it by pub/sub only");
             }
             let text = serde_json::to_string(&message).unwrap_or_default();
-            let sent: Result<i64, _> = self.store.client().publish(&self.channel, text).await;
+            let sent = self.store.publish(&self.channel, text).await;
             if let Err(e) = sent {
                 // The periodic resync delivers it to the others later.
                 tracing::warn!(error = %e, "could not publish a change event");

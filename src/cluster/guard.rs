@@ -15,13 +15,13 @@ use crate::edge::sync::EdgeTables;
 use crate::lifecycle::Lifecycle;
 use crate::shutdown::Shutdown;
 use crate::store::tokens::TokenInfo;
-use crate::store::{Store, StoreResult};
+use crate::store::{StoreResult, StoreWriter};
 
 /// How often the epoch is checked.
 const EPOCH_CHECK: Duration = Duration::from_secs(2);
 
 pub struct Guard {
-    store: Store,
+    store: StoreWriter,
     tables: Arc<EdgeTables>,
     /// Holds the statuses of generations finished here.
     lifecycle: Lifecycle,
@@ -41,7 +41,7 @@ struct KnownTokens {
 
 impl Guard {
     pub fn new(
-        store: Store,
+        store: StoreWriter,
         tables: Arc<EdgeTables>,
         lifecycle: Lifecycle,
         acme: Option<Arc<AcmeIssuer>>,

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::ids::InstanceId;
 use crate::shutdown::Shutdown;
 use crate::store::instances::InstanceInfo;
-use crate::store::Store;
+use crate::store::StoreWriter;
 use crate::timefmt;
 
 /// How often an instance writes its heartbeat.
@@ -17,7 +17,7 @@ pub const PERIOD: Duration = Duration::from_secs(3);
 pub const TTL: Duration = Duration::from_secs(10);
 
 /// Writes the heartbeat until `shutdown` (a failed write is retried at the next beat).
-pub async fn beat(store: Store, config: &Config, instance: InstanceId, shutdown: Shutdown) {
+pub async fn beat(store: StoreWriter, config: &Config, instance: InstanceId, shutdown: Shutdown) {
     let started_at = timefmt::now_string();
     loop {
         let info = InstanceInfo {

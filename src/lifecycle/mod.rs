@@ -20,6 +20,7 @@ mod certificates;
 mod claims;
 mod finished;
 mod job;
+mod on_demand_allow;
 mod queue;
 mod recovery;
 mod renewal;
@@ -44,7 +45,7 @@ use crate::config::Config;
 use crate::events::{Change, Events};
 use crate::ids::InstanceId;
 use crate::shutdown::Shutdown;
-use crate::store::Store;
+use crate::store::{Store, StoreWriter};
 use crate::tasks::Tasks;
 
 /// The issuers available to this instance, by kind.
@@ -71,7 +72,7 @@ pub struct Lifecycle {
 }
 
 struct Inner {
-    store: Store,
+    store: StoreWriter,
     config: Arc<Config>,
     issuers: Issuers,
     events: Events,
@@ -108,7 +109,7 @@ impl Lifecycle {
     /// Starts the generation dispatcher, the recovery loop and the renewal loop on `tasks`; all
     /// three stop at `shutdown`.
     pub fn start(
-        store: Store,
+        store: StoreWriter,
         config: Arc<Config>,
         issuers: Issuers,
         events: Events,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Lifecycle;
 use crate::store::tokens::TokenInfo;
-use crate::store::{Store, StoreResult};
+use crate::store::{StoreResult, StoreWriter};
 use crate::tokens::{generate_token, token_hash, AdminOwner};
 
 impl Lifecycle {
@@ -33,7 +33,7 @@ impl Lifecycle {
 /// its hash, and prints the token once to stderr (not through the log). Retries every second
 /// until Redis answers; returns once a hash is stored (by this instance or another), which
 /// `owner` then knows.
-pub async fn bootstrap_admin_token(store: Store, owner: Arc<AdminOwner>) {
+pub async fn bootstrap_admin_token(store: StoreWriter, owner: Arc<AdminOwner>) {
     loop {
         match store.admin_token_hash().await {
             Ok(Some(hash)) => {

@@ -23,7 +23,7 @@ pub use decide::{pattern, Outcome};
 
 use crate::config::{Config, OnDemand as Settings};
 use crate::lifecycle::Lifecycle;
-use crate::store::Store;
+use crate::store::StoreWriter;
 
 /// How long the allow patterns read from Redis are used before they are read again.
 const PATTERNS_FRESH_FOR: Duration = Duration::from_secs(2);
@@ -39,7 +39,7 @@ pub struct OnDemand {
 struct Inner {
     settings: Settings,
     config: Arc<Config>,
-    store: Store,
+    store: StoreWriter,
     lifecycle: Lifecycle,
     asker: Option<ask::Asker>,
     /// Handshakes that may wait for a certificate at once.
@@ -49,7 +49,7 @@ struct Inner {
 
 impl OnDemand {
     /// `None` unless `ON_DEMAND=true`.
-    pub fn new(config: Arc<Config>, store: Store, lifecycle: Lifecycle) -> Option<OnDemand> {
+    pub fn new(config: Arc<Config>, store: StoreWriter, lifecycle: Lifecycle) -> Option<OnDemand> {
         let settings = config.on_demand.clone()?;
         Some(OnDemand {
             inner: Arc::new(Inner {

@@ -7,7 +7,7 @@ use fred::prelude::{Expiration, KeysInterface, SetOptions, SetsInterface};
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store, StoreResult};
+use super::{decode, encode, Store, StoreResult, StoreWriter};
 use crate::secret::Secret;
 
 /// What an operator may see of an ACME account (`GET /acme/accounts`): enough to pin RFC 8657
@@ -22,26 +22,6 @@ pub struct AcmeAccountInfo {
 }
 
 impl Store {
-    /// Records an account's info unless it is recorded, and indexes it.
-    pub async fn record_acme_account_info(
-        &self,
-        id: &str,
-        info: &AcmeAccountInfo,
-    ) -> StoreResult<()> {
-        let _: Option<String> = self
-            .client
-            .set(
-                self.keys.acme_account_info(id),
-                encode(info),
-                None,
-                Some(SetOptions::NX),
-                false,
-            )
-            .await?;
-        let _: i64 = self.client.sadd(self.keys.acme_accounts(), id).await?;
-        Ok(())
-    }
-
     /// Every recorded account, by directory then e-mail.
     pub async fn list_acme_accounts(&self) -> StoreResult<Vec<AcmeAccountInfo>> {
         let ids: Vec<String> = self.client.smembers(self.keys.acme_accounts()).await?;
@@ -61,6 +41,28 @@ impl Store {
     pub async fn get_acme_account(&self, id: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.acme_account(id)).await?;
         Ok(value.map(Secret::new))
+    }
+}
+
+impl StoreWriter {
+    /// Records an account's info unless it is recorded, and indexes it.
+    pub async fn record_acme_account_info(
+        &self,
+        id: &str,
+        info: &AcmeAccountInfo,
+    ) -> StoreResult<()> {
+        let _: Option<String> = self
+            .client
+            .set(
+                self.keys.acme_account_info(id),
+                encode(info),
+                None,
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        let _: i64 = self.client.sadd(self.keys.acme_accounts(), id).await?;
+        Ok(())
     }
 
     pub async fn put_acme_account(&self, id: &str, credentials: &Secret) -> StoreResult<()> {

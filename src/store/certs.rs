@@ -7,7 +7,7 @@
 
 use fred::prelude::{HashesInterface, KeysInterface, LuaInterface, SetsInterface};
 
-use super::{decode, encode, Store, StoreResult};
+use super::{decode, encode, Store, StoreResult, StoreWriter};
 use crate::certs::model::{CertificateRecord, GenerationStatus};
 use crate::secret::Secret;
 
@@ -45,35 +45,6 @@ return 'stored'
 "#;
 
 impl Store {
-    /// Creates a certificate record with a `pending` generation status. `false` if the name is
-    /// taken (that check and the write are one atomic step, which makes `409` race-free).
-    pub async fn create_certificate(
-        &self,
-        record: &CertificateRecord,
-        status: &GenerationStatus,
-    ) -> StoreResult<bool> {
-        let name = &record.cert_name;
-        let keys = vec![self.keys.cert(name), self.keys.cert_status(name)];
-        let args = vec![
-            encode(record),
-            status.message.clone(),
-            status.created_at.clone(),
-        ];
-        let created: i64 = self.client.eval(CREATE, keys, args).await?;
-        if created == 1 {
-            let _: i64 = self
-                .client
-                .sadd(self.keys.cert_index(), name.as_str())
-                .await?;
-            self.index_name(super::name_pages::Listed::Certificates, name)
-                .await?;
-            self.index_owner(name, &record.owner_token_hash).await?;
-            self.count_status_change(name, None, Some(record.status))
-                .await?;
-        }
-        Ok(created == 1)
-    }
-
     /// The record, or `None` if no certificate has that name.
     pub async fn get_certificate(&self, name: &str) -> StoreResult<Option<CertificateRecord>> {
         let key = self.keys.cert(name);
@@ -148,6 +119,37 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl StoreWriter {
+    /// Creates a certificate record with a `pending` generation status. `false` if the name is
+    /// taken (that check and the write are one atomic step, which makes `409` race-free).
+    pub async fn create_certificate(
+        &self,
+        record: &CertificateRecord,
+        status: &GenerationStatus,
+    ) -> StoreResult<bool> {
+        let name = &record.cert_name;
+        let keys = vec![self.keys.cert(name), self.keys.cert_status(name)];
+        let args = vec![
+            encode(record),
+            status.message.clone(),
+            status.created_at.clone(),
+        ];
+        let created: i64 = self.client.eval(CREATE, keys, args).await?;
+        if created == 1 {
+            let _: i64 = self
+                .client
+                .sadd(self.keys.cert_index(), name.as_str())
+                .await?;
+            self.index_name(super::name_pages::Listed::Certificates, name)
+                .await?;
+            self.index_owner(name, &record.owner_token_hash).await?;
+            self.count_status_change(name, None, Some(record.status))
+                .await?;
+        }
+        Ok(created == 1)
     }
 
     /// Writes an issuance result (record and, when given, the new private key) in one atomic

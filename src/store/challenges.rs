@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fred::prelude::{Expiration, KeysInterface};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 use crate::secret::Secret;
 
 impl Store {
@@ -24,6 +24,13 @@ impl Store {
         Ok(())
     }
 
+    pub async fn get_challenge(&self, token: &str) -> StoreResult<Option<Secret>> {
+        let value: Option<String> = self.client.get(self.keys.challenge(token)).await?;
+        Ok(value.map(Secret::new))
+    }
+}
+
+impl StoreWriter {
     pub async fn put_challenge(
         &self,
         token: &str,
@@ -32,11 +39,6 @@ impl Store {
     ) -> StoreResult<()> {
         self.set_expiring(self.keys.challenge(token), key_authorization.expose(), ttl)
             .await
-    }
-
-    pub async fn get_challenge(&self, token: &str) -> StoreResult<Option<Secret>> {
-        let value: Option<String> = self.client.get(self.keys.challenge(token)).await?;
-        Ok(value.map(Secret::new))
     }
 
     pub async fn delete_challenge(&self, token: &str) -> StoreResult<()> {

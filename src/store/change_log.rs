@@ -6,7 +6,7 @@
 
 use fred::prelude::LuaInterface;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 /// Entries kept (approximately: `MAXLEN ~`).
 pub const KEEP: usize = 100_000;
@@ -63,16 +63,6 @@ pub enum ChangesAfter {
 }
 
 impl Store {
-    /// Appends a change to the log.
-    pub async fn log_change(&self, kind: &str, name: &str) -> StoreResult<()> {
-        let keys = vec![self.keys.change_log()];
-        let _: String = self
-            .client
-            .eval(APPEND, keys, vec![kind, name, &KEEP.to_string()])
-            .await?;
-        Ok(())
-    }
-
     /// The id of the newest logged change (`START` when none is).
     pub async fn change_log_head(&self) -> StoreResult<String> {
         let keys = vec![self.keys.change_log()];
@@ -99,5 +89,24 @@ impl Store {
                 })
                 .collect(),
         ))
+    }
+}
+
+impl StoreWriter {
+    /// Publishes `message` on the pub/sub `channel` (the change events); how many subscribers
+    /// received it.
+    pub async fn publish(&self, channel: &str, message: String) -> StoreResult<i64> {
+        use fred::prelude::PubsubInterface;
+        Ok(self.client.publish(channel, message).await?)
+    }
+
+    /// Appends a change to the log.
+    pub async fn log_change(&self, kind: &str, name: &str) -> StoreResult<()> {
+        let keys = vec![self.keys.change_log()];
+        let _: String = self
+            .client
+            .eval(APPEND, keys, vec![kind, name, &KEEP.to_string()])
+            .await?;
+        Ok(())
     }
 }

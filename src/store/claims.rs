@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use fred::prelude::{HashesInterface, LuaInterface};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 /// Claims `KEYS[1]` for `ARGV[1]` as reference `ARGV[2]` (`ARGV[3]` = '1': the admin, who may
 /// name anything). 0: another owner holds it.
@@ -114,24 +114,17 @@ fn covering_wildcard(host: &str) -> Option<String> {
 }
 
 impl Store {
-    /// Claims every hostname for `owner`, all or nothing; the first conflict is returned (then
-    /// nothing stays claimed by this call). The admin may name any hostname.
-    pub async fn claim_hostnames(
-        &self,
-        hostnames: &[String],
-        owner: &str,
-        by: ClaimRef<'_>,
-        is_admin: bool,
-    ) -> StoreResult<Option<Conflict>> {
-        for (i, host) in hostnames.iter().enumerate() {
-            if let Some(conflict) = self.claim_one(host, owner, by, is_admin).await? {
-                self.release_hostnames(&hostnames[..i], by).await?;
-                return Ok(Some(conflict));
-            }
-        }
-        Ok(None)
+    /// Names of the certificates that name `hostname` (from its claim), for on-demand loading.
+    pub async fn certificates_naming(&self, hostname: &str) -> StoreResult<Vec<String>> {
+        let fields: Vec<String> = self.client.hkeys(self.keys.claim(hostname)).await?;
+        Ok(fields
+            .into_iter()
+            .filter_map(|f| f.strip_prefix("cert:").map(str::to_owned))
+            .collect())
     }
+}
 
+impl StoreWriter {
     async fn claim_one(
         &self,
         host: &str,
@@ -183,6 +176,24 @@ impl Store {
         Ok(None)
     }
 
+    /// Claims every hostname for `owner`, all or nothing; the first conflict is returned (then
+    /// nothing stays claimed by this call). The admin may name any hostname.
+    pub async fn claim_hostnames(
+        &self,
+        hostnames: &[String],
+        owner: &str,
+        by: ClaimRef<'_>,
+        is_admin: bool,
+    ) -> StoreResult<Option<Conflict>> {
+        for (i, host) in hostnames.iter().enumerate() {
+            if let Some(conflict) = self.claim_one(host, owner, by, is_admin).await? {
+                self.release_hostnames(&hostnames[..i], by).await?;
+                return Ok(Some(conflict));
+            }
+        }
+        Ok(None)
+    }
+
     /// Drops one object's references to its hostnames; a name no longer named by anything
     /// leaves its wildcard's children too.
     pub async fn release_hostnames(
@@ -230,15 +241,6 @@ impl Store {
             let _: Vec<fred::types::Value> = pipeline.all().await?;
         }
         Ok(())
-    }
-
-    /// Names of the certificates that name `hostname` (from its claim), for on-demand loading.
-    pub async fn certificates_naming(&self, hostname: &str) -> StoreResult<Vec<String>> {
-        let fields: Vec<String> = self.client.hkeys(self.keys.claim(hostname)).await?;
-        Ok(fields
-            .into_iter()
-            .filter_map(|f| f.strip_prefix("cert:").map(str::to_owned))
-            .collect())
     }
 }
 

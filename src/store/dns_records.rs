@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::prelude::HashesInterface;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 fn now_seconds() -> u64 {
     SystemTime::now()
@@ -20,6 +20,25 @@ fn field(name: &str, value: &str) -> String {
 }
 
 impl Store {
+    /// Records noted more than `older_than` ago, as `(name, value)`.
+    pub async fn stale_dns_records(
+        &self,
+        older_than: Duration,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let all: HashMap<String, String> = self.client.hgetall(self.keys.dns_records()).await?;
+        let limit = now_seconds().saturating_sub(older_than.as_secs());
+        Ok(all
+            .into_iter()
+            .filter(|(_, noted)| noted.parse::<u64>().is_ok_and(|t| t <= limit))
+            .filter_map(|(f, _)| {
+                let (name, value) = f.split_once(' ')?;
+                Some((name.to_owned(), value.to_owned()))
+            })
+            .collect())
+    }
+}
+
+impl StoreWriter {
     pub async fn note_dns_record(&self, name: &str, value: &str) -> StoreResult<()> {
         let _: i64 = self
             .client
@@ -37,22 +56,5 @@ impl Store {
             .hdel(self.keys.dns_records(), field(name, value))
             .await?;
         Ok(())
-    }
-
-    /// Records noted more than `older_than` ago, as `(name, value)`.
-    pub async fn stale_dns_records(
-        &self,
-        older_than: Duration,
-    ) -> StoreResult<Vec<(String, String)>> {
-        let all: HashMap<String, String> = self.client.hgetall(self.keys.dns_records()).await?;
-        let limit = now_seconds().saturating_sub(older_than.as_secs());
-        Ok(all
-            .into_iter()
-            .filter(|(_, noted)| noted.parse::<u64>().is_ok_and(|t| t <= limit))
-            .filter_map(|(f, _)| {
-                let (name, value) = f.split_once(' ')?;
-                Some((name.to_owned(), value.to_owned()))
-            })
-            .collect())
     }
 }

@@ -7,7 +7,7 @@
 
 use fred::prelude::{Expiration, KeysInterface, LuaInterface, SetOptions, SetsInterface};
 
-use super::{encode, Store, StoreResult};
+use super::{encode, Store, StoreResult, StoreWriter};
 use crate::certs::model::CertificateRecord;
 use crate::routes::Route;
 use crate::secret::Secret;
@@ -19,6 +19,16 @@ return 1
 "#;
 
 impl Store {
+    /// The epoch now in Redis (`None`: Redis lost its data).
+    pub async fn epoch(&self) -> StoreResult<Option<String>> {
+        Ok(self
+            .client
+            .get(format!("{}epoch", self.keys.prefix()))
+            .await?)
+    }
+}
+
+impl StoreWriter {
     /// Sets the epoch unless there is one; returns the epoch in force.
     pub async fn ensure_epoch(&self, candidate: &str) -> StoreResult<String> {
         let key = format!("{}epoch", self.keys.prefix());
@@ -34,14 +44,6 @@ impl Store {
             .await?;
         let current: Option<String> = self.client.get(&key).await?;
         Ok(current.unwrap_or_else(|| candidate.to_owned()))
-    }
-
-    /// The epoch now in Redis (`None`: Redis lost its data).
-    pub async fn epoch(&self) -> StoreResult<Option<String>> {
-        Ok(self
-            .client
-            .get(format!("{}epoch", self.keys.prefix()))
-            .await?)
     }
 
     /// Writes a certificate with its key back if Redis has no record by that name.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fred::prelude::{KeysInterface, SetsInterface};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 /// What an instance says of itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,17 +22,6 @@ pub struct InstanceInfo {
 }
 
 impl Store {
-    /// Writes this instance's heartbeat, alive for `ttl`.
-    pub async fn heartbeat(&self, info: &InstanceInfo, ttl: Duration) -> StoreResult<()> {
-        self.set_expiring(self.keys.instance(&info.id), &super::encode(info), ttl)
-            .await?;
-        let _: i64 = self
-            .client
-            .sadd(self.keys.instances(), info.id.as_str())
-            .await?;
-        Ok(())
-    }
-
     /// Instances whose heartbeat has not expired, by id; expired ones leave the index.
     pub async fn live_instances(&self) -> StoreResult<Vec<InstanceInfo>> {
         let mut ids: Vec<String> = self.client.smembers(self.keys.instances()).await?;
@@ -49,5 +38,18 @@ impl Store {
             }
         }
         Ok(live)
+    }
+}
+
+impl StoreWriter {
+    /// Writes this instance's heartbeat, alive for `ttl`.
+    pub async fn heartbeat(&self, info: &InstanceInfo, ttl: Duration) -> StoreResult<()> {
+        self.set_expiring(self.keys.instance(&info.id), &super::encode(info), ttl)
+            .await?;
+        let _: i64 = self
+            .client
+            .sadd(self.keys.instances(), info.id.as_str())
+            .await?;
+        Ok(())
     }
 }

@@ -6,9 +6,15 @@
 
 use fred::prelude::SetsInterface;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 impl Store {
+    pub async fn job_names(&self) -> StoreResult<Vec<String>> {
+        Ok(self.client.smembers(self.keys.jobs()).await?)
+    }
+}
+
+impl StoreWriter {
     pub async fn add_job(&self, name: &str) -> StoreResult<()> {
         let _: i64 = self.client.sadd(self.keys.jobs(), name).await?;
         Ok(())
@@ -17,9 +23,5 @@ impl Store {
     pub async fn remove_job(&self, name: &str) -> StoreResult<()> {
         let _: i64 = self.client.srem(self.keys.jobs(), name).await?;
         Ok(())
-    }
-
-    pub async fn job_names(&self) -> StoreResult<Vec<String>> {
-        Ok(self.client.smembers(self.keys.jobs()).await?)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fred::prelude::{Expiration, KeysInterface, LuaInterface, SetOptions};
 
-use super::{Store, StoreResult};
+use super::{StoreResult, StoreWriter};
 
 const EXTEND: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -27,7 +27,7 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-impl Store {
+impl StoreWriter {
     /// Takes the certificate's lease for `ttl` if nobody holds it.
     pub async fn acquire_lease(&self, name: &str, value: &str, ttl: Duration) -> StoreResult<bool> {
         let set: Option<String> = self

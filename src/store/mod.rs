@@ -1,8 +1,16 @@
 //! Redis storage (fred): every piece of certgate's state, under `REDIS_KEY_PREFIX`.
 //!
-//! [`Store`] is a cheap `Clone` handle. Each concept has its own file with an `impl Store` block:
-//! certificates and their keys, generation status and pending jobs, leases, tokens, hostname
-//! claims, routes. The key schema is in [`keys`] and `docs/storage.md`; everything one atomic
+//! [`Store`] is a cheap `Clone` handle for reads. Every method that changes something is on
+//! [`StoreWriter`], the write handle `Store::writer` gives: the lifecycle (the one writer of
+//! certificates, routes and tokens) holds one, and so do the named exceptions — the cluster's
+//! data-loss guard, change log and heartbeat, the ACME issuer's working state (accounts,
+//! challenge answers, DNS records) and on-demand issuance's coordination (rate, order locks,
+//! back-off). The layering test (`src/layering.rs`) fails when any other module takes one. No
+//! raw Redis client leaves this module.
+//!
+//! Each concept has its own file with its `impl Store` (reads) and `impl StoreWriter` (writes)
+//! blocks: certificates and their keys, generation status and pending jobs, leases, tokens,
+//! hostname claims, routes. The key schema is in [`keys`] and `docs/storage.md`; everything one atomic
 //! write touches shares a hash tag, so the schema works on Redis Cluster unchanged.
 
 /// Lua functions shared by the scripts that start a generation: `reset_pending` writes a fresh
@@ -81,6 +89,19 @@ pub struct Store {
     keys: Keys,
 }
 
+/// The write half of the store: every method that changes a record, an index, a claim, a lease
+/// or a coordination key. It reads too ([`Store`]'s methods, through `Deref`).
+#[derive(Clone)]
+pub struct StoreWriter(Store);
+
+impl std::ops::Deref for StoreWriter {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.0
+    }
+}
+
 /// How long one command may take before the caller is told storage is unavailable.
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -126,8 +147,9 @@ impl Store {
     }
 
     /// The underlying client, for modules that need commands not wrapped here.
-    pub fn client(&self) -> &fred::clients::Client {
-        &self.client
+    /// The write handle (see the module's doc for who may take one).
+    pub fn writer(&self) -> StoreWriter {
+        StoreWriter(self.clone())
     }
 
     /// Whether the connection is known to be down: the circuit state, fed by the client's own

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use fred::prelude::{KeysInterface, SetsInterface, SortedSetsInterface};
 
-use super::{decode, Store, StoreResult};
+use super::{decode, Store, StoreResult, StoreWriter};
 use crate::certs::model::CertificateRecord;
 use crate::routes::Route;
 
@@ -81,38 +81,6 @@ impl Store {
             .client
             .zrem(self.keys.certs_owned_by(owner_hash), name)
             .await?;
-        Ok(())
-    }
-
-    /// Puts each certificate in its owner's index (the start-up scan's repair; an owner never
-    /// changes, so nothing is taken out).
-    pub async fn index_owners(&self, owners: &[(String, String)]) -> StoreResult<()> {
-        if owners.is_empty() {
-            return Ok(());
-        }
-        // One variadic ZADD per owner in the batch (most batches have few owners).
-        let mut by_owner: std::collections::HashMap<&str, Vec<(f64, String)>> =
-            std::collections::HashMap::new();
-        for (name, owner) in owners {
-            by_owner
-                .entry(owner.as_str())
-                .or_default()
-                .push((0.0, name.clone()));
-        }
-        let pipeline = self.client.pipeline();
-        for (owner, members) in by_owner {
-            let _: () = pipeline
-                .zadd(
-                    self.keys.certs_owned_by(owner),
-                    None,
-                    None,
-                    false,
-                    false,
-                    members,
-                )
-                .await?;
-        }
-        let _: Vec<fred::types::Value> = pipeline.all().await?;
         Ok(())
     }
 
@@ -212,6 +180,40 @@ impl Store {
             }
         }
         Ok(Page { items, next_after })
+    }
+}
+
+impl StoreWriter {
+    /// Puts each certificate in its owner's index (the start-up scan's repair; an owner never
+    /// changes, so nothing is taken out).
+    pub async fn index_owners(&self, owners: &[(String, String)]) -> StoreResult<()> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        // One variadic ZADD per owner in the batch (most batches have few owners).
+        let mut by_owner: std::collections::HashMap<&str, Vec<(f64, String)>> =
+            std::collections::HashMap::new();
+        for (name, owner) in owners {
+            by_owner
+                .entry(owner.as_str())
+                .or_default()
+                .push((0.0, name.clone()));
+        }
+        let pipeline = self.client.pipeline();
+        for (owner, members) in by_owner {
+            let _: () = pipeline
+                .zadd(
+                    self.keys.certs_owned_by(owner),
+                    None,
+                    None,
+                    false,
+                    false,
+                    members,
+                )
+                .await?;
+        }
+        let _: Vec<fred::types::Value> = pipeline.all().await?;
+        Ok(())
     }
 
     /// Rebuilds an ordered index from its name set; the number of names.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::prelude::{Expiration, HashesInterface, KeysInterface, LuaInterface, SetsInterface};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 /// Admits one more order if fewer than `ARGV[2]` were admitted in the last minute (a sliding
 /// window of timestamps in a sorted set); `1` when admitted.
@@ -40,6 +40,36 @@ fn now_millis() -> i64 {
 }
 
 impl Store {
+    /// Every allow pattern, sorted.
+    pub async fn on_demand_patterns(&self) -> StoreResult<Vec<String>> {
+        let mut patterns: Vec<String> = self.client.smembers(self.keys.on_demand_allow()).await?;
+        patterns.sort();
+        Ok(patterns)
+    }
+
+    /// The ask URL's remembered answer for `name`: `Some(true)` allowed, `Some(false)` refused.
+    pub async fn on_demand_asked(&self, name: &str) -> StoreResult<Option<bool>> {
+        let answer: Option<String> = self.client.get(self.keys.on_demand_ask(name)).await?;
+        Ok(answer.map(|a| a == "allow"))
+    }
+
+    /// Whether some handshake holds the right to order `name`.
+    pub async fn on_demand_order_locked(&self, name: &str) -> StoreResult<bool> {
+        let n: i64 = self.client.exists(self.keys.on_demand_order(name)).await?;
+        Ok(n > 0)
+    }
+
+    /// Whether `name` is backing off after a failed on-demand issuance.
+    pub async fn on_demand_backing_off(&self, name: &str) -> StoreResult<bool> {
+        let until: Option<i64> = self
+            .client
+            .hget(self.keys.on_demand_backoff(name), "until")
+            .await?;
+        Ok(until.is_some_and(|u| u > now_millis()))
+    }
+}
+
+impl StoreWriter {
     pub async fn on_demand_allow(&self, pattern: &str) -> StoreResult<bool> {
         let added: i64 = self
             .client
@@ -54,19 +84,6 @@ impl Store {
             .srem(self.keys.on_demand_allow(), pattern)
             .await?;
         Ok(removed == 1)
-    }
-
-    /// Every allow pattern, sorted.
-    pub async fn on_demand_patterns(&self) -> StoreResult<Vec<String>> {
-        let mut patterns: Vec<String> = self.client.smembers(self.keys.on_demand_allow()).await?;
-        patterns.sort();
-        Ok(patterns)
-    }
-
-    /// The ask URL's remembered answer for `name`: `Some(true)` allowed, `Some(false)` refused.
-    pub async fn on_demand_asked(&self, name: &str) -> StoreResult<Option<bool>> {
-        let answer: Option<String> = self.client.get(self.keys.on_demand_ask(name)).await?;
-        Ok(answer.map(|a| a == "allow"))
     }
 
     /// Remembers the ask URL's answer for `ttl`.
@@ -114,21 +131,6 @@ impl Store {
     pub async fn unlock_on_demand_order(&self, name: &str) -> StoreResult<()> {
         let _: i64 = self.client.del(self.keys.on_demand_order(name)).await?;
         Ok(())
-    }
-
-    /// Whether some handshake holds the right to order `name`.
-    pub async fn on_demand_order_locked(&self, name: &str) -> StoreResult<bool> {
-        let n: i64 = self.client.exists(self.keys.on_demand_order(name)).await?;
-        Ok(n > 0)
-    }
-
-    /// Whether `name` is backing off after a failed on-demand issuance.
-    pub async fn on_demand_backing_off(&self, name: &str) -> StoreResult<bool> {
-        let until: Option<i64> = self
-            .client
-            .hget(self.keys.on_demand_backoff(name), "until")
-            .await?;
-        Ok(until.is_some_and(|u| u > now_millis()))
     }
 
     /// Records a failed on-demand issuance of `name` (once per back-off period, whichever

@@ -5,7 +5,7 @@
 use fred::prelude::LuaInterface;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 
 /// Events kept.
 pub const KEEP: i64 = 100;
@@ -36,16 +36,6 @@ return 1
 const READ: &str = "return redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)";
 
 impl Store {
-    /// Notes an event (best effort).
-    pub async fn note_event(&self, event: &RecentEvent) {
-        let keys = vec![self.keys.recent_events()];
-        let args = vec![super::encode(event), KEEP.to_string()];
-        let written: Result<i64, _> = self.client.eval(PUSH, keys, args).await;
-        if let Err(e) = written {
-            tracing::debug!(error = %e, "a recent event was not noted");
-        }
-    }
-
     /// The newest events, newest first.
     pub async fn recent_events(&self) -> StoreResult<Vec<RecentEvent>> {
         let keys = vec![self.keys.recent_events()];
@@ -54,5 +44,17 @@ impl Store {
             .iter()
             .filter_map(|t| serde_json::from_str(t).ok())
             .collect())
+    }
+}
+
+impl StoreWriter {
+    /// Notes an event (best effort).
+    pub async fn note_event(&self, event: &RecentEvent) {
+        let keys = vec![self.keys.recent_events()];
+        let args = vec![super::encode(event), KEEP.to_string()];
+        let written: Result<i64, _> = self.client.eval(PUSH, keys, args).await;
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "a recent event was not noted");
+        }
     }
 }

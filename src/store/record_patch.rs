@@ -10,7 +10,7 @@
 use fred::prelude::LuaInterface;
 use serde_json::{Map, Value};
 
-use super::{Store, StoreResult};
+use super::{StoreResult, StoreWriter};
 
 /// `ARGV[1]`: JSON object of expected values (`null` = absent); `ARGV[2]`: JSON object of new
 /// values. `1` when applied.
@@ -28,7 +28,7 @@ redis.call('HSET', KEYS[1], 'record', cjson.encode(r))
 return 1
 "#;
 
-impl Store {
+impl StoreWriter {
     /// Sets `patch`'s fields of the certificate's record if every field of `expect` still has
     /// the given value (scalars only: strings, numbers, booleans, `null`); `true` if applied.
     pub async fn patch_certificate_if(

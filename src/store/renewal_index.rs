@@ -10,7 +10,7 @@
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use time::OffsetDateTime;
 
-use super::{decode, Store, StoreResult};
+use super::{decode, Store, StoreResult, StoreWriter};
 use crate::certs::model::CertificateRecord;
 
 fn millis(t: OffsetDateTime) -> f64 {
@@ -18,39 +18,6 @@ fn millis(t: OffsetDateTime) -> f64 {
 }
 
 impl Store {
-    /// Puts `name` at `next` in the index, or takes it out (`None`).
-    pub async fn index_renewal(&self, name: &str, next: Option<OffsetDateTime>) -> StoreResult<()> {
-        let key = self.keys.renewal_index();
-        match next {
-            Some(at) => {
-                let _: i64 = self
-                    .client
-                    .zadd(&key, None, None, false, false, (millis(at), name))
-                    .await?;
-            }
-            None => {
-                let _: i64 = self.client.zrem(&key, name).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Puts each `(name, next event)` in the index, one command.
-    pub async fn index_renewals(&self, entries: &[(String, OffsetDateTime)]) -> StoreResult<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let members: Vec<(f64, String)> = entries
-            .iter()
-            .map(|(name, at)| (millis(*at), name.clone()))
-            .collect();
-        let _: i64 = self
-            .client
-            .zadd(self.keys.renewal_index(), None, None, false, false, members)
-            .await?;
-        Ok(())
-    }
-
     /// Up to `limit` names whose next event is at or before `now`, earliest first.
     pub async fn due_certificates(
         &self,
@@ -108,5 +75,40 @@ impl Store {
             .zrange(self.keys.renewal_index(), 0, -1, None, false, None, true)
             .await?;
         Ok(all.into_iter().map(|(n, s)| (n, s as i64)).collect())
+    }
+}
+
+impl StoreWriter {
+    /// Puts `name` at `next` in the index, or takes it out (`None`).
+    pub async fn index_renewal(&self, name: &str, next: Option<OffsetDateTime>) -> StoreResult<()> {
+        let key = self.keys.renewal_index();
+        match next {
+            Some(at) => {
+                let _: i64 = self
+                    .client
+                    .zadd(&key, None, None, false, false, (millis(at), name))
+                    .await?;
+            }
+            None => {
+                let _: i64 = self.client.zrem(&key, name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts each `(name, next event)` in the index, one command.
+    pub async fn index_renewals(&self, entries: &[(String, OffsetDateTime)]) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let members: Vec<(f64, String)> = entries
+            .iter()
+            .map(|(name, at)| (millis(*at), name.clone()))
+            .collect();
+        let _: i64 = self
+            .client
+            .zadd(self.keys.renewal_index(), None, None, false, false, members)
+            .await?;
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use fred::prelude::{KeysInterface, SetsInterface};
 
 use super::name_pages::Listed;
-use super::{decode, Store, StoreResult};
+use super::{decode, Store, StoreResult, StoreWriter};
 use crate::routes::Route;
 
 impl Store {
@@ -47,7 +47,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl StoreWriter {
     /// Writes a route and indexes its hostname.
     pub async fn put_route(&self, route: &Route) -> StoreResult<()> {
         let _: () = self
@@ -75,9 +75,7 @@ impl Store {
         self.unindex_name(Listed::Routes, hostname).await?;
         Ok(n == 1)
     }
-}
 
-impl Store {
     /// Creates a route unless its hostname has one; `false` if it exists.
     pub async fn create_route(&self, route: &Route) -> StoreResult<bool> {
         let set: Option<String> = self

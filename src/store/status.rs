@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fred::prelude::{HashesInterface, LuaInterface};
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, StoreWriter};
 use crate::certs::model::{GenerationState, GenerationStatus};
 
 /// Starts a new `pending` generation unless one is waiting or running (then the caller joins it).
@@ -65,6 +65,58 @@ pub enum MarkGenerating {
 }
 
 impl Store {
+    /// The latest generation status, or `None` (never created, or retention over).
+    pub async fn get_status(&self, name: &str) -> StoreResult<Option<GenerationStatus>> {
+        let key = self.keys.cert_status(name);
+        let map: HashMap<String, String> = self.client.hgetall(&key).await?;
+        if map.is_empty() {
+            return Ok(None);
+        }
+        let field = |f: &str| map.get(f).cloned();
+        let status = field("status")
+            .and_then(|s| s.parse::<GenerationState>().ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                key: key.clone(),
+                detail: "missing or unknown status".into(),
+            })?;
+        Ok(Some(GenerationStatus {
+            status,
+            message: field("message").unwrap_or_default(),
+            created_at: field("created_at").unwrap_or_default(),
+            updated_at: field("updated_at").unwrap_or_default(),
+            started_at: field("started_at"),
+            finished_at: field("finished_at"),
+        }))
+    }
+}
+
+/// Starts a renewal only if the certificate is still due at the time the caller saw
+/// (`next_renewal_at` unchanged) and no generation is under way: of several instances whose
+/// renewal loops see the same due certificate, exactly one starts it.
+const BEGIN_IF_DUE: &str = concat!(
+    pending_status_lua!(),
+    r#"
+local rec = redis.call('HGET', KEYS[1], 'record')
+if not rec then return -1 end
+local r = cjson.decode(rec)
+if r['next_renewal_at'] ~= ARGV[1] then return -2 end
+return start_pending(KEYS[2], ARGV[2], ARGV[3])
+"#
+);
+
+/// Marks an active certificate `expired` if it still has the expiry the caller saw.
+const MARK_EXPIRED: &str = r#"
+local rec = redis.call('HGET', KEYS[1], 'record')
+if not rec then return 0 end
+local r = cjson.decode(rec)
+if r['status'] ~= 'active' or r['expires_at'] ~= ARGV[1] then return 0 end
+r['status'] = 'expired'
+r['updated_at'] = ARGV[2]
+redis.call('HSET', KEYS[1], 'record', cjson.encode(r))
+return 1
+"#;
+
+impl StoreWriter {
     /// Writes a finished generation's status back unless the certificate has one, expiring
     /// after `remaining`; `true` when written.
     pub async fn restore_finished_status(
@@ -94,30 +146,6 @@ impl Store {
             .eval(RESTORE_FINISHED, vec![self.keys.cert_status(name)], args)
             .await?;
         Ok(written == 1)
-    }
-
-    /// The latest generation status, or `None` (never created, or retention over).
-    pub async fn get_status(&self, name: &str) -> StoreResult<Option<GenerationStatus>> {
-        let key = self.keys.cert_status(name);
-        let map: HashMap<String, String> = self.client.hgetall(&key).await?;
-        if map.is_empty() {
-            return Ok(None);
-        }
-        let field = |f: &str| map.get(f).cloned();
-        let status = field("status")
-            .and_then(|s| s.parse::<GenerationState>().ok())
-            .ok_or_else(|| StoreError::Corrupt {
-                key: key.clone(),
-                detail: "missing or unknown status".into(),
-            })?;
-        Ok(Some(GenerationStatus {
-            status,
-            message: field("message").unwrap_or_default(),
-            created_at: field("created_at").unwrap_or_default(),
-            updated_at: field("updated_at").unwrap_or_default(),
-            started_at: field("started_at"),
-            finished_at: field("finished_at"),
-        }))
     }
 
     /// Starts a `pending` generation, or reports that one is already under way.
@@ -184,35 +212,7 @@ impl Store {
         .await;
         Ok(())
     }
-}
 
-/// Starts a renewal only if the certificate is still due at the time the caller saw
-/// (`next_renewal_at` unchanged) and no generation is under way: of several instances whose
-/// renewal loops see the same due certificate, exactly one starts it.
-const BEGIN_IF_DUE: &str = concat!(
-    pending_status_lua!(),
-    r#"
-local rec = redis.call('HGET', KEYS[1], 'record')
-if not rec then return -1 end
-local r = cjson.decode(rec)
-if r['next_renewal_at'] ~= ARGV[1] then return -2 end
-return start_pending(KEYS[2], ARGV[2], ARGV[3])
-"#
-);
-
-/// Marks an active certificate `expired` if it still has the expiry the caller saw.
-const MARK_EXPIRED: &str = r#"
-local rec = redis.call('HGET', KEYS[1], 'record')
-if not rec then return 0 end
-local r = cjson.decode(rec)
-if r['status'] ~= 'active' or r['expires_at'] ~= ARGV[1] then return 0 end
-r['status'] = 'expired'
-r['updated_at'] = ARGV[2]
-redis.call('HSET', KEYS[1], 'record', cjson.encode(r))
-return 1
-"#;
-
-impl Store {
     /// Starts the renewal of a certificate due at `due` (its `next_renewal_at`); `true` if this
     /// call started it.
     pub async fn begin_renewal_if_due(

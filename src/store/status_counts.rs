@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use fred::prelude::{HashesInterface, SetsInterface, SortedSetsInterface};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 use crate::certs::model::CertStatus;
 
 const ALL: [CertStatus; 4] = [
@@ -28,6 +28,19 @@ pub fn field(status: CertStatus) -> &'static str {
 }
 
 impl Store {
+    /// Certificates by status (`pending`, `active`, `failed`, `expired`).
+    pub async fn status_counts(&self) -> StoreResult<HashMap<String, i64>> {
+        Ok(self.client.hgetall(self.keys.status_counts()).await?)
+    }
+
+    /// How many certificates exist (the name set's size).
+    pub async fn certificate_count(&self) -> StoreResult<usize> {
+        let n: i64 = self.client.scard(self.keys.cert_index()).await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+impl StoreWriter {
     /// Moves certificate `name` from `from` to `to` (either may be `None`: created, deleted):
     /// the counters and the per-status name indexes.
     pub async fn count_status_change(
@@ -91,17 +104,6 @@ impl Store {
         }
         let _: Vec<fred::types::Value> = pipeline.all().await?;
         Ok(())
-    }
-
-    /// Certificates by status (`pending`, `active`, `failed`, `expired`).
-    pub async fn status_counts(&self) -> StoreResult<HashMap<String, i64>> {
-        Ok(self.client.hgetall(self.keys.status_counts()).await?)
-    }
-
-    /// How many certificates exist (the name set's size).
-    pub async fn certificate_count(&self) -> StoreResult<usize> {
-        let n: i64 = self.client.scard(self.keys.cert_index()).await?;
-        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Replaces the counters (the start-up scan's recount).

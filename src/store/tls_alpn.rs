@@ -5,10 +5,20 @@ use std::time::Duration;
 
 use fred::prelude::KeysInterface;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, StoreWriter};
 use crate::secret::Secret;
 
 impl Store {
+    pub async fn get_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<Option<Secret>> {
+        let value: Option<String> = self
+            .client
+            .get(self.keys.tls_alpn_challenge(identifier))
+            .await?;
+        Ok(value.map(Secret::new))
+    }
+}
+
+impl StoreWriter {
     /// Stores the challenge certificate and key (one PEM text, key included: a secret) for
     /// `identifier` (a DNS name or an IP address).
     pub async fn put_tls_alpn_challenge(
@@ -23,14 +33,6 @@ impl Store {
             ttl,
         )
         .await
-    }
-
-    pub async fn get_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<Option<Secret>> {
-        let value: Option<String> = self
-            .client
-            .get(self.keys.tls_alpn_challenge(identifier))
-            .await?;
-        Ok(value.map(Secret::new))
     }
 
     pub async fn delete_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<()> {

@@ -7,7 +7,7 @@
 use fred::prelude::{Expiration, HashesInterface, KeysInterface, LuaInterface, SetOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store, StoreResult};
+use super::{decode, encode, Store, StoreResult, StoreWriter};
 
 /// What is kept of a token: never the token itself.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -35,14 +35,6 @@ return 1
 "#;
 
 impl Store {
-    /// Stores a new token's hash under its name; `false` if the name is taken.
-    pub async fn create_token(&self, info: &TokenInfo) -> StoreResult<bool> {
-        let keys = vec![self.keys.tokens_by_name(), self.keys.tokens_by_hash()];
-        let args = vec![info.name.clone(), encode(info), info.token_hash.clone()];
-        let n: i64 = self.client.eval(CREATE, keys, args).await?;
-        Ok(n == 1)
-    }
-
     /// The name of the token with this hash, if it exists.
     pub async fn token_name_by_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
         Ok(self
@@ -62,16 +54,26 @@ impl Store {
         Ok(tokens)
     }
 
+    /// The stored hash of the generated admin token, if one was generated.
+    pub async fn admin_token_hash(&self) -> StoreResult<Option<String>> {
+        Ok(self.client.get(self.keys.admin_token_hash()).await?)
+    }
+}
+
+impl StoreWriter {
+    /// Stores a new token's hash under its name; `false` if the name is taken.
+    pub async fn create_token(&self, info: &TokenInfo) -> StoreResult<bool> {
+        let keys = vec![self.keys.tokens_by_name(), self.keys.tokens_by_hash()];
+        let args = vec![info.name.clone(), encode(info), info.token_hash.clone()];
+        let n: i64 = self.client.eval(CREATE, keys, args).await?;
+        Ok(n == 1)
+    }
+
     /// Deletes a token; `false` if there was none by that name.
     pub async fn delete_token(&self, name: &str) -> StoreResult<bool> {
         let keys = vec![self.keys.tokens_by_name(), self.keys.tokens_by_hash()];
         let n: i64 = self.client.eval(DELETE, keys, vec![name]).await?;
         Ok(n == 1)
-    }
-
-    /// The stored hash of the generated admin token, if one was generated.
-    pub async fn admin_token_hash(&self) -> StoreResult<Option<String>> {
-        Ok(self.client.get(self.keys.admin_token_hash()).await?)
     }
 
     /// Stores the generated admin token's hash unless one exists; `true` if this call stored it

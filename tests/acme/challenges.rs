@@ -296,7 +296,9 @@ async fn dns_01_through_bind_issues_a_wildcard() {
         .unwrap()
         .dns_update
         .unwrap();
-    let store = certgate::store::Store::connect(&env.redis.url(), "challenges:").unwrap();
+    let store = certgate::store::Store::connect(&env.redis.url(), "challenges:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     let updater = certgate::acme::dns01::DnsUpdater::new(&settings, store).unwrap();
     updater.add_txt("left.wild.test", "leftover").await.unwrap();

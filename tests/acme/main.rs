@@ -234,7 +234,9 @@ async fn order_through_a_validated_by_b() {
 #[tokio::test]
 async fn challenge_endpoint_rules() {
     let env = env_with(&[], &[]).await;
-    let store = certgate::store::Store::connect(&env.redis.url(), "acme:").unwrap();
+    let store = certgate::store::Store::connect(&env.redis.url(), "acme:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     let key_auth = certgate::secret::Secret::new("tok_en-1.thumbprint");
     store

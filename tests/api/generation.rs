@@ -204,7 +204,7 @@ async fn a_generation_that_panics_is_run_again_by_the_same_instance() {
     let (trigger, stop) = certgate::shutdown::channel();
     let mut tasks = certgate::tasks::Tasks::new();
     let lifecycle = Lifecycle::start(
-        store.clone(),
+        store.writer(),
         config,
         issuers,
         certgate::events::Events::new(std::sync::Arc::new(certgate::events::Unheard), None),

@@ -95,7 +95,9 @@ async fn ownership_and_hostname_claims() {
     );
 
     // A route using the certificate blocks its deletion unless forced.
-    let store = certgate::store::Store::connect(&redis.url(), "t:").unwrap();
+    let store = certgate::store::Store::connect(&redis.url(), "t:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     let now = certgate::timefmt::now_string();
     store

@@ -5,7 +5,7 @@ use super::*;
 use common::wait_until;
 
 /// A failed self-signed certificate written straight to the store.
-async fn put(store: &certgate::store::Store, name: &str) {
+async fn put(store: &certgate::store::StoreWriter, name: &str) {
     let record = common::records::failed(name, &format!("{name}.pages.test"));
     common::records::create_failed(store, &record, "written by the test").await;
 }
@@ -20,7 +20,9 @@ fn next_link(r: &certgate::client::ApiResponse) -> Option<String> {
 #[tokio::test]
 async fn certificates_are_listed_a_page_at_a_time() {
     let (redis, cg) = instance(&[]).await;
-    let store = certgate::store::Store::connect(&redis.url(), "t:").unwrap();
+    let store = certgate::store::Store::connect(&redis.url(), "t:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     let originals: Vec<String> = (0..2500).map(|i| format!("m{i:04}")).collect();
     for name in &originals {
@@ -159,7 +161,9 @@ async fn walk(client: &certgate::client::AdminClient, first: &str) -> Vec<String
 #[tokio::test]
 async fn lists_filter_by_status_and_owner_in_redis() {
     let (redis, cg) = instance(&[]).await;
-    let store = certgate::store::Store::connect(&redis.url(), "t:").unwrap();
+    let store = certgate::store::Store::connect(&redis.url(), "t:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     for name in ["f1", "f2", "f3"] {
         put(&store, name).await;

@@ -18,7 +18,9 @@ fn commandstats(redis: &Redis) -> std::collections::HashMap<String, u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resync_reads_the_change_log_not_every_record() {
     let redis = Redis::start().await;
-    let store = certgate::store::Store::connect(&redis.url(), "log:").unwrap();
+    let store = certgate::store::Store::connect(&redis.url(), "log:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     // Many certificates already in Redis (written as a restore would write them).
     for i in 0..1500 {

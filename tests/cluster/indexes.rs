@@ -13,7 +13,9 @@ use crate::common;
 /// Waits until the renewal index equals what a full scan of the records says (names and next
 /// events, to the millisecond); these tests run with ACME_ARI=false.
 pub(crate) async fn assert_index_matches(redis_url: &str, prefix: &str) {
-    let store = certgate::store::Store::connect(redis_url, prefix).unwrap();
+    let store = certgate::store::Store::connect(redis_url, prefix)
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     let mut last = String::new();
     for _ in 0..40 {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use certgate::certs::model::{CertificateRecord, GenerationState, GenerationStatus};
-use certgate::store::Store;
+use certgate::store::StoreWriter;
 
 /// A failed self-signed record named `name` for `domain` (nothing left to generate).
 pub fn failed(name: &str, domain: &str) -> CertificateRecord {
@@ -22,7 +22,7 @@ pub fn failed(name: &str, domain: &str) -> CertificateRecord {
 }
 
 /// Creates `record` through the store as a failed generation with `message` would leave it.
-pub async fn create_failed(store: &Store, record: &CertificateRecord, message: &str) {
+pub async fn create_failed(store: &StoreWriter, record: &CertificateRecord, message: &str) {
     let status = GenerationStatus {
         status: GenerationState::Failed,
         message: message.into(),

@@ -32,7 +32,9 @@ async fn a_non_admin_route_that_resolves_inward_is_refused_at_connect_time() {
     // (written to the store directly, as it would stand after DNS changed under it); the
     // instance loads it at start.
     let inward = format!("http://localhost:{}", up.addr.port());
-    let store = certgate::store::Store::connect(&redis.url(), "e:").unwrap();
+    let store = certgate::store::Store::connect(&redis.url(), "e:")
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     store.put_route(&route_to(&inward, true)).await.unwrap();
     store.put_route(&route_to(&inward, false)).await.unwrap();

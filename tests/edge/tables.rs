@@ -27,7 +27,7 @@ fn route_for(hostname: &str) -> Route {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_applied_during_a_full_load_survive_it() {
     let redis = Redis::start().await;
-    let store = Store::connect(&redis.url(), "t:").unwrap();
+    let store = Store::connect(&redis.url(), "t:").unwrap().writer();
     // Enough routes that reading the snapshot takes a while.
     for i in 0..3000 {
         store
@@ -35,7 +35,7 @@ async fn changes_applied_during_a_full_load_survive_it() {
             .await
             .unwrap();
     }
-    let tables = Arc::new(EdgeTables::new(store.clone(), 100, 100));
+    let tables = Arc::new(EdgeTables::new(Store::clone(&store), 100, 100));
     let mut created = Vec::new();
     for round in 0..5 {
         let loading = tokio::spawn({

@@ -20,7 +20,9 @@ fn require_selenium() {
 
 /// A failed certificate, written to the store as a generation that failed would leave it.
 async fn failed_certificate(redis_url: &str, prefix: &str) {
-    let store = certgate::store::Store::connect(redis_url, prefix).unwrap();
+    let store = certgate::store::Store::connect(redis_url, prefix)
+        .unwrap()
+        .writer();
     store.wait_connected(Duration::from_secs(5)).await;
     let mut record = common::records::failed("ui-failed", "failed.ui.test");
     record.issuer = certgate::certs::model::IssuerKind::Acme;
