@@ -7,6 +7,8 @@ Each build is started pinned (CPU 0, one worker; load generator and upstream on 
 for every round, and measured with what `benches/bench.py` uses:
 - `idle`: KiB per idle TLS connection, 1,000 held open on a fresh process;
 - `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
+- `h2wide`, `h1wide`: the sweep's wide points, HTTP/2 at 64x10 and HTTP/1.1 at 500
+  connections: req/s and the server's CPU µs per request (its own utime + stime);
 - `lat`: p50 and p99 ms of HTTP/1.1 requests at `AB_LATENCY_RATE` req/s (default 20,000, about
   half of nginx's peak here), 16 clients, as the bench's latency row;
 - `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
@@ -30,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as b  # noqa: E402
+import sweep_rows  # noqa: E402
 
 ROUNDS = int(os.environ.get("AB_ROUNDS", "3"))
 MEASURES = os.environ.get("AB_MEASURES", "idle,h1,h2,burst").split(",")
@@ -106,7 +109,7 @@ def main():
         b.log(f"round {round_ + 1}/{ROUNDS}")
         for label, binary in builds:
             r = {}
-            if {"idle", "h1", "h2", "hs", "lat"} & set(MEASURES):
+            if {"idle", "h1", "h2", "hs", "lat", "h2wide", "h1wide"} & set(MEASURES):
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
                 server.start(1, "0", extra=settings[label])
                 if "idle" in MEASURES:
@@ -115,6 +118,14 @@ def main():
                     r["h1_rps"] = b.h2load(server.port, ["--h1", "-c", "32"], "1")[0]
                 if "h2" in MEASURES:
                     r["h2_rps"] = b.h2load(server.port, ["-c", "8", "-m", "10"], "1")[0]
+                for key, args in [("h2wide", ["-c", "64", "-m", "10"]), ("h1wide", ["--h1", "-c", "500"])]:
+                    if key in MEASURES:
+                        b.h2load(server.port, args, "1")
+                        cpu = sweep_rows.tree_cpu_seconds(server.proc.pid)
+                        rps = b.h2load(server.port, args, "1")[0]
+                        cpu = sweep_rows.tree_cpu_seconds(server.proc.pid) - cpu
+                        r[f"{key}_rps"] = rps
+                        r[f"{key}_cpu_us"] = cpu * 1e6 / (rps * (b.SECONDS + 1))
                 if "lat" in MEASURES:
                     r["lat_p50_ms"], r["lat_p99_ms"] = b.latency(server.port, LATENCY_RATE, "1")
                 if "hs" in MEASURES:

@@ -6,7 +6,8 @@ one this machine's VM offers) of the server while h2load runs, by symbol, self t
     PROFILE_LOAD="--h1 -c 2000" python3 benches/profile.py       # HTTP/1.1 at 2,000
 
 The setup is the bench's: certgate (target/release, or PROFILE_BINARY) on CPU 0 with one worker,
-h2load and the upstream on CPU 1. PROFILE_SECONDS (default 10) of sampling after a warm-up.
+h2load and the upstream on CPU 1. PROFILE_SECONDS (default 10) of sampling after a warm-up. PROFILE_CALLERS="sym1,sym2" shows
+who calls those symbols instead (needs frame pointers: the `profiling` build).
 """
 
 import os
@@ -38,15 +39,22 @@ def main():
                               + load + ["https://bench.test/"], stdout=subprocess.PIPE, text=True)
     time.sleep(3)
     data = os.path.join(b.TMP, "perf.data")
-    subprocess.run(["perf", "record", "-F", "4000", "-e", "cpu-clock", "-p", str(server.proc.pid), "-o", data, "--", "sleep", str(seconds)],
+    graph = ["--call-graph", "fp"] if os.environ.get("PROFILE_CALLERS") else []
+    subprocess.run(["perf", "record", "-F", "4000", "-e", "cpu-clock"] + graph + ["-p", str(server.proc.pid), "-o", data, "--", "sleep", str(seconds)],
                    capture_output=True, check=True)
     out, _ = h2load.communicate()
     for line in out.splitlines():
         if line.startswith("finished in") or line.startswith("requests:"):
             print(line)
-    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "--percent-limit", "0.4"],
-                            capture_output=True, text=True).stdout
-    print("\n".join(l for l in report.splitlines() if l and not l.startswith("#")))
+    callers = os.environ.get("PROFILE_CALLERS")
+    if callers:
+        # Who calls the symbols named (comma-separated), by caller chain.
+        report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--symbols", callers,
+                                 "-G", "--percent-limit", "0.3"], capture_output=True, text=True).stdout
+    else:
+        report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio", "--percent-limit", "0.4"],
+                                capture_output=True, text=True).stdout
+    print("\n".join(l.rstrip() for l in report.splitlines() if l.strip() and not l.startswith("#")))
 
 
 if __name__ == "__main__":

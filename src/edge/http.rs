@@ -55,7 +55,10 @@ impl Handler for HttpEdge {
         };
         match self.proxy.routes.get(&host) {
             Some(route) if !route.https_redirect => {
-                self.proxy.forward(req, route, &host, conn, ctx).await
+                match self.proxy.start(req, route, &host, conn, ctx) {
+                    Ok(forwarding) => self.proxy.forward(forwarding, conn, ctx).await,
+                    Err(response) => response,
+                }
             }
             _ => self.redirect(&host, &req),
         }

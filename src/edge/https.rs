@@ -46,13 +46,14 @@ pub struct HttpsEdge {
 }
 
 impl Handler for Proxy {
-    async fn handle(
-        &self,
+    // Not `async`: `Proxy::handle` returns its future directly (see there why).
+    fn handle<'a>(
+        &'a self,
         req: Request<Incoming>,
-        conn: &ConnInfo,
-        ctx: &mut RequestCtx,
-    ) -> Response<EdgeBody> {
-        Proxy::handle(self, req, conn, ctx).await
+        conn: &'a ConnInfo,
+        ctx: &'a mut RequestCtx,
+    ) -> impl std::future::Future<Output = Response<EdgeBody>> + Send + 'a {
+        Proxy::handle(self, req, conn, ctx)
     }
 }
 

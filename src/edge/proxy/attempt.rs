@@ -108,7 +108,11 @@ async fn attempt(
         });
     };
     let in_flight = member.health.start();
+    // Pinned here and lent to the deadline, not moved into it: the exchange's state is then
+    // stored once in this future instead of twice (the request's future is copied into its box
+    // whole, per request).
     let sent = member.client.send(request, prepared.replayable);
+    tokio::pin!(sent);
     let outcome =
         within_upstream_timeout(sent, prepared.progress.as_deref(), limits.upstream_timeout).await;
     drop(in_flight);
@@ -150,15 +154,15 @@ fn refusal(failed: Failed, grpc: bool) -> Refusal {
 /// The upstream's answer (`None`: it took longer than `timeout` from the end of the request —
 /// from the start for a request without a body, from the body's last piece otherwise, so a long
 /// upload is not cut by it but an upstream that stops taking the body is).
-async fn within_upstream_timeout<T>(
-    sent: impl std::future::Future<Output = T>,
+async fn within_upstream_timeout<F: std::future::Future>(
+    mut sent: std::pin::Pin<&mut F>,
     progress: Option<&SendProgress>,
     timeout: Duration,
-) -> Option<T> {
+) -> Option<F::Output> {
     match progress {
         None => tokio::time::timeout(timeout, sent).await.ok(),
         Some(progress) => tokio::select! {
-            answer = sent => Some(answer),
+            answer = &mut sent => Some(answer),
             _ = progress.quiet_for(timeout) => None,
         },
     }

@@ -19,12 +19,12 @@ mod response;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::body_timeout::BodyLimits;
 use super::context::{Outcome, RequestCtx};
-use super::tunnel::Tunnel;
 use super::upstream_error::UpstreamError;
 use super::upstreams::set::UpstreamSet;
 use super::upstreams::Upstreams;
@@ -79,23 +79,46 @@ impl Proxy {
 
     /// Answers one request arriving on the HTTPS edge: the host checks in their order, then
     /// the route.
-    pub async fn handle(
-        &self,
+    ///
+    /// Not an `async fn`: everything up to the first wait (the checks, the route, the request
+    /// prepared) runs now, and the future returned holds the prepared request only — an `async
+    /// fn` keeps each of its arguments for its whole life, so every layer taking the request
+    /// would add a copy of it to the future that is moved into its box for every request.
+    // The `Err` of these steps is the answer itself, built once on the rare path and returned.
+    #[allow(clippy::result_large_err)]
+    pub fn handle<'a>(
+        &'a self,
         req: Request<Incoming>,
+        conn: &'a ConnInfo,
+        ctx: &'a mut RequestCtx,
+    ) -> impl std::future::Future<Output = Response<EdgeBody>> + Send + 'a {
+        let routed = self.route_for(&req, conn, ctx);
+        let started = routed.and_then(|(route, host)| self.start(req, route, &host, conn, ctx));
+        match started {
+            Ok(forwarding) => Either::Left(self.forward(forwarding, conn, ctx)),
+            Err(response) => Either::Right(std::future::ready(response)),
+        }
+    }
+
+    /// The host checks in their order (`400`, `421`, `404`) and the route; the host with it.
+    #[allow(clippy::result_large_err)]
+    fn route_for(
+        &self,
+        req: &Request<Incoming>,
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
-    ) -> Response<EdgeBody> {
-        let host = match ctx.parse_host(&req) {
+    ) -> Result<(Arc<Route>, String), Response<EdgeBody>> {
+        let host = match ctx.parse_host(req) {
             Ok(h) => h.to_owned(),
-            Err(why) => return text(StatusCode::BAD_REQUEST, why),
+            Err(why) => return Err(text(StatusCode::BAD_REQUEST, why)),
         };
         if let Some(sni) = &conn.sni {
             let covered = conn.served.as_ref().is_some_and(|c| c.covers(&host));
             if &host != sni && !covered {
-                return text(
+                return Err(text(
                     StatusCode::MISDIRECTED_REQUEST,
                     "this connection's certificate does not cover the requested host",
-                );
+                ));
             }
         }
         let Some(route) = self
@@ -103,9 +126,9 @@ impl Proxy {
             .get(&host)
             .or_else(|| self.on_demand_route(&host, conn))
         else {
-            return text(StatusCode::NOT_FOUND, "no route for this host");
+            return Err(text(StatusCode::NOT_FOUND, "no route for this host"));
         };
-        self.forward(req, route, &host, conn, ctx).await
+        Ok((route, host))
     }
 
     /// For a host with no route whose connection is served a certificate covering it (an
@@ -118,44 +141,105 @@ impl Proxy {
             .then(|| route.clone())
     }
 
-    /// Sends the request to the route's upstream and streams the answer back; records the
-    /// route, the time to the response head and the outcome in `ctx`.
-    pub async fn forward(
+    /// Phase 1, before any wait: the route's upstreams and the request prepared for them; or
+    /// certgate's own answer when either cannot be had.
+    #[allow(clippy::result_large_err)]
+    pub fn start(
         &self,
         req: Request<Incoming>,
         route: Arc<Route>,
         host: &str,
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
-    ) -> Response<EdgeBody> {
+    ) -> Result<Forwarding, Response<EdgeBody>> {
         let set = match self.upstreams.for_route(&route) {
             Ok(set) => set,
             Err(why) => {
                 tracing::warn!(hostname = %route.hostname, why, "route's upstreams unusable");
                 ctx.route = Some(route);
-                return text(StatusCode::BAD_GATEWAY, "route has an unusable upstream");
+                return Err(text(
+                    StatusCode::BAD_GATEWAY,
+                    "route has an unusable upstream",
+                ));
             }
         };
         ctx.route_metrics = Some(set.metrics.clone());
         let started = std::time::Instant::now();
-        let result = self
-            .send(req, &route, &set, host, conn, &mut ctx.tunnel)
-            .await;
-        let elapsed = started.elapsed();
-        set.metrics.observe_upstream(elapsed.as_secs_f64());
+        let retries = set.members.len() > 1 && self.config.upstream_retries > 0;
+        match Prepared::new(req, &route, host, conn, self.body_limits, retries) {
+            Ok(prepared) => Ok(Forwarding {
+                route,
+                set,
+                prepared,
+                started,
+            }),
+            Err(refusal) => {
+                let response = self.refused(refusal, &route, ctx);
+                ctx.route = Some(route);
+                Err(response)
+            }
+        }
+    }
+
+    /// Phases 2 to 5: sends the prepared request to the route's upstream and streams the answer
+    /// back; records the route, the time to the response head and the outcome in `ctx`.
+    pub async fn forward(
+        &self,
+        mut forwarding: Forwarding,
+        conn: &ConnInfo,
+        ctx: &mut RequestCtx,
+    ) -> Response<EdgeBody> {
+        // The fields are used where they are (not destructured into locals): an `async fn`
+        // keeps its argument for its whole life, and a local copy would double it.
+        let limits = AttemptLimits {
+            retries: self.config.upstream_retries,
+            queue_timeout: self.config.upstream_queue_timeout,
+            upstream_timeout: self.config.upstream_timeout,
+        };
+        let attempted = attempt::attempts(
+            &mut forwarding.prepared,
+            &forwarding.route,
+            &forwarding.set,
+            limits,
+        )
+        .await;
+        let route = &forwarding.route;
+        let result = match attempted {
+            Ok(answered) if response::is_upgrade(&answered) => {
+                let client_upgrade = forwarding.prepared.client_upgrade.take();
+                let grpc = forwarding.prepared.grpc;
+                response::open_tunnel(answered, client_upgrade, grpc, &mut ctx.tunnel)
+            }
+            Ok(answered) => Ok(response::finish(answered, route, conn)),
+            Err(refusal) => Err(refusal),
+        };
+        let elapsed = forwarding.started.elapsed();
+        forwarding
+            .set
+            .metrics
+            .observe_upstream(elapsed.as_secs_f64());
         ctx.upstream_time = Some(elapsed);
         let response = match result {
             Ok(response) => {
                 ctx.outcome = Outcome::Forwarded;
                 response
             }
-            Err(Refusal::Local(response)) => *response,
-            Err(Refusal::Upstream {
+            Err(refusal) => self.refused(refusal, route, ctx),
+        };
+        ctx.route = Some(forwarding.route);
+        response
+    }
+
+    /// The answer for a request that got no upstream answer.
+    fn refused(&self, refusal: Refusal, route: &Route, ctx: &mut RequestCtx) -> Response<EdgeBody> {
+        match refusal {
+            Refusal::Local(response) => *response,
+            Refusal::Upstream {
                 failure,
                 upstream,
                 detail,
                 grpc,
-            }) => {
+            } => {
                 tracing::warn!(hostname = %route.hostname, upstream, failure = failure.label(), detail, "upstream request failed");
                 ctx.outcome = Outcome::UpstreamFailed(failure);
                 if grpc {
@@ -169,39 +253,20 @@ impl Proxy {
                     }
                 }
             }
-        };
-
-        ctx.route = Some(route);
-        response
-    }
-
-    /// [`Proxy::forward`] without the bookkeeping: the phases in their order.
-    async fn send(
-        &self,
-        req: Request<Incoming>,
-        route: &Arc<Route>,
-        set: &UpstreamSet,
-        host: &str,
-        conn: &ConnInfo,
-        tunnel: &mut Option<Tunnel>,
-    ) -> Result<Response<EdgeBody>, Refusal> {
-        let retries = set.members.len() > 1 && self.config.upstream_retries > 0;
-        let mut prepared = Prepared::new(req, route, host, conn, self.body_limits, retries)?;
-        let limits = AttemptLimits {
-            retries: self.config.upstream_retries,
-            queue_timeout: self.config.upstream_queue_timeout,
-            upstream_timeout: self.config.upstream_timeout,
-        };
-        let answered = attempt::attempts(&mut prepared, route, set, limits).await?;
-        if response::is_upgrade(&answered) {
-            let client_upgrade = prepared.client_upgrade.take();
-            return response::open_tunnel(answered, client_upgrade, prepared.grpc, tunnel);
         }
-        Ok(response::finish(answered, route, conn))
     }
 }
 
-/// Why [`Proxy::send`] produced no upstream answer.
+/// A request on its way: its route, the route's upstreams, the request prepared for them, and
+/// when forwarding started (for `certgate_upstream_response_seconds`).
+pub struct Forwarding {
+    route: Arc<Route>,
+    set: Arc<UpstreamSet>,
+    prepared: Prepared,
+    started: std::time::Instant,
+}
+
+/// Why forwarding produced no upstream answer.
 enum Refusal {
     /// certgate answers itself (the request or the route cannot be used).
     Local(Box<Response<EdgeBody>>),

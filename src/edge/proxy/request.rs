@@ -24,7 +24,7 @@ use crate::routes::validate::UpstreamScheme;
 use crate::routes::Route;
 
 /// A request ready to go upstream.
-pub(super) struct Prepared {
+pub struct Prepared {
     /// The first attempt's head and body (taken by it).
     first: Option<(Parts, UpstreamBody)>,
     /// What a retry sends instead (a bodiless idempotent request, when retries are possible).

@@ -109,7 +109,9 @@ impl Http1Pool {
             let reused = idle.is_some();
             let (mut sender, driver) = match idle {
                 Some(idle) => idle,
-                None => self.connect().await?,
+                // Boxed: connecting (a DNS lookup, a TCP connect, hyper's handshake) is the rare path; its
+                // state would otherwise size every request's future.
+                None => Box::pin(self.connect()).await?,
             };
             let replay = (reused && replayable).then(|| Replay::of(&req));
             let mut checkin = Checkin {
