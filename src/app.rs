@@ -76,151 +76,36 @@ pub async fn run(
     if !store.wait_connected(Duration::from_secs(5)).await {
         tracing::warn!(redis_url = %config.redis_url.redacted(), "Redis is not reachable yet; retrying in the background");
     }
-    let instance = InstanceId::generate();
     let (trigger, stop) = shutdown::channel();
-    let mut tasks = Tasks::new();
-    let admin_owner = Arc::new(AdminOwner::new(
-        config.admin_token.as_ref().map(|t| t.expose()),
-    ));
-    if config.admin_token.is_none() {
-        let (store, stop, owner) = (store.writer(), stop.clone(), admin_owner.clone());
-        tasks.spawn("admin token bootstrap", async move {
-            tokio::select! {
-                _ = bootstrap_admin_token(store, owner) => {}
-                _ = stop.wait() => {}
-            }
-        });
-    }
-    // The tables and the publisher exist before anything that announces changes starts: an
-    // announcement made to no sink would reach the other instances only at the next resync.
-    let tables = Arc::new(EdgeTables::new(
-        store.clone(),
-        config.cert_cache_size,
-        config.metrics_per_certificate_limit,
-    ));
-    let events = Events::new(
-        tables.clone(),
-        Some(Arc::new(RedisPublisher::new(store.writer(), &instance))),
-    );
-    let acme = Arc::new(AcmeIssuer::new(store.writer(), &config)?);
-    let profiles = Arc::new(acme.profile_catalog());
-    let issuers = Issuers {
-        self_signed: Arc::new(SelfSignedIssuer {
-            validity_days: config.self_signed_days,
-        }),
-        acme: Some(acme.clone()),
+    let mut wiring = Wiring {
+        config: config.clone(),
+        store,
+        instance: InstanceId::generate(),
+        stop,
+        tasks: Tasks::new(),
+        health: Health::default(),
     };
-    let lifecycle = Lifecycle::start(
-        store.writer(),
-        config.clone(),
-        issuers,
-        events.clone(),
-        instance.clone(),
-        &mut tasks,
-        &stop,
-    );
-    let on_demand = OnDemand::new(config.clone(), store.writer(), lifecycle.clone());
-    let health = Health::default();
+    let admin_owner = wiring.admin_owner();
+    let core = wiring.certificate_manager()?;
     let upstreams = Arc::new(Upstreams::new(config.clone()));
     let state = AdminState::new(
-        lifecycle.clone(),
+        core.lifecycle.clone(),
         config.clone(),
-        health.clone(),
-        profiles,
+        wiring.health.clone(),
+        core.profiles.clone(),
         upstreams.clone(),
         admin_owner.clone(),
-        tables.series.clone(),
+        core.tables.series.clone(),
     );
-    health.watch_certificates(tables.certs.clone());
-    let default_cert = Arc::new(DefaultCert::new(
-        config.self_signed_days,
-        config.renewal_threshold_days,
-    ));
-    tasks.spawn(
-        "default certificate renewal",
-        default_cert.clone().run(stop.clone()),
-    );
-    let resolver = Arc::new(SniResolver {
-        cache: tables.certs.clone(),
-        routes: tables.routes.clone(),
-        default: default_cert.clone(),
-        admin: admin_owner,
-    });
-    let tls = server_config(resolver.clone())?;
-    tasks.spawn(
-        "upstream health checks",
-        crate::edge::upstreams::active::run(upstreams.clone(), tables.routes.clone(), stop.clone()),
-    );
-    let proxy = Proxy::new(tables.routes.clone(), upstreams.clone(), config.clone());
-    let open_files = fd_limit::current();
-    let caps = ConnectionCaps::size(
-        config.max_connections,
-        config.admin_max_connections,
-        open_files,
-    );
-    tracing::info!(
-        open_files = open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
-        edge_connections = caps.edge,
-        max_connections = config.max_connections,
-        admin_connections = caps.admin,
-        admin_max_connections = config.admin_max_connections,
-        reserve = fd_limit::RESERVE,
-        "connection caps sized from the open-file limit"
-    );
-    let connections = Arc::new(Semaphore::new(caps.edge));
-    let admin_connections = Arc::new(Semaphore::new(caps.admin));
-    let http_edge = HttpEdge {
-        store: store.clone(),
-        health: health.clone(),
-        config: config.clone(),
-        proxy: proxy.clone(),
-    };
-    let https_edge = HttpsEdge {
-        resolver,
-        tls,
-        proxy,
-        config: config.clone(),
-        store: store.clone(),
-        on_demand,
-        signing: Arc::new(SigningTurns::new(config.worker_threads)),
-    };
-    tasks.spawn(
-        "HTTP listener",
-        http_edge.serve(listeners.http, connections.clone(), stop.clone()),
-    );
-    tasks.spawn(
-        "HTTPS listener",
-        https_edge.serve(listeners.https, connections.clone(), stop.clone()),
-    );
-    {
-        let (store, config, instance, stop) = (
-            store.writer(),
-            config.clone(),
-            instance.clone(),
-            stop.clone(),
-        );
-        tasks.spawn("heartbeat", async move {
-            crate::cluster::heartbeat::beat(store, &config, instance, stop).await
-        });
-    }
-    let guard = Guard::new(store.writer(), tables.clone(), lifecycle, Some(acme));
-    tasks.spawn_fallible(
-        "change events subscriber",
-        follow(
-            redis.clone(),
-            store.clone(),
-            instance,
-            guard.clone(),
-            tables.clone(),
-            stop.clone(),
-        ),
-    );
-    tasks.spawn(
-        "table loader and resync",
-        start_tables(guard, health.clone(), config.resync_interval, stop.clone()),
-    );
-
-    tasks.spawn(
+    let caps = wiring.edge(
+        &core,
+        upstreams,
+        admin_owner,
+        listeners.http,
+        listeners.https,
+    )?;
+    wiring.cluster(&core, redis);
+    wiring.tasks.spawn(
         "admin listener",
         admin::listener::serve(
             listeners.admin,
@@ -228,30 +113,251 @@ pub async fn run(
             Limits::of(&config),
             config.max_header_bytes,
             config.drain_grace,
-            admin_connections.clone(),
-            stop.clone(),
+            caps.admin.clone(),
+            wiring.stop.clone(),
         ),
     );
     tracing::info!(admin = %config.admin_addr, http = %config.http_addr, https = %config.https_addr, "certgate is serving");
 
     shutdown.await;
     tracing::info!("shutting down: draining");
-    health.set_draining();
+    wiring.health.set_draining();
     trigger.fire();
-    tasks.join_all(config.drain_grace).await;
-    // Every open connection holds a permit: all of them back means every request has finished.
-    let drained = async {
-        let _ = connections.acquire_many(permits(caps.edge)).await;
-        let _ = admin_connections.acquire_many(permits(caps.admin)).await;
-    };
-    if tokio::time::timeout(config.drain_grace, drained)
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still running after the grace period; closing them");
-    }
-    store.quit().await;
+    wiring.drain(caps).await;
     Ok(())
+}
+
+/// What every part of an instance is wired with, and the tasks they run.
+struct Wiring {
+    config: Arc<Config>,
+    store: Store,
+    instance: InstanceId,
+    stop: Shutdown,
+    tasks: Tasks,
+    health: Health,
+}
+
+/// The certificate manager's parts the edge and the cluster are wired to.
+struct Core {
+    tables: Arc<EdgeTables>,
+    lifecycle: Lifecycle,
+    acme: Arc<AcmeIssuer>,
+    profiles: Arc<crate::acme::profiles::ProfileCatalog>,
+    on_demand: Option<OnDemand>,
+}
+
+/// The connection caps and their semaphores (every open connection holds a permit).
+struct Caps {
+    sizes: ConnectionCaps,
+    edge: Arc<Semaphore>,
+    admin: Arc<Semaphore>,
+}
+
+impl Wiring {
+    /// The admin's identity; generated (and printed once) by the first instance when
+    /// `ADMIN_TOKEN` is unset.
+    fn admin_owner(&mut self) -> Arc<AdminOwner> {
+        let owner = Arc::new(AdminOwner::new(
+            self.config.admin_token.as_ref().map(|t| t.expose()),
+        ));
+        if self.config.admin_token.is_none() {
+            let (store, stop, owner) = (self.store.writer(), self.stop.clone(), owner.clone());
+            self.tasks.spawn("admin token bootstrap", async move {
+                tokio::select! {
+                    _ = bootstrap_admin_token(store, owner) => {}
+                    _ = stop.wait() => {}
+                }
+            });
+        }
+        owner
+    }
+
+    /// The edge's tables, the change events, the issuers, the lifecycle and on-demand issuance.
+    fn certificate_manager(&mut self) -> anyhow::Result<Core> {
+        let (config, store) = (&self.config, &self.store);
+        // The tables and the publisher exist before anything that announces changes starts:
+        // an announcement made to no sink would reach the other instances only at the next
+        // resync.
+        let tables = Arc::new(EdgeTables::new(
+            store.clone(),
+            config.cert_cache_size,
+            config.metrics_per_certificate_limit,
+        ));
+        let events = Events::new(
+            tables.clone(),
+            Some(Arc::new(RedisPublisher::new(
+                store.writer(),
+                &self.instance,
+            ))),
+        );
+        let acme = Arc::new(AcmeIssuer::new(store.writer(), config)?);
+        let profiles = Arc::new(acme.profile_catalog());
+        let issuers = Issuers {
+            self_signed: Arc::new(SelfSignedIssuer {
+                validity_days: config.self_signed_days,
+            }),
+            acme: Some(acme.clone()),
+        };
+        let lifecycle = Lifecycle::start(
+            store.writer(),
+            config.clone(),
+            issuers,
+            events,
+            self.instance.clone(),
+            &mut self.tasks,
+            &self.stop,
+        );
+        let on_demand = OnDemand::new(config.clone(), store.writer(), lifecycle.clone());
+        self.health.watch_certificates(tables.certs.clone());
+        Ok(Core {
+            tables,
+            lifecycle,
+            acme,
+            profiles,
+            on_demand,
+        })
+    }
+
+    /// The HTTP and HTTPS listeners with what they serve: the SNI resolver over the tables,
+    /// the default certificate, the proxy, the connection caps.
+    fn edge(
+        &mut self,
+        core: &Core,
+        upstreams: Arc<Upstreams>,
+        admin_owner: Arc<AdminOwner>,
+        http: TcpListener,
+        https: TcpListener,
+    ) -> anyhow::Result<Caps> {
+        let config = &self.config;
+        let default_cert = Arc::new(DefaultCert::new(
+            config.self_signed_days,
+            config.renewal_threshold_days,
+        ));
+        self.tasks.spawn(
+            "default certificate renewal",
+            default_cert.clone().run(self.stop.clone()),
+        );
+        let resolver = Arc::new(SniResolver {
+            cache: core.tables.certs.clone(),
+            routes: core.tables.routes.clone(),
+            default: default_cert,
+            admin: admin_owner,
+        });
+        let tls = server_config(resolver.clone())?;
+        self.tasks.spawn(
+            "upstream health checks",
+            crate::edge::upstreams::active::run(
+                upstreams.clone(),
+                core.tables.routes.clone(),
+                self.stop.clone(),
+            ),
+        );
+        let proxy = Proxy::new(core.tables.routes.clone(), upstreams, config.clone());
+        let caps = connection_caps(config);
+        let http_edge = HttpEdge {
+            store: self.store.clone(),
+            health: self.health.clone(),
+            config: config.clone(),
+            proxy: proxy.clone(),
+        };
+        let https_edge = HttpsEdge {
+            resolver,
+            tls,
+            proxy,
+            config: config.clone(),
+            store: self.store.clone(),
+            on_demand: core.on_demand.clone(),
+            signing: Arc::new(SigningTurns::new(config.worker_threads)),
+        };
+        self.tasks.spawn(
+            "HTTP listener",
+            http_edge.serve(http, caps.edge.clone(), self.stop.clone()),
+        );
+        self.tasks.spawn(
+            "HTTPS listener",
+            https_edge.serve(https, caps.edge.clone(), self.stop.clone()),
+        );
+        Ok(caps)
+    }
+
+    /// The heartbeat, the data-loss guard, the change-event subscriber and the table loader.
+    fn cluster(&mut self, core: &Core, redis: RedisSettings) {
+        let (store, config, instance, stop) = (
+            self.store.writer(),
+            self.config.clone(),
+            self.instance.clone(),
+            self.stop.clone(),
+        );
+        self.tasks.spawn("heartbeat", async move {
+            crate::cluster::heartbeat::beat(store, &config, instance, stop).await
+        });
+        let guard = Guard::new(
+            self.store.writer(),
+            core.tables.clone(),
+            core.lifecycle.clone(),
+            Some(core.acme.clone()),
+        );
+        self.tasks.spawn_fallible(
+            "change events subscriber",
+            follow(
+                redis,
+                self.store.clone(),
+                self.instance.clone(),
+                guard.clone(),
+                core.tables.clone(),
+                self.stop.clone(),
+            ),
+        );
+        self.tasks.spawn(
+            "table loader and resync",
+            start_tables(
+                guard,
+                self.health.clone(),
+                self.config.resync_interval,
+                self.stop.clone(),
+            ),
+        );
+    }
+
+    /// After the stop: the tasks end, then every connection gets the drain grace to finish.
+    async fn drain(self, caps: Caps) {
+        let grace = self.config.drain_grace;
+        self.tasks.join_all(grace).await;
+        // Every open connection holds a permit: all of them back means every request has
+        // finished.
+        let drained = async {
+            let _ = caps.edge.acquire_many(permits(caps.sizes.edge)).await;
+            let _ = caps.admin.acquire_many(permits(caps.sizes.admin)).await;
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!("requests still running after the grace period; closing them");
+        }
+        self.store.quit().await;
+    }
+}
+
+/// The connection caps, sized from the open-file limit (logged).
+fn connection_caps(config: &Config) -> Caps {
+    let open_files = fd_limit::current();
+    let sizes = ConnectionCaps::size(
+        config.max_connections,
+        config.admin_max_connections,
+        open_files,
+    );
+    tracing::info!(
+        open_files = open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        edge_connections = sizes.edge,
+        max_connections = config.max_connections,
+        admin_connections = sizes.admin,
+        admin_max_connections = config.admin_max_connections,
+        reserve = fd_limit::RESERVE,
+        "connection caps sized from the open-file limit"
+    );
+    Caps {
+        edge: Arc::new(Semaphore::new(sizes.edge)),
+        admin: Arc::new(Semaphore::new(sizes.admin)),
+        sizes,
+    }
 }
 
 fn permits(n: usize) -> u32 {

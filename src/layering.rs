@@ -192,6 +192,153 @@ mod tests {
         );
     }
 
+    /// `text` with comments, string literals (raw ones too) and char literals blanked out,
+    /// newlines kept, so braces can be counted.
+    fn code_only(text: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+        while i < chars.len() {
+            let c = chars[i];
+            let next = chars.get(i + 1).copied();
+            if c == '/' && next == Some('/') {
+                while i < chars.len() && chars[i] != '\n' {
+                    out.push(' ');
+                    i += 1;
+                }
+            } else if c == 'r'
+                && matches!(next, Some('"') | Some('#'))
+                && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'))
+            {
+                let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+                if chars.get(i + 1 + hashes) != Some(&'"') {
+                    out.push(c);
+                    i += 1;
+                    continue;
+                }
+                let close: String = std::iter::once('"')
+                    .chain("#".repeat(hashes).chars())
+                    .collect();
+                let start = i;
+                i += 2 + hashes;
+                let rest: String = chars[i..].iter().collect();
+                let end = rest.find(&close).map_or(chars.len(), |at| {
+                    i + rest[..at].chars().count() + close.len()
+                });
+                for &ch in &chars[start..end] {
+                    out.push(blank(ch));
+                }
+                i = end;
+            } else if c == '"' {
+                out.push(' ');
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' {
+                        out.push(' ');
+                        i += 1;
+                    }
+                    if i < chars.len() {
+                        out.push(blank(chars[i]));
+                        i += 1;
+                    }
+                }
+                out.push(' ');
+                i += 1;
+            } else if c == '\''
+                && (chars.get(i + 2) == Some(&'\'')
+                    || (next == Some('\\') && chars[i + 2..].iter().take(5).any(|&q| q == '\'')))
+            {
+                let len = if next == Some('\\') {
+                    3 + chars[i + 3..].iter().position(|&q| q == '\'').unwrap_or(0)
+                } else {
+                    3
+                };
+                for _ in 0..len {
+                    out.push(' ');
+                }
+                i += len;
+            } else {
+                out.push(c);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// Every function in `text` longer than `max` lines: (its name, first line, length).
+    fn long_functions(text: &str, max: usize) -> Vec<(String, usize, usize)> {
+        let code = code_only(text);
+        let lines: Vec<&str> = code.lines().collect();
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some(at) = lines[i].find("fn ") else {
+                i += 1;
+                continue;
+            };
+            let before = lines[i][..at].trim();
+            let is_fn = before.split_whitespace().all(|w| {
+                matches!(w, "pub" | "async" | "const" | "unsafe" | "extern")
+                    || w.starts_with("pub(")
+            });
+            if !is_fn {
+                i += 1;
+                continue;
+            }
+            let name: String = lines[i][at + 3..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let (mut depth, mut opened, mut j) = (0i64, false, i);
+            while j < lines.len() {
+                depth +=
+                    lines[j].matches('{').count() as i64 - lines[j].matches('}').count() as i64;
+                opened |= lines[j].contains('{');
+                if (opened && depth <= 0) || (!opened && lines[j].trim_end().ends_with(';')) {
+                    break;
+                }
+                j += 1;
+            }
+            if opened && j + 1 - i > max {
+                found.push((name, i + 1, j + 1 - i));
+            }
+            i = if opened { j + 1 } else { i + 1 };
+        }
+        found
+    }
+
+    /// A function fits on a screen or two: longer ones are split into named steps.
+    #[test]
+    fn no_function_is_longer_than_80_lines() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut long = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (name, line, length) in long_functions(&text, 80) {
+                let relative = file.strip_prefix(&src).unwrap().display().to_string();
+                long.push(format!("{relative}:{line} {name}: {length} lines"));
+            }
+        }
+        assert!(
+            long.is_empty(),
+            "functions over 80 lines:\n{}",
+            long.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_length_check_counts_what_it_should() {
+        let body = "    let x = 1;\n".repeat(81);
+        let text = format!(
+            "fn long() {{\n{body}}}\nfn short() {{ \"{{\"; '{{'; }}\n// fn not_code() {{\n"
+        );
+        let found = long_functions(&text, 80);
+        assert_eq!(found, [("long".to_owned(), 1, 83)]);
+    }
+
     #[test]
     fn the_scan_sees_an_upward_import() {
         let text =

@@ -101,42 +101,7 @@ impl AcmeIssuer {
                 let mut challenge = auth.challenge(challenge_type(kind)).ok_or_else(|| {
                     IssueError::Rejected(format!("the CA offers no {kind} challenge for {shown}"))
                 })?;
-                let key_authorization = challenge.key_authorization();
-                let item = match kind {
-                    ChallengeKind::Http01 => {
-                        let token = challenge.token.clone();
-                        self.store
-                            .put_challenge(
-                                &token,
-                                &Secret::new(key_authorization.as_str()),
-                                self.challenge_ttl,
-                            )
-                            .await?;
-                        Published::HttpToken(token)
-                    }
-                    ChallengeKind::TlsAlpn01 => {
-                        let pem = tls_alpn::challenge_certificate(
-                            &identifier,
-                            key_authorization.digest().as_ref(),
-                        )
-                        .map_err(|e| {
-                            IssueError::Internal(format!("TLS-ALPN-01 certificate: {e}"))
-                        })?;
-                        self.store
-                            .put_tls_alpn_challenge(&identifier, &pem, self.challenge_ttl)
-                            .await?;
-                        Published::TlsAlpnCertificate(identifier)
-                    }
-                    ChallengeKind::Dns01 => {
-                        let dns = self.dns_updater()?;
-                        let value = key_authorization.dns_value();
-                        dns.add_txt(&identifier, &value).await?;
-                        Published::DnsTxt {
-                            name: identifier,
-                            value,
-                        }
-                    }
-                };
+                let item = self.publish(kind, &challenge, identifier).await?;
                 published.push(item);
                 if wait_for_dns {
                     unsignalled.push(url);
@@ -154,6 +119,64 @@ impl AcmeIssuer {
         if unsignalled.is_empty() {
             return Ok(());
         }
+        self.signal_once_visible(order, request, published, &unsignalled)
+            .await
+    }
+
+    /// Publishes the answer to one challenge where the CA will look for it: the key
+    /// authorization in Redis (http-01), the challenge certificate in Redis (tls-alpn-01), the
+    /// TXT record at the DNS server (dns-01).
+    async fn publish(
+        &self,
+        kind: ChallengeKind,
+        challenge: &instant_acme::ChallengeHandle<'_>,
+        identifier: String,
+    ) -> Result<Published, IssueError> {
+        let key_authorization = challenge.key_authorization();
+        Ok(match kind {
+            ChallengeKind::Http01 => {
+                let token = challenge.token.clone();
+                self.store
+                    .put_challenge(
+                        &token,
+                        &Secret::new(key_authorization.as_str()),
+                        self.challenge_ttl,
+                    )
+                    .await?;
+                Published::HttpToken(token)
+            }
+            ChallengeKind::TlsAlpn01 => {
+                let pem = tls_alpn::challenge_certificate(
+                    &identifier,
+                    key_authorization.digest().as_ref(),
+                )
+                .map_err(|e| IssueError::Internal(format!("TLS-ALPN-01 certificate: {e}")))?;
+                self.store
+                    .put_tls_alpn_challenge(&identifier, &pem, self.challenge_ttl)
+                    .await?;
+                Published::TlsAlpnCertificate(identifier)
+            }
+            ChallengeKind::Dns01 => {
+                let dns = self.dns_updater()?;
+                let value = key_authorization.dns_value();
+                dns.add_txt(&identifier, &value).await?;
+                Published::DnsTxt {
+                    name: identifier,
+                    value,
+                }
+            }
+        })
+    }
+
+    /// dns-01: once the DNS server answers every published record, signals the challenges of
+    /// the authorizations in `unsignalled` ready.
+    async fn signal_once_visible(
+        &self,
+        order: &mut Order,
+        request: &IssueRequest,
+        published: &[Published],
+        unsignalled: &[String],
+    ) -> Result<(), IssueError> {
         let dns = self.dns_updater()?;
         for item in published.iter() {
             if let Published::DnsTxt { name, value } = item {

@@ -103,41 +103,8 @@ async fn create(
         validate::NameRules::new(issuer, challenge),
     )?;
     let email = options.email.as_deref().map(validate::email).transpose()?;
-    let directory_url = match (&options.acme_directory_url, issuer) {
-        (Some(_), _) if !caller.is_admin => {
-            return Err(ApiError::Forbidden(
-                "only the admin token may set acme_directory_url".into(),
-            ))
-        }
-        (Some(url), _) if !is_https_url(url) => {
-            return Err(ApiError::invalid(
-                "acme_directory_url",
-                "must be an https:// URL",
-            ))
-        }
-        (_, IssuerKind::SelfSigned) => None,
-        (Some(url), IssuerKind::Acme) => Some(url.clone()),
-        (None, IssuerKind::Acme) if options.staging => Some(state.config.acme_staging_url.clone()),
-        (None, IssuerKind::Acme) => Some(state.config.acme_directory_url.clone()),
-    };
-    let profile = match (&directory_url, options.profile.as_deref()) {
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(
-                "profile",
-                "profiles are offered by ACME CAs; the self-signed issuer has none",
-            ))
-        }
-        (None, None) => None,
-        (Some(directory), requested) => {
-            let profile = requested
-                .map(str::to_owned)
-                .or(state.config.acme_profile.clone());
-            if let Some(name) = &profile {
-                check_profile(&state, directory, name).await?;
-            }
-            profile
-        }
-    };
+    let directory_url = directory_for(&state, &caller, issuer, &options)?;
+    let profile = profile_for(&state, directory_url.as_deref(), options.profile.as_deref()).await?;
     if state.store.get_certificate(&cert_name).await?.is_some() {
         return Err(name_taken(&cert_name));
     }
@@ -167,6 +134,58 @@ async fn create(
         Created::HostnameClaimed(host) => return Err(hostname_claimed(&host)),
     }
     Ok(accepted(&cert_name, "pending"))
+}
+
+/// The ACME directory the certificate is ordered from: `acme_directory_url` (admin only), else
+/// the staging or production one; none for the self-signed issuer.
+fn directory_for(
+    state: &AdminState,
+    caller: &Caller,
+    issuer: IssuerKind,
+    options: &CreateBody,
+) -> Result<Option<String>, ApiError> {
+    Ok(match (&options.acme_directory_url, issuer) {
+        (Some(_), _) if !caller.is_admin => {
+            return Err(ApiError::Forbidden(
+                "only the admin token may set acme_directory_url".into(),
+            ))
+        }
+        (Some(url), _) if !is_https_url(url) => {
+            return Err(ApiError::invalid(
+                "acme_directory_url",
+                "must be an https:// URL",
+            ))
+        }
+        (_, IssuerKind::SelfSigned) => None,
+        (Some(url), IssuerKind::Acme) => Some(url.clone()),
+        (None, IssuerKind::Acme) if options.staging => Some(state.config.acme_staging_url.clone()),
+        (None, IssuerKind::Acme) => Some(state.config.acme_directory_url.clone()),
+    })
+}
+
+/// The profile to order with: the one asked for, else `ACME_PROFILE`, checked against what the
+/// CA at `directory` lists; none for the self-signed issuer (which refuses one).
+async fn profile_for(
+    state: &AdminState,
+    directory: Option<&str>,
+    requested: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    match (directory, requested) {
+        (None, Some(_)) => Err(ApiError::invalid(
+            "profile",
+            "profiles are offered by ACME CAs; the self-signed issuer has none",
+        )),
+        (None, None) => Ok(None),
+        (Some(directory), requested) => {
+            let profile = requested
+                .map(str::to_owned)
+                .or(state.config.acme_profile.clone());
+            if let Some(name) = &profile {
+                check_profile(state, directory, name).await?;
+            }
+            Ok(profile)
+        }
+    }
 }
 
 /// Refuses a profile the CA at `directory` does not list, naming the ones it does.

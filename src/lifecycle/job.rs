@@ -151,21 +151,27 @@ impl Lifecycle {
             GuardedWrite::Deleted => return store.remove_job(name).await,
             GuardedWrite::LeaseLost => return Ok(()),
         }
+        self.finish(&record, state, &message).await
+    }
+
+    /// The generation's result is stored: its job leaves the queue, its status ends (and is
+    /// kept for the data-loss write-back), the change is announced, and a new certificate's
+    /// renewal window is asked for at once.
+    async fn finish(
+        &self,
+        record: &CertificateRecord,
+        state: GenerationState,
+        message: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        let (store, name) = (&self.inner.store, record.cert_name.as_str());
         store.remove_job(name).await?;
         let now = timefmt::now_string();
+        let retention = self.inner.config.cert_status_retention;
         store
-            .finish_generation(
-                name,
-                state,
-                &message,
-                &now,
-                self.inner.config.cert_status_retention,
-            )
+            .finish_generation(name, state, message, &now, retention)
             .await?;
         if let Ok(Some(status)) = store.get_status(name).await {
-            self.inner
-                .finished
-                .remember(name, status, self.inner.config.cert_status_retention);
+            self.inner.finished.remember(name, status, retention);
         }
         self.announce(Change::Certificate(name.to_owned())).await;
         match state {
