@@ -15,6 +15,13 @@ test:
     cargo clippy --all-targets -- -D warnings
     cargo test --all-targets
 
+# The fast tier, for the edit-test loop: unit tests (paused time for deadlines, retry delays, the
+# on-demand wait) and API and edge tests against certgate in the test's own process
+# (tests/fast). Needs redis-server; the whole suite is `just test`.
+test-fast:
+    cargo test --lib
+    cargo test --test fast
+
 # Certificates: create <name> <domain> [staging] [email] [token] | delete <name> [force] [token]
 #               | list [token] | show <name> [pem] [token] | status <name> [token] | renew <name> [token]
 #               | revoke <name> [reason] [token]

@@ -108,7 +108,6 @@ impl AcmeIssuer {
                     continue;
                 }
                 with_retry!(
-                    self,
                     "signalling the challenge ready",
                     challenge.set_ready().await
                 )?;
@@ -193,7 +192,6 @@ impl AcmeIssuer {
                 continue;
             };
             with_retry!(
-                self,
                 "signalling the challenge ready",
                 challenge.set_ready().await
             )?;

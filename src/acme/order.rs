@@ -80,7 +80,6 @@ impl AcmeIssuer {
         if let Some(id) = replaces {
             let named = id.to_string();
             let attempt = retry_raw!(
-                self,
                 "creating the order",
                 account.new_order(&new_order().replaces(id.clone())).await
             );
@@ -96,11 +95,7 @@ impl AcmeIssuer {
                 Err(e) => return Err(to_issue_error("creating the order", e)),
             }
         }
-        let order = with_retry!(
-            self,
-            "creating the order",
-            account.new_order(&new_order()).await
-        )?;
+        let order = with_retry!("creating the order", account.new_order(&new_order()).await)?;
         Ok((order, None))
     }
 
@@ -120,11 +115,7 @@ impl AcmeIssuer {
         let csr = params
             .serialize_request(&key)
             .map_err(|e| IssueError::Internal(format!("cannot build the CSR: {e}")))?;
-        with_retry!(
-            self,
-            "finalizing the order",
-            order.finalize_csr(csr.der()).await
-        )?;
+        with_retry!("finalizing the order", order.finalize_csr(csr.der()).await)?;
         tracing::info!(cert_name = %request.cert_name, "ACME order finalized");
         let chain = self.wait_certificate(order).await?;
         Ok(IssuedCertificate {
@@ -143,7 +134,6 @@ impl AcmeIssuer {
     ) -> Result<(), IssueError> {
         for attempt in 0..self.polling.max_attempts {
             let (status, error) = with_retry!(
-                self,
                 "polling the order",
                 order.refresh().await.map(|s| (s.status, s.error.clone()))
             )?;
@@ -163,11 +153,9 @@ impl AcmeIssuer {
     /// Polls until the certificate can be downloaded.
     async fn wait_certificate(&self, order: &mut Order) -> Result<String, IssueError> {
         for attempt in 0..self.polling.max_attempts {
-            if let Some(chain) = with_retry!(
-                self,
-                "downloading the certificate",
-                order.certificate().await
-            )? {
+            if let Some(chain) =
+                with_retry!("downloading the certificate", order.certificate().await)?
+            {
                 return Ok(chain);
             }
             tokio::time::sleep(self.polling.delay(attempt)).await;

@@ -58,10 +58,6 @@ impl AcmeIssuer {
                 }
             }),
         };
-        with_retry!(
-            self,
-            "revoking the certificate",
-            account.revoke(&request).await
-        )
+        with_retry!("revoking the certificate", account.revoke(&request).await)
     }
 }

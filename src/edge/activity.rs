@@ -324,3 +324,91 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for ActivityBody<B> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        header_read: Duration::from_secs(10),
+        idle: Duration::from_secs(60),
+        tunnel_idle: Duration::from_secs(300),
+    };
+
+    /// A guarded server side of an in-memory connection, and the client side.
+    fn connection() -> (
+        Guarded<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+        Arc<ConnActivity>,
+    ) {
+        let (client, server) = tokio::io::duplex(1024);
+        let activity = ConnActivity::new(false);
+        (
+            Guarded::new(server, activity.clone(), LIMITS),
+            client,
+            activity,
+        )
+    }
+
+    /// How long a read on `io` waits before it fails with the deadline (in paused time).
+    async fn time_to_timeout(io: &mut Guarded<tokio::io::DuplexStream>) -> Duration {
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let err = io.read(&mut buf).await.expect_err("the deadline passes");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_new_connection_gets_the_header_deadline() {
+        let (mut io, _client, _) = connection();
+        assert_eq!(time_to_timeout(&mut io).await, LIMITS.header_read);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn between_requests_the_idle_deadline_runs_from_the_last_byte() {
+        let (mut io, mut client, activity) = connection();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = io.read(&mut buf).await.unwrap();
+        let request = activity.begin_request();
+        // No deadline while the request is served, however long it takes.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        drop(request);
+        assert_eq!(time_to_timeout(&mut io).await, LIMITS.idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_byte_starts_the_header_deadline_again() {
+        let (mut io, mut client, activity) = connection();
+        drop(activity.begin_request());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        client.write_all(b"G").await.unwrap();
+        let mut buf = [0u8; 1];
+        io.read_exact(&mut buf).await.unwrap();
+        assert_eq!(time_to_timeout(&mut io).await, LIMITS.header_read);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tunnel_lives_while_used_and_closes_after_its_silence() {
+        let (mut io, mut client, activity) = connection();
+        let request = activity.begin_request();
+        request.open_tunnel(super::super::tunnel::Tunnel::between(
+            hyper::upgrade::on(http::Request::new(())),
+            hyper::upgrade::on(http::Request::new(())),
+        ));
+        drop(request);
+        // Traffic every 200 s, past every request deadline: the tunnel stays.
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_secs(200)).await;
+            client.write_all(b"frame").await.unwrap();
+            let mut buf = [0u8; 5];
+            io.read_exact(&mut buf).await.unwrap();
+        }
+        assert_eq!(time_to_timeout(&mut io).await, LIMITS.tunnel_idle);
+    }
+}

@@ -165,3 +165,100 @@ fn source_chain<'a>(
 ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(e), |s| s.source())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use bytes::Bytes;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[test]
+    fn connect_failures_by_their_cause() {
+        let refused = SendError::connect(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(UpstreamError::classify(&refused), UpstreamError::Connect);
+        let slow = SendError::connect(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(
+            UpstreamError::classify(&slow),
+            UpstreamError::ConnectTimeout
+        );
+        // The connector wraps rustls' error in io::Errors; it is found all the same.
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, tls));
+        let failed = SendError::connect(wrapped);
+        assert_eq!(UpstreamError::classify(&failed), UpstreamError::Tls);
+        assert!(
+            describe(&failed).contains("UnknownIssuer"),
+            "{}",
+            describe(&failed)
+        );
+        for failure in [
+            UpstreamError::Connect,
+            UpstreamError::ConnectTimeout,
+            UpstreamError::Tls,
+        ] {
+            assert!(
+                failure.before_sending(),
+                "{failure:?} may go to another upstream"
+            );
+        }
+    }
+
+    /// One exchange with an upstream that reads the request and `then` does something; the
+    /// client's error, as the proxy sees it.
+    async fn exchange_with<B>(body: B, answer: Option<&'static [u8]>) -> SendError
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            if let Some(answer) = answer {
+                let _ = stream.write_all(answer).await;
+            }
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::post("/").body(body).unwrap();
+        SendError::exchange(
+            sender
+                .send_request(req)
+                .await
+                .expect_err("the exchange fails"),
+        )
+    }
+
+    #[tokio::test]
+    async fn exchange_failures_by_the_side_that_failed() {
+        // The upstream closes without answering: its side.
+        let closed = exchange_with(http_body_util::Empty::<Bytes>::new(), None).await;
+        assert_eq!(UpstreamError::classify(&closed), UpstreamError::Reset);
+        assert!(!UpstreamError::Reset.before_sending());
+        // The client's body fails (too slow): the client's side.
+        let stalled = http_body_util::StreamBody::new(futures_util::stream::iter([Err::<
+            hyper::body::Frame<Bytes>,
+            _,
+        >(
+            super::super::body_timeout::BodyTimedOut,
+        )]));
+        let slow = exchange_with(stalled, None).await;
+        assert_eq!(
+            UpstreamError::classify(&slow),
+            UpstreamError::ClientBodyTimeout
+        );
+        assert_eq!(
+            UpstreamError::ClientBodyTimeout.answer().0,
+            StatusCode::REQUEST_TIMEOUT
+        );
+    }
+}

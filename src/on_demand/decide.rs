@@ -241,27 +241,15 @@ impl OnDemand {
     async fn wait(&self, host: &str, ready: &impl Fn() -> bool, started_here: bool) -> Outcome {
         let began = Instant::now();
         let began_at = timefmt::now() - time::Duration::seconds(1);
-        let deadline = began + self.inner.settings.handshake_wait;
         let name = cert_name_for(host);
-        let mut next_check = began;
-        while Instant::now() < deadline {
-            if ready() {
-                if started_here {
-                    METRICS
-                        .on_demand_issuance_seconds
-                        .observe(&[], began.elapsed().as_secs_f64());
-                }
-                return Outcome::Issued;
-            }
-            if Instant::now() >= next_check {
-                next_check = Instant::now() + Duration::from_millis(500);
-                if let Some(outcome) = self.check_generation(host, &name, began_at).await {
-                    return outcome;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        let check = || self.check_generation(host, &name, began_at);
+        let outcome = wait_for(self.inner.settings.handshake_wait, ready, check).await;
+        if outcome == Outcome::Issued && started_here {
+            METRICS
+                .on_demand_issuance_seconds
+                .observe(&[], began.elapsed().as_secs_f64());
         }
-        Outcome::NotReady
+        outcome
     }
 
     /// What [`Self::wait`] learns from Redis: `Some` when waiting longer is pointless — the
@@ -302,9 +290,87 @@ impl OnDemand {
     }
 }
 
+/// Waits at most `wait` for `ready()` (looked at every 25 ms): `Issued` once it is, else
+/// `NotReady`; every 500 ms `check()` may end the wait with its own outcome.
+async fn wait_for<C, F>(wait: Duration, ready: &impl Fn() -> bool, mut check: C) -> Outcome
+where
+    C: FnMut() -> F,
+    F: std::future::Future<Output = Option<Outcome>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut next_check = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < deadline {
+        if ready() {
+            return Outcome::Issued;
+        }
+        if tokio::time::Instant::now() >= next_check {
+            next_check = tokio::time::Instant::now() + Duration::from_millis(500);
+            if let Some(outcome) = check().await {
+                return outcome;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Outcome::NotReady
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// How a wait ends and how long it took, in paused time.
+    async fn timed(
+        ready_after: Option<Duration>,
+        failed_after: Option<Duration>,
+    ) -> (Outcome, Duration) {
+        let started = tokio::time::Instant::now();
+        let ready = || ready_after.is_some_and(|at| started.elapsed() >= at);
+        let check = || async move {
+            failed_after
+                .filter(|at| started.elapsed() >= *at)
+                .map(|_| Outcome::NotReady)
+        };
+        let outcome = wait_for(WAIT, &ready, check).await;
+        (outcome, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_handshake_is_served_as_soon_as_the_certificate_is() {
+        let (outcome, took) = timed(Some(Duration::from_millis(3010)), None).await;
+        assert_eq!(outcome, Outcome::Issued);
+        assert!(
+            took >= Duration::from_millis(3010) && took < Duration::from_millis(3050),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_generation_ends_the_wait_at_the_next_check() {
+        let (outcome, took) = timed(None, Some(Duration::from_millis(1200))).await;
+        assert_eq!(outcome, Outcome::NotReady);
+        assert!(
+            took >= Duration::from_millis(1200) && took <= Duration::from_millis(1550),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_ready_waits_the_whole_wait_checking_twice_a_second() {
+        let checks = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let check = || {
+            checks.fetch_add(1, Ordering::SeqCst);
+            async { None }
+        };
+        let outcome = wait_for(WAIT, &|| false, check).await;
+        assert_eq!(outcome, Outcome::NotReady);
+        assert!(started.elapsed() >= WAIT && started.elapsed() < WAIT + Duration::from_millis(50));
+        assert_eq!(checks.load(Ordering::SeqCst), 20, "every 500 ms");
+    }
 
     #[test]
     fn patterns_and_names() {
