@@ -46,7 +46,7 @@ pub struct Listeners {
 impl Listeners {
     /// Binds every listener of `config` with its `LISTEN_BACKLOG`, naming the one that fails.
     pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
-        let backlog = config.listen_backlog;
+        let backlog = config.listeners.backlog;
         let effective = crate::edge::listen::effective_backlog(backlog);
         tracing::info!(
             listen_backlog = backlog,
@@ -58,9 +58,9 @@ impl Listeners {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {name}={addr}: {e}"))
         };
         Ok(Listeners {
-            admin: bind("ADMIN_ADDR", config.admin_addr)?,
-            http: bind("HTTP_ADDR", config.http_addr)?,
-            https: bind("HTTPS_ADDR", config.https_addr)?,
+            admin: bind("ADMIN_ADDR", config.listeners.admin_addr)?,
+            http: bind("HTTP_ADDR", config.listeners.http_addr)?,
+            https: bind("HTTPS_ADDR", config.listeners.https_addr)?,
         })
     }
 }
@@ -72,9 +72,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let redis = RedisSettings::from_config(&config)?;
-    let store = Store::connect_with(&redis, &config.redis_key_prefix)?;
+    let store = Store::connect_with(&redis, &config.redis.key_prefix)?;
     if !store.wait_connected(Duration::from_secs(5)).await {
-        tracing::warn!(redis_url = %config.redis_url.redacted(), "Redis is not reachable yet; retrying in the background");
+        tracing::warn!(redis_url = %config.redis.url.redacted(), "Redis is not reachable yet; retrying in the background");
     }
     let (trigger, stop) = shutdown::channel();
     let mut wiring = Wiring {
@@ -111,13 +111,13 @@ pub async fn run(
             listeners.admin,
             admin::router(state),
             Limits::of(&config),
-            config.max_header_bytes,
-            config.drain_grace,
+            config.limits.max_header_bytes,
+            config.limits.drain_grace,
             caps.admin.clone(),
             wiring.stop.clone(),
         ),
     );
-    tracing::info!(admin = %config.admin_addr, http = %config.http_addr, https = %config.https_addr, "certgate is serving");
+    tracing::info!(admin = %config.listeners.admin_addr, http = %config.listeners.http_addr, https = %config.listeners.https_addr, "certgate is serving");
 
     shutdown.await;
     tracing::info!("shutting down: draining");
@@ -158,9 +158,13 @@ impl Wiring {
     /// `ADMIN_TOKEN` is unset.
     fn admin_owner(&mut self) -> Arc<AdminOwner> {
         let owner = Arc::new(AdminOwner::new(
-            self.config.admin_token.as_ref().map(|t| t.expose()),
+            self.config
+                .listeners
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose()),
         ));
-        if self.config.admin_token.is_none() {
+        if self.config.listeners.admin_token.is_none() {
             let (store, stop, owner) = (self.store.writer(), self.stop.clone(), owner.clone());
             self.tasks.spawn("admin token bootstrap", async move {
                 tokio::select! {
@@ -180,8 +184,8 @@ impl Wiring {
         // resync.
         let tables = Arc::new(EdgeTables::new(
             store.clone(),
-            config.cert_cache_size,
-            config.metrics_per_certificate_limit,
+            config.certificates.cache_size,
+            config.logs.metrics_per_certificate_limit,
         ));
         let events = Events::new(
             tables.clone(),
@@ -194,7 +198,7 @@ impl Wiring {
         let profiles = Arc::new(acme.profile_catalog());
         let issuers = Issuers {
             self_signed: Arc::new(SelfSignedIssuer {
-                validity_days: config.self_signed_days,
+                validity_days: config.certificates.self_signed_days,
             }),
             acme: Some(acme.clone()),
         };
@@ -230,8 +234,8 @@ impl Wiring {
     ) -> anyhow::Result<Caps> {
         let config = &self.config;
         let default_cert = Arc::new(DefaultCert::new(
-            config.self_signed_days,
-            config.renewal_threshold_days,
+            config.certificates.self_signed_days,
+            config.certificates.renewal_threshold_days,
         ));
         self.tasks.spawn(
             "default certificate renewal",
@@ -267,7 +271,7 @@ impl Wiring {
             config: config.clone(),
             store: self.store.clone(),
             on_demand: core.on_demand.clone(),
-            signing: Arc::new(SigningTurns::new(config.worker_threads)),
+            signing: Arc::new(SigningTurns::new(config.limits.worker_threads)),
         };
         self.tasks.spawn(
             "HTTP listener",
@@ -313,7 +317,7 @@ impl Wiring {
             start_tables(
                 guard,
                 self.health.clone(),
-                self.config.resync_interval,
+                self.config.redis.resync_interval,
                 self.stop.clone(),
             ),
         );
@@ -321,7 +325,7 @@ impl Wiring {
 
     /// After the stop: the tasks end, then every connection gets the drain grace to finish.
     async fn drain(self, caps: Caps) {
-        let grace = self.config.drain_grace;
+        let grace = self.config.limits.drain_grace;
         self.tasks.join_all(grace).await;
         // Every open connection holds a permit: all of them back means every request has
         // finished.
@@ -340,16 +344,16 @@ impl Wiring {
 fn connection_caps(config: &Config) -> Caps {
     let open_files = fd_limit::current();
     let sizes = ConnectionCaps::size(
-        config.max_connections,
-        config.admin_max_connections,
+        config.limits.max_connections,
+        config.limits.admin_max_connections,
         open_files,
     );
     tracing::info!(
         open_files = open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
         edge_connections = sizes.edge,
-        max_connections = config.max_connections,
+        max_connections = config.limits.max_connections,
         admin_connections = sizes.admin,
-        admin_max_connections = config.admin_max_connections,
+        admin_max_connections = config.limits.admin_max_connections,
         reserve = fd_limit::RESERVE,
         "connection caps sized from the open-file limit"
     );

@@ -87,13 +87,13 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
     certgate::fd_limit::raise_to_hard_limit();
     // One worker: a current-thread runtime does the same work without the work-stealing
     // scheduler's cross-thread wake-ups (key generation still runs on the blocking pool).
-    let runtime = if config.worker_threads == 1 {
+    let runtime = if config.limits.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.worker_threads)
+            .worker_threads(config.limits.worker_threads)
             .enable_all()
             .build()
     };
@@ -118,12 +118,12 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.logs.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log_format {
+    match config.logs.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

@@ -70,7 +70,7 @@ impl AcmeIssuer {
 
     /// Builds the issuer; fails when `ACME_CA_BUNDLE` cannot be used.
     pub fn new(store: StoreWriter, config: &Config) -> Result<AcmeIssuer, SetupError> {
-        let bundle = match &config.acme_ca_bundle {
+        let bundle = match &config.acme.ca_bundle {
             Some(path) => Some(
                 std::fs::read_to_string(path)
                     .map_err(|e| SetupError::CaBundle(format!("{}: {e}", path.display())))?,
@@ -79,14 +79,15 @@ impl AcmeIssuer {
         };
         let http = AcmeHttp::new(bundle.as_deref())?;
         let polling = Polling {
-            initial_wait: config.acme_poll_initial_wait,
-            interval: config.acme_poll_interval,
-            max_attempts: config.acme_poll_max_attempts,
+            initial_wait: config.acme.poll_initial_wait,
+            interval: config.acme.poll_interval,
+            max_attempts: config.acme.poll_max_attempts,
         };
-        let challenge_ttl = config.acme_poll_initial_wait
-            + config.acme_poll_interval * config.acme_poll_max_attempts
+        let challenge_ttl = config.acme.poll_initial_wait
+            + config.acme.poll_interval * config.acme.poll_max_attempts
             + Duration::from_secs(300);
         let dns = config
+            .acme
             .dns_update
             .as_ref()
             .map(|settings| dns01::DnsUpdater::new(settings, store.clone()))
@@ -171,8 +172,8 @@ impl AcmeIssuer {
 /// The External Account Bindings configured, by directory URL.
 fn bindings(config: &Config) -> std::collections::HashMap<String, crate::config::Eab> {
     [
-        (&config.acme_directory_url, &config.acme_eab),
-        (&config.acme_staging_url, &config.acme_staging_eab),
+        (&config.acme.directory_url, &config.acme.eab),
+        (&config.acme.staging_url, &config.acme.staging_eab),
     ]
     .into_iter()
     .filter_map(|(url, eab)| eab.clone().map(|eab| (url.clone(), eab)))

@@ -19,9 +19,9 @@ pub async fn profiles(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let directory = if flag(&query, "staging")? {
-        &state.config.acme_staging_url
+        &state.config.acme.staging_url
     } else {
-        &state.config.acme_directory_url
+        &state.config.acme.directory_url
     };
     let profiles = state
         .profiles
@@ -30,7 +30,7 @@ pub async fn profiles(
         .map_err(ApiError::CaUnavailable)?;
     Ok(Json(json!({
         "directory": directory,
-        "default": state.config.acme_profile,
+        "default": state.config.acme.profile,
         "profiles": profiles,
     })))
 }

@@ -119,7 +119,9 @@ async fn create(
             &cert_name,
             domains,
             issuer,
-            options.key_type.unwrap_or(state.config.key_type),
+            options
+                .key_type
+                .unwrap_or(state.config.certificates.key_type),
             &caller.token_hash,
             &now,
         )
@@ -158,8 +160,8 @@ fn directory_for(
         }
         (_, IssuerKind::SelfSigned) => None,
         (Some(url), IssuerKind::Acme) => Some(url.clone()),
-        (None, IssuerKind::Acme) if options.staging => Some(state.config.acme_staging_url.clone()),
-        (None, IssuerKind::Acme) => Some(state.config.acme_directory_url.clone()),
+        (None, IssuerKind::Acme) if options.staging => Some(state.config.acme.staging_url.clone()),
+        (None, IssuerKind::Acme) => Some(state.config.acme.directory_url.clone()),
     })
 }
 
@@ -179,7 +181,7 @@ async fn profile_for(
         (Some(directory), requested) => {
             let profile = requested
                 .map(str::to_owned)
-                .or(state.config.acme_profile.clone());
+                .or(state.config.acme.profile.clone());
             if let Some(name) = &profile {
                 check_profile(state, directory, name).await?;
             }
@@ -359,7 +361,7 @@ fn challenge_for(
             "the self-signed issuer validates nothing; challenges are for ACME certificates",
         ));
     }
-    if challenge == ChallengeKind::Dns01 && state.config.dns_update.is_none() {
+    if challenge == ChallengeKind::Dns01 && state.config.acme.dns_update.is_none() {
         return Err(ApiError::unavailable(
             "challenge",
             "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET set on the instances",

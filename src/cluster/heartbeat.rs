@@ -25,9 +25,9 @@ pub async fn beat(store: StoreWriter, config: &Config, instance: InstanceId, shu
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: started_at.clone(),
             seen_at: timefmt::now_string(),
-            http_addr: config.http_addr.to_string(),
-            https_addr: config.https_addr.to_string(),
-            admin_addr: config.admin_addr.to_string(),
+            http_addr: config.listeners.http_addr.to_string(),
+            https_addr: config.listeners.https_addr.to_string(),
+            admin_addr: config.listeners.admin_addr.to_string(),
         };
         if let Err(e) = store.heartbeat(&info, TTL).await {
             tracing::debug!(error = %e, "heartbeat not written");

@@ -34,9 +34,9 @@ impl Limits {
     /// The deadlines `config` sets.
     pub fn of(config: &crate::config::Config) -> Limits {
         Limits {
-            header_read: config.header_read_timeout,
-            idle: config.idle_timeout,
-            tunnel_idle: config.tunnel_idle_timeout,
+            header_read: config.limits.header_read_timeout,
+            idle: config.limits.idle_timeout,
+            tunnel_idle: config.limits.tunnel_idle_timeout,
         }
     }
 }

@@ -65,7 +65,7 @@ pub async fn serve<IO, H>(
     let limits = Limits::of(config);
     let io = Guarded::new(io, activity.clone(), limits);
     let info = Arc::new(info);
-    let access_log = config.access_log;
+    let access_log = config.logs.access_log;
     let requests = activity.clone();
     let service = service_fn(move |req| {
         let guard = requests.begin_request();
@@ -92,7 +92,7 @@ pub async fn serve<IO, H>(
     if http2 {
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+            .max_header_list_size(u32::try_from(config.limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .serve_connection(TokioIo::new(io), service);
         // Boxed, like the HTTP/1 connection below: the connection's task is sized for the
@@ -101,7 +101,7 @@ pub async fn serve<IO, H>(
             Box::pin(conn),
             |c| c.get_mut().as_mut().graceful_shutdown(),
             &shutdown,
-            config.drain_grace,
+            config.limits.drain_grace,
         )
         .await;
     } else {
@@ -132,8 +132,8 @@ async fn serve_http1<IO, S>(
         // hyper's own header timer (30 s by default) also runs while a keep-alive connection
         // idles; the Guarded I/O enforces both deadlines as configured.
         .header_read_timeout(None)
-        .max_buf_size(config.max_header_bytes.max(8192))
-        .max_header_size(config.max_header_bytes);
+        .max_buf_size(config.limits.max_header_bytes.max(8192))
+        .max_header_size(config.limits.max_header_bytes);
     let mut unread = Bytes::new();
     loop {
         if unread.is_empty() {
@@ -165,13 +165,13 @@ async fn serve_http1<IO, S>(
                 // The connection ends here, or goes on as the tunnel its last answer opened.
                 drop(conn);
                 if let Some(tunnel) = activity.take_tunnel() {
-                    tunnel.run(shutdown, config.drain_grace).await;
+                    tunnel.run(shutdown, config.limits.drain_grace).await;
                 }
                 return;
             }
             _ = shutdown.wait() => {
                 conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(config.drain_grace, conn).await;
+                let _ = tokio::time::timeout(config.limits.drain_grace, conn).await;
                 return;
             }
             _ = quiet_after_a_request(&activity, requests_before) => {

@@ -81,7 +81,13 @@ impl HttpEdge {
                 let edge = self.clone();
                 async move {
                     let _gauge = crate::metrics::ConnectionGauge::open();
-                    let info = ConnInfo::new(peer, false, None, None, &edge.config.trusted_proxies);
+                    let info = ConnInfo::new(
+                        peer,
+                        false,
+                        None,
+                        None,
+                        &edge.config.listeners.trusted_proxies,
+                    );
                     let config = edge.config.clone();
                     conn::serve(stream, false, edge, info, &config, shutdown).await;
                 }
@@ -117,7 +123,7 @@ impl HttpEdge {
 
     /// `308` to `https://host[:HTTPS_PUBLIC_PORT]/path?query`.
     fn redirect<B>(&self, host: &str, req: &Request<B>) -> Response<EdgeBody> {
-        let port = match self.config.https_public_port {
+        let port = match self.config.listeners.https_public_port {
             443 => String::new(),
             p => format!(":{p}"),
         };

@@ -93,7 +93,7 @@ impl HttpsEdge {
         let _gauge = crate::metrics::ConnectionGauge::open();
         let local_ip = stream.local_addr().ok().map(|a| a.ip().to_canonical());
         // A first handshake may wait for its on-demand certificate on top.
-        let limit = self.config.tls_handshake_timeout
+        let limit = self.config.limits.tls_handshake_timeout
             + self
                 .config
                 .on_demand
@@ -119,7 +119,13 @@ impl HttpsEdge {
         record_handshake(tls.get_ref().1);
         let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let served = self.resolver.pick(name.as_deref());
-        let info = ConnInfo::new(peer, true, sni, served, &self.config.trusted_proxies);
+        let info = ConnInfo::new(
+            peer,
+            true,
+            sni,
+            served,
+            &self.config.listeners.trusted_proxies,
+        );
         conn::serve(tls, http2, self.proxy.clone(), info, &self.config, shutdown).await;
     }
 

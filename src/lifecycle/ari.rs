@@ -57,7 +57,7 @@ impl Lifecycle {
         let store = &self.inner.store;
         let name = record.cert_name.as_str();
         let now = OffsetDateTime::now_utc();
-        if !poll_due(record, now, self.inner.config.acme_ari) {
+        if !poll_due(record, now, self.inner.config.acme.ari) {
             return Ok(());
         }
         let Some(issuer) = self.inner.issuers.get(record.issuer) else {
@@ -85,32 +85,14 @@ impl Lifecycle {
             Ok(Some(advice)) => ("window", self.advice_patch(record, &advice, now)),
             Ok(None) => {
                 tracing::debug!(cert_name = name, "the CA offers no renewal information");
-                let next = now + self.inner.config.ari_max_poll;
+                let next = now + self.inner.config.acme.ari_max_poll;
                 let patch = fields(&[
                     ("ari_next_poll_at", json!(timefmt::format(next))),
                     ("ari_failures", json!(0)),
                 ]);
                 ("unsupported", patch)
             }
-            Err(e) => {
-                let failures = record.ari.ari_failures.saturating_add(1);
-                let config = &self.inner.config;
-                let retry =
-                    schedule::ari_retry_backoff(failures, config.ari_min_poll, config.ari_max_poll);
-                tracing::warn!(cert_name = name, error = %e, failures, retry_in_seconds = retry.as_secs(), "renewal information unavailable; renewing by the threshold rule");
-                let mut patch = fields(&[
-                    ("ari_next_poll_at", json!(timefmt::format(now + retry))),
-                    ("ari_failures", json!(failures)),
-                    ("renewal_window", Value::Null),
-                    ("renewal_at", Value::Null),
-                ]);
-                if record.renewal_failures == 0 {
-                    if let Some(due) = self.threshold_due(record) {
-                        patch.insert("next_renewal_at".into(), json!(timefmt::format(due)));
-                    }
-                }
-                ("failed", patch)
-            }
+            Err(e) => ("failed", self.failure_patch(record, &e, now)),
         };
         METRICS.ari_requests.inc(&[outcome]);
         let still = fields(&[
@@ -130,6 +112,37 @@ impl Lifecycle {
             );
         }
         Ok(())
+    }
+
+    /// The fields a failed question sets: back off, forget the window, and renew by the
+    /// threshold rule meanwhile.
+    fn failure_patch(
+        &self,
+        record: &CertificateRecord,
+        e: &dyn std::fmt::Display,
+        now: OffsetDateTime,
+    ) -> Map<String, Value> {
+        let name = record.cert_name.as_str();
+        let failures = record.ari.ari_failures.saturating_add(1);
+        let config = &self.inner.config;
+        let retry = schedule::ari_retry_backoff(
+            failures,
+            config.acme.ari_min_poll,
+            config.acme.ari_max_poll,
+        );
+        tracing::warn!(cert_name = name, error = %e, failures, retry_in_seconds = retry.as_secs(), "renewal information unavailable; renewing by the threshold rule");
+        let mut patch = fields(&[
+            ("ari_next_poll_at", json!(timefmt::format(now + retry))),
+            ("ari_failures", json!(failures)),
+            ("renewal_window", Value::Null),
+            ("renewal_at", Value::Null),
+        ]);
+        if record.renewal_failures == 0 {
+            if let Some(due) = self.threshold_due(record) {
+                patch.insert("next_renewal_at".into(), json!(timefmt::format(due)));
+            }
+        }
+        patch
     }
 
     /// The fields a successful answer sets. The moment already chosen is kept while the window
@@ -162,8 +175,8 @@ impl Lifecycle {
         let next_poll = now
             + schedule::ari_poll_delay(
                 advice.retry_after,
-                config.ari_min_poll,
-                config.ari_max_poll,
+                config.acme.ari_min_poll,
+                config.acme.ari_max_poll,
             );
         let mut patch = fields(&[
             ("renewal_window", json!(window)),
@@ -188,7 +201,7 @@ impl Lifecycle {
         Some(schedule::renewal_due_at(
             not_before,
             not_after,
-            self.inner.config.renewal_threshold_days,
+            self.inner.config.certificates.renewal_threshold_days,
         ))
     }
 }

@@ -36,7 +36,7 @@ impl Lifecycle {
     /// Runs the pending generation of `name`, if there is one and no other worker holds it.
     pub(super) async fn run_job(&self, name: &str) {
         let store = &self.inner.store;
-        let ttl = self.inner.config.cert_lease;
+        let ttl = self.inner.config.certificates.lease;
         let lease = format!("{}:{}", self.inner.instance, random_hex(8));
         match store.acquire_lease(name, &lease, ttl).await {
             Ok(true) => {}
@@ -62,7 +62,7 @@ impl Lifecycle {
             lease.to_owned(),
             lost.clone(),
         );
-        let ttl = self.inner.config.cert_lease;
+        let ttl = self.inner.config.certificates.lease;
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(ttl / 3);
             tick.tick().await;
@@ -166,7 +166,7 @@ impl Lifecycle {
         let (store, name) = (&self.inner.store, record.cert_name.as_str());
         store.remove_job(name).await?;
         let now = timefmt::now_string();
-        let retention = self.inner.config.cert_status_retention;
+        let retention = self.inner.config.certificates.status_retention;
         store
             .finish_generation(name, state, message, &now, retention)
             .await?;
@@ -198,7 +198,7 @@ impl Lifecycle {
             cert_name: record.cert_name.clone(),
             domains: record.domains.clone(),
             key_type: record.key_type,
-            rsa_key_size: self.inner.config.rsa_key_size,
+            rsa_key_size: self.inner.config.certificates.rsa_key_size,
             email: record.email.clone(),
             directory_url: record.acme_directory_url.clone(),
             profile: record.profile.clone(),
@@ -222,7 +222,7 @@ impl Lifecycle {
         let due = schedule::renewal_due_at(
             leaf.not_before,
             leaf.not_after,
-            self.inner.config.renewal_threshold_days,
+            self.inner.config.certificates.renewal_threshold_days,
         );
         record.status = if leaf.not_after <= OffsetDateTime::now_utc() {
             CertStatus::Expired

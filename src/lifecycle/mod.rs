@@ -121,8 +121,8 @@ impl Lifecycle {
         let lifecycle = Lifecycle {
             inner: Arc::new(Inner {
                 lanes: Lanes {
-                    acme: Arc::new(Semaphore::new(config.cert_gen_max_workers)),
-                    self_signed: Arc::new(Semaphore::new(config.cert_gen_max_workers)),
+                    acme: Arc::new(Semaphore::new(config.certificates.gen_max_workers)),
+                    self_signed: Arc::new(Semaphore::new(config.certificates.gen_max_workers)),
                 },
                 store,
                 config,

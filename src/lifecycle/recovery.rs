@@ -9,7 +9,7 @@ use crate::shutdown::Shutdown;
 impl Lifecycle {
     pub(super) async fn recover(self, shutdown: Shutdown) {
         let mut swept = false;
-        let period = self.inner.config.cert_lease / 2;
+        let period = self.inner.config.certificates.lease / 2;
         loop {
             if !swept {
                 swept = match self.startup_scan().await {

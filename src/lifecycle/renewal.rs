@@ -33,7 +33,7 @@ const MIN_PASS_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Lifecycle {
     pub(super) async fn renew_due(self, shutdown: Shutdown) {
-        let period = self.inner.config.renewal_check_interval;
+        let period = self.inner.config.certificates.renewal_check_interval;
         // A first pass soon after start, so nothing waits a whole interval after a restart.
         let mut next = tokio::time::Instant::now() + period.min(std::time::Duration::from_secs(5));
         loop {
@@ -64,7 +64,7 @@ impl Lifecycle {
         let store = &self.inner.store;
         let now = OffsetDateTime::now_utc();
         let now_text = timefmt::now_string();
-        let ari_on = self.inner.config.acme_ari;
+        let ari_on = self.inner.config.acme.ari;
         let names = store.due_certificates(now, PASS_BATCH).await?;
         let records = store.get_certificates(&names).await?;
         let mut to_poll: Vec<CertificateRecord> = Vec::new();
@@ -139,7 +139,7 @@ impl Lifecycle {
     pub(super) async fn reindex(&self, record: &CertificateRecord) -> StoreResult<()> {
         let next = schedule::next_event(
             record,
-            self.inner.config.acme_ari,
+            self.inner.config.acme.ari,
             OffsetDateTime::now_utc(),
         );
         self.inner

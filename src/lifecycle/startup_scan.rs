@@ -23,7 +23,7 @@ impl Lifecycle {
         for listed in [Listed::Certificates, Listed::Routes] {
             store.rebuild_name_index(listed).await?;
         }
-        let ari_on = self.inner.config.acme_ari;
+        let ari_on = self.inner.config.acme.ari;
         let now = OffsetDateTime::now_utc();
         let names = store.certificate_names().await?;
         let mut counts: HashMap<CertStatus, i64> = HashMap::new();

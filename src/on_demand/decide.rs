@@ -183,14 +183,14 @@ impl OnDemand {
         let config = &self.inner.config;
         let now = timefmt::now_string();
         CertificateRecord {
-            acme_directory_url: Some(config.acme_directory_url.clone()),
-            profile: config.acme_profile.clone(),
+            acme_directory_url: Some(config.acme.directory_url.clone()),
+            profile: config.acme.profile.clone(),
             challenge: ChallengeKind::Http01,
             ..CertificateRecord::pending(
                 name,
                 vec![host.to_owned()],
                 IssuerKind::Acme,
-                config.key_type,
+                config.certificates.key_type,
                 OWNER,
                 &now,
             )

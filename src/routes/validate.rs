@@ -142,7 +142,7 @@ pub fn upstream_at(field: &str, raw: &str) -> Result<Upstream, FieldError> {
 /// For non-admin tokens: the upstream may not resolve to a loopback, link-local or unspecified
 /// address, nor to one of certgate's own listeners.
 pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Result<(), FieldError> {
-    let lookup = super::resolve::lookup(&upstream.host, upstream.port, config.upstream_dns_server);
+    let lookup = super::resolve::lookup(&upstream.host, upstream.port, config.upstreams.dns_server);
     let addrs: Vec<SocketAddr> = match tokio::time::timeout(Duration::from_secs(3), lookup).await {
         Ok(Ok(addrs)) => addrs,
         _ => {
@@ -152,7 +152,11 @@ pub async fn allowed_for_non_admin(upstream: &Upstream, config: &Config) -> Resu
             ))
         }
     };
-    let own = [config.http_addr, config.https_addr, config.admin_addr];
+    let own = [
+        config.listeners.http_addr,
+        config.listeners.https_addr,
+        config.listeners.admin_addr,
+    ];
     for addr in &addrs {
         let ip = canonical(addr.ip());
         if is_inward(ip) {

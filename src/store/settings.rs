@@ -32,7 +32,7 @@ impl std::fmt::Debug for RedisSettings {
 impl RedisSettings {
     /// The settings of `config` (`REDIS_URL`, `REDIS_CA_BUNDLE`), with the CA bundle read.
     pub fn from_config(config: &Config) -> Result<RedisSettings, ConfigError> {
-        let ca_bundle_pem = match &config.redis_ca_bundle {
+        let ca_bundle_pem = match &config.redis.ca_bundle {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
                 variable: "REDIS_CA_BUNDLE".into(),
                 accepts: format!("a readable PEM file ({e})"),
@@ -41,7 +41,7 @@ impl RedisSettings {
             None => None,
         };
         Ok(RedisSettings {
-            url: config.redis_url.expose().to_owned(),
+            url: config.redis.url.expose().to_owned(),
             ca_bundle_pem,
         })
     }

@@ -294,6 +294,7 @@ async fn dns_01_through_bind_issues_a_wildcard() {
         .collect();
     let settings = certgate::config::Config::from_raw(&raw)
         .unwrap()
+        .acme
         .dns_update
         .unwrap();
     let store = certgate::store::Store::connect(&env.redis.url(), "challenges:")

@@ -70,8 +70,8 @@ impl Proxy {
             routes,
             upstreams,
             body_limits: BodyLimits {
-                between_reads: config.body_read_timeout,
-                min_rate: config.body_min_rate,
+                between_reads: config.limits.body_read_timeout,
+                min_rate: config.limits.body_min_rate,
             },
             config,
         }
@@ -165,7 +165,7 @@ impl Proxy {
         };
         ctx.route_metrics = Some(set.metrics.clone());
         let started = std::time::Instant::now();
-        let retries = set.members.len() > 1 && self.config.upstream_retries > 0;
+        let retries = set.members.len() > 1 && self.config.upstreams.retries > 0;
         match Prepared::new(req, &route, host, conn, self.body_limits, retries) {
             Ok(prepared) => Ok(Forwarding {
                 route,
@@ -192,9 +192,9 @@ impl Proxy {
         // The fields are used where they are (not destructured into locals): an `async fn`
         // keeps its argument for its whole life, and a local copy would double it.
         let limits = AttemptLimits {
-            retries: self.config.upstream_retries,
-            queue_timeout: self.config.upstream_queue_timeout,
-            upstream_timeout: self.config.upstream_timeout,
+            retries: self.config.upstreams.retries,
+            queue_timeout: self.config.upstreams.queue_timeout,
+            upstream_timeout: self.config.upstreams.timeout,
         };
         let attempted = attempt::attempts(
             &mut forwarding.prepared,

@@ -144,9 +144,9 @@ pub fn build(
 ) -> Result<UpstreamClient, String> {
     let mut http = HttpConnector::new_with_resolver(UpstreamResolver {
         guarded: route.restricted_upstream,
-        dns_server: config.upstream_dns_server,
+        dns_server: config.upstreams.dns_server,
     });
-    http.set_connect_timeout(Some(config.upstream_connect_timeout));
+    http.set_connect_timeout(Some(config.upstreams.connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
     let shown = if upstream.host.contains(':') {
@@ -161,8 +161,8 @@ pub fn build(
         return Ok(UpstreamClient::Http1(Http1Pool::new(
             http,
             target,
-            config.upstream_max_idle_per_host,
-            config.upstream_idle_timeout,
+            config.upstreams.max_idle_per_host,
+            config.upstreams.idle_timeout,
             opened,
         )));
     }
@@ -189,8 +189,8 @@ pub fn build(
         .wrap_connector(fixed);
     let mut builder = Client::builder(TokioExecutor::new());
     builder
-        .pool_idle_timeout(config.upstream_idle_timeout)
-        .pool_max_idle_per_host(config.upstream_max_idle_per_host)
+        .pool_idle_timeout(config.upstreams.idle_timeout)
+        .pool_max_idle_per_host(config.upstreams.max_idle_per_host)
         .pool_timer(TokioTimer::new())
         .http2_only(upstream.scheme == UpstreamScheme::H2c);
     Ok(UpstreamClient::Pooled(Box::new(builder.build(connector))))

@@ -72,7 +72,7 @@ impl UpstreamSet {
                 weight: target.weight.max(1),
                 client,
                 health: UpstreamHealth::default(),
-                slots: Slots::new(config.upstream_max_connections),
+                slots: Slots::new(config.upstreams.max_connections),
             });
         }
         if members.is_empty() {
@@ -91,8 +91,8 @@ impl UpstreamSet {
             policy: route.policy,
             turn: AtomicUsize::new(0),
             eject: EjectPolicy {
-                failures_to_eject: config.upstream_failures_to_eject,
-                eject_for: config.upstream_eject_time,
+                failures_to_eject: config.upstreams.failures_to_eject,
+                eject_for: config.upstreams.eject_time,
                 actively_checked: route.health_check.is_some(),
             },
         })
@@ -202,10 +202,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_member_at_its_cap_gives_way_to_one_with_room() {
-        let config = Config {
-            upstream_max_connections: 1,
-            ..Config::defaults()
-        };
+        let mut config = Config::defaults();
+        config.upstreams.max_connections = 1;
         let set = set_with(Policy::RoundRobin, &[1, 1], &config);
         let wait = std::time::Duration::from_secs(1);
         let _held = set.members[0].slots.wait(wait).await.unwrap();

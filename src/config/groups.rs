@@ -1,0 +1,247 @@
+//! The settings of one instance, grouped by concern (the fields of [`super::Config`]), each
+//! read from the raw values by its own `read`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::values::Values;
+use super::{ConfigError, DnsUpdate, Eab, LogFormat, RedisUrl};
+use crate::certs::model::KeyType;
+use crate::secret::Secret;
+
+/// `ACME_*`, `ARI_*` and `DNS_*`.
+#[derive(Clone, Debug)]
+pub struct AcmeSettings {
+    pub directory_url: String,
+    pub staging_url: String,
+    /// Polls of an order or authorization before giving up.
+    pub poll_max_attempts: u32,
+    pub poll_interval: Duration,
+    pub poll_initial_wait: Duration,
+    /// External Account Binding for `ACME_DIRECTORY_URL` (`ACME_EAB_KID`, `ACME_EAB_HMAC_KEY`).
+    pub eab: Option<Eab>,
+    /// External Account Binding for `ACME_STAGING_URL`.
+    pub staging_eab: Option<Eab>,
+    /// CA profile of certificates that name none (`ACME_PROFILE`; `None`: the CA's default).
+    pub profile: Option<String>,
+    /// Extra roots trusted for the ACME server's HTTPS (`ACME_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
+    /// dns-01 through RFC 2136 (`DNS_UPDATE_SERVER`, `DNS_TSIG_*`); `None` when not configured.
+    pub dns_update: Option<DnsUpdate>,
+    /// Whether the CA's renewal information is asked for and followed (`ACME_ARI`).
+    pub ari: bool,
+    /// Bounds on the interval between two ARI requests for one certificate
+    /// (`ARI_MIN_POLL_SECONDS`, `ARI_MAX_POLL_SECONDS`); the CA's `Retry-After` is clamped to them.
+    pub ari_min_poll: Duration,
+    pub ari_max_poll: Duration,
+}
+
+/// Certificates' keys, renewal and generation (`CERT_*`, `RENEWAL_*`, `KEY_TYPE`, …).
+#[derive(Clone, Debug)]
+pub struct CertificateSettings {
+    pub renewal_check_interval: Duration,
+    pub renewal_threshold_days: u32,
+    /// How long a finished generation's status stays readable.
+    pub status_retention: Duration,
+    pub gen_max_workers: usize,
+    /// Most certificates the edge keeps ready in memory; others are loaded on demand
+    /// (`CERT_CACHE_SIZE`, default 50000).
+    pub cache_size: usize,
+    /// Lifetime of the Redis lease that guards one certificate's generation; a crashed holder's
+    /// work is taken over after this (`CERT_LEASE_SECONDS`, default 30).
+    pub lease: Duration,
+    pub rsa_key_size: u32,
+    pub self_signed_days: u32,
+    pub key_type: KeyType,
+}
+
+/// `REDIS_*` and the resync.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// `REDIS_URL`; `Debug` shows it without its password.
+    pub url: RedisUrl,
+    pub key_prefix: String,
+    /// Extra roots trusted for `rediss://` (`REDIS_CA_BUNDLE`, PEM file).
+    pub ca_bundle: Option<PathBuf>,
+    /// Catch-up from the change log, finding anything events missed
+    /// (`RESYNC_INTERVAL_SECONDS`, default 300).
+    pub resync_interval: Duration,
+}
+
+/// The listeners and who may reach them.
+#[derive(Clone, Debug)]
+pub struct ListenerSettings {
+    pub http_addr: SocketAddr,
+    pub https_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub https_public_port: u16,
+    /// Listen queue of each listener (`LISTEN_BACKLOG`).
+    pub backlog: u32,
+    pub admin_token: Option<Secret>,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The edge's protections.
+#[derive(Clone, Debug)]
+pub struct EdgeLimits {
+    pub tls_handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// Silence both ways that closes a WebSocket tunnel (`TUNNEL_IDLE_TIMEOUT_SECONDS`).
+    pub tunnel_idle_timeout: Duration,
+    /// What requests and tunnels in flight get at shutdown (`DRAIN_GRACE_SECONDS`).
+    pub drain_grace: Duration,
+    /// Longest gap between pieces of a request body (`BODY_READ_TIMEOUT_SECONDS`).
+    pub body_read_timeout: Duration,
+    /// Minimum average body rate after the first `body_read_timeout` (0: off).
+    pub body_min_rate: u64,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    /// Cap on open admin connections (`ADMIN_MAX_CONNECTIONS`).
+    pub admin_max_connections: usize,
+    pub worker_threads: usize,
+}
+
+/// `UPSTREAM_*`: how the edge reaches routes' upstreams.
+#[derive(Clone, Debug)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Idle pooled connections kept per upstream (`UPSTREAM_MAX_IDLE_PER_HOST`).
+    pub max_idle_per_host: usize,
+    /// Idle pooled upstream connections close after this (`UPSTREAM_IDLE_TIMEOUT_SECONDS`).
+    pub idle_timeout: Duration,
+    /// Requests in flight to one upstream at once, 0 for no cap (`UPSTREAM_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// How long a request waits for one of those (`UPSTREAM_QUEUE_TIMEOUT_SECONDS`).
+    pub queue_timeout: Duration,
+    /// Other upstreams an unconnectable idempotent request may try (`UPSTREAM_RETRIES`).
+    pub retries: u32,
+    /// Connect failures in a row that eject an upstream (`UPSTREAM_FAILURES_TO_EJECT`).
+    pub failures_to_eject: u32,
+    /// How long a passive ejection lasts at first (`UPSTREAM_EJECT_SECONDS`).
+    pub eject_time: Duration,
+    /// Where upstream names are resolved instead of the system resolver (`UPSTREAM_DNS_SERVER`).
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+/// Logs and metrics.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+    /// One log line per request at `info` (`ACCESS_LOG`, default false).
+    pub access_log: bool,
+    /// Per-certificate metric series up to this many certificates (0: never).
+    pub metrics_per_certificate_limit: usize,
+}
+
+impl AcmeSettings {
+    pub(super) fn read(v: &Values) -> Result<AcmeSettings, ConfigError> {
+        Ok(AcmeSettings {
+            directory_url: v.url("ACME_DIRECTORY_URL")?,
+            staging_url: v.url("ACME_STAGING_URL")?,
+            poll_max_attempts: v.number("ACME_POLL_MAX_ATTEMPTS")? as u32,
+            poll_interval: v.seconds("ACME_POLL_INTERVAL_SECONDS")?,
+            poll_initial_wait: v.seconds("ACME_POLL_INITIAL_WAIT")?,
+            profile: v.profile("ACME_PROFILE")?,
+            eab: v.eab("ACME_EAB_KID", "ACME_EAB_HMAC_KEY")?,
+            staging_eab: v.eab("ACME_STAGING_EAB_KID", "ACME_STAGING_EAB_HMAC_KEY")?,
+            ca_bundle: v.file("ACME_CA_BUNDLE")?,
+            dns_update: v.dns_update()?,
+            ari: v.flag("ACME_ARI")?,
+            ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
+            ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,
+        })
+    }
+}
+
+impl CertificateSettings {
+    pub(super) fn read(v: &Values) -> Result<CertificateSettings, ConfigError> {
+        Ok(CertificateSettings {
+            renewal_check_interval: v.seconds("RENEWAL_CHECK_INTERVAL")?,
+            renewal_threshold_days: v.number("RENEWAL_THRESHOLD_DAYS")? as u32,
+            status_retention: v.seconds("CERT_STATUS_RETENTION_SECONDS")?,
+            gen_max_workers: v.number("CERT_GEN_MAX_WORKERS")? as usize,
+            lease: v.seconds("CERT_LEASE_SECONDS")?,
+            cache_size: v.number("CERT_CACHE_SIZE")? as usize,
+            rsa_key_size: v.choice("RSA_KEY_SIZE")?,
+            self_signed_days: v.number("SELF_SIGNED_DAYS")? as u32,
+            key_type: v.choice("KEY_TYPE")?,
+        })
+    }
+}
+
+impl RedisConfig {
+    pub(super) fn read(v: &Values) -> Result<RedisConfig, ConfigError> {
+        Ok(RedisConfig {
+            url: v.redis_url()?,
+            key_prefix: v.key_prefix()?,
+            ca_bundle: v.file("REDIS_CA_BUNDLE")?,
+            resync_interval: v.seconds("RESYNC_INTERVAL_SECONDS")?,
+        })
+    }
+}
+
+impl ListenerSettings {
+    pub(super) fn read(v: &Values) -> Result<ListenerSettings, ConfigError> {
+        Ok(ListenerSettings {
+            http_addr: v.addr("HTTP_ADDR")?,
+            https_addr: v.addr("HTTPS_ADDR")?,
+            admin_addr: v.addr("ADMIN_ADDR")?,
+            https_public_port: v.number("HTTPS_PUBLIC_PORT")? as u16,
+            backlog: v.number("LISTEN_BACKLOG")? as u32,
+            admin_token: v.admin_token()?,
+            trusted_proxies: v.cidrs("TRUSTED_PROXIES")?,
+        })
+    }
+}
+
+impl EdgeLimits {
+    pub(super) fn read(v: &Values) -> Result<EdgeLimits, ConfigError> {
+        Ok(EdgeLimits {
+            tls_handshake_timeout: v.seconds("TLS_HANDSHAKE_TIMEOUT_SECONDS")?,
+            header_read_timeout: v.seconds("HEADER_READ_TIMEOUT_SECONDS")?,
+            idle_timeout: v.seconds("IDLE_TIMEOUT_SECONDS")?,
+            tunnel_idle_timeout: v.seconds("TUNNEL_IDLE_TIMEOUT_SECONDS")?,
+            drain_grace: v.seconds("DRAIN_GRACE_SECONDS")?,
+            body_read_timeout: v.seconds("BODY_READ_TIMEOUT_SECONDS")?,
+            body_min_rate: v.number("BODY_MIN_RATE_BYTES_PER_SECOND")?,
+            max_header_bytes: v.number("MAX_HEADER_BYTES")? as usize,
+            max_connections: v.number("MAX_CONNECTIONS")? as usize,
+            admin_max_connections: v.number("ADMIN_MAX_CONNECTIONS")? as usize,
+            worker_threads: v.number("WORKER_THREADS")? as usize,
+        })
+    }
+}
+
+impl UpstreamSettings {
+    pub(super) fn read(v: &Values) -> Result<UpstreamSettings, ConfigError> {
+        Ok(UpstreamSettings {
+            connect_timeout: v.seconds("UPSTREAM_CONNECT_TIMEOUT_SECONDS")?,
+            timeout: v.seconds("UPSTREAM_TIMEOUT_SECONDS")?,
+            max_idle_per_host: v.number("UPSTREAM_MAX_IDLE_PER_HOST")? as usize,
+            idle_timeout: v.seconds("UPSTREAM_IDLE_TIMEOUT_SECONDS")?,
+            max_connections: v.number("UPSTREAM_MAX_CONNECTIONS")? as usize,
+            queue_timeout: v.seconds("UPSTREAM_QUEUE_TIMEOUT_SECONDS")?,
+            retries: v.number("UPSTREAM_RETRIES")? as u32,
+            failures_to_eject: v.number("UPSTREAM_FAILURES_TO_EJECT")? as u32,
+            eject_time: v.seconds("UPSTREAM_EJECT_SECONDS")?,
+            dns_server: v.socket_addr("UPSTREAM_DNS_SERVER")?,
+        })
+    }
+}
+
+impl LogSettings {
+    pub(super) fn read(v: &Values) -> Result<LogSettings, ConfigError> {
+        Ok(LogSettings {
+            format: v.choice("LOG_FORMAT")?,
+            level: v.log_level()?,
+            access_log: v.flag("ACCESS_LOG")?,
+            metrics_per_certificate_limit: v.number("METRICS_PER_CERTIFICATE_LIMIT")? as usize,
+        })
+    }
+}
