@@ -1,4 +1,5 @@
-//! A string that must never be printed: private keys, tokens, key authorizations, passwords.
+//! A value that must never be printed: private keys, tokens, key authorizations, passwords,
+//! and the key bytes of an EAB HMAC or a TSIG secret.
 //!
 //! `Debug` prints `[redacted]`, so a secret inside a struct that is logged or debug-printed is
 //! not leaked. There is no `Display` (a secret cannot be put into a message by `{}`) and no
@@ -7,9 +8,10 @@
 
 use std::fmt;
 
-/// An owned secret string with a redacting `Debug`.
+/// An owned secret with a redacting `Debug`: a string by default, or key bytes
+/// (`Secret<Vec<u8>>`).
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub struct Secret<T = String>(T);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -22,7 +24,18 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl Secret<Vec<u8>> {
+    pub fn bytes(value: Vec<u8>) -> Self {
+        Secret(value)
+    }
+
+    /// The key bytes themselves; call sites are the places that may see them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
@@ -60,6 +73,13 @@ mod tests {
     struct Answer {
         #[serde(serialize_with = "expose_option")]
         key: Option<Secret>,
+    }
+
+    #[test]
+    fn key_bytes_never_print() {
+        let key = Secret::bytes(b"hmac key".to_vec());
+        assert_eq!(format!("{key:?}"), "[redacted]");
+        assert_eq!(key.expose(), b"hmac key");
     }
 
     #[test]

@@ -211,7 +211,7 @@ impl Accounts {
         let binding = self
             .bindings
             .get(directory_url)
-            .map(|eab| ExternalAccountKey::new(eab.kid.clone(), &eab.hmac_key.0));
+            .map(|eab| ExternalAccountKey::new(eab.kid.clone(), eab.hmac_key.expose()));
         let mut attempt = 0;
         let (account, credentials) = loop {
             let new_account = NewAccount {

@@ -105,7 +105,7 @@ impl DnsUpdater {
         let key_name = Name::from_ascii(&settings.tsig_key_name)
             .map_err(|e| SetupError::Dns(format!("DNS_TSIG_KEY_NAME: {e}")))?;
         let signer = TSigner::new(
-            settings.tsig_secret.0.clone(),
+            settings.tsig_secret.expose().to_vec(),
             algorithm,
             key_name,
             TSIG_FUDGE,

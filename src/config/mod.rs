@@ -6,6 +6,7 @@
 //! in lower case, flat. A bad value is reported as a [`ConfigError`] naming the variable and what
 //! it accepts; `main` turns it into exit code 2.
 
+use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -54,7 +55,7 @@ pub struct Config {
 #[derive(Clone, Debug)]
 pub struct Eab {
     pub kid: String,
-    pub hmac_key: SecretBytes,
+    pub hmac_key: Secret<Vec<u8>>,
 }
 
 /// RFC 2136 dynamic updates for dns-01 (`DNS_*`).
@@ -65,7 +66,7 @@ pub struct DnsUpdate {
     /// The zone to update; `None`: found by an SOA lookup.
     pub zone: Option<String>,
     pub tsig_key_name: String,
-    pub tsig_secret: SecretBytes,
+    pub tsig_secret: Secret<Vec<u8>>,
     pub tsig_algorithm: TsigAlgorithm,
     /// How long to wait for the server to answer a new record.
     pub propagation_timeout: Duration,
@@ -102,16 +103,6 @@ impl std::str::FromStr for TsigAlgorithm {
             "hmac-sha512" => Ok(TsigAlgorithm::HmacSha512),
             _ => Err(()),
         }
-    }
-}
-
-/// Key bytes that never print (`Debug` shows `[redacted]`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretBytes(pub Vec<u8>);
-
-impl std::fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
@@ -290,7 +281,7 @@ mod tests {
         let c = Config::from_raw(&raw(&full)).unwrap();
         let dns = c.acme.dns_update.as_ref().unwrap();
         assert_eq!(dns.tsig_key_name, "certgate");
-        assert_eq!(dns.tsig_secret.0, b"secret/secret+secret");
+        assert_eq!(dns.tsig_secret.expose(), b"secret/secret+secret");
         assert_eq!(dns.propagation_timeout, Duration::from_secs(120));
         assert!(!format!("{c:?}").contains(secret));
         let mut bad = full.to_vec();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::settings::{is_known, setting, Default, Kind};
-use super::{ConfigError, DnsUpdate, Eab, OnDemand, RawValues, RedisUrl, SecretBytes};
+use super::{ConfigError, DnsUpdate, Eab, OnDemand, RawValues, RedisUrl};
 use crate::secret::Secret;
 
 pub(super) fn read_toml(path: &Path) -> Result<RawValues, ConfigError> {
@@ -204,7 +204,7 @@ impl Values<'_> {
             (false, false) => match decode_key(key) {
                 Some(bytes) => Ok(Some(Eab {
                     kid: kid.to_owned(),
-                    hmac_key: SecretBytes(bytes),
+                    hmac_key: Secret::bytes(bytes),
                 })),
                 None => Err(ConfigError {
                     variable: key_name.into(),
@@ -285,7 +285,7 @@ impl Values<'_> {
             server: server.to_owned(),
             zone: (!zone.is_empty()).then(|| zone.trim_end_matches('.').to_ascii_lowercase()),
             tsig_key_name: key_name.trim_end_matches('.').to_owned(),
-            tsig_secret: SecretBytes(secret),
+            tsig_secret: Secret::bytes(secret),
             tsig_algorithm: self.choice("DNS_TSIG_ALGORITHM")?,
             propagation_timeout: self.seconds("DNS_PROPAGATION_TIMEOUT")?,
         }))
