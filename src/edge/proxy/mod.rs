@@ -155,7 +155,7 @@ impl Proxy {
         let set = match self.upstreams.for_route(&route) {
             Ok(set) => set,
             Err(why) => {
-                tracing::warn!(hostname = %route.hostname, why, "route's upstreams unusable");
+                tracing::warn!(hostname = %route.hostname, %why, "route's upstreams unusable");
                 ctx.route = Some(route);
                 return Err(text(
                     StatusCode::BAD_GATEWAY,

@@ -46,7 +46,7 @@ pub async fn run(upstreams: Arc<Upstreams>, routes: Arc<RouteTable>, shutdown: S
             let set = match upstreams.for_route(&route) {
                 Ok(set) => set,
                 Err(why) => {
-                    tracing::debug!(hostname = %route.hostname, why, "route's upstreams unusable; not checked");
+                    tracing::debug!(hostname = %route.hostname, %why, "route's upstreams unusable; not checked");
                     continue;
                 }
             };

@@ -22,6 +22,7 @@ use rustls::pki_types::ServerName;
 use super::http1_pool::{Checkin, Http1Pool};
 use super::resolver::UpstreamResolver;
 use super::tls;
+use super::BuildError;
 use crate::config::Config;
 use crate::metrics::registry::Counter;
 use crate::routes::validate::{Upstream, UpstreamScheme};
@@ -141,7 +142,7 @@ pub fn build(
     upstream: &Upstream,
     config: &Config,
     opened: Counter,
-) -> Result<UpstreamClient, String> {
+) -> Result<UpstreamClient, BuildError> {
     let mut http = HttpConnector::new_with_resolver(UpstreamResolver {
         guarded: route.restricted_upstream,
         dns_server: config.upstreams.dns_server,
@@ -156,7 +157,10 @@ pub fn build(
     };
     let target: Uri = format!("http://{shown}:{}", upstream.port)
         .parse()
-        .map_err(|e| format!("{}: {e}", upstream.url))?;
+        .map_err(|e: http::uri::InvalidUri| BuildError::InvalidUrl {
+            url: upstream.url.clone(),
+            detail: e.to_string(),
+        })?;
     if upstream.scheme == UpstreamScheme::Http {
         return Ok(UpstreamClient::Http1(Http1Pool::new(
             http,
@@ -180,7 +184,7 @@ pub fn build(
         .clone()
         .unwrap_or_else(|| upstream.host.clone());
     let server_name = ServerName::try_from(name.clone())
-        .map_err(|_| format!("{name:?} is not a TLS server name"))?;
+        .map_err(|_| BuildError::InvalidServerName(name.clone()))?;
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls_config)
         .https_or_http()

@@ -7,6 +7,7 @@
 
 pub mod active;
 pub mod answer;
+pub mod build_error;
 pub mod client;
 pub mod health;
 pub mod http1_pool;
@@ -22,6 +23,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::routes::Route;
+pub use build_error::BuildError;
 pub use health::HealthView;
 pub use set::{Member, UpstreamSet};
 
@@ -76,7 +78,7 @@ impl Upstreams {
 
     /// `route`'s upstream set: the one built for it, or — when the route's upstream fields
     /// changed, or it is new — a new one.
-    pub fn for_route(&self, route: &Arc<Route>) -> Result<Arc<UpstreamSet>, String> {
+    pub fn for_route(&self, route: &Arc<Route>) -> Result<Arc<UpstreamSet>, BuildError> {
         if let Some(entry) = self.entries.load().get(&route.hostname) {
             if Arc::ptr_eq(&entry.route, route) {
                 return Ok(entry.set.clone());

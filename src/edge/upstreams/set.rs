@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::client::{self, UpstreamClient};
 use super::health::{EjectPolicy, UpstreamHealth};
 use super::slots::Slots;
+use super::BuildError;
 use crate::config::Config;
 use crate::metrics::route::RouteMetrics;
 use crate::routes::model::Policy;
@@ -48,21 +49,28 @@ pub type Tried = u32;
 
 impl UpstreamSet {
     /// Builds the clients for `route`'s upstreams.
-    pub fn build(route: &Route, config: &Config) -> Result<UpstreamSet, String> {
+    pub fn build(route: &Route, config: &Config) -> Result<UpstreamSet, BuildError> {
         let metrics = Arc::new(RouteMetrics::new(&route.hostname));
         let mut members = Vec::new();
         for target in route.targets().iter() {
-            let parsed = validate::upstream(&target.url).map_err(|e| e.detail)?;
+            let parsed = validate::upstream(&target.url).map_err(|e| BuildError::InvalidUrl {
+                url: target.url.clone(),
+                detail: e.detail,
+            })?;
             let client = client::build(route, &parsed, config, metrics.connections_opened())?;
             let authority = if parsed.host.contains(':') {
                 format!("[{}]:{}", parsed.host, parsed.port)
             } else {
                 format!("{}:{}", parsed.host, parsed.port)
             };
+            let invalid = |detail: String| BuildError::InvalidAuthority {
+                authority: authority.clone(),
+                detail,
+            };
             let uri_authority = http::uri::Authority::try_from(authority.as_str())
-                .map_err(|e| format!("upstream authority {authority}: {e}"))?;
-            let host_value = http::HeaderValue::from_str(&authority)
-                .map_err(|e| format!("upstream authority {authority}: {e}"))?;
+                .map_err(|e| invalid(e.to_string()))?;
+            let host_value =
+                http::HeaderValue::from_str(&authority).map_err(|e| invalid(e.to_string()))?;
             members.push(Member {
                 url: parsed.url.clone(),
                 scheme: parsed.scheme,
@@ -76,7 +84,7 @@ impl UpstreamSet {
             });
         }
         if members.is_empty() {
-            return Err("the route names no upstream".to_owned());
+            return Err(BuildError::NoUpstream);
         }
         if route.insecure_skip_verify {
             tracing::warn!(

@@ -8,6 +8,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::BuildError;
 use crate::routes::Route;
 
 fn provider() -> Arc<CryptoProvider> {
@@ -27,10 +28,10 @@ static SYSTEM_ROOTS: LazyLock<Arc<RootCertStore>> = LazyLock::new(|| {
 });
 
 /// The client configuration for a route's `https://` upstreams (ALPN is set by the connector).
-pub fn client_config(route: &Route) -> Result<ClientConfig, String> {
+pub fn client_config(route: &Route) -> Result<ClientConfig, BuildError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(BuildError::TlsClient)?;
     if route.insecure_skip_verify {
         return Ok(builder
             .dangerous()
@@ -57,17 +58,15 @@ pub fn unused_config() -> ClientConfig {
     UNUSED.clone()
 }
 
-fn roots_from_pem(pem: &str) -> Result<RootCertStore, String> {
+fn roots_from_pem(pem: &str) -> Result<RootCertStore, BuildError> {
     let mut roots = RootCertStore::empty();
     let mut reader = pem.as_bytes();
     for cert in rustls_pemfile::certs(&mut reader) {
-        let cert = cert.map_err(|e| format!("upstream_ca_pem: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("upstream_ca_pem: unusable certificate: {e}"))?;
+        let cert = cert.map_err(BuildError::UnreadableCaPem)?;
+        roots.add(cert).map_err(BuildError::UnusableCaCertificate)?;
     }
     if roots.is_empty() {
-        return Err("upstream_ca_pem holds no certificate".to_owned());
+        return Err(BuildError::EmptyCaPem);
     }
     Ok(roots)
 }
