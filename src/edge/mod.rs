@@ -2,7 +2,7 @@
 //!
 //! A connection is accepted ([`accept`]), served by hyper under the client deadlines
 //! ([`conn`], [`activity`]); each request gets a [`context::RequestCtx`] that its handler
-//! ([`http::HttpEdge`] on `HTTP_ADDR`, [`proxy::Proxy`] on `HTTPS_ADDR`) fills in and that the
+//! ([`plain::HttpEdge`] on `HTTP_ADDR`, [`proxy::Proxy`] on `HTTPS_ADDR`) fills in and that the
 //! metrics and the access log read afterwards. The rules are in `docs/edge.md`.
 
 pub mod accept;
@@ -11,9 +11,9 @@ pub mod body_timeout;
 pub mod conn;
 pub mod context;
 pub mod forwarded;
-pub mod http;
 pub mod https;
 pub mod listen;
+pub mod plain;
 pub mod proxy;
 pub mod rewind;
 pub mod signing_turns;
