@@ -3,13 +3,18 @@
 
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{certificates, health, metrics, openapi, routes, tokens, AdminState};
+use super::{
+    acme, certificate_lists, certificates, cluster, health, metrics, on_demand, openapi, routes,
+    tokens, AdminState,
+};
 
 /// One operation of the admin API.
 pub struct Endpoint {
     pub method: &'static str,
     /// axum path syntax (`{name}` for a parameter), which is also OpenAPI's.
     pub path: &'static str,
+    /// The handler, given the method filter it answers.
+    pub handler: fn(MethodFilter) -> MethodRouter<AdminState>,
     pub summary: &'static str,
     /// Needs `Authorization: Bearer <token>`.
     pub auth: bool,
@@ -33,6 +38,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/health",
+        handler: |m| on(m, health::health),
         summary: "Instance health: 503 only while starting or draining",
         auth: false,
         request: None,
@@ -44,6 +50,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/metrics",
+        handler: |m| on(m, metrics::metrics),
         summary: "Prometheus metrics",
         auth: false,
         request: None,
@@ -52,6 +59,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/openapi.json",
+        handler: |m| on(m, openapi::document),
         summary: "This document",
         auth: false,
         request: None,
@@ -60,6 +68,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/certificates/",
+        handler: |m| on(m, certificates::create_single),
         summary: "Request a certificate for one domain (asynchronous)",
         auth: true,
         request: Some("CreateCertificate"),
@@ -85,6 +94,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/certificates/",
+        handler: |m| on(m, certificate_lists::list),
         summary: "List certificates (no PEM), by name, a page at a time (Link: rel=\"next\")",
         auth: true,
         request: None,
@@ -100,6 +110,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/certificates",
+        handler: |m| on(m, super::add_trailing_slash),
         summary: "Redirect to /certificates/",
         auth: false,
         request: None,
@@ -108,6 +119,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/certificates/multi-domain",
+        handler: |m| on(m, certificates::create_multi),
         summary: "Request a certificate for 1 to 100 domains (asynchronous)",
         auth: true,
         request: Some("CreateMultiDomainCertificate"),
@@ -133,6 +145,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/certificates/{cert_name}",
+        handler: |m| on(m, certificates::show),
         summary: "Show a certificate; ?pem=true adds the chain and (owner/admin) the key",
         auth: true,
         request: None,
@@ -148,6 +161,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "delete",
         path: "/certificates/{cert_name}",
+        handler: |m| on(m, certificates::remove),
         summary: "Delete a certificate (?force=true even while routes use it)",
         auth: true,
         request: None,
@@ -164,6 +178,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/certificates/{cert_name}/status",
+        handler: |m| on(m, certificates::status),
         summary: "The latest generation's status (kept CERT_STATUS_RETENTION_SECONDS)",
         auth: true,
         request: None,
@@ -177,6 +192,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/certificates/{cert_name}/renew",
+        handler: |m| on(m, certificates::renew),
         summary: "Renew now with a new key (joins a running generation)",
         auth: true,
         request: None,
@@ -191,6 +207,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/certificates/{cert_name}/revoke",
+        handler: |m| on(m, certificates::revoke),
         summary: "Revoke the current certificate at its CA and renew it at once",
         auth: true,
         request: Some("RevokeCertificate"),
@@ -212,6 +229,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/proxies/",
+        handler: |m| on(m, routes::create),
         summary: "Route a hostname to an upstream",
         auth: true,
         request: Some("RouteRequest"),
@@ -231,6 +249,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/proxies/",
+        handler: |m| on(m, routes::list),
         summary: "List routes by hostname, a page at a time (Link: rel=\"next\")",
         auth: true,
         request: None,
@@ -244,6 +263,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/proxies",
+        handler: |m| on(m, super::add_trailing_slash),
         summary: "Redirect to /proxies/",
         auth: false,
         request: None,
@@ -252,6 +272,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/proxies/{hostname}",
+        handler: |m| on(m, routes::show),
         summary: "Show a route",
         auth: true,
         request: None,
@@ -265,6 +286,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "put",
         path: "/proxies/{hostname}",
+        handler: |m| on(m, routes::replace),
         summary: "Replace a route (owner or admin)",
         auth: true,
         request: Some("RouteUpdate"),
@@ -281,6 +303,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "delete",
         path: "/proxies/{hostname}",
+        handler: |m| on(m, routes::remove),
         summary: "Delete a route (owner or admin)",
         auth: true,
         request: None,
@@ -295,6 +318,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/acme/profiles",
+        handler: |m| on(m, acme::profiles),
         summary:
             "The certificate profiles the configured CA offers (?staging=true: the staging CA)",
         auth: true,
@@ -314,6 +338,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/acme/accounts",
+        handler: |m| on(m, acme::accounts),
         summary: "The ACME accounts certgate registered (admin): directory, e-mail, account URL",
         auth: true,
         request: None,
@@ -327,6 +352,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/cluster/instances",
+        handler: |m| on(m, cluster::instances),
         summary: "Instances of this cluster alive now (admin): id, version, start, listeners",
         auth: true,
         request: None,
@@ -340,6 +366,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/whoami",
+        handler: |m| on(m, tokens::whoami),
         summary: "The calling token: its name, whether it is the admin token, and its owner hash",
         auth: true,
         request: None,
@@ -348,6 +375,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/events/",
+        handler: |m| on(m, cluster::events),
         summary: "The cluster's recent lifecycle events (admin), newest first: generations finished, certificates and routes created, changed, deleted",
         auth: true,
         request: None,
@@ -361,6 +389,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/on-demand/allow/",
+        handler: |m| on(m, on_demand::list),
         summary: "On-demand allow patterns (admin), and whether ON_DEMAND is on",
         auth: true,
         request: None,
@@ -374,6 +403,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/on-demand/allow/{pattern}",
+        handler: |m| on(m, on_demand::show),
         summary: "One allow pattern (admin)",
         auth: true,
         request: None,
@@ -389,6 +419,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "put",
         path: "/on-demand/allow/{pattern}",
+        handler: |m| on(m, on_demand::put),
         summary: "Allow on-demand certificates for example.com or *.example.com (admin)",
         auth: true,
         request: None,
@@ -404,6 +435,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "delete",
         path: "/on-demand/allow/{pattern}",
+        handler: |m| on(m, on_demand::remove),
         summary: "Remove an allow pattern (admin); issued certificates stay",
         auth: true,
         request: None,
@@ -419,6 +451,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "post",
         path: "/tokens/",
+        handler: |m| on(m, tokens::create),
         summary: "Create an API token (admin); shown only in this answer",
         auth: true,
         request: Some("CreateToken"),
@@ -434,6 +467,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/tokens/",
+        handler: |m| on(m, tokens::list),
         summary: "List tokens (admin): names and hashes only",
         auth: true,
         request: None,
@@ -447,6 +481,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/tokens",
+        handler: |m| on(m, super::add_trailing_slash),
         summary: "Redirect to /tokens/",
         auth: false,
         request: None,
@@ -455,6 +490,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "delete",
         path: "/tokens/{name}",
+        handler: |m| on(m, tokens::remove),
         summary: "Delete a token (admin)",
         auth: true,
         request: None,
@@ -468,47 +504,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
 ];
 
-/// The handler of one endpoint.
-pub fn handler(method: &str, path: &str) -> MethodRouter<AdminState> {
-    let filter = match method {
+/// The method filter of an endpoint's `method`.
+pub fn method_filter(method: &str) -> MethodFilter {
+    match method {
         "get" => MethodFilter::GET,
         "post" => MethodFilter::POST,
         "put" => MethodFilter::PUT,
         "delete" => MethodFilter::DELETE,
         other => panic!("endpoint table names an unknown method {other}"),
-    };
-    match (method, path) {
-        ("get", "/health") => on(filter, health::health),
-        ("get", "/metrics") => on(filter, metrics::metrics),
-        ("get", "/openapi.json") => on(filter, openapi::document),
-        ("post", "/certificates/") => on(filter, certificates::create_single),
-        ("get", "/certificates/") => on(filter, super::certificate_lists::list),
-        ("get", "/certificates") | ("get", "/proxies") | ("get", "/tokens") => {
-            on(filter, super::add_trailing_slash)
-        }
-        ("post", "/certificates/multi-domain") => on(filter, certificates::create_multi),
-        ("get", "/certificates/{cert_name}") => on(filter, certificates::show),
-        ("delete", "/certificates/{cert_name}") => on(filter, certificates::remove),
-        ("get", "/certificates/{cert_name}/status") => on(filter, certificates::status),
-        ("post", "/certificates/{cert_name}/renew") => on(filter, certificates::renew),
-        ("post", "/certificates/{cert_name}/revoke") => on(filter, certificates::revoke),
-        ("post", "/proxies/") => on(filter, routes::create),
-        ("get", "/proxies/") => on(filter, routes::list),
-        ("get", "/proxies/{hostname}") => on(filter, routes::show),
-        ("put", "/proxies/{hostname}") => on(filter, routes::replace),
-        ("delete", "/proxies/{hostname}") => on(filter, routes::remove),
-        ("get", "/acme/profiles") => on(filter, super::acme::profiles),
-        ("get", "/acme/accounts") => on(filter, super::acme::accounts),
-        ("get", "/cluster/instances") => on(filter, super::cluster::instances),
-        ("get", "/events/") => on(filter, super::cluster::events),
-        ("get", "/whoami") => on(filter, super::tokens::whoami),
-        ("get", "/on-demand/allow/") => on(filter, super::on_demand::list),
-        ("get", "/on-demand/allow/{pattern}") => on(filter, super::on_demand::show),
-        ("put", "/on-demand/allow/{pattern}") => on(filter, super::on_demand::put),
-        ("delete", "/on-demand/allow/{pattern}") => on(filter, super::on_demand::remove),
-        ("post", "/tokens/") => on(filter, tokens::create),
-        ("get", "/tokens/") => on(filter, tokens::list),
-        ("delete", "/tokens/{name}") => on(filter, tokens::remove),
-        _ => panic!("endpoint table names {method} {path}, which has no handler"),
     }
 }

@@ -98,7 +98,7 @@ impl AdminState {
 pub fn router(state: AdminState) -> Router {
     let mut by_path: Vec<(&str, MethodRouter<AdminState>)> = Vec::new();
     for e in endpoints::ENDPOINTS {
-        let handler = endpoints::handler(e.method, e.path);
+        let handler = (e.handler)(endpoints::method_filter(e.method));
         match by_path.iter_mut().find(|(p, _)| *p == e.path) {
             Some((_, methods)) => *methods = std::mem::take(methods).merge(handler),
             None => by_path.push((e.path, handler)),
