@@ -28,6 +28,8 @@
 //! - [`client`]: the CLI's client of the admin API.
 //! - [`app`]: wires one instance together and runs its shutdown.
 
+#![deny(unsafe_code)]
+
 pub mod acme;
 pub mod admin;
 pub mod app;
@@ -38,6 +40,7 @@ pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod events;
+#[allow(unsafe_code)] // getrlimit/setrlimit, the one call into libc
 pub mod fd_limit;
 pub mod health;
 pub mod ids;

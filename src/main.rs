@@ -1,5 +1,7 @@
 //! The `certgate` binary: `serve`, or a command of the admin API's client.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
