@@ -38,8 +38,11 @@ use crate::tokens::AdminOwner;
 
 /// The sockets an instance serves on.
 pub struct Listeners {
+    /// The admin API's listener.
     pub admin: TcpListener,
+    /// The plain-HTTP listener.
     pub http: TcpListener,
+    /// The HTTPS listener.
     pub https: TcpListener,
 }
 

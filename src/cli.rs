@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "TLS-terminating reverse proxy with an integrated ACME certificate manager"
 )]
+/// The command line as parsed.
 pub struct Cli {
     /// Admin API base URL.
     #[arg(
@@ -24,10 +25,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "CERTGATE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     #[command(subcommand)]
+    /// What to do.
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
+/// certgate's commands.
 pub enum Command {
     /// Run an instance: HTTP, HTTPS and admin listeners.
     Serve {
@@ -50,6 +53,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+/// `certgate acme …`.
 pub enum AcmeCommand {
     /// The certificate profiles the configured CA offers.
     Profiles {
@@ -62,11 +66,13 @@ pub enum AcmeCommand {
 }
 
 #[derive(Subcommand, Debug)]
+/// `certgate cert …`.
 pub enum CertCommand {
     /// Request a certificate; waits for the generation unless --no-wait.
     Create(CreateArgs),
     /// Delete a certificate.
     Delete {
+        /// The certificate's name.
         name: String,
         /// Delete even while routes use it.
         #[arg(long)]
@@ -76,15 +82,20 @@ pub enum CertCommand {
     List,
     /// Show one certificate.
     Show {
+        /// The certificate's name.
         name: String,
         /// Include the PEM chain and private key (owner or admin).
         #[arg(long)]
         pem: bool,
     },
     /// Show the latest generation's status.
-    Status { name: String },
+    Status {
+        /// The certificate's name.
+        name: String,
+    },
     /// Renew now with a new key.
     Renew {
+        /// The certificate's name.
         name: String,
         /// Wait for the renewal to finish.
         #[arg(long)]
@@ -92,6 +103,7 @@ pub enum CertCommand {
     },
     /// Revoke the current certificate at its CA and renew it at once.
     Revoke {
+        /// The certificate's name.
         name: String,
         /// unspecified, keyCompromise, superseded or cessationOfOperation.
         #[arg(long, default_value = "unspecified")]
@@ -103,7 +115,9 @@ pub enum CertCommand {
 }
 
 #[derive(Args, Debug)]
+/// `certgate cert create`'s arguments.
 pub struct CreateArgs {
+    /// The certificate's name.
     pub name: String,
     /// One domain, or a comma-separated list.
     pub domains: String,
@@ -134,31 +148,47 @@ pub struct CreateArgs {
 }
 
 #[derive(Subcommand, Debug)]
+/// `certgate token …`.
 pub enum TokenCommand {
     /// Create a token; it is printed once.
-    Create { name: String },
+    Create {
+        /// The token's name.
+        name: String,
+    },
     /// List tokens (names and hashes only).
     List,
     /// Delete a token.
-    Delete { name: String },
+    Delete {
+        /// The token's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
+/// `certgate proxy …`.
 pub enum ProxyCommand {
     /// Route a hostname to an upstream.
     Create(RouteArgs),
     /// Replace a route.
     Update(RouteArgs),
     /// Delete a route.
-    Delete { hostname: String },
+    Delete {
+        /// The route's hostname.
+        hostname: String,
+    },
     /// List routes.
     List,
     /// Show one route.
-    Show { hostname: String },
+    Show {
+        /// The route's hostname.
+        hostname: String,
+    },
 }
 
 #[derive(Args, Debug)]
+/// `certgate proxy create` and `update`'s arguments.
 pub struct RouteArgs {
+    /// The hostname to route (exact or `*.wildcard`).
     pub hostname: String,
     /// The service: `http://`, `https://` or `h2c://host:port`; several separated by commas,
     /// each optionally with `=WEIGHT` (`http://a:80=3,http://b:80`).

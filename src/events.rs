@@ -13,12 +13,15 @@ use std::sync::Arc;
 /// Something whose served form may have changed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Change {
+    /// The certificate of this name was created, changed or deleted.
     Certificate(String),
+    /// The route of this hostname was created, changed or deleted.
     Route(String),
 }
 
 /// Receives changes (the edge's tables).
 pub trait ChangeSink: Send + Sync {
+    /// Brings the sink's state in line with `change` (reading the current record from Redis).
     fn apply<'a>(&'a self, change: &'a Change) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 

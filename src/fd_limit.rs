@@ -47,6 +47,7 @@ pub fn current() -> Option<u64> {
 pub struct ConnectionCaps {
     /// HTTP and HTTPS together.
     pub edge: usize,
+    /// Admin listener connections.
     pub admin: usize,
 }
 

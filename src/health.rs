@@ -25,10 +25,12 @@ struct HealthInner {
 }
 
 impl Health {
+    /// Startup finished: the instance serves.
     pub fn set_ready(&self) {
         self.inner.ready.store(true, Ordering::SeqCst);
     }
 
+    /// Shutdown began: health checks fail so load balancers stop sending.
     pub fn set_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
@@ -38,10 +40,12 @@ impl Health {
         let _ = self.inner.certificates.set(cache);
     }
 
+    /// Serving.
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::SeqCst)
     }
 
+    /// Shutting down.
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::SeqCst)
     }

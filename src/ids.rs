@@ -19,6 +19,7 @@ impl InstanceId {
         InstanceId(random_hex(8))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -29,6 +29,7 @@
 //! - [`app`]: wires one instance together and runs its shutdown.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod acme;
 pub mod admin;

@@ -14,6 +14,7 @@ use std::fmt;
 pub struct Secret<T = String>(T);
 
 impl Secret {
+    /// Wraps a secret text.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -25,6 +26,7 @@ impl Secret {
 }
 
 impl Secret<Vec<u8>> {
+    /// Wraps secret bytes (a MAC key, a TSIG secret).
     pub fn bytes(value: Vec<u8>) -> Self {
         Secret(value)
     }

@@ -12,10 +12,16 @@ pub enum StoreError {
     Unavailable(String),
     /// Redis answered, but with something certgate did not write (or an older schema).
     #[error("corrupt record at {key}: {detail}")]
-    Corrupt { key: String, detail: String },
+    Corrupt {
+        /// The key read.
+        key: String,
+        /// What was wrong with it.
+        detail: String,
+    },
     /// Any other Redis error (a script error, a wrong type): a bug or a misconfiguration.
     #[error("redis error: {0}")]
     Redis(String),
 }
 
+/// What store calls return.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -13,6 +13,7 @@ pub struct Tasks {
 }
 
 impl Tasks {
+    /// No tasks yet.
     pub fn new() -> Tasks {
         Tasks::default()
     }

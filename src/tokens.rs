@@ -35,6 +35,7 @@ impl AdminOwner {
         let _ = self.0.set(hash);
     }
 
+    /// The admin token's hash, once known.
     pub fn get(&self) -> Option<&str> {
         self.0.get().map(String::as_str)
     }

@@ -45,6 +45,7 @@ pub fn account_id(directory_url: &str, email: Option<&str>) -> String {
 }
 
 impl Accounts {
+    /// Accounts stored through `store`, registered over `http`, with EAB `bindings` by directory URL.
     pub fn new(store: StoreWriter, http: AcmeHttp, bindings: HashMap<String, Eab>) -> Self {
         Accounts {
             store,

@@ -96,6 +96,7 @@ fn txt_record(name: &str, value: &str) -> Result<Record, IssueError> {
 }
 
 impl DnsUpdater {
+    /// An updater for the server in `settings`; an error when its key or address is unusable.
     pub fn new(settings: &DnsUpdate, store: StoreWriter) -> Result<DnsUpdater, SetupError> {
         let algorithm = match settings.tsig_algorithm {
             TsigAlgorithm::HmacSha256 => HickoryTsig::HmacSha256,

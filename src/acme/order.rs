@@ -218,8 +218,11 @@ fn refuses_replaces(error: &instant_acme::Error) -> bool {
 /// Polling settings (`ACME_POLL_*`).
 #[derive(Clone, Copy, Debug)]
 pub struct Polling {
+    /// Pause before the first poll (`ACME_POLL_INITIAL_WAIT`).
     pub initial_wait: Duration,
+    /// The longest pause between polls (`ACME_POLL_INTERVAL_SECONDS`).
     pub interval: Duration,
+    /// Polls before giving up (`ACME_POLL_MAX_ATTEMPTS`).
     pub max_attempts: u32,
 }
 

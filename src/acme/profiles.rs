@@ -24,6 +24,7 @@ pub struct ProfileCatalog {
 }
 
 impl ProfileCatalog {
+    /// An empty catalog; directories are read on first use.
     pub fn new(http: AcmeHttp) -> ProfileCatalog {
         ProfileCatalog {
             http,

@@ -17,6 +17,7 @@ use crate::tokens::token_hash;
 pub struct Caller {
     /// `sha256:<hex>` of the presented token: the owner identity of what it creates.
     pub token_hash: String,
+    /// The admin token (every right).
     pub is_admin: bool,
 }
 
@@ -37,6 +38,7 @@ impl Caller {
         }
     }
 
+    /// A 403 unless this is the admin token.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.is_admin {
             Ok(())

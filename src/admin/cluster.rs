@@ -10,6 +10,7 @@ use super::AdminState;
 use crate::store::instances::InstanceInfo;
 use crate::store::recent_events::RecentEvent;
 
+/// `GET /cluster/instances`: the instances that wrote a heartbeat recently.
 pub async fn instances(
     State(state): State<AdminState>,
     caller: Caller,

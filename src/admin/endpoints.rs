@@ -10,11 +10,13 @@ use super::{
 
 /// One operation of the admin API.
 pub struct Endpoint {
+    /// The HTTP method.
     pub method: &'static str,
     /// axum path syntax (`{name}` for a parameter), which is also OpenAPI's.
     pub path: &'static str,
     /// The handler, given the method filter it answers.
     pub handler: fn(MethodFilter) -> MethodRouter<AdminState>,
+    /// One line for the OpenAPI document.
     pub summary: &'static str,
     /// Needs `Authorization: Bearer <token>`.
     pub auth: bool,
@@ -34,6 +36,7 @@ const FORBIDDEN: (u16, &str, Option<&str>) = (403, "Valid token, not allowed", S
 const NOT_FOUND: (u16, &str, Option<&str>) = (404, "Not found", Some("Error"));
 const UNAVAILABLE: (u16, &str, Option<&str>) = (503, "Redis unreachable", Some("Error"));
 
+/// Every admin endpoint: the router and the OpenAPI document are both built from it.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "get",

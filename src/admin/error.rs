@@ -12,7 +12,12 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: a field's value was refused.
-    Invalid { field: String, detail: String },
+    Invalid {
+        /// The field refused (JSON path or query parameter).
+        field: String,
+        /// Why, in words.
+        detail: String,
+    },
     /// 400: the body is not JSON (or not the expected shape, with no single field at fault).
     Malformed(String),
     /// 401: no token, or an unknown one.
@@ -23,13 +28,20 @@ pub enum ApiError {
     NotFound(String),
     /// 409, optionally listing the routes in the way.
     Conflict {
+        /// What conflicts.
         detail: String,
+        /// The routes in the way, when routes are.
         routes: Option<Vec<String>>,
     },
     /// 409: a well-formed field that the current state refuses — it names something that does
     /// not exist (a certificate, a token), or what this instance or its CA does not offer now
     /// (a profile, dns-01 without a DNS server). `400` is for requests the API's schema refuses.
-    Unavailable { field: String, detail: String },
+    Unavailable {
+        /// The field whose value cannot be served now.
+        field: String,
+        /// Why, in words.
+        detail: String,
+    },
     /// 413: body over the limit.
     TooLarge(usize),
     /// 503: Redis unreachable.
@@ -41,6 +53,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 409 [`ApiError::Unavailable`] naming `field`.
     pub fn unavailable(field: &str, detail: impl Into<String>) -> Self {
         ApiError::Unavailable {
             field: field.into(),
@@ -48,6 +61,7 @@ impl ApiError {
         }
     }
 
+    /// A 400 [`ApiError::Invalid`] naming `field`.
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
         ApiError::Invalid {
             field: field.into(),

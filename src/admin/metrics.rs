@@ -8,6 +8,7 @@ use super::AdminState;
 use crate::edge::upstreams::MemberGauges;
 use crate::metrics::CertificateFigures;
 
+/// `GET /metrics`: the Prometheus text format, from memory (no Redis round trip).
 pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let figures = if state.store.is_down() {
         None

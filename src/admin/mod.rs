@@ -43,8 +43,11 @@ use error::ApiError;
 pub struct AdminState {
     /// For reads; every write goes through `lifecycle`.
     pub store: Store,
+    /// The one writer: every change the API makes goes through it.
     pub lifecycle: Lifecycle,
+    /// The settings.
     pub config: Arc<Config>,
+    /// Readiness and draining, for `/health`.
     pub health: Health,
     /// The profiles CAs offer (read from their directories, cached).
     pub profiles: Arc<ProfileCatalog>,
@@ -58,6 +61,7 @@ pub struct AdminState {
 }
 
 impl AdminState {
+    /// The state every admin handler gets.
     pub fn new(
         lifecycle: Lifecycle,
         config: Arc<Config>,

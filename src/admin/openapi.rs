@@ -10,6 +10,7 @@ use super::endpoints::ENDPOINTS;
 
 static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
 
+/// `GET /openapi.json`: the OpenAPI document, built from the endpoint table.
 pub async fn document() -> Json<Value> {
     Json(DOCUMENT.clone())
 }

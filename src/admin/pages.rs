@@ -24,14 +24,19 @@ const CURSOR: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
 /// `limit` (default 1,000, at most 10,000) and `cursor` (opaque: the previous page's last name)
 /// of a list request.
 pub struct Page {
+    /// Most items in the answer.
     pub limit: usize,
+    /// The name the previous page ended with (decoded from `cursor`).
     pub after: Option<String>,
 }
 
 impl Page {
+    /// Items per page when the request names no `limit`.
     pub const DEFAULT_LIMIT: usize = 1_000;
+    /// The largest `limit` accepted.
     pub const MAX_LIMIT: usize = 10_000;
 
+    /// Reads `limit` and `cursor`; a 400 naming the parameter when either is bad.
     pub fn from_query(query: &HashMap<String, String>) -> Result<Page, ApiError> {
         let limit = match query.get("limit") {
             None => Self::DEFAULT_LIMIT,
@@ -64,6 +69,7 @@ impl Page {
         Ok(Page { limit, after })
     }
 
+    /// The `cursor` that continues after `last`.
     pub fn cursor_for(last: &str) -> String {
         CURSOR.encode(last)
     }

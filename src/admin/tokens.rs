@@ -18,6 +18,7 @@ use crate::tokens::{generate_token, token_hash};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The body of `POST /tokens/`.
 pub struct CreateToken {
     name: String,
 }

@@ -15,12 +15,15 @@ use crate::store_error::StoreError;
 /// Everything an issuer needs for one issuance.
 #[derive(Clone, Debug)]
 pub struct IssueRequest {
+    /// The certificate's name (for logs and the ACME account's cache).
     pub cert_name: String,
     /// Normalised, de-duplicated names; the first is the subject's common name.
     pub domains: Vec<String>,
+    /// The algorithm of the new key.
     pub key_type: KeyType,
     /// Bits, for `KeyType::Rsa`.
     pub rsa_key_size: u32,
+    /// Contact e-mail of the ACME account to order with.
     pub email: Option<String>,
     /// ACME only: the directory to order from.
     pub directory_url: Option<String>,
@@ -38,6 +41,7 @@ pub struct IssueRequest {
 pub struct IssuedCertificate {
     /// Leaf first, then the chain, PEM.
     pub fullchain_pem: String,
+    /// The new private key (PEM); redacted in `Debug`.
     pub private_key_pem: Secret,
     /// The ARI id of the certificate the accepted order named as replaced, if any.
     pub replaced: Option<String>,
@@ -48,8 +52,11 @@ pub struct IssuedCertificate {
 /// An issued certificate, as an issuer needs it to ask about or revoke it.
 #[derive(Clone, Debug)]
 pub struct IssuedRef<'a> {
+    /// The certificate's name.
     pub cert_name: &'a str,
+    /// The directory it was issued from (ACME only).
     pub directory_url: Option<&'a str>,
+    /// Contact e-mail of its ACME account.
     pub email: Option<&'a str>,
     /// Leaf first, PEM.
     pub fullchain_pem: &'a str,
@@ -60,8 +67,11 @@ pub struct IssuedRef<'a> {
 pub struct RenewalAdvice {
     /// The certificate's ARI id (`base64url(AKI).base64url(serial)`).
     pub cert_id: String,
+    /// Start of the suggested window.
     pub window_start: OffsetDateTime,
+    /// End of the suggested window.
     pub window_end: OffsetDateTime,
+    /// A page explaining the window, when the CA gives one.
     pub explanation_url: Option<String>,
     /// When the CA wants to be asked again (its `Retry-After`).
     pub retry_after: Duration,
@@ -71,13 +81,18 @@ pub struct RenewalAdvice {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RevocationReason {
+    /// No reason given (code 0).
     Unspecified,
+    /// The private key is known or suspected to be compromised (code 1).
     KeyCompromise,
+    /// Replaced by another certificate (code 4).
     Superseded,
+    /// The names are no longer served (code 5).
     CessationOfOperation,
 }
 
 impl RevocationReason {
+    /// Every reason, in the order the API lists them.
     pub const ALL: [RevocationReason; 4] = [
         RevocationReason::Unspecified,
         RevocationReason::KeyCompromise,
@@ -85,6 +100,7 @@ impl RevocationReason {
         RevocationReason::CessationOfOperation,
     ];
 
+    /// The camelCase name the API takes.
     pub fn as_str(self) -> &'static str {
         match self {
             RevocationReason::Unspecified => "unspecified",

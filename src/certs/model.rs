@@ -79,12 +79,14 @@ pub enum ChallengeKind {
 }
 
 impl ChallengeKind {
+    /// Every challenge type, in the order the API lists them.
     pub const ALL: [ChallengeKind; 3] = [
         ChallengeKind::Http01,
         ChallengeKind::TlsAlpn01,
         ChallengeKind::Dns01,
     ];
 
+    /// The name the API and the ACME protocol use (`http-01`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             ChallengeKind::Http01 => "http-01",
@@ -128,9 +130,13 @@ pub enum CertStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GenerationState {
+    /// Queued: no worker has taken it yet.
     Pending,
+    /// A worker is ordering or generating it.
     Generating,
+    /// Ended with a stored certificate.
     Completed,
+    /// Ended without one; `message` says why.
     Failed,
 }
 
@@ -140,6 +146,7 @@ impl GenerationState {
         matches!(self, GenerationState::Pending | GenerationState::Generating)
     }
 
+    /// The lower-case name the API shows.
     pub fn as_str(self) -> &'static str {
         match self {
             GenerationState::Pending => "pending",
@@ -166,14 +173,18 @@ impl FromStr for GenerationState {
 /// A certificate as stored in Redis, private key excepted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CertificateRecord {
+    /// The certificate's unique name (the API's key).
     pub cert_name: String,
+    /// The names it covers (SANs), first one the subject.
     pub domains: Vec<String>,
     #[serde(default)]
+    /// Contact e-mail of the ACME account it is ordered with.
     pub email: Option<String>,
     /// The directory this certificate is issued from (ACME only), fixed at creation.
     #[serde(default)]
     pub acme_directory_url: Option<String>,
     #[serde(default)]
+    /// Ordered from `ACME_STAGING_URL` instead of `ACME_DIRECTORY_URL`.
     pub staging: bool,
     /// The CA profile every order for it names (ACME only; `None`: the CA's default).
     #[serde(default)]
@@ -181,21 +192,32 @@ pub struct CertificateRecord {
     /// How the CA validates its names (ACME only; kept by renewals).
     #[serde(default)]
     pub challenge: ChallengeKind,
+    /// Who issues it: an ACME CA or certgate itself (self-signed).
     pub issuer: IssuerKind,
+    /// The key algorithm of its private key.
     pub key_type: KeyType,
+    /// Where it is in its life: pending, active, failed, expired.
     pub status: CertStatus,
     #[serde(default)]
+    /// The current certificate's notAfter (RFC 3339).
     pub expires_at: Option<String>,
     #[serde(default)]
+    /// The current certificate's notBefore (RFC 3339).
     pub not_before: Option<String>,
     #[serde(default)]
+    /// The served chain, leaf first (PEM); `None` until the first issuance.
     pub fullchain_pem: Option<String>,
+    /// SHA-256 of the token that created it (its owner); `admin` tokens own everything.
     pub owner_token_hash: String,
+    /// When the record was created (RFC 3339).
     pub created_at: String,
+    /// When the record last changed (RFC 3339).
     pub updated_at: String,
     #[serde(default)]
+    /// Why the last generation failed, until one succeeds.
     pub last_error: Option<String>,
     #[serde(default)]
+    /// When the renewer next renews it (RFC 3339).
     pub next_renewal_at: Option<String>,
     /// Failed renewal attempts in a row, for the back-off.
     #[serde(default)]
@@ -205,6 +227,7 @@ pub struct CertificateRecord {
     #[serde(default)]
     pub revoked_at: Option<String>,
     #[serde(default)]
+    /// The reason given at revocation (RFC 5280 name).
     pub revocation_reason: Option<String>,
     /// What the CA said about when to renew (ARI); empty for self-signed certificates and CAs
     /// without ARI. Its fields sit at the top level of the stored JSON.
@@ -215,7 +238,9 @@ pub struct CertificateRecord {
 /// A renewal window suggested by the CA, RFC 3339 times.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenewalWindow {
+    /// Start of the window (RFC 3339).
     pub start: String,
+    /// End of the window (RFC 3339).
     pub end: String,
 }
 
@@ -234,6 +259,7 @@ pub struct AriState {
     #[serde(default)]
     pub renewal_at: Option<String>,
     #[serde(default)]
+    /// A page the CA links to explain an early window (incident notices).
     pub ari_explanation_url: Option<String>,
     /// When the CA last answered.
     #[serde(default)]
@@ -255,33 +281,56 @@ pub struct AriState {
 /// What the API shows of a certificate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CertificateView {
+    /// The certificate's unique name.
     pub cert_name: String,
+    /// The names it covers.
     pub domains: Vec<String>,
+    /// Contact e-mail of its ACME account.
     pub email: Option<String>,
+    /// The directory it is issued from (ACME only).
     pub acme_directory_url: Option<String>,
+    /// Ordered from the staging CA.
     pub staging: bool,
+    /// The CA profile its orders name.
     pub profile: Option<String>,
+    /// How the CA validates its names.
     pub challenge: ChallengeKind,
+    /// ACME or self-signed.
     pub issuer: IssuerKind,
+    /// The key algorithm.
     pub key_type: KeyType,
+    /// pending, active, failed or expired.
     pub status: CertStatus,
+    /// notAfter of the current certificate.
     pub expires_at: Option<String>,
+    /// notBefore of the current certificate.
     pub not_before: Option<String>,
+    /// When it was created.
     pub created_at: String,
+    /// When it last changed.
     pub updated_at: String,
+    /// Why the last generation failed.
     pub last_error: Option<String>,
+    /// When it is next renewed.
     pub next_renewal_at: Option<String>,
+    /// When the current certificate was revoked.
     pub revoked_at: Option<String>,
+    /// The reason given at revocation.
     pub revocation_reason: Option<String>,
     /// The CA's suggested renewal window (ARI), when it has one.
     pub renewal_window: Option<RenewalWindow>,
     /// The moment chosen inside `renewal_window`.
     pub renewal_at: Option<String>,
+    /// When the CA last answered a renewal-information request.
     pub ari_checked_at: Option<String>,
+    /// The CA's explanation page for its window.
     pub ari_explanation_url: Option<String>,
+    /// This certificate's ARI id.
     pub ari_cert_id: Option<String>,
+    /// The ARI id of the certificate this one replaced.
     pub replaces: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// SHA-256 of the owning token (shown to its owner and the admin).
     pub owner_token_hash: Option<String>,
     /// Who owns it by name (`admin`, a token's name, `on-demand`), shown with
     /// `owner_token_hash`.
@@ -291,6 +340,7 @@ pub struct CertificateView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<Vec<crate::certs::pem::ChainEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The served chain, leaf first (`?pem=true`).
     pub fullchain_pem: Option<String>,
     /// The private key, for its owner and the admin only (`?pem=true`); redacted in `Debug`.
     #[serde(
@@ -376,9 +426,13 @@ impl CertificateRecord {
 /// One generation's status record (`GET /certificates/{name}/status`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GenerationStatus {
+    /// Where the generation is.
     pub status: GenerationState,
+    /// What happened, in words (the error when it failed).
     pub message: String,
+    /// When the generation was requested.
     pub created_at: String,
+    /// When its status last changed.
     pub updated_at: String,
     /// When a worker began this generation (absent while pending).
     #[serde(skip_serializing_if = "Option::is_none")]

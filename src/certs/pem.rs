@@ -10,17 +10,22 @@ use x509_parser::pem::Pem;
 #[non_exhaustive]
 pub enum PemError {
     #[error("no certificate in PEM")]
+    /// The PEM holds no certificate.
     NoCertificate,
     #[error("unreadable PEM: {0}")]
+    /// The text is not PEM.
     UnreadablePem(String),
     #[error("unreadable certificate: {0}")]
+    /// A certificate in it is not valid DER X.509.
     UnreadableCertificate(String),
 }
 
 /// What certgate needs to know of an issued leaf certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafInfo {
+    /// notBefore.
     pub not_before: OffsetDateTime,
+    /// notAfter.
     pub not_after: OffsetDateTime,
     /// DNS names and IP addresses of the subjectAltName extension, as written.
     pub names: Vec<String>,
@@ -67,9 +72,13 @@ pub fn leaf_info_der(der: &[u8]) -> Result<LeafInfo, PemError> {
 /// One certificate of a chain as the dashboard shows it (public parts only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainEntry {
+    /// The subject's distinguished name.
     pub subject: String,
+    /// The issuer's distinguished name.
     pub issuer: String,
+    /// notBefore (RFC 3339).
     pub not_before: String,
+    /// notAfter (RFC 3339).
     pub not_after: String,
     /// Serial number, hex.
     pub serial: String,

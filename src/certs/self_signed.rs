@@ -15,6 +15,7 @@ use crate::secret::Secret;
 /// Signs certificates with their own key.
 #[derive(Clone, Debug)]
 pub struct SelfSignedIssuer {
+    /// Validity of the certificates it signs (`SELF_SIGNED_DAYS`).
     pub validity_days: u32,
 }
 

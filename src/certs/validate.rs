@@ -11,7 +11,9 @@ use crate::certs::model::{ChallengeKind, IssuerKind};
 /// validates them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NameRules {
+    /// Who signs the certificate.
     pub issuer: IssuerKind,
+    /// How an ACME CA validates its names (ignored for self-signed).
     pub challenge: ChallengeKind,
 }
 
@@ -22,6 +24,7 @@ impl NameRules {
         challenge: ChallengeKind::Http01,
     };
 
+    /// The rules for an ACME certificate validated by `challenge`.
     pub fn acme(challenge: ChallengeKind) -> NameRules {
         NameRules {
             issuer: IssuerKind::Acme,
@@ -29,6 +32,7 @@ impl NameRules {
         }
     }
 
+    /// The rules for `issuer` and `challenge`.
     pub fn new(issuer: IssuerKind, challenge: ChallengeKind) -> NameRules {
         NameRules { issuer, challenge }
     }
@@ -41,11 +45,14 @@ pub const MAX_DOMAINS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {detail}")]
 pub struct FieldError {
+    /// The field refused (JSON path).
     pub field: String,
+    /// Why, in words.
     pub detail: String,
 }
 
 impl FieldError {
+    /// A refusal of `field`.
     pub fn new(field: &str, detail: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),

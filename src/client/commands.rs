@@ -14,6 +14,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// A failed command's one-line reason.
 pub type CommandResult = Result<Value, String>;
 
+/// Runs a `certgate cert …` command.
 pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
     match command {
         CertCommand::Create(args) => create(client, args).await,
@@ -56,6 +57,7 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
     }
 }
 
+/// Runs a `certgate proxy …` command.
 pub async fn proxy(client: &AdminClient, command: ProxyCommand) -> CommandResult {
     match command {
         ProxyCommand::Create(args) => {
@@ -188,6 +190,7 @@ fn route_body(args: &RouteArgs) -> Result<Value, String> {
     Ok(body)
 }
 
+/// Runs a `certgate acme …` command.
 pub async fn acme(client: &AdminClient, command: AcmeCommand) -> CommandResult {
     match command {
         AcmeCommand::Profiles { staging } => expect(
@@ -200,6 +203,7 @@ pub async fn acme(client: &AdminClient, command: AcmeCommand) -> CommandResult {
     }
 }
 
+/// Runs a `certgate token …` command.
 pub async fn token(client: &AdminClient, command: TokenCommand) -> CommandResult {
     match command {
         TokenCommand::Create { name } => {

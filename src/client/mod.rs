@@ -13,8 +13,11 @@ use serde_json::Value;
 /// A response: status, headers and the body (JSON when it parses as JSON).
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The response headers.
     pub headers: HeaderMap,
+    /// The whole body.
     pub body: Bytes,
 }
 
@@ -43,13 +46,18 @@ impl ApiResponse {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("invalid admin URL {0:?}")]
+    /// The base URL or path does not make a URL.
     BadUrl(String),
     #[error("cannot reach the admin API at {url}: {source}")]
+    /// Nothing answered at the URL.
     Unreachable {
+        /// The URL tried.
         url: String,
+        /// Why the request failed.
         source: hyper_util::client::legacy::Error,
     },
     #[error("error reading the answer: {0}")]
+    /// The answer's body could not be read.
     Body(String),
 }
 
@@ -71,6 +79,7 @@ impl std::fmt::Debug for AdminClient {
 }
 
 impl AdminClient {
+    /// A client of the admin API at `base`, sending `token` as a bearer token when given.
     pub fn new(base: &str, token: Option<String>) -> Self {
         AdminClient {
             base: base.trim_end_matches('/').to_owned(),
@@ -79,14 +88,17 @@ impl AdminClient {
         }
     }
 
+    /// `GET path`.
     pub async fn get(&self, path: &str) -> Result<ApiResponse, ClientError> {
         self.send(Method::GET, path, None).await
     }
 
+    /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Result<ApiResponse, ClientError> {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<ApiResponse, ClientError> {
         self.send(Method::DELETE, path, None).await
     }

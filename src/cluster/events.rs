@@ -31,6 +31,7 @@ pub struct RedisPublisher {
 }
 
 impl RedisPublisher {
+    /// Publishes through `store`, signing each message with `origin` so this instance skips its own.
     pub fn new(store: StoreWriter, origin: &InstanceId) -> RedisPublisher {
         RedisPublisher {
             channel: channel(&store),

@@ -20,6 +20,7 @@ use crate::store::{StoreResult, StoreWriter};
 /// How often the epoch is checked.
 const EPOCH_CHECK: Duration = Duration::from_secs(2);
 
+/// Watches Redis's epoch and writes state back when Redis lost its data.
 pub struct Guard {
     store: StoreWriter,
     tables: Arc<EdgeTables>,
@@ -40,6 +41,7 @@ struct KnownTokens {
 }
 
 impl Guard {
+    /// A guard writing through `store`, from the edge's `tables`, the `lifecycle`'s statuses and the ACME issuer's accounts.
     pub fn new(
         store: StoreWriter,
         tables: Arc<EdgeTables>,

@@ -15,11 +15,15 @@ use crate::secret::Secret;
 /// `ACME_*`, `ARI_*` and `DNS_*`.
 #[derive(Clone, Debug)]
 pub struct AcmeSettings {
+    /// `ACME_DIRECTORY_URL`: the production CA's directory.
     pub directory_url: String,
+    /// `ACME_STAGING_URL`: the staging CA's directory.
     pub staging_url: String,
     /// Polls of an order or authorization before giving up.
     pub poll_max_attempts: u32,
+    /// `ACME_POLL_INTERVAL_SECONDS`: the longest pause between polls of an order.
     pub poll_interval: Duration,
+    /// `ACME_POLL_INITIAL_WAIT`: pause before the first poll.
     pub poll_initial_wait: Duration,
     /// External Account Binding for `ACME_DIRECTORY_URL` (`ACME_EAB_KID`, `ACME_EAB_HMAC_KEY`).
     pub eab: Option<Eab>,
@@ -36,16 +40,20 @@ pub struct AcmeSettings {
     /// Bounds on the interval between two ARI requests for one certificate
     /// (`ARI_MIN_POLL_SECONDS`, `ARI_MAX_POLL_SECONDS`); the CA's `Retry-After` is clamped to them.
     pub ari_min_poll: Duration,
+    /// `ARI_MAX_POLL_SECONDS`: the longest pause between renewal-information requests.
     pub ari_max_poll: Duration,
 }
 
 /// Certificates' keys, renewal and generation (`CERT_*`, `RENEWAL_*`, `KEY_TYPE`, …).
 #[derive(Clone, Debug)]
 pub struct CertificateSettings {
+    /// `RENEWAL_CHECK_INTERVAL`: how often the renewer looks for due certificates.
     pub renewal_check_interval: Duration,
+    /// `RENEWAL_THRESHOLD_DAYS`: renew this many days before expiry (without ARI).
     pub renewal_threshold_days: u32,
     /// How long a finished generation's status stays readable.
     pub status_retention: Duration,
+    /// `CERT_GEN_MAX_WORKERS`: generations at once per instance and issuer kind.
     pub gen_max_workers: usize,
     /// Most certificates the edge keeps ready in memory; others are loaded on demand
     /// (`CERT_CACHE_SIZE`, default 50000).
@@ -53,8 +61,11 @@ pub struct CertificateSettings {
     /// Lifetime of the Redis lease that guards one certificate's generation; a crashed holder's
     /// work is taken over after this (`CERT_LEASE_SECONDS`, default 30).
     pub lease: Duration,
+    /// `RSA_KEY_SIZE`: bits of new RSA keys.
     pub rsa_key_size: u32,
+    /// `SELF_SIGNED_DAYS`: validity of self-signed certificates.
     pub self_signed_days: u32,
+    /// `KEY_TYPE`: the key algorithm of certificates that do not name one.
     pub key_type: KeyType,
 }
 
@@ -63,6 +74,7 @@ pub struct CertificateSettings {
 pub struct RedisConfig {
     /// `REDIS_URL`; `Debug` shows it without its password.
     pub url: RedisUrl,
+    /// `REDIS_KEY_PREFIX`: prepended to every key, so instances of separate clusters can share a Redis.
     pub key_prefix: String,
     /// Extra roots trusted for `rediss://` (`REDIS_CA_BUNDLE`, PEM file).
     pub ca_bundle: Option<PathBuf>,
@@ -74,21 +86,30 @@ pub struct RedisConfig {
 /// The listeners and who may reach them.
 #[derive(Clone, Debug)]
 pub struct ListenerSettings {
+    /// `HTTP_ADDR`: the plain-HTTP listener (ACME http-01, redirects, plain routes).
     pub http_addr: SocketAddr,
+    /// `HTTPS_ADDR`: the TLS listener.
     pub https_addr: SocketAddr,
+    /// `ADMIN_ADDR`: the admin API and dashboard.
     pub admin_addr: SocketAddr,
+    /// `HTTPS_PUBLIC_PORT`: the port redirects to HTTPS name.
     pub https_public_port: u16,
     /// Listen queue of each listener (`LISTEN_BACKLOG`).
     pub backlog: u32,
+    /// `ADMIN_TOKEN`: the token with every right; redacted in `Debug`.
     pub admin_token: Option<Secret>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
 }
 
 /// The edge's protections.
 #[derive(Clone, Debug)]
 pub struct EdgeLimits {
+    /// `TLS_HANDSHAKE_TIMEOUT_SECONDS`: a handshake's deadline.
     pub tls_handshake_timeout: Duration,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: a request head's deadline.
     pub header_read_timeout: Duration,
+    /// `IDLE_TIMEOUT_SECONDS`: how long a connection may sit with no request in flight.
     pub idle_timeout: Duration,
     /// Silence both ways that closes a WebSocket tunnel (`TUNNEL_IDLE_TIMEOUT_SECONDS`).
     pub tunnel_idle_timeout: Duration,
@@ -98,17 +119,22 @@ pub struct EdgeLimits {
     pub body_read_timeout: Duration,
     /// Minimum average body rate after the first `body_read_timeout` (0: off).
     pub body_min_rate: u64,
+    /// `MAX_HEADER_BYTES`: the largest request head accepted.
     pub max_header_bytes: usize,
+    /// `MAX_CONNECTIONS`: open edge connections at once; more wait in the listen queue.
     pub max_connections: usize,
     /// Cap on open admin connections (`ADMIN_MAX_CONNECTIONS`).
     pub admin_max_connections: usize,
+    /// `WORKER_THREADS`: the runtime's worker threads.
     pub worker_threads: usize,
 }
 
 /// `UPSTREAM_*`: how the edge reaches routes' upstreams.
 #[derive(Clone, Debug)]
 pub struct UpstreamSettings {
+    /// `UPSTREAM_CONNECT_TIMEOUT_SECONDS`: connecting to an upstream.
     pub connect_timeout: Duration,
+    /// `UPSTREAM_TIMEOUT_SECONDS`: an upstream's answer head, counted from the end of the request.
     pub timeout: Duration,
     /// Idle pooled connections kept per upstream (`UPSTREAM_MAX_IDLE_PER_HOST`).
     pub max_idle_per_host: usize,
@@ -131,7 +157,9 @@ pub struct UpstreamSettings {
 /// Logs and metrics.
 #[derive(Clone, Debug)]
 pub struct LogSettings {
+    /// `LOG_FORMAT`: text or JSON lines.
     pub format: LogFormat,
+    /// `LOG_LEVEL`: a tracing filter (`info`, `certgate=debug`, …).
     pub level: String,
     /// One log line per request at `info` (`ACCESS_LOG`, default false).
     pub access_log: bool,

@@ -19,7 +19,9 @@ pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt
 /// Log output format (`LOG_FORMAT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -43,18 +45,24 @@ pub struct Config {
     pub certificates: CertificateSettings,
     /// On-demand issuance at the handshake (`ON_DEMAND=true`); `None` when off.
     pub on_demand: Option<OnDemand>,
+    /// `REDIS_*`: where the shared state lives.
     pub redis: RedisConfig,
+    /// The three listeners' addresses, backlog and trusted proxies.
     pub listeners: ListenerSettings,
     /// The edge's protections: client deadlines, sizes, connection caps.
     pub limits: EdgeLimits,
+    /// `UPSTREAM_*`: timeouts, pooling, retries and ejection.
     pub upstreams: UpstreamSettings,
+    /// `LOG_*`, `ACCESS_LOG` and metrics limits.
     pub logs: LogSettings,
 }
 
 /// An External Account Binding (RFC 8555 §7.3.4): the key id the CA gave and its MAC key.
 #[derive(Clone, Debug)]
 pub struct Eab {
+    /// The key id the CA gave (`ACME_EAB_KID`).
     pub kid: String,
+    /// The MAC key, base64url-decoded (`ACME_EAB_HMAC_KEY`).
     pub hmac_key: Secret<Vec<u8>>,
 }
 
@@ -65,8 +73,11 @@ pub struct DnsUpdate {
     pub server: String,
     /// The zone to update; `None`: found by an SOA lookup.
     pub zone: Option<String>,
+    /// The TSIG key's name (`DNS_TSIG_KEY_NAME`).
     pub tsig_key_name: String,
+    /// The TSIG secret, base64-decoded (`DNS_TSIG_SECRET`).
     pub tsig_secret: Secret<Vec<u8>>,
+    /// The TSIG algorithm (`DNS_TSIG_ALGORITHM`).
     pub tsig_algorithm: TsigAlgorithm,
     /// How long to wait for the server to answer a new record.
     pub propagation_timeout: Duration,
@@ -75,12 +86,17 @@ pub struct DnsUpdate {
 /// On-demand issuance (`ON_DEMAND_*`).
 #[derive(Clone, Debug)]
 pub struct OnDemand {
+    /// `ON_DEMAND_ASK_URL`: asked whether a name may be issued; `None`: only allow-listed names.
     pub ask_url: Option<String>,
+    /// How long the ask endpoint's yes is remembered.
     pub ask_allow_ttl: Duration,
+    /// How long its no is remembered.
     pub ask_deny_ttl: Duration,
+    /// How long a handshake waits for its name's certificate before the default is served.
     pub handshake_wait: Duration,
     /// New orders per minute across the cluster.
     pub rate_per_minute: u64,
+    /// Orders in flight at once per instance.
     pub max_concurrent: usize,
     /// `http://host:port` for hosts with no route.
     pub upstream: Option<String>,
@@ -89,8 +105,11 @@ pub struct OnDemand {
 /// The TSIG algorithms certgate signs updates with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TsigAlgorithm {
+    /// HMAC-SHA256 (`hmac-sha256`).
     HmacSha256,
+    /// HMAC-SHA384 (`hmac-sha384`).
     HmacSha384,
+    /// HMAC-SHA512 (`hmac-sha512`).
     HmacSha512,
 }
 
@@ -110,8 +129,11 @@ impl std::str::FromStr for TsigAlgorithm {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {variable}: {accepts} (got {got:?})")]
 pub struct ConfigError {
+    /// The variable's name.
     pub variable: String,
+    /// What it accepts, in words.
     pub accepts: String,
+    /// The value it was given.
     pub got: String,
 }
 

@@ -9,6 +9,7 @@ use std::fmt;
 pub struct RedisUrl(String);
 
 impl RedisUrl {
+    /// Wraps a Redis URL (its password is redacted in `Debug`).
     pub fn new(url: impl Into<String>) -> RedisUrl {
         RedisUrl(url.into())
     }

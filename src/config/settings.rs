@@ -8,12 +8,20 @@
 pub enum Kind {
     /// A whole number in `min..=max`, with its unit.
     Number {
+        /// The smallest value accepted.
         min: u64,
+        /// The largest value accepted.
         max: u64,
+        /// What the number counts, for the docs.
         unit: &'static str,
     },
     /// Whole seconds in `min..=max`.
-    Seconds { min: u64, max: u64 },
+    Seconds {
+        /// The fewest seconds accepted.
+        min: u64,
+        /// The most seconds accepted.
+        max: u64,
+    },
     /// An `http://` or `https://` URL.
     Url,
     /// The path of a readable PEM file.
@@ -49,7 +57,9 @@ pub enum Default {
     Value(&'static str),
     /// Unset unless given; `example` is what the docs show.
     Unset {
+        /// What unset means.
         meaning: &'static str,
+        /// A value to show in the docs.
         example: &'static str,
     },
     /// The number of cores.
@@ -63,7 +73,9 @@ pub struct Setting {
     pub name: &'static str,
     /// The heading it is documented under.
     pub section: &'static str,
+    /// What it accepts.
     pub kind: Kind,
+    /// Its value when unset.
     pub default: Default,
     /// One line for the docs: what it does.
     pub doc: &'static str,

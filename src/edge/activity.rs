@@ -24,7 +24,9 @@ use super::tunnel::Tunnel;
 /// The client-side deadlines.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// How long a request head may take to arrive (`HEADER_READ_TIMEOUT_SECONDS`).
     pub header_read: Duration,
+    /// How long a connection may sit with nothing in flight (`IDLE_TIMEOUT_SECONDS`).
     pub idle: Duration,
     /// Silence both ways after which a tunnel is closed.
     pub tunnel_idle: Duration,
@@ -94,6 +96,7 @@ impl Drop for RequestGuard {
 }
 
 impl ConnActivity {
+    /// A new connection's activity; `http2` connections count streams instead of one request.
     pub fn new(http2: bool) -> Arc<ConnActivity> {
         let now = Instant::now();
         Arc::new(ConnActivity {
@@ -192,6 +195,7 @@ pub struct Guarded<IO> {
 }
 
 impl<IO> Guarded<IO> {
+    /// Wraps a connection's `io` so that reads and writes feed `activity` and its deadlines.
     pub fn new(io: IO, activity: Arc<ConnActivity>, limits: Limits) -> Self {
         Guarded {
             io,
@@ -293,6 +297,7 @@ pub struct ActivityBody<B> {
 }
 
 impl<B> ActivityBody<B> {
+    /// Wraps a response body so that the request counts as in flight until the body ends.
     pub fn new(inner: B, guard: RequestGuard) -> Self {
         ActivityBody {
             inner,

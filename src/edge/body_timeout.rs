@@ -29,7 +29,9 @@ pub struct BodyTimedOut;
 /// The two limits of a request body.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimits {
+    /// The longest gap between two pieces of a body (`BODY_READ_TIMEOUT_SECONDS`).
     pub between_reads: Duration,
+    /// Bytes per second a body must average after its first gap's worth of time (0: off).
     pub min_rate: u64,
 }
 
@@ -82,6 +84,7 @@ pub struct TimedBody<B> {
 }
 
 impl<B> TimedBody<B> {
+    /// Wraps `inner` so that a body slower than `limits` ends with an error.
     pub fn new(inner: B, limits: BodyLimits) -> TimedBody<B> {
         let now = Instant::now();
         TimedBody {

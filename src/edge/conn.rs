@@ -40,6 +40,7 @@ pub const RELEASE_AFTER: Duration = Duration::from_millis(50);
 
 /// Answers the requests of one connection, filling in the request's context as it learns.
 pub trait Handler: Clone + Send + Sync + Unpin + 'static {
+    /// Answers `req`, recording what it learns in `ctx`.
     fn handle<'a>(
         &'a self,
         req: Request<Incoming>,

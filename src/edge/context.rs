@@ -41,6 +41,7 @@ impl Outcome {
 /// One request's context, made when its head arrives.
 #[derive(Debug)]
 pub struct RequestCtx {
+    /// When the request head arrived.
     pub started: Instant,
     /// The request's host after the checks of [`checked_host`], once a handler parsed it.
     pub host: Option<String>,
@@ -50,6 +51,7 @@ pub struct RequestCtx {
     pub route_metrics: Option<Arc<RouteMetrics>>,
     /// Time until the upstream's response head, when forwarded.
     pub upstream_time: Option<Duration>,
+    /// How it ended (answered, refused, failed upstream, …), for the log and metrics.
     pub outcome: Outcome,
     /// Method and path, kept only when the access log is on.
     pub access: Option<(http::Method, String)>,
@@ -58,6 +60,7 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The context of `req`, logged at the end when `access_log` is on.
     pub fn new<B>(req: &Request<B>, access_log: bool) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),

@@ -32,10 +32,15 @@ use crate::store::Store;
 use crate::tls::resolver::{AsHost, SniResolver};
 
 #[derive(Clone)]
+/// The HTTPS listener's shared parts: what each accepted connection is served with.
 pub struct HttpsEdge {
+    /// Picks each handshake's certificate by SNI.
     pub resolver: Arc<SniResolver>,
+    /// The rustls server configuration (ALPN, key exchange groups, resolver).
     pub tls: Arc<ServerConfig>,
+    /// Forwards requests to routes' upstreams.
     pub proxy: Proxy,
+    /// The settings (deadlines, limits).
     pub config: Arc<Config>,
     /// Where TLS-ALPN-01 challenge certificates are read.
     pub store: Store,

@@ -39,12 +39,14 @@ pub type EdgeBody = BoxBody<Bytes, hyper::Error>;
 /// What the handler knows of the connection a request came on.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
+    /// The client's address (the TCP peer).
     pub peer: SocketAddr,
     /// `peer`'s address as `X-Forwarded-For` carries it: formatted once per connection, not
     /// per request.
     pub peer_value: ::http::HeaderValue,
     /// The peer is one of `TRUSTED_PROXIES`: its `X-Forwarded-*` are kept.
     pub trusted: bool,
+    /// Arrived over TLS.
     pub https: bool,
     /// The TLS SNI name, normalised (HTTPS only).
     pub sni: Option<String>,
@@ -53,6 +55,7 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// What the edge knows of a connection accepted from `peer`.
     pub fn new(
         peer: SocketAddr,
         https: bool,

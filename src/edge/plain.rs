@@ -26,9 +26,13 @@ const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 /// What the HTTP listener needs.
 #[derive(Clone)]
 pub struct HttpEdge {
+    /// Where http-01 challenge answers are read.
     pub store: Store,
+    /// Readiness, for `/health` on this listener.
     pub health: Health,
+    /// The settings.
     pub config: Arc<Config>,
+    /// Forwards plain-HTTP routes' requests.
     pub proxy: Proxy,
 }
 

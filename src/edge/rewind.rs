@@ -17,6 +17,7 @@ pub struct Rewind<IO> {
 }
 
 impl<IO> Rewind<IO> {
+    /// Reads `prefix` first, then `io`.
     pub fn new(prefix: Bytes, io: IO) -> Self {
         Rewind {
             prefix,

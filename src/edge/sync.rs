@@ -22,7 +22,9 @@ use crate::tls::certified::ServedCert;
 
 /// The tables every handshake and request reads.
 pub struct EdgeTables {
+    /// Certificates by name.
     pub certs: Arc<CertCache>,
+    /// Routes by hostname.
     pub routes: Arc<RouteTable>,
     /// The per-certificate figures of `/metrics`, kept current with the tables.
     pub series: Arc<CertificateSeries>,

@@ -23,6 +23,7 @@ pub enum Created {
 /// What a delete request produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deleted {
+    /// Deleted, with its key and claims.
     Deleted,
     /// Routes name the certificate and the delete was not forced (nothing was written).
     InUse(Vec<String>),

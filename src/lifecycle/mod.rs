@@ -51,6 +51,7 @@ use crate::tasks::Tasks;
 /// The issuers available to this instance, by kind.
 #[derive(Clone)]
 pub struct Issuers {
+    /// The self-signed issuer (always available).
     pub self_signed: Arc<dyn Issuer>,
     /// `None` until an ACME issuer is configured.
     pub acme: Option<Arc<dyn Issuer>>,

@@ -18,6 +18,7 @@ pub enum RevokeError {
     #[error("{0}")]
     Ca(IssueError),
     #[error(transparent)]
+    /// Redis failed.
     Storage(#[from] StoreError),
 }
 

@@ -10,6 +10,7 @@ use crate::store::StoreResult;
 /// What a create request produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteCreated {
+    /// Stored and announced.
     Created,
     /// The hostname has a route.
     Exists,

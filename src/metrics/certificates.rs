@@ -15,8 +15,11 @@ use crate::certs::model::CertificateRecord;
 /// What one certificate contributes to the series.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Figures {
+    /// The current certificate's notAfter.
     pub expires_at: Option<OffsetDateTime>,
+    /// When it is to be renewed.
     pub renewal_at: Option<OffsetDateTime>,
+    /// Failed renewals in a row.
     pub renewal_failures: u32,
 }
 
@@ -42,6 +45,7 @@ pub struct CertificateSeries {
 }
 
 impl CertificateSeries {
+    /// Series for at most `limit` certificates (`METRICS_PER_CERTIFICATE_LIMIT`).
     pub fn new(limit: usize) -> CertificateSeries {
         CertificateSeries {
             limit,

@@ -16,25 +16,41 @@ use registry::{escape, CounterVec, HistogramVec};
 
 /// Every metric certgate records.
 pub struct Metrics {
+    /// `certgate_certificate_generations_total`.
     pub generation_attempts: CounterVec,
+    /// `certgate_certificate_generation_failures_total`.
     pub generation_failures: CounterVec,
+    /// `certgate_acme_request_duration_seconds`.
     pub acme_request_seconds: HistogramVec,
+    /// `certgate_ari_requests_total`.
     pub ari_requests: CounterVec,
+    /// `certgate_on_demand_decisions_total`.
     pub on_demand_decisions: CounterVec,
+    /// `certgate_on_demand_issuance_seconds`.
     pub on_demand_issuance_seconds: HistogramVec,
+    /// `certgate_tls_handshakes_total`.
     pub tls_handshakes: CounterVec,
+    /// `certgate_tls_handshake_failures_total`.
     pub tls_handshake_failures: CounterVec,
+    /// `certgate_requests_total`.
     pub requests: CounterVec,
+    /// `certgate_upstream_response_seconds`.
     pub upstream_seconds: HistogramVec,
+    /// `certgate_upstream_queue_seconds`.
     pub upstream_queue_seconds: HistogramVec,
+    /// `certgate_upstream_failures_total`.
     pub upstream_failures: CounterVec,
+    /// `certgate_upstream_connections_opened_total`.
     pub upstream_connections_opened: CounterVec,
+    /// `certgate_redis_errors_total`.
     pub redis_errors: CounterVec,
+    /// `certgate_redis_reconnects_total`.
     pub redis_reconnects: CounterVec,
     /// Open client connections (HTTP and HTTPS).
     pub open_connections: AtomicU64,
 }
 
+/// The process's one set of metrics, rendered by `GET /metrics`.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     Metrics {
     generation_attempts: CounterVec::new(
@@ -131,6 +147,7 @@ pub fn status_class_index(status: u16) -> usize {
 pub struct ConnectionGauge;
 
 impl ConnectionGauge {
+    /// Counts one more open connection until the gauge is dropped.
     pub fn open() -> ConnectionGauge {
         METRICS.open_connections.fetch_add(1, Ordering::Relaxed);
         ConnectionGauge

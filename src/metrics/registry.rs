@@ -92,6 +92,7 @@ pub struct CounterVec {
 }
 
 impl CounterVec {
+    /// A counter family `name` with `help` text and label names `labels`.
     pub fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
         CounterVec {
             name,
@@ -101,10 +102,12 @@ impl CounterVec {
         }
     }
 
+    /// Adds one to the series of `labels` (values in `labels`' order).
     pub fn inc(&self, labels: &[&str]) {
         self.add(labels, 1);
     }
 
+    /// Adds `n` to the series of `labels`.
     pub fn add(&self, labels: &[&str], n: u64) {
         self.values.with(labels, zero, |slot| {
             slot.fetch_add(n, Ordering::Relaxed);
@@ -117,6 +120,7 @@ impl CounterVec {
         Counter(self.values.handle(labels, zero))
     }
 
+    /// Appends the family in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let _ = writeln!(
             out,
@@ -145,6 +149,7 @@ fn zero() -> AtomicU64 {
 pub struct Counter(Arc<AtomicU64>);
 
 impl Counter {
+    /// Adds one.
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
@@ -186,6 +191,7 @@ impl HistogramData {
 pub struct Histogram(Arc<HistogramData>);
 
 impl Histogram {
+    /// Records one duration.
     pub fn observe(&self, seconds: f64) {
         self.0.observe(seconds);
     }
@@ -200,6 +206,7 @@ pub struct HistogramVec {
 }
 
 impl HistogramVec {
+    /// A histogram family `name` with `help` text and label names `labels`.
     pub fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
         HistogramVec {
             name,
@@ -209,6 +216,7 @@ impl HistogramVec {
         }
     }
 
+    /// Records one duration in the series of `labels`.
     pub fn observe(&self, labels: &[&str], seconds: f64) {
         self.values
             .with(labels, HistogramData::new, |data| data.observe(seconds));
@@ -220,6 +228,7 @@ impl HistogramVec {
         Histogram(self.values.handle(labels, HistogramData::new))
     }
 
+    /// Appends the family in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let _ = writeln!(
             out,
@@ -264,6 +273,7 @@ pub fn label_text(names: &[&str], values: &[String], le: Option<&str>) -> String
     }
 }
 
+/// Escapes a label value for the text format (backslash, quote, newline).
 pub fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")

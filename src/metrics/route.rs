@@ -33,6 +33,7 @@ impl RouteMetrics {
         METRICS.upstream_connections_opened.handle(&[&self.route])
     }
 
+    /// The series of route `route`.
     pub fn new(route: &str) -> RouteMetrics {
         RouteMetrics {
             route: route.to_owned(),

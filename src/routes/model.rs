@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A hostname's route to its upstreams.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
+    /// The hostname it serves: exact, or `*.example.com` for one label below.
     pub hostname: String,
     /// The first of [`Route::upstreams`] (`http://`, `https://` or `h2c://host:port`): what
     /// records written before several upstreams existed hold, and what one-upstream clients read.
@@ -53,8 +54,11 @@ pub struct Route {
     /// Headers set or removed on responses before they reach the client.
     #[serde(default, skip_serializing_if = "HeaderRules::is_empty")]
     pub response_headers: HeaderRules,
+    /// SHA-256 of the token that created it.
     pub owner_token_hash: String,
+    /// When it was created (RFC 3339).
     pub created_at: String,
+    /// When it last changed (RFC 3339).
     pub updated_at: String,
 }
 
@@ -113,15 +117,19 @@ impl Policy {
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     #[serde(default = "root_path")]
+    /// The path checked with `GET` (default `/`).
     pub path: String,
     #[serde(default = "ten", deserialize_with = "super::whole_number::deserialize")]
+    /// Seconds between checks (default 10).
     pub interval_seconds: u64,
     #[serde(default = "two", deserialize_with = "super::whole_number::deserialize")]
+    /// Seconds a check may take (default 2).
     pub timeout_seconds: u64,
     #[serde(
         default = "ok_status",
         deserialize_with = "super::whole_number::deserialize"
     )]
+    /// The status a healthy upstream answers (default 200).
     pub expect_status: u16,
 }
 
@@ -146,8 +154,10 @@ pub struct Hsts {
     #[serde(deserialize_with = "super::whole_number::deserialize")]
     pub max_age: u64,
     #[serde(default)]
+    /// Adds `includeSubDomains`.
     pub include_subdomains: bool,
     #[serde(default)]
+    /// Adds `preload`.
     pub preload: bool,
 }
 
@@ -170,12 +180,15 @@ impl Hsts {
 #[serde(deny_unknown_fields)]
 pub struct HeaderRules {
     #[serde(default)]
+    /// Headers to set, by lower-case name.
     pub set: BTreeMap<String, String>,
     #[serde(default)]
+    /// Lower-case names of headers to remove.
     pub remove: Vec<String>,
 }
 
 impl HeaderRules {
+    /// Nothing to set or remove.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.remove.is_empty()
     }

@@ -9,12 +9,14 @@ use arc_swap::ArcSwap;
 use crate::routes::Route;
 
 #[derive(Default)]
+/// The routes the edge serves, by hostname: read lock-free on every request, replaced whole on each change.
 pub struct RouteTable {
     routes: ArcSwap<HashMap<String, Arc<Route>>>,
     writer: Mutex<()>,
 }
 
 impl RouteTable {
+    /// The route of exactly `hostname`.
     pub fn get(&self, hostname: &str) -> Option<Arc<Route>> {
         self.routes.load().get(hostname).cloned()
     }
@@ -24,6 +26,7 @@ impl RouteTable {
         self.routes.load().values().cloned().collect()
     }
 
+    /// Adds or replaces one route.
     pub fn upsert(&self, route: Route) {
         let _guard = self.writer.lock().expect("route table lock");
         let mut next = HashMap::clone(&self.routes.load());
@@ -31,6 +34,7 @@ impl RouteTable {
         self.routes.store(Arc::new(next));
     }
 
+    /// Removes the route of `hostname`, if any.
     pub fn remove(&self, hostname: &str) {
         let _guard = self.writer.lock().expect("route table lock");
         let mut next = HashMap::clone(&self.routes.load());
@@ -39,6 +43,7 @@ impl RouteTable {
         }
     }
 
+    /// Serves exactly `routes` from now on (startup and resync).
     pub fn replace_all(&self, routes: Vec<Route>) {
         let _guard = self.writer.lock().expect("route table lock");
         let next = routes

@@ -33,6 +33,7 @@ pub enum UpstreamScheme {
 }
 
 impl UpstreamScheme {
+    /// The scheme as written in a URL (`http`, `https`, `h2c`).
     pub fn name(self) -> &'static str {
         match self {
             UpstreamScheme::Http => "http",
@@ -52,8 +53,11 @@ impl UpstreamScheme {
 /// A parsed upstream: `scheme://host[:port]` with nothing after the authority.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
+    /// How the edge speaks to it.
     pub scheme: UpstreamScheme,
+    /// Host name or IP address (no brackets).
     pub host: String,
+    /// The port (the scheme's default when the URL names none).
     pub port: u16,
     /// Normalised text, as stored.
     pub url: String,

@@ -19,7 +19,9 @@ const MAX_CA_PEM_BYTES: usize = 16 * 1024;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 pub enum UpstreamEntry {
+    /// A bare URL (weight 1).
     Url(String),
+    /// A URL with a weight.
     Weighted(WeightedEntry),
 }
 
@@ -27,8 +29,10 @@ pub enum UpstreamEntry {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedEntry {
+    /// The upstream's URL.
     pub url: String,
     #[serde(default = "one", deserialize_with = "super::whole_number::deserialize")]
+    /// Its share of requests (default 1).
     pub weight: u32,
 }
 

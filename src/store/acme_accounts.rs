@@ -14,8 +14,11 @@ use crate::secret::Secret;
 /// CAA `accounturi`, never the key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcmeAccountInfo {
+    /// The directory it is registered with.
     pub directory: String,
+    /// Its contact e-mail.
     pub email: Option<String>,
+    /// Its account URL at the CA.
     pub account_url: String,
     /// When this account was registered (or first used by a certgate that recorded it).
     pub created_at: String,
@@ -65,6 +68,7 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Stores an account's credentials (its key; sealed in Redis, never listed).
     pub async fn put_acme_account(&self, id: &str, credentials: &Secret) -> StoreResult<()> {
         let _: () = self
             .client
@@ -116,6 +120,7 @@ impl StoreWriter {
         Ok(set.is_some())
     }
 
+    /// Releases the registration lock of account `id`.
     pub async fn unlock_acme_account(&self, id: &str) -> StoreResult<()> {
         let _: i64 = self.client.del(self.keys.acme_account_lock(id)).await?;
         Ok(())

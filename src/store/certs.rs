@@ -14,6 +14,7 @@ use crate::secret::Secret;
 /// What became of a write guarded by a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardedWrite {
+    /// Written.
     Stored,
     /// The lease is held by someone else (or expired): the result is stale and was dropped.
     LeaseLost,

@@ -24,6 +24,7 @@ impl Store {
         Ok(())
     }
 
+    /// The key authorization for http-01 `token`, if one is stored.
     pub async fn get_challenge(&self, token: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.challenge(token)).await?;
         Ok(value.map(Secret::new))
@@ -31,6 +32,7 @@ impl Store {
 }
 
 impl StoreWriter {
+    /// Stores the key authorization for http-01 `token` (expiring after `ttl`).
     pub async fn put_challenge(
         &self,
         token: &str,
@@ -41,6 +43,7 @@ impl StoreWriter {
             .await
     }
 
+    /// Removes the answer for `token`.
     pub async fn delete_challenge(&self, token: &str) -> StoreResult<()> {
         let _: i64 = self.client.del(self.keys.challenge(token)).await?;
         Ok(())

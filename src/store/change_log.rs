@@ -47,9 +47,11 @@ return out
 /// One logged change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedChange {
+    /// The stream entry's id (ordered by time).
     pub id: String,
     /// `certificate` or `route`.
     pub kind: String,
+    /// The certificate's name or the route's hostname.
     pub name: String,
 }
 

@@ -64,7 +64,9 @@ return 1
 /// Who names a hostname: a certificate or a route.
 #[derive(Debug, Clone, Copy)]
 pub enum ClaimRef<'a> {
+    /// The certificate of this name.
     Cert(&'a str),
+    /// The route of this hostname.
     Route(&'a str),
 }
 
@@ -83,9 +85,19 @@ pub enum Conflict {
     /// Another owner holds this very name.
     Taken(String),
     /// The name is under a wildcard another owner holds.
-    CoveredBy { name: String, wildcard: String },
+    CoveredBy {
+        /// The name asked for.
+        name: String,
+        /// The other owner's wildcard that covers it.
+        wildcard: String,
+    },
     /// The wildcard would cover a name another owner holds.
-    Covers { wildcard: String, name: String },
+    Covers {
+        /// The wildcard asked for.
+        wildcard: String,
+        /// The other owner's name under it.
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Conflict {

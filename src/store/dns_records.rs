@@ -39,6 +39,7 @@ impl Store {
 }
 
 impl StoreWriter {
+    /// Records that certgate created the TXT record `name` = `value`, so it is removed even after a crash.
     pub async fn note_dns_record(&self, name: &str, value: &str) -> StoreResult<()> {
         let _: i64 = self
             .client
@@ -50,6 +51,7 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Forgets a TXT record certgate removed.
     pub async fn forget_dns_record(&self, name: &str, value: &str) -> StoreResult<()> {
         let _: i64 = self
             .client

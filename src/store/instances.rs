@@ -11,13 +11,19 @@ use super::{Store, StoreResult, StoreWriter};
 /// What an instance says of itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceInfo {
+    /// Its instance id (random at start).
     pub id: String,
+    /// The certgate version it runs.
     pub version: String,
+    /// When it started (RFC 3339).
     pub started_at: String,
     /// When it last wrote this (RFC 3339).
     pub seen_at: String,
+    /// Its HTTP listener's address.
     pub http_addr: String,
+    /// Its HTTPS listener's address.
     pub https_addr: String,
+    /// Its admin listener's address.
     pub admin_addr: String,
 }
 

@@ -9,17 +9,20 @@ use fred::prelude::SetsInterface;
 use super::{Store, StoreResult, StoreWriter};
 
 impl Store {
+    /// The certificates with a generation queued or running.
     pub async fn job_names(&self) -> StoreResult<Vec<String>> {
         Ok(self.client.smembers(self.keys.jobs()).await?)
     }
 }
 
 impl StoreWriter {
+    /// Marks `name` as having a generation queued.
     pub async fn add_job(&self, name: &str) -> StoreResult<()> {
         let _: i64 = self.client.sadd(self.keys.jobs(), name).await?;
         Ok(())
     }
 
+    /// Marks `name`'s generation as finished.
     pub async fn remove_job(&self, name: &str) -> StoreResult<()> {
         let _: i64 = self.client.srem(self.keys.jobs(), name).await?;
         Ok(())

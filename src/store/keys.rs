@@ -11,12 +11,14 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Keys under `prefix` (`REDIS_KEY_PREFIX`).
     pub fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_owned(),
         }
     }
 
+    /// The prefix every key starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

@@ -18,13 +18,16 @@ use crate::routes::Route;
 /// Which list an ordered index serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listed {
+    /// `GET /certificates/`.
     Certificates,
+    /// `GET /proxies/`.
     Routes,
 }
 
 /// A filter `GET /certificates/` applies in Redis, through an index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertFilter {
+    /// Only certificates in this status.
     pub status: Option<crate::certs::model::CertStatus>,
     /// An owner's token hash.
     pub owner: Option<String>,
@@ -32,7 +35,9 @@ pub struct CertFilter {
 
 /// One page and the cursor of the next (the page's last name), if any.
 pub struct Page<T> {
+    /// The items, in name order.
     pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
     pub next_after: Option<String>,
 }
 

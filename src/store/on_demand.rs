@@ -70,6 +70,7 @@ impl Store {
 }
 
 impl StoreWriter {
+    /// Adds `pattern` to the on-demand allow list; false when it was there.
     pub async fn on_demand_allow(&self, pattern: &str) -> StoreResult<bool> {
         let added: i64 = self
             .client
@@ -78,6 +79,7 @@ impl StoreWriter {
         Ok(added == 1)
     }
 
+    /// Removes `pattern` from the allow list; false when it was not there.
     pub async fn on_demand_disallow(&self, pattern: &str) -> StoreResult<bool> {
         let removed: i64 = self
             .client
@@ -128,6 +130,7 @@ impl StoreWriter {
         Ok(set.is_some())
     }
 
+    /// Releases the cluster-wide order lock of on-demand name `name`.
     pub async fn unlock_on_demand_order(&self, name: &str) -> StoreResult<()> {
         let _: i64 = self.client.del(self.keys.on_demand_order(name)).await?;
         Ok(())

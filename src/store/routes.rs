@@ -7,6 +7,7 @@ use super::{decode, Store, StoreResult, StoreWriter};
 use crate::routes::Route;
 
 impl Store {
+    /// The route of `hostname`, if any.
     pub async fn get_route(&self, hostname: &str) -> StoreResult<Option<Route>> {
         let key = self.keys.route(hostname);
         let json: Option<String> = self.client.get(&key).await?;

@@ -13,7 +13,9 @@ use crate::config::{redact_url, Config, ConfigError};
 /// a cluster) and, for TLS, extra roots to trust (`REDIS_CA_BUNDLE`).
 #[derive(Clone)]
 pub struct RedisSettings {
+    /// `REDIS_URL`.
     pub url: String,
+    /// `REDIS_CA_BUNDLE`'s PEM, for `rediss://` to a private CA.
     pub ca_bundle_pem: Option<String>,
 }
 
@@ -46,6 +48,7 @@ impl RedisSettings {
         })
     }
 
+    /// Settings with only a URL.
     pub fn plain(url: &str) -> RedisSettings {
         RedisSettings {
             url: url.to_owned(),

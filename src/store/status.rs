@@ -49,6 +49,7 @@ return 1
 /// Outcome of asking to start a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begin {
+    /// A new generation was queued.
     Started,
     /// A generation is already waiting or running; the request joins it.
     Joined,
@@ -61,6 +62,7 @@ pub enum MarkGenerating {
     Attempt(u32),
     /// The generation has ended or was deleted: nothing to do.
     NotRunning,
+    /// Another worker holds the lease: this one must stop.
     LeaseLost,
 }
 

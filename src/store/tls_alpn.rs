@@ -9,6 +9,7 @@ use super::{Store, StoreResult, StoreWriter};
 use crate::secret::Secret;
 
 impl Store {
+    /// The tls-alpn-01 challenge certificate and key for `identifier`, if one is stored.
     pub async fn get_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self
             .client
@@ -35,6 +36,7 @@ impl StoreWriter {
         .await
     }
 
+    /// Removes the challenge certificate of `identifier`.
     pub async fn delete_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<()> {
         let _: i64 = self
             .client

@@ -12,9 +12,11 @@ use super::{decode, encode, Store, StoreResult, StoreWriter};
 /// What is kept of a token: never the token itself.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenInfo {
+    /// The token's name.
     pub name: String,
     /// `sha256:<hex>`, as certificates' `owner_token_hash` shows it.
     pub token_hash: String,
+    /// When it was created (RFC 3339).
     pub created_at: String,
 }
 
@@ -43,6 +45,7 @@ impl Store {
             .await?)
     }
 
+    /// Every token's name and hash (never the token).
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
         let key = self.keys.tokens_by_name();
         let values: Vec<String> = self.client.hvals(&key).await?;

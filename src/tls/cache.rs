@@ -41,7 +41,9 @@ pub enum Servable<'a> {
     Any,
     /// Only those of `owner` (the route's) or of the admin (`None` while not known).
     OwnedBy {
+        /// The route owner's token hash.
         owner: &'a str,
+        /// The admin token's hash.
         admin: Option<&'a str>,
     },
 }
@@ -166,6 +168,7 @@ impl Inner {
     }
 }
 
+/// The edge's certificates by name, loaded from Redis and bounded to `CERT_CACHE_SIZE` (least recently used out), with a short negative cache for names Redis does not have.
 pub struct CertCache {
     inner: RwLock<Inner>,
     negative: Mutex<HashMap<String, Instant>>,
@@ -175,6 +178,7 @@ pub struct CertCache {
 }
 
 impl CertCache {
+    /// An empty cache reading from `store`, holding at most `max_entries`.
     pub fn new(store: Store, max_entries: usize) -> CertCache {
         CertCache {
             inner: RwLock::new(Inner::default()),
@@ -217,6 +221,7 @@ impl CertCache {
         self.read().by_name.len()
     }
 
+    /// Holds no certificate.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -328,6 +333,7 @@ impl CertCache {
         inner.evict_to(self.max_entries, clock, &name);
     }
 
+    /// Forgets `cert_name` (deleted, or changed and to be reloaded).
     pub fn remove(&self, cert_name: &str) {
         self.write().remove(cert_name);
     }

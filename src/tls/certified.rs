@@ -13,13 +13,17 @@ use crate::secret::Secret;
 
 /// One servable certificate.
 pub struct ServedCert {
+    /// The certificate's name.
     pub cert_name: String,
     /// Names from the record (exact names and `*.` wildcards).
     pub domains: Vec<String>,
+    /// The leaf's notAfter.
     pub not_after: OffsetDateTime,
+    /// The chain and signing key as rustls serves them.
     pub key: Arc<CertifiedKey>,
     /// The stored record and key, kept so an instance can write them back if Redis loses them.
     pub record: CertificateRecord,
+    /// The private key's PEM (for the on-disk export); redacted in `Debug`.
     pub key_pem: Secret,
     /// Logical clock of the last handshake that used it (for eviction).
     pub last_used: AtomicU64,
@@ -68,6 +72,7 @@ impl ServedCert {
         self.domains.iter().any(|d| name_matches(d, host))
     }
 
+    /// Notes a use at `clock` (the cache's logical time), for least-recently-used eviction.
     pub fn touch(&self, clock: u64) {
         self.last_used.store(clock, Ordering::Relaxed);
     }
@@ -88,16 +93,22 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
 #[non_exhaustive]
 pub enum KeyMaterialError {
     #[error("unreadable chain: {0}")]
+    /// The chain's PEM could not be parsed.
     UnreadableChain(String),
     #[error("empty chain")]
+    /// The chain holds no certificate.
     EmptyChain,
     #[error("unreadable key: {0}")]
+    /// The key's PEM could not be parsed.
     UnreadableKey(String),
     #[error("no private key in PEM")]
+    /// The PEM holds no private key.
     NoKey,
     #[error("unusable key: {0}")]
+    /// rustls cannot sign with the key.
     UnusableKey(String),
     #[error(transparent)]
+    /// The leaf certificate could not be read.
     Leaf(#[from] PemError),
 }
 

@@ -22,8 +22,11 @@ const SESSION_CACHE_SIZE: usize = 16_384;
 
 /// Picks the certificate for each handshake (`docs/edge.md`, "Choosing the certificate").
 pub struct SniResolver {
+    /// Certificates by name.
     pub cache: Arc<CertCache>,
+    /// Routes by hostname (a route may name its certificate).
     pub routes: Arc<RouteTable>,
+    /// The self-signed certificate served when nothing else matches.
     pub default: Arc<DefaultCert>,
     /// Whose certificates may serve any routed host (besides the route owner's own).
     pub admin: Arc<AdminOwner>,
@@ -86,7 +89,9 @@ impl ResolvesServerCert for SniResolver {
 /// address the client connected to.
 #[derive(Debug)]
 pub struct AsHost {
+    /// The resolver that picks.
     pub resolver: Arc<SniResolver>,
+    /// The address, served as if it were the SNI name.
     pub host: String,
 }
 

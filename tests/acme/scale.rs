@@ -31,15 +31,16 @@ async fn a_thousand_certificates_onboard_at_once() {
         s.await.unwrap();
     }
     let submitted = started.elapsed();
-    common::wait_until("1000 active certificates", Duration::from_secs(240), || {
-        let admin = admin.clone();
-        async move {
-            let m = admin.get("/metrics").await.unwrap();
-            String::from_utf8_lossy(&m.body)
-                .contains("certgate_certificates{status=\"active\"} 1000")
+    let deadline = started + Duration::from_secs(240);
+    while !all_active(&admin).await {
+        if Instant::now() > deadline {
+            panic!(
+                "not all 1000 certificates active after 240 s: {}",
+                stuck_report(&env).await
+            );
         }
-    })
-    .await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let pid = env.certgate.pid().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let peak = status
@@ -54,4 +55,41 @@ async fn a_thousand_certificates_onboard_at_once() {
     let failed = common::listed(&admin, "/certificates/?limit=10000", "status").await;
     assert_eq!(failed.len(), 1000);
     assert!(failed.iter().all(|s| s == "active"));
+}
+
+async fn all_active(admin: &certgate::client::AdminClient) -> bool {
+    let m = admin.get("/metrics").await.unwrap();
+    String::from_utf8_lossy(&m.body).contains("certgate_certificates{status=\"active\"} 1000")
+}
+
+/// What a timed-out run needs to be understood from CI output alone: how many certificates are in
+/// each status, the distinct errors of those not active, and certgate's last warnings.
+async fn stuck_report(env: &super::Env) -> String {
+    let admin = env.certgate.admin();
+    let list = admin
+        .get("/certificates/?limit=10000")
+        .await
+        .unwrap()
+        .json();
+    let mut by_status = std::collections::BTreeMap::<String, usize>::new();
+    let mut errors = std::collections::BTreeMap::<String, usize>::new();
+    for cert in list.as_array().into_iter().flatten() {
+        let status = cert["status"].as_str().unwrap_or("?").to_owned();
+        if status != "active" {
+            let error = cert["last_error"].as_str().unwrap_or("(none)").to_owned();
+            *errors.entry(error).or_default() += 1;
+        }
+        *by_status.entry(status).or_default() += 1;
+    }
+    let log = env.certgate.log_text();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    let last = &warnings[warnings.len().saturating_sub(20)..];
+    format!(
+        "statuses {by_status:?}; errors of the rest {errors:?}; {} warnings, the last: \n{}",
+        warnings.len(),
+        last.join("\n")
+    )
 }

@@ -38,6 +38,7 @@ use request::Prepared;
 /// Forwards requests to routes' upstreams.
 #[derive(Clone)]
 pub struct Proxy {
+    /// Routes by hostname.
     pub routes: Arc<RouteTable>,
     /// Every route's upstreams: their connections, balancing, health.
     pub upstreams: Arc<Upstreams>,
@@ -50,6 +51,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy over `routes`, reaching them through `upstreams`.
     pub fn new(routes: Arc<RouteTable>, upstreams: Arc<Upstreams>, config: Arc<Config>) -> Proxy {
         let on_demand_route = config
             .on_demand

@@ -18,6 +18,7 @@ pub struct AnswerBody<B: Body + Unpin> {
 }
 
 impl<B: Body + Unpin> AnswerBody<B> {
+    /// Wraps an upstream's body; `checkin` returns the connection to its pool and `slot` frees the in-flight slot when the body ends.
     pub fn new(inner: B, checkin: Option<Checkin>, slot: Option<Slot>) -> AnswerBody<B> {
         AnswerBody {
             inner,

@@ -74,11 +74,13 @@ impl UpstreamClient {
 /// the error underneath (which [`crate::edge::upstream_error`] reads by type).
 #[derive(Debug)]
 pub struct SendError {
+    /// Failed while connecting: nothing was sent, so any request may be retried.
     pub connecting: bool,
     cause: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl SendError {
+    /// A failure to connect.
     pub fn connect(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SendError {
         SendError {
             connecting: true,
@@ -86,6 +88,7 @@ impl SendError {
         }
     }
 
+    /// A failure after the request was (partly) sent.
     pub fn exchange(cause: hyper::Error) -> SendError {
         SendError {
             connecting: false,

@@ -44,26 +44,37 @@ struct Notes {
 /// How an upstream looks in `GET /proxies/{hostname}` (this instance's view).
 #[derive(Debug, Serialize)]
 pub struct HealthView {
+    /// The upstream's URL.
     pub url: String,
+    /// In rotation now.
     pub healthy: bool,
+    /// Requests this instance has in flight to it.
     pub in_flight: usize,
+    /// Failed attempts in a row (passive checks).
     pub failures_in_row: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Seconds left of a passive ejection.
     pub ejected_for_seconds: Option<u64>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// Ejected until an active check passes.
     pub ejected_until_check_passes: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The last failure, in words.
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// When the last active check ran (RFC 3339).
     pub last_check_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Whether the last active check passed.
     pub last_check_passed: Option<bool>,
 }
 
 /// What passive ejection needs from the settings.
 #[derive(Clone, Copy, Debug)]
 pub struct EjectPolicy {
+    /// Failures in a row that take an upstream out of rotation (`UPSTREAM_FAILURES_TO_EJECT`).
     pub failures_to_eject: u32,
+    /// How long it stays out (`UPSTREAM_EJECT_SECONDS`).
     pub eject_for: Duration,
     /// The route has active checks: they, not a timer, bring an ejected upstream back.
     pub actively_checked: bool,
@@ -76,6 +87,7 @@ impl UpstreamHealth {
         until == 0 || (until != UNTIL_CHECK_PASSES && until <= now_ms())
     }
 
+    /// Requests in flight to this upstream from this instance.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -151,6 +163,7 @@ impl UpstreamHealth {
         self.notes.lock().expect("health notes").last_error = Some(why.to_owned());
     }
 
+    /// What `GET /proxies/{hostname}` shows of this upstream.
     pub fn view(&self, url: &str) -> HealthView {
         let until = self.ejected_until.load(Ordering::Relaxed);
         let now = now_ms();

@@ -72,6 +72,7 @@ pub struct Checkin {
 }
 
 impl Http1Pool {
+    /// A pool dialing `target` through `connector`, keeping at most `max_idle` idle connections.
     pub fn new(
         connector: HttpConnector<UpstreamResolver>,
         target: Uri,

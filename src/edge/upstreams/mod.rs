@@ -68,6 +68,7 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
+    /// No upstream sets yet; each route's is built on its first request.
     pub fn new(config: Arc<Config>) -> Upstreams {
         Upstreams {
             config,
@@ -156,7 +157,9 @@ impl Upstreams {
 
 /// One upstream of a route as `/metrics` shows it.
 pub struct MemberGauges {
+    /// The route's hostname.
     pub route: String,
+    /// The upstream's URL.
     pub upstream: String,
     /// In rotation (`certgate_upstream_healthy`).
     pub healthy: bool,

@@ -18,6 +18,7 @@ use crate::routes::validate::is_inward;
 /// `502`).
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamResolver {
+    /// Refuse addresses a non-admin route may not reach (loopback, private, link-local).
     pub guarded: bool,
     /// `UPSTREAM_DNS_SERVER`, when names resolve there instead of through the system.
     pub dns_server: Option<std::net::SocketAddr>,

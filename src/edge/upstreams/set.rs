@@ -18,6 +18,7 @@ use crate::routes::Route;
 pub struct Member {
     /// As stored: `scheme://host:port`.
     pub url: String,
+    /// `http`, `https` or `h2c`.
     pub scheme: UpstreamScheme,
     /// `host:port` (brackets around IPv6), for `Host` when the route does not preserve it.
     pub authority: String,
@@ -25,8 +26,11 @@ pub struct Member {
     pub uri_authority: http::uri::Authority,
     /// `authority` as a `Host` header value.
     pub host_value: http::HeaderValue,
+    /// Its share of requests (`=WEIGHT`, default 1).
     pub weight: u32,
+    /// The connection pool requests to it go through.
     pub client: UpstreamClient,
+    /// Its passive and active health.
     pub health: UpstreamHealth,
     /// The cap on requests in flight to this upstream (`UPSTREAM_MAX_CONNECTIONS`).
     pub slots: Slots,
@@ -34,11 +38,13 @@ pub struct Member {
 
 /// The upstreams of one route and how one is chosen.
 pub struct UpstreamSet {
+    /// The upstreams, in the route's order (`first` fails over in this order).
     pub members: Vec<Member>,
     policy: Policy,
     total_weight: usize,
     /// Turns taken (round robin, and where `least_requests` starts among equals).
     turn: AtomicUsize,
+    /// When failures take a member out of rotation.
     pub eject: EjectPolicy,
     /// The route's request and upstream-time series.
     pub metrics: Arc<RouteMetrics>,
