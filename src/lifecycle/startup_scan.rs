@@ -1,10 +1,10 @@
 //! The one full pass over the records an instance makes, once per start, in chunks (so memory
 //! stays bounded whatever the store holds): it requeues issuances a crash interrupted, and
-//! rebuilds the second-step indexes the writes keep — the renewal index, the counts by status,
+//! rebuilds the second-step indexes the writes keep — the renewal index, the names by status,
 //! the ordered name indexes, the names under each wildcard claim — so an instance that died between a record write and its index
 //! write leaves no lasting gap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use time::OffsetDateTime;
 
@@ -26,19 +26,15 @@ impl Lifecycle {
         let ari_on = self.inner.config.acme.ari;
         let now = OffsetDateTime::now_utc();
         let names = store.certificate_names().await?;
-        let mut counts: HashMap<CertStatus, i64> = HashMap::new();
         let mut scheduled: HashSet<String> = HashSet::new();
         for chunk in names.chunks(CHUNK) {
             let mut entries = Vec::new();
-            let mut statuses = Vec::new();
             let mut owners = Vec::new();
             let mut named = Vec::new();
             for record in store.get_certificates(chunk).await?.into_iter().flatten() {
                 for domain in &record.domains {
                     named.push((domain.clone(), record.owner_token_hash.clone()));
                 }
-                *counts.entry(record.status).or_default() += 1;
-                statuses.push((record.cert_name.clone(), record.status));
                 owners.push((record.cert_name.clone(), record.owner_token_hash.clone()));
                 if let Some(next) = schedule::next_event(&record, ari_on, now) {
                     scheduled.insert(record.cert_name.clone());
@@ -49,7 +45,7 @@ impl Lifecycle {
                 }
             }
             store.index_renewals(&entries).await?;
-            store.index_status(&statuses).await?;
+            store.repair_status_index(chunk).await?;
             store.index_owners(&owners).await?;
             store.index_claim_children(&named).await?;
         }
@@ -67,7 +63,6 @@ impl Lifecycle {
                 store.index_renewal(&name, None).await?;
             }
         }
-        store.set_status_counts(&counts).await?;
         tracing::debug!(
             certificates = names.len(),
             scheduled = scheduled.len(),

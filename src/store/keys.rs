@@ -67,11 +67,6 @@ impl Keys {
         format!("{}certs:owner:{owner_hash}", self.prefix)
     }
 
-    /// Hash: how many certificates are in each status (`pending`, `active`, …).
-    pub fn status_counts(&self) -> String {
-        format!("{}certs:by_status", self.prefix)
-    }
-
     /// Set: certificate names with a generation waiting or running (the durable work queue).
     pub fn jobs(&self) -> String {
         format!("{}jobs", self.prefix)

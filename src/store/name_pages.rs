@@ -238,7 +238,12 @@ impl StoreWriter {
         }
         let known: HashSet<&String> = names.iter().collect();
         for name in indexed.iter().filter(|n| !known.contains(n)) {
-            self.unindex_name(listed, name).await?;
+            // Created since the name set was read (a create adds to the set before the index):
+            // asked again, it is there and stays listed.
+            let still_named: bool = self.client.sismember(&set, name.as_str()).await?;
+            if !still_named {
+                self.unindex_name(listed, name).await?;
+            }
         }
         Ok(names.len())
     }

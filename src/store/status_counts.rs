@@ -1,11 +1,12 @@
-//! How many certificates are in each status (`certs:by_status`, a hash of counters), so
-//! `/metrics` need not read every record. Kept by the lifecycle at each status change — a
-//! second step beside the record write, like the other indexes — and recounted by the
-//! lifecycle's start-up scan.
+//! How many certificates are in each status, and which: one sorted set of names per status
+//! (`certs:status:{STATUS}`), moved by the lifecycle at each status change — a second step beside
+//! the record write, like the other indexes — and repaired by the start-up scan. The counts
+//! `/metrics` shows are the sets' sizes, so there is no separate counter a repair could set
+//! from a stale snapshot while other instances keep changing statuses.
 
 use std::collections::HashMap;
 
-use fred::prelude::{HashesInterface, SetsInterface, SortedSetsInterface};
+use fred::prelude::{SetsInterface, SortedSetsInterface};
 
 use super::{Store, StoreResult, StoreWriter};
 use crate::certs::model::CertStatus;
@@ -28,9 +29,21 @@ pub fn field(status: CertStatus) -> &'static str {
 }
 
 impl Store {
-    /// Certificates by status (`pending`, `active`, `failed`, `expired`).
+    /// Certificates by status (`pending`, `active`, `failed`, `expired`): the sizes of the
+    /// status indexes, read in one round trip.
     pub async fn status_counts(&self) -> StoreResult<HashMap<String, i64>> {
-        Ok(self.client.hgetall(self.keys.status_counts()).await?)
+        let pipeline = self.client.pipeline();
+        for status in ALL {
+            let _: () = pipeline
+                .zcard(self.keys.certs_with_status(field(status)))
+                .await?;
+        }
+        let sizes: Vec<i64> = pipeline.all().await?;
+        Ok(ALL
+            .into_iter()
+            .zip(sizes)
+            .map(|(status, n)| (field(status).to_owned(), n))
+            .collect())
     }
 
     /// How many certificates exist (the name set's size).
@@ -41,8 +54,8 @@ impl Store {
 }
 
 impl StoreWriter {
-    /// Moves certificate `name` from `from` to `to` (either may be `None`: created, deleted):
-    /// the counters and the per-status name indexes.
+    /// Moves certificate `name` from the index of `from` to that of `to` (either may be
+    /// `None`: created, deleted).
     pub async fn count_status_change(
         &self,
         name: &str,
@@ -52,16 +65,13 @@ impl StoreWriter {
         if from == to {
             return Ok(());
         }
-        let key = self.keys.status_counts();
         if let Some(from) = from {
-            let _: i64 = self.client.hincrby(&key, field(from), -1).await?;
             let _: i64 = self
                 .client
                 .zrem(self.keys.certs_with_status(field(from)), name)
                 .await?;
         }
         if let Some(to) = to {
-            let _: i64 = self.client.hincrby(&key, field(to), 1).await?;
             let _: i64 = self
                 .client
                 .zadd(
@@ -77,48 +87,65 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Puts each name in the index of its status and out of the others (the start-up scan's
-    /// repair, a batch at a time).
-    pub async fn index_status(&self, names_by_status: &[(String, CertStatus)]) -> StoreResult<()> {
-        if names_by_status.is_empty() {
+    /// The start-up scan's repair of one batch of names: each is put in the index of its
+    /// status and taken out of the others — but only where the indexes disagree with the record
+    /// (a crash between the two writes), and after reading that record again. A consistent
+    /// batch costs one round trip and writes nothing, so the scan cannot undo a status change
+    /// another instance (or this one's workers) makes meanwhile.
+    pub async fn repair_status_index(&self, names: &[String]) -> StoreResult<()> {
+        if names.is_empty() {
             return Ok(());
         }
-        // Two variadic commands per status for the whole batch, not one per certificate: with
-        // 100,000 certificates the start-up scan would otherwise send half a million.
         let pipeline = self.client.pipeline();
-        for status in ALL {
-            let key = self.keys.certs_with_status(field(status));
-            let (here, elsewhere): (Vec<_>, Vec<_>) =
-                names_by_status.iter().partition(|(_, s)| *s == status);
-            if !here.is_empty() {
-                let members: Vec<(f64, String)> =
-                    here.into_iter().map(|(n, _)| (0.0, n.clone())).collect();
+        for name in names {
+            for status in ALL {
                 let _: () = pipeline
-                    .zadd(&key, None, None, false, false, members)
+                    .zscore(self.keys.certs_with_status(field(status)), name.as_str())
                     .await?;
             }
-            if !elsewhere.is_empty() {
-                let names: Vec<String> = elsewhere.into_iter().map(|(n, _)| n.clone()).collect();
-                let _: () = pipeline.zrem(&key, names).await?;
+        }
+        let scores: Vec<Option<f64>> = pipeline.all().await?;
+        let indexed_in = |i: usize| -> Vec<CertStatus> {
+            ALL.into_iter()
+                .enumerate()
+                .filter(|(s, _)| scores[i * ALL.len() + s].is_some())
+                .map(|(_, status)| status)
+                .collect()
+        };
+        let records = self.get_certificates(names).await?;
+        let suspect: Vec<String> = names
+            .iter()
+            .zip(&records)
+            .enumerate()
+            .filter(|(i, (_, record))| {
+                indexed_in(*i) != record.iter().map(|r| r.status).collect::<Vec<_>>()
+            })
+            .map(|(_, (name, _))| name.clone())
+            .collect();
+        // Read again: a record that changed since the batch was read is judged as it is now.
+        let current = self.get_certificates(&suspect).await?;
+        for (name, record) in suspect.iter().zip(current) {
+            let now = record.map(|r| r.status);
+            for status in ALL.into_iter().filter(|s| Some(*s) != now) {
+                let _: i64 = self
+                    .client
+                    .zrem(self.keys.certs_with_status(field(status)), name.as_str())
+                    .await?;
+            }
+            if let Some(status) = now {
+                let _: i64 = self
+                    .client
+                    .zadd(
+                        self.keys.certs_with_status(field(status)),
+                        None,
+                        None,
+                        false,
+                        false,
+                        (0.0, name.as_str()),
+                    )
+                    .await?;
             }
         }
-        let _: Vec<fred::types::Value> = pipeline.all().await?;
-        Ok(())
-    }
-
-    /// Replaces the counters (the start-up scan's recount).
-    pub async fn set_status_counts(&self, counts: &HashMap<CertStatus, i64>) -> StoreResult<()> {
-        let key = self.keys.status_counts();
-        let values: Vec<(&str, i64)> = [
-            CertStatus::Pending,
-            CertStatus::Active,
-            CertStatus::Failed,
-            CertStatus::Expired,
-        ]
-        .into_iter()
-        .map(|status| (field(status), counts.get(&status).copied().unwrap_or(0)))
-        .collect();
-        let _: i64 = self.client.hset(&key, values).await?;
         Ok(())
     }
 }

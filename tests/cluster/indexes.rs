@@ -125,11 +125,28 @@ async fn renewal_index_follows_the_records() {
     );
 
     // An instance that died between record writes and index writes: the start-up scan rebuilds
-    // the renewal index and the counts from the records.
+    // the renewal index, the name index and the status indexes (whose sizes are the counts)
+    // from the records — a missing entry added, a stale one removed.
     let client = redis.client().await;
     let _: i64 = fred::prelude::KeysInterface::del(
         &client,
-        vec!["c:renewals", "c:certs:by_status", "c:certs:by_name"],
+        vec![
+            "c:renewals",
+            "c:certs:status:active",
+            "c:certs:status:failed",
+            "c:certs:by_name",
+        ],
+    )
+    .await
+    .unwrap();
+    let _: i64 = fred::prelude::SortedSetsInterface::zadd(
+        &client,
+        "c:certs:status:pending",
+        None,
+        None,
+        false,
+        false,
+        (0.0, "short"),
     )
     .await
     .unwrap();
