@@ -76,7 +76,7 @@ impl Accounts {
         }
         let deadline = Instant::now() + LOCK_TTL;
         loop {
-            if let Some(credentials) = self.store.get_acme_account(&id).await.map_err(storage)? {
+            if let Some(credentials) = self.store.acme().account(&id).await.map_err(storage)? {
                 let account = self.restore(&credentials).await?;
                 let info = self
                     .record_info(&id, directory_url, email, &account)
@@ -204,7 +204,7 @@ impl Accounts {
         email: Option<&str>,
     ) -> Result<(Account, Secret), IssueError> {
         // Someone may have finished registering between our read and our lock.
-        if let Some(credentials) = self.store.get_acme_account(id).await.map_err(storage)? {
+        if let Some(credentials) = self.store.acme().account(id).await.map_err(storage)? {
             return Ok((self.restore(&credentials).await?, credentials));
         }
         let contact = email.map(|e| format!("mailto:{e}"));

@@ -264,7 +264,7 @@ impl DnsUpdater {
     /// running order removes its own well within that.
     pub async fn sweep(&self, older_than: Duration) -> Result<usize, IssueError> {
         let mut removed = 0;
-        for (name, value) in self.store.stale_dns_records(older_than).await? {
+        for (name, value) in self.store.acme().stale_dns_records(older_than).await? {
             match self.remove_txt(&name, &value).await {
                 Ok(()) => removed += 1,
                 Err(e) => {

@@ -42,5 +42,5 @@ pub async fn accounts(
     caller: Caller,
 ) -> Result<Json<Vec<AcmeAccountInfo>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.store.list_acme_accounts().await?))
+    Ok(Json(state.store.acme().accounts().await?))
 }

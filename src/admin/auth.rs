@@ -79,7 +79,7 @@ impl FromRequestParts<AdminState> for Caller {
                 is_admin: true,
             });
         }
-        match state.store.token_name_by_hash(&hash).await? {
+        match state.store.tokens().name_by_hash(&hash).await? {
             Some(_) => Ok(Caller {
                 token_hash: hash,
                 is_admin: false,

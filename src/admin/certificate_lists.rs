@@ -24,13 +24,15 @@ pub async fn list(
         None => {
             state
                 .store
-                .certificates_page(page.after.as_deref(), page.limit)
+                .certs()
+                .page(page.after.as_deref(), page.limit)
                 .await?
         }
         Some((filter, _)) => {
             state
                 .store
-                .certificates_page_where(filter, page.after.as_deref(), page.limit)
+                .certs()
+                .page_where(filter, page.after.as_deref(), page.limit)
                 .await?
         }
     };
@@ -111,7 +113,8 @@ async fn owner_hash(state: &AdminState, caller: &Caller, owner: &str) -> Result<
         "admin" => state.admin_hash().await,
         name => state
             .store
-            .list_tokens()
+            .tokens()
+            .list()
             .await?
             .into_iter()
             .find(|t| t.name == name)
@@ -132,7 +135,8 @@ pub(super) async fn name_owners(
     let admin = state.admin_hash().await?;
     let tokens: HashMap<String, String> = state
         .store
-        .list_tokens()
+        .tokens()
+        .list()
         .await?
         .into_iter()
         .map(|t| (t.token_hash, t.name))

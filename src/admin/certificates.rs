@@ -105,7 +105,7 @@ async fn create(
     let email = options.email.as_deref().map(validate::email).transpose()?;
     let directory_url = directory_for(&state, &caller, issuer, &options)?;
     let profile = profile_for(&state, directory_url.as_deref(), options.profile.as_deref()).await?;
-    if state.store.get_certificate(&cert_name).await?.is_some() {
+    if state.store.certs().get(&cert_name).await?.is_some() {
         return Err(name_taken(&cert_name));
     }
     let now = timefmt::now_string();
@@ -273,7 +273,8 @@ pub async fn show(
     let chain = flag(&query, "chain")?;
     let (record, key) = state
         .store
-        .get_certificate_with_key(&name)
+        .certs()
+        .get_with_key(&name)
         .await?
         .ok_or_else(|| not_found(&name))?;
     let owner = caller.owns(&record.owner_token_hash);
@@ -312,7 +313,8 @@ pub async fn status(
 ) -> Result<Json<GenerationStatus>, ApiError> {
     state
         .store
-        .get_status(&name)
+        .certs()
+        .generation_status(&name)
         .await?
         .map(Json)
         .ok_or_else(|| {
@@ -330,12 +332,13 @@ pub async fn renew(
 ) -> Result<impl IntoResponse, ApiError> {
     let record = state
         .store
-        .get_certificate(&name)
+        .certs()
+        .get(&name)
         .await?
         .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;
     state.lifecycle.renew(&name, "renewal requested").await?;
-    let current = state.store.get_status(&name).await?;
+    let current = state.store.certs().generation_status(&name).await?;
     let word = current.map_or("pending", |s| s.status.as_str());
     tracing::info!(cert_name = %name, "renewal requested");
     Ok(accepted(&name, word))
@@ -395,7 +398,8 @@ pub async fn revoke(
     };
     let record = state
         .store
-        .get_certificate(&name)
+        .certs()
+        .get(&name)
         .await?
         .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;
@@ -412,7 +416,7 @@ pub async fn revoke(
             RevokeError::Storage(e) => e.into(),
         })?;
     tracing::info!(cert_name = %name, reason = reason.as_str(), renewal = ?begin, "certificate revoked");
-    let current = state.store.get_status(&name).await?;
+    let current = state.store.certs().generation_status(&name).await?;
     let word = current.map_or("pending", |s| s.status.as_str());
     Ok(accepted(&name, word))
 }
@@ -427,7 +431,8 @@ pub async fn remove(
     let force = flag(&query, "force")?;
     let record = state
         .store
-        .get_certificate(&name)
+        .certs()
+        .get(&name)
         .await?
         .ok_or_else(|| not_found(&name))?;
     caller.require_owner(&record.owner_token_hash, "this certificate")?;

@@ -16,7 +16,7 @@ pub async fn instances(
     caller: Caller,
 ) -> Result<Json<Vec<InstanceInfo>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.store.live_instances().await?))
+    Ok(Json(state.store.cluster().live_instances().await?))
 }
 
 /// `GET /events/`: the newest lifecycle events of the cluster, newest first.
@@ -25,5 +25,5 @@ pub async fn events(
     caller: Caller,
 ) -> Result<Json<Vec<RecentEvent>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.store.recent_events().await?))
+    Ok(Json(state.store.cluster().recent_events().await?))
 }

@@ -30,7 +30,7 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
 /// series from memory (the edge tables keep them current), so a scrape costs no Redis round
 /// trip per certificate.
 async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFigures> {
-    let by_status = state.store.status_counts().await?;
+    let by_status = state.store.certs().status_counts().await?;
     Ok(CertificateFigures {
         by_status,
         series: state.certificate_series.snapshot(),

@@ -88,7 +88,7 @@ impl AdminState {
         if let Some(hash) = self.admin_owner.get() {
             return Ok(hash.to_owned());
         }
-        match self.store.admin_token_hash().await? {
+        match self.store.tokens().admin_hash().await? {
             Some(hash) => {
                 self.admin_owner.learn(hash.clone());
                 Ok(hash)

@@ -18,7 +18,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let patterns = state.store.on_demand_patterns().await?;
+    let patterns = state.store.on_demand().patterns().await?;
     Ok(Json(json!({
         "enabled": state.config.on_demand.is_some(),
         "patterns": patterns,
@@ -33,7 +33,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
     let pattern = on_demand::pattern(&raw)?;
-    if state.store.on_demand_patterns().await?.contains(&pattern) {
+    if state.store.on_demand().patterns().await?.contains(&pattern) {
         Ok(Json(json!({ "pattern": pattern })))
     } else {
         Err(ApiError::NotFound(format!(

@@ -105,7 +105,7 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
         validate_upstreams::health_check(check)?;
     }
     if let Some(cert_name) = &body.cert_name {
-        let Some(cert) = state.store.get_certificate(cert_name).await? else {
+        let Some(cert) = state.store.certs().get(cert_name).await? else {
             return Err(ApiError::unavailable(
                 "cert_name",
                 format!("no certificate named {cert_name:?}"),
@@ -145,7 +145,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::invalid("hostname", "missing field `hostname`"))?;
     let hostname = validate::hostname(raw)?;
     let checked = check(&state, &caller, &body).await?;
-    if state.store.get_route(&hostname).await?.is_some() {
+    if state.store.routes().get(&hostname).await?.is_some() {
         return Err(route_exists(&hostname));
     }
     let now = timefmt::now_string();
@@ -199,7 +199,7 @@ fn route_exists(hostname: &str) -> ApiError {
 /// The normalised hostname from the path and its route, or `404`.
 async fn route_for(state: &AdminState, hostname: &str) -> Result<(String, Route), ApiError> {
     let host = hostname.to_ascii_lowercase();
-    match state.store.get_route(&host).await? {
+    match state.store.routes().get(&host).await? {
         Some(route) => Ok((host, route)),
         None => Err(ApiError::NotFound(format!("no route for {host:?}"))),
     }
@@ -214,7 +214,8 @@ pub async fn list(
     let page = Page::from_query(&query)?;
     let found = state
         .store
-        .routes_page(page.after.as_deref(), page.limit)
+        .routes()
+        .page(page.after.as_deref(), page.limit)
         .await?;
     let views: Vec<Value> = found.items.iter().map(|r| view(r, &caller)).collect();
     Ok(page.answer("/proxies/", views, found.next_after))

@@ -55,7 +55,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(state.store.list_tokens().await?))
+    Ok(Json(state.store.tokens().list().await?))
 }
 
 /// `DELETE /tokens/{name}` → `204`.
@@ -82,7 +82,8 @@ pub async fn whoami(
     } else {
         state
             .store
-            .list_tokens()
+            .tokens()
+            .list()
             .await?
             .into_iter()
             .find(|t| t.token_hash == caller.token_hash)

@@ -72,8 +72,8 @@ impl Guard {
 
     async fn read_tokens(&self) -> StoreResult<KnownTokens> {
         Ok(KnownTokens {
-            named: self.store.list_tokens().await?,
-            generated_admin: self.store.admin_token_hash().await?,
+            named: self.store.tokens().list().await?,
+            generated_admin: self.store.tokens().admin_hash().await?,
         })
     }
 
@@ -84,7 +84,7 @@ impl Guard {
         // Read before the epoch: if the epoch is still the known one afterwards, Redis had not
         // lost its data when the tokens were read, so they are safe to write back later.
         let tokens = self.read_tokens().await;
-        let current = self.store.epoch().await?;
+        let current = self.store.cluster().epoch().await?;
         if known.is_some() && current == known {
             match tokens {
                 Ok(tokens) => *self.tokens.lock().expect("tokens lock") = tokens,

@@ -105,7 +105,7 @@ impl HttpEdge {
         if (method != Method::GET && method != Method::HEAD) || !valid_token(token) {
             return text(StatusCode::NOT_FOUND, "not found");
         }
-        match self.store.get_challenge(token).await {
+        match self.store.acme().http_challenge(token).await {
             Ok(Some(key_authorization)) => {
                 let body = Full::new(Bytes::from(key_authorization.expose().to_owned()));
                 let mut response = Response::new(body.map_err(|never| match never {}).boxed());

@@ -65,7 +65,7 @@ impl EdgeTables {
         *self.during_load.lock().expect("load record lock") = Some(Vec::new());
         // Read before the snapshot: what is logged meanwhile is applied again at the next
         // catch-up (harmless), and nothing is missed.
-        let head = match self.store.change_log_head().await {
+        let head = match self.store.cluster().change_log_head().await {
             Ok(head) => head,
             Err(e) => {
                 self.stop_recording();
@@ -99,7 +99,7 @@ impl EdgeTables {
         let mut applied = 0;
         loop {
             let cursor = self.log_cursor.lock().expect("log cursor lock").clone();
-            let changes = match self.store.changes_after(&cursor, BATCH).await? {
+            let changes = match self.store.cluster().changes_after(&cursor, BATCH).await? {
                 ChangesAfter::Gap => {
                     tracing::info!("the change log does not reach back to this instance's last read; reloading in full");
                     self.load_all().await?;
@@ -143,10 +143,11 @@ impl EdgeTables {
     async fn read_snapshot(
         &self,
     ) -> StoreResult<(Vec<crate::routes::model::Route>, Vec<Arc<ServedCert>>)> {
-        let routes = self.store.list_routes().await?;
+        let routes = self.store.routes().list().await?;
         let certs: Vec<Arc<ServedCert>> = self
             .store
-            .list_certificates_with_keys(self.cache_size)
+            .certs()
+            .list_with_keys(self.cache_size)
             .await?
             .iter()
             .filter_map(|(record, key)| {
@@ -165,10 +166,10 @@ impl EdgeTables {
     async fn read_series(
         &self,
     ) -> StoreResult<Option<Vec<crate::certs::model::CertificateRecord>>> {
-        if !self.series.wants(self.store.certificate_count().await?) {
+        if !self.series.wants(self.store.certs().count().await?) {
             return Ok(None);
         }
-        Ok(Some(self.store.list_certificates().await?))
+        Ok(Some(self.store.certs().list().await?))
     }
 
     /// Re-reads one changed certificate or route and swaps it in (or out).
@@ -180,7 +181,7 @@ impl EdgeTables {
         }
         let _in_order = self.one_apply.lock().await;
         match change {
-            Change::Certificate(name) => match self.store.get_certificate_with_key(name).await {
+            Change::Certificate(name) => match self.store.certs().get_with_key(name).await {
                 Ok(Some((record, key))) => {
                     self.series.upsert(&record);
                     match ServedCert::from_record(&record, key.as_ref().map(|k| k.expose())) {
@@ -196,7 +197,7 @@ impl EdgeTables {
                     tracing::warn!(cert_name = %name, error = %e, "cannot reload certificate; keeping the served one")
                 }
             },
-            Change::Route(host) => match self.store.get_route(host).await {
+            Change::Route(host) => match self.store.routes().get(host).await {
                 Ok(Some(route)) => {
                     self.certs.forget_unknown([host.as_str()]);
                     self.routes.upsert(route);

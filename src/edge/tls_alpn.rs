@@ -83,7 +83,7 @@ pub async fn answer(start: StartHandshake<TcpStream>, identifier: Option<String>
     let Some(identifier) = identifier else {
         return;
     };
-    let pem = match store.get_tls_alpn_challenge(&identifier).await {
+    let pem = match store.acme().tls_alpn_challenge(&identifier).await {
         Ok(Some(pem)) => pem,
         Ok(None) => {
             tracing::debug!(identifier, "acme-tls/1 handshake with no challenge pending");

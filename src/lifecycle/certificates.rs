@@ -94,7 +94,7 @@ impl Lifecycle {
     ) -> StoreResult<Deleted> {
         let store = &self.inner.store;
         let name = &record.cert_name;
-        let routes = store.routes_using_certificate(name).await?;
+        let routes = store.routes().using_certificate(name).await?;
         if !routes.is_empty() && !force {
             return Ok(Deleted::InUse(routes));
         }

@@ -93,7 +93,7 @@ impl Lifecycle {
             MarkGenerating::NotRunning => return store.remove_job(name).await,
             MarkGenerating::LeaseLost => return Ok(()),
         };
-        let Some(mut record) = store.get_certificate(name).await? else {
+        let Some(mut record) = store.certs().get(name).await? else {
             return store.remove_job(name).await;
         };
         tracing::info!(cert_name = name, issuer = %record.issuer, attempt, domains = record.domains.len(), "generation started");
@@ -170,7 +170,7 @@ impl Lifecycle {
         store
             .finish_generation(name, state, message, &now, retention)
             .await?;
-        if let Ok(Some(status)) = store.get_status(name).await {
+        if let Ok(Some(status)) = store.certs().generation_status(name).await {
             self.inner.finished.remember(name, status, retention);
         }
         self.announce(Change::Certificate(name.to_owned())).await;

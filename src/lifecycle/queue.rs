@@ -47,7 +47,7 @@ impl Lifecycle {
                 };
                 // The lane is chosen by the record's issuer (ACME when it cannot be read: the
                 // job then finds out for itself).
-                let kind = match lifecycle.inner.store.get_certificate(&name).await {
+                let kind = match lifecycle.inner.store.certs().get(&name).await {
                     Ok(Some(record)) => record.issuer,
                     _ => IssuerKind::Acme,
                 };
@@ -61,7 +61,7 @@ impl Lifecycle {
                 drop(permit);
                 drop(queued);
                 // A renewal requested while this run was finishing found the name still local.
-                if let Ok(Some(s)) = lifecycle.inner.store.get_status(&name).await {
+                if let Ok(Some(s)) = lifecycle.inner.store.certs().generation_status(&name).await {
                     if s.status == GenerationState::Pending {
                         lifecycle.enqueue(&name);
                     }

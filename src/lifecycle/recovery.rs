@@ -20,7 +20,7 @@ impl Lifecycle {
                     }
                 };
             }
-            if let Ok(names) = self.inner.store.job_names().await {
+            if let Ok(names) = self.inner.store.certs().queued().await {
                 for name in names {
                     self.enqueue(&name);
                 }

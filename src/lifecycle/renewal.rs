@@ -65,8 +65,8 @@ impl Lifecycle {
         let now = OffsetDateTime::now_utc();
         let now_text = timefmt::now_string();
         let ari_on = self.inner.config.acme.ari;
-        let names = store.due_certificates(now, PASS_BATCH).await?;
-        let records = store.get_certificates(&names).await?;
+        let names = store.certs().due(now, PASS_BATCH).await?;
+        let records = store.certs().get_many(&names).await?;
         let mut to_poll: Vec<CertificateRecord> = Vec::new();
         for (name, record) in names.iter().zip(records) {
             let Some(record) = record else {
@@ -132,7 +132,7 @@ impl Lifecycle {
                     .await;
             });
         }
-        store.earliest_event().await
+        store.certs().earliest_event().await
     }
 
     /// Puts `record` in the renewal index at its next event (or takes it out).
@@ -150,7 +150,7 @@ impl Lifecycle {
 
     /// [`Self::reindex`] from the stored record (after a write that changed a few fields).
     pub(super) async fn reindex_name(&self, name: &str) -> StoreResult<()> {
-        match self.inner.store.get_certificate(name).await? {
+        match self.inner.store.certs().get(name).await? {
             Some(record) => self.reindex(&record).await,
             None => self.inner.store.index_renewal(name, None).await,
         }

@@ -25,13 +25,13 @@ impl Lifecycle {
         }
         let ari_on = self.inner.config.acme.ari;
         let now = OffsetDateTime::now_utc();
-        let names = store.certificate_names().await?;
+        let names = store.certs().names().await?;
         let mut scheduled: HashSet<String> = HashSet::new();
         for chunk in names.chunks(CHUNK) {
             let mut entries = Vec::new();
             let mut owners = Vec::new();
             let mut named = Vec::new();
-            for record in store.get_certificates(chunk).await?.into_iter().flatten() {
+            for record in store.certs().get_many(chunk).await?.into_iter().flatten() {
                 for domain in &record.domains {
                     named.push((domain.clone(), record.owner_token_hash.clone()));
                 }
@@ -50,7 +50,8 @@ impl Lifecycle {
             store.index_claim_children(&named).await?;
         }
         let routed: Vec<(String, String)> = store
-            .list_routes()
+            .routes()
+            .list()
             .await?
             .into_iter()
             .map(|r| (r.hostname, r.owner_token_hash))
@@ -58,7 +59,7 @@ impl Lifecycle {
         for chunk in routed.chunks(CHUNK) {
             store.index_claim_children(chunk).await?;
         }
-        for (name, _) in store.renewal_index_entries().await? {
+        for (name, _) in store.certs().renewal_entries().await? {
             if !scheduled.contains(&name) {
                 store.index_renewal(&name, None).await?;
             }
@@ -76,7 +77,8 @@ impl Lifecycle {
     async fn resume_if_orphaned(&self, name: &str) -> StoreResult<()> {
         let store = &self.inner.store;
         let running = store
-            .get_status(name)
+            .certs()
+            .generation_status(name)
             .await?
             .is_some_and(|s| s.status.is_running());
         if running {

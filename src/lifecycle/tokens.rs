@@ -35,7 +35,7 @@ impl Lifecycle {
 /// `owner` then knows.
 pub async fn bootstrap_admin_token(store: StoreWriter, owner: Arc<AdminOwner>) {
     loop {
-        match store.admin_token_hash().await {
+        match store.tokens().admin_hash().await {
             Ok(Some(hash)) => {
                 owner.learn(hash);
                 return;

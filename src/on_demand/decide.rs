@@ -111,14 +111,15 @@ impl OnDemand {
         }
         let store = &self.inner.store;
         if store
-            .on_demand_backing_off(host)
+            .on_demand()
+            .backing_off(host)
             .await
             .map_err(unavailable)?
         {
             return Err(Outcome::BackedOff);
         }
         let name = cert_name_for(host);
-        let existing = store.get_certificate(&name).await.map_err(unavailable)?;
+        let existing = store.certs().get(&name).await.map_err(unavailable)?;
         if existing
             .as_ref()
             .is_some_and(|r| r.status != CertStatus::Failed)
@@ -207,7 +208,7 @@ impl OnDemand {
             return Ok(false);
         };
         let store = &self.inner.store;
-        if let Some(answer) = store.on_demand_asked(host).await? {
+        if let Some(answer) = store.on_demand().asked(host).await? {
             return Ok(answer);
         }
         let allowed = asker.allows(host).await;
@@ -228,7 +229,7 @@ impl OnDemand {
                 return Ok(patterns.clone());
             }
         }
-        let patterns = Arc::new(self.inner.store.on_demand_patterns().await?);
+        let patterns = Arc::new(self.inner.store.on_demand().patterns().await?);
         *self.inner.patterns.lock().expect("patterns") = Some((Instant::now(), patterns.clone()));
         Ok(patterns)
     }
@@ -264,8 +265,8 @@ impl OnDemand {
         let store = &self.inner.store;
         // The lock first, then the record: the holder writes the record before it lets go of
         // the lock, so "no lock, then no record" means nobody is ordering.
-        let ordering = store.on_demand_order_locked(host).await.unwrap_or(true);
-        if let Ok(Some(status)) = store.get_status(name).await {
+        let ordering = store.on_demand().order_locked(host).await.unwrap_or(true);
+        if let Ok(Some(status)) = store.certs().generation_status(name).await {
             let failed_now = status.status == GenerationState::Failed
                 && status
                     .finished_at
@@ -283,7 +284,7 @@ impl OnDemand {
             }
             return None;
         }
-        match store.get_certificate(name).await {
+        match store.certs().get(name).await {
             Ok(None) if !ordering => Some(Outcome::NotReady),
             _ => None,
         }

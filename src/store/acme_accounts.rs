@@ -7,7 +7,8 @@ use fred::prelude::{Expiration, KeysInterface, SetOptions, SetsInterface};
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store, StoreResult, StoreWriter};
+use super::reads::AcmeReads;
+use super::{decode, encode, StoreResult, StoreWriter};
 use crate::secret::Secret;
 
 /// What an operator may see of an ACME account (`GET /acme/accounts`): enough to pin RFC 8657
@@ -24,9 +25,9 @@ pub struct AcmeAccountInfo {
     pub created_at: String,
 }
 
-impl Store {
+impl AcmeReads<'_> {
     /// Every recorded account, by directory then e-mail.
-    pub async fn list_acme_accounts(&self) -> StoreResult<Vec<AcmeAccountInfo>> {
+    pub async fn accounts(self) -> StoreResult<Vec<AcmeAccountInfo>> {
         let ids: Vec<String> = self.client.smembers(self.keys.acme_accounts()).await?;
         let mut accounts = Vec::new();
         for id in ids {
@@ -41,7 +42,7 @@ impl Store {
     }
 
     /// The stored credentials (JSON, secret: it holds the account key).
-    pub async fn get_acme_account(&self, id: &str) -> StoreResult<Option<Secret>> {
+    pub async fn account(self, id: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.acme_account(id)).await?;
         Ok(value.map(Secret::new))
     }

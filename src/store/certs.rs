@@ -7,7 +7,8 @@
 
 use fred::prelude::{HashesInterface, KeysInterface, LuaInterface, SetsInterface};
 
-use super::{decode, encode, Store, StoreResult, StoreWriter};
+use super::reads::CertReads;
+use super::{decode, encode, StoreResult, StoreWriter};
 use crate::certs::model::{CertificateRecord, GenerationStatus};
 use crate::secret::Secret;
 
@@ -45,17 +46,17 @@ end
 return 'stored'
 "#;
 
-impl Store {
+impl CertReads<'_> {
     /// The record, or `None` if no certificate has that name.
-    pub async fn get_certificate(&self, name: &str) -> StoreResult<Option<CertificateRecord>> {
+    pub async fn get(self, name: &str) -> StoreResult<Option<CertificateRecord>> {
         let key = self.keys.cert(name);
         let json: Option<String> = self.client.hget(&key, "record").await?;
         json.map(|j| decode(&key, &j)).transpose()
     }
 
     /// The record and its private key (absent until the first issuance completes).
-    pub async fn get_certificate_with_key(
-        &self,
+    pub async fn get_with_key(
+        self,
         name: &str,
     ) -> StoreResult<Option<(CertificateRecord, Option<Secret>)>> {
         let key = self.keys.cert(name);
@@ -70,7 +71,7 @@ impl Store {
     }
 
     /// Every certificate name in the index, sorted.
-    pub async fn certificate_names(&self) -> StoreResult<Vec<String>> {
+    pub async fn names(self) -> StoreResult<Vec<String>> {
         let mut names: Vec<String> = self.client.smembers(self.keys.cert_index()).await?;
         names.sort();
         Ok(names)
@@ -78,8 +79,8 @@ impl Store {
 
     /// Every certificate record, sorted by name. Index entries without a record (left by a crash
     /// between the two writes) are skipped.
-    pub async fn list_certificates(&self) -> StoreResult<Vec<CertificateRecord>> {
-        let names = self.certificate_names().await?;
+    pub async fn list(self) -> StoreResult<Vec<CertificateRecord>> {
+        let names = self.certs().names().await?;
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -98,11 +99,11 @@ impl Store {
     }
 
     /// Every certificate with its private key, for warming the edge's cache; at most `limit`.
-    pub async fn list_certificates_with_keys(
-        &self,
+    pub async fn list_with_keys(
+        self,
         limit: usize,
     ) -> StoreResult<Vec<(CertificateRecord, Option<Secret>)>> {
-        let mut names = self.certificate_names().await?;
+        let mut names = self.certs().names().await?;
         names.truncate(limit);
         let mut out = Vec::with_capacity(names.len());
         for chunk in names.chunks(1000) {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use fred::prelude::{Expiration, KeysInterface};
 
+use super::reads::AcmeReads;
 use super::{Store, StoreResult, StoreWriter};
 use crate::secret::Secret;
 
@@ -23,9 +24,11 @@ impl Store {
             .await?;
         Ok(())
     }
+}
 
+impl AcmeReads<'_> {
     /// The key authorization for http-01 `token`, if one is stored.
-    pub async fn get_challenge(&self, token: &str) -> StoreResult<Option<Secret>> {
+    pub async fn http_challenge(self, token: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.challenge(token)).await?;
         Ok(value.map(Secret::new))
     }

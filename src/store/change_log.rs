@@ -6,7 +6,8 @@
 
 use fred::prelude::LuaInterface;
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::ClusterReads;
+use super::{StoreResult, StoreWriter};
 
 /// Entries kept (approximately: `MAXLEN ~`).
 pub const KEEP: usize = 100_000;
@@ -64,15 +65,15 @@ pub enum ChangesAfter {
     Gap,
 }
 
-impl Store {
+impl ClusterReads<'_> {
     /// The id of the newest logged change (`START` when none is).
-    pub async fn change_log_head(&self) -> StoreResult<String> {
+    pub async fn change_log_head(self) -> StoreResult<String> {
         let keys = vec![self.keys.change_log()];
         Ok(self.client.eval(HEAD, keys, Vec::<String>::new()).await?)
     }
 
     /// Up to `limit` changes logged after `cursor`.
-    pub async fn changes_after(&self, cursor: &str, limit: usize) -> StoreResult<ChangesAfter> {
+    pub async fn changes_after(self, cursor: &str, limit: usize) -> StoreResult<ChangesAfter> {
         let keys = vec![self.keys.change_log()];
         let flat: Vec<String> = self
             .client

@@ -15,7 +15,8 @@ use std::net::IpAddr;
 
 use fred::prelude::{HashesInterface, LuaInterface};
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::CertReads;
+use super::{StoreResult, StoreWriter};
 
 /// Claims `KEYS[1]` for `ARGV[1]` as reference `ARGV[2]` (`ARGV[3]` = '1': the admin, who may
 /// name anything). 0: another owner holds it.
@@ -125,9 +126,9 @@ fn covering_wildcard(host: &str) -> Option<String> {
     parent.contains('.').then(|| format!("*.{parent}"))
 }
 
-impl Store {
+impl CertReads<'_> {
     /// Names of the certificates that name `hostname` (from its claim), for on-demand loading.
-    pub async fn certificates_naming(&self, hostname: &str) -> StoreResult<Vec<String>> {
+    pub async fn naming(self, hostname: &str) -> StoreResult<Vec<String>> {
         let fields: Vec<String> = self.client.hkeys(self.keys.claim(hostname)).await?;
         Ok(fields
             .into_iter()

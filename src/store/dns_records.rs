@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::prelude::HashesInterface;
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::AcmeReads;
+use super::{StoreResult, StoreWriter};
 
 fn now_seconds() -> u64 {
     SystemTime::now()
@@ -19,10 +20,10 @@ fn field(name: &str, value: &str) -> String {
     format!("{name} {value}")
 }
 
-impl Store {
+impl AcmeReads<'_> {
     /// Records noted more than `older_than` ago, as `(name, value)`.
     pub async fn stale_dns_records(
-        &self,
+        self,
         older_than: Duration,
     ) -> StoreResult<Vec<(String, String)>> {
         let all: HashMap<String, String> = self.client.hgetall(self.keys.dns_records()).await?;

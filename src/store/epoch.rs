@@ -7,7 +7,8 @@
 
 use fred::prelude::{Expiration, KeysInterface, LuaInterface, SetOptions, SetsInterface};
 
-use super::{encode, Store, StoreResult, StoreWriter};
+use super::reads::ClusterReads;
+use super::{encode, StoreResult, StoreWriter};
 use crate::certs::model::CertificateRecord;
 use crate::routes::Route;
 use crate::secret::Secret;
@@ -18,9 +19,9 @@ redis.call('HSET', KEYS[1], 'record', ARGV[1], 'private_key', ARGV[2])
 return 1
 "#;
 
-impl Store {
+impl ClusterReads<'_> {
     /// The epoch now in Redis (`None`: Redis lost its data).
-    pub async fn epoch(&self) -> StoreResult<Option<String>> {
+    pub async fn epoch(self) -> StoreResult<Option<String>> {
         Ok(self
             .client
             .get(format!("{}epoch", self.keys.prefix()))

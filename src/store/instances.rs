@@ -6,7 +6,8 @@ use std::time::Duration;
 use fred::prelude::{KeysInterface, SetsInterface};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::ClusterReads;
+use super::{StoreResult, StoreWriter};
 
 /// What an instance says of itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,9 +28,9 @@ pub struct InstanceInfo {
     pub admin_addr: String,
 }
 
-impl Store {
+impl ClusterReads<'_> {
     /// Instances whose heartbeat has not expired, by id; expired ones leave the index.
-    pub async fn live_instances(&self) -> StoreResult<Vec<InstanceInfo>> {
+    pub async fn live_instances(self) -> StoreResult<Vec<InstanceInfo>> {
         let mut ids: Vec<String> = self.client.smembers(self.keys.instances()).await?;
         ids.sort();
         let mut live = Vec::new();

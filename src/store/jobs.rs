@@ -6,11 +6,12 @@
 
 use fred::prelude::SetsInterface;
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::CertReads;
+use super::{StoreResult, StoreWriter};
 
-impl Store {
+impl CertReads<'_> {
     /// The certificates with a generation queued or running.
-    pub async fn job_names(&self) -> StoreResult<Vec<String>> {
+    pub async fn queued(self) -> StoreResult<Vec<String>> {
         Ok(self.client.smembers(self.keys.jobs()).await?)
     }
 }

@@ -1,6 +1,8 @@
 //! Redis storage (fred): every piece of certgate's state, under `REDIS_KEY_PREFIX`.
 //!
-//! [`Store`] is a cheap `Clone` handle for reads. Every method that changes something is on
+//! [`Store`] is a cheap `Clone` handle for reads, grouped by concept behind its read handles
+//! (`store.certs()`, `store.routes()`, `store.tokens()`, `store.acme()`, `store.cluster()`,
+//! `store.on_demand()`; [`reads`]). Every method that changes something is on
 //! [`StoreWriter`], the write handle `Store::writer` gives: the lifecycle (the one writer of
 //! certificates, routes and tokens) holds one, and so do the named exceptions — the cluster's
 //! data-loss guard, change log and heartbeat, the ACME issuer's working state (accounts,
@@ -8,8 +10,8 @@
 //! back-off). The layering test (`src/layering.rs`) fails when any other module takes one. No
 //! raw Redis client leaves this module.
 //!
-//! Each concept has its own file with its `impl Store` (reads) and `impl StoreWriter` (writes)
-//! blocks: certificates and their keys, generation status and pending jobs, leases, tokens,
+//! Each concept has its own file with its reads (`impl CertReads`, …) and its writes
+//! (`impl StoreWriter`): certificates and their keys, generation status and pending jobs, leases, tokens,
 //! hostname claims, routes. The key schema is in [`keys`] and `docs/storage.md`; everything one atomic
 //! write touches shares a hash tag, so the schema works on Redis Cluster unchanged.
 
@@ -46,6 +48,7 @@ pub mod keys;
 pub mod leases;
 pub mod name_pages;
 pub mod on_demand;
+pub mod reads;
 pub mod recent_events;
 pub mod record_patch;
 pub mod renewal_index;

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use fred::prelude::{KeysInterface, SetsInterface, SortedSetsInterface};
 
+use super::reads::{CertReads, RouteReads};
 use super::{decode, Store, StoreResult, StoreWriter};
 use crate::certs::model::CertificateRecord;
 use crate::routes::Route;
@@ -89,40 +90,6 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` certificates with this status and/or owner whose names sort after
-    /// `after`: walked in the owner's index (else the status's), so a page reads only its own
-    /// records; with both filters a page may hold fewer than `limit`.
-    pub async fn certificates_page_where(
-        &self,
-        filter: &CertFilter,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<CertificateRecord>> {
-        let ordered = match (&filter.owner, filter.status) {
-            (Some(hash), _) => self.keys.certs_owned_by(hash),
-            (None, Some(status)) => self
-                .keys
-                .certs_with_status(super::status_counts::field(status)),
-            (None, None) => self.listed_keys(Listed::Certificates).1,
-        };
-        let (names, next_after) = self.page_names_in(ordered, after, limit).await?;
-        let items = self
-            .get_certificates(&names)
-            .await?
-            .into_iter()
-            .flatten()
-            // An index entry a concurrent write has not yet moved is left out, never shown wrong.
-            .filter(|r| {
-                filter.status.is_none_or(|s| r.status == s)
-                    && filter
-                        .owner
-                        .as_ref()
-                        .is_none_or(|hash| r.owner_token_hash == *hash)
-            })
-            .collect();
-        Ok(Page { items, next_after })
-    }
-
     /// Up to `limit` names after `after` (from the start: `None`) and whether more follow.
     async fn page_names(
         &self,
@@ -151,25 +118,65 @@ impl Store {
         let next_after = more.then(|| names.last().cloned()).flatten();
         Ok((names, next_after))
     }
+}
+
+impl CertReads<'_> {
+    /// Up to `limit` certificates with this status and/or owner whose names sort after
+    /// `after`: walked in the owner's index (else the status's), so a page reads only its own
+    /// records; with both filters a page may hold fewer than `limit`.
+    pub async fn page_where(
+        self,
+        filter: &CertFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<CertificateRecord>> {
+        let ordered = match (&filter.owner, filter.status) {
+            (Some(hash), _) => self.keys.certs_owned_by(hash),
+            (None, Some(status)) => self
+                .keys
+                .certs_with_status(super::status_counts::field(status)),
+            (None, None) => self.listed_keys(Listed::Certificates).1,
+        };
+        let (names, next_after) = self.page_names_in(ordered, after, limit).await?;
+        let items = self
+            .certs()
+            .get_many(&names)
+            .await?
+            .into_iter()
+            .flatten()
+            // An index entry a concurrent write has not yet moved is left out, never shown wrong.
+            .filter(|r| {
+                filter.status.is_none_or(|s| r.status == s)
+                    && filter
+                        .owner
+                        .as_ref()
+                        .is_none_or(|hash| r.owner_token_hash == *hash)
+            })
+            .collect();
+        Ok(Page { items, next_after })
+    }
 
     /// Up to `limit` certificates whose names sort after `after`.
-    pub async fn certificates_page(
-        &self,
+    pub async fn page(
+        self,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<CertificateRecord>> {
         let (names, next_after) = self.page_names(Listed::Certificates, after, limit).await?;
         let items = self
-            .get_certificates(&names)
+            .certs()
+            .get_many(&names)
             .await?
             .into_iter()
             .flatten()
             .collect();
         Ok(Page { items, next_after })
     }
+}
 
+impl RouteReads<'_> {
     /// Up to `limit` routes whose hostnames sort after `after`.
-    pub async fn routes_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Page<Route>> {
+    pub async fn page(self, after: Option<&str>, limit: usize) -> StoreResult<Page<Route>> {
         let (hosts, next_after) = self.page_names(Listed::Routes, after, limit).await?;
         let mut items = Vec::with_capacity(hosts.len());
         if !hosts.is_empty() {

@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::prelude::{Expiration, HashesInterface, KeysInterface, LuaInterface, SetsInterface};
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::OnDemandReads;
+use super::{StoreResult, StoreWriter};
 
 /// Admits one more order if fewer than `ARGV[2]` were admitted in the last minute (a sliding
 /// window of timestamps in a sorted set); `1` when admitted.
@@ -39,28 +40,28 @@ fn now_millis() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-impl Store {
+impl OnDemandReads<'_> {
     /// Every allow pattern, sorted.
-    pub async fn on_demand_patterns(&self) -> StoreResult<Vec<String>> {
+    pub async fn patterns(self) -> StoreResult<Vec<String>> {
         let mut patterns: Vec<String> = self.client.smembers(self.keys.on_demand_allow()).await?;
         patterns.sort();
         Ok(patterns)
     }
 
     /// The ask URL's remembered answer for `name`: `Some(true)` allowed, `Some(false)` refused.
-    pub async fn on_demand_asked(&self, name: &str) -> StoreResult<Option<bool>> {
+    pub async fn asked(self, name: &str) -> StoreResult<Option<bool>> {
         let answer: Option<String> = self.client.get(self.keys.on_demand_ask(name)).await?;
         Ok(answer.map(|a| a == "allow"))
     }
 
     /// Whether some handshake holds the right to order `name`.
-    pub async fn on_demand_order_locked(&self, name: &str) -> StoreResult<bool> {
+    pub async fn order_locked(self, name: &str) -> StoreResult<bool> {
         let n: i64 = self.client.exists(self.keys.on_demand_order(name)).await?;
         Ok(n > 0)
     }
 
     /// Whether `name` is backing off after a failed on-demand issuance.
-    pub async fn on_demand_backing_off(&self, name: &str) -> StoreResult<bool> {
+    pub async fn backing_off(self, name: &str) -> StoreResult<bool> {
         let until: Option<i64> = self
             .client
             .hget(self.keys.on_demand_backoff(name), "until")

@@ -5,7 +5,8 @@
 use fred::prelude::LuaInterface;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::ClusterReads;
+use super::{StoreResult, StoreWriter};
 
 /// Events kept.
 pub const KEEP: i64 = 100;
@@ -35,9 +36,9 @@ return 1
 
 const READ: &str = "return redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)";
 
-impl Store {
+impl ClusterReads<'_> {
     /// The newest events, newest first.
-    pub async fn recent_events(&self) -> StoreResult<Vec<RecentEvent>> {
+    pub async fn recent_events(self) -> StoreResult<Vec<RecentEvent>> {
         let keys = vec![self.keys.recent_events()];
         let texts: Vec<String> = self.client.eval(READ, keys, vec![KEEP.to_string()]).await?;
         Ok(texts

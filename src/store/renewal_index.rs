@@ -10,20 +10,17 @@
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use time::OffsetDateTime;
 
-use super::{decode, Store, StoreResult, StoreWriter};
+use super::reads::CertReads;
+use super::{decode, StoreResult, StoreWriter};
 use crate::certs::model::CertificateRecord;
 
 fn millis(t: OffsetDateTime) -> f64 {
     (t.unix_timestamp_nanos() / 1_000_000) as f64
 }
 
-impl Store {
+impl CertReads<'_> {
     /// Up to `limit` names whose next event is at or before `now`, earliest first.
-    pub async fn due_certificates(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
+    pub async fn due(self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<String>> {
         let names: Vec<String> = self
             .client
             .zrangebyscore(
@@ -38,7 +35,7 @@ impl Store {
     }
 
     /// The earliest next event in the index.
-    pub async fn earliest_event(&self) -> StoreResult<Option<OffsetDateTime>> {
+    pub async fn earliest_event(self) -> StoreResult<Option<OffsetDateTime>> {
         let first: Vec<(String, f64)> = self
             .client
             .zrange(self.keys.renewal_index(), 0, 0, None, false, None, true)
@@ -49,10 +46,7 @@ impl Store {
     }
 
     /// The records of `names` (absent ones: `None`), one pipeline.
-    pub async fn get_certificates(
-        &self,
-        names: &[String],
-    ) -> StoreResult<Vec<Option<CertificateRecord>>> {
+    pub async fn get_many(self, names: &[String]) -> StoreResult<Vec<Option<CertificateRecord>>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -69,7 +63,7 @@ impl Store {
     }
 
     /// The whole index as `(name, next event in ms)`, for repair and tests.
-    pub async fn renewal_index_entries(&self) -> StoreResult<Vec<(String, i64)>> {
+    pub async fn renewal_entries(self) -> StoreResult<Vec<(String, i64)>> {
         let all: Vec<(String, f64)> = self
             .client
             .zrange(self.keys.renewal_index(), 0, -1, None, false, None, true)

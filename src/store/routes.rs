@@ -3,12 +3,13 @@
 use fred::prelude::{KeysInterface, SetsInterface};
 
 use super::name_pages::Listed;
-use super::{decode, Store, StoreResult, StoreWriter};
+use super::reads::RouteReads;
+use super::{decode, StoreResult, StoreWriter};
 use crate::routes::Route;
 
-impl Store {
+impl RouteReads<'_> {
     /// The route of `hostname`, if any.
-    pub async fn get_route(&self, hostname: &str) -> StoreResult<Option<Route>> {
+    pub async fn get(self, hostname: &str) -> StoreResult<Option<Route>> {
         let key = self.keys.route(hostname);
         let json: Option<String> = self.client.get(&key).await?;
         json.map(|j| decode(&key, &j)).transpose()
@@ -16,7 +17,7 @@ impl Store {
 
     /// Every route, sorted by hostname, read in one pipelined round trip. Index entries
     /// without a route (a crash between the two writes) are skipped.
-    pub async fn list_routes(&self) -> StoreResult<Vec<Route>> {
+    pub async fn list(self) -> StoreResult<Vec<Route>> {
         let mut hosts: Vec<String> = self.client.smembers(self.keys.route_index()).await?;
         hosts.sort();
         if hosts.is_empty() {
@@ -37,9 +38,10 @@ impl Store {
     }
 
     /// Hostnames of the routes that serve the named certificate.
-    pub async fn routes_using_certificate(&self, cert_name: &str) -> StoreResult<Vec<String>> {
+    pub async fn using_certificate(self, cert_name: &str) -> StoreResult<Vec<String>> {
         Ok(self
-            .list_routes()
+            .routes()
+            .list()
             .await?
             .into_iter()
             .filter(|r| r.cert_name.as_deref() == Some(cert_name))

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use fred::prelude::{HashesInterface, LuaInterface};
 
-use super::{Store, StoreError, StoreResult, StoreWriter};
+use super::reads::CertReads;
+use super::{StoreError, StoreResult, StoreWriter};
 use crate::certs::model::{GenerationState, GenerationStatus};
 
 /// Starts a new `pending` generation unless one is waiting or running (then the caller joins it).
@@ -66,9 +67,9 @@ pub enum MarkGenerating {
     LeaseLost,
 }
 
-impl Store {
+impl CertReads<'_> {
     /// The latest generation status, or `None` (never created, or retention over).
-    pub async fn get_status(&self, name: &str) -> StoreResult<Option<GenerationStatus>> {
+    pub async fn generation_status(self, name: &str) -> StoreResult<Option<GenerationStatus>> {
         let key = self.keys.cert_status(name);
         let map: HashMap<String, String> = self.client.hgetall(&key).await?;
         if map.is_empty() {

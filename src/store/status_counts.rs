@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use fred::prelude::{SetsInterface, SortedSetsInterface};
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::CertReads;
+use super::{StoreResult, StoreWriter};
 use crate::certs::model::CertStatus;
 
 const ALL: [CertStatus; 4] = [
@@ -28,10 +29,10 @@ pub fn field(status: CertStatus) -> &'static str {
     }
 }
 
-impl Store {
+impl CertReads<'_> {
     /// Certificates by status (`pending`, `active`, `failed`, `expired`): the sizes of the
     /// status indexes, read in one round trip.
-    pub async fn status_counts(&self) -> StoreResult<HashMap<String, i64>> {
+    pub async fn status_counts(self) -> StoreResult<HashMap<String, i64>> {
         let pipeline = self.client.pipeline();
         for status in ALL {
             let _: () = pipeline
@@ -47,7 +48,7 @@ impl Store {
     }
 
     /// How many certificates exist (the name set's size).
-    pub async fn certificate_count(&self) -> StoreResult<usize> {
+    pub async fn count(self) -> StoreResult<usize> {
         let n: i64 = self.client.scard(self.keys.cert_index()).await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
@@ -112,7 +113,7 @@ impl StoreWriter {
                 .map(|(_, status)| status)
                 .collect()
         };
-        let records = self.get_certificates(names).await?;
+        let records = self.certs().get_many(names).await?;
         let suspect: Vec<String> = names
             .iter()
             .zip(&records)
@@ -123,7 +124,7 @@ impl StoreWriter {
             .map(|(_, (name, _))| name.clone())
             .collect();
         // Read again: a record that changed since the batch was read is judged as it is now.
-        let current = self.get_certificates(&suspect).await?;
+        let current = self.certs().get_many(&suspect).await?;
         for (name, record) in suspect.iter().zip(current) {
             let now = record.map(|r| r.status);
             for status in ALL.into_iter().filter(|s| Some(*s) != now) {

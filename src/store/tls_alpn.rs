@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use fred::prelude::KeysInterface;
 
-use super::{Store, StoreResult, StoreWriter};
+use super::reads::AcmeReads;
+use super::{StoreResult, StoreWriter};
 use crate::secret::Secret;
 
-impl Store {
+impl AcmeReads<'_> {
     /// The tls-alpn-01 challenge certificate and key for `identifier`, if one is stored.
-    pub async fn get_tls_alpn_challenge(&self, identifier: &str) -> StoreResult<Option<Secret>> {
+    pub async fn tls_alpn_challenge(self, identifier: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self
             .client
             .get(self.keys.tls_alpn_challenge(identifier))

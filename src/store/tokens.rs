@@ -7,7 +7,8 @@
 use fred::prelude::{Expiration, HashesInterface, KeysInterface, LuaInterface, SetOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{decode, encode, Store, StoreResult, StoreWriter};
+use super::reads::TokenReads;
+use super::{decode, encode, StoreResult, StoreWriter};
 
 /// What is kept of a token: never the token itself.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,9 +37,9 @@ redis.call('HDEL', KEYS[2], info['token_hash'])
 return 1
 "#;
 
-impl Store {
+impl TokenReads<'_> {
     /// The name of the token with this hash, if it exists.
-    pub async fn token_name_by_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
+    pub async fn name_by_hash(self, token_hash: &str) -> StoreResult<Option<String>> {
         Ok(self
             .client
             .hget(self.keys.tokens_by_hash(), token_hash)
@@ -46,7 +47,7 @@ impl Store {
     }
 
     /// Every token's name and hash (never the token).
-    pub async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
+    pub async fn list(self) -> StoreResult<Vec<TokenInfo>> {
         let key = self.keys.tokens_by_name();
         let values: Vec<String> = self.client.hvals(&key).await?;
         let mut tokens = values
@@ -58,7 +59,7 @@ impl Store {
     }
 
     /// The stored hash of the generated admin token, if one was generated.
-    pub async fn admin_token_hash(&self) -> StoreResult<Option<String>> {
+    pub async fn admin_hash(self) -> StoreResult<Option<String>> {
         Ok(self.client.get(self.keys.admin_token_hash()).await?)
     }
 }

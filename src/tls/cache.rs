@@ -256,9 +256,9 @@ impl CertCache {
             .split_once('.')
             .map(|(_, parent)| format!("*.{parent}"));
         // Both claims at once: a miss waits for one Redis round trip here, not two.
-        let (exact, wildcard) = tokio::join!(self.store.certificates_naming(host), async {
+        let (exact, wildcard) = tokio::join!(self.store.certs().naming(host), async {
             match &parent_wildcard {
-                Some(claim) => self.store.certificates_naming(claim).await,
+                Some(claim) => self.store.certs().naming(claim).await,
                 None => Ok(Vec::new()),
             }
         });
@@ -274,7 +274,7 @@ impl CertCache {
         }
         let mut found = false;
         for name in candidates {
-            if let Ok(Some((record, key))) = self.store.get_certificate_with_key(&name).await {
+            if let Ok(Some((record, key))) = self.store.certs().get_with_key(&name).await {
                 if let Some(cert) =
                     ServedCert::from_record(&record, key.as_ref().map(|k| k.expose()))
                 {

@@ -229,7 +229,8 @@ async fn a_generation_that_panics_is_run_again_by_the_same_instance() {
         Duration::from_secs(20),
         || async {
             store
-                .get_status("panics")
+                .certs()
+                .generation_status("panics")
                 .await
                 .unwrap()
                 .is_some_and(|s| s.status == certgate::certs::model::GenerationState::Completed)

@@ -21,7 +21,8 @@ pub(crate) async fn assert_index_matches(redis_url: &str, prefix: &str) {
     for _ in 0..40 {
         let now = time::OffsetDateTime::now_utc();
         let mut expected: Vec<(String, i64)> = store
-            .list_certificates()
+            .certs()
+            .list()
             .await
             .unwrap()
             .iter()
@@ -34,7 +35,7 @@ pub(crate) async fn assert_index_matches(redis_url: &str, prefix: &str) {
             })
             .collect();
         expected.sort();
-        let mut indexed = store.renewal_index_entries().await.unwrap();
+        let mut indexed = store.certs().renewal_entries().await.unwrap();
         indexed.sort();
         if indexed == expected {
             return;
@@ -112,7 +113,8 @@ async fn renewal_index_follows_the_records() {
     assert_index_matches(&redis.url(), "c:").await;
     let names: Vec<String> = certgate::store::Store::connect(&redis.url(), "c:")
         .unwrap()
-        .renewal_index_entries()
+        .certs()
+        .renewal_entries()
         .await
         .unwrap()
         .into_iter()
