@@ -33,7 +33,8 @@ use crate::shutdown::{self, Shutdown};
 use crate::store::{RedisSettings, Store};
 use crate::tasks::Tasks;
 use crate::tls::default_cert::DefaultCert;
-use crate::tls::resolver::{server_config, SniResolver};
+use crate::tls::policy::server_configs;
+use crate::tls::resolver::SniResolver;
 use crate::tokens::AdminOwner;
 
 /// The sockets an instance serves on.
@@ -250,7 +251,7 @@ impl Wiring {
             default: default_cert,
             admin: admin_owner,
         });
-        let tls = server_config(resolver.clone())?;
+        let tls = server_configs(resolver.clone(), &config.tls)?;
         self.tasks.spawn(
             "upstream health checks",
             crate::edge::upstreams::active::run(

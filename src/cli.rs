@@ -188,7 +188,7 @@ pub enum ProxyCommand {
 #[derive(Args, Debug)]
 /// `certgate proxy create` and `update`'s arguments.
 pub struct RouteArgs {
-    /// The hostname to route (exact or `*.wildcard`).
+    /// The hostname to route (one DNS name, no wildcard).
     pub hostname: String,
     /// The service: `http://`, `https://` or `h2c://host:port`; several separated by commas,
     /// each optionally with `=WEIGHT` (`http://a:80=3,http://b:80`).
@@ -226,6 +226,9 @@ pub struct RouteArgs {
     /// Send the upstream's own authority as `Host` instead of the client's.
     #[arg(long)]
     pub no_preserve_host: bool,
+    /// The oldest TLS version a handshake for this hostname may use: 1.2 or 1.3.
+    #[arg(long, value_name = "VERSION")]
+    pub min_tls_version: Option<String>,
     /// Send `Strict-Transport-Security: max-age=SECONDS` on HTTPS responses.
     #[arg(long, value_name = "SECONDS")]
     pub hsts_max_age: Option<u64>,

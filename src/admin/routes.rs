@@ -50,6 +50,8 @@ pub struct RouteBody {
     #[serde(default)]
     hsts: Option<Hsts>,
     #[serde(default)]
+    min_tls_version: Option<crate::config::tls::TlsVersion>,
+    #[serde(default)]
     request_headers: Option<HeaderRules>,
     #[serde(default)]
     response_headers: Option<HeaderRules>,
@@ -182,6 +184,7 @@ fn from_body(body: &RouteBody, checked: Checked, caller: &Caller) -> Route {
         https_redirect: body.https_redirect,
         preserve_host: body.preserve_host,
         hsts: checked.hsts,
+        min_tls_version: body.min_tls_version,
         restricted_upstream: !caller.is_admin,
         request_headers: checked.request_headers,
         response_headers: checked.response_headers,

@@ -110,6 +110,33 @@ fn upstreams_of(text: &str) -> Result<(&'static str, Value), String> {
     Ok(("upstreams", Value::Array(list)))
 }
 
+/// `--health-path` and its companions as a `health_check` object (`None` without a path).
+fn health_check_of(args: &RouteArgs) -> Result<Option<Value>, String> {
+    let Some(path) = &args.health_path else {
+        if args.health_interval.is_some()
+            || args.health_timeout.is_some()
+            || args.health_expect_status.is_some()
+        {
+            return Err(
+                "--health-interval, --health-timeout and --health-expect-status need --health-path"
+                    .to_owned(),
+            );
+        }
+        return Ok(None);
+    };
+    let mut check = json!({ "path": path });
+    if let Some(v) = args.health_interval {
+        check["interval_seconds"] = json!(v);
+    }
+    if let Some(v) = args.health_timeout {
+        check["timeout_seconds"] = json!(v);
+    }
+    if let Some(v) = args.health_expect_status {
+        check["expect_status"] = json!(v);
+    }
+    Ok(Some(check))
+}
+
 fn route_body(args: &RouteArgs) -> Result<Value, String> {
     let mut body = json!({
         "hostname": args.hostname,
@@ -121,26 +148,8 @@ fn route_body(args: &RouteArgs) -> Result<Value, String> {
     if let Some(policy) = &args.policy {
         body["policy"] = json!(policy);
     }
-    if let Some(path) = &args.health_path {
-        let mut check = json!({ "path": path });
-        if let Some(v) = args.health_interval {
-            check["interval_seconds"] = json!(v);
-        }
-        if let Some(v) = args.health_timeout {
-            check["timeout_seconds"] = json!(v);
-        }
-        if let Some(v) = args.health_expect_status {
-            check["expect_status"] = json!(v);
-        }
+    if let Some(check) = health_check_of(args)? {
         body["health_check"] = check;
-    } else if args.health_interval.is_some()
-        || args.health_timeout.is_some()
-        || args.health_expect_status.is_some()
-    {
-        return Err(
-            "--health-interval, --health-timeout and --health-expect-status need --health-path"
-                .to_owned(),
-        );
     }
     if let Some(file) = &args.upstream_ca {
         let pem = std::fs::read_to_string(file)
@@ -155,6 +164,9 @@ fn route_body(args: &RouteArgs) -> Result<Value, String> {
     }
     if let Some(cert) = args.cert.as_deref().filter(|c| !c.is_empty()) {
         body["cert_name"] = json!(cert);
+    }
+    if let Some(version) = &args.min_tls_version {
+        body["min_tls_version"] = json!(version);
     }
     if let Some(max_age) = args.hsts_max_age {
         body["hsts"] = json!({

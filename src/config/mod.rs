@@ -49,6 +49,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// The three listeners' addresses, backlog and trusted proxies.
     pub listeners: ListenerSettings,
+    /// `TLS_*`: key exchange groups, oldest version, certificate compression.
+    pub tls: tls::TlsPolicy,
     /// The edge's protections: client deadlines, sizes, connection caps.
     pub limits: EdgeLimits,
     /// `UPSTREAM_*`: timeouts, pooling, retries and ejection.
@@ -145,6 +147,7 @@ mod generated;
 mod groups;
 mod redis_url;
 pub mod settings;
+pub mod tls;
 mod values;
 
 pub use values::is_profile_name;
@@ -180,6 +183,7 @@ impl Config {
             on_demand: v.on_demand()?,
             redis: RedisConfig::read(&v)?,
             listeners: ListenerSettings::read(&v)?,
+            tls: v.tls_policy()?,
             limits: EdgeLimits::read(&v)?,
             upstreams: UpstreamSettings::read(&v)?,
             logs: LogSettings::read(&v)?,
@@ -232,6 +236,12 @@ mod tests {
         assert_eq!(c.listeners.admin_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(c.limits.max_header_bytes, 32_768);
         assert_eq!(c.acme.directory_url, LETS_ENCRYPT_PRODUCTION);
+        assert_eq!(
+            c.tls.key_exchange_groups,
+            ["X25519MLKEM768", "X25519", "secp256r1", "secp384r1"]
+        );
+        assert_eq!(c.tls.min_version, tls::TlsVersion::Tls12);
+        assert!(c.tls.cert_compression);
     }
 
     #[test]
@@ -245,6 +255,10 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("REDIS_URL", "http://x"),
             ("LOG_FORMAT", "xml"),
+            ("TLS_KEY_EXCHANGE_GROUPS", "X25519,ffdhe2048"),
+            ("TLS_KEY_EXCHANGE_GROUPS", "X25519,X25519"),
+            ("TLS_MIN_VERSION", "1.1"),
+            ("TLS_CERT_COMPRESSION", "maybe"),
         ];
         for (name, value) in cases {
             let err = Config::from_raw(&raw(&[(name, value)])).unwrap_err();

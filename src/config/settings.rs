@@ -34,6 +34,8 @@ pub enum Kind {
     Flag,
     /// Comma-separated CIDRs (a list in TOML).
     Cidrs,
+    /// Comma-separated words from a fixed list, in order of preference (a list in TOML).
+    List(&'static [&'static str]),
     /// A Redis URL.
     RedisUrl,
     /// A Redis key prefix.
@@ -100,6 +102,10 @@ impl Setting {
             },
             Kind::Flag => "true or false".into(),
             Kind::Cidrs => "comma-separated CIDRs such as 10.0.0.0/8,::1/128".into(),
+            Kind::List(words) => format!(
+                "one or more of {}, comma-separated, in order of preference",
+                words.join(", ")
+            ),
             Kind::RedisUrl => {
                 "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379"
                     .into()
@@ -125,6 +131,7 @@ impl Setting {
             Kind::Addr => "address:port",
             Kind::Flag => "true/false",
             Kind::Cidrs => "list of CIDRs",
+            Kind::List(_) => "list",
             _ => "text",
         }
     }
@@ -191,6 +198,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "HTTPS_PUBLIC_PORT", section: "Listeners", kind: Kind::Number { min: 1, max: 65_535, unit: "port" }, default: Default::Value("443"), doc: "Port written into HTTP-to-HTTPS redirects, omitted when 443" },
     Setting { name: "ADMIN_TOKEN", section: "Listeners", kind: Kind::Token, default: Default::Unset { meaning: "generated at first start and printed once", example: "change-me-to-a-long-random-string" }, doc: "The operator's token" },
     Setting { name: "TRUSTED_PROXIES", section: "Listeners", kind: Kind::Cidrs, default: Default::Value(""), doc: "Client CIDRs whose X-Forwarded-* headers are kept" },
+    Setting { name: "TLS_KEY_EXCHANGE_GROUPS", section: "TLS", kind: Kind::List(&crate::config::tls::KX_GROUP_NAMES), default: Default::Value("X25519MLKEM768,X25519,secp256r1,secp384r1"), doc: "Key exchange groups the HTTPS listener accepts, most preferred first: post-quantum hybrid X25519MLKEM768 first, as Chrome, Firefox and Go offer it" },
+    Setting { name: "TLS_MIN_VERSION", section: "TLS", kind: Kind::Choice(&["1.2", "1.3"]), default: Default::Value("1.2"), doc: "Oldest TLS version the HTTPS listener accepts; a route's min_tls_version can only raise it" },
+    Setting { name: "TLS_CERT_COMPRESSION", section: "TLS", kind: Kind::Flag, default: Default::Value("true"), doc: "Send the certificate chain compressed (RFC 8879: brotli, zlib) to clients that offer it" },
     Setting { name: "TLS_HANDSHAKE_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("10"), doc: "A TLS handshake must finish within this" },
     Setting { name: "HEADER_READ_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 3600 }, default: Default::Value("10"), doc: "Request headers must arrive within this" },
     Setting { name: "IDLE_TIMEOUT_SECONDS", section: "Protections", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("60"), doc: "Idle keep-alive connections are closed after this" },

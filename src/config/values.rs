@@ -8,6 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::settings::{is_known, setting, Default, Kind};
+use super::tls::TlsPolicy;
 use super::{ConfigError, DnsUpdate, Eab, OnDemand, RawValues, RedisUrl};
 use crate::secret::Secret;
 
@@ -349,6 +350,37 @@ impl Values<'_> {
             }
         }
         Ok(nets)
+    }
+
+    /// A comma-separated list of [`Kind::List`]'s words (the default when unset), no word twice.
+    pub(super) fn list(&self, name: &str) -> Result<Vec<String>, ConfigError> {
+        let Kind::List(words) = setting(name).kind else {
+            unreachable!("{name} is not a list setting")
+        };
+        let text = match (self.get(name), setting(name).default) {
+            (Some(given), _) if !given.trim().is_empty() => given,
+            (_, Default::Value(default)) => default,
+            _ => "",
+        };
+        let mut chosen: Vec<String> = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !words.contains(&item) || chosen.iter().any(|c| c == item) {
+                return self.refuse(name);
+            }
+            chosen.push(item.to_owned());
+        }
+        if chosen.is_empty() {
+            return self.refuse(name);
+        }
+        Ok(chosen)
+    }
+
+    pub(super) fn tls_policy(&self) -> Result<TlsPolicy, ConfigError> {
+        Ok(TlsPolicy {
+            key_exchange_groups: self.list("TLS_KEY_EXCHANGE_GROUPS")?,
+            min_version: self.choice("TLS_MIN_VERSION")?,
+            cert_compression: self.flag("TLS_CERT_COMPRESSION")?,
+        })
     }
 
     pub(super) fn flag(&self, name: &str) -> Result<bool, ConfigError> {

@@ -23,12 +23,14 @@ use super::proxy::Proxy;
 use super::signing_turns::SigningTurns;
 use super::tls_alpn;
 use super::{ConnInfo, EdgeBody};
+use crate::config::tls::TlsVersion;
 use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::on_demand::OnDemand;
 use crate::routes::host;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
+use crate::tls::policy::TlsConfigs;
 use crate::tls::resolver::{AsHost, SniResolver};
 
 #[derive(Clone)]
@@ -36,8 +38,9 @@ use crate::tls::resolver::{AsHost, SniResolver};
 pub struct HttpsEdge {
     /// Picks each handshake's certificate by SNI.
     pub resolver: Arc<SniResolver>,
-    /// The rustls server configuration (ALPN, key exchange groups, resolver).
-    pub tls: Arc<ServerConfig>,
+    /// The rustls server configurations (the listener's, and TLS 1.3 only for routes that
+    /// require it).
+    pub tls: TlsConfigs,
     /// Forwards requests to routes' upstreams.
     pub proxy: Proxy,
     /// The settings (deadlines, limits).
@@ -67,9 +70,9 @@ impl HttpsEdge {
     /// that address when one is served, else the shared configuration (default certificate).
     fn config_for_address(&self, address: &str) -> Arc<ServerConfig> {
         if self.resolver.pick(Some(address)).is_none() {
-            return self.tls.clone();
+            return self.tls.listener.clone();
         }
-        let mut config = (*self.tls).clone();
+        let mut config = (*self.tls.listener).clone();
         config.cert_resolver = Arc::new(AsHost {
             resolver: self.resolver.clone(),
             host: address.to_owned(),
@@ -124,13 +127,18 @@ impl HttpsEdge {
         record_handshake(tls.get_ref().1);
         let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let served = self.resolver.pick(name.as_deref());
-        let info = ConnInfo::new(
+        let mut info = ConnInfo::new(
             peer,
             true,
             sni,
             served,
             &self.config.listeners.trusted_proxies,
         );
+        info.tls_version = match tls.get_ref().1.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => Some(TlsVersion::Tls13),
+            Some(_) => Some(TlsVersion::Tls12),
+            None => None,
+        };
         conn::serve(tls, http2, self.proxy.clone(), info, &self.config, shutdown).await;
     }
 
@@ -168,7 +176,15 @@ impl HttpsEdge {
         }
         let config = match (&sni, &name) {
             (None, Some(address)) => self.config_for_address(address),
-            _ => self.tls.clone(),
+            (Some(host), _) => {
+                let route_min = self
+                    .resolver
+                    .routes
+                    .get(host)
+                    .and_then(|r| r.min_tls_version);
+                self.tls.for_min_version(route_min).clone()
+            }
+            _ => self.tls.listener.clone(),
         };
         // The key exchange and signature run here, in this task's turn.
         let tls = self.signing.take(|| start.into_stream(config)).await.ok()?;
@@ -197,5 +213,22 @@ fn record_handshake(session: &rustls::ServerConnection) {
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "other",
     };
-    METRICS.tls_handshakes.inc(&[kind, version]);
+    let group = session
+        .negotiated_key_exchange_group()
+        .map_or("none", |g| group_name(g.name()));
+    METRICS.tls_handshakes.inc(&[kind, version, group]);
+}
+
+/// The IANA name of a key exchange group, as the metric labels it.
+fn group_name(group: rustls::NamedGroup) -> &'static str {
+    match group {
+        rustls::NamedGroup::X25519MLKEM768 => "X25519MLKEM768",
+        rustls::NamedGroup::secp256r1MLKEM768 => "SECP256R1MLKEM768",
+        rustls::NamedGroup::X25519 => "X25519",
+        rustls::NamedGroup::secp256r1 => "secp256r1",
+        rustls::NamedGroup::secp384r1 => "secp384r1",
+        rustls::NamedGroup::MLKEM768 => "MLKEM768",
+        rustls::NamedGroup::MLKEM1024 => "MLKEM1024",
+        _ => "other",
+    }
 }

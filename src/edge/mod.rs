@@ -52,6 +52,9 @@ pub struct ConnInfo {
     pub sni: Option<String>,
     /// The certificate served on this connection (`None`: the default one).
     pub served: Option<Arc<ServedCert>>,
+    /// The TLS version the connection negotiated (HTTPS only), held against each request's
+    /// route's `min_tls_version`.
+    pub tls_version: Option<crate::config::tls::TlsVersion>,
 }
 
 impl ConnInfo {
@@ -72,6 +75,7 @@ impl ConnInfo {
             https,
             sni,
             served,
+            tls_version: None,
         }
     }
 }

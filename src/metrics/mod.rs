@@ -85,8 +85,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     ),
     tls_handshakes: CounterVec::new(
         "certgate_tls_handshakes_total",
-        "Completed TLS handshakes, by kind (full or resumed) and protocol version.",
-        &["kind", "version"],
+        "Completed TLS handshakes, by kind (full or resumed), protocol version and key exchange group.",
+        &["kind", "version", "group"],
     ),
     tls_handshake_failures: CounterVec::new(
         "certgate_tls_handshake_failures_total",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A hostname's route to its upstreams.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    /// The hostname it serves: exact, or `*.example.com` for one label below.
+    /// The one hostname it serves (a DNS name, normalised; no wildcard).
     pub hostname: String,
     /// The first of [`Route::upstreams`] (`http://`, `https://` or `h2c://host:port`): what
     /// records written before several upstreams existed hold, and what one-upstream clients read.
@@ -43,6 +43,11 @@ pub struct Route {
     /// `Strict-Transport-Security` on this host's HTTPS responses (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<Hsts>,
+    /// The oldest TLS version a handshake for this hostname may use (`TLS_MIN_VERSION` when
+    /// absent; a route can only raise it). A request for this host on a connection made with
+    /// an older version gets `421`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tls_version: Option<crate::config::tls::TlsVersion>,
     /// Written by a non-admin token: every new upstream connection checks the addresses the
     /// upstream resolves to now (loopback, link-local and unspecified are refused), so a name
     /// that later resolves inward (DNS rebinding) gets `502`, not a way in.

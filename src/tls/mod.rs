@@ -4,4 +4,5 @@
 pub mod cache;
 pub mod certified;
 pub mod default_cert;
+pub mod policy;
 pub mod resolver;

@@ -1,14 +1,13 @@
-//! Certificate selection by SNI and the rustls server configuration of the HTTPS listener.
+//! Certificate selection by SNI for the HTTPS listener.
 //!
-//! One `ServerConfig` serves every name: its resolver reads the [`CertCache`] snapshot, so a
+//! The listener's configurations (`policy.rs`) serve every name: its resolver reads the [`CertCache`] snapshot, so a
 //! renewed certificate is served on the next handshake, and all names share one session cache
 //! and one ticketer (resumption works across the whole edge).
 
 use std::sync::Arc;
 
-use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
 
 use super::cache::{CertCache, Servable};
 use super::certified::ServedCert;
@@ -16,9 +15,6 @@ use super::default_cert::DefaultCert;
 use crate::routes::host;
 use crate::routes::table::RouteTable;
 use crate::tokens::AdminOwner;
-
-/// Sessions kept for TLS 1.2 session-id resumption.
-const SESSION_CACHE_SIZE: usize = 16_384;
 
 /// Picks the certificate for each handshake (`docs/edge.md`, "Choosing the certificate").
 pub struct SniResolver {
@@ -104,17 +100,4 @@ impl ResolvesServerCert for AsHost {
                 .unwrap_or_else(|| self.resolver.default.key()),
         )
     }
-}
-
-/// TLS 1.2 and 1.3 (aws-lc-rs), ALPN `h2` then `http/1.1`, session cache and tickets on.
-pub fn server_config(resolver: Arc<SniResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
-    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
-    Ok(Arc::new(config))
 }

@@ -162,3 +162,93 @@ pub async fn get(port: u16, sni: &str, host: &str, path: &str) -> Answer {
         .unwrap();
     collect(sender.send_request(req).await.unwrap()).await
 }
+
+/// What a [`connect_tuned`] client offers.
+pub struct Tuning {
+    /// Key exchange groups, most preferred first (the client sends a key share for the first).
+    pub groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
+    /// Protocol versions offered.
+    pub versions: &'static [&'static rustls::SupportedProtocolVersion],
+    /// Offer certificate compression (RFC 8879, every algorithm this rustls build has).
+    pub decompress: bool,
+}
+
+/// A TCP stream that counts the bytes read from the server.
+pub struct Counted {
+    tcp: TcpStream,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        self.read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// A handshake with a client that offers exactly `tuning`, ALPN `http/1.1`; the stream and the
+/// bytes the server sent during the handshake.
+pub async fn connect_tuned(
+    port: u16,
+    sni: &str,
+    tuning: &Tuning,
+) -> Result<(TlsStream<Counted>, u64), String> {
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        kx_groups: tuning.groups.clone(),
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(tuning.versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    if !tuning.decompress {
+        config.cert_decompressors.clear();
+    }
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let counted = Counted {
+        tcp,
+        read: read.clone(),
+    };
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(sni.to_owned()).unwrap(), counted)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let bytes = read.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((tls, bytes))
+}

@@ -15,6 +15,7 @@ mod rules;
 mod sni;
 mod swap;
 mod tables;
+mod tls_policy;
 mod tunnels;
 mod upstream_tls;
 

@@ -113,7 +113,7 @@ async fn metrics_after_self_signed_issuance_renewal_and_traffic() {
     assert_eq!(
         sample(
             &m,
-            "certgate_tls_handshakes_total{kind=\"full\",version=\"TLSv1.3\"}"
+            "certgate_tls_handshakes_total{kind=\"full\",version=\"TLSv1.3\",group=\"X25519\"}"
         ),
         Some(4.0)
     );

@@ -130,6 +130,12 @@ impl Proxy {
         else {
             return Err(text(StatusCode::NOT_FOUND, "no route for this host"));
         };
+        if conn.https && route.min_tls_version > conn.tls_version {
+            return Err(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this host requires a newer TLS version than this connection's",
+            ));
+        }
         Ok((route, host))
     }
 

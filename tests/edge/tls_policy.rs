@@ -1,0 +1,181 @@
+//! The TLS policy: post-quantum key exchange first, certificate compression, the oldest TLS
+//! version (global and per route), and the metric of what was negotiated.
+
+use rustls::crypto::aws_lc_rs::kx_group;
+
+use super::*;
+use common::client::{connect_tuned, Counted, Tuning};
+
+const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+const TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
+fn offering(
+    groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
+) -> Tuning {
+    Tuning {
+        groups,
+        versions,
+        decompress: true,
+    }
+}
+
+fn negotiated(tls: &tokio_rustls::client::TlsStream<Counted>) -> String {
+    let group = tls.get_ref().1.negotiated_key_exchange_group().unwrap();
+    format!("{:?}", group.name())
+}
+
+/// Sends one HTTP/1.1 request for `host` on an open connection; the status code.
+async fn status_on(tls: &mut tokio_rustls::client::TlsStream<Counted>, host: &str) -> u16 {
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn post_quantum_key_exchange_is_preferred_and_classic_clients_still_connect() {
+    let (_redis, cg) = instance(&[]).await;
+    create_self_signed(&cg.admin(), "pq", &["pq.test"]).await;
+
+    let hybrid = offering(vec![kx_group::X25519MLKEM768, kx_group::X25519], TLS13);
+    let (tls, _) = connect_tuned(cg.https_port, "pq.test", &hybrid)
+        .await
+        .unwrap();
+    assert_eq!(negotiated(&tls), "X25519MLKEM768");
+    // A client that sends its key share for X25519 only (listing the hybrid second) keeps
+    // X25519: taking the share it sent saves a round trip (no HelloRetryRequest). Browsers send
+    // the hybrid's share first.
+    let classic_first = offering(vec![kx_group::X25519, kx_group::X25519MLKEM768], TLS13);
+    let (tls, _) = connect_tuned(cg.https_port, "pq.test", &classic_first)
+        .await
+        .unwrap();
+    assert_eq!(negotiated(&tls), "X25519");
+    let classic = offering(vec![kx_group::X25519], TLS13);
+    let (tls, _) = connect_tuned(cg.https_port, "pq.test", &classic)
+        .await
+        .unwrap();
+    assert_eq!(negotiated(&tls), "X25519");
+    let tls12 = offering(vec![kx_group::SECP256R1], TLS12);
+    let (tls, _) = connect_tuned(cg.https_port, "pq.test", &tls12)
+        .await
+        .unwrap();
+    assert_eq!(negotiated(&tls), "secp256r1");
+
+    let metrics = cg.admin().get("/metrics").await.unwrap();
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    for series in [
+        r#"certgate_tls_handshakes_total{kind="full",version="TLSv1.3",group="X25519MLKEM768"} 1"#,
+        r#"certgate_tls_handshakes_total{kind="full",version="TLSv1.3",group="X25519"} 2"#,
+        r#"certgate_tls_handshakes_total{kind="full",version="TLSv1.2",group="secp256r1"} 1"#,
+    ] {
+        assert!(text.contains(series), "{series} in:\n{text}");
+    }
+
+    // The operator's list decides: without the hybrid, a hybrid-first client gets X25519.
+    let (_redis2, classic_only) =
+        instance(&[("TLS_KEY_EXCHANGE_GROUPS", "X25519,secp256r1")]).await;
+    create_self_signed(&classic_only.admin(), "pq", &["pq.test"]).await;
+    let (tls, _) = connect_tuned(classic_only.https_port, "pq.test", &hybrid)
+        .await
+        .unwrap();
+    assert_eq!(negotiated(&tls), "X25519");
+    let pq_only = offering(vec![kx_group::X25519MLKEM768], TLS13);
+    assert!(
+        connect_tuned(classic_only.https_port, "pq.test", &pq_only)
+            .await
+            .is_err(),
+        "no group in common: the handshake fails"
+    );
+}
+
+#[tokio::test]
+async fn certificate_chains_are_compressed_for_clients_that_offer_it() {
+    let names: Vec<String> = (0..20).map(|i| format!("n{i}.zip.test")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let plain = Tuning {
+        decompress: false,
+        ..offering(vec![kx_group::X25519], TLS13)
+    };
+    let compressing = offering(vec![kx_group::X25519], TLS13);
+
+    let (_redis, cg) = instance(&[]).await;
+    create_self_signed(&cg.admin(), "zip", &names).await;
+    let (_, uncompressed) = connect_tuned(cg.https_port, names[0], &plain)
+        .await
+        .unwrap();
+    let (_, compressed) = connect_tuned(cg.https_port, names[0], &compressing)
+        .await
+        .unwrap();
+    println!("handshake bytes from the server: {uncompressed} plain, {compressed} compressed");
+    assert!(
+        compressed + 200 < uncompressed,
+        "compressed handshake {compressed} bytes, uncompressed {uncompressed}"
+    );
+
+    let (_redis2, off) = instance(&[("TLS_CERT_COMPRESSION", "false")]).await;
+    create_self_signed(&off.admin(), "zip", &names).await;
+    let (_, offered_but_off) = connect_tuned(off.https_port, names[0], &compressing)
+        .await
+        .unwrap();
+    assert!(
+        offered_but_off + 200 > uncompressed,
+        "TLS_CERT_COMPRESSION=false sends the chain as it is ({offered_but_off} bytes)"
+    );
+}
+
+#[tokio::test]
+async fn the_oldest_tls_version_is_held_globally_and_per_route() {
+    let (_redis, cg) = instance(&[]).await;
+    let up = upstream::start("versions").await;
+    create_self_signed(&cg.admin(), "both", &["open.test", "secure.test"]).await;
+    route(&cg, "open.test", &up.url(), None).await;
+    let body = json!({ "hostname": "secure.test", "upstream": up.url(), "min_tls_version": "1.3" });
+    let r = cg.admin().post("/proxies/", &body).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(r.json()["min_tls_version"], "1.3");
+    let bad = json!({ "hostname": "old.test", "upstream": up.url(), "min_tls_version": "1.1" });
+    let r = cg.admin().post("/proxies/", &bad).await.unwrap();
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert_eq!(r.json()["field"], "min_tls_version", "{}", r.json());
+
+    let tls12 = offering(vec![kx_group::X25519], TLS12);
+    let tls13 = offering(vec![kx_group::X25519], TLS13);
+    assert!(
+        connect_tuned(cg.https_port, "secure.test", &tls12)
+            .await
+            .is_err(),
+        "a TLS 1.2 handshake for a 1.3-only route fails"
+    );
+    let (mut tls, _) = connect_tuned(cg.https_port, "secure.test", &tls13)
+        .await
+        .unwrap();
+    assert_eq!(status_on(&mut tls, "secure.test").await, 200);
+    // The same certificate covers both names: a TLS 1.2 connection made for open.test cannot
+    // carry a request for secure.test.
+    let (mut tls, _) = connect_tuned(cg.https_port, "open.test", &tls12)
+        .await
+        .unwrap();
+    assert_eq!(status_on(&mut tls, "open.test").await, 200);
+    assert_eq!(status_on(&mut tls, "secure.test").await, 421);
+
+    let (_redis2, strict) = instance(&[("TLS_MIN_VERSION", "1.3")]).await;
+    create_self_signed(&strict.admin(), "both", &["open.test"]).await;
+    assert!(
+        connect_tuned(strict.https_port, "open.test", &tls12)
+            .await
+            .is_err(),
+        "TLS_MIN_VERSION=1.3 refuses TLS 1.2"
+    );
+    assert!(connect_tuned(strict.https_port, "open.test", &tls13)
+        .await
+        .is_ok());
+}
