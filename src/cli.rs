@@ -31,6 +31,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 /// certgate's commands.
+// Parsed once per run: the size of its largest variant (a route's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run an instance: HTTP, HTTPS and admin listeners.
     Serve {
@@ -226,6 +228,18 @@ pub struct RouteArgs {
     /// Send the upstream's own authority as `Host` instead of the client's.
     #[arg(long)]
     pub no_preserve_host: bool,
+    /// Verify client certificates for this hostname: require or request (needs --client-ca).
+    #[arg(long, value_name = "MODE")]
+    pub client_auth: Option<String>,
+    /// With --client-auth: PEM file of the CA certificates client certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// With --client-auth: PEM file of CRLs; listed certificates are refused.
+    #[arg(long, value_name = "FILE")]
+    pub client_crl: Option<PathBuf>,
+    /// With --client-auth: send the verified certificate upstream (RFC 9440 Client-Cert).
+    #[arg(long)]
+    pub forward_client_cert: bool,
     /// The oldest TLS version a handshake for this hostname may use: 1.2 or 1.3.
     #[arg(long, value_name = "VERSION")]
     pub min_tls_version: Option<String>,

@@ -333,6 +333,13 @@ fn route_body(create: bool) -> Value {
     let upstreams = json!({ "type": "array", "minItems": 1, "maxItems": 16, "uniqueItems": true, "items": upstream_item, "description": "several upstreams (no URL twice), balanced by policy" });
     let policy = json!({ "type": "string", "enum": ["round_robin", "least_requests", "first"], "default": "round_robin" });
     let health_check = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "active checks (a check never overlaps the next)", "properties": { "path": { "type": "string", "pattern": "^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$", "maxLength": 256, "default": "/" }, "interval_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 10 }, "timeout_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 2 }, "expect_status": { "type": "integer", "minimum": 100, "maximum": 599, "default": 200 } } });
+    let client_auth = json!({ "type": "object", "nullable": true, "additionalProperties": false, "required": ["ca_pem"], "description": "client certificates (mTLS) for this hostname's handshakes: require refuses a handshake without one the CA verifies, request lets it through unauthenticated; a request for this host on a connection made for a host with another client_auth gets 421",
+        "properties": {
+            "mode": { "type": "string", "enum": ["require", "request"], "default": "require" },
+            "ca_pem": { "type": "string", "maxLength": 32768, "format": "pem-certificates", "description": "the CA certificates (PEM) client certificates must chain to" },
+            "crl_pem": { "type": "string", "nullable": true, "maxLength": 32768, "format": "pem-crls", "description": "CRLs (PEM) of those CAs: listed certificates are refused; a CRL past its nextUpdate refuses every certificate" },
+            "forward": { "type": "boolean", "default": false, "description": "send the verified certificate upstream as RFC 9440 Client-Cert and Client-Cert-Chain" }
+        } });
     let mut props = json!({
         "upstream": nullable(upstream_url()),
         "upstreams": nullable(upstreams),
@@ -345,6 +352,7 @@ fn route_body(create: bool) -> Value {
         "https_redirect": { "type": "boolean", "default": true },
         "preserve_host": { "type": "boolean", "default": true },
         "hsts": hsts,
+        "client_auth": client_auth,
         "min_tls_version": { "type": "string", "nullable": true, "enum": ["1.2", "1.3", null], "description": "the oldest TLS version a handshake for this hostname may use (TLS_MIN_VERSION when absent; can only raise it); a request for the host on an older connection gets 421" },
         "request_headers": rules.clone(),
         "response_headers": rules,
@@ -401,7 +409,7 @@ fn schemas() -> Value {
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
         "RouteRequest": route_body(true),
         "RouteUpdate": route_body(false),
-        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
+        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "client_auth": { "type": "object", "properties": { "mode": string, "ca_pem": string, "crl_pem": string, "forward": { "type": "boolean" } } }, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },

@@ -16,6 +16,9 @@ use super::error::ApiError;
 use super::pages::Page;
 use super::AdminState;
 use crate::lifecycle::RouteCreated;
+use std::sync::Arc;
+
+use crate::routes::client_auth::{self, ClientAuth};
 use crate::routes::model::{HeaderRules, HealthCheck, Hsts, Policy, UpstreamTarget};
 use crate::routes::validate_upstreams::{self, UpstreamEntry};
 use crate::routes::{validate, Route};
@@ -51,6 +54,8 @@ pub struct RouteBody {
     hsts: Option<Hsts>,
     #[serde(default)]
     min_tls_version: Option<crate::config::tls::TlsVersion>,
+    #[serde(default)]
+    client_auth: Option<ClientAuth>,
     #[serde(default)]
     request_headers: Option<HeaderRules>,
     #[serde(default)]
@@ -122,6 +127,11 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
     if let Some(hsts) = &body.hsts {
         validate::hsts(hsts)?;
     }
+    if let Some(auth) = &body.client_auth {
+        client_auth::check(auth)?;
+        let provider = Arc::new(crate::tls::policy::provider(&state.config.tls));
+        crate::tls::client_auth::verifier(auth, provider)?;
+    }
     let rules = |field: &str, given: &Option<HeaderRules>| match given {
         Some(rules) => validate::header_rules(field, rules),
         None => Ok(HeaderRules::default()),
@@ -185,6 +195,7 @@ fn from_body(body: &RouteBody, checked: Checked, caller: &Caller) -> Route {
         preserve_host: body.preserve_host,
         hsts: checked.hsts,
         min_tls_version: body.min_tls_version,
+        client_auth: body.client_auth.clone(),
         restricted_upstream: !caller.is_admin,
         request_headers: checked.request_headers,
         response_headers: checked.response_headers,

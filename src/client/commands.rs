@@ -110,6 +110,34 @@ fn upstreams_of(text: &str) -> Result<(&'static str, Value), String> {
     Ok(("upstreams", Value::Array(list)))
 }
 
+/// `--client-auth` and its files as a `client_auth` object (`None` without the flag).
+fn client_auth_of(args: &RouteArgs) -> Result<Option<Value>, String> {
+    let read = |flag: &str, file: &std::path::Path| {
+        std::fs::read_to_string(file).map_err(|e| format!("{flag} {}: {e}", file.display()))
+    };
+    let Some(mode) = &args.client_auth else {
+        if args.client_ca.is_some() || args.client_crl.is_some() || args.forward_client_cert {
+            return Err(
+                "--client-ca, --client-crl and --forward-client-cert need --client-auth".to_owned(),
+            );
+        }
+        return Ok(None);
+    };
+    let ca = args
+        .client_ca
+        .as_deref()
+        .ok_or("--client-auth needs --client-ca FILE")?;
+    let mut auth = json!({
+        "mode": mode,
+        "ca_pem": read("--client-ca", ca)?,
+        "forward": args.forward_client_cert,
+    });
+    if let Some(crl) = &args.client_crl {
+        auth["crl_pem"] = json!(read("--client-crl", crl)?);
+    }
+    Ok(Some(auth))
+}
+
 /// `--health-path` and its companions as a `health_check` object (`None` without a path).
 fn health_check_of(args: &RouteArgs) -> Result<Option<Value>, String> {
     let Some(path) = &args.health_path else {
@@ -164,6 +192,9 @@ fn route_body(args: &RouteArgs) -> Result<Value, String> {
     }
     if let Some(cert) = args.cert.as_deref().filter(|c| !c.is_empty()) {
         body["cert_name"] = json!(cert);
+    }
+    if let Some(auth) = client_auth_of(args)? {
+        body["client_auth"] = auth;
     }
     if let Some(version) = &args.min_tls_version {
         body["min_tls_version"] = json!(version);

@@ -94,6 +94,40 @@ pub fn set_forwarded(
     }
 }
 
+static CLIENT_CERT: HeaderName = HeaderName::from_static("client-cert");
+static CLIENT_CERT_CHAIN: HeaderName = HeaderName::from_static("client-cert-chain");
+
+/// RFC 9440: removes any `Client-Cert` and `Client-Cert-Chain` the client sent (on every route,
+/// so an upstream can trust them), then, when `chain` is given (a verified client certificate
+/// on a route that forwards it), sets `Client-Cert` to the leaf and `Client-Cert-Chain` to the
+/// rest, each certificate as a structured-field byte sequence (`:base64(DER):`).
+pub fn set_client_cert(
+    headers: &mut HeaderMap,
+    chain: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+) {
+    headers.remove(&CLIENT_CERT);
+    headers.remove(&CLIENT_CERT_CHAIN);
+    let Some((leaf, rest)) = chain.and_then(|c| c.split_first()) else {
+        return;
+    };
+    let item = |der: &rustls::pki_types::CertificateDer<'_>| {
+        use base64::Engine;
+        format!(
+            ":{}:",
+            base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+        )
+    };
+    if let Ok(value) = HeaderValue::from_str(&item(leaf)) {
+        headers.insert(&CLIENT_CERT, value);
+    }
+    if !rest.is_empty() {
+        let list: Vec<String> = rest.iter().map(item).collect();
+        if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+            headers.insert(&CLIENT_CERT_CHAIN, value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

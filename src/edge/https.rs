@@ -22,7 +22,7 @@ use super::context::RequestCtx;
 use super::proxy::Proxy;
 use super::signing_turns::SigningTurns;
 use super::tls_alpn;
-use super::{ConnInfo, EdgeBody};
+use super::{ClientIdentity, ConnInfo, EdgeBody};
 use crate::config::tls::TlsVersion;
 use crate::config::Config;
 use crate::metrics::METRICS;
@@ -113,7 +113,12 @@ impl HttpsEdge {
             limit,
             self.handshake(stream, local_ip),
         ));
-        let (tls, sni, name) = match handshake.await {
+        let Handshaken {
+            tls,
+            sni,
+            name,
+            client,
+        } = match handshake.await {
             Ok(Some(done)) => done,
             Ok(None) => {
                 METRICS.tls_handshake_failures.inc(&["error"]);
@@ -134,6 +139,7 @@ impl HttpsEdge {
             served,
             &self.config.listeners.trusted_proxies,
         );
+        info.client = client;
         info.tls_version = match tls.get_ref().1.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => Some(TlsVersion::Tls13),
             Some(_) => Some(TlsVersion::Tls12),
@@ -174,33 +180,38 @@ impl HttpsEdge {
                 Box::pin(on_demand.obtain(host, || resolver.pick(Some(host)).is_some())).await;
             }
         }
+        // The route decides the oldest version and whether a client certificate is verified.
+        let route = sni.as_ref().and_then(|host| self.resolver.routes.get(host));
         let config = match (&sni, &name) {
             (None, Some(address)) => self.config_for_address(address),
-            (Some(host), _) => {
-                let route_min = self
-                    .resolver
-                    .routes
-                    .get(host)
-                    .and_then(|r| r.min_tls_version);
-                self.tls.for_min_version(route_min).clone()
-            }
-            _ => self.tls.listener.clone(),
+            _ => self.tls.for_route(route.as_deref())?,
         };
         // The key exchange and signature run here, in this task's turn.
         let tls = self.signing.take(|| start.into_stream(config)).await.ok()?;
+        let client = route
+            .filter(|r| r.client_auth.is_some())
+            .map(|route| ClientIdentity::of(route, tls.get_ref().1));
         // Boxed once here: the stream (1.2 KB) is moved down through several nested futures,
         // and each would otherwise keep its own slot for it in the connection's task.
-        Some((Box::new(tls), sni, name))
+        Some(Handshaken {
+            tls: Box::new(tls),
+            sni,
+            name,
+            client,
+        })
     }
 }
 
-/// A finished handshake: the TLS stream, the SNI name, and the name the certificate was chosen
-/// for (the SNI, else the address connected to).
-type Handshaken = (
-    Box<tokio_rustls::server::TlsStream<TcpStream>>,
-    Option<String>,
-    Option<String>,
-);
+/// A finished handshake.
+struct Handshaken {
+    tls: Box<tokio_rustls::server::TlsStream<TcpStream>>,
+    /// The SNI name, normalised.
+    sni: Option<String>,
+    /// The name the certificate was chosen for (the SNI, else the address connected to).
+    name: Option<String>,
+    /// What the client-certificate check established, for a route with `client_auth`.
+    client: Option<Arc<ClientIdentity>>,
+}
 
 /// Counts a completed handshake by kind (full or resumed) and protocol version.
 fn record_handshake(session: &rustls::ServerConnection) {

@@ -55,6 +55,34 @@ pub struct ConnInfo {
     /// The TLS version the connection negotiated (HTTPS only), held against each request's
     /// route's `min_tls_version`.
     pub tls_version: Option<crate::config::tls::TlsVersion>,
+    /// For a handshake held to a route's `client_auth`: that route and the verified
+    /// certificate. Each request's route must carry the same `client_auth` (else `421`).
+    pub client: Option<Arc<ClientIdentity>>,
+}
+
+/// What a client-certificate handshake established.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    /// The route whose `client_auth` the handshake was held to.
+    pub route: Arc<crate::routes::Route>,
+    /// The verified chain the client sent, leaf first (empty: `request` mode and none sent).
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl ClientIdentity {
+    /// The identity a finished handshake for `route` established.
+    pub fn of(route: Arc<crate::routes::Route>, session: &rustls::ServerConnection) -> Arc<Self> {
+        let chain = session
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        Arc::new(ClientIdentity { route, chain })
+    }
+
+    /// Whether a request for `route` may use this connection: the same `client_auth`.
+    pub fn admits(&self, route: &Arc<crate::routes::Route>) -> bool {
+        Arc::ptr_eq(&self.route, route) || self.route.client_auth == route.client_auth
+    }
 }
 
 impl ConnInfo {
@@ -76,6 +104,7 @@ impl ConnInfo {
             sni,
             served,
             tls_version: None,
+            client: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! certificate; the host-name rules every layer shares; the in-memory route table the edge and
 //! the SNI resolver read.
 
+pub mod client_auth;
 pub mod host;
 pub mod model;
 pub mod resolve;

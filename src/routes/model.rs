@@ -43,6 +43,10 @@ pub struct Route {
     /// `Strict-Transport-Security` on this host's HTTPS responses (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<Hsts>,
+    /// Client certificates (mTLS) for this hostname's handshakes: asked for, verified against
+    /// the route's CAs and CRLs, optionally forwarded upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<super::client_auth::ClientAuth>,
     /// The oldest TLS version a handshake for this hostname may use (`TLS_MIN_VERSION` when
     /// absent; a route can only raise it). A request for this host on a connection made with
     /// an older version gets `421`.

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod certified;
+pub mod client_auth;
 pub mod default_cert;
 pub mod policy;
 pub mod resolver;

@@ -3,11 +3,14 @@
 //!
 //! Two configurations share one resolver, one session cache and one ticketer (so resumption
 //! works across the whole edge): the listener's, and a TLS 1.3-only one for the names whose
-//! route sets `min_tls_version: "1.3"`. The handshake picks between them after reading the
-//! ClientHello, so a route's TLS settings follow route changes on every instance like its
-//! certificate does.
+//! route sets `min_tls_version: "1.3"`. A route with `client_auth` gets a configuration of its
+//! own, built at its first handshake and rebuilt when the route's settings change, with its own
+//! session cache and ticketer: a session can never be resumed past a client-certificate check
+//! it did not pass. The handshake picks the configuration after reading the ClientHello, so a
+//! route's TLS settings follow route changes on every instance like its certificate does.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use rustls::compress::CompressionCache;
 use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
@@ -15,8 +18,11 @@ use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
+use super::client_auth::verifier;
 use super::resolver::SniResolver;
 use crate::config::tls::{TlsPolicy, TlsVersion};
+use crate::routes::client_auth::ClientAuth;
+use crate::routes::Route;
 
 /// Sessions kept for TLS 1.2 session-id resumption.
 const SESSION_CACHE_SIZE: usize = 16_384;
@@ -25,6 +31,19 @@ const SESSION_CACHE_SIZE: usize = 16_384;
 /// certificate, not per handshake, for this many certificates in turn.
 const COMPRESSED_CHAINS_KEPT: usize = 1_024;
 
+/// Client-certificate routes' configurations kept at most; more are dropped and rebuilt.
+const CLIENT_AUTH_CONFIGS_KEPT: usize = 1_024;
+
+/// Sessions each client-certificate route's configuration keeps for TLS 1.2 resumption.
+const CLIENT_AUTH_SESSIONS: usize = 1_024;
+
+/// A client-certificate route's configuration and the settings it was built from.
+struct ClientAuthConfig {
+    auth: ClientAuth,
+    min: Option<TlsVersion>,
+    config: Arc<ServerConfig>,
+}
+
 /// The listener's configurations.
 #[derive(Clone)]
 pub struct TlsConfigs {
@@ -32,6 +51,10 @@ pub struct TlsConfigs {
     pub listener: Arc<ServerConfig>,
     /// TLS 1.3 only: for names whose route sets `min_tls_version: "1.3"`.
     pub tls13_only: Arc<ServerConfig>,
+    resolver: Arc<SniResolver>,
+    policy: TlsPolicy,
+    /// Client-certificate routes' configurations, by hostname.
+    client_auth: Arc<Mutex<HashMap<String, ClientAuthConfig>>>,
 }
 
 impl TlsConfigs {
@@ -41,6 +64,63 @@ impl TlsConfigs {
             Some(TlsVersion::Tls13) => &self.tls13_only,
             _ => &self.listener,
         }
+    }
+
+    /// The configuration for a handshake for `route`'s hostname; `None` when the route's
+    /// `client_auth` cannot be built (it was validated when stored, so only a record written
+    /// around the API): the handshake is refused rather than served without the check.
+    pub fn for_route(&self, route: Option<&Route>) -> Option<Arc<ServerConfig>> {
+        let Some(route) = route else {
+            return Some(self.listener.clone());
+        };
+        let Some(auth) = &route.client_auth else {
+            return Some(self.for_min_version(route.min_tls_version).clone());
+        };
+        let mut built = self.client_auth.lock().expect("client auth configs");
+        if let Some(kept) = built.get(&route.hostname) {
+            if kept.auth == *auth && kept.min == route.min_tls_version {
+                return Some(kept.config.clone());
+            }
+        }
+        let config = match self.client_auth_config(auth, route.min_tls_version) {
+            Ok(config) => Arc::new(config),
+            Err(e) => {
+                tracing::warn!(hostname = %route.hostname, error = %e, "client_auth unusable; handshake refused");
+                return None;
+            }
+        };
+        if built.len() >= CLIENT_AUTH_CONFIGS_KEPT {
+            built.clear();
+        }
+        built.insert(
+            route.hostname.clone(),
+            ClientAuthConfig {
+                auth: auth.clone(),
+                min: route.min_tls_version,
+                config: config.clone(),
+            },
+        );
+        Some(config)
+    }
+
+    fn client_auth_config(
+        &self,
+        auth: &ClientAuth,
+        route_min: Option<TlsVersion>,
+    ) -> Result<ServerConfig, String> {
+        let provider = Arc::new(provider(&self.policy));
+        let verifier = verifier(auth, provider.clone()).map_err(|e| e.to_string())?;
+        let min = route_min.unwrap_or_default().max(self.policy.min_version);
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions(min))
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(self.resolver.clone());
+        finish(&mut config, &self.policy);
+        config.session_storage = ServerSessionMemoryCache::new(CLIENT_AUTH_SESSIONS);
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| e.to_string())?;
+        config.cert_compression_cache = self.listener.cert_compression_cache.clone();
+        Ok(config)
     }
 }
 
@@ -88,11 +168,16 @@ fn one_config(
         .with_protocol_versions(versions(min))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
+    finish(&mut config, policy);
+    Ok(config)
+}
+
+/// ALPN and certificate compression, as every configuration has them.
+fn finish(config: &mut ServerConfig, policy: &TlsPolicy) {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     if !policy.cert_compression {
         config.cert_compressors.clear();
     }
-    Ok(config)
 }
 
 /// The listener's configurations: ALPN `h2` then `http/1.1`, the policy's groups and versions,
@@ -105,13 +190,16 @@ pub fn server_configs(
     listener.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
     listener.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     listener.cert_compression_cache = Arc::new(CompressionCache::new(COMPRESSED_CHAINS_KEPT));
-    let mut tls13_only = one_config(resolver, policy, TlsVersion::Tls13)?;
+    let mut tls13_only = one_config(resolver.clone(), policy, TlsVersion::Tls13)?;
     tls13_only.session_storage = listener.session_storage.clone();
     tls13_only.ticketer = listener.ticketer.clone();
     tls13_only.cert_compression_cache = listener.cert_compression_cache.clone();
     Ok(TlsConfigs {
         listener: Arc::new(listener),
         tls13_only: Arc::new(tls13_only),
+        resolver,
+        policy: policy.clone(),
+        client_auth: Arc::default(),
     })
 }
 

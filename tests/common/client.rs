@@ -252,3 +252,39 @@ pub async fn connect_tuned(
     let bytes = read.load(std::sync::atomic::Ordering::Relaxed);
     Ok((tls, bytes))
 }
+
+/// A client certificate chain (leaf first) and its key.
+pub type ClientCert = (
+    Vec<CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// [`try_connect`] presenting `client` (when given) if the server asks for a certificate.
+pub async fn try_connect_as(
+    port: u16,
+    sni: &str,
+    alpn: &[&[u8]],
+    client: Option<ClientCert>,
+) -> Result<TlsStream<TcpStream>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)));
+    let mut config = match client {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.resumption = rustls::client::Resumption::disabled();
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))
+}

@@ -4,6 +4,7 @@
 mod common;
 
 mod balancing;
+mod client_auth;
 mod forwarding;
 mod grpc;
 mod hardening;

@@ -1,9 +1,10 @@
 """Schemathesis hooks for certgate's admin API fuzzing (tests/operability, the OpenAPI fuzzer).
 
-The API's schema names one string format no generator knows: `pem-certificates` (a route's
-`upstream_ca_pem`: one or more PEM certificates and nothing else). This teaches the fuzzer to
-make valid ones, so a schema-valid body is one the server must accept. The certificates are
-throw-away self-signed CA certificates (no key is kept anywhere).
+The API's schema names two string formats no generator knows: `pem-certificates` (a route's
+`upstream_ca_pem` and `client_auth.ca_pem`: one or more PEM certificates and nothing else) and
+`pem-crls` (`client_auth.crl_pem`: one or more PEM CRLs). This teaches the fuzzer to make valid
+ones, so a schema-valid body is one the server must accept. The certificates and the CRL are
+throw-away (no key is kept anywhere).
 """
 
 import schemathesis
@@ -36,6 +37,17 @@ AiEA3DtJ+FIeTfdinlYh9+cmf91CAPer8J4OVzikVVoGRAkCIQCzh0ekPyVbhHvx
 xMpwBqGmt3vU57+NVxkbae9Wsym6EQ==
 -----END CERTIFICATE-----
 """
+
+CRL = """\
+-----BEGIN X509 CRL-----
+MIG4MGACAQEwCgYIKoZIzj0EAwIwHzEdMBsGA1UEAwwUY2VydGdhdGUtZnV6ei1j
+cmwtQ0EXDTI2MTIwNTAwMjI1NVoYDzIxMjYxMTExMDAyMjU1WqAOMAwwCgYDVR0U
+BAMCAQEwCgYIKoZIzj0EAwIDSAAwRQIhAIxhlt7MAz1D+2JLtzkNSUp+lN2sNEVo
+Neqx/SPqQzMwAiB914/pXAQgex99k6TOpTOAh0Q57XsoUtYauB1XvBHjTg==
+-----END X509 CRL-----
+"""
+
+schemathesis.openapi.format("pem-crls", st.just(CRL))
 
 schemathesis.openapi.format(
     "pem-certificates",

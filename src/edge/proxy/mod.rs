@@ -130,6 +130,16 @@ impl Proxy {
         else {
             return Err(text(StatusCode::NOT_FOUND, "no route for this host"));
         };
+        let admitted = match &conn.client {
+            Some(client) => client.admits(&route),
+            None => route.client_auth.is_none(),
+        };
+        if !admitted {
+            return Err(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this host checks client certificates differently from this connection's handshake",
+            ));
+        }
         if conn.https && route.min_tls_version > conn.tls_version {
             return Err(text(
                 StatusCode::MISDIRECTED_REQUEST,

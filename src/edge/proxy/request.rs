@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::super::body_timeout::{BodyLimits, SendProgress, TimedBody};
-use super::super::forwarded::{set_forwarded, strip_hop_by_hop};
+use super::super::forwarded::{set_client_cert, set_forwarded, strip_hop_by_hop};
 use super::super::upgrade::is_websocket_handshake;
 use super::super::upstreams::client::UpstreamBody;
 use super::super::upstreams::set::Member;
@@ -66,18 +66,13 @@ impl Prepared {
         let grpc = is_grpc(&parts.headers);
         let trailers_wanted = wants_trailers(&parts.headers);
         strip_hop_by_hop(&mut parts.headers);
-        // The client's own `Host` value, shared rather than copied, when it is text.
-        let forwarded_host = match original_host.as_ref().filter(|h| h.to_str().is_ok()) {
-            Some(sent) => sent.clone(),
-            None => HeaderValue::from_str(host).map_err(|_| unusable_host())?,
-        };
-        set_forwarded(
+        set_forwarding_headers(
             &mut parts.headers,
-            &conn.peer_value,
-            conn.https,
-            forwarded_host,
-            conn.trusted,
-        );
+            original_host.as_ref(),
+            host,
+            route,
+            conn,
+        )?;
         let path = parts
             .uri
             .path_and_query()
@@ -184,4 +179,35 @@ fn wants_trailers(headers: &HeaderMap) -> bool {
                 .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
         })
     })
+}
+
+/// `X-Forwarded-*` (the client's own `Host` value shared rather than copied when it is text)
+/// and RFC 9440 `Client-Cert` (the verified certificate on a route that forwards it; any the
+/// client sent removed).
+fn set_forwarding_headers(
+    headers: &mut HeaderMap,
+    original_host: Option<&HeaderValue>,
+    host: &str,
+    route: &Route,
+    conn: &ConnInfo,
+) -> Result<(), Refusal> {
+    // The client's own `Host` value, shared rather than copied, when it is text.
+    let forwarded_host = match original_host.filter(|h| h.to_str().is_ok()) {
+        Some(sent) => sent.clone(),
+        None => HeaderValue::from_str(host).map_err(|_| unusable_host())?,
+    };
+    set_forwarded(
+        headers,
+        &conn.peer_value,
+        conn.https,
+        forwarded_host,
+        conn.trusted,
+    );
+    let forwarded_cert = conn
+        .client
+        .as_ref()
+        .filter(|_| route.client_auth.as_ref().is_some_and(|a| a.forward))
+        .map(|client| client.chain.as_slice());
+    set_client_cert(headers, forwarded_cert);
+    Ok(())
 }

@@ -1,0 +1,89 @@
+//! `client_auth` on a route (mTLS): the handshake for the route's hostname asks for a client
+//! certificate and verifies it against the route's CA certificates (and CRLs). The record as
+//! stored and shown, and its checks; `tls::client_auth` builds the verifier.
+
+use serde::{Deserialize, Serialize};
+
+use crate::certs::validate::FieldError;
+
+/// Whether a client without a valid certificate is let through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMode {
+    /// A handshake without a certificate the CA verifies fails.
+    #[default]
+    Require,
+    /// A certificate is asked for and verified when sent; a client that sends none gets through
+    /// unauthenticated (and nothing is forwarded for it).
+    Request,
+}
+
+/// A route's client certificate policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuth {
+    /// `require` (default) or `request`.
+    #[serde(default)]
+    pub mode: ClientAuthMode,
+    /// The CA certificates (PEM) a client certificate must chain to.
+    pub ca_pem: String,
+    /// Certificate revocation lists (PEM) of those CAs: a listed certificate is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_pem: Option<String>,
+    /// Send the verified certificate upstream as RFC 9440 `Client-Cert` (and its chain as
+    /// `Client-Cert-Chain`).
+    #[serde(default)]
+    pub forward: bool,
+}
+
+/// Longest `ca_pem` or `crl_pem` accepted (a route body is at most 64 KiB).
+pub const MAX_PEM_BYTES: usize = 32 * 1024;
+
+/// DER certificates of a PEM text; an error naming `field` when there are none or one is
+/// unreadable.
+pub fn certificates(
+    field: &str,
+    pem: &str,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, FieldError> {
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut pem.as_bytes()).collect();
+    match certs {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        Ok(_) => Err(FieldError::new(field, "holds no PEM certificate")),
+        Err(e) => Err(FieldError::new(field, format!("unreadable PEM: {e}"))),
+    }
+}
+
+/// DER CRLs of a PEM text; an error naming `field` when there are none or one is unreadable.
+pub fn crls(
+    field: &str,
+    pem: &str,
+) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, FieldError> {
+    let crls: Result<Vec<_>, _> = rustls_pemfile::crls(&mut pem.as_bytes()).collect();
+    match crls {
+        Ok(crls) if !crls.is_empty() => Ok(crls),
+        Ok(_) => Err(FieldError::new(field, "holds no PEM X509 CRL")),
+        Err(e) => Err(FieldError::new(field, format!("unreadable PEM: {e}"))),
+    }
+}
+
+/// Checks sizes and that both PEM texts hold what they should (the verifier built from them is
+/// checked where it is built, `tls::client_auth`).
+pub fn check(auth: &ClientAuth) -> Result<(), FieldError> {
+    if auth.ca_pem.len() > MAX_PEM_BYTES {
+        return Err(FieldError::new(
+            "client_auth.ca_pem",
+            format!("at most {MAX_PEM_BYTES} bytes"),
+        ));
+    }
+    certificates("client_auth.ca_pem", &auth.ca_pem)?;
+    if let Some(crl) = &auth.crl_pem {
+        if crl.len() > MAX_PEM_BYTES {
+            return Err(FieldError::new(
+                "client_auth.crl_pem",
+                format!("at most {MAX_PEM_BYTES} bytes"),
+            ));
+        }
+        crls("client_auth.crl_pem", crl)?;
+    }
+    Ok(())
+}
