@@ -144,6 +144,8 @@ struct Wiring {
 /// The certificate manager's parts the edge and the cluster are wired to.
 struct Core {
     tables: Arc<EdgeTables>,
+    /// CRLs fetched from routes' `crl_urls`: filled by the cluster's fetcher, read by handshakes.
+    crls: Arc<crate::tls::crls::CrlCache>,
     lifecycle: Lifecycle,
     acme: Arc<AcmeIssuer>,
     profiles: Arc<crate::acme::profiles::ProfileCatalog>,
@@ -217,8 +219,11 @@ impl Wiring {
         );
         let on_demand = OnDemand::new(config.clone(), store.writer(), lifecycle.clone());
         self.health.watch_certificates(tables.certs.clone());
+        let crls = Arc::new(crate::tls::crls::CrlCache::default());
+        self.health.watch_crls(crls.clone());
         Ok(Core {
             tables,
+            crls,
             lifecycle,
             acme,
             profiles,
@@ -251,7 +256,7 @@ impl Wiring {
             default: default_cert,
             admin: admin_owner,
         });
-        let tls = server_configs(resolver.clone(), &config.tls)?;
+        let tls = server_configs(resolver.clone(), &config.tls, core.crls.clone())?;
         self.tasks.spawn(
             "upstream health checks",
             crate::edge::upstreams::active::run(
@@ -316,6 +321,15 @@ impl Wiring {
                 self.stop.clone(),
             ),
         );
+        let crl_fetcher = crate::cluster::crl_fetch::CrlFetcher::new(
+            self.store.writer(),
+            core.tables.routes.clone(),
+            core.crls.clone(),
+            self.config.tls.crl_refresh,
+            self.instance.clone(),
+        );
+        self.tasks
+            .spawn("CRL fetcher", crl_fetcher.run(self.stop.clone()));
         self.tasks.spawn(
             "table loader and resync",
             start_tables(

@@ -237,6 +237,12 @@ pub struct RouteArgs {
     /// With --client-auth: PEM file of CRLs; listed certificates are refused.
     #[arg(long, value_name = "FILE")]
     pub client_crl: Option<PathBuf>,
+    /// With --client-auth: a URL to fetch a CRL from (repeatable; refreshed by the cluster).
+    #[arg(long, value_name = "URL")]
+    pub client_crl_url: Vec<String>,
+    /// With --client-auth: deny (default) or allow certificates while a CRL is stale.
+    #[arg(long, value_name = "POLICY")]
+    pub crl_stale: Option<String>,
     /// With --client-auth: send the verified certificate upstream (RFC 9440 Client-Cert).
     #[arg(long)]
     pub forward_client_cert: bool,

@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::certs::model::CertStatus;
 use crate::tls::cache::CertCache;
+use crate::tls::crls::CrlCache;
 
 /// Whether this instance can serve; shared by the listeners and the shutdown sequence.
 #[derive(Clone, Default)]
@@ -22,6 +23,7 @@ struct HealthInner {
     ready: AtomicBool,
     draining: AtomicBool,
     certificates: OnceLock<Arc<CertCache>>,
+    crls: OnceLock<Arc<CrlCache>>,
 }
 
 impl Health {
@@ -38,6 +40,24 @@ impl Health {
     /// Lets `/health` report expired certificates and failing renewals among those served.
     pub fn watch_certificates(&self, cache: Arc<CertCache>) {
         let _ = self.inner.certificates.set(cache);
+    }
+
+    /// Lets `/health` report CRLs that routes name but that are missing or stale.
+    pub fn watch_crls(&self, crls: Arc<CrlCache>) {
+        let _ = self.inner.crls.set(crls);
+    }
+
+    /// `crl_stale:<url>` entries: CRLs routes name that were never fetched or are past their
+    /// `nextUpdate` (a `require` route with `crl_stale: deny` refuses every client meanwhile).
+    pub fn crl_reasons(&self) -> Vec<String> {
+        let Some(crls) = self.inner.crls.get() else {
+            return Vec::new();
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        crls.stale(now)
+            .into_iter()
+            .map(|url| format!("crl_stale:{url}"))
+            .collect()
     }
 
     /// Serving.

@@ -24,6 +24,7 @@ pub async fn health(State(state): State<AdminState>) -> Response {
     } else {
         reasons.extend(state.health.certificate_reasons());
     }
+    reasons.extend(state.health.crl_reasons());
     let body = if reasons.is_empty() {
         json!({ "status": "healthy" })
     } else {

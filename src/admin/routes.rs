@@ -130,7 +130,7 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
     if let Some(auth) = &body.client_auth {
         client_auth::check(auth)?;
         let provider = Arc::new(crate::tls::policy::provider(&state.config.tls));
-        crate::tls::client_auth::verifier(auth, provider)?;
+        crate::tls::client_auth::verifier(auth, provider, Vec::new())?;
     }
     let rules = |field: &str, given: &Option<HeaderRules>| match given {
         Some(rules) => validate::header_rules(field, rules),

@@ -116,9 +116,16 @@ fn client_auth_of(args: &RouteArgs) -> Result<Option<Value>, String> {
         std::fs::read_to_string(file).map_err(|e| format!("{flag} {}: {e}", file.display()))
     };
     let Some(mode) = &args.client_auth else {
-        if args.client_ca.is_some() || args.client_crl.is_some() || args.forward_client_cert {
+        if args.client_ca.is_some()
+            || args.client_crl.is_some()
+            || !args.client_crl_url.is_empty()
+            || args.crl_stale.is_some()
+            || args.forward_client_cert
+        {
             return Err(
-                "--client-ca, --client-crl and --forward-client-cert need --client-auth".to_owned(),
+                "--client-ca, --client-crl, --client-crl-url, --crl-stale and \
+                 --forward-client-cert need --client-auth"
+                    .to_owned(),
             );
         }
         return Ok(None);
@@ -134,6 +141,12 @@ fn client_auth_of(args: &RouteArgs) -> Result<Option<Value>, String> {
     });
     if let Some(crl) = &args.client_crl {
         auth["crl_pem"] = json!(read("--client-crl", crl)?);
+    }
+    if !args.client_crl_url.is_empty() {
+        auth["crl_urls"] = json!(args.client_crl_url);
+    }
+    if let Some(stale) = &args.crl_stale {
+        auth["crl_stale"] = json!(stale);
     }
     Ok(Some(auth))
 }

@@ -11,6 +11,7 @@
 //!
 //! One worker per certificate is the manager's lease (`crate::store::leases`).
 
+pub mod crl_fetch;
 pub mod events;
 pub mod guard;
 pub mod heartbeat;

@@ -60,4 +60,6 @@ pub struct TlsPolicy {
     pub min_version: TlsVersion,
     /// `TLS_CERT_COMPRESSION`: compress the chain for clients that offer RFC 8879.
     pub cert_compression: bool,
+    /// `CRL_REFRESH_SECONDS`: the longest a fetched CRL is used before it is fetched again.
+    pub crl_refresh: std::time::Duration,
 }

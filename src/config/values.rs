@@ -380,6 +380,7 @@ impl Values<'_> {
             key_exchange_groups: self.list("TLS_KEY_EXCHANGE_GROUPS")?,
             min_version: self.choice("TLS_MIN_VERSION")?,
             cert_compression: self.flag("TLS_CERT_COMPRESSION")?,
+            crl_refresh: self.seconds("CRL_REFRESH_SECONDS")?,
         })
     }
 

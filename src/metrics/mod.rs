@@ -42,6 +42,8 @@ pub struct Metrics {
     pub upstream_failures: CounterVec,
     /// `certgate_upstream_connections_opened_total`.
     pub upstream_connections_opened: CounterVec,
+    /// `certgate_crl_fetches_total`.
+    pub crl_fetches: CounterVec,
     /// `certgate_redis_errors_total`.
     pub redis_errors: CounterVec,
     /// `certgate_redis_reconnects_total`.
@@ -118,6 +120,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Connections opened to upstreams, by route hostname (a steady load reuses them: few per 1,000 requests).",
         &["route"],
     ),
+    crl_fetches: CounterVec::new(
+        "certgate_crl_fetches_total",
+        "Fetches of CRLs named by routes' client_auth.crl_urls, by result (ok or error); one instance fetches each for the cluster.",
+        &["result"],
+    ),
     redis_errors: CounterVec::new("certgate_redis_errors_total", "Redis connection errors.", &[]),
     redis_reconnects: CounterVec::new("certgate_redis_reconnects_total", "Redis reconnections.", &[]),
     open_connections: AtomicU64::new(0),
@@ -193,6 +200,7 @@ pub fn render(certificates: Option<&CertificateFigures>) -> String {
     m.upstream_queue_seconds.render(&mut out);
     m.upstream_failures.render(&mut out);
     m.upstream_connections_opened.render(&mut out);
+    m.crl_fetches.render(&mut out);
     m.redis_errors.render(&mut out);
     m.redis_reconnects.render(&mut out);
     let _ = writeln!(

@@ -30,11 +30,40 @@ pub struct ClientAuth {
     /// Certificate revocation lists (PEM) of those CAs: a listed certificate is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl_pem: Option<String>,
+    /// Where CRLs are fetched from (`http://` or `https://`): one instance fetches each for
+    /// the cluster, at the CRL's `nextUpdate` or every `CRL_REFRESH_SECONDS`, whichever is
+    /// sooner, and every instance uses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crl_urls: Vec<String>,
+    /// What a handshake meets while a CRL is past its `nextUpdate` (or a URL's CRL was never
+    /// fetched): `deny` (default) refuses every certificate, `allow` ignores that CRL.
+    #[serde(default, skip_serializing_if = "CrlStale::is_deny")]
+    pub crl_stale: CrlStale,
     /// Send the verified certificate upstream as RFC 9440 `Client-Cert` (and its chain as
     /// `Client-Cert-Chain`).
     #[serde(default)]
     pub forward: bool,
 }
+
+/// A route's answer to a CRL it cannot trust to be current.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrlStale {
+    /// Fail closed: no certificate is accepted while the CRL is stale or missing.
+    #[default]
+    Deny,
+    /// Fail open: the stale or missing CRL is left out of the check.
+    Allow,
+}
+
+impl CrlStale {
+    fn is_deny(&self) -> bool {
+        *self == CrlStale::Deny
+    }
+}
+
+/// Most `crl_urls` on one route.
+pub const MAX_CRL_URLS: usize = 8;
 
 /// Longest `ca_pem` or `crl_pem` accepted (a route body is at most 64 KiB).
 pub const MAX_PEM_BYTES: usize = 32 * 1024;
@@ -84,6 +113,29 @@ pub fn check(auth: &ClientAuth) -> Result<(), FieldError> {
             ));
         }
         crls("client_auth.crl_pem", crl)?;
+    }
+    if auth.crl_urls.len() > MAX_CRL_URLS {
+        return Err(FieldError::new(
+            "client_auth.crl_urls",
+            format!("at most {MAX_CRL_URLS} URLs"),
+        ));
+    }
+    for (i, url) in auth.crl_urls.iter().enumerate() {
+        if auth.crl_urls[..i].contains(url) {
+            return Err(FieldError::new(
+                "client_auth.crl_urls",
+                format!("{url:?} is listed twice"),
+            ));
+        }
+        let parsed = url.parse::<http::Uri>().ok().filter(|u| {
+            matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some()
+        });
+        if parsed.is_none() || url.len() > 2048 {
+            return Err(FieldError::new(
+                "client_auth.crl_urls",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
     }
     Ok(())
 }

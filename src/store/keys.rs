@@ -67,6 +67,17 @@ impl Keys {
         format!("{}certs:owner:{owner_hash}", self.prefix)
     }
 
+    /// Hash: the CRL last fetched from a route's `crl_urls` entry (`der` base64, `fetched_at`),
+    /// by a digest of the URL.
+    pub fn crl(&self, url_digest: &str) -> String {
+        format!("{}crl:{url_digest}", self.prefix)
+    }
+
+    /// String with expiry: the instance fetching that CRL now.
+    pub fn crl_fetch_lock(&self, url_digest: &str) -> String {
+        format!("{}crl_lock:{url_digest}", self.prefix)
+    }
+
     /// Set: certificate names with a generation waiting or running (the durable work queue).
     pub fn jobs(&self) -> String {
         format!("{}jobs", self.prefix)

@@ -40,6 +40,7 @@ pub mod certs;
 pub mod challenges;
 pub mod change_log;
 pub mod claims;
+pub mod crls;
 pub mod dns_records;
 pub mod epoch;
 pub mod instances;

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod certified;
 pub mod client_auth;
+pub mod crls;
 pub mod default_cert;
 pub mod policy;
 pub mod resolver;

@@ -15,10 +15,12 @@ use std::sync::{Arc, Mutex};
 use rustls::compress::CompressionCache;
 use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use rustls::pki_types::CertificateRevocationListDer;
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
-use super::client_auth::verifier;
+use super::client_auth::{fetched_crls, verifier};
+use super::crls::CrlCache;
 use super::resolver::SniResolver;
 use crate::config::tls::{TlsPolicy, TlsVersion};
 use crate::routes::client_auth::ClientAuth;
@@ -41,6 +43,8 @@ const CLIENT_AUTH_SESSIONS: usize = 1_024;
 struct ClientAuthConfig {
     auth: ClientAuth,
     min: Option<TlsVersion>,
+    /// The fetched CRLs' generation it was built with (routes with `crl_urls`).
+    crls: u64,
     config: Arc<ServerConfig>,
 }
 
@@ -55,6 +59,8 @@ pub struct TlsConfigs {
     policy: TlsPolicy,
     /// Client-certificate routes' configurations, by hostname.
     client_auth: Arc<Mutex<HashMap<String, ClientAuthConfig>>>,
+    /// CRLs fetched from routes' `crl_urls`.
+    crl_cache: Arc<CrlCache>,
 }
 
 impl TlsConfigs {
@@ -76,13 +82,23 @@ impl TlsConfigs {
         let Some(auth) = &route.client_auth else {
             return Some(self.for_min_version(route.min_tls_version).clone());
         };
+        let crls = if auth.crl_urls.is_empty() {
+            0
+        } else {
+            self.crl_cache.generation()
+        };
         let mut built = self.client_auth.lock().expect("client auth configs");
         if let Some(kept) = built.get(&route.hostname) {
-            if kept.auth == *auth && kept.min == route.min_tls_version {
+            if kept.auth == *auth && kept.min == route.min_tls_version && kept.crls == crls {
                 return Some(kept.config.clone());
             }
         }
-        let config = match self.client_auth_config(auth, route.min_tls_version) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let Some(fetched) = fetched_crls(auth, &self.crl_cache, now) else {
+            tracing::debug!(hostname = %route.hostname, "a CRL of crl_urls is not fetched yet; handshake refused");
+            return None;
+        };
+        let config = match self.client_auth_config(auth, route.min_tls_version, fetched) {
             Ok(config) => Arc::new(config),
             Err(e) => {
                 tracing::warn!(hostname = %route.hostname, error = %e, "client_auth unusable; handshake refused");
@@ -97,6 +113,7 @@ impl TlsConfigs {
             ClientAuthConfig {
                 auth: auth.clone(),
                 min: route.min_tls_version,
+                crls,
                 config: config.clone(),
             },
         );
@@ -107,9 +124,10 @@ impl TlsConfigs {
         &self,
         auth: &ClientAuth,
         route_min: Option<TlsVersion>,
+        fetched: Vec<CertificateRevocationListDer<'static>>,
     ) -> Result<ServerConfig, String> {
         let provider = Arc::new(provider(&self.policy));
-        let verifier = verifier(auth, provider.clone()).map_err(|e| e.to_string())?;
+        let verifier = verifier(auth, provider.clone(), fetched).map_err(|e| e.to_string())?;
         let min = route_min.unwrap_or_default().max(self.policy.min_version);
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(versions(min))
@@ -185,6 +203,7 @@ fn finish(config: &mut ServerConfig, policy: &TlsPolicy) {
 pub fn server_configs(
     resolver: Arc<SniResolver>,
     policy: &TlsPolicy,
+    crl_cache: Arc<CrlCache>,
 ) -> Result<TlsConfigs, rustls::Error> {
     let mut listener = one_config(resolver.clone(), policy, policy.min_version)?;
     listener.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
@@ -200,6 +219,7 @@ pub fn server_configs(
         resolver,
         policy: policy.clone(),
         client_auth: Arc::default(),
+        crl_cache,
     })
 }
 
@@ -221,6 +241,7 @@ mod tests {
             key_exchange_groups: vec!["X25519MLKEM768".into(), "X25519".into()],
             min_version: TlsVersion::Tls12,
             cert_compression: true,
+            crl_refresh: std::time::Duration::from_secs(3600),
         };
         let names: Vec<String> = provider(&policy)
             .kx_groups
