@@ -31,7 +31,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
 # Which sections run (comma-separated): sweep (the concurrency sweep, the headline), main
 # (pinned, RSA, unpinned), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
-SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,upstreams,scale").split(",")
+SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,tls,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
@@ -199,6 +199,8 @@ class Server:
         self.term_port = free_port()
         # The upstream's protocol: http, https (HTTP/1.1 over TLS) or grpc (HTTP/2 cleartext).
         self.kind = "http"
+        # A CA (PEM file) client certificates must chain to on the proxied port (mTLS rows).
+        self.client_ca = None
 
     def stop(self):
         if self.proc:
@@ -233,6 +235,7 @@ http {{
   server {{
     listen 127.0.0.1:{self.port} ssl http2;
     ssl_certificate {cert}; ssl_certificate_key {key};
+    {f"ssl_verify_client on; ssl_client_certificate {self.client_ca};" if self.client_ca else ""}
     location / {{ {NGINX_PASS[self.kind]} }}
   }}
   server {{
@@ -262,7 +265,7 @@ defaults
   option http-keep-alive
   http-reuse always
 frontend proxy
-  bind 127.0.0.1:{self.port} ssl crt {combined} alpn h2,http/1.1
+  bind 127.0.0.1:{self.port} ssl crt {combined} alpn h2,http/1.1{f" verify required ca-file {self.client_ca}" if self.client_ca else ""}
   default_backend upstream
 frontend term
   bind 127.0.0.1:{self.term_port} ssl crt {combined} alpn h2,http/1.1
@@ -560,6 +563,12 @@ def main():
             if r is not None:
                 results["unpinned"][server.name] = r
 
+    if "tls" in SECTIONS:
+        log("pinned run: client certificates (mTLS) and post-quantum key exchange")
+        import tls_rows
+        ctx = {"log": log, "tls_load": tls_load, "median_of": median_of, "api": api, "tmp": TMP, "seconds": SECONDS, "guarded": guarded, "CpuMeter": CpuMeter}
+        results["tls"] = tls_rows.measure([anchors[0], anchors[1], cg], certs["ecdsa"], upstream_port, ctx)
+
     if "upstreams" in SECTIONS:
         log("pinned run with TLS and gRPC upstreams")
         import upstream_rows
@@ -607,6 +616,9 @@ def render(r):
     if r.get("sweep"):
         import sweep_rows
         lines.append(sweep_rows.render(r["sweep"]))
+    if r.get("tls"):
+        import tls_rows
+        lines.append(tls_rows.render(r["tls"]))
     if not r["pinned"]:
         return "\n".join(lines) + "\n"
     p = r["pinned"]

@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! tls_load handshakes <addr> <sni|@names-file> <concurrency> <seconds> [--resume]
+//!          [--groups X25519MLKEM768,X25519] [--client-cert CERT.pem --client-key KEY.pem]
 //! tls_load idle <addr> <sni> <connections> <hold-seconds>
 //! ```
+//! `--groups` sets the key exchange groups offered (the first gets the key share);
+//! `--client-cert`/`--client-key` present a client certificate (mTLS).
 //! Prints one JSON line. Each handshake is followed by one `GET /` (so the server does its full
-//! per-connection work); the client verifies nothing (it measures the server).
+//! per-connection work), counted only when answered `200`; the client verifies nothing (it
+//! measures the server).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -120,16 +124,80 @@ fn store() -> Arc<CountingStore> {
         .clone()
 }
 
-fn config(resume: bool) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+/// What the client offers beyond the defaults.
+#[derive(Default)]
+struct Offer {
+    resume: bool,
+    /// Key exchange group names (IANA), most preferred first; empty: rustls' defaults.
+    groups: Vec<String>,
+    /// A client certificate chain and key, PEM files.
+    client: Option<(String, String)>,
+}
+
+impl Offer {
+    fn parse(flags: &[String]) -> Offer {
+        let mut offer = Offer::default();
+        let mut client_cert = None;
+        let mut client_key = None;
+        let mut rest = flags.iter();
+        while let Some(flag) = rest.next() {
+            match flag.as_str() {
+                "--resume" => offer.resume = true,
+                "--groups" => {
+                    offer.groups = rest
+                        .next()
+                        .expect("--groups LIST")
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "--client-cert" => client_cert = rest.next().cloned(),
+                "--client-key" => client_key = rest.next().cloned(),
+                other => panic!("unknown flag {other}"),
+            }
+        }
+        offer.client = client_cert.zip(client_key);
+        offer
+    }
+}
+
+fn group(name: &str) -> &'static dyn rustls::crypto::SupportedKxGroup {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    match name {
+        "X25519MLKEM768" => kx_group::X25519MLKEM768,
+        "X25519" => kx_group::X25519,
+        "secp256r1" => kx_group::SECP256R1,
+        "secp384r1" => kx_group::SECP384R1,
+        other => panic!("unknown group {other}"),
+    }
+}
+
+fn config(offer: &Offer) -> Arc<rustls::ClientConfig> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if !offer.groups.is_empty() {
+        provider.kx_groups = offer.groups.iter().map(|g| group(g)).collect();
+    }
+    let provider = Arc::new(provider);
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)));
+    let mut config = match &offer.client {
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> =
+                rustls_pemfile::certs(&mut std::fs::read(cert).unwrap().as_slice())
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+            let key = rustls_pemfile::private_key(&mut std::fs::read(key).unwrap().as_slice())
+                .unwrap()
+                .expect("a private key");
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.resumption = if resume {
+    config.resumption = if offer.resume {
         rustls::client::Resumption::store(store())
     } else {
         rustls::client::Resumption::disabled()
@@ -154,8 +222,8 @@ async fn one(
     .await?;
     let mut buf = vec![0u8; 4096];
     let n = tls.read(&mut buf).await?;
-    if n == 0 || !buf.starts_with(b"HTTP/1.1 ") {
-        return Err(std::io::Error::other("no HTTP answer"));
+    if n == 0 || !buf.starts_with(b"HTTP/1.1 200") {
+        return Err(std::io::Error::other("no 200 answer"));
     }
     Ok(resumed)
 }
@@ -177,9 +245,9 @@ async fn handshakes(
     names: Vec<String>,
     concurrency: usize,
     seconds: u64,
-    resume: bool,
+    offer: Offer,
 ) {
-    let connector = tokio_rustls::TlsConnector::from(config(resume));
+    let connector = tokio_rustls::TlsConnector::from(config(&offer));
     let (done, resumed, errors) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
@@ -243,7 +311,7 @@ async fn handshakes(
 }
 
 async fn idle(addr: String, name: String, connections: usize, hold: u64) {
-    let connector = tokio_rustls::TlsConnector::from(config(false));
+    let connector = tokio_rustls::TlsConnector::from(config(&Offer::default()));
     let mut held = Vec::with_capacity(connections);
     let mut failed = 0;
     for _ in 0..connections {
@@ -280,7 +348,7 @@ fn main() {
             names(&args[2]),
             args[3].parse().unwrap(),
             args[4].parse().unwrap(),
-            args.get(5).is_some_and(|a| a == "--resume"),
+            Offer::parse(&args[5..]),
         )),
         Some("idle") if args.len() >= 5 => runtime.block_on(idle(
             args[1].clone(),
@@ -289,7 +357,7 @@ fn main() {
             args[4].parse().unwrap(),
         )),
         _ => {
-            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] | idle <addr> <sni> <n> <hold-seconds>");
+            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] [--groups LIST] [--client-cert FILE --client-key FILE] | idle <addr> <sni> <n> <hold-seconds>");
             std::process::exit(2);
         }
     }

@@ -17,6 +17,7 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     };
     let mut body = crate::metrics::render(figures.as_ref());
     render_upstream_health(&mut body, &state);
+    render_crl_staleness(&mut body, &state);
     (
         [(
             header::CONTENT_TYPE,
@@ -26,7 +27,7 @@ pub async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     )
 }
 
-/// Status counts from Redis (one read of the counters the writes keep); the per-certificate
+/// Status counts from Redis (the status indexes' sizes, one round trip); the per-certificate
 /// series from memory (the edge tables keep them current), so a scrape costs no Redis round
 /// trip per certificate.
 async fn figures(state: &AdminState) -> crate::store::StoreResult<CertificateFigures> {
@@ -54,6 +55,17 @@ fn render_upstream_health(out: &mut String, state: &AdminState) {
         "certgate_upstream_waiting",
         "Requests waiting in line for an upstream at UPSTREAM_MAX_CONNECTIONS, on this instance.",
         gauges.iter().map(|g| (g, g.waiting as u64)),
+    );
+}
+
+/// `certgate_crls_stale`: CRLs routes name in `client_auth.crl_urls` that are past their
+/// `nextUpdate` or not fetched yet (`/health` names them).
+fn render_crl_staleness(out: &mut String, state: &AdminState) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        out,
+        "# HELP certgate_crls_stale CRLs named by routes' client_auth.crl_urls that are past their nextUpdate or not fetched yet (a crl_stale: deny route refuses every client meanwhile).\n# TYPE certgate_crls_stale gauge\ncertgate_crls_stale {}",
+        state.health.crl_reasons().len()
     );
 }
 

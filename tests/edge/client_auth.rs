@@ -514,4 +514,5 @@ async fn crls_from_urls_are_fetched_once_for_the_cluster_and_applied_without_res
         metrics.contains("certgate_crl_fetches_total{result=\"ok\"}"),
         "{metrics}"
     );
+    assert!(metrics.contains("certgate_crls_stale 1"), "{metrics}");
 }
