@@ -228,6 +228,12 @@ pub struct RouteArgs {
     /// Send the upstream's own authority as `Host` instead of the client's.
     #[arg(long)]
     pub no_preserve_host: bool,
+    /// Only these client networks (CIDR or address) may reach the host (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// These client networks may not reach the host (repeatable; wins over --allow).
+    #[arg(long, value_name = "CIDR")]
+    pub deny: Vec<String>,
     /// Verify client certificates for this hostname: require or request (needs --client-ca).
     #[arg(long, value_name = "MODE")]
     pub client_auth: Option<String>,

@@ -355,6 +355,11 @@ fn route_body(create: bool) -> Value {
         "preserve_host": { "type": "boolean", "default": true },
         "hsts": hsts,
         "client_auth": client_auth,
+        "ip_rules": { "type": "object", "nullable": true, "additionalProperties": false, "description": "client addresses (the peer's, or behind TRUSTED_PROXIES the rightmost untrusted X-Forwarded-For entry): deny wins; a non-empty allow refuses every other address; 403 when refused",
+            "properties": {
+                "allow": { "type": "array", "maxItems": 256, "items": { "type": "string", "format": "ip-network" } },
+                "deny": { "type": "array", "maxItems": 256, "items": { "type": "string", "format": "ip-network" } }
+            } },
         "min_tls_version": { "type": "string", "nullable": true, "enum": ["1.2", "1.3", null], "description": "the oldest TLS version a handshake for this hostname may use (TLS_MIN_VERSION when absent; can only raise it); a request for the host on an older connection gets 421" },
         "request_headers": rules.clone(),
         "response_headers": rules,
@@ -411,7 +416,7 @@ fn schemas() -> Value {
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
         "RouteRequest": route_body(true),
         "RouteUpdate": route_body(false),
-        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "client_auth": { "type": "object", "properties": { "mode": string, "ca_pem": string, "crl_pem": string, "crl_urls": { "type": "array", "items": string }, "crl_stale": string, "forward": { "type": "boolean" } } }, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
+        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "ip_rules": { "type": "object", "properties": { "allow": { "type": "array", "items": string }, "deny": { "type": "array", "items": string } } }, "client_auth": { "type": "object", "properties": { "mode": string, "ca_pem": string, "crl_pem": string, "crl_urls": { "type": "array", "items": string }, "crl_stale": string, "forward": { "type": "boolean" } } }, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },

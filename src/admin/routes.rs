@@ -19,6 +19,7 @@ use crate::lifecycle::RouteCreated;
 use std::sync::Arc;
 
 use crate::routes::client_auth::{self, ClientAuth};
+use crate::routes::ip_rules::{IpRules, IpRulesBody};
 use crate::routes::model::{HeaderRules, HealthCheck, Hsts, Policy, UpstreamTarget};
 use crate::routes::validate_upstreams::{self, UpstreamEntry};
 use crate::routes::{validate, Route};
@@ -57,6 +58,8 @@ pub struct RouteBody {
     #[serde(default)]
     client_auth: Option<ClientAuth>,
     #[serde(default)]
+    ip_rules: Option<IpRulesBody>,
+    #[serde(default)]
     request_headers: Option<HeaderRules>,
     #[serde(default)]
     response_headers: Option<HeaderRules>,
@@ -65,6 +68,7 @@ pub struct RouteBody {
 /// What a route body says once checked.
 struct Checked {
     upstreams: Vec<UpstreamTarget>,
+    ip_rules: Option<IpRules>,
     upstream_sni: Option<String>,
     hsts: Option<Hsts>,
     request_headers: HeaderRules,
@@ -136,8 +140,13 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
         Some(rules) => validate::header_rules(field, rules),
         None => Ok(HeaderRules::default()),
     };
+    let ip_rules = match &body.ip_rules {
+        Some(rules) => Some(IpRules::from_body(rules)?),
+        None => None,
+    };
     Ok(Checked {
         upstreams: validate_upstreams::stored(&targets),
+        ip_rules,
         upstream_sni,
         hsts: body.hsts.clone(),
         request_headers: rules("request_headers", &body.request_headers)?,
@@ -196,6 +205,7 @@ fn from_body(body: &RouteBody, checked: Checked, caller: &Caller) -> Route {
         hsts: checked.hsts,
         min_tls_version: body.min_tls_version,
         client_auth: body.client_auth.clone(),
+        ip_rules: checked.ip_rules,
         restricted_upstream: !caller.is_admin,
         request_headers: checked.request_headers,
         response_headers: checked.response_headers,

@@ -206,6 +206,9 @@ fn route_body(args: &RouteArgs) -> Result<Value, String> {
     if let Some(cert) = args.cert.as_deref().filter(|c| !c.is_empty()) {
         body["cert_name"] = json!(cert);
     }
+    if !args.allow.is_empty() || !args.deny.is_empty() {
+        body["ip_rules"] = json!({ "allow": args.allow, "deny": args.deny });
+    }
     if let Some(auth) = client_auth_of(args)? {
         body["client_auth"] = auth;
     }

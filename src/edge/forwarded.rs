@@ -94,6 +94,32 @@ pub fn set_forwarded(
     }
 }
 
+/// The client's address as IP rules judge it: the peer's, unless the peer is a trusted proxy —
+/// then the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (each proxy
+/// appends the address it saw, so entries further left are the client's own claims).
+pub fn client_address(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr {
+    if !is_trusted(peer, trusted) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all(&X_FORWARDED_FOR) {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        for item in text.split(',') {
+            match item.trim().parse::<IpAddr>() {
+                Ok(addr) => chain.push(addr),
+                Err(_) => return peer,
+            }
+        }
+    }
+    chain
+        .into_iter()
+        .rev()
+        .find(|addr| !is_trusted(*addr, trusted))
+        .unwrap_or(peer)
+}
+
 static CLIENT_CERT: HeaderName = HeaderName::from_static("client-cert");
 static CLIENT_CERT_CHAIN: HeaderName = HeaderName::from_static("client-cert-chain");
 

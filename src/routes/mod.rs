@@ -4,6 +4,7 @@
 
 pub mod client_auth;
 pub mod host;
+pub mod ip_rules;
 pub mod model;
 pub mod resolve;
 pub mod table;

@@ -43,6 +43,9 @@ pub struct Route {
     /// `Strict-Transport-Security` on this host's HTTPS responses (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hsts: Option<Hsts>,
+    /// Which client addresses may reach this route (`403` for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_rules: Option<super::ip_rules::IpRules>,
     /// Client certificates (mTLS) for this hostname's handshakes: asked for, verified against
     /// the route's CAs and CRLs, optionally forwarded upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@ mod forwarding;
 mod grpc;
 mod hardening;
 mod idle_release;
+mod ip_rules;
 mod protections;
 mod queueing;
 mod rebinding;

@@ -1,8 +1,8 @@
 """Schemathesis hooks for certgate's admin API fuzzing (tests/operability, the OpenAPI fuzzer).
 
-The API's schema names two string formats no generator knows: `pem-certificates` (a route's
-`upstream_ca_pem` and `client_auth.ca_pem`: one or more PEM certificates and nothing else) and
-`pem-crls` (`client_auth.crl_pem`: one or more PEM CRLs). This teaches the fuzzer to make valid
+The API's schema names string formats no generator knows: `pem-certificates` (a route's
+`upstream_ca_pem` and `client_auth.ca_pem`: one or more PEM certificates and nothing else),
+`pem-crls` (`client_auth.crl_pem`: one or more PEM CRLs) and `ip-network` (`ip_rules` entries). This teaches the fuzzer to make valid
 ones, so a schema-valid body is one the server must accept. The certificates and the CRL are
 throw-away (no key is kept anywhere).
 """
@@ -48,6 +48,12 @@ Neqx/SPqQzMwAiB914/pXAQgex99k6TOpTOAh0Q57XsoUtYauB1XvBHjTg==
 """
 
 schemathesis.openapi.format("pem-crls", st.just(CRL))
+
+# `ip_rules` entries: a CIDR or a single address, either family.
+schemathesis.openapi.format(
+    "ip-network",
+    st.sampled_from(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1", "0.0.0.0/0"]),
+)
 
 schemathesis.openapi.format(
     "pem-certificates",

@@ -25,6 +25,7 @@ use hyper::body::Incoming;
 
 use super::body_timeout::BodyLimits;
 use super::context::{Outcome, RequestCtx};
+use super::forwarded::client_address;
 use super::upstream_error::UpstreamError;
 use super::upstreams::set::UpstreamSet;
 use super::upstreams::Upstreams;
@@ -94,7 +95,10 @@ impl Proxy {
         conn: &'a ConnInfo,
         ctx: &'a mut RequestCtx,
     ) -> impl std::future::Future<Output = Response<EdgeBody>> + Send + 'a {
-        let routed = self.route_for(&req, conn, ctx);
+        let routed = self.route_for(&req, conn, ctx).and_then(|(route, host)| {
+            self.admit_client(&req, &route, conn)
+                .map(|()| (route, host))
+        });
         let started = routed.and_then(|(route, host)| self.start(req, route, &host, conn, ctx));
         match started {
             Ok(forwarding) => Either::Left(self.forward(forwarding, conn, ctx)),
@@ -151,6 +155,32 @@ impl Proxy {
 
     /// For a host with no route whose connection is served a certificate covering it (an
     /// on-demand one, typically): the route to `ON_DEMAND_UPSTREAM`, when set.
+    /// The route's `ip_rules` on the client's address (`403` when refused).
+    #[allow(clippy::result_large_err)]
+    fn admit_client(
+        &self,
+        req: &Request<Incoming>,
+        route: &Route,
+        conn: &ConnInfo,
+    ) -> Result<(), Response<EdgeBody>> {
+        let Some(rules) = &route.ip_rules else {
+            return Ok(());
+        };
+        let client = client_address(
+            req.headers(),
+            conn.peer.ip(),
+            &self.config.listeners.trusted_proxies,
+        );
+        if rules.admits(client) {
+            Ok(())
+        } else {
+            Err(text(
+                StatusCode::FORBIDDEN,
+                "this client address may not reach this host",
+            ))
+        }
+    }
+
     fn on_demand_route(&self, host: &str, conn: &ConnInfo) -> Option<Arc<Route>> {
         let route = self.on_demand_route.as_ref()?;
         conn.served
