@@ -102,6 +102,8 @@ pub struct OnDemand {
     pub max_concurrent: usize,
     /// `http://host:port` for hosts with no route.
     pub upstream: Option<String>,
+    /// `ON_DEMAND_CHALLENGE`: how the CA validates on-demand names (http-01 or tls-alpn-01).
+    pub challenge: crate::certs::model::ChallengeKind,
 }
 
 /// The TSIG algorithms certgate signs updates with.
@@ -264,6 +266,20 @@ mod tests {
             let err = Config::from_raw(&raw(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, name);
         }
+    }
+
+    #[test]
+    fn on_demand_validates_by_http_01_or_tls_alpn_01_only() {
+        let on = |challenge: &str| {
+            Config::from_raw(&raw(&[
+                ("ON_DEMAND", "true"),
+                ("ON_DEMAND_CHALLENGE", challenge),
+            ]))
+        };
+        let chosen = on("tls-alpn-01").unwrap().on_demand.unwrap().challenge;
+        assert_eq!(chosen, crate::certs::model::ChallengeKind::TlsAlpn01);
+        let err = on("dns-01").unwrap_err();
+        assert_eq!(err.variable, "ON_DEMAND_CHALLENGE");
     }
 
     #[test]

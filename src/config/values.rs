@@ -324,6 +324,7 @@ impl Values<'_> {
             rate_per_minute: self.number("ON_DEMAND_RATE")?,
             max_concurrent: self.number("ON_DEMAND_MAX_CONCURRENT")? as usize,
             upstream: optional_url("ON_DEMAND_UPSTREAM", &["http://"])?,
+            challenge: self.choice("ON_DEMAND_CHALLENGE")?,
         }))
     }
 

@@ -186,7 +186,7 @@ impl OnDemand {
         CertificateRecord {
             acme_directory_url: Some(config.acme.directory_url.clone()),
             profile: config.acme.profile.clone(),
-            challenge: ChallengeKind::Http01,
+            challenge: self.inner.settings.challenge,
             ..CertificateRecord::pending(
                 name,
                 vec![host.to_owned()],

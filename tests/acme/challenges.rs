@@ -379,3 +379,37 @@ async fn one_and_ten_names_with_each_challenge() {
     let leftovers = bind.txt("_acme-challenge.n0.dns01.ten.test").await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `ON_DEMAND_CHALLENGE=tls-alpn-01`: a host whose port 80 is closed (certgate's HTTP listener
+/// is not where the CA looks) is still issued at its first handshake, validated on the HTTPS
+/// port.
+#[tokio::test]
+async fn on_demand_names_validate_by_tls_alpn_01_when_port_80_is_closed() {
+    let elsewhere = format!("127.0.0.1:{}", common::free_port());
+    let env = env_for_challenges(
+        &[
+            ("ON_DEMAND", "true"),
+            ("ON_DEMAND_CHALLENGE", "tls-alpn-01"),
+            ("HTTP_ADDR", &elsewhere),
+        ],
+        None,
+    )
+    .await;
+    let admin = env.certgate.admin();
+    let r = admin
+        .send(http::Method::PUT, "/on-demand/allow/*.closed80.test", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+    let host = "a.closed80.test";
+    let tls = try_connect(env.certgate.https_port, host, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{host}: {e}"));
+    let served = leaf_info_der(&served_leaf(&tls)).unwrap().serial;
+    let cert = common::with_pem(&admin, host).await;
+    assert_eq!(cert["status"], "active", "{cert}");
+    assert_eq!(cert["challenge"], "tls-alpn-01", "{cert}");
+    let chain = cert["fullchain_pem"].as_str().unwrap();
+    assert_eq!(served, leaf_info(chain).unwrap().serial, "served at once");
+    verify_chain(chain, &env.pebble.issuing_root().await, host).unwrap();
+}
