@@ -260,6 +260,7 @@ fn record(ctx: &RequestCtx, conn: &ConnInfo, status: u16) {
             status,
             route,
             outcome = ctx.outcome.label(),
+            request_id = ctx.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
             duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
             "request"
         );

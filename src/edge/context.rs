@@ -57,6 +57,8 @@ pub struct RequestCtx {
     pub access: Option<(http::Method, String)>,
     /// The WebSocket tunnel a `101` opened, for the connection to run once the answer is out.
     pub tunnel: Option<Tunnel>,
+    /// `X-Request-Id` as forwarded upstream (the client's, or one made here).
+    pub request_id: Option<http::HeaderValue>,
 }
 
 impl RequestCtx {
@@ -71,6 +73,7 @@ impl RequestCtx {
             outcome: Outcome::Local,
             access: access_log.then(|| (req.method().clone(), req.uri().path().to_owned())),
             tunnel: None,
+            request_id: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod https;
 pub mod listen;
 pub mod plain;
 pub mod proxy;
+pub mod request_id;
 pub mod rewind;
 pub mod signing_turns;
 pub mod sync;

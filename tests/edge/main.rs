@@ -13,6 +13,7 @@ mod ip_rules;
 mod protections;
 mod queueing;
 mod rebinding;
+mod request_id;
 mod rules;
 mod sni;
 mod swap;

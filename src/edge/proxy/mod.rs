@@ -194,7 +194,7 @@ impl Proxy {
     #[allow(clippy::result_large_err)]
     pub fn start(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         route: Arc<Route>,
         host: &str,
         conn: &ConnInfo,
@@ -212,6 +212,7 @@ impl Proxy {
             }
         };
         ctx.route_metrics = Some(set.metrics.clone());
+        ctx.request_id = Some(super::request_id::ensure(req.headers_mut()));
         let started = std::time::Instant::now();
         let retries = set.members.len() > 1 && self.config.upstreams.retries > 0;
         match Prepared::new(req, &route, host, conn, self.body_limits, retries) {
