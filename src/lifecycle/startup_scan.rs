@@ -74,7 +74,7 @@ impl Lifecycle {
 
     /// A certificate still `pending` with no generation waiting (a crash between writing the
     /// record and queueing its job) gets its generation queued again.
-    async fn resume_if_orphaned(&self, name: &str) -> StoreResult<()> {
+    pub(super) async fn resume_if_orphaned(&self, name: &str) -> StoreResult<()> {
         let store = &self.inner.store;
         let running = store
             .certs()

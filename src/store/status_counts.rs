@@ -47,6 +47,27 @@ impl CertReads<'_> {
             .collect())
     }
 
+    /// Up to `limit` names in the index of `status`, in name order.
+    pub async fn names_with_status(
+        self,
+        status: CertStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let last = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
+        Ok(self
+            .client
+            .zrange(
+                self.keys.certs_with_status(field(status)),
+                0,
+                last,
+                None,
+                false,
+                None,
+                false,
+            )
+            .await?)
+    }
+
     /// How many certificates exist (the name set's size).
     pub async fn count(self) -> StoreResult<usize> {
         let n: i64 = self.client.scard(self.keys.cert_index()).await?;

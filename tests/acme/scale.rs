@@ -87,8 +87,29 @@ async fn stuck_report(env: &super::Env) -> String {
         .filter(|l| l.contains("WARN") || l.contains("ERROR"))
         .collect();
     let last = &warnings[warnings.len().saturating_sub(20)..];
+    // For a few of the certificates not active: their generation's status and every log line
+    // that names them.
+    let mut stuck = String::new();
+    let names = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["status"] != "active");
+    for cert in names.take(3) {
+        let name = cert["cert_name"].as_str().unwrap_or_default();
+        let status = admin
+            .get(&format!("/certificates/{name}/status"))
+            .await
+            .unwrap()
+            .json();
+        stuck.push_str(&format!("\n{name}: generation {status}\n"));
+        for line in log.lines().filter(|l| l.contains(name)) {
+            stuck.push_str(line);
+            stuck.push('\n');
+        }
+    }
     format!(
-        "statuses {by_status:?}; errors of the rest {errors:?}; {} warnings, the last: \n{}",
+        "statuses {by_status:?}; errors of the rest {errors:?}; {} warnings, the last: \n{}\nnot active:{stuck}",
         warnings.len(),
         last.join("\n")
     )

@@ -159,3 +159,44 @@ async fn renewal_index_follows_the_records() {
     let listed_names = listed(&instances[0].admin(), "/certificates/", "cert_name").await;
     assert_eq!(listed_names, ["broken", "short"]);
 }
+
+/// A pending certificate with no job (written around the lifecycle, as a lost job would leave
+/// it) is found by the running instance's recovery pass and issued: no first issuance waits
+/// for ever.
+#[tokio::test]
+async fn a_pending_certificate_without_a_job_is_issued_by_the_recovery_pass() {
+    let redis = common::Redis::start().await;
+    // A 2 s lease: the recovery pass runs every second.
+    let cg = Certgate::start(&redis.url(), "r:", &[("CERT_LEASE_SECONDS", "2")]).await;
+    let store = certgate::store::Store::connect(&redis.url(), "r:")
+        .unwrap()
+        .writer();
+    store.wait_connected(Duration::from_secs(5)).await;
+    let now = certgate::timefmt::now_string();
+    let record = certgate::certs::model::CertificateRecord::pending(
+        "orphan",
+        vec!["orphan.test".to_owned()],
+        certgate::certs::model::IssuerKind::SelfSigned,
+        certgate::certs::model::KeyType::EcdsaP256,
+        "admin",
+        &now,
+    );
+    let status = certgate::certs::model::GenerationStatus {
+        status: certgate::certs::model::GenerationState::Pending,
+        message: "written without a job".into(),
+        created_at: now.clone(),
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    };
+    assert!(store.create_certificate(&record, &status).await.unwrap());
+    assert!(store.certs().queued().await.unwrap().is_empty());
+    let status = wait_generation(&cg.admin(), "orphan", Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let listed = listed(&cg.admin(), "/certificates/", "status").await;
+    assert_eq!(listed, ["active"]);
+    assert!(
+        cg.log_text().contains("pending issuance was neither queued nor running"),
+        "the recovery pass names what it resumed"
+    );
+}
