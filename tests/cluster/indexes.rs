@@ -196,7 +196,8 @@ async fn a_pending_certificate_without_a_job_is_issued_by_the_recovery_pass() {
     let listed = listed(&cg.admin(), "/certificates/", "status").await;
     assert_eq!(listed, ["active"]);
     assert!(
-        cg.log_text().contains("pending issuance was neither queued nor running"),
+        cg.log_text()
+            .contains("pending issuance was neither queued nor running"),
         "the recovery pass names what it resumed"
     );
 }
