@@ -109,20 +109,17 @@ impl CrlFetcher {
     }
 
     async fn refresh_one(&self, url: &str) -> Result<(), String> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let stored = self
-            .store
-            .cluster()
-            .crl(url)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(stored) = stored {
-            let crl = FetchedCrl::parse(stored.der, stored.fetched_at)?;
-            let due = crl.is_stale(now)
-                || now
-                    >= crl.fetched_at + i64::try_from(self.refresh.as_secs()).unwrap_or(i64::MAX);
+        let now_ms =
+            i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(i64::MAX);
+        let refresh_ms = i64::try_from(self.refresh.as_millis()).unwrap_or(i64::MAX);
+        let due = |crl: &FetchedCrl| {
+            crl.is_stale(now_ms / 1000) || now_ms >= crl.fetched_at.saturating_add(refresh_ms)
+        };
+        if let Some(crl) = self.stored(url).await? {
+            let stale = due(&crl);
             self.cache.put(url, crl);
-            if !due {
+            if !stale {
                 return Ok(());
             }
         }
@@ -134,7 +131,15 @@ impl CrlFetcher {
         if !locked {
             return Ok(());
         }
-        let stored = self.fetch_and_store(url, now).await;
+        // Another instance may have fetched it between the read above and the lock.
+        if let Some(crl) = self.stored(url).await? {
+            if !due(&crl) {
+                let _ = self.store.unlock_crl_fetch(url).await;
+                self.cache.put(url, crl);
+                return Ok(());
+            }
+        }
+        let stored = self.fetch_and_store(url, now_ms).await;
         METRICS
             .crl_fetches
             .inc(&[if stored.is_ok() { "ok" } else { "error" }]);
@@ -143,12 +148,25 @@ impl CrlFetcher {
         stored
     }
 
-    async fn fetch_and_store(&self, url: &str, now: i64) -> Result<(), String> {
+    /// The CRL the cluster last fetched from `url`, as stored.
+    async fn stored(&self, url: &str) -> Result<Option<FetchedCrl>, String> {
+        let stored = self
+            .store
+            .cluster()
+            .crl(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        stored
+            .map(|s| FetchedCrl::parse(s.der, s.fetched_at))
+            .transpose()
+    }
+
+    async fn fetch_and_store(&self, url: &str, now_ms: i64) -> Result<(), String> {
         let der = self.fetch(url).await?;
-        let crl = FetchedCrl::parse(der.clone(), now)?;
+        let crl = FetchedCrl::parse(der.clone(), now_ms)?;
         let stored = StoredCrl {
             der,
-            fetched_at: now,
+            fetched_at: now_ms,
         };
         self.store
             .put_crl(url, &stored)

@@ -16,12 +16,12 @@ fn digest(url: &str) -> String {
     hex::encode(&hash.as_ref()[..16])
 }
 
-/// A CRL as stored: DER and when it was fetched (Unix seconds).
+/// A CRL as stored: DER and when it was fetched (Unix milliseconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCrl {
     /// The CRL, DER.
     pub der: Vec<u8>,
-    /// When it was fetched (Unix seconds).
+    /// When it was fetched (Unix milliseconds).
     pub fetched_at: i64,
 }
 

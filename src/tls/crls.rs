@@ -16,7 +16,7 @@ pub struct FetchedCrl {
     pub der: CertificateRevocationListDer<'static>,
     /// Its `nextUpdate` (Unix seconds), when it has one.
     pub next_update: Option<i64>,
-    /// When it was fetched (Unix seconds).
+    /// When it was fetched (Unix milliseconds).
     pub fetched_at: i64,
 }
 

@@ -482,7 +482,7 @@ async fn crls_from_urls_are_fetched_once_for_the_cluster_and_applied_without_res
     println!("{fetched} CRL fetches in 6 s by two instances, CRL_REFRESH_SECONDS=1");
     assert!(fetched <= 8, "{fetched} fetches in 6 s");
     assert!(
-        fetched >= 3,
+        fetched >= 2,
         "{fetched} fetches in 6 s: the CRL is refreshed"
     );
 
