@@ -8,11 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::ids::InstanceId;
 use crate::metrics::METRICS;
@@ -21,6 +17,7 @@ use crate::shutdown::Shutdown;
 use crate::store::crls::StoredCrl;
 use crate::store::StoreWriter;
 use crate::tls::crls::{CrlCache, FetchedCrl};
+use crate::tls::outbound::OutboundClient;
 
 /// How long one fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,7 +35,7 @@ pub struct CrlFetcher {
     cache: Arc<CrlCache>,
     refresh: Duration,
     instance: InstanceId,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: OutboundClient,
 }
 
 impl CrlFetcher {
@@ -50,32 +47,13 @@ impl CrlFetcher {
         refresh: Duration,
         instance: InstanceId,
     ) -> CrlFetcher {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(FETCH_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         CrlFetcher {
             store,
             routes,
             cache,
             refresh,
             instance,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::tls::outbound::client(FETCH_TIMEOUT),
         }
     }
 

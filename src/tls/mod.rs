@@ -6,5 +6,6 @@ pub mod certified;
 pub mod client_auth;
 pub mod crls;
 pub mod default_cert;
+pub mod outbound;
 pub mod policy;
 pub mod resolver;
