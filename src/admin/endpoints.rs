@@ -3,10 +3,7 @@
 
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{
-    acme, certificate_lists, certificates, cluster, health, metrics, on_demand, openapi, routes,
-    tokens, AdminState,
-};
+use super::{acme, cluster, health, metrics, on_demand, openapi, tokens, AdminState};
 
 /// One operation of the admin API.
 pub struct Endpoint {
@@ -26,6 +23,9 @@ pub struct Endpoint {
     pub responses: &'static [(u16, &'static str, Option<&'static str>)],
 }
 
+mod certificates;
+mod proxies;
+
 const ERRORS: (u16, &str, Option<&str>) = (
     400,
     "Invalid request (the field at fault is named)",
@@ -36,8 +36,8 @@ const FORBIDDEN: (u16, &str, Option<&str>) = (403, "Valid token, not allowed", S
 const NOT_FOUND: (u16, &str, Option<&str>) = (404, "Not found", Some("Error"));
 const UNAVAILABLE: (u16, &str, Option<&str>) = (503, "Redis unreachable", Some("Error"));
 
-/// Every admin endpoint: the router and the OpenAPI document are both built from it.
-pub const ENDPOINTS: &[Endpoint] = &[
+/// The service's own endpoints: health, metrics, the API description.
+const SERVICE: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/health",
@@ -68,256 +68,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: None,
         responses: &[(200, "OpenAPI 3 document", None)],
     },
-    Endpoint {
-        method: "post",
-        path: "/certificates/",
-        handler: |m| on(m, certificates::create_single),
-        summary: "Request a certificate for one domain (asynchronous)",
-        auth: true,
-        request: Some("CreateCertificate"),
-        responses: &[
-            (202, "Accepted; poll status_url", Some("Accepted")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            (
-                409,
-                "cert_name exists; or (unavailable) the CA lists no such profile, or dns-01 is not configured",
-                Some("Error"),
-            ),
-            (
-                502,
-                "The CA's directory could not be read (to check profile)",
-                Some("Error"),
-            ),
-            (413, "Body over 64 KiB", Some("Error")),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "get",
-        path: "/certificates/",
-        handler: |m| on(m, certificate_lists::list),
-        summary: "List certificates (no PEM), by name, a page at a time (Link: rel=\"next\")",
-        auth: true,
-        request: None,
-        responses: &[
-            (200, "Certificates", Some("CertificateList")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            (409, "(unavailable) no token has the owner's name", Some("Error")),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "get",
-        path: "/certificates",
-        handler: |m| on(m, super::add_trailing_slash),
-        summary: "Redirect to /certificates/",
-        auth: false,
-        request: None,
-        responses: &[(308, "Location: /certificates/", None)],
-    },
-    Endpoint {
-        method: "post",
-        path: "/certificates/multi-domain",
-        handler: |m| on(m, certificates::create_multi),
-        summary: "Request a certificate for 1 to 100 domains (asynchronous)",
-        auth: true,
-        request: Some("CreateMultiDomainCertificate"),
-        responses: &[
-            (202, "Accepted; poll status_url", Some("Accepted")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            (
-                409,
-                "cert_name exists; or (unavailable) the CA lists no such profile, or dns-01 is not configured",
-                Some("Error"),
-            ),
-            (
-                502,
-                "The CA's directory could not be read (to check profile)",
-                Some("Error"),
-            ),
-            (413, "Body over 64 KiB", Some("Error")),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "get",
-        path: "/certificates/{cert_name}",
-        handler: |m| on(m, certificates::show),
-        summary: "Show a certificate; ?pem=true adds the chain and (owner/admin) the key",
-        auth: true,
-        request: None,
-        responses: &[
-            (200, "Certificate", Some("Certificate")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "delete",
-        path: "/certificates/{cert_name}",
-        handler: |m| on(m, certificates::remove),
-        summary: "Delete a certificate (?force=true even while routes use it)",
-        auth: true,
-        request: None,
-        responses: &[
-            (204, "Deleted", None),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            (409, "Routes use it", Some("Error")),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "get",
-        path: "/certificates/{cert_name}/status",
-        handler: |m| on(m, certificates::status),
-        summary: "The latest generation's status (kept CERT_STATUS_RETENTION_SECONDS)",
-        auth: true,
-        request: None,
-        responses: &[
-            (200, "Status", Some("GenerationStatus")),
-            UNAUTHORIZED,
-            NOT_FOUND,
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "post",
-        path: "/certificates/{cert_name}/renew",
-        handler: |m| on(m, certificates::renew),
-        summary: "Renew now with a new key (joins a running generation)",
-        auth: true,
-        request: None,
-        responses: &[
-            (202, "Accepted", Some("Accepted")),
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "post",
-        path: "/certificates/{cert_name}/revoke",
-        handler: |m| on(m, certificates::revoke),
-        summary: "Revoke the current certificate at its CA and renew it at once",
-        auth: true,
-        request: Some("RevokeCertificate"),
-        responses: &[
-            (202, "Revoked; renewal under way", Some("Accepted")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            (
-                409,
-                "Nothing to revoke (self-signed, not issued yet, or already revoked)",
-                Some("Error"),
-            ),
-            (502, "The CA refused or could not be reached", Some("Error")),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "post",
-        path: "/proxies/",
-        handler: |m| on(m, routes::create),
-        summary: "Route a hostname to an upstream",
-        auth: true,
-        request: Some("RouteRequest"),
-        responses: &[
-            (201, "Created", Some("Route")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            (
-                409,
-                "The hostname has a route; or (unavailable) no certificate has cert_name",
-                Some("Error"),
-            ),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "get",
-        path: "/proxies/",
-        handler: |m| on(m, routes::list),
-        summary: "List routes by hostname, a page at a time (Link: rel=\"next\")",
-        auth: true,
-        request: None,
-        responses: &[
-            (200, "Routes", Some("RouteList")),
-            ERRORS,
-            UNAUTHORIZED,
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "get",
-        path: "/proxies",
-        handler: |m| on(m, super::add_trailing_slash),
-        summary: "Redirect to /proxies/",
-        auth: false,
-        request: None,
-        responses: &[(308, "Location: /proxies/", None)],
-    },
-    Endpoint {
-        method: "get",
-        path: "/proxies/{hostname}",
-        handler: |m| on(m, routes::show),
-        summary: "Show a route",
-        auth: true,
-        request: None,
-        responses: &[
-            (200, "Route", Some("Route")),
-            UNAUTHORIZED,
-            NOT_FOUND,
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "put",
-        path: "/proxies/{hostname}",
-        handler: |m| on(m, routes::replace),
-        summary: "Replace a route (owner or admin)",
-        auth: true,
-        request: Some("RouteUpdate"),
-        responses: &[
-            (200, "Route", Some("Route")),
-            ERRORS,
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            (409, "(unavailable) no certificate has cert_name", Some("Error")),
-            UNAVAILABLE,
-        ],
-    },
-    Endpoint {
-        method: "delete",
-        path: "/proxies/{hostname}",
-        handler: |m| on(m, routes::remove),
-        summary: "Delete a route (owner or admin)",
-        auth: true,
-        request: None,
-        responses: &[
-            (204, "Deleted", None),
-            UNAUTHORIZED,
-            FORBIDDEN,
-            NOT_FOUND,
-            UNAVAILABLE,
-        ],
-    },
+];
+
+/// ACME, the cluster, on-demand issuance and tokens.
+const OTHERS: &[Endpoint] = &[
     Endpoint {
         method: "get",
         path: "/acme/profiles",
@@ -506,6 +260,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
     },
 ];
+
+/// Every admin endpoint, in the order the OpenAPI document lists them: the router and the
+/// document are both built from it.
+pub fn all() -> impl Iterator<Item = &'static Endpoint> {
+    [SERVICE, certificates::ENDPOINTS, proxies::ENDPOINTS, OTHERS]
+        .into_iter()
+        .flatten()
+}
 
 /// The method filter of an endpoint's `method`.
 pub fn method_filter(method: &str) -> MethodFilter {

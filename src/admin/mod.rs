@@ -98,10 +98,10 @@ impl AdminState {
     }
 }
 
-/// The admin router, built from [`endpoints::ENDPOINTS`].
+/// The admin router, built from [`endpoints::all`].
 pub fn router(state: AdminState) -> Router {
     let mut by_path: Vec<(&str, MethodRouter<AdminState>)> = Vec::new();
-    for e in endpoints::ENDPOINTS {
+    for e in endpoints::all() {
         let handler = (e.handler)(endpoints::method_filter(e.method));
         match by_path.iter_mut().find(|(p, _)| *p == e.path) {
             Some((_, methods)) => *methods = std::mem::take(methods).merge(handler),

@@ -1,12 +1,12 @@
 //! `GET /openapi.json`: the OpenAPI 3 document of the admin API, generated from
-//! [`super::endpoints::ENDPOINTS`] (the same table the router is built from).
+//! [`super::endpoints::all`] (the same table the router is built from).
 
 use std::sync::LazyLock;
 
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::endpoints::ENDPOINTS;
+use super::endpoints;
 
 static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
 
@@ -18,7 +18,7 @@ pub async fn document() -> Json<Value> {
 /// Builds the document.
 pub fn build() -> Value {
     let mut paths = Map::new();
-    for e in ENDPOINTS {
+    for e in endpoints::all() {
         let mut op = json!({ "summary": e.summary, "operationId": operation_id(e.method, e.path), "responses": {} });
         let params: Vec<Value> = e
             .path

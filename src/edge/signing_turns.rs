@@ -17,9 +17,8 @@
 //! slow or silent client cannot hold a turn); what changes is that the work already admitted
 //! goes first.
 //!
-//! Pacing the accept loop by the length of this line was tried and dropped: in a burst the
-//! connections are all accepted before their ClientHellos arrive, so the line is short while the
-//! accepting happens (`docs/benchmarks.md`, session 10).
+//! The accept loop is not paced by the length of this line: in a burst the connections are all
+//! accepted before their ClientHellos arrive, so the line is short while the accepting happens.
 
 use std::future::Future;
 

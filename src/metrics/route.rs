@@ -1,6 +1,6 @@
 //! A route's per-request series, held by the route's upstream set so that counting a proxied
-//! request is an atomic add, not three map lookups behind a lock (≈ 2 % of a proxied request's
-//! instructions, `docs/benchmarks.md` session 10).
+//! request is an atomic add, not three map lookups behind a lock (those cost ≈ 2 % of a proxied
+//! request's instructions).
 
 use std::sync::OnceLock;
 

@@ -307,8 +307,7 @@ async fn openapi_document_covers_the_router_exactly() {
                 .map(move |m| (m.clone(), path.clone()))
         })
         .collect();
-    let table: Vec<(String, String)> = certgate::admin::endpoints::ENDPOINTS
-        .iter()
+    let table: Vec<(String, String)> = certgate::admin::endpoints::all()
         .map(|e| (e.method.to_owned(), e.path.to_owned()))
         .collect();
     let mut a = documented.clone();
