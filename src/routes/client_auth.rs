@@ -95,8 +95,8 @@ pub fn crls(
     }
 }
 
-/// Checks sizes and that both PEM texts hold what they should (the verifier built from them is
-/// checked where it is built, `tls::client_auth`).
+/// Checks sizes and the CRL URLs. The PEM texts are read once, where the verifier is built
+/// from them (`tls::client_auth::verifier`, which names the field at fault).
 pub fn check(auth: &ClientAuth) -> Result<(), FieldError> {
     if auth.ca_pem.len() > MAX_PEM_BYTES {
         return Err(FieldError::new(
@@ -104,7 +104,6 @@ pub fn check(auth: &ClientAuth) -> Result<(), FieldError> {
             format!("at most {MAX_PEM_BYTES} bytes"),
         ));
     }
-    certificates("client_auth.ca_pem", &auth.ca_pem)?;
     if let Some(crl) = &auth.crl_pem {
         if crl.len() > MAX_PEM_BYTES {
             return Err(FieldError::new(
@@ -112,7 +111,6 @@ pub fn check(auth: &ClientAuth) -> Result<(), FieldError> {
                 format!("at most {MAX_PEM_BYTES} bytes"),
             ));
         }
-        crls("client_auth.crl_pem", crl)?;
     }
     if auth.crl_urls.len() > MAX_CRL_URLS {
         return Err(FieldError::new(

@@ -1,6 +1,7 @@
 //! Client certificates per route (mTLS): verified against the route's CA and CRL, forwarded
 //! upstream as RFC 9440 `Client-Cert`, never spoofable, never bypassed by SNI. The PKI is made
-//! here with rcgen; the clients are rustls, curl and Python's `ssl`.
+//! here with rcgen; the clients are rustls, curl and Python's `ssl`. CRLs fetched from URLs are
+//! in `client_auth_crls.rs`.
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
@@ -8,21 +9,19 @@ use rcgen::{
     RevokedCertParams, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use std::sync::Arc;
-
 use time::OffsetDateTime;
 
 use super::*;
 use common::client::{try_connect_as, ClientCert};
 
 /// A certificate authority made for the test.
-struct Ca {
-    pem: String,
+pub(super) struct Ca {
+    pub(super) pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 /// A client certificate and its key, as DER (for rustls) and PEM (for curl and Python).
-struct Client {
+pub(super) struct Client {
     der: CertificateDer<'static>,
     key_der: Vec<u8>,
     cert_pem: String,
@@ -52,7 +51,7 @@ fn days(n: i64) -> time::Duration {
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(super) fn new(name: &str) -> Ca {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -70,7 +69,7 @@ impl Ca {
     }
 
     /// A client certificate with `serial`, valid from `from` to `until` days from now.
-    fn client(&self, name: &str, serial: u64, from: i64, until: i64) -> Client {
+    pub(super) fn client(&self, name: &str, serial: u64, from: i64, until: i64) -> Client {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
@@ -89,7 +88,7 @@ impl Ca {
     }
 
     /// A CRL listing `revoked` serials, issued `age` days ago, next update `next` days from now.
-    fn crl(&self, revoked: &[u64], age: i64, next: i64) -> String {
+    pub(super) fn crl(&self, revoked: &[u64], age: i64, next: i64) -> String {
         let now = OffsetDateTime::now_utc();
         let params = CertificateRevocationListParams {
             this_update: now - days(age),
@@ -114,7 +113,7 @@ impl Ca {
 /// One GET for `host` over a new connection for `sni` presenting `client`: the status and the
 /// upstream's view of the request, or why there was none (a refused handshake shows up here
 /// in TLS 1.3, where the server judges the client's certificate after the client's Finished).
-async fn fetch(
+pub(super) async fn fetch(
     cg: &Certgate,
     sni: &str,
     host: &str,
@@ -151,7 +150,37 @@ async fn fetch(
     Ok((answer.status, answer.json()))
 }
 
-async fn client_auth_route(cg: &Certgate, hostname: &str, upstream: &str, auth: serde_json::Value) {
+/// One HTTP/1.1 GET for `host` on a connection made for it, presenting `client`.
+async fn get_as(
+    cg: &Certgate,
+    host: &str,
+    client: Option<&Client>,
+) -> Result<(u16, serde_json::Value), String> {
+    fetch(cg, host, host, client, b"http/1.1", &[]).await
+}
+
+/// Polls until a GET with `client` on `cg` succeeds (`true`) or fails (`false`), at most 20 s.
+pub(super) async fn comes_to(cg: &Certgate, host: &str, client: &Client, accepted: bool) {
+    for _ in 0..200 {
+        let outcome = get_as(cg, host, Some(client)).await;
+        if outcome.as_ref().is_ok_and(|(s, _)| *s == 200) == accepted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{host} on port {}: never {}",
+        cg.https_port,
+        if accepted { "accepted" } else { "refused" }
+    );
+}
+
+pub(super) async fn client_auth_route(
+    cg: &Certgate,
+    hostname: &str,
+    upstream: &str,
+    auth: serde_json::Value,
+) {
     let body = json!({ "hostname": hostname, "upstream": upstream, "client_auth": auth });
     let r = cg.admin().post("/proxies/", &body).await.unwrap();
     assert_eq!(r.status, 201, "{}", r.json());
@@ -190,7 +219,7 @@ async fn require_verifies_against_the_ca_and_crl_and_forwards_the_certificate() 
         ("revoked in the CRL", Some(&revoked)),
         ("from another CA", Some(&stranger)),
     ] {
-        let outcome = fetch(&cg, "secure.test", "secure.test", client, b"http/1.1", &[]).await;
+        let outcome = get_as(&cg, "secure.test", client).await;
         assert!(outcome.is_err(), "{who}: {outcome:?}");
     }
 
@@ -296,21 +325,10 @@ async fn request_mode_lets_clients_without_a_certificate_through_and_a_stale_crl
         json!({ "mode": "request", "ca_pem": ca.pem, "forward": true }),
     )
     .await;
-    let (status, seen) = fetch(&cg, "maybe.test", "maybe.test", None, b"http/1.1", &[])
-        .await
-        .unwrap();
+    let (status, seen) = get_as(&cg, "maybe.test", None).await.unwrap();
     assert_eq!(status, 200);
     assert!(seen["headers"].get("client-cert").is_none(), "{seen}");
-    let (status, seen) = fetch(
-        &cg,
-        "maybe.test",
-        "maybe.test",
-        Some(&good),
-        b"http/1.1",
-        &[],
-    )
-    .await
-    .unwrap();
+    let (status, seen) = get_as(&cg, "maybe.test", Some(&good)).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(seen["headers"]["client-cert"], good.header_value());
 
@@ -322,15 +340,7 @@ async fn request_mode_lets_clients_without_a_certificate_through_and_a_stale_crl
         json!({ "ca_pem": ca.pem, "crl_pem": ca.crl(&[], 10, -1) }),
     )
     .await;
-    let outcome = fetch(
-        &cg,
-        "stale.test",
-        "stale.test",
-        Some(&good),
-        b"http/1.1",
-        &[],
-    )
-    .await;
+    let outcome = get_as(&cg, "stale.test", Some(&good)).await;
     assert!(outcome.is_err(), "{outcome:?}");
 
     // A changed client_auth takes effect at the next handshake: a fresh CRL lets it through.
@@ -341,23 +351,7 @@ async fn request_mode_lets_clients_without_a_certificate_through_and_a_stale_crl
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.json());
-    let mut outcome = Err(String::new());
-    for _ in 0..50 {
-        outcome = fetch(
-            &cg,
-            "stale.test",
-            "stale.test",
-            Some(&good),
-            b"http/1.1",
-            &[],
-        )
-        .await;
-        if outcome.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(outcome.unwrap().0, 200);
+    comes_to(&cg, "stale.test", &good, true).await;
 
     // Bad input names its field and stores nothing.
     for (auth, field) in [
@@ -380,139 +374,4 @@ async fn request_mode_lets_clients_without_a_certificate_through_and_a_stale_crl
         cg.admin().get("/proxies/bad.test").await.unwrap().status,
         404
     );
-}
-
-/// A local HTTP server answering every GET with the CRL it holds now (PEM), counting requests.
-struct CrlServer {
-    url: String,
-    crl: Arc<std::sync::Mutex<String>>,
-    fetches: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl CrlServer {
-    async fn start(crl: String) -> CrlServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/ca.crl", listener.local_addr().unwrap());
-        let crl = Arc::new(std::sync::Mutex::new(crl));
-        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (held, counted) = (crl.clone(), fetches.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (held, counted) = (held.clone(), counted.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |_req| {
-                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let body = held.lock().unwrap().clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                                Bytes::from(body),
-                            )))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        CrlServer { url, crl, fetches }
-    }
-
-    fn serve(&self, crl: String) {
-        *self.crl.lock().unwrap() = crl;
-    }
-
-    fn fetches(&self) -> usize {
-        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Polls until a GET with `client` on `cg` succeeds (`true`) or fails (`false`), at most 20 s.
-async fn comes_to(cg: &Certgate, host: &str, client: &Client, accepted: bool) {
-    for _ in 0..200 {
-        let outcome = fetch(cg, host, host, Some(client), b"http/1.1", &[]).await;
-        if outcome.as_ref().is_ok_and(|(s, _)| *s == 200) == accepted {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{host} on port {}: never {}",
-        cg.https_port,
-        if accepted { "accepted" } else { "refused" }
-    );
-}
-
-#[tokio::test]
-async fn crls_from_urls_are_fetched_once_for_the_cluster_and_applied_without_restart() {
-    let redis = Redis::start().await;
-    let settings = [("CRL_REFRESH_SECONDS", "1")];
-    let a = Certgate::start(&redis.url(), "e:", &settings).await;
-    let b = Certgate::start(&redis.url(), "e:", &settings).await;
-    let up = upstream::start("mtls").await;
-    let ca = Ca::new("test client CA");
-    let good = ca.client("good", 30, -1, 30);
-    let server = CrlServer::start(ca.crl(&[], 1, 7)).await;
-    create_self_signed(&a.admin(), "site", &["fetched.test"]).await;
-    client_auth_route(
-        &a,
-        "fetched.test",
-        &up.url(),
-        json!({ "ca_pem": ca.pem, "crl_urls": [server.url], "forward": true }),
-    )
-    .await;
-
-    // Both instances accept the certificate once the CRL is fetched and shared.
-    comes_to(&a, "fetched.test", &good, true).await;
-    comes_to(&b, "fetched.test", &good, true).await;
-
-    // Revoked at the CA: refused after the next refresh, on both, without a restart.
-    server.serve(ca.crl(&[30], 0, 7));
-    comes_to(&a, "fetched.test", &good, false).await;
-    comes_to(&b, "fetched.test", &good, false).await;
-
-    // One fetch per refresh for the cluster, not one per instance: over 6 s with a 1 s refresh,
-    // two instances fetching on their own would make about 12.
-    let before = server.fetches();
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let fetched = server.fetches() - before;
-    println!("{fetched} CRL fetches in 6 s by two instances, CRL_REFRESH_SECONDS=1");
-    assert!(fetched <= 8, "{fetched} fetches in 6 s");
-    assert!(
-        fetched >= 2,
-        "{fetched} fetches in 6 s: the CRL is refreshed"
-    );
-
-    // A CRL past its nextUpdate fails closed (the certificate it does not list is refused too)
-    // and /health says which; crl_stale: allow lets it through.
-    server.serve(ca.crl(&[], 10, -1));
-    let other = ca.client("other", 31, -1, 30);
-    comes_to(&a, "fetched.test", &other, false).await;
-    let mut reasons = serde_json::Value::Null;
-    for _ in 0..100 {
-        reasons = a.admin().get("/health").await.unwrap().json()["reasons"].clone();
-        if reasons.to_string().contains("crl_stale:") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(reasons, json!([format!("crl_stale:{}", server.url)]));
-    let body = json!({ "upstream": up.url(), "client_auth": { "ca_pem": ca.pem, "crl_urls": [server.url], "crl_stale": "allow" } });
-    let r = a
-        .admin()
-        .send(http::Method::PUT, "/proxies/fetched.test", Some(&body))
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{}", r.json());
-    comes_to(&a, "fetched.test", &other, true).await;
-    let metrics =
-        String::from_utf8_lossy(&a.admin().get("/metrics").await.unwrap().body).to_string();
-    assert!(
-        metrics.contains("certgate_crl_fetches_total{result=\"ok\"}"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("certgate_crls_stale 1"), "{metrics}");
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod balancing;
 mod client_auth;
+mod client_auth_crls;
 mod forwarding;
 mod grpc;
 mod hardening;
@@ -20,6 +21,7 @@ mod swap;
 mod tables;
 mod tls_policy;
 mod tunnels;
+mod upstream_connections;
 mod upstream_tls;
 
 use std::time::{Duration, Instant};
@@ -70,9 +72,17 @@ async fn hkeys_calls(redis: &Redis) -> u64 {
 /// Sends raw bytes over TLS and returns the status line's code.
 async fn raw_status(port: u16, sni: &str, request: &str) -> u16 {
     let mut tls = connect(port, sni, &[b"http/1.1"]).await;
-    tls.write_all(request.as_bytes()).await.unwrap();
+    status_over(&mut tls, request).await
+}
+
+/// Sends raw bytes over an open connection and returns the answer's status code.
+async fn status_over<S>(stream: &mut S, request: &str) -> u16
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
         .await
         .unwrap()
         .unwrap();

@@ -28,17 +28,7 @@ fn negotiated(tls: &tokio_rustls::client::TlsStream<Counted>) -> String {
 /// Sends one HTTP/1.1 request for `host` on an open connection; the status code.
 async fn status_on(tls: &mut tokio_rustls::client::TlsStream<Counted>, host: &str) -> u16 {
     let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n");
-    tls.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf[..n]).to_string();
-    text.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    status_over(tls, &request).await
 }
 
 #[tokio::test]
