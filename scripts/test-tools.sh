@@ -26,3 +26,8 @@ if ! python3 -c 'import selenium' 2>/dev/null; then
   echo "test-tools: installing selenium (PyPI), which drives Chromium in the dashboard test"
   python3 -m pip install --quiet --disable-pip-version-check 'selenium>=4.10,<5'
 fi
+# The compression test decodes certgate's zstd and brotli answers with the reference decoders.
+if ! python3 -c 'import zstandard, brotli' 2>/dev/null; then
+  echo "test-tools: installing zstandard and brotli (PyPI), the compression test's decoders"
+  python3 -m pip install --quiet --disable-pip-version-check 'zstandard>=0.22' 'brotli>=1.1'
+fi

@@ -265,7 +265,15 @@ impl Wiring {
                 self.stop.clone(),
             ),
         );
-        let proxy = Proxy::new(core.tables.routes.clone(), upstreams, config.clone());
+        let limiter = Arc::new(crate::edge::rate_limit::RateLimiter::new(
+            self.store.clone(),
+        ));
+        let proxy = Proxy::new(
+            core.tables.routes.clone(),
+            upstreams,
+            limiter,
+            config.clone(),
+        );
         let caps = connection_caps(config);
         let http_edge = HttpEdge {
             store: self.store.clone(),
@@ -407,6 +415,22 @@ async fn start_tables(guard: Arc<Guard>, health: Health, resync: Duration, shutd
             }
         }
     }
+}
+
+/// Reopens the access-log file at each SIGHUP (logrotate's `postrotate`), for as long as the
+/// process runs.
+pub fn reopen_access_log_on_hangup() {
+    #[cfg(unix)]
+    tokio::spawn(async {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            crate::edge::access_log::sink::reopen();
+        }
+    });
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.

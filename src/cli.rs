@@ -234,6 +234,18 @@ pub struct RouteArgs {
     /// These client networks may not reach the host (repeatable; wins over --allow).
     #[arg(long, value_name = "CIDR")]
     pub deny: Vec<String>,
+    /// Compress answers with these codings, most preferred first (zstd, br, gzip; repeatable).
+    #[arg(long, value_name = "CODING")]
+    pub encode: Vec<String>,
+    /// Rate limit per client for the whole cluster, as REQUESTS/SECONDS (e.g. 100/10).
+    #[arg(long, value_name = "REQUESTS/SECONDS")]
+    pub rate_limit: Option<String>,
+    /// With --rate-limit: requests allowed at once (default: REQUESTS).
+    #[arg(long, value_name = "N")]
+    pub rate_burst: Option<u64>,
+    /// With --rate-limit: what is counted, client_ip (default) or header:NAME.
+    #[arg(long, value_name = "KEY")]
+    pub rate_key: Option<String>,
     /// Verify client certificates for this hostname: require or request (needs --client-ca).
     #[arg(long, value_name = "MODE")]
     pub client_auth: Option<String>,

@@ -85,6 +85,10 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
         }
     };
     init_logging(&config);
+    if let Err(e) = certgate::edge::access_log::sink::install(&config.logs.access_log) {
+        eprintln!("certgate: {e}");
+        return ExitCode::from(2);
+    }
     // An edge holds one descriptor per client: lift the soft limit before anything opens.
     certgate::fd_limit::raise_to_hard_limit();
     // One worker: a current-thread runtime does the same work without the work-stealing
@@ -108,6 +112,7 @@ fn serve(file: Option<&std::path::Path>) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listeners = certgate::app::Listeners::bind(&config).await?;
+        certgate::app::reopen_access_log_on_hangup();
         certgate::app::run(config.clone(), listeners, certgate::app::shutdown_signal()).await
     });
     match result {

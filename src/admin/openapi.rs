@@ -291,30 +291,33 @@ fn create_certificate(multi: bool) -> Value {
     ] })
 }
 
+/// The pattern of a header name a route's rules may set or remove: any token but the names the
+/// proxy manages, in any case.
+fn settable_header_name() -> String {
+    let managed: Vec<String> = crate::routes::validate::UNTOUCHABLE
+        .iter()
+        .map(|name| {
+            name.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!(
+        "^(?!(?:{})$)[!#$%&'*+.^_`|~0-9A-Za-z-]{{1,128}}$",
+        managed.join("|")
+    )
+}
+
 /// The body of `POST /proxies/` (`create`: with `hostname`) and `PUT /proxies/{hostname}`.
 /// One of `upstream` and `upstreams` is given (the other absent or null).
 fn route_body(create: bool) -> Value {
-    let header_name = {
-        // Names the proxy manages, in any case.
-        let managed: Vec<String> = crate::routes::validate::UNTOUCHABLE
-            .iter()
-            .map(|name| {
-                name.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphabetic() {
-                            format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
-                        } else {
-                            format!("\\{c}")
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        format!(
-            "^(?!(?:{})$)[!#$%&'*+.^_`|~0-9A-Za-z-]{{1,128}}$",
-            managed.join("|")
-        )
-    };
+    let header_name = settable_header_name();
     let header_value = "^[\\t\\x20-\\x7e]*$";
     let rules = json!({ "type": "object", "nullable": true, "additionalProperties": false, "description": "headers to set (replacing) and remove; not hop-by-hop headers, Host or Content-Length", "properties": {
         "set": { "type": "object", "maxProperties": 32, "propertyNames": { "pattern": header_name }, "additionalProperties": { "type": "string", "maxLength": 1024, "pattern": header_value } },
@@ -360,6 +363,14 @@ fn route_body(create: bool) -> Value {
                 "allow": { "type": "array", "maxItems": 256, "items": { "type": "string", "format": "ip-network" } },
                 "deny": { "type": "array", "maxItems": 256, "items": { "type": "string", "format": "ip-network" } }
             } },
+        "encode": { "type": "array", "nullable": true, "minItems": 1, "maxItems": 3, "uniqueItems": true, "items": { "type": "string", "enum": ["zstd", "br", "gzip"] }, "description": "compress answers with these codings, most preferred first, when the client accepts one (COMPRESS_TYPES, COMPRESS_MIN_BYTES; never an encoded, partial or no-transform answer)" },
+        "rate_limit": { "type": "object", "nullable": true, "additionalProperties": false, "required": ["requests", "per_seconds"], "description": "requests per client counted once for the cluster (GCRA in Redis, spent in local leases); 429 with Retry-After above it",
+            "properties": {
+                "requests": { "type": "integer", "minimum": 1, "maximum": 1000000 },
+                "per_seconds": { "type": "integer", "minimum": 1, "maximum": 86400 },
+                "burst": { "type": "integer", "nullable": true, "minimum": 1, "maximum": 1000000, "description": "requests allowed at once (default: requests)" },
+                "key": { "type": "string", "pattern": "^(client_ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", "default": "client_ip" }
+            } },
         "min_tls_version": { "type": "string", "nullable": true, "enum": ["1.2", "1.3", null], "description": "the oldest TLS version a handshake for this hostname may use (TLS_MIN_VERSION when absent; can only raise it); a request for the host on an older connection gets 421" },
         "request_headers": rules.clone(),
         "response_headers": rules,
@@ -383,6 +394,8 @@ fn schemas() -> Value {
     let health_check = json!({ "type": "object", "nullable": true, "properties": { "path": string, "interval_seconds": { "type": "integer" }, "timeout_seconds": { "type": "integer" }, "expect_status": { "type": "integer" } } });
     let chain = json!({ "type": "array", "description": "with ?chain=true", "items": { "type": "object", "properties": { "subject": string, "issuer": string, "not_before": string, "not_after": string, "serial": string } } });
     let whoami = json!({ "type": "object", "properties": { "admin": { "type": "boolean" }, "name": string, "token_hash": string } });
+    let rate_limit = json!({ "type": "object", "properties": { "requests": { "type": "integer" }, "per_seconds": { "type": "integer" }, "burst": { "type": "integer" }, "key": string } });
+    let route = json!({ "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "ip_rules": { "type": "object", "properties": { "allow": { "type": "array", "items": string }, "deny": { "type": "array", "items": string } } }, "encode": { "type": "array", "items": string }, "rate_limit": rate_limit, "client_auth": { "type": "object", "properties": { "mode": string, "ca_pem": string, "crl_pem": string, "crl_urls": { "type": "array", "items": string }, "crl_stale": string, "forward": { "type": "boolean" } } }, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } });
     let events = json!({ "type": "array", "items": { "type": "object", "properties": { "at": string, "kind": { "type": "string", "enum": ["certificate", "route"] }, "name": string, "outcome": string, "message": string } } });
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": string, "field": string, "detail": string, "routes": { "type": "array", "items": string } } },
@@ -416,7 +429,7 @@ fn schemas() -> Value {
         "GenerationStatus": { "type": "object", "properties": { "status": { "type": "string", "enum": ["pending", "generating", "completed", "failed"] }, "message": string, "created_at": string, "updated_at": string, "started_at": string, "finished_at": string } },
         "RouteRequest": route_body(true),
         "RouteUpdate": route_body(false),
-        "Route": { "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "ip_rules": { "type": "object", "properties": { "allow": { "type": "array", "items": string }, "deny": { "type": "array", "items": string } } }, "client_auth": { "type": "object", "properties": { "mode": string, "ca_pem": string, "crl_pem": string, "crl_urls": { "type": "array", "items": string }, "crl_stale": string, "forward": { "type": "boolean" } } }, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } },
+        "Route": route,
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },

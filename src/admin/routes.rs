@@ -19,8 +19,10 @@ use crate::lifecycle::RouteCreated;
 use std::sync::Arc;
 
 use crate::routes::client_auth::{self, ClientAuth};
+use crate::routes::encode::Encoding;
 use crate::routes::ip_rules::{IpRules, IpRulesBody};
 use crate::routes::model::{HeaderRules, HealthCheck, Hsts, Policy, UpstreamTarget};
+use crate::routes::rate_limit::RateLimit;
 use crate::routes::validate_upstreams::{self, UpstreamEntry};
 use crate::routes::{validate, Route};
 use crate::timefmt;
@@ -59,6 +61,10 @@ pub struct RouteBody {
     client_auth: Option<ClientAuth>,
     #[serde(default)]
     ip_rules: Option<IpRulesBody>,
+    #[serde(default)]
+    encode: Option<Vec<Encoding>>,
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
     #[serde(default)]
     request_headers: Option<HeaderRules>,
     #[serde(default)]
@@ -140,6 +146,12 @@ async fn check(state: &AdminState, caller: &Caller, body: &RouteBody) -> Result<
         Some(rules) => validate::header_rules(field, rules),
         None => Ok(HeaderRules::default()),
     };
+    if let Some(list) = &body.encode {
+        crate::routes::encode::check(list)?;
+    }
+    if let Some(limit) = &body.rate_limit {
+        limit.check()?;
+    }
     let ip_rules = match &body.ip_rules {
         Some(rules) => Some(IpRules::from_body(rules)?),
         None => None,
@@ -206,6 +218,8 @@ fn from_body(body: &RouteBody, checked: Checked, caller: &Caller) -> Route {
         min_tls_version: body.min_tls_version,
         client_auth: body.client_auth.clone(),
         ip_rules: checked.ip_rules,
+        encode: body.encode.clone().unwrap_or_default(),
+        rate_limit: body.rate_limit.clone(),
         restricted_upstream: !caller.is_admin,
         request_headers: checked.request_headers,
         response_headers: checked.response_headers,

@@ -111,6 +111,35 @@ fn upstreams_of(text: &str) -> Result<(&'static str, Value), String> {
 }
 
 /// `--client-auth` and its files as a `client_auth` object (`None` without the flag).
+/// `--rate-limit N/S` (with `--rate-burst`, `--rate-key`) as the route's `rate_limit`.
+fn rate_limit_of(args: &RouteArgs) -> Result<Option<Value>, String> {
+    let Some(text) = &args.rate_limit else {
+        if args.rate_burst.is_some() || args.rate_key.is_some() {
+            return Err("--rate-burst and --rate-key need --rate-limit".to_owned());
+        }
+        return Ok(None);
+    };
+    let parsed = text.split_once('/').and_then(|(n, s)| {
+        Some((
+            n.trim().parse::<u64>().ok()?,
+            s.trim().trim_end_matches('s').parse::<u64>().ok()?,
+        ))
+    });
+    let Some((requests, per_seconds)) = parsed else {
+        return Err(format!(
+            "--rate-limit {text}: expected REQUESTS/SECONDS, such as 100/10"
+        ));
+    };
+    let mut limit = json!({ "requests": requests, "per_seconds": per_seconds });
+    if let Some(burst) = args.rate_burst {
+        limit["burst"] = json!(burst);
+    }
+    if let Some(key) = &args.rate_key {
+        limit["key"] = json!(key);
+    }
+    Ok(Some(limit))
+}
+
 fn client_auth_of(args: &RouteArgs) -> Result<Option<Value>, String> {
     let read = |flag: &str, file: &std::path::Path| {
         std::fs::read_to_string(file).map_err(|e| format!("{flag} {}: {e}", file.display()))
@@ -208,6 +237,12 @@ fn route_body(args: &RouteArgs) -> Result<Value, String> {
     }
     if !args.allow.is_empty() || !args.deny.is_empty() {
         body["ip_rules"] = json!({ "allow": args.allow, "deny": args.deny });
+    }
+    if !args.encode.is_empty() {
+        body["encode"] = json!(args.encode);
+    }
+    if let Some(limit) = rate_limit_of(args)? {
+        body["rate_limit"] = limit;
     }
     if let Some(auth) = client_auth_of(args)? {
         body["client_auth"] = auth;

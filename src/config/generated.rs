@@ -14,7 +14,7 @@ fn toml_value(setting: &Setting, text: &str) -> String {
     match setting.kind {
         Kind::Number { .. } | Kind::Seconds { .. } | Kind::Flag => text.to_owned(),
         Kind::Choice(_) if text.parse::<u64>().is_ok() => text.to_owned(),
-        Kind::Cidrs | Kind::List(_) => {
+        Kind::Cidrs | Kind::List(_) | Kind::MediaTypes => {
             let items: Vec<String> = text
                 .split(',')
                 .filter(|s| !s.is_empty())

@@ -161,8 +161,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// `LOG_LEVEL`: a tracing filter (`info`, `certgate=debug`, …).
     pub level: String,
-    /// One log line per request at `info` (`ACCESS_LOG`, default false).
-    pub access_log: bool,
+    /// Where one JSON line per request goes (`ACCESS_LOG`, default off).
+    pub access_log: super::traffic::AccessLog,
     /// Per-certificate metric series up to this many certificates (0: never).
     pub metrics_per_certificate_limit: usize,
 }
@@ -268,7 +268,7 @@ impl LogSettings {
         Ok(LogSettings {
             format: v.choice("LOG_FORMAT")?,
             level: v.log_level()?,
-            access_log: v.flag("ACCESS_LOG")?,
+            access_log: super::traffic::AccessLog::read(v)?,
             metrics_per_certificate_limit: v.number("METRICS_PER_CERTIFICATE_LIMIT")? as usize,
         })
     }

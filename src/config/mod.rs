@@ -57,6 +57,8 @@ pub struct Config {
     pub upstreams: UpstreamSettings,
     /// `LOG_*`, `ACCESS_LOG` and metrics limits.
     pub logs: LogSettings,
+    /// Compression and the PROXY protocol.
+    pub traffic: traffic::TrafficSettings,
 }
 
 /// An External Account Binding (RFC 8555 §7.3.4): the key id the CA gave and its MAC key.
@@ -150,6 +152,7 @@ mod groups;
 mod redis_url;
 pub mod settings;
 pub mod tls;
+pub mod traffic;
 mod values;
 
 pub use values::is_profile_name;
@@ -189,6 +192,7 @@ impl Config {
             limits: EdgeLimits::read(&v)?,
             upstreams: UpstreamSettings::read(&v)?,
             logs: LogSettings::read(&v)?,
+            traffic: traffic::TrafficSettings::read(&v)?,
         };
         if config.acme.ari_max_poll < config.acme.ari_min_poll {
             return Err(ConfigError {

@@ -48,6 +48,8 @@ pub enum Kind {
     ProfileName,
     /// Free text, empty when unset.
     Text,
+    /// Comma-separated media types or `type/*` ranges (a list in TOML).
+    MediaTypes,
     /// A secret, base64 or base64url-encoded (padding optional); empty when unset.
     Base64Secret,
 }
@@ -114,6 +116,9 @@ impl Setting {
             Kind::Token => "at least 24 printable characters without spaces".into(),
             Kind::LogFilter => "error, warn, info, debug, trace or a tracing filter".into(),
             Kind::Text => "text".into(),
+            Kind::MediaTypes => {
+                "comma-separated media types such as text/*,application/json".into()
+            }
             Kind::Base64Secret => "a base64 or base64url-encoded key (padding optional)".into(),
             Kind::ProfileName => {
                 "empty (the CA's default) or 1 to 64 letters, digits, '.', '_' or '-'".into()
@@ -131,7 +136,7 @@ impl Setting {
             Kind::Addr => "address:port",
             Kind::Flag => "true/false",
             Kind::Cidrs => "list of CIDRs",
-            Kind::List(_) => "list",
+            Kind::List(_) | Kind::MediaTypes => "list",
             _ => "text",
         }
     }
@@ -198,6 +203,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "LISTEN_BACKLOG", section: "Listeners", kind: Kind::Number { min: 1, max: 65_535, unit: "connections" }, default: Default::Value("4096"), doc: "Listen queue of each listener: connections the kernel holds until they are accepted (capped by net.core.somaxconn; the effective value is logged at start)" },
     Setting { name: "HTTPS_PUBLIC_PORT", section: "Listeners", kind: Kind::Number { min: 1, max: 65_535, unit: "port" }, default: Default::Value("443"), doc: "Port written into HTTP-to-HTTPS redirects, omitted when 443" },
     Setting { name: "ADMIN_TOKEN", section: "Listeners", kind: Kind::Token, default: Default::Unset { meaning: "generated at first start and printed once", example: "change-me-to-a-long-random-string" }, doc: "The operator's token" },
+    Setting { name: "PROXY_PROTOCOL", section: "Listeners", kind: Kind::Choice(&["off", "optional", "required"]), default: Default::Value("off"), doc: "PROXY protocol (v1 or v2) header before each HTTP and HTTPS connection: off; optional (a trusted source may send one); required (every connection starts with one). Its source address becomes the client's" },
+    Setting { name: "PROXY_PROTOCOL_TRUSTED", section: "Listeners", kind: Kind::Cidrs, default: Default::Value(""), doc: "Load balancers whose PROXY headers are believed (needed unless PROXY_PROTOCOL=off); a header from anyone else closes the connection" },
     Setting { name: "TRUSTED_PROXIES", section: "Listeners", kind: Kind::Cidrs, default: Default::Value(""), doc: "Client CIDRs whose X-Forwarded-* headers are kept" },
     Setting { name: "TLS_KEY_EXCHANGE_GROUPS", section: "TLS", kind: Kind::List(&crate::config::tls::KX_GROUP_NAMES), default: Default::Value("X25519MLKEM768,X25519,secp256r1,secp384r1"), doc: "Key exchange groups the HTTPS listener accepts, most preferred first: post-quantum hybrid X25519MLKEM768 first, as Chrome, Firefox and Go offer it" },
     Setting { name: "TLS_MIN_VERSION", section: "TLS", kind: Kind::Choice(&["1.2", "1.3"]), default: Default::Value("1.2"), doc: "Oldest TLS version the HTTPS listener accepts; a route's min_tls_version can only raise it" },
@@ -227,7 +234,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "LOG_FORMAT", section: "Logs", kind: Kind::Choice(&["text", "json"]), default: Default::Value("text"), doc: "Log line format" },
     Setting { name: "LOG_LEVEL", section: "Logs", kind: Kind::LogFilter, default: Default::Value("info"), doc: "error, warn, info, debug, trace, or a tracing filter" },
     Setting { name: "METRICS_PER_CERTIFICATE_LIMIT", section: "Logs", kind: Kind::Number { min: 0, max: 10_000_000, unit: "count" }, default: Default::Value("10000"), doc: "Per-certificate /metrics series (expiry, renewal moment, failures) while there are at most this many certificates; above it (or 0) only the counts by status, which need no scan" },
-    Setting { name: "ACCESS_LOG", section: "Logs", kind: Kind::Flag, default: Default::Value("false"), doc: "One line per request (peer, method, host, path, status, route, duration) at info" },
+    Setting { name: "ACCESS_LOG", section: "Logs", kind: Kind::Text, default: Default::Value("off"), doc: "One JSON line per request (time, client, method, host, path, status, bytes, durations, upstream, TLS version, protocol, request id): off, stdout, or a file path (reopened on SIGHUP, for logrotate)" },
+    Setting { name: "COMPRESS_TYPES", section: "Traffic", kind: Kind::MediaTypes, default: Default::Value("text/*,application/json,application/javascript,application/xml,application/xhtml+xml,application/rss+xml,application/atom+xml,application/ld+json,application/manifest+json,application/wasm,image/svg+xml,font/ttf,font/otf"), doc: "Media types a route's encode compresses (type/subtype or type/*); others pass as they are" },
+    Setting { name: "COMPRESS_MIN_BYTES", section: "Traffic", kind: Kind::Number { min: 0, max: 1 << 30, unit: "bytes" }, default: Default::Value("512"), doc: "Answers declaring a smaller Content-Length are not compressed (streamed ones of unknown length are)" },
 ];
 
 /// The setting named `name`. Every name the parser asks for is in the table (a unit test reads

@@ -376,6 +376,32 @@ impl Values<'_> {
         Ok(chosen)
     }
 
+    /// A [`Kind::MediaTypes`] list (the default when unset): each `type/subtype` or `type/*`,
+    /// lower-cased.
+    pub(super) fn media_types(&self, name: &str) -> Result<Vec<String>, ConfigError> {
+        let text = self.value(name).unwrap_or_default();
+        let mut types = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let token = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            };
+            match item.split_once('/') {
+                Some((kind, sub)) if token(kind) && (sub == "*" || token(sub)) => {
+                    types.push(item.to_ascii_lowercase())
+                }
+                _ => return self.refuse(name),
+            }
+        }
+        Ok(types)
+    }
+
+    /// A [`Kind::Text`] setting, its default when unset.
+    pub(super) fn text(&self, name: &str) -> String {
+        self.value(name).unwrap_or_default().to_owned()
+    }
+
     pub(super) fn tls_policy(&self) -> Result<TlsPolicy, ConfigError> {
         Ok(TlsPolicy {
             key_exchange_groups: self.list("TLS_KEY_EXCHANGE_GROUPS")?,

@@ -24,19 +24,28 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::access_log::body::LoggedBody;
+use super::access_log::line::Pending;
+use super::access_log::AccessStart;
 use super::activity::{ActivityBody, ConnActivity, Guarded, Limits};
 use super::context::{Outcome, RequestCtx};
+use super::forwarded::client_address;
 use super::rewind::Rewind;
 use super::{text, ConnInfo, EdgeBody};
+use crate::config::traffic::AccessLog;
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
 use crate::shutdown::Shutdown;
+use http_body_util::Either;
 
 /// How long an HTTP/1.1 connection is quiet after a request before hyper lets go of it (and of
 /// its buffers). Short enough that idle connections cost little (nginx frees its request
 /// buffers at once; 250 ms here held 16 KiB on every connection that finished in the last quarter
 /// second of a burst); long enough that a busy one keeps its hyper connection across requests.
 pub const RELEASE_AFTER: Duration = Duration::from_millis(50);
+
+/// A response body as the connection sends it: logged when the access log is on.
+type ServedBody = Either<LoggedBody<EdgeBody>, EdgeBody>;
 
 /// Answers the requests of one connection, filling in the request's context as it learns.
 pub trait Handler: Clone + Send + Sync + Unpin + 'static {
@@ -66,14 +75,20 @@ pub async fn serve<IO, H>(
     let limits = Limits::of(config);
     let io = Guarded::new(io, activity.clone(), limits);
     let info = Arc::new(info);
-    let access_log = config.logs.access_log;
+    // The trusted proxies, for the client address the access log names; only when it is on.
+    let access_log = (config.logs.access_log != AccessLog::Off)
+        .then(|| Arc::new(config.listeners.trusted_proxies.clone()));
     let requests = activity.clone();
     let service = service_fn(move |req| {
         let guard = requests.begin_request();
         let handler = handler.clone();
         let info = info.clone();
+        let access = access_log.as_ref().map(|trusted| {
+            let client = client_address(req.headers(), info.peer.ip(), trusted);
+            AccessStart::of(&req, client)
+        });
         async move {
-            let mut ctx = RequestCtx::new(&req, access_log);
+            let mut ctx = RequestCtx::new(&req, access);
             let response = if req.method() == Method::CONNECT {
                 // Refused for every listener here, before any handler sees it.
                 connect_refused()
@@ -83,10 +98,14 @@ pub async fn serve<IO, H>(
                 // upstream client's), so unboxed it would cost every idle connection several KiB.
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
-            record(&ctx, &info, response.status().as_u16());
+            let logged = record(&mut ctx, &info, response.status().as_u16());
             if let Some(tunnel) = ctx.tunnel.take() {
                 guard.open_tunnel(tunnel);
             }
+            let response = response.map(|body| match logged {
+                Some(pending) => Either::Left(LoggedBody::new(body, pending)),
+                None => Either::Right(body),
+            });
             Ok::<_, Infallible>(response.map(|body| ActivityBody::new(body, guard)))
         }
     });
@@ -120,7 +139,7 @@ async fn serve_http1<IO, S>(
     shutdown: &Shutdown,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::HttpService<Incoming, ResBody = ActivityBody<EdgeBody>>
+    S: hyper::service::HttpService<Incoming, ResBody = ActivityBody<ServedBody>>
         + Unpin
         + Send
         + 'static,
@@ -239,8 +258,9 @@ pub fn connect_refused() -> Response<EdgeBody> {
     response
 }
 
-/// Counts the request and writes its access-log line, from its context.
-fn record(ctx: &RequestCtx, conn: &ConnInfo, status: u16) {
+/// Counts the request; when the access log is on, what its line needs (written when the
+/// answer's body ends).
+fn record(ctx: &mut RequestCtx, conn: &ConnInfo, status: u16) -> Option<Box<Pending>> {
     let route = ctx.route_label();
     match &ctx.route_metrics {
         Some(metrics) => metrics.count_request(status),
@@ -249,20 +269,22 @@ fn record(ctx: &RequestCtx, conn: &ConnInfo, status: u16) {
     if let Outcome::UpstreamFailed(failure) = ctx.outcome {
         METRICS.upstream_failures.inc(&[route, failure.label()]);
     }
-    if let Some((method, path)) = &ctx.access {
-        tracing::info!(
-            target: "certgate::access",
-            peer = %conn.peer,
-            tls = conn.https,
-            method = %method,
-            host = ctx.host.as_deref().unwrap_or("-"),
-            path = %path,
-            status,
-            route,
-            outcome = ctx.outcome.label(),
-            request_id = ctx.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
-            duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
-    }
+    let start = ctx.access.take()?;
+    Some(Box::new(Pending {
+        start,
+        began: ctx.started,
+        peer: conn.peer.ip(),
+        host: ctx.host.take(),
+        status,
+        route: ctx.route_label().to_owned(),
+        outcome: ctx.outcome.label(),
+        upstream: ctx.upstream.take(),
+        upstream_time: ctx.upstream_time,
+        tls: conn.https.then_some(conn.tls_version).flatten(),
+        request_id: ctx
+            .request_id
+            .as_ref()
+            .and_then(|id| id.to_str().ok())
+            .map(str::to_owned),
+    }))
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use http::header::HOST;
 use http::{Request, Version};
 
+use super::access_log::AccessStart;
 use super::tunnel::Tunnel;
 use super::upstream_error::UpstreamError;
 use crate::metrics::route::RouteMetrics;
@@ -53,8 +54,10 @@ pub struct RequestCtx {
     pub upstream_time: Option<Duration>,
     /// How it ended (answered, refused, failed upstream, …), for the log and metrics.
     pub outcome: Outcome,
-    /// Method and path, kept only when the access log is on.
-    pub access: Option<(http::Method, String)>,
+    /// What the access log needs of the request head, kept only when the log is on.
+    pub access: Option<AccessStart>,
+    /// The upstream that answered (its URL), recorded only when the access log is on.
+    pub upstream: Option<String>,
     /// The WebSocket tunnel a `101` opened, for the connection to run once the answer is out.
     pub tunnel: Option<Tunnel>,
     /// `X-Request-Id` as forwarded upstream (the client's, or one made here).
@@ -62,8 +65,8 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    /// The context of `req`, logged at the end when `access_log` is on.
-    pub fn new<B>(req: &Request<B>, access_log: bool) -> RequestCtx {
+    /// The context of `req`; `access` when the access log is on.
+    pub fn new<B>(_req: &Request<B>, access: Option<AccessStart>) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
             host: None,
@@ -71,7 +74,8 @@ impl RequestCtx {
             route_metrics: None,
             upstream_time: None,
             outcome: Outcome::Local,
-            access: access_log.then(|| (req.method().clone(), req.uri().path().to_owned())),
+            access,
+            upstream: None,
             tunnel: None,
             request_id: None,
         }

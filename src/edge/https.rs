@@ -13,6 +13,8 @@ use rustls::ServerConfig;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
+
+use super::proxy_protocol;
 use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -97,9 +99,24 @@ impl HttpsEdge {
     }
 
     /// One client connection: the TLS handshake (within its time limit), then its requests.
-    async fn connection(self, stream: TcpStream, peer: SocketAddr, shutdown: Shutdown) {
+    async fn connection(self, mut stream: TcpStream, peer: SocketAddr, shutdown: Shutdown) {
         let _gauge = crate::metrics::ConnectionGauge::open();
-        let local_ip = stream.local_addr().ok().map(|a| a.ip().to_canonical());
+        let Some(addresses) = proxy_protocol::addresses_of(
+            &mut stream,
+            peer,
+            &self.config.traffic.proxy_protocol,
+            self.config.limits.tls_handshake_timeout,
+        )
+        .await
+        else {
+            return;
+        };
+        // The address the client connected to picks a certificate for a handshake without SNI:
+        // the load balancer's, when a PROXY header gave it.
+        let local_ip = addresses
+            .destination
+            .or_else(|| stream.local_addr().ok())
+            .map(|a| a.ip().to_canonical());
         // A first handshake may wait for its on-demand certificate on top.
         let limit = self.config.limits.tls_handshake_timeout
             + self
@@ -133,7 +150,7 @@ impl HttpsEdge {
         let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let served = self.resolver.pick(name.as_deref());
         let mut info = ConnInfo::new(
-            peer,
+            addresses.client,
             true,
             sni,
             served,

@@ -6,15 +6,19 @@
 //! metrics and the access log read afterwards. The rules are in `docs/edge.md`.
 
 pub mod accept;
+pub mod access_log;
 pub mod activity;
 pub mod body_timeout;
 pub mod conn;
 pub mod context;
+pub mod encode;
 pub mod forwarded;
 pub mod https;
 pub mod listen;
 pub mod plain;
 pub mod proxy;
+pub mod proxy_protocol;
+pub mod rate_limit;
 pub mod request_id;
 pub mod rewind;
 pub mod signing_turns;

@@ -81,12 +81,22 @@ impl HttpEdge {
             listener,
             connections,
             shutdown,
-            move |stream, peer, shutdown| {
+            move |mut stream, peer, shutdown| {
                 let edge = self.clone();
                 async move {
                     let _gauge = crate::metrics::ConnectionGauge::open();
-                    let info = ConnInfo::new(
+                    let Some(addresses) = super::proxy_protocol::addresses_of(
+                        &mut stream,
                         peer,
+                        &edge.config.traffic.proxy_protocol,
+                        edge.config.limits.header_read_timeout,
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    let info = ConnInfo::new(
+                        addresses.client,
                         false,
                         None,
                         None,

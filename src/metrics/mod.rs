@@ -46,6 +46,12 @@ pub struct Metrics {
     pub crl_fetches: CounterVec,
     /// `certgate_redis_errors_total`.
     pub redis_errors: CounterVec,
+    /// `certgate_access_log_errors_total`.
+    pub access_log_errors: CounterVec,
+    /// `certgate_proxy_protocol_refusals_total`.
+    pub proxy_protocol_refusals: CounterVec,
+    /// `certgate_rate_limited_total`.
+    pub rate_limited: CounterVec,
     /// `certgate_redis_reconnects_total`.
     pub redis_reconnects: CounterVec,
     /// Open client connections (HTTP and HTTPS).
@@ -118,6 +124,21 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     upstream_connections_opened: CounterVec::new(
         "certgate_upstream_connections_opened_total",
         "Connections opened to upstreams, by route hostname (a steady load reuses them: few per 1,000 requests).",
+        &["route"],
+    ),
+    access_log_errors: CounterVec::new(
+        "certgate_access_log_errors_total",
+        "Access-log lines that could not be written (disk full, file gone).",
+        &[],
+    ),
+    proxy_protocol_refusals: CounterVec::new(
+        "certgate_proxy_protocol_refusals_total",
+        "Connections closed for their PROXY header: missing where required, malformed, late, or sent by a source not in PROXY_PROTOCOL_TRUSTED.",
+        &[],
+    ),
+    rate_limited: CounterVec::new(
+        "certgate_rate_limited_total",
+        "Requests refused with 429 by their route's rate_limit, by route hostname.",
         &["route"],
     ),
     crl_fetches: CounterVec::new(
@@ -202,6 +223,9 @@ pub fn render(certificates: Option<&CertificateFigures>) -> String {
     m.upstream_connections_opened.render(&mut out);
     m.crl_fetches.render(&mut out);
     m.redis_errors.render(&mut out);
+    m.access_log_errors.render(&mut out);
+    m.proxy_protocol_refusals.render(&mut out);
+    m.rate_limited.render(&mut out);
     m.redis_reconnects.render(&mut out);
     let _ = writeln!(
         out,

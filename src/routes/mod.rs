@@ -3,9 +3,11 @@
 //! the SNI resolver read.
 
 pub mod client_auth;
+pub mod encode;
 pub mod host;
 pub mod ip_rules;
 pub mod model;
+pub mod rate_limit;
 pub mod resolve;
 pub mod table;
 pub mod validate;

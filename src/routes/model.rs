@@ -46,6 +46,13 @@ pub struct Route {
     /// Which client addresses may reach this route (`403` for the others).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_rules: Option<super::ip_rules::IpRules>,
+    /// Compressions applied to this host's answers, most preferred first (none when empty):
+    /// see `docs/edge.md`, "Compression".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encode: Vec<super::encode::Encoding>,
+    /// Requests per client, counted once for the cluster (`429` above it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::rate_limit::RateLimit>,
     /// Client certificates (mTLS) for this hostname's handshakes: asked for, verified against
     /// the route's CAs and CRLs, optionally forwarded upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]

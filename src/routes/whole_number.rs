@@ -23,6 +23,17 @@ where
     T::try_from(whole).map_err(|_| D::Error::custom(format!("{whole} is out of range")))
 }
 
+/// [`deserialize`] for an optional field: `null` is `None`.
+pub fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    #[derive(Deserialize)]
+    struct Whole<T: TryFrom<u64>>(#[serde(deserialize_with = "deserialize")] T);
+    Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|w| w.0))
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize)]

@@ -166,6 +166,19 @@ impl Keys {
         format!("{}ondemand:backoff:{{{name}}}", self.prefix)
     }
 
+    /// String with TTL: a rate-limit bucket's theoretical arrival time (ms), per route and
+    /// client key, each bucket in its own cluster slot. A key longer than 64 bytes or with
+    /// braces (a header's value) is hashed, so a client cannot make keys huge or move the tag.
+    pub fn rate_limit(&self, route: &str, key: &str) -> String {
+        if key.len() > 64 || key.contains(['{', '}']) {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+            let hashed = hex::encode(digest.as_ref());
+            format!("{}ratelimit:{{{route}|#{hashed}}}", self.prefix)
+        } else {
+            format!("{}ratelimit:{{{route}|{key}}}", self.prefix)
+        }
+    }
+
     /// String with TTL: an instance's heartbeat (JSON `InstanceInfo`).
     pub fn instance(&self, id: &str) -> String {
         format!("{}instance:{{{id}}}", self.prefix)

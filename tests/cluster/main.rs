@@ -7,6 +7,7 @@ mod common;
 mod change_log;
 mod heartbeat;
 mod indexes;
+mod rate_limits;
 mod topologies;
 
 use indexes::assert_index_matches;

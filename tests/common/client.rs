@@ -63,6 +63,19 @@ pub async fn try_connect(
     sni: &str,
     alpn: &[&[u8]],
 ) -> Result<TlsStream<TcpStream>, String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    tls_over(tcp, sni, alpn).await
+}
+
+/// A TLS handshake over a TCP connection already open (that may have sent bytes before, such
+/// as a PROXY header), accepting any server certificate.
+pub async fn tls_over(
+    tcp: TcpStream,
+    sni: &str,
+    alpn: &[&[u8]],
+) -> Result<TlsStream<TcpStream>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -72,11 +85,7 @@ pub async fn try_connect(
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.resumption = rustls::client::Resumption::disabled();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    connector
+    tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
         .await
         .map_err(|e| format!("handshake: {e}"))

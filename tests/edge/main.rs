@@ -3,15 +3,18 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_log;
 mod balancing;
 mod client_auth;
 mod client_auth_crls;
+mod compression;
 mod forwarding;
 mod grpc;
 mod hardening;
 mod idle_release;
 mod ip_rules;
 mod protections;
+mod proxy_protocol;
 mod queueing;
 mod rebinding;
 mod request_id;

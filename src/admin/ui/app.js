@@ -214,7 +214,22 @@ function renderRoutes(routes) {
     el("td", {}, (r.upstreams && r.upstreams.length ? r.upstreams.map((u) => u.url + (u.weight > 1 ? " ×" + u.weight : "")) : [r.upstream]).join(", ") +
       (r.policy && r.policy !== "round_robin" ? " (" + r.policy + ")" : "")),
     el("td", {}, r.cert_name || "by SNI"),
-    el("td", {}, r.https_redirect ? "redirect" : "proxied"))));
+    el("td", {}, r.https_redirect ? "redirect" : "proxied"),
+    el("td", {}, trafficSummary(r)))));
+}
+
+// What a route does to traffic on the way: compression, client address rules, rate limit.
+function trafficSummary(r) {
+  const parts = [];
+  if (r.encode && r.encode.length) parts.push("compress " + r.encode.join(", "));
+  if (r.ip_rules) {
+    const allow = (r.ip_rules.allow || []).length, deny = (r.ip_rules.deny || []).length;
+    parts.push("ip rules: " + allow + " allowed, " + deny + " denied");
+  }
+  if (r.rate_limit) {
+    parts.push("limit " + r.rate_limit.requests + "/" + r.rate_limit.per_seconds + " s per " + r.rate_limit.key);
+  }
+  return parts.join(" · ") || "—";
 }
 
 async function renderCluster() {

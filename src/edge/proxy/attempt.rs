@@ -23,6 +23,8 @@ use crate::routes::Route;
 /// under `UPSTREAM_MAX_CONNECTIONS` and (plain `http://` upstreams) the connection.
 pub(super) struct Answered {
     pub response: Response<Incoming>,
+    /// Which of the route's upstreams answered (its index in the set).
+    pub member: usize,
     pub slot: Option<Slot>,
     pub checkin: Option<Checkin>,
 }
@@ -70,7 +72,12 @@ pub(super) async fn attempts(
         tried |= 1 << i;
         let member = &set.members[i];
         let failed = match attempt(member, set, prepared, limits).await {
-            Ok(answered) => return Ok(answered),
+            Ok(answered) => {
+                return Ok(Answered {
+                    member: i,
+                    ..answered
+                })
+            }
             Err(failed) => failed,
         };
         if failed.failure.before_sending()
@@ -126,6 +133,7 @@ async fn attempt(
             member.health.succeeded();
             Ok(Answered {
                 response,
+                member: 0,
                 slot,
                 checkin,
             })

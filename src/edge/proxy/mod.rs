@@ -26,6 +26,7 @@ use hyper::body::Incoming;
 use super::body_timeout::BodyLimits;
 use super::context::{Outcome, RequestCtx};
 use super::forwarded::client_address;
+use super::rate_limit::{self, RateLimiter, Verdict};
 use super::upstream_error::UpstreamError;
 use super::upstreams::set::UpstreamSet;
 use super::upstreams::Upstreams;
@@ -45,6 +46,8 @@ pub struct Proxy {
     pub upstreams: Arc<Upstreams>,
     config: Arc<Config>,
     body_limits: BodyLimits,
+    /// Routes' rate limits, counted with the cluster.
+    limiter: Arc<RateLimiter>,
     /// `ON_DEMAND_UPSTREAM` as a route, made once. Its hostname is `on-demand`: metrics and logs
     /// get one label for every customer host (unbounded in number); the request's own host is
     /// still what is forwarded.
@@ -52,8 +55,14 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy over `routes`, reaching them through `upstreams`.
-    pub fn new(routes: Arc<RouteTable>, upstreams: Arc<Upstreams>, config: Arc<Config>) -> Proxy {
+    /// A proxy over `routes`, reaching them through `upstreams`, counting rate limits with
+    /// `limiter`.
+    pub fn new(
+        routes: Arc<RouteTable>,
+        upstreams: Arc<Upstreams>,
+        limiter: Arc<RateLimiter>,
+        config: Arc<Config>,
+    ) -> Proxy {
         let on_demand_route = config
             .on_demand
             .as_ref()
@@ -70,6 +79,7 @@ impl Proxy {
             });
         Proxy {
             on_demand_route,
+            limiter,
             routes,
             upstreams,
             body_limits: BodyLimits {
@@ -213,11 +223,17 @@ impl Proxy {
         };
         ctx.route_metrics = Some(set.metrics.clone());
         ctx.request_id = Some(super::request_id::ensure(req.headers_mut()));
+        let limit_key = route.rate_limit.as_ref().map(|limit| {
+            let trusted = &self.config.listeners.trusted_proxies;
+            let client = client_address(req.headers(), conn.peer.ip(), trusted);
+            rate_limit::key_of(limit, req.headers(), client)
+        });
         let started = std::time::Instant::now();
         let retries = set.members.len() > 1 && self.config.upstreams.retries > 0;
         match Prepared::new(req, &route, host, conn, self.body_limits, retries) {
             Ok(prepared) => Ok(Forwarding {
                 route,
+                limit_key,
                 set,
                 prepared,
                 started,
@@ -238,6 +254,10 @@ impl Proxy {
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Response<EdgeBody> {
+        if let Some(refused) = self.over_limit(&forwarding).await {
+            ctx.route = Some(forwarding.route);
+            return refused;
+        }
         // The fields are used where they are (not destructured into locals): an `async fn`
         // keeps its argument for its whole life, and a local copy would double it.
         let limits = AttemptLimits {
@@ -253,13 +273,22 @@ impl Proxy {
         )
         .await;
         let route = &forwarding.route;
+        if let (Ok(answered), Some(_)) = (&attempted, &ctx.access) {
+            ctx.upstream = Some(forwarding.set.members[answered.member].url.clone());
+        }
         let result = match attempted {
             Ok(answered) if response::is_upgrade(&answered) => {
                 let client_upgrade = forwarding.prepared.client_upgrade.take();
                 let grpc = forwarding.prepared.grpc;
                 response::open_tunnel(answered, client_upgrade, grpc, &mut ctx.tunnel)
             }
-            Ok(answered) => Ok(response::finish(answered, route, conn)),
+            Ok(answered) => Ok(response::finish(
+                answered,
+                route,
+                conn,
+                forwarding.prepared.negotiated,
+                &self.config.traffic.compress,
+            )),
             Err(refusal) => Err(refusal),
         };
         let elapsed = forwarding.started.elapsed();
@@ -277,6 +306,26 @@ impl Proxy {
         };
         ctx.route = Some(forwarding.route);
         response
+    }
+
+    /// `429` with `Retry-After` when the route's rate limit refuses the request.
+    async fn over_limit(&self, forwarding: &Forwarding) -> Option<Response<EdgeBody>> {
+        let route = &forwarding.route;
+        let (limit, key) = (route.rate_limit.as_ref()?, forwarding.limit_key.as_ref()?);
+        let Verdict::Limited(wait) = self.limiter.admit(&route.hostname, limit, key).await else {
+            return None;
+        };
+        crate::metrics::METRICS.rate_limited.inc(&[&route.hostname]);
+        let mut response = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate limit exceeded; try again after Retry-After seconds",
+        );
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(seconds.max(1)),
+        );
+        Some(response)
     }
 
     /// The answer for a request that got no upstream answer.
@@ -310,6 +359,8 @@ impl Proxy {
 /// when forwarding started (for `certgate_upstream_response_seconds`).
 pub struct Forwarding {
     route: Arc<Route>,
+    /// What the route's rate limit counts this request under (when it has one).
+    limit_key: Option<String>,
     set: Arc<UpstreamSet>,
     prepared: Prepared,
     started: std::time::Instant,

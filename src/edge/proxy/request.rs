@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::super::body_timeout::{BodyLimits, SendProgress, TimedBody};
+use super::super::encode::Negotiated;
 use super::super::forwarded::{set_client_cert, set_forwarded, strip_hop_by_hop};
 use super::super::upgrade::is_websocket_handshake;
 use super::super::upstreams::client::UpstreamBody;
@@ -38,6 +39,8 @@ pub struct Prepared {
     trailers_wanted: bool,
     /// The client's side of a WebSocket handshake, to tunnel if the upstream agrees.
     pub client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// What the client takes of the route's `encode` (`None`: the route compresses nothing).
+    pub negotiated: Option<Negotiated>,
     /// Idempotent and bodiless: it may go to another upstream, or again on a new connection.
     pub replayable: bool,
     /// When the upstream last took a piece of the body (`None`: no body).
@@ -64,6 +67,7 @@ impl Prepared {
         });
         let (mut parts, body) = req.into_parts();
         let grpc = is_grpc(&parts.headers);
+        let negotiated = Negotiated::for_request(&route.encode, &parts.method, &parts.headers);
         let trailers_wanted = wants_trailers(&parts.headers);
         strip_hop_by_hop(&mut parts.headers);
         set_forwarding_headers(
@@ -117,6 +121,7 @@ impl Prepared {
             grpc,
             trailers_wanted,
             client_upgrade,
+            negotiated,
             replayable,
             progress,
         })

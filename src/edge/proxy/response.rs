@@ -6,6 +6,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
+use super::super::encode::body::EncodedBody;
+use super::super::encode::{self, CompressPolicy, Negotiated};
 use super::super::forwarded::strip_hop_by_hop;
 use super::super::tunnel::Tunnel;
 use super::super::upgrade::names_websocket;
@@ -48,12 +50,19 @@ pub(super) fn open_tunnel(
     Ok(Response::from_parts(parts, empty_body()))
 }
 
-/// Phase 5: the answer as the client gets it.
-pub(super) fn finish(answered: Answered, route: &Route, conn: &ConnInfo) -> Response<EdgeBody> {
+/// Phase 5: the answer as the client gets it (compressed when the route and the client agree).
+pub(super) fn finish(
+    answered: Answered,
+    route: &Route,
+    conn: &ConnInfo,
+    negotiated: Option<Negotiated>,
+    compress: &CompressPolicy,
+) -> Response<EdgeBody> {
     let Answered {
         response,
         slot,
         checkin,
+        ..
     } = answered;
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
@@ -71,7 +80,10 @@ pub(super) fn finish(answered: Answered, route: &Route, conn: &ConnInfo) -> Resp
     } else {
         AnswerBody::new(body, checkin, slot).boxed()
     };
-    Response::from_parts(parts, body)
+    match negotiated.and_then(|n| encode::decide(&mut parts, n, compress)) {
+        Some(coding) => Response::from_parts(parts, EncodedBody::new(body, coding).boxed()),
+        None => Response::from_parts(parts, body),
+    }
 }
 
 /// A failed gRPC call as gRPC clients understand it: `200`, no body, `grpc-status` and
