@@ -32,6 +32,10 @@ cert action *args:
 token action *args:
     @scripts/certgate.sh token "$@"
 
+# Private keys at rest (admin): rotate [--batch N] re-wraps them under KEY_ENCRYPTION_KEYS' first key
+keys action *args:
+    @scripts/certgate.sh keys "$@"
+
 # What the ACME CA offers: profiles [--staging] | accounts (admin)
 acme action *args:
     @scripts/certgate.sh acme "$@"

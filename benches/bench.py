@@ -30,8 +30,8 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 # Certificate counts of the scale section (comma-separated).
 SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
 # Which sections run (comma-separated): sweep (the concurrency sweep, the headline), main
-# (pinned, RSA, unpinned), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
-SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,tls,upstreams,scale").split(",")
+# (pinned, RSA, unpinned), tls, traffic (compression, rate limits), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
+SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,tls,traffic,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
@@ -201,6 +201,9 @@ class Server:
         self.kind = "http"
         # A CA (PEM file) client certificates must chain to on the proxied port (mTLS rows).
         self.client_ca = None
+        # Compress text/html answers on the proxied port (the compression rows): each peer's
+        # own module at gzip level 5, the on-the-fly level (Caddy's default).
+        self.compress = False
 
     def stop(self):
         if self.proc:
@@ -236,6 +239,7 @@ http {{
     listen 127.0.0.1:{self.port} ssl http2;
     ssl_certificate {cert}; ssl_certificate_key {key};
     {f"ssl_verify_client on; ssl_client_certificate {self.client_ca};" if self.client_ca else ""}
+    {"gzip on; gzip_comp_level 5; gzip_types text/html; gzip_min_length 512; gzip_proxied any;" if self.compress else ""}
     location / {{ {NGINX_PASS[self.kind]} }}
   }}
   server {{
@@ -266,6 +270,7 @@ defaults
   http-reuse always
 frontend proxy
   bind 127.0.0.1:{self.port} ssl crt {combined} alpn h2,http/1.1{f" verify required ca-file {self.client_ca}" if self.client_ca else ""}
+{"  compression algo gzip" + chr(10) + "  compression type text/html" if self.compress else ""}
   default_backend upstream
 frontend term
   bind 127.0.0.1:{self.term_port} ssl crt {combined} alpn h2,http/1.1
@@ -290,6 +295,7 @@ class Caddy(Server):
 }}
 https://:{self.port} {{
   tls {cert} {key}
+  {"encode zstd gzip" if self.compress else ""}
   reverse_proxy 127.0.0.1:{upstream}
 }}
 https://:{self.term_port} {{
@@ -569,6 +575,12 @@ def main():
         ctx = {"log": log, "tls_load": tls_load, "median_of": median_of, "api": api, "tmp": TMP, "seconds": SECONDS, "guarded": guarded, "CpuMeter": CpuMeter}
         results["tls"] = tls_rows.measure([anchors[0], anchors[1], cg], certs["ecdsa"], upstream_port, ctx)
 
+    if "traffic" in SECTIONS:
+        log("pinned run: compression and rate limits")
+        import traffic_rows
+        ctx = {"log": log, "h2load": h2load, "median_of": median_of, "api": api, "guarded": guarded, "CpuMeter": CpuMeter, "runs": RUNS}
+        results["traffic"] = traffic_rows.measure([anchors[0], anchors[1], anchors[2], cg], certs["ecdsa"], upstream_port, ctx)
+
     if "upstreams" in SECTIONS:
         log("pinned run with TLS and gRPC upstreams")
         import upstream_rows
@@ -619,6 +631,9 @@ def render(r):
     if r.get("tls"):
         import tls_rows
         lines.append(tls_rows.render(r["tls"]))
+    if r.get("traffic"):
+        import traffic_rows
+        lines.append(traffic_rows.render(r["traffic"]))
     if not r["pinned"]:
         return "\n".join(lines) + "\n"
     p = r["pinned"]

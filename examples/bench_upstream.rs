@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release --example bench_upstream -- 127.0.0.1:9000 [threads] [mode]`
 //!
+//! `/page` answers 64 KiB of HTML-like text (the compression rows); any other path the small body.
+//!
 //! Modes: `http` (default; HTTP/1.1), `tls CERT KEY` (HTTP/1.1 over TLS, for proxies' `https://`
 //! upstream rows), `grpc` (HTTP/2 with prior knowledge: every request gets one gRPC message and
 //! `grpc-status: 0` in trailers, as a unary gRPC call would).
@@ -17,6 +19,69 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const BODY: &[u8] = b"hello from the upstream\n";
+/// `/page`: 64 KiB of HTML-like text for the compression rows, words drawn by a fixed
+/// pseudo-random sequence so it compresses about as real pages do (3 to 5 times), not 100.
+static PAGE: std::sync::LazyLock<Bytes> = std::sync::LazyLock::new(|| {
+    let words = [
+        "<div class=\"item\">",
+        "</div>",
+        "<p>",
+        "</p>",
+        "<a href=\"/docs/",
+        "\">",
+        "</a>",
+        "certificate",
+        "renewal",
+        "upstream",
+        "request",
+        "handshake",
+        "the",
+        "of",
+        "and",
+        "to",
+        "a",
+        "in",
+        "is",
+        "for",
+        "on",
+        "with",
+        "cluster",
+        "instance",
+        "Redis",
+        "route",
+        "edge",
+        "proxy",
+        "order",
+        "challenge",
+        "account",
+        "profile",
+        "expiry",
+        "issuer",
+        "client",
+        "server",
+        "compression",
+        "latency",
+        "throughput",
+        "connection",
+        "stream",
+        "header",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut page = String::with_capacity(64 * 1024 + 64);
+    while page.len() < 64 * 1024 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        page.push_str(words[(state >> 33) as usize % words.len()]);
+        page.push(if (state >> 20) % 11 == 0 { '\n' } else { ' ' });
+        if (state >> 40) % 7 == 0 {
+            page.push_str(&format!("{}", (state >> 44) % 100_000));
+            page.push(' ');
+        }
+    }
+    page.truncate(64 * 1024);
+    Bytes::from(page)
+});
 /// A gRPC message: not compressed, 24 bytes (the same text as `BODY`).
 const GRPC_MESSAGE: &[u8] = b"\x00\x00\x00\x00\x18hello from the upstream\n";
 
@@ -71,7 +136,15 @@ fn main() -> std::io::Result<()> {
             let _ = stream.set_nodelay(true);
             let mode = mode.clone();
             tokio::spawn(async move {
-                let plain = service_fn(|_req: Request<hyper::body::Incoming>| async {
+                let plain = service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    if req.uri().path() == "/page" {
+                        let mut page = Response::new(Full::new(PAGE.clone()));
+                        page.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("text/html; charset=utf-8"),
+                        );
+                        return Ok::<_, Infallible>(page);
+                    }
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
                 });
                 match &*mode {

@@ -76,7 +76,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let redis = RedisSettings::from_config(&config)?;
-    let store = Store::connect_with(&redis, &config.redis.key_prefix)?;
+    let store = Store::connect_with(&redis, &config.redis.key_prefix)?
+        .with_sealer(config.redis.sealer.clone());
     if !store.wait_connected(Duration::from_secs(5)).await {
         tracing::warn!(redis_url = %config.redis.url.redacted(), "Redis is not reachable yet; retrying in the background");
     }

@@ -52,6 +52,21 @@ pub enum Command {
     /// What the ACME CA offers.
     #[command(subcommand)]
     Acme(AcmeCommand),
+    /// Private keys at rest (admin token only).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+/// `certgate keys …`.
+pub enum KeysCommand {
+    /// Re-wraps every stored private key under the current KEY_ENCRYPTION_KEYS key, in batches
+    /// (safe to run again: an interrupted rotation resumes).
+    Rotate {
+        /// Certificates per batch.
+        #[arg(long, default_value_t = 200)]
+        batch: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]

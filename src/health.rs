@@ -60,6 +60,15 @@ impl Health {
             .collect()
     }
 
+    /// `key_unreadable:<record>` entries: stored private keys no configured key opens (left as
+    /// they are, not served), from this instance's reads.
+    pub fn sealing_reasons(&self) -> Vec<String> {
+        crate::sealing::unreadable()
+            .into_iter()
+            .map(|(record, _)| format!("key_unreadable:{record}"))
+            .collect()
+    }
+
     /// Serving.
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::SeqCst)

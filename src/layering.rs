@@ -19,6 +19,8 @@ pub const LAYERS: &[&[&str]] = &[
         "store_error",
         "fd_limit",
     ],
+    // Private keys sealed for storage (names `secret`).
+    &["sealing"],
     // Certificates as data.
     &["certs"],
     &["config"],

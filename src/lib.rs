@@ -50,6 +50,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod on_demand;
 pub mod routes;
+pub mod sealing;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         Command::Acme(cmd) => client_command(&cli.admin_url, cli.token, |c| {
             Box::pin(async move { commands::acme(&c, cmd).await })
         }),
+        Command::Keys(cmd) => client_command(&cli.admin_url, cli.token, |c| {
+            Box::pin(async move { commands::keys(&c, cmd).await })
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{acme, cluster, health, metrics, on_demand, openapi, tokens, AdminState};
+use super::{acme, cluster, health, keys, metrics, on_demand, openapi, tokens, AdminState};
 
 /// One operation of the admin API.
 pub struct Endpoint {
@@ -72,6 +72,22 @@ const SERVICE: &[Endpoint] = &[
 
 /// ACME, the cluster, on-demand issuance and tokens.
 const OTHERS: &[Endpoint] = &[
+    Endpoint {
+        method: "post",
+        path: "/keys/rotate",
+        handler: |m| on(m, keys::rotate),
+        summary: "Re-wraps one batch of stored private keys under the current KEY_ENCRYPTION_KEYS key (admin; ?cursor=, ?batch=; call again with next_cursor until it is null)",
+        auth: true,
+        request: None,
+        responses: &[
+            (200, "What the batch did, and where the next one starts", Some("KeyRotation")),
+            ERRORS,
+            UNAUTHORIZED,
+            FORBIDDEN,
+            (409, "KEY_ENCRYPTION_KEYS is not set", Some("Error")),
+            UNAVAILABLE,
+        ],
+    },
     Endpoint {
         method: "get",
         path: "/acme/profiles",

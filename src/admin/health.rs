@@ -25,6 +25,7 @@ pub async fn health(State(state): State<AdminState>) -> Response {
         reasons.extend(state.health.certificate_reasons());
     }
     reasons.extend(state.health.crl_reasons());
+    reasons.extend(state.health.sealing_reasons());
     let body = if reasons.is_empty() {
         json!({ "status": "healthy" })
     } else {

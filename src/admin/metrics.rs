@@ -67,6 +67,11 @@ fn render_crl_staleness(out: &mut String, state: &AdminState) {
         "# HELP certgate_crls_stale CRLs named by routes' client_auth.crl_urls that are past their nextUpdate or not fetched yet (a crl_stale: deny route refuses every client meanwhile).\n# TYPE certgate_crls_stale gauge\ncertgate_crls_stale {}",
         state.health.crl_reasons().len()
     );
+    let _ = writeln!(
+        out,
+        "# HELP certgate_keys_unreadable Stored private keys (certificates, ACME accounts) that no key in KEY_ENCRYPTION_KEYS opens; they are kept and not served (/health names them).\n# TYPE certgate_keys_unreadable gauge\ncertgate_keys_unreadable {}",
+        state.health.sealing_reasons().len()
+    );
 }
 
 /// One gauge family labelled `{route, upstream}`.

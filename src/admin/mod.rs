@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod endpoints;
 pub mod error;
 pub mod health;
+pub mod keys;
 pub mod listener;
 pub mod metrics;
 pub mod on_demand;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{AdminClient, ApiResponse};
-use crate::cli::{AcmeCommand, CertCommand, CreateArgs, ProxyCommand, RouteArgs, TokenCommand};
+use crate::cli::{
+    AcmeCommand, CertCommand, CreateArgs, KeysCommand, ProxyCommand, RouteArgs, TokenCommand,
+};
 
 /// How often `cert create` polls the status while it waits.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -294,6 +296,34 @@ pub async fn acme(client: &AdminClient, command: AcmeCommand) -> CommandResult {
             200,
         ),
         AcmeCommand::Accounts => expect(client.get("/acme/accounts").await, 200),
+    }
+}
+
+/// Runs `certgate keys rotate`: batch after batch until the last, then the totals.
+pub async fn keys(client: &AdminClient, command: KeysCommand) -> CommandResult {
+    let KeysCommand::Rotate { batch } = command;
+    let (mut rewrapped, mut current, mut raced) = (0, 0, 0);
+    let mut unreadable: Vec<Value> = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let path = format!("/keys/rotate?cursor={cursor}&batch={batch}");
+        let done = expect(client.post(&path, &json!({})).await, 200)?;
+        rewrapped += done["rewrapped"].as_u64().unwrap_or(0);
+        current += done["current"].as_u64().unwrap_or(0);
+        raced += done["raced"].as_u64().unwrap_or(0);
+        unreadable.extend(done["unreadable"].as_array().cloned().unwrap_or_default());
+        match done["next_cursor"].as_u64() {
+            Some(next) => cursor = next,
+            None => {
+                return Ok(json!({
+                    "current_key": done["current_key"],
+                    "rewrapped": rewrapped,
+                    "current": current,
+                    "raced": raced,
+                    "unreadable": unreadable,
+                }))
+            }
+        }
     }
 }
 

@@ -81,6 +81,8 @@ pub struct RedisConfig {
     /// Catch-up from the change log, finding anything events missed
     /// (`RESYNC_INTERVAL_SECONDS`, default 300).
     pub resync_interval: Duration,
+    /// `KEY_ENCRYPTION_KEYS`: the keys that seal private keys in Redis (`None`: stored plain).
+    pub sealer: Option<std::sync::Arc<crate::sealing::Sealer>>,
 }
 
 /// The listeners and who may reach them.
@@ -210,6 +212,7 @@ impl RedisConfig {
             key_prefix: v.key_prefix()?,
             ca_bundle: v.file("REDIS_CA_BUNDLE")?,
             resync_interval: v.seconds("RESYNC_INTERVAL_SECONDS")?,
+            sealer: v.sealer()?,
         })
     }
 }

@@ -397,6 +397,24 @@ impl Values<'_> {
         Ok(types)
     }
 
+    /// `KEY_ENCRYPTION_KEYS`: the key file read and checked now (a bad line fails start-up,
+    /// named); `None` when unset.
+    pub(super) fn sealer(
+        &self,
+    ) -> Result<Option<std::sync::Arc<crate::sealing::Sealer>>, ConfigError> {
+        let name = "KEY_ENCRYPTION_KEYS";
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(path) => crate::sealing::Sealer::load(Path::new(path))
+                .map(|sealer| Some(std::sync::Arc::new(sealer)))
+                .map_err(|why| ConfigError {
+                    variable: name.into(),
+                    accepts: why,
+                    got: path.into(),
+                }),
+        }
+    }
+
     /// A [`Kind::Text`] setting, its default when unset.
     pub(super) fn text(&self, name: &str) -> String {
         self.value(name).unwrap_or_default().to_owned()

@@ -20,6 +20,7 @@ mod certificates;
 mod claims;
 mod finished;
 mod job;
+mod key_rotation;
 mod on_demand_allow;
 mod queue;
 mod recovery;

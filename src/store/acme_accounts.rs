@@ -44,7 +44,7 @@ impl AcmeReads<'_> {
     /// The stored credentials (JSON, secret: it holds the account key).
     pub async fn account(self, id: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.acme_account(id)).await?;
-        Ok(value.map(Secret::new))
+        value.map(|v| self.open_account(id, v)).transpose()
     }
 }
 
@@ -75,7 +75,7 @@ impl StoreWriter {
             .client
             .set(
                 self.keys.acme_account(id),
-                credentials.expose(),
+                self.seal_account(id, credentials),
                 None,
                 None,
                 false,
@@ -91,7 +91,7 @@ impl StoreWriter {
             .client
             .set(
                 self.keys.acme_account(id),
-                credentials.expose(),
+                self.seal_account(id, credentials),
                 None,
                 Some(SetOptions::NX),
                 false,

@@ -66,7 +66,10 @@ impl CertReads<'_> {
             .await?;
         match json {
             None => Ok(None),
-            Some(json) => Ok(Some((decode(&key, &json)?, private_key.map(Secret::new)))),
+            Some(json) => {
+                let private_key = private_key.and_then(|k| self.open_cert_key(name, k));
+                Ok(Some((decode(&key, &json)?, private_key)))
+            }
         }
     }
 
@@ -116,7 +119,8 @@ impl CertReads<'_> {
             let values: Vec<(Option<String>, Option<String>)> = pipeline.all().await?;
             for (name, (json, key)) in chunk.iter().zip(values) {
                 if let Some(json) = json {
-                    out.push((decode(&self.keys.cert(name), &json)?, key.map(Secret::new)));
+                    let key = key.and_then(|k| self.open_cert_key(name, k));
+                    out.push((decode(&self.keys.cert(name), &json)?, key));
                 }
             }
         }
@@ -165,7 +169,7 @@ impl StoreWriter {
         let name = &record.cert_name;
         let keys = vec![self.keys.cert(name), self.keys.cert_lease(name)];
         let key_pem = private_key
-            .map(|k| k.expose().to_owned())
+            .map(|k| self.seal_cert_key(name, k))
             .unwrap_or_default();
         let args = vec![lease_value.to_owned(), encode(record), key_pem];
         let outcome: String = self.client.eval(GUARDED_WRITE, keys, args).await?;

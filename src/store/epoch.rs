@@ -54,7 +54,7 @@ impl StoreWriter {
         key: &Secret,
     ) -> StoreResult<bool> {
         let keys = vec![self.keys.cert(&record.cert_name)];
-        let args = vec![encode(record), key.expose().to_owned()];
+        let args = vec![encode(record), self.seal_cert_key(&record.cert_name, key)];
         let written: i64 = self.client.eval(RESTORE_CERT, keys, args).await?;
         let _: i64 = self
             .client

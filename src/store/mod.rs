@@ -55,6 +55,7 @@ pub mod recent_events;
 pub mod record_patch;
 pub mod renewal_index;
 pub mod routes;
+pub mod sealed;
 pub mod settings;
 pub mod status;
 pub mod status_counts;
@@ -92,6 +93,8 @@ impl From<fred::error::Error> for StoreError {
 pub struct Store {
     client: fred::clients::Client,
     keys: Keys,
+    /// Seals private keys before they are written (`KEY_ENCRYPTION_KEYS`; `None`: plain).
+    sealer: Option<std::sync::Arc<crate::sealing::Sealer>>,
 }
 
 /// The write half of the store: every method that changes a record, an index, a claim, a lease
@@ -136,6 +139,7 @@ impl Store {
         Ok(Store {
             client,
             keys: Keys::new(prefix),
+            sealer: None,
         })
     }
 

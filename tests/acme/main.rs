@@ -317,9 +317,26 @@ impl Env {
 /// An ACME account this instance holds is written back when Redis lost it: the next order that
 /// uses it stores it again (it used to live only in memory from then on), and no second account
 /// is registered.
+/// The stored value of a Redis string.
+async fn stored_value(redis: &Redis, key: &str) -> String {
+    use fred::prelude::KeysInterface;
+    let value: Option<String> = redis.client().await.get(key).await.unwrap();
+    value.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_lost_acme_account_is_written_back_by_the_next_order() {
-    let env = env_with(&[("PEBBLE_WFE_NONCEREJECT", "0")], &[]).await;
+    // With keys sealed at rest: the account key and the certificate key reach Redis sealed,
+    // and the written-back account is sealed too.
+    let dir = common::TempDir::new("acme-keys");
+    let key_file = dir.0.join("keys");
+    std::fs::write(
+        &key_file,
+        "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+    )
+    .unwrap();
+    let sealed = [("KEY_ENCRYPTION_KEYS", key_file.to_str().unwrap())];
+    let env = env_with(&[("PEBBLE_WFE_NONCEREJECT", "0")], &sealed).await;
     let one = vec!["lost-one.example.com".to_owned()];
     assert_eq!(
         issue(&env, "lost-one", &one, "keep@example.com").await.0["status"],
@@ -337,6 +354,22 @@ async fn a_lost_acme_account_is_written_back_by_the_next_order() {
         .filter(|k| !k.ends_with(":info"))
         .collect();
     assert_eq!(stored.len(), 1, "{stored:?}");
+    let account = stored_value(&env.redis, &stored[0]).await;
+    assert!(
+        account.starts_with("sealed:v1:k1:") && !account.contains("PRIVATE"),
+        "{account}"
+    );
+    {
+        use fred::prelude::HashesInterface;
+        let key: Option<String> = env
+            .redis
+            .client()
+            .await
+            .hget("acme:cert:{lost-one}", "private_key")
+            .await
+            .unwrap();
+        assert!(key.unwrap_or_default().starts_with("sealed:v1:k1:"));
+    }
     {
         use fred::prelude::{ClientLike, KeysInterface};
         let client = env.redis.client().await;
@@ -356,4 +389,20 @@ async fn a_lost_acme_account_is_written_back_by_the_next_order() {
     );
     let registrations = env.pebble.log_text().matches("POST /sign-me-up").count();
     assert_eq!(registrations, 1, "one account, reused");
+    assert!(stored_value(&env.redis, &stored[0])
+        .await
+        .starts_with("sealed:v1:k1:"));
+    assert_generation_completes_with_key(&env, "lost-two").await;
+}
+
+/// The certificate's private key opens (the API shows it as PEM).
+async fn assert_generation_completes_with_key(env: &Env, name: &str) {
+    let cert = with_pem(&env.certgate.admin(), name).await;
+    assert!(
+        cert["private_key_pem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PRIVATE KEY"),
+        "{cert}"
+    );
 }

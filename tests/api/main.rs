@@ -6,6 +6,7 @@ mod common;
 mod cli;
 mod errors;
 mod generation;
+mod keys_at_rest;
 mod lifecycle;
 mod ownership;
 mod pages;
