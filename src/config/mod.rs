@@ -161,7 +161,7 @@ pub use groups::{
     AcmeSettings, CertificateSettings, EdgeLimits, ListenerSettings, LogSettings, RedisConfig,
     UpstreamSettings,
 };
-pub use redis_url::{redact_url, RedisUrl};
+pub use redis_url::{fred_url, redact_url, RedisUrl};
 
 use values::{read_toml, Values};
 

@@ -40,3 +40,52 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+/// `REDIS_URL` as fred reads it. A Sentinel URL may be written as operators list sentinels,
+/// `redis-sentinel://[user:pass@]host:port[,host:port…]/SERVICE`; fred wants the first sentinel
+/// as the host, the others as `node=` parameters and the service as `sentinelServiceName`.
+/// Any other URL (and a Sentinel URL already in fred's form) passes unchanged.
+pub fn fred_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    if !scheme.ends_with("-sentinel") || rest.contains('?') {
+        return url.to_owned();
+    }
+    let (credentials, rest) = match rest.rsplit_once('@') {
+        Some((credentials, rest)) => (format!("{credentials}@"), rest),
+        None => (String::new(), rest),
+    };
+    let Some((hosts, service)) = rest.split_once('/') else {
+        return url.to_owned();
+    };
+    let mut hosts = hosts.split(',').filter(|h| !h.is_empty());
+    let Some(first) = hosts.next() else {
+        return url.to_owned();
+    };
+    let nodes: String = hosts.map(|h| format!("&node={h}")).collect();
+    format!("{scheme}://{credentials}{first}?sentinelServiceName={service}{nodes}")
+}
+
+#[cfg(test)]
+mod sentinel_url_tests {
+    use super::fred_url;
+
+    #[test]
+    fn a_list_of_sentinels_and_a_service_become_fred_parameters() {
+        assert_eq!(
+            fred_url("redis-sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/certgate"),
+            "redis-sentinel://10.0.0.1:26379?sentinelServiceName=certgate&node=10.0.0.2:26379&node=10.0.0.3:26379"
+        );
+        assert_eq!(
+            fred_url("rediss-sentinel://u:p@s1:26379/main"),
+            "rediss-sentinel://u:p@s1:26379?sentinelServiceName=main"
+        );
+        for unchanged in [
+            "redis://127.0.0.1:6379",
+            "redis-sentinel://s1:26379?sentinelServiceName=x",
+        ] {
+            assert_eq!(fred_url(unchanged), unchanged);
+        }
+    }
+}

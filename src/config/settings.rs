@@ -109,7 +109,7 @@ impl Setting {
                 words.join(", ")
             ),
             Kind::RedisUrl => {
-                "a redis://, rediss:// or redis-cluster:// URL such as redis://127.0.0.1:6379"
+                "a redis://, rediss://, redis-cluster:// or redis-sentinel:// URL such as redis://127.0.0.1:6379"
                     .into()
             }
             Kind::KeyPrefix => "1 to 64 printable characters without braces".into(),
@@ -193,7 +193,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "ON_DEMAND_MAX_CONCURRENT", section: "On-demand certificates", kind: Kind::Number { min: 1, max: 10_000, unit: "count" }, default: Default::Value("16"), doc: "Handshakes waiting for an on-demand certificate at once per instance; more get the default certificate at once" },
     Setting { name: "ON_DEMAND_UPSTREAM", section: "On-demand certificates", kind: Kind::Text, default: Default::Value(""), doc: "http://host:port that requests for a host with no route are forwarded to (the SaaS application); empty: 404" },
     Setting { name: "ON_DEMAND_CHALLENGE", section: "On-demand certificates", kind: Kind::Choice(&["http-01", "tls-alpn-01"]), default: Default::Value("http-01"), doc: "How the CA validates on-demand names: http-01 on port 80, or tls-alpn-01 on the HTTPS port for hosts whose port 80 is closed" },
-    Setting { name: "REDIS_URL", section: "Redis", kind: Kind::RedisUrl, default: Default::Value("redis://127.0.0.1:6379"), doc: "redis://host:port[/db]; rediss:// for TLS; redis-cluster://host:port?node=host2:port2 for a Redis Cluster" },
+    Setting { name: "REDIS_URL", section: "Redis", kind: Kind::RedisUrl, default: Default::Value("redis://127.0.0.1:6379"), doc: "redis://host:port[/db]; rediss:// for TLS; redis-cluster://host:port?node=host2:port2 for a Redis Cluster; redis-sentinel://sentinel1:26379,sentinel2:26379/SERVICE for a primary behind Sentinel (rediss-sentinel:// with TLS)" },
     Setting { name: "REDIS_KEY_PREFIX", section: "Redis", kind: Kind::KeyPrefix, default: Default::Value("certgate:"), doc: "Prefix of every key" },
     Setting { name: "REDIS_CA_BUNDLE", section: "Redis", kind: Kind::PemFile, default: Default::Unset { meaning: "none (system roots)", example: "/etc/certgate/redis-ca.pem" }, doc: "Extra roots trusted for rediss://" },
     Setting { name: "RESYNC_INTERVAL_SECONDS", section: "Redis", kind: Kind::Seconds { min: 1, max: 86_400 }, default: Default::Value("300"), doc: "How often the change log is read from where this instance stopped, catching any change whose event was missed (a full reload only when the log no longer reaches back that far)" },

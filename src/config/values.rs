@@ -153,9 +153,11 @@ impl Values<'_> {
             "rediss://",
             "redis-cluster://",
             "rediss-cluster://",
+            "redis-sentinel://",
+            "rediss-sentinel://",
         ];
         if schemes.iter().any(|s| url.starts_with(s))
-            && fred::types::config::Config::from_url(url).is_ok()
+            && fred::types::config::Config::from_url(&super::redis_url::fred_url(url)).is_ok()
         {
             Ok(RedisUrl::new(url))
         } else {

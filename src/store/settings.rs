@@ -59,8 +59,8 @@ impl RedisSettings {
     /// A fred builder for an edge that must ride through Redis restarts: reconnect forever
     /// (100 ms doubling to 2 s), connection and command timeouts, TLS when the URL says so.
     pub fn builder(&self) -> StoreResult<Builder> {
-        let mut config =
-            RedisConfig::from_url(&self.url).map_err(|e| StoreError::Redis(e.to_string()))?;
+        let mut config = RedisConfig::from_url(&crate::config::fred_url(&self.url))
+            .map_err(|e| StoreError::Redis(e.to_string()))?;
         // Keep retrying a Redis that is down at start-up instead of failing the process.
         config.fail_fast = false;
         if config.tls.is_some() || self.url.starts_with("rediss") {

@@ -8,6 +8,7 @@ mod change_log;
 mod heartbeat;
 mod indexes;
 mod rate_limits;
+mod sentinel;
 mod topologies;
 
 use indexes::assert_index_matches;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{cert, serial, wait_serial_change, FAST};
 use common::client::{connect, get, leaf_der, served_leaf};
-use common::topologies::{RedisCluster, RedisTls};
+use common::topologies::{RedisCluster, RedisTls, CERTGATE_ACL};
 use common::{create_self_signed, upstream, wait_until, Certgate};
 
 use crate::common;
@@ -20,7 +20,10 @@ async fn lifecycle(url: &str, extra: &[(&str, &str)]) {
     let b = Certgate::start(url, "l:", &settings).await;
     let up = upstream::start("app").await;
     create_self_signed(&a.admin(), "life", &["life.test", "www.life.test"]).await;
-    let body = json!({ "hostname": "life.test", "upstream": up.url(), "cert_name": "life" });
+    // A rate limit far above the test's requests: its script (EVAL with TIME) runs on every
+    // topology, and a refusal by Redis would show as the fail-open warning checked below.
+    let body = json!({ "hostname": "life.test", "upstream": up.url(), "cert_name": "life",
+        "rate_limit": { "requests": 10000, "per_seconds": 1 } });
     assert_eq!(
         a.admin().post("/proxies/", &body).await.unwrap().status,
         201
@@ -72,6 +75,11 @@ async fn lifecycle(url: &str, extra: &[(&str, &str)]) {
         || async move { get(port, "life.test", "life.test", "/").await.status == 404 },
     )
     .await;
+    for instance in [&a, &b] {
+        let log = instance.log_text();
+        assert!(!log.contains("rate limits are not enforced"), "{log}");
+        assert!(!log.contains("NOPERM"), "{log}");
+    }
 }
 
 #[tokio::test]
@@ -81,8 +89,36 @@ async fn lifecycle_on_a_three_node_redis_cluster() {
 }
 
 #[tokio::test]
-async fn lifecycle_on_a_tls_only_redis() {
-    let redis = RedisTls::start().await;
+async fn lifecycle_on_a_tls_only_redis_as_the_least_privilege_user() {
+    let redis = RedisTls::start_with_user(Some(CERTGATE_ACL)).await;
     let ca = redis.ca_file.display().to_string();
-    lifecycle(&redis.url(), &[("REDIS_CA_BUNDLE", &ca)]).await;
+    // Rate limits and sealed keys exercise EVAL with TIME and the key writes too.
+    let dir = common::TempDir::new("acl-keys");
+    let key_file = dir.0.join("keys");
+    std::fs::write(
+        &key_file,
+        "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+    )
+    .unwrap();
+    let keys = key_file.display().to_string();
+    let url = redis.url_as("certgate", "secret");
+    lifecycle(
+        &url,
+        &[("REDIS_CA_BUNDLE", &ca), ("KEY_ENCRYPTION_KEYS", &keys)],
+    )
+    .await;
+    // The user is not +@all: what certgate never needs is refused.
+    for refused in [
+        &["FLUSHALL"][..],
+        &["CONFIG", "GET", "maxmemory"],
+        &["KEYS", "*"],
+        &["GET", "other:key"],
+        &["SCRIPT", "FLUSH"],
+    ] {
+        let answer = redis.cli_as("certgate", "secret", refused);
+        assert!(answer.contains("NOPERM"), "{refused:?} answered {answer}");
+    }
+    assert!(redis
+        .cli_as("certgate", "secret", &["PING"])
+        .contains("PONG"));
 }

@@ -13,6 +13,7 @@ pub mod records;
 pub mod redis;
 pub mod replicas;
 pub mod requests;
+pub mod sentinel;
 pub mod tls;
 pub mod topologies;
 pub mod upstream;

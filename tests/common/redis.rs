@@ -95,6 +95,28 @@ impl Redis {
 }
 
 impl Redis {
+    /// Every key matching `pattern` with its whole value as text (strings, hashes, sets, sorted
+    /// sets, lists), read through `redis-cli` so nothing is decoded on the way.
+    pub fn dump_values(&self, pattern: &str) -> Vec<(String, String)> {
+        let keys = self.cli(&["--scan", "--pattern", pattern]);
+        keys.lines()
+            .filter(|k| !k.is_empty())
+            .map(|key| {
+                let kind = self.cli(&["TYPE", key]);
+                let value = match kind.trim() {
+                    "string" => self.cli(&["GET", key]),
+                    "hash" => self.cli(&["HGETALL", key]),
+                    "set" => self.cli(&["SMEMBERS", key]),
+                    "zset" => self.cli(&["ZRANGE", key, "0", "-1", "WITHSCORES"]),
+                    "list" => self.cli(&["LRANGE", key, "0", "-1"]),
+                    "stream" => self.cli(&["XRANGE", key, "-", "+"]),
+                    other => format!("(type {other})"),
+                };
+                (key.to_owned(), value)
+            })
+            .collect()
+    }
+
     /// Runs `redis-cli` with `args` against this server; its output.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = std::process::Command::new("redis-cli")

@@ -138,8 +138,18 @@ pub struct RedisTls {
     _dir: TempDir,
 }
 
+/// The least-privilege user `docs/operations.md` ("Redis", ACLs) documents, for key prefix `l:`;
+/// its password is `secret`.
+pub const CERTGATE_ACL: &str =
+    "certgate on >secret ~l:* &l:events +@read +@write +@pubsub -@dangerous +eval +ping +time +info +client|id";
+
 impl RedisTls {
     pub async fn start() -> RedisTls {
+        RedisTls::start_with_user(None).await
+    }
+
+    /// A TLS-only server with `user` (ACL rules, as `ACL SETUSER` takes them) besides `default`.
+    pub async fn start_with_user(user: Option<&str>) -> RedisTls {
         let server = require_binary("redis-server", "apt-get install -y redis-server");
         let dir = TempDir::new("redis-tls");
         let pki = make_pki(&["127.0.0.1", "localhost"]);
@@ -177,6 +187,11 @@ impl RedisTls {
             ])
             .arg("--dir")
             .arg(&dir.0)
+            .args(
+                user.map(|rules| format!("--user {rules}"))
+                    .into_iter()
+                    .flat_map(|line| line.split(' ').map(str::to_owned).collect::<Vec<_>>()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -192,6 +207,29 @@ impl RedisTls {
 
     pub fn url(&self) -> String {
         format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The URL with `user:password@`.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        format!("rediss://{user}:{password}@127.0.0.1:{}", self.port)
+    }
+
+    /// `redis-cli` over TLS as `user`, running `command`: its output (errors included).
+    pub fn cli_as(&self, user: &str, password: &str, command: &[&str]) -> String {
+        let cli = require_binary("redis-cli", "apt-get install -y redis-tools");
+        let out = Command::new(cli)
+            .args(["--tls", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg("--cacert")
+            .arg(&self.ca_file)
+            .args(["--user", user, "--pass", password, "--no-auth-warning"])
+            .args(command)
+            .output()
+            .expect("redis-cli");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 }
 
