@@ -85,7 +85,17 @@ impl Guard {
         // lost its data when the tokens were read, so they are safe to write back later.
         let tokens = self.read_tokens().await;
         let current = self.store.cluster().epoch().await?;
+        let head = self.store.cluster().change_log_head().await?;
         if known.is_some() && current == known {
+            if self.store.change_log_went_back(&head) {
+                // The epoch survived, the last writes did not: a failover to a replica that
+                // had not received them.
+                tracing::error!("Redis is missing changes this instance made or saw (a failover to a lagging replica?); writing back");
+                self.write_back_all().await?;
+                self.store.reset_changes_seen(&head);
+                return Ok(false);
+            }
+            self.store.saw_change(&head);
             match tokens {
                 Ok(tokens) => *self.tokens.lock().expect("tokens lock") = tokens,
                 Err(e) => tracing::debug!(error = %e, "token copy not refreshed"),
@@ -95,6 +105,15 @@ impl Guard {
         tracing::error!(
             "Redis lost certgate's data (epoch changed); serving from memory and writing back"
         );
+        self.write_back_all().await?;
+        self.store.reset_changes_seen(&head);
+        let epoch = self.store.ensure_epoch(&crate::ids::random_hex(8)).await?;
+        *self.epoch.lock().expect("epoch lock") = Some(epoch);
+        Ok(false)
+    }
+
+    /// Writes back everything this instance holds where Redis lacks it.
+    async fn write_back_all(&self) -> StoreResult<()> {
         let (certs, routes) = self.write_back().await?;
         let tokens = self.write_back_tokens().await?;
         let accounts = match &self.acme {
@@ -110,9 +129,7 @@ impl Guard {
             generation_statuses = statuses,
             "wrote back what this instance holds"
         );
-        let epoch = self.store.ensure_epoch(&crate::ids::random_hex(8)).await?;
-        *self.epoch.lock().expect("epoch lock") = Some(epoch);
-        Ok(false)
+        Ok(())
     }
 
     async fn write_back(&self) -> StoreResult<(usize, usize)> {

@@ -83,6 +83,11 @@ pub struct RedisConfig {
     pub resync_interval: Duration,
     /// `KEY_ENCRYPTION_KEYS`: the keys that seal private keys in Redis (`None`: stored plain).
     pub sealer: Option<std::sync::Arc<crate::sealing::Sealer>>,
+    /// `REDIS_MIN_REPLICAS_ACK`: replicas that must hold an issued certificate before its
+    /// generation reports completed (0: none asked).
+    pub min_replicas_ack: u64,
+    /// `REDIS_REPLICA_ACK_TIMEOUT_SECONDS`: how long the generation waits for them.
+    pub replica_ack_timeout: Duration,
 }
 
 /// The listeners and who may reach them.
@@ -213,6 +218,8 @@ impl RedisConfig {
             ca_bundle: v.file("REDIS_CA_BUNDLE")?,
             resync_interval: v.seconds("RESYNC_INTERVAL_SECONDS")?,
             sealer: v.sealer()?,
+            min_replicas_ack: v.number("REDIS_MIN_REPLICAS_ACK")?,
+            replica_ack_timeout: v.seconds("REDIS_REPLICA_ACK_TIMEOUT_SECONDS")?,
         })
     }
 }

@@ -127,7 +127,7 @@ impl Lifecycle {
             return Err(e);
         }
         let status_before = record.status;
-        let (state, message, key) = match result {
+        let (mut state, mut message, key) = match result {
             Ok(issued) => match self.apply_issued(&mut record, &issued) {
                 Ok(message) => (
                     GenerationState::Completed,
@@ -143,15 +143,60 @@ impl Lifecycle {
             .await?
         {
             GuardedWrite::Stored => {
-                self.reindex(&record).await?;
-                store
-                    .count_status_change(name, Some(status_before), Some(record.status))
-                    .await?;
+                if let Some(unconfirmed) = self.stored(&record, status_before, state).await? {
+                    (state, message) = (GenerationState::Failed, unconfirmed);
+                }
             }
             GuardedWrite::Deleted => return store.remove_job(name).await,
             GuardedWrite::LeaseLost => return Ok(()),
         }
         self.finish(&record, state, &message).await
+    }
+
+    /// The result was stored: indexes and counts follow it; with `REDIS_MIN_REPLICAS_ACK`, an
+    /// issued certificate waits for its replicas (the failure message when they did not ack).
+    async fn stored(
+        &self,
+        record: &CertificateRecord,
+        status_before: CertStatus,
+        state: GenerationState,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        let name = record.cert_name.as_str();
+        self.reindex(record).await?;
+        self.inner
+            .store
+            .count_status_change(name, Some(status_before), Some(record.status))
+            .await?;
+        if state != GenerationState::Completed {
+            return Ok(None);
+        }
+        self.replicas_unconfirmed(name).await
+    }
+
+    /// With `REDIS_MIN_REPLICAS_ACK`, waits until that many replicas hold the certificate just
+    /// written; the failure message when they did not within the timeout.
+    async fn replicas_unconfirmed(
+        &self,
+        name: &str,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        let redis = &self.inner.config.redis;
+        if redis.min_replicas_ack == 0 {
+            return Ok(None);
+        }
+        let acknowledged = self
+            .inner
+            .store
+            .wait_for_replicas(name, redis.min_replicas_ack, redis.replica_ack_timeout)
+            .await?;
+        Ok((acknowledged < redis.min_replicas_ack).then(|| {
+            format!(
+                "issued and stored on the Redis primary, but {acknowledged} of the {} replicas \
+                 REDIS_MIN_REPLICAS_ACK asks for acknowledged it within {} s: a failover now \
+                 could lose it",
+                redis.min_replicas_ack,
+                redis.replica_ack_timeout.as_secs()
+            )
+        }))
     }
 
     /// The generation's result is stored: its job leaves the queue, its status ends (and is

@@ -103,13 +103,46 @@ impl StoreWriter {
         Ok(self.client.publish(channel, message).await?)
     }
 
-    /// Appends a change to the log.
+    /// Appends a change to the log (and remembers its id: Redis answering later with an older
+    /// newest entry lost this write).
     pub async fn log_change(&self, kind: &str, name: &str) -> StoreResult<()> {
         let keys = vec![self.keys.change_log()];
-        let _: String = self
+        let id: String = self
             .client
             .eval(APPEND, keys, vec![kind, name, &KEEP.to_string()])
             .await?;
+        self.saw_change(&id);
         Ok(())
+    }
+}
+
+/// A change-log entry id (`<ms>-<seq>`) as a comparable pair.
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+impl super::Store {
+    /// Remembers `id` as seen in the change log (kept when newer than what was seen).
+    pub fn saw_change(&self, id: &str) {
+        if let Some(id) = parse_id(id) {
+            let mut seen = self.newest_change.lock().unwrap_or_else(|p| p.into_inner());
+            *seen = (*seen).max(Some(id));
+        }
+    }
+
+    /// Whether `head`, the log's newest entry now, is older than an entry this process wrote
+    /// or saw: Redis lost writes (a failover to a replica that had not received them).
+    pub fn change_log_went_back(&self, head: &str) -> bool {
+        let seen = *self.newest_change.lock().unwrap_or_else(|p| p.into_inner());
+        match (seen, parse_id(head)) {
+            (Some(seen), Some(head)) => head < seen,
+            _ => false,
+        }
+    }
+
+    /// Forgets what was seen, starting again from `head` (after the write-back).
+    pub fn reset_changes_seen(&self, head: &str) {
+        *self.newest_change.lock().unwrap_or_else(|p| p.into_inner()) = parse_id(head);
     }
 }

@@ -54,6 +54,7 @@ pub mod reads;
 pub mod recent_events;
 pub mod record_patch;
 pub mod renewal_index;
+pub mod replication;
 pub mod routes;
 pub mod sealed;
 pub mod settings;
@@ -95,6 +96,8 @@ pub struct Store {
     keys: Keys,
     /// Seals private keys before they are written (`KEY_ENCRYPTION_KEYS`; `None`: plain).
     sealer: Option<std::sync::Arc<crate::sealing::Sealer>>,
+    /// The newest change-log entry this process wrote or saw (shared by every clone).
+    newest_change: std::sync::Arc<std::sync::Mutex<Option<(u64, u64)>>>,
 }
 
 /// The write half of the store: every method that changes a record, an index, a claim, a lease
@@ -140,6 +143,7 @@ impl Store {
             client,
             keys: Keys::new(prefix),
             sealer: None,
+            newest_change: Default::default(),
         })
     }
 

@@ -127,3 +127,120 @@ async fn a_failover_keeps_the_edge_serving_and_writes_resume_on_the_new_primary(
     assert_eq!(set.primary_now(), Some(set.replica_port));
     assert_ne!(set.primary_now(), Some(old_primary));
 }
+
+/// The generation status word of certificate `name`.
+async fn generation(cg: &Certgate, name: &str) -> String {
+    let r = cg
+        .admin()
+        .get(&format!("/certificates/{name}/status"))
+        .await
+        .unwrap();
+    r.json()["status"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_generation_completes_only_once_a_replica_holds_the_certificate() {
+    let set = SentinelSet::start().await;
+    let mut settings = FAST.to_vec();
+    settings.extend([
+        ("REDIS_MIN_REPLICAS_ACK", "1"),
+        ("REDIS_REPLICA_ACK_TIMEOUT_SECONDS", "30"),
+    ]);
+    let cg = Certgate::start(&set.primary_url(), "r:", &settings).await;
+    let body = |name: &str| json!({ "cert_name": name, "domains": [format!("{name}.test")], "issuer": "self-signed" });
+
+    // The replica frozen: the certificate is written, but the generation waits.
+    set.pause_replica();
+    let r = cg
+        .admin()
+        .post("/certificates/multi-domain", &body("held"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.json());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let waiting = generation(&cg, "held").await;
+    assert!(
+        waiting != "completed" && waiting != "failed",
+        "{waiting} while no replica acknowledged"
+    );
+    set.resume_replica();
+    let status = wait_generation(&cg.admin(), "held", Duration::from_secs(20)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    drop(cg);
+
+    // With a short timeout: reported failed, naming the setting; the certificate stays.
+    settings.retain(|(k, _)| *k != "REDIS_REPLICA_ACK_TIMEOUT_SECONDS");
+    settings.push(("REDIS_REPLICA_ACK_TIMEOUT_SECONDS", "2"));
+    let cg = Certgate::start(&set.primary_url(), "r:", &settings).await;
+    set.pause_replica();
+    let r = cg
+        .admin()
+        .post("/certificates/multi-domain", &body("unacked"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.json());
+    let status = wait_generation(&cg.admin(), "unacked", Duration::from_secs(20)).await;
+    set.resume_replica();
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("REDIS_MIN_REPLICAS_ACK") && message.contains("0 of the 1"),
+        "{message}"
+    );
+    let cert = cg
+        .admin()
+        .get("/certificates/unacked")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(cert["status"], "active", "{cert}");
+}
+
+#[tokio::test]
+async fn a_certificate_the_promoted_replica_missed_is_written_back() {
+    let mut set = SentinelSet::start().await;
+    let a = Certgate::start(&set.url(), "w:", FAST).await;
+    common::create_self_signed(&a.admin(), "kept", &["kept.test"]).await;
+    set.sync_replica();
+    // The replica frozen, a certificate is issued: only the primary has it. Then the primary
+    // dies and the replica, thawed, is promoted without it.
+    set.cut_off_replica();
+    common::create_self_signed(&a.admin(), "missed", &["missed.test"]).await;
+    let replica = set.replica_port;
+    set.kill_primary();
+    set.resume_replica();
+    wait_until("the replica promoted", Duration::from_secs(30), || {
+        let now = set.primary_now();
+        async move { now == Some(replica) }
+    })
+    .await;
+    // The guard notices the change log went back and writes the certificate back.
+    wait_until("the missed certificate back in Redis", Duration::from_secs(30), || async move {
+        common::sentinel::cli(replica, &["EXISTS", "w:cert:{missed}"]).trim() == "1"
+    })
+    .await;
+    let admin = a.admin();
+    wait_until(
+        "the admin API on the new primary",
+        Duration::from_secs(20),
+        || {
+            let admin = admin.clone();
+            async move {
+                admin
+                    .get("/certificates/missed")
+                    .await
+                    .is_ok_and(|r| r.status == 200)
+            }
+        },
+    )
+    .await;
+    let cert = a.admin().get("/certificates/missed").await.unwrap().json();
+    assert_eq!(cert["status"], "active", "{cert}");
+    assert!(a
+        .log_text()
+        .contains("Redis is missing changes this instance made or saw"));
+    assert_eq!(
+        common::sentinel::cli(replica, &["EXISTS", "w:cert:{kept}"]).trim(),
+        "1"
+    );
+}

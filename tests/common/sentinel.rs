@@ -151,6 +151,33 @@ impl SentinelSet {
         }
     }
 
+    /// The primary's own URL (bypassing the Sentinels).
+    pub fn primary_url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.primary_port)
+    }
+
+    /// Freezes the replica (SIGSTOP): it acknowledges nothing until [`Self::resume_replica`].
+    pub fn pause_replica(&self) {
+        signal(self.replica.id(), "-STOP");
+    }
+
+    /// Cuts the replica off: frozen, and its link closed by the primary, so that nothing
+    /// written from now on reaches it (not even into its socket's buffer).
+    pub fn cut_off_replica(&self) {
+        self.pause_replica();
+        let killed = cli(self.primary_port, &["CLIENT", "KILL", "TYPE", "replica"]);
+        assert_eq!(
+            killed.trim(),
+            "1",
+            "the replica's link was not closed: {killed}"
+        );
+    }
+
+    /// Lets the replica run again (SIGCONT).
+    pub fn resume_replica(&self) {
+        signal(self.replica.id(), "-CONT");
+    }
+
     /// The port of the primary the Sentinels name now.
     pub fn primary_now(&self) -> Option<u16> {
         let answer = cli(
@@ -161,8 +188,17 @@ impl SentinelSet {
     }
 }
 
+fn signal(pid: u32, which: &str) {
+    let sent = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill {which} {pid}");
+}
+
 impl Drop for SentinelSet {
     fn drop(&mut self) {
+        self.resume_replica();
         self.kill_primary();
         let _ = self.replica.kill();
         let _ = self.replica.wait();

@@ -141,7 +141,7 @@ pub struct RedisTls {
 /// The least-privilege user `docs/operations.md` ("Redis", ACLs) documents, for key prefix `l:`;
 /// its password is `secret`.
 pub const CERTGATE_ACL: &str =
-    "certgate on >secret ~l:* &l:events +@read +@write +@pubsub -@dangerous +eval +ping +time +info +client|id";
+    "certgate on >secret ~l:* &l:events +@read +@write +@pubsub -@dangerous +eval +ping +time +info +client|id +wait";
 
 impl RedisTls {
     pub async fn start() -> RedisTls {
