@@ -30,8 +30,9 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 # Certificate counts of the scale section (comma-separated).
 SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
 # Which sections run (comma-separated): sweep (the concurrency sweep, the headline), main
-# (pinned, RSA, unpinned), tls, traffic (compression, rate limits), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
-SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,tls,traffic,upstreams,scale").split(",")
+# (pinned, RSA, unpinned), tls, traffic (compression, rate limits), redis (keys at rest,
+# Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
+SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,tls,traffic,redis,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
@@ -581,6 +582,13 @@ def main():
         ctx = {"log": log, "h2load": h2load, "median_of": median_of, "api": api, "guarded": guarded, "CpuMeter": CpuMeter, "runs": RUNS}
         results["traffic"] = traffic_rows.measure([anchors[0], anchors[1], anchors[2], cg], certs["ecdsa"], upstream_port, ctx)
 
+    if "redis" in SECTIONS:
+        log("Redis in production: keys at rest, Sentinel failover")
+        import redis_rows
+        ctx = {"log": log, "run": run, "tls_load": tls_load, "redis_url": redis_url, "tmp": TMP, "release": RELEASE,
+               "Certgate": Certgate, "runs": RUNS, "seconds": SECONDS, "free_port": free_port, "api": api}
+        results["redis"] = redis_rows.measure(ctx)
+
     if "upstreams" in SECTIONS:
         log("pinned run with TLS and gRPC upstreams")
         import upstream_rows
@@ -634,6 +642,9 @@ def render(r):
     if r.get("traffic"):
         import traffic_rows
         lines.append(traffic_rows.render(r["traffic"]))
+    if r.get("redis"):
+        import redis_rows
+        lines.append(redis_rows.render(r["redis"]))
     if not r["pinned"]:
         return "\n".join(lines) + "\n"
     p = r["pinned"]

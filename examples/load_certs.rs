@@ -3,7 +3,8 @@
 //! certificate per name `host{i}.<domain>`. Writes the names, one per line, to `names_file`.
 //!
 //! `load_certs <redis_url> <prefix> <count> <domain> <names_file> [due]` — the first `due`
-//! certificates are due for renewal at once.
+//! certificates are due for renewal at once. With `KEY_ENCRYPTION_KEYS` set (a key file), the
+//! keys are stored sealed, as certgate would write them.
 
 use certgate::certs::model::{CertStatus, CertificateRecord, IssuerKind, KeyType};
 use certgate::secret::Secret;
@@ -21,7 +22,14 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     let count: usize = count.parse()?;
-    let store = Store::connect(url, prefix)?.writer();
+    let sealer = match std::env::var("KEY_ENCRYPTION_KEYS") {
+        Ok(path) if !path.is_empty() => Some(std::sync::Arc::new(
+            certgate::sealing::Sealer::load(std::path::Path::new(&path))
+                .map_err(|e| anyhow::anyhow!("KEY_ENCRYPTION_KEYS: {e}"))?,
+        )),
+        _ => None,
+    };
+    let store = Store::connect(url, prefix)?.with_sealer(sealer).writer();
     store
         .wait_connected(std::time::Duration::from_secs(5))
         .await;

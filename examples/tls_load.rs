@@ -2,7 +2,7 @@
 //! name fixed or spread over a list; or N idle connections held open for memory measurement.
 //!
 //! ```text
-//! tls_load handshakes <addr> <sni|@names-file> <concurrency> <seconds> [--resume]
+//! tls_load handshakes <addr> <sni|@names-file> <concurrency> <seconds> [--resume] [--any-answer]
 //!          [--groups X25519MLKEM768,X25519] [--client-cert CERT.pem --client-key KEY.pem]
 //! tls_load idle <addr> <sni> <connections> <hold-seconds>
 //! ```
@@ -132,6 +132,8 @@ struct Offer {
     groups: Vec<String>,
     /// A client certificate chain and key, PEM files.
     client: Option<(String, String)>,
+    /// Count any HTTP answer, not only `200` (hosts with a certificate and no route get `404`).
+    any_answer: bool,
 }
 
 impl Offer {
@@ -143,6 +145,7 @@ impl Offer {
         while let Some(flag) = rest.next() {
             match flag.as_str() {
                 "--resume" => offer.resume = true,
+                "--any-answer" => offer.any_answer = true,
                 "--groups" => {
                     offer.groups = rest
                         .next()
@@ -210,6 +213,7 @@ async fn one(
     addr: &str,
     connector: &tokio_rustls::TlsConnector,
     name: &str,
+    any_answer: bool,
 ) -> std::io::Result<bool> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
@@ -222,7 +226,12 @@ async fn one(
     .await?;
     let mut buf = vec![0u8; 4096];
     let n = tls.read(&mut buf).await?;
-    if n == 0 || !buf.starts_with(b"HTTP/1.1 200") {
+    let wanted: &[u8] = if any_answer {
+        b"HTTP/1.1 "
+    } else {
+        b"HTTP/1.1 200"
+    };
+    if n == 0 || !buf.starts_with(wanted) {
         return Err(std::io::Error::other("no 200 answer"));
     }
     Ok(resumed)
@@ -248,6 +257,7 @@ async fn handshakes(
     offer: Offer,
 ) {
     let connector = tokio_rustls::TlsConnector::from(config(&offer));
+    let any_answer = offer.any_answer;
     let (done, resumed, errors) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
@@ -267,7 +277,7 @@ async fn handshakes(
                 let name = &names[i % names.len()];
                 i = i.wrapping_add(concurrency);
                 let began = Instant::now();
-                match one(&addr, &connector, name).await {
+                match one(&addr, &connector, name, any_answer).await {
                     Ok(r) => {
                         took.push(began.elapsed());
                         done.fetch_add(1, Ordering::Relaxed);
@@ -357,7 +367,7 @@ fn main() {
             args[4].parse().unwrap(),
         )),
         _ => {
-            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] [--groups LIST] [--client-cert FILE --client-key FILE] | idle <addr> <sni> <n> <hold-seconds>");
+            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] [--any-answer] [--groups LIST] [--client-cert FILE --client-key FILE] | idle <addr> <sni> <n> <hold-seconds>");
             std::process::exit(2);
         }
     }

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::FAST;
 use common::client::get;
 use common::sentinel::SentinelSet;
+use common::topologies::{certgate_acl, SENTINEL_ACL};
 use common::{upstream, wait_generation, wait_until, Certgate};
 
 use crate::common;
@@ -41,9 +42,12 @@ fn load(
 
 #[tokio::test]
 async fn a_failover_keeps_the_edge_serving_and_writes_resume_on_the_new_primary() {
-    let mut set = SentinelSet::start().await;
-    let a = Certgate::start(&set.url(), "s:", FAST).await;
-    let b = Certgate::start(&set.url(), "s:", FAST).await;
+    // As the least-privilege user, on the Redis servers and the Sentinels alike.
+    let user = format!("{} {SENTINEL_ACL}", certgate_acl("s:"));
+    let mut set = SentinelSet::start_with_user(Some(&user)).await;
+    let url = set.url_as("secret");
+    let a = Certgate::start(&url, "s:", FAST).await;
+    let b = Certgate::start(&url, "s:", FAST).await;
     let up = upstream::start("app").await;
     common::create_self_signed(&a.admin(), "before", &["before.test"]).await;
     let route = json!({ "hostname": "before.test", "upstream": up.url(), "cert_name": "before" });

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{cert, serial, wait_serial_change, FAST};
 use common::client::{connect, get, leaf_der, served_leaf};
-use common::topologies::{RedisCluster, RedisTls, CERTGATE_ACL};
+use common::topologies::{certgate_acl, RedisCluster, RedisTls, CLUSTER_ACL};
 use common::{create_self_signed, upstream, wait_until, Certgate};
 
 use crate::common;
@@ -83,14 +83,26 @@ async fn lifecycle(url: &str, extra: &[(&str, &str)]) {
 }
 
 #[tokio::test]
-async fn lifecycle_on_a_three_node_redis_cluster() {
-    let cluster = RedisCluster::start().await;
-    lifecycle(&cluster.url(), &[]).await;
+async fn lifecycle_on_one_redis_as_the_least_privilege_user() {
+    let redis = common::Redis::start().await;
+    let rules = certgate_acl("l:");
+    let mut setuser = vec!["ACL", "SETUSER"];
+    setuser.extend(rules.split(' ').filter(|w| !w.is_empty()));
+    assert_eq!(redis.cli(&setuser).trim(), "OK");
+    let url = format!("redis://certgate:secret@127.0.0.1:{}", redis.port);
+    lifecycle(&url, &[]).await;
+}
+
+#[tokio::test]
+async fn lifecycle_on_a_three_node_redis_cluster_as_the_least_privilege_user() {
+    let user = format!("{} {CLUSTER_ACL}", certgate_acl("l:"));
+    let cluster = RedisCluster::start_with_user(Some(&user)).await;
+    lifecycle(&cluster.url_as("certgate", "secret"), &[]).await;
 }
 
 #[tokio::test]
 async fn lifecycle_on_a_tls_only_redis_as_the_least_privilege_user() {
-    let redis = RedisTls::start_with_user(Some(CERTGATE_ACL)).await;
+    let redis = RedisTls::start_with_user(Some(&certgate_acl("l:"))).await;
     let ca = redis.ca_file.display().to_string();
     // Rate limits and sealed keys exercise EVAL with TIME and the key writes too.
     let dir = common::TempDir::new("acl-keys");

@@ -50,17 +50,28 @@ impl SentinelSet {
     /// Starts the primary, the replica following it, and three Sentinels watching it (down
     /// after 1 s, quorum 2), and waits until they see each other and the replica.
     pub async fn start() -> SentinelSet {
+        SentinelSet::start_with_user(None).await
+    }
+
+    /// [`Self::start`] with `user` (ACL rules) on the primary and the replica, and the same
+    /// name and password on the Sentinels (the client authenticates to both alike).
+    pub async fn start_with_user(user: Option<&str>) -> SentinelSet {
         let dir = TempDir::new("sentinel");
         let (primary_port, replica_port) = (free_port(), free_port());
-        let primary = redis_server(primary_port, &dir.0, &[]);
+        let user_args = super::topologies::user_args(user);
+        let user_args: Vec<&str> = user_args.iter().map(String::as_str).collect();
+        let primary = redis_server(primary_port, &dir.0, &user_args);
         let replica_dir = dir.0.join("replica");
         std::fs::create_dir_all(&replica_dir).unwrap();
         let primary_addr = primary_port.to_string();
-        let replica = redis_server(
-            replica_port,
-            &replica_dir,
-            &["--replicaof", "127.0.0.1", &primary_addr],
-        );
+        let mut replica_args = vec!["--replicaof", "127.0.0.1", primary_addr.as_str()];
+        replica_args.extend(&user_args);
+        let replica = redis_server(replica_port, &replica_dir, &replica_args);
+        // On the Sentinels the user may run anything: they hold no data.
+        let sentinel_user = user
+            .and_then(|rules| rules.split_whitespace().find(|w| w.starts_with('>')))
+            .map(|password| format!("user certgate on {password} +@all\n"))
+            .unwrap_or_default();
         let mut sentinels = Vec::new();
         let mut sentinel_ports = Vec::new();
         for i in 0..3 {
@@ -75,7 +86,7 @@ impl SentinelSet {
                      sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n\
                      sentinel down-after-milliseconds {SERVICE} 1000\n\
                      sentinel failover-timeout {SERVICE} 4000\n\
-                     sentinel parallel-syncs {SERVICE} 1\n",
+                     sentinel parallel-syncs {SERVICE} 1\n{sentinel_user}",
                     home.display()
                 ),
             )
@@ -125,6 +136,15 @@ impl SentinelSet {
         )
         .await;
         set
+    }
+
+    /// [`Self::url`] as user `certgate` with `password`.
+    pub fn url_as(&self, password: &str) -> String {
+        self.url().replacen(
+            "redis-sentinel://",
+            &format!("redis-sentinel://certgate:{password}@"),
+            1,
+        )
     }
 
     /// `redis-sentinel://s1,s2,s3/certgate`, as operators write it.

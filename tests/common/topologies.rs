@@ -35,8 +35,26 @@ pub struct RedisCluster {
     _dir: TempDir,
 }
 
+/// `--user <rules>` as redis-server's command line takes a config line (nothing when `None`).
+pub fn user_args(user: Option<&str>) -> Vec<String> {
+    user.map(|rules| format!("--user {rules}"))
+        .into_iter()
+        .flat_map(|line| {
+            line.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 impl RedisCluster {
     pub async fn start() -> RedisCluster {
+        RedisCluster::start_with_user(None).await
+    }
+
+    /// Three masters, each with `user` (ACL rules) besides `default`.
+    pub async fn start_with_user(user: Option<&str>) -> RedisCluster {
         let server = require_binary("redis-server", "apt-get install -y redis-server");
         let cli = require_binary("redis-cli", "apt-get install -y redis-tools");
         let dir = TempDir::new("cluster");
@@ -65,6 +83,7 @@ impl RedisCluster {
                     ])
                     .arg("--dir")
                     .arg(&node_dir)
+                    .args(user_args(user))
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -107,6 +126,15 @@ impl RedisCluster {
         }
     }
 
+    /// [`Self::url`] with `user:password@`.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        self.url().replacen(
+            "redis-cluster://",
+            &format!("redis-cluster://{user}:{password}@"),
+            1,
+        )
+    }
+
     /// `redis-cluster://` URL naming every node.
     pub fn url(&self) -> String {
         let extra: Vec<String> = self.ports[1..]
@@ -138,10 +166,22 @@ pub struct RedisTls {
     _dir: TempDir,
 }
 
-/// The least-privilege user `docs/operations.md` ("Redis", ACLs) documents, for key prefix `l:`;
-/// its password is `secret`.
-pub const CERTGATE_ACL: &str =
-    "certgate on >secret ~l:* &l:events +@read +@write +@pubsub -@dangerous +eval +ping +time +info +client|id +wait";
+/// The least-privilege user `docs/operations.md` ("Redis", ACLs) documents, for key prefix
+/// `prefix`; its password is `secret`. A Redis Cluster adds [`CLUSTER_ACL`].
+pub fn certgate_acl(prefix: &str) -> String {
+    format!(
+        "certgate on >secret ~{prefix}* &{prefix}events +@read +@write +@pubsub -@dangerous \
+         +eval +ping +time +info +client|id +wait"
+    )
+}
+
+/// What the user needs beyond [`certgate_acl`] in a Redis Cluster: the client reads the slot map
+/// and the cluster's state.
+pub const CLUSTER_ACL: &str = "+cluster|slots +cluster|info";
+
+/// What the user needs beyond [`certgate_acl`] behind Sentinel: the client asks the server the
+/// Sentinels name whether it is the primary.
+pub const SENTINEL_ACL: &str = "+role";
 
 impl RedisTls {
     pub async fn start() -> RedisTls {
