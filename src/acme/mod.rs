@@ -8,6 +8,8 @@ pub mod account;
 mod cert_id;
 mod challenges;
 pub mod dns01;
+pub mod dns_exec;
+pub mod dns_provider;
 pub mod http;
 pub mod order;
 pub mod problem;
@@ -53,7 +55,7 @@ pub struct AcmeIssuer {
     /// How long a key authorization stays in Redis (the whole polling budget plus a margin).
     challenge_ttl: Duration,
     /// dns-01 updates (`DNS_*`), when configured.
-    dns: Option<dns01::DnsUpdater>,
+    dns: Option<dns_provider::DnsProvider>,
 }
 
 impl AcmeIssuer {
@@ -86,12 +88,19 @@ impl AcmeIssuer {
         let challenge_ttl = config.acme.poll_initial_wait
             + config.acme.poll_interval * config.acme.poll_max_attempts
             + Duration::from_secs(300);
-        let dns = config
+        let rfc2136 = config
             .acme
             .dns_update
             .as_ref()
             .map(|settings| dns01::DnsUpdater::new(settings, store.clone()))
-            .transpose()?;
+            .transpose()?
+            .map(dns_provider::DnsProvider::Rfc2136);
+        let dns = rfc2136.or_else(|| {
+            let exec = config.acme.dns_exec.clone()?;
+            Some(dns_provider::DnsProvider::Exec(
+                dns_exec::ExecProvider::new(exec, store.clone()),
+            ))
+        });
         Ok(AcmeIssuer {
             accounts: Accounts::new(store.clone(), http.clone(), bindings(config)),
             dns,
@@ -150,11 +159,11 @@ impl Issuer for AcmeIssuer {
 }
 
 impl AcmeIssuer {
-    /// The dns-01 updater, or why there is none.
-    fn dns_updater(&self) -> Result<&dns01::DnsUpdater, IssueError> {
+    /// The dns-01 provider, or why there is none.
+    fn dns_updater(&self) -> Result<&dns_provider::DnsProvider, IssueError> {
         self.dns.as_ref().ok_or_else(|| {
             IssueError::Rejected(
-                "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET on this instance"
+                "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or DNS_EXEC_PROGRAM, on this instance"
                     .into(),
             )
         })

@@ -364,10 +364,11 @@ fn challenge_for(
             "the self-signed issuer validates nothing; challenges are for ACME certificates",
         ));
     }
-    if challenge == ChallengeKind::Dns01 && state.config.acme.dns_update.is_none() {
+    let acme = &state.config.acme;
+    if challenge == ChallengeKind::Dns01 && acme.dns_update.is_none() && acme.dns_exec.is_none() {
         return Err(ApiError::unavailable(
             "challenge",
-            "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET set on the instances",
+            "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or DNS_EXEC_PROGRAM, set on the instances",
         ));
     }
     Ok(challenge)

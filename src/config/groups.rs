@@ -35,6 +35,8 @@ pub struct AcmeSettings {
     pub ca_bundle: Option<PathBuf>,
     /// dns-01 through RFC 2136 (`DNS_UPDATE_SERVER`, `DNS_TSIG_*`); `None` when not configured.
     pub dns_update: Option<DnsUpdate>,
+    /// dns-01 through `DNS_EXEC_PROGRAM` (exclusive with `dns_update`).
+    pub dns_exec: Option<super::DnsExec>,
     /// Whether the CA's renewal information is asked for and followed (`ACME_ARI`).
     pub ari: bool,
     /// Bounds on the interval between two ARI requests for one certificate
@@ -187,6 +189,7 @@ impl AcmeSettings {
             staging_eab: v.eab("ACME_STAGING_EAB_KID", "ACME_STAGING_EAB_HMAC_KEY")?,
             ca_bundle: v.file("ACME_CA_BUNDLE")?,
             dns_update: v.dns_update()?,
+            dns_exec: v.dns_exec()?,
             ari: v.flag("ACME_ARI")?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
             ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,

@@ -87,6 +87,17 @@ pub struct DnsUpdate {
     pub propagation_timeout: Duration,
 }
 
+/// dns-01 through a program (`DNS_EXEC_*`), lego's `exec` protocol.
+#[derive(Clone, Debug)]
+pub struct DnsExec {
+    /// `DNS_EXEC_PROGRAM`.
+    pub program: std::path::PathBuf,
+    /// `DNS_EXEC_ENV`: the environment variables passed through, by name.
+    pub env: Vec<String>,
+    /// `DNS_EXEC_TIMEOUT_SECONDS`.
+    pub timeout: Duration,
+}
+
 /// On-demand issuance (`ON_DEMAND_*`).
 #[derive(Clone, Debug)]
 pub struct OnDemand {

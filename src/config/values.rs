@@ -294,6 +294,44 @@ impl Values<'_> {
         }))
     }
 
+    /// `DNS_EXEC_PROGRAM` and its settings; an error when it is not an executable file or when
+    /// RFC 2136 is configured too (one provider at a time).
+    pub(super) fn dns_exec(&self) -> Result<Option<super::DnsExec>, ConfigError> {
+        let program = self.get("DNS_EXEC_PROGRAM").unwrap_or_default();
+        if program.is_empty() {
+            return Ok(None);
+        }
+        let refuse = |accepts: &str| ConfigError {
+            variable: "DNS_EXEC_PROGRAM".into(),
+            accepts: accepts.into(),
+            got: program.into(),
+        };
+        if !self.get("DNS_UPDATE_SERVER").unwrap_or_default().is_empty() {
+            return Err(refuse(
+                "unset while DNS_UPDATE_SERVER is set (one dns-01 provider)",
+            ));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let executable = std::fs::metadata(program)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if !executable {
+            return Err(refuse("the path of an executable file"));
+        }
+        let env = self
+            .get("DNS_EXEC_ENV")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(super::DnsExec {
+            program: PathBuf::from(program),
+            env,
+            timeout: self.seconds("DNS_EXEC_TIMEOUT_SECONDS")?,
+        }))
+    }
+
     /// The on-demand settings, when `ON_DEMAND=true`.
     pub(super) fn on_demand(&self) -> Result<Option<OnDemand>, ConfigError> {
         if !self.flag("ON_DEMAND")? {

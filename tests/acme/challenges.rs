@@ -413,3 +413,79 @@ async fn on_demand_names_validate_by_tls_alpn_01_when_port_80_is_closed() {
     assert_eq!(served, leaf_info(chain).unwrap().serial, "served at once");
     verify_chain(chain, &env.pebble.issuing_root().await, host).unwrap();
 }
+
+/// dns-01 through `DNS_EXEC_PROGRAM` (lego's exec protocol): a shell script publishing the
+/// record at pebble-challtestsrv's management API, which Pebble's validation resolves through.
+/// The script sees only PATH and the variable `DNS_EXEC_ENV` names; its stderr ends up in the
+/// generation's error when it fails.
+#[tokio::test]
+async fn dns_01_through_an_exec_program() {
+    let dir = common::TempDir::new("dns-exec");
+    let script = dir.0.join("dns-hook.sh");
+    let d = dir.0.display();
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+echo "$1 $2 $3" >> "{d}/calls"
+env | sort > "{d}/env-$1"
+if [ -f "{d}/refuse" ]; then echo "the provider refused: quota exceeded" >&2; exit 3; fi
+port=$(cat "{d}/port")
+case "$1" in
+  present) curl -sf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" "http://127.0.0.1:$port/set-txt" ;;
+  cleanup) curl -sf -X POST -d "{{\"host\":\"$2\"}}" "http://127.0.0.1:$port/clear-txt" ;;
+  *) echo "unknown action $1" >&2; exit 2 ;;
+esac
+"#
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let program = script.display().to_string();
+    let extra = [
+        ("DNS_EXEC_PROGRAM", program.as_str()),
+        ("DNS_EXEC_ENV", "PROVIDER_TOKEN"),
+        ("PROVIDER_TOKEN", "provider-secret"),
+    ];
+    let env = env_for_challenges(&extra, None).await;
+    std::fs::write(dir.0.join("port"), env.pebble.challtestsrv_port.to_string()).unwrap();
+
+    let (status, _) = issue_with(&env.certgate, "exec", &["exec.test"], "dns-01").await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_valid_for(&env, "exec", &["exec.test"], "dns-01").await;
+    let calls = std::fs::read_to_string(dir.0.join("calls")).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 2, "{calls}");
+    assert!(
+        lines[0].starts_with("present _acme-challenge.exec.test. "),
+        "{calls}"
+    );
+    assert!(
+        lines[1].starts_with("cleanup _acme-challenge.exec.test. "),
+        "{calls}"
+    );
+    assert_eq!(
+        lines[0]["present".len()..],
+        lines[1]["cleanup".len()..],
+        "same value"
+    );
+    let seen = std::fs::read_to_string(dir.0.join("env-present")).unwrap();
+    assert!(seen.contains("PROVIDER_TOKEN=provider-secret"), "{seen}");
+    for secret in ["ADMIN_TOKEN", "REDIS_URL", "DNS_EXEC_PROGRAM"] {
+        assert!(
+            !seen.contains(secret),
+            "{secret} reached the program:\n{seen}"
+        );
+    }
+
+    // A refusal: the program's stderr names why in the generation's error.
+    std::fs::write(dir.0.join("refuse"), "").unwrap();
+    let (status, _) = issue_with(&env.certgate, "refused", &["refused.test"], "dns-01").await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("quota exceeded") && message.contains("present"),
+        "{message}"
+    );
+}

@@ -1,0 +1,114 @@
+//! dns-01 through a program the operator provides (`DNS_EXEC_PROGRAM`), lego's `exec` protocol:
+//! `PROGRAM present FQDN VALUE` publishes the TXT record, `PROGRAM cleanup FQDN VALUE` removes
+//! it, FQDN with its trailing dot (`_acme-challenge.example.com.`). Any provider a user already
+//! scripts (or lego itself, `lego … dns exec`) works this way.
+//!
+//! The program runs with an empty environment but `PATH` and the variables `DNS_EXEC_ENV`
+//! names (its provider credentials): nothing certgate holds (Redis URL, admin token, keys) is
+//! handed to it unasked. It is killed after `DNS_EXEC_TIMEOUT_SECONDS`; a failure's stderr ends
+//! up in the generation's error. It should return once the record is published; certgate
+//! checks nothing further before telling the CA.
+
+use std::process::Stdio;
+
+use crate::certs::issuer::IssueError;
+use crate::config::DnsExec;
+use crate::store::StoreWriter;
+
+/// How much of the program's stderr an error keeps.
+const STDERR_KEPT: usize = 500;
+
+/// Runs `DNS_EXEC_PROGRAM`.
+pub struct ExecProvider {
+    settings: DnsExec,
+    store: StoreWriter,
+}
+
+impl std::fmt::Debug for ExecProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecProvider")
+            .field("program", &self.settings.program)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecProvider {
+    /// A provider running `settings.program`; published records are noted in `store` (for the
+    /// sweep of what a crash left).
+    pub fn new(settings: DnsExec, store: StoreWriter) -> ExecProvider {
+        ExecProvider { settings, store }
+    }
+
+    /// `present`: publishes the record proving `name`.
+    pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
+        self.store.note_dns_record(name, value).await?;
+        self.run("present", name, value).await
+    }
+
+    /// `cleanup`: removes it.
+    pub async fn remove_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
+        self.run("cleanup", name, value).await?;
+        self.store.forget_dns_record(name, value).await?;
+        Ok(())
+    }
+
+    /// Removes records noted more than `older_than` ago (left by a crash).
+    pub async fn sweep(&self, older_than: std::time::Duration) -> Result<usize, IssueError> {
+        let mut removed = 0;
+        for (name, value) in self.store.acme().stale_dns_records(older_than).await? {
+            match self.remove_txt(&name, &value).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(name, error = %e, "leftover dns-01 record not removed; will retry")
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn run(&self, action: &str, name: &str, value: &str) -> Result<(), IssueError> {
+        let fqdn = format!("_acme-challenge.{}.", name.trim_start_matches("*."));
+        let program = &self.settings.program;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args([action, fqdn.as_str(), value])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for variable in &self.settings.env {
+            if let Some(v) = std::env::var_os(variable) {
+                command.env(variable, v);
+            }
+        }
+        let described = || format!("DNS_EXEC_PROGRAM {} {action} {fqdn}", program.display());
+        let child = command
+            .spawn()
+            .map_err(|e| IssueError::Rejected(format!("{}: cannot run it: {e}", described())))?;
+        let output = tokio::time::timeout(self.settings.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                IssueError::Transient(format!(
+                    "{} did not finish within {} s (DNS_EXEC_TIMEOUT_SECONDS)",
+                    described(),
+                    self.settings.timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| IssueError::Transient(format!("{}: {e}", described())))?;
+        if output.status.success() {
+            tracing::debug!(name, action, "dns-01 program succeeded");
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = stderr.trim();
+        let tail = &stderr[stderr.len().saturating_sub(STDERR_KEPT)..];
+        Err(IssueError::Rejected(format!(
+            "{} failed ({}): {}",
+            described(),
+            output.status,
+            if tail.is_empty() { "no output" } else { tail }
+        )))
+    }
+}
