@@ -40,6 +40,8 @@ pub struct DnsUpdater {
     zone: Option<String>,
     signer: Arc<TSigner>,
     propagation_timeout: Duration,
+    /// `DNS_RESOLVER`: where `_acme-challenge` CNAMEs are looked up (`None`: the update server).
+    resolver: Option<String>,
     store: StoreWriter,
 }
 
@@ -90,10 +92,13 @@ fn challenge_name(name: &str) -> Result<Name, IssueError> {
     fqdn(&format!("_acme-challenge.{name}"))
 }
 
-fn txt_record(name: &str, value: &str) -> Result<Record, IssueError> {
+fn txt_record(owner: &Name, value: &str) -> Record {
     let rdata = RData::TXT(TXT::new(vec![value.to_owned()]));
-    Ok(Record::from_rdata(challenge_name(name)?, RECORD_TTL, rdata))
+    Record::from_rdata(owner.clone(), RECORD_TTL, rdata)
 }
+
+/// Most CNAME hops followed from `_acme-challenge.<name>`.
+const MOST_HOPS: usize = 8;
 
 impl DnsUpdater {
     /// An updater for the server in `settings`; an error when its key or address is unusable.
@@ -117,16 +122,51 @@ impl DnsUpdater {
             zone: settings.zone.clone(),
             signer: Arc::new(signer),
             propagation_timeout: settings.propagation_timeout,
+            resolver: settings.resolver.clone(),
             store,
         })
     }
 
+    /// Where `name`'s challenge record goes: `_acme-challenge.<name>`, or — when that is a
+    /// CNAME, delegating validation to a zone this server manages — the name it points to
+    /// (followed up to [`MOST_HOPS`] hops), as lego and cert-manager do. Asked of
+    /// `DNS_RESOLVER`, else of the update server.
+    async fn owner_of(&self, name: &str) -> Result<Name, IssueError> {
+        let mut owner = challenge_name(name)?;
+        let server = self.resolver.as_deref().unwrap_or(&self.server);
+        let mut client = self.client_of(server, false).await?;
+        for _ in 0..MOST_HOPS {
+            let answer = client
+                .query(owner.clone(), DNSClass::IN, RecordType::CNAME)
+                .await
+                .map_err(|e| {
+                    IssueError::Transient(format!("CNAME lookup of {owner} at {server}: {e}"))
+                })?;
+            let target = answer.answers().iter().find_map(|r| match r.data() {
+                RData::CNAME(target) if r.name() == &owner => Some(target.0.clone()),
+                _ => None,
+            });
+            match target {
+                Some(target) => {
+                    tracing::debug!(from = %owner, to = %target, "dns-01 record delegated by CNAME");
+                    owner = target;
+                }
+                None => return Ok(owner),
+            }
+        }
+        Ok(owner)
+    }
+
     /// A client of the DNS server over TCP; `signed` for updates.
     async fn client(&self, signed: bool) -> Result<Client, IssueError> {
-        let unreachable = |e: String| {
-            IssueError::Transient(format!("DNS server {} unreachable: {e}", self.server))
-        };
-        let address = tokio::net::lookup_host(&self.server)
+        self.client_of(&self.server, signed).await
+    }
+
+    /// A client of `server` over TCP; `signed` for updates.
+    async fn client_of(&self, server: &str, signed: bool) -> Result<Client, IssueError> {
+        let unreachable =
+            |e: String| IssueError::Transient(format!("DNS server {server} unreachable: {e}"));
+        let address = tokio::net::lookup_host(server)
             .await
             .map_err(|e| unreachable(e.to_string()))?
             .next()
@@ -146,15 +186,16 @@ impl DnsUpdater {
         Ok(client)
     }
 
-    /// The zone holding `name`: `DNS_UPDATE_ZONE`, else the owner of the SOA record the server
-    /// returns for the challenge name.
-    async fn zone_for(&self, name: &str) -> Result<Name, IssueError> {
+    /// The zone holding record `owner`: `DNS_UPDATE_ZONE`, else the owner of the SOA record the
+    /// server returns for it.
+    async fn zone_for(&self, owner: &Name) -> Result<Name, IssueError> {
         if let Some(zone) = &self.zone {
             return fqdn(zone);
         }
+        let name = owner;
         let mut client = self.client(false).await?;
         let answer = client
-            .query(challenge_name(name)?, DNSClass::IN, RecordType::SOA)
+            .query(owner.clone(), DNSClass::IN, RecordType::SOA)
             .await
             .map_err(|e| {
                 IssueError::Transient(format!("SOA lookup for {name} at {}: {e}", self.server))
@@ -177,23 +218,25 @@ impl DnsUpdater {
     /// Adds the TXT record proving `name` (noted in Redis first, so a crash leaves no record
     /// the sweep does not know).
     pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        let zone = self.zone_for(name).await?;
+        let owner = self.owner_of(name).await?;
+        let zone = self.zone_for(&owner).await?;
         self.store.note_dns_record(name, value).await?;
         let mut client = self.client(true).await?;
         let answer = client
-            .append(txt_record(name, value)?, zone.clone(), false)
+            .append(txt_record(&owner, value), zone.clone(), false)
             .await;
         self.check(answer, "adding", name, &zone)?;
-        tracing::debug!(name, zone = %zone, "dns-01 record added");
+        tracing::debug!(name, owner = %owner, zone = %zone, "dns-01 record added");
         Ok(())
     }
 
     /// Removes the TXT record with this value (other values under the name stay).
     pub async fn remove_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        let zone = self.zone_for(name).await?;
+        let owner = self.owner_of(name).await?;
+        let zone = self.zone_for(&owner).await?;
         let mut client = self.client(true).await?;
         let answer = client
-            .delete_by_rdata(txt_record(name, value)?, zone.clone())
+            .delete_by_rdata(txt_record(&owner, value), zone.clone())
             .await;
         self.check(answer, "removing", name, &zone)?;
         self.store.forget_dns_record(name, value).await?;
@@ -230,7 +273,7 @@ impl DnsUpdater {
     /// Waits until the server answers `value` for `name`, at most `DNS_PROPAGATION_TIMEOUT`.
     pub async fn wait_visible(&self, name: &str, value: &str) -> Result<(), IssueError> {
         let deadline = Instant::now() + self.propagation_timeout;
-        let owner = challenge_name(name)?;
+        let owner = self.owner_of(name).await?;
         loop {
             if let Ok(mut client) = self.client(false).await {
                 if let Ok(answer) = client

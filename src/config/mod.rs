@@ -85,6 +85,9 @@ pub struct DnsUpdate {
     pub tsig_algorithm: TsigAlgorithm,
     /// How long to wait for the server to answer a new record.
     pub propagation_timeout: Duration,
+    /// `DNS_RESOLVER`: where `_acme-challenge` CNAMEs (delegation) are looked up; `None`: at
+    /// `server`.
+    pub resolver: Option<String>,
 }
 
 /// dns-01 through a program (`DNS_EXEC_*`), lego's `exec` protocol.

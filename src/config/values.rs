@@ -291,6 +291,7 @@ impl Values<'_> {
             tsig_secret: Secret::bytes(secret),
             tsig_algorithm: self.choice("DNS_TSIG_ALGORITHM")?,
             propagation_timeout: self.seconds("DNS_PROPAGATION_TIMEOUT")?,
+            resolver: self.socket_addr("DNS_RESOLVER")?.map(|a| a.to_string()),
         }))
     }
 

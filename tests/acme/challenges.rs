@@ -489,3 +489,45 @@ esac
         "{message}"
     );
 }
+
+/// CNAME delegation: `_acme-challenge.app.cname.test` points at `app.validation.cname.test`, so
+/// the dns-01 record is written there (as lego and cert-manager do), found through
+/// `DNS_RESOLVER`, and Pebble validates through the CNAME.
+#[tokio::test]
+async fn dns_01_follows_a_cname_to_the_delegated_name() {
+    let bind = Bind::start_with(
+        "cname.test",
+        "_acme-challenge.app IN CNAME app.validation\n",
+    )
+    .await;
+    let dns = [
+        ("DNS_UPDATE_SERVER", bind.address()),
+        ("DNS_TSIG_KEY_NAME", bind::TSIG_KEY_NAME.to_owned()),
+        ("DNS_TSIG_SECRET", bind::TSIG_SECRET.to_owned()),
+        ("DNS_RESOLVER", bind.address()),
+        ("DNS_PROPAGATION_TIMEOUT", "20".to_owned()),
+    ];
+    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = env_for_challenges(&extra, Some(bind.address())).await;
+    let (status, _) = issue_with(&env.certgate, "delegated", &["app.cname.test"], "dns-01").await;
+    assert_eq!(
+        status["status"],
+        "completed",
+        "{status}\n{}",
+        bind.log_text()
+    );
+    assert_valid_for(&env, "delegated", &["app.cname.test"], "dns-01").await;
+    let log = bind.log_text();
+    assert!(
+        log.contains("adding an RR at 'app.validation.cname.test' TXT"),
+        "the record was not written at the CNAME's target:\n{log}"
+    );
+    assert!(
+        !log.contains("adding an RR at '_acme-challenge.app.cname.test'"),
+        "{log}"
+    );
+    assert!(
+        bind.txt("app.validation.cname.test").await.is_empty(),
+        "record left behind"
+    );
+}
