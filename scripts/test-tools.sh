@@ -11,12 +11,15 @@ if ! python3 -c 'import grpc' 2>/dev/null; then
   echo "test-tools: installing grpcio (PyPI), the stock gRPC client and server of the gRPC test"
   python3 -m pip install --quiet --disable-pip-version-check 'grpcio>=1.60,<2'
 fi
-# The dashboard test drives Debian's Chromium through Selenium.
+# The dashboard test drives Debian's Chromium through Selenium; the dns-01 PowerDNS test runs a
+# real PowerDNS Authoritative with its sqlite backend.
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v pdns_server >/dev/null || need+=(pdns-server)
+[ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "test-tools: installing ${need[*]} (Debian packages) for the dashboard test"
+  echo "test-tools: installing ${need[*]} (Debian packages) for the dashboard and PowerDNS tests"
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
   $sudo_cmd apt-get update -qq

@@ -6,7 +6,7 @@
 //! certificate for `example.com` and `*.example.com` needs two values under one name), the
 //! challenge is signalled once the server answers it, and it is deleted by its value afterwards.
 //! Each record is also noted in Redis while it exists, so one a crash left behind is deleted by
-//! the recovery loop ([`DnsUpdater::sweep`]).
+//! the recovery loop ([`super::dns_provider::DnsProvider::sweep`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -301,21 +301,6 @@ impl DnsUpdater {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-    }
-
-    /// Removes records noted in Redis more than `older_than` ago: left by a crash, since a
-    /// running order removes its own well within that.
-    pub async fn sweep(&self, older_than: Duration) -> Result<usize, IssueError> {
-        let mut removed = 0;
-        for (name, value) in self.store.acme().stale_dns_records(older_than).await? {
-            match self.remove_txt(&name, &value).await {
-                Ok(()) => removed += 1,
-                Err(e) => {
-                    tracing::warn!(name, error = %e, "leftover dns-01 record not removed; will retry")
-                }
-            }
-        }
-        Ok(removed)
     }
 }
 

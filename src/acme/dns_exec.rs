@@ -52,20 +52,6 @@ impl ExecProvider {
         Ok(())
     }
 
-    /// Removes records noted more than `older_than` ago (left by a crash).
-    pub async fn sweep(&self, older_than: std::time::Duration) -> Result<usize, IssueError> {
-        let mut removed = 0;
-        for (name, value) in self.store.acme().stale_dns_records(older_than).await? {
-            match self.remove_txt(&name, &value).await {
-                Ok(()) => removed += 1,
-                Err(e) => {
-                    tracing::warn!(name, error = %e, "leftover dns-01 record not removed; will retry")
-                }
-            }
-        }
-        Ok(removed)
-    }
-
     async fn run(&self, action: &str, name: &str, value: &str) -> Result<(), IssueError> {
         let fqdn = format!("_acme-challenge.{}.", name.trim_start_matches("*."));
         let program = &self.settings.program;

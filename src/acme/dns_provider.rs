@@ -1,13 +1,15 @@
 //! The dns-01 provider this instance is configured with: RFC 2136 updates to an authoritative
-//! server (`DNS_UPDATE_SERVER`, [`super::dns01`]) or a program (`DNS_EXEC_PROGRAM`,
-//! [`super::dns_exec`]). Both note each published record in Redis, so the recovery loop can
+//! server (`DNS_UPDATE_SERVER`, [`super::dns01`]), PowerDNS's HTTP API (`PDNS_API_URL`,
+//! [`super::dns_powerdns`]) or a program (`DNS_EXEC_PROGRAM`, [`super::dns_exec`]). Both note each published record in Redis, so the recovery loop can
 //! remove what a crash left.
 
 use std::time::Duration;
 
 use super::dns01::DnsUpdater;
 use super::dns_exec::ExecProvider;
+use super::dns_powerdns::PowerDns;
 use crate::certs::issuer::IssueError;
+use crate::store::StoreWriter;
 
 /// Publishes and removes `_acme-challenge` TXT records.
 #[derive(Debug)]
@@ -16,6 +18,8 @@ pub enum DnsProvider {
     Rfc2136(DnsUpdater),
     /// `DNS_EXEC_PROGRAM`.
     Exec(ExecProvider),
+    /// PowerDNS Authoritative's HTTP API (`PDNS_API_URL`).
+    PowerDns(Box<PowerDns>),
 }
 
 impl DnsProvider {
@@ -24,6 +28,7 @@ impl DnsProvider {
         match self {
             DnsProvider::Rfc2136(p) => p.add_txt(name, value).await,
             DnsProvider::Exec(p) => p.add_txt(name, value).await,
+            DnsProvider::PowerDns(p) => p.add_txt(name, value).await,
         }
     }
 
@@ -32,6 +37,7 @@ impl DnsProvider {
         match self {
             DnsProvider::Rfc2136(p) => p.remove_txt(name, value).await,
             DnsProvider::Exec(p) => p.remove_txt(name, value).await,
+            DnsProvider::PowerDns(p) => p.remove_txt(name, value).await,
         }
     }
 
@@ -40,15 +46,28 @@ impl DnsProvider {
     pub async fn wait_visible(&self, name: &str, value: &str) -> Result<(), IssueError> {
         match self {
             DnsProvider::Rfc2136(p) => p.wait_visible(name, value).await,
-            DnsProvider::Exec(_) => Ok(()),
+            // The program returned once the record was published; PowerDNS serves what its
+            // API stored at once.
+            DnsProvider::Exec(_) | DnsProvider::PowerDns(_) => Ok(()),
         }
     }
 
-    /// Removes records a crash left behind (noted more than `older_than` ago).
-    pub async fn sweep(&self, older_than: Duration) -> Result<usize, IssueError> {
-        match self {
-            DnsProvider::Rfc2136(p) => p.sweep(older_than).await,
-            DnsProvider::Exec(p) => p.sweep(older_than).await,
+    /// Removes records noted in `store` more than `older_than` ago: left by a crash, since a
+    /// running order removes its own well within that.
+    pub async fn sweep(
+        &self,
+        store: &StoreWriter,
+        older_than: Duration,
+    ) -> Result<usize, IssueError> {
+        let mut removed = 0;
+        for (name, value) in store.acme().stale_dns_records(older_than).await? {
+            match self.remove_txt(&name, &value).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(name, error = %e, "leftover dns-01 record not removed; will retry")
+                }
+            }
         }
+        Ok(removed)
     }
 }

@@ -9,6 +9,7 @@ mod cert_id;
 mod challenges;
 pub mod dns01;
 pub mod dns_exec;
+pub mod dns_powerdns;
 pub mod dns_provider;
 pub mod http;
 pub mod order;
@@ -95,12 +96,14 @@ impl AcmeIssuer {
             .map(|settings| dns01::DnsUpdater::new(settings, store.clone()))
             .transpose()?
             .map(dns_provider::DnsProvider::Rfc2136);
-        let dns = rfc2136.or_else(|| {
-            let exec = config.acme.dns_exec.clone()?;
-            Some(dns_provider::DnsProvider::Exec(
-                dns_exec::ExecProvider::new(exec, store.clone()),
-            ))
+        let exec = config.acme.dns_exec.clone().map(|exec| {
+            dns_provider::DnsProvider::Exec(dns_exec::ExecProvider::new(exec, store.clone()))
         });
+        let powerdns = config.acme.powerdns.clone().map(|api| {
+            let api = dns_powerdns::PowerDns::new(api, store.clone());
+            dns_provider::DnsProvider::PowerDns(Box::new(api))
+        });
+        let dns = rfc2136.or(exec).or(powerdns);
         Ok(AcmeIssuer {
             accounts: Accounts::new(store.clone(), http.clone(), bindings(config)),
             dns,
@@ -149,7 +152,7 @@ impl Issuer for AcmeIssuer {
 
     async fn sweep_leftovers(&self) -> Result<(), IssueError> {
         if let Some(dns) = &self.dns {
-            let removed = dns.sweep(self.challenge_ttl).await?;
+            let removed = dns.sweep(&self.store, self.challenge_ttl).await?;
             if removed > 0 {
                 tracing::info!(removed, "leftover dns-01 records removed");
             }
@@ -163,7 +166,7 @@ impl AcmeIssuer {
     fn dns_updater(&self) -> Result<&dns_provider::DnsProvider, IssueError> {
         self.dns.as_ref().ok_or_else(|| {
             IssueError::Rejected(
-                "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or DNS_EXEC_PROGRAM, on this instance"
+                "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or PDNS_API_URL and PDNS_API_KEY, or DNS_EXEC_PROGRAM, on this instance"
                     .into(),
             )
         })

@@ -365,10 +365,12 @@ fn challenge_for(
         ));
     }
     let acme = &state.config.acme;
-    if challenge == ChallengeKind::Dns01 && acme.dns_update.is_none() && acme.dns_exec.is_none() {
+    let no_provider =
+        acme.dns_update.is_none() && acme.dns_exec.is_none() && acme.powerdns.is_none();
+    if challenge == ChallengeKind::Dns01 && no_provider {
         return Err(ApiError::unavailable(
             "challenge",
-            "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or DNS_EXEC_PROGRAM, set on the instances",
+            "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or PDNS_API_URL and PDNS_API_KEY, or DNS_EXEC_PROGRAM, set on the instances",
         ));
     }
     Ok(challenge)

@@ -35,8 +35,10 @@ pub struct AcmeSettings {
     pub ca_bundle: Option<PathBuf>,
     /// dns-01 through RFC 2136 (`DNS_UPDATE_SERVER`, `DNS_TSIG_*`); `None` when not configured.
     pub dns_update: Option<DnsUpdate>,
-    /// dns-01 through `DNS_EXEC_PROGRAM` (exclusive with `dns_update`).
+    /// dns-01 through `DNS_EXEC_PROGRAM` (exclusive with the other providers).
     pub dns_exec: Option<super::DnsExec>,
+    /// dns-01 through PowerDNS's API (exclusive with the other providers).
+    pub powerdns: Option<super::PowerDnsApi>,
     /// Whether the CA's renewal information is asked for and followed (`ACME_ARI`).
     pub ari: bool,
     /// Bounds on the interval between two ARI requests for one certificate
@@ -190,6 +192,7 @@ impl AcmeSettings {
             ca_bundle: v.file("ACME_CA_BUNDLE")?,
             dns_update: v.dns_update()?,
             dns_exec: v.dns_exec()?,
+            powerdns: v.powerdns()?,
             ari: v.flag("ACME_ARI")?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
             ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,

@@ -101,6 +101,17 @@ pub struct DnsExec {
     pub timeout: Duration,
 }
 
+/// dns-01 through PowerDNS Authoritative's HTTP API (`PDNS_*`).
+#[derive(Clone, Debug)]
+pub struct PowerDnsApi {
+    /// `PDNS_API_URL`: the webserver's base URL (`http://127.0.0.1:8081`).
+    pub url: String,
+    /// `PDNS_API_KEY`; redacted in `Debug`.
+    pub api_key: Secret,
+    /// `PDNS_SERVER_ID` (`localhost` unless the server says otherwise).
+    pub server_id: String,
+}
+
 /// On-demand issuance (`ON_DEMAND_*`).
 #[derive(Clone, Debug)]
 pub struct OnDemand {

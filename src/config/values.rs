@@ -333,6 +333,41 @@ impl Values<'_> {
         }))
     }
 
+    /// `PDNS_API_URL` with its key and server id; an error when the key is missing or RFC 2136
+    /// is configured too.
+    pub(super) fn powerdns(&self) -> Result<Option<super::PowerDnsApi>, ConfigError> {
+        let url = self.get("PDNS_API_URL").unwrap_or_default();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let url = self.url("PDNS_API_URL")?;
+        if !self.get("DNS_UPDATE_SERVER").unwrap_or_default().is_empty() {
+            return Err(ConfigError {
+                variable: "PDNS_API_URL".into(),
+                accepts: "unset while DNS_UPDATE_SERVER is set (one dns-01 provider)".into(),
+                got: url,
+            });
+        }
+        let key = self.get("PDNS_API_KEY").unwrap_or_default();
+        if key.is_empty() {
+            return Err(ConfigError {
+                variable: "PDNS_API_KEY".into(),
+                accepts: "the API key of the PowerDNS webserver, when PDNS_API_URL is set".into(),
+                got: String::new(),
+            });
+        }
+        let server_id = self.text("PDNS_SERVER_ID");
+        Ok(Some(super::PowerDnsApi {
+            url,
+            api_key: Secret::new(key),
+            server_id: if server_id.is_empty() {
+                "localhost".into()
+            } else {
+                server_id
+            },
+        }))
+    }
+
     /// The on-demand settings, when `ON_DEMAND=true`.
     pub(super) fn on_demand(&self) -> Result<Option<OnDemand>, ConfigError> {
         if !self.flag("ON_DEMAND")? {

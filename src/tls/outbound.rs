@@ -14,8 +14,25 @@ use hyper_util::rt::TokioExecutor;
 /// A client for bodiless requests to `http://` and `https://` URLs.
 pub type OutboundClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
+/// A client for requests with a body (a provider's JSON API).
+pub type BodyClient =
+    Client<hyper_rustls::HttpsConnector<HttpConnector>, http_body_util::Full<Bytes>>;
+
 /// A client whose connections must be up within `connect_timeout`.
 pub fn client(connect_timeout: Duration) -> OutboundClient {
+    build(connect_timeout)
+}
+
+/// [`client`] for requests with a body.
+pub fn body_client(connect_timeout: Duration) -> BodyClient {
+    build(connect_timeout)
+}
+
+fn build<B>(connect_timeout: Duration) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);

@@ -531,3 +531,53 @@ async fn dns_01_follows_a_cname_to_the_delegated_name() {
         "record left behind"
     );
 }
+
+/// dns-01 through a real PowerDNS Authoritative's HTTP API: `*.pdns.test` and `pdns.test` in
+/// one certificate (two values in one rrset), Pebble resolving through PowerDNS, nothing left
+/// in the zone afterwards; a wrong API key fails the generation naming the setting.
+#[tokio::test]
+async fn dns_01_through_the_powerdns_api() {
+    let pdns = common::powerdns::PowerDns::start("pdns.test").await;
+    let api = pdns.api_url();
+    let extra = [
+        ("PDNS_API_URL", api.as_str()),
+        ("PDNS_API_KEY", common::powerdns::API_KEY),
+    ];
+    let env = env_for_challenges(&extra, Some(pdns.dns_address())).await;
+    let (status, _) = issue_with(
+        &env.certgate,
+        "pdns",
+        &["*.pdns.test", "pdns.test"],
+        "dns-01",
+    )
+    .await;
+    assert_eq!(
+        status["status"],
+        "completed",
+        "{status}\n{}",
+        pdns.log_text()
+    );
+    assert_valid_for(&env, "pdns", &["a.pdns.test", "pdns.test"], "dns-01").await;
+    assert!(
+        pdns.txt("_acme-challenge.pdns.test.").is_empty(),
+        "records left behind"
+    );
+    assert!(
+        !env.certgate.log_text().contains(common::powerdns::API_KEY),
+        "the API key was logged"
+    );
+    drop(env);
+
+    let wrong = [
+        ("PDNS_API_URL", api.as_str()),
+        ("PDNS_API_KEY", "not-the-key"),
+    ];
+    let env = env_for_challenges(&wrong, Some(pdns.dns_address())).await;
+    let (status, _) = issue_with(&env.certgate, "refused", &["pdns.test"], "dns-01").await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("PDNS_API_KEY") && message.contains("401"),
+        "{message}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod bind;
 pub mod client;
 pub mod inproc;
 pub mod pebble;
+pub mod powerdns;
 pub mod records;
 pub mod redis;
 pub mod replicas;
