@@ -430,6 +430,7 @@ async fn dns_01_through_an_exec_program() {
 echo "$1 $2 $3" >> "{d}/calls"
 env | sort > "{d}/env-$1"
 if [ -f "{d}/refuse" ]; then echo "the provider refused: quota exceeded" >&2; exit 3; fi
+if [ -f "{d}/hang" ]; then exec sleep 30; fi
 port=$(cat "{d}/port")
 case "$1" in
   present) curl -sf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" "http://127.0.0.1:$port/set-txt" ;;
@@ -447,6 +448,7 @@ esac
         ("DNS_EXEC_PROGRAM", program.as_str()),
         ("DNS_EXEC_ENV", "PROVIDER_TOKEN"),
         ("PROVIDER_TOKEN", "provider-secret"),
+        ("DNS_EXEC_TIMEOUT_SECONDS", "3"),
     ];
     let env = env_for_challenges(&extra, None).await;
     std::fs::write(dir.0.join("port"), env.pebble.challtestsrv_port.to_string()).unwrap();
@@ -487,6 +489,20 @@ esac
     assert!(
         message.contains("quota exceeded") && message.contains("present"),
         "{message}"
+    );
+
+    // A program that hangs is killed at its timeout, and the generation says so.
+    std::fs::remove_file(dir.0.join("refuse")).unwrap();
+    std::fs::write(dir.0.join("hang"), "").unwrap();
+    let started = Instant::now();
+    let (status, _) = issue_with(&env.certgate, "hung", &["hung.test"], "dns-01").await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(message.contains("DNS_EXEC_TIMEOUT_SECONDS"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "took {:?}",
+        started.elapsed()
     );
 }
 
