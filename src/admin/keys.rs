@@ -31,15 +31,19 @@ fn number(
     }
 }
 
-/// `POST /keys/rotate?cursor=N&batch=M` → `{rewrapped, current, unreadable, raced,
-/// next_cursor}` (`next_cursor` null when done); `409` when no key file is configured.
+/// `POST /keys/rotate?cursor=NAME&batch=M` → `{rewrapped, current, unreadable, raced,
+/// next_cursor}` (`next_cursor`: the certificate name the next batch starts after, null when
+/// done); `409` when no key file is configured.
 pub async fn rotate(
     State(state): State<AdminState>,
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
-    let cursor = number(&query, "cursor", 0, 100_000_000)?;
+    let after = query
+        .get("cursor")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty());
     let batch = number(&query, "batch", BATCH, 10_000)?.max(1);
     let Some(sealer) = &state.config.redis.sealer else {
         return Err(ApiError::Conflict {
@@ -47,7 +51,7 @@ pub async fn rotate(
             routes: None,
         });
     };
-    let (done, next) = state.lifecycle.rewrap_keys(cursor, batch).await?;
+    let (done, next) = state.lifecycle.rewrap_keys(after, batch).await?;
     Ok(Json(json!({
         "current_key": sealer.current_id(),
         "rewrapped": done.rewrapped,

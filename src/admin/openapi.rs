@@ -140,7 +140,7 @@ fn query_params(method: &str, path: &str) -> Vec<Value> {
             cursor_param(),
         ],
         ("post", "/keys/rotate") => vec![
-            json!({ "name": "cursor", "in": "query", "required": false, "description": "where the batch starts: the previous answer's next_cursor (default 0)", "schema": { "type": "integer", "minimum": 0, "maximum": 100000000 } }),
+            json!({ "name": "cursor", "in": "query", "required": false, "description": "where the batch starts: the previous answer's next_cursor, a certificate name (default: the first)", "schema": { "type": "string", "maxLength": 256 } }),
             json!({ "name": "batch", "in": "query", "required": false, "description": "certificates in the batch (default 200)", "schema": { "type": "integer", "minimum": 1, "maximum": 10000 } }),
         ],
         _ => Vec::new(),
@@ -434,7 +434,7 @@ fn schemas() -> Value {
         "RouteRequest": route_body(true),
         "RouteUpdate": route_body(false),
         "Route": route,
-        "KeyRotation": { "type": "object", "properties": { "current_key": string, "rewrapped": { "type": "integer" }, "current": { "type": "integer" }, "unreadable": { "type": "array", "items": string }, "raced": { "type": "integer" }, "next_cursor": { "type": "integer", "nullable": true } } },
+        "KeyRotation": { "type": "object", "properties": { "current_key": string, "rewrapped": { "type": "integer" }, "current": { "type": "integer" }, "unreadable": { "type": "array", "items": string }, "raced": { "type": "integer" }, "next_cursor": { "type": "string", "nullable": true } } },
         "RouteList": { "type": "array", "items": { "$ref": "#/components/schemas/Route" } },
         "AcmeProfiles": { "type": "object", "properties": { "directory": string, "default": nullable_string, "profiles": { "type": "object", "additionalProperties": { "type": "string" } } } },
         "AcmeAccounts": { "type": "array", "items": { "type": "object", "properties": { "directory": string, "email": nullable_string, "account_url": string, "created_at": string } } },

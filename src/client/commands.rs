@@ -304,16 +304,17 @@ pub async fn keys(client: &AdminClient, command: KeysCommand) -> CommandResult {
     let KeysCommand::Rotate { batch } = command;
     let (mut rewrapped, mut current, mut raced) = (0, 0, 0);
     let mut unreadable: Vec<Value> = Vec::new();
-    let mut cursor = 0;
+    let mut cursor = String::new();
     loop {
+        // Certificate names are lower-case letters, digits, '.', '_' and '-': safe in a query.
         let path = format!("/keys/rotate?cursor={cursor}&batch={batch}");
         let done = expect(client.post(&path, &json!({})).await, 200)?;
         rewrapped += done["rewrapped"].as_u64().unwrap_or(0);
         current += done["current"].as_u64().unwrap_or(0);
         raced += done["raced"].as_u64().unwrap_or(0);
         unreadable.extend(done["unreadable"].as_array().cloned().unwrap_or_default());
-        match done["next_cursor"].as_u64() {
-            Some(next) => cursor = next,
+        match done["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
             None => {
                 return Ok(json!({
                     "current_key": done["current_key"],

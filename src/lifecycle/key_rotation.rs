@@ -7,16 +7,16 @@ use crate::store::sealed::Rewrapped;
 use crate::store::StoreResult;
 
 impl Lifecycle {
-    /// Re-wraps one batch from `cursor`; what it did and where the next batch starts (`None`:
-    /// done).
+    /// Re-wraps one batch after certificate `after`; what it did and the name the next batch
+    /// starts after (`None`: done).
     pub async fn rewrap_keys(
         &self,
-        cursor: usize,
+        after: Option<&str>,
         batch: usize,
-    ) -> StoreResult<(Rewrapped, Option<usize>)> {
-        let (done, next) = self.inner.store.rewrap_keys(cursor, batch).await?;
+    ) -> StoreResult<(Rewrapped, Option<String>)> {
+        let (done, next) = self.inner.store.rewrap_keys(after, batch).await?;
         tracing::info!(
-            cursor,
+            after = after.unwrap_or("-"),
             rewrapped = done.rewrapped,
             current = done.current,
             unreadable = done.unreadable.len(),

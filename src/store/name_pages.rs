@@ -91,7 +91,7 @@ impl Store {
     }
 
     /// Up to `limit` names after `after` (from the start: `None`) and whether more follow.
-    async fn page_names(
+    pub(super) async fn page_names(
         &self,
         listed: Listed,
         after: Option<&str>,

@@ -95,21 +95,24 @@ impl Store {
 
 impl StoreWriter {
     /// Re-wraps up to `batch` certificate keys and every ACME account key (on the first batch)
-    /// under the current key (each value is opened, so what no longer opens is reported too), from position `cursor` of the sorted certificate names. Returns
-    /// what it did and the next cursor (`None`: done). Idempotent, so an interrupted rotation
-    /// is resumed by running it again.
+    /// under the current key (each value is opened, so what no longer opens is reported too),
+    /// from the certificate named after `after` in name order (`None`: the first). Returns what
+    /// it did and the name the next batch starts after (`None`: done). Idempotent, so an
+    /// interrupted rotation is resumed by running it again.
     pub async fn rewrap_keys(
         &self,
-        cursor: usize,
+        after: Option<&str>,
         batch: usize,
-    ) -> StoreResult<(Rewrapped, Option<usize>)> {
+    ) -> StoreResult<(Rewrapped, Option<String>)> {
         let Some(sealer) = self.sealer.clone() else {
             return Ok((Rewrapped::default(), None));
         };
         let mut done = Rewrapped::default();
-        let names = self.certs().names().await?;
-        let end = (cursor + batch).min(names.len());
-        for name in names.get(cursor..end).unwrap_or_default() {
+        // One page of the name index per batch, not the whole set each time.
+        let (names, next) = self
+            .page_names(super::name_pages::Listed::Certificates, after, batch)
+            .await?;
+        for name in &names {
             let key = self.keys.cert(name);
             let stored: Option<String> = self.client.hget(&key, "private_key").await?;
             let Some(stored) = stored else { continue };
@@ -133,10 +136,10 @@ impl StoreWriter {
                 .await?;
             count_swap(swapped, &mut done);
         }
-        if cursor == 0 {
+        if after.is_none() {
             self.rewrap_accounts(&sealer, &mut done).await?;
         }
-        Ok((done, (end < names.len()).then_some(end)))
+        Ok((done, next))
     }
 
     async fn rewrap_accounts(&self, sealer: &Sealer, done: &mut Rewrapped) -> StoreResult<()> {
