@@ -6,8 +6,9 @@
 //! tasks through channels; every request hashes a pool key; and an answer whose body is still to
 //! be read — nearly all of them — costs one more spawned task, which only waits to put the
 //! connection back. Here the task of the request drives its connection (hyper's `Connection`
-//! future, the [`Driver`]) while the exchange is in flight — first until the answer's head, then from the answer's body ([`Checkin::drive`], called by
-//! `AnswerBody`) — and the connection goes back to the list when the answer has been read whole.
+//! future, the [`Driver`]) while the exchange is in flight — first until the answer's head, then
+//! from the answer's body ([`Checkin::drive`], called by `AnswerBody`) — and the connection goes
+//! back to the list when the answer has been read whole.
 //! Nothing is spawned per request; a connection lent to an exchange that ends early (the client
 //! went away, an upgrade, an upstream still reading the request's body) gets a task of its own
 //! to finish on.
