@@ -20,7 +20,7 @@ use crate::common;
 
 /// Redis, Pebble validating HTTP-01 at certgate's HTTP port and TLS-ALPN-01 at its HTTPS port
 /// (resolving through `dns_server` when given), and one certgate with `extra` settings.
-async fn env_for_challenges(extra: &[(&str, &str)], dns_server: Option<String>) -> Env {
+pub(super) async fn env_for_challenges(extra: &[(&str, &str)], dns_server: Option<String>) -> Env {
     let redis = Redis::start().await;
     let (http_port, https_port) = (free_port(), free_port());
     let pebble = Pebble::start(PebbleOptions {
@@ -46,7 +46,7 @@ async fn env_for_challenges(extra: &[(&str, &str)], dns_server: Option<String>) 
 }
 
 /// Creates `name` for `domains` with `challenge`, waits for the generation; status and time.
-async fn issue_with(
+pub(super) async fn issue_with(
     certgate: &Certgate,
     name: &str,
     domains: &[&str],
@@ -66,7 +66,7 @@ async fn issue_with(
 
 /// The certificate verifies against Pebble's root for each name, and the record keeps its
 /// challenge.
-async fn assert_valid_for(env: &Env, name: &str, names: &[&str], challenge: &str) {
+pub(super) async fn assert_valid_for(env: &Env, name: &str, names: &[&str], challenge: &str) {
     let cert = with_pem(&env.certgate.admin(), name).await;
     assert_eq!(cert["status"], "active", "{cert}");
     assert_eq!(cert["challenge"], challenge, "{cert}");
@@ -219,135 +219,6 @@ async fn names_a_challenge_cannot_prove_are_refused() {
     );
 }
 
-/// dns-01 through a real BIND: `*.wild.test` and `wild.test` in one certificate, served for
-/// `a.wild.test` by SNI, no challenge record left in the zone; an IP is refused with dns-01; a
-/// wrong TSIG secret fails the generation naming the DNS server's answer.
-#[tokio::test]
-async fn dns_01_through_bind_issues_a_wildcard() {
-    let bind = Bind::start("wild.test").await;
-    let dns = [
-        ("DNS_UPDATE_SERVER", bind.address()),
-        ("DNS_TSIG_KEY_NAME", bind::TSIG_KEY_NAME.to_owned()),
-        ("DNS_TSIG_SECRET", bind::TSIG_SECRET.to_owned()),
-        ("DNS_PROPAGATION_TIMEOUT", "20".to_owned()),
-        // The recovery loop (which sweeps leftover records) runs every half lease.
-        ("CERT_LEASE_SECONDS", "2".to_owned()),
-    ];
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = env_for_challenges(&extra, Some(bind.address())).await;
-    let admin = env.certgate.admin();
-
-    let (status, took) = issue_with(
-        &env.certgate,
-        "wild",
-        &["*.wild.test", "wild.test"],
-        "dns-01",
-    )
-    .await;
-    assert_eq!(
-        status["status"],
-        "completed",
-        "{status}\n{}",
-        bind.log_text()
-    );
-    println!("dns-01 issuance (wildcard + apex): {took:?}");
-    assert_valid_for(&env, "wild", &["a.wild.test", "wild.test"], "dns-01").await;
-    let cert = with_pem(&admin, "wild").await;
-    let chain = cert["fullchain_pem"].as_str().unwrap();
-    let tls = try_connect(env.certgate.https_port, "a.wild.test", &[])
-        .await
-        .unwrap();
-    assert_eq!(
-        leaf_info_der(&served_leaf(&tls)).unwrap().serial,
-        leaf_info(chain).unwrap().serial,
-        "a.wild.test is served the wildcard certificate"
-    );
-    assert!(
-        bind.txt("_acme-challenge.wild.test").await.is_empty(),
-        "no challenge record left in the zone"
-    );
-
-    // The wildcard is a hostname claim like any other: another token cannot take it.
-    let created = admin
-        .post("/tokens/", &json!({ "name": "tenant" }))
-        .await
-        .unwrap()
-        .json();
-    let tenant = env
-        .certgate
-        .client(Some(created["token"].as_str().unwrap()));
-    let body = json!({ "cert_name": "theirs", "domains": ["*.wild.test"], "challenge": "dns-01" });
-    let taken = tenant
-        .post("/certificates/multi-domain", &body)
-        .await
-        .unwrap();
-    assert_eq!(taken.status, 403, "{}", taken.json());
-    assert!(taken.json()["detail"]
-        .as_str()
-        .unwrap()
-        .contains("*.wild.test"));
-
-    // A record a crashed generation left behind (noted in Redis long ago) is swept.
-    let raw: certgate::config::RawValues = dns
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    let settings = certgate::config::Config::from_raw(&raw)
-        .unwrap()
-        .acme
-        .dns_update
-        .unwrap();
-    let store = certgate::store::Store::connect(&env.redis.url(), "challenges:")
-        .unwrap()
-        .writer();
-    store.wait_connected(Duration::from_secs(5)).await;
-    let updater = certgate::acme::dns01::DnsUpdater::new(&settings, store).unwrap();
-    updater.add_txt("left.wild.test", "leftover").await.unwrap();
-    assert_eq!(
-        bind.txt("_acme-challenge.left.wild.test").await,
-        vec!["leftover"]
-    );
-    let redis = env.redis.client().await;
-    let _: () = fred::prelude::HashesInterface::hset(
-        &redis,
-        "challenges:dns01:records",
-        ("left.wild.test leftover", "0"),
-    )
-    .await
-    .unwrap();
-    common::wait_until(
-        "the leftover record to be swept",
-        Duration::from_secs(20),
-        || async { bind.txt("_acme-challenge.left.wild.test").await.is_empty() },
-    )
-    .await;
-
-    let body = json!({ "cert_name": "ip-dns", "domain": "127.0.0.1", "challenge": "dns-01" });
-    let r = admin.post("/certificates/", &body).await.unwrap();
-    assert_eq!(r.status, 400);
-    assert!(r.json()["detail"].as_str().unwrap().contains("127.0.0.1"));
-
-    // The same zone with a wrong TSIG secret: BIND refuses, and the message says so.
-    let mut vars = env.certgate.env.clone();
-    vars.retain(|(k, _)| !k.ends_with("_ADDR") && k != "DNS_TSIG_SECRET");
-    vars.push((
-        "DNS_TSIG_SECRET".into(),
-        "d3JvbmctZC1zZWNyZXQtd3JvbmctZC1zZWNyZXQtISE=".into(),
-    ));
-    let wrong = Certgate::start_with_env(vars).await;
-    let (status, _) = issue_with(&wrong, "wild-wrong", &["b.wild.test"], "dns-01").await;
-    assert_eq!(status["status"], "failed", "{status}");
-    let message = status["message"].as_str().unwrap();
-    println!("wrong TSIG secret: {message}");
-    assert!(
-        message.contains(&bind.address())
-            && message.contains("NOTAUTH")
-            && message.contains("DNS_TSIG_SECRET"),
-        "{message}"
-    );
-    assert!(bind.txt("_acme-challenge.b.wild.test").await.is_empty());
-}
-
 /// 1 and 10 names with each challenge in one environment; the times are printed for the notes
 /// (`cargo test --test acme ten_names -- --nocapture`).
 #[tokio::test]
@@ -412,188 +283,4 @@ async fn on_demand_names_validate_by_tls_alpn_01_when_port_80_is_closed() {
     let chain = cert["fullchain_pem"].as_str().unwrap();
     assert_eq!(served, leaf_info(chain).unwrap().serial, "served at once");
     verify_chain(chain, &env.pebble.issuing_root().await, host).unwrap();
-}
-
-/// dns-01 through `DNS_EXEC_PROGRAM` (lego's exec protocol): a shell script publishing the
-/// record at pebble-challtestsrv's management API, which Pebble's validation resolves through.
-/// The script sees only PATH and the variable `DNS_EXEC_ENV` names; its stderr ends up in the
-/// generation's error when it fails.
-#[tokio::test]
-async fn dns_01_through_an_exec_program() {
-    let dir = common::TempDir::new("dns-exec");
-    let script = dir.0.join("dns-hook.sh");
-    let d = dir.0.display();
-    std::fs::write(
-        &script,
-        format!(
-            r#"#!/bin/sh
-echo "$1 $2 $3" >> "{d}/calls"
-env | sort > "{d}/env-$1"
-if [ -f "{d}/refuse" ]; then echo "the provider refused: quota exceeded" >&2; exit 3; fi
-if [ -f "{d}/hang" ]; then exec sleep 30; fi
-port=$(cat "{d}/port")
-case "$1" in
-  present) curl -sf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" "http://127.0.0.1:$port/set-txt" ;;
-  cleanup) curl -sf -X POST -d "{{\"host\":\"$2\"}}" "http://127.0.0.1:$port/clear-txt" ;;
-  *) echo "unknown action $1" >&2; exit 2 ;;
-esac
-"#
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let program = script.display().to_string();
-    let extra = [
-        ("DNS_EXEC_PROGRAM", program.as_str()),
-        ("DNS_EXEC_ENV", "PROVIDER_TOKEN"),
-        ("PROVIDER_TOKEN", "provider-secret"),
-        ("DNS_EXEC_TIMEOUT_SECONDS", "3"),
-    ];
-    let env = env_for_challenges(&extra, None).await;
-    std::fs::write(dir.0.join("port"), env.pebble.challtestsrv_port.to_string()).unwrap();
-
-    let (status, _) = issue_with(&env.certgate, "exec", &["exec.test"], "dns-01").await;
-    assert_eq!(status["status"], "completed", "{status}");
-    assert_valid_for(&env, "exec", &["exec.test"], "dns-01").await;
-    let calls = std::fs::read_to_string(dir.0.join("calls")).unwrap();
-    let lines: Vec<&str> = calls.lines().collect();
-    assert_eq!(lines.len(), 2, "{calls}");
-    assert!(
-        lines[0].starts_with("present _acme-challenge.exec.test. "),
-        "{calls}"
-    );
-    assert!(
-        lines[1].starts_with("cleanup _acme-challenge.exec.test. "),
-        "{calls}"
-    );
-    assert_eq!(
-        lines[0]["present".len()..],
-        lines[1]["cleanup".len()..],
-        "same value"
-    );
-    let seen = std::fs::read_to_string(dir.0.join("env-present")).unwrap();
-    assert!(seen.contains("PROVIDER_TOKEN=provider-secret"), "{seen}");
-    for secret in ["ADMIN_TOKEN", "REDIS_URL", "DNS_EXEC_PROGRAM"] {
-        assert!(
-            !seen.contains(secret),
-            "{secret} reached the program:\n{seen}"
-        );
-    }
-
-    // A refusal: the program's stderr names why in the generation's error.
-    std::fs::write(dir.0.join("refuse"), "").unwrap();
-    let (status, _) = issue_with(&env.certgate, "refused", &["refused.test"], "dns-01").await;
-    assert_eq!(status["status"], "failed", "{status}");
-    let message = status["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("quota exceeded") && message.contains("present"),
-        "{message}"
-    );
-
-    // A program that hangs is killed at its timeout, and the generation says so.
-    std::fs::remove_file(dir.0.join("refuse")).unwrap();
-    std::fs::write(dir.0.join("hang"), "").unwrap();
-    let started = Instant::now();
-    let (status, _) = issue_with(&env.certgate, "hung", &["hung.test"], "dns-01").await;
-    assert_eq!(status["status"], "failed", "{status}");
-    let message = status["message"].as_str().unwrap_or_default();
-    assert!(message.contains("DNS_EXEC_TIMEOUT_SECONDS"), "{message}");
-    assert!(
-        started.elapsed() < Duration::from_secs(25),
-        "took {:?}",
-        started.elapsed()
-    );
-}
-
-/// CNAME delegation: `_acme-challenge.app.cname.test` points at `app.validation.cname.test`, so
-/// the dns-01 record is written there (as lego and cert-manager do), found through
-/// `DNS_RESOLVER`, and Pebble validates through the CNAME.
-#[tokio::test]
-async fn dns_01_follows_a_cname_to_the_delegated_name() {
-    let bind = Bind::start_with(
-        "cname.test",
-        "_acme-challenge.app IN CNAME app.validation\n",
-    )
-    .await;
-    let dns = [
-        ("DNS_UPDATE_SERVER", bind.address()),
-        ("DNS_TSIG_KEY_NAME", bind::TSIG_KEY_NAME.to_owned()),
-        ("DNS_TSIG_SECRET", bind::TSIG_SECRET.to_owned()),
-        ("DNS_RESOLVER", bind.address()),
-        ("DNS_PROPAGATION_TIMEOUT", "20".to_owned()),
-    ];
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = env_for_challenges(&extra, Some(bind.address())).await;
-    let (status, _) = issue_with(&env.certgate, "delegated", &["app.cname.test"], "dns-01").await;
-    assert_eq!(
-        status["status"],
-        "completed",
-        "{status}\n{}",
-        bind.log_text()
-    );
-    assert_valid_for(&env, "delegated", &["app.cname.test"], "dns-01").await;
-    let log = bind.log_text();
-    assert!(
-        log.contains("adding an RR at 'app.validation.cname.test' TXT"),
-        "the record was not written at the CNAME's target:\n{log}"
-    );
-    assert!(
-        !log.contains("adding an RR at '_acme-challenge.app.cname.test'"),
-        "{log}"
-    );
-    assert!(
-        bind.txt("app.validation.cname.test").await.is_empty(),
-        "record left behind"
-    );
-}
-
-/// dns-01 through a real PowerDNS Authoritative's HTTP API: `*.pdns.test` and `pdns.test` in
-/// one certificate (two values in one rrset), Pebble resolving through PowerDNS, nothing left
-/// in the zone afterwards; a wrong API key fails the generation naming the setting.
-#[tokio::test]
-async fn dns_01_through_the_powerdns_api() {
-    let pdns = common::powerdns::PowerDns::start("pdns.test").await;
-    let api = pdns.api_url();
-    let extra = [
-        ("PDNS_API_URL", api.as_str()),
-        ("PDNS_API_KEY", common::powerdns::API_KEY),
-    ];
-    let env = env_for_challenges(&extra, Some(pdns.dns_address())).await;
-    let (status, _) = issue_with(
-        &env.certgate,
-        "pdns",
-        &["*.pdns.test", "pdns.test"],
-        "dns-01",
-    )
-    .await;
-    assert_eq!(
-        status["status"],
-        "completed",
-        "{status}\n{}",
-        pdns.log_text()
-    );
-    assert_valid_for(&env, "pdns", &["a.pdns.test", "pdns.test"], "dns-01").await;
-    assert!(
-        pdns.txt("_acme-challenge.pdns.test.").is_empty(),
-        "records left behind"
-    );
-    assert!(
-        !env.certgate.log_text().contains(common::powerdns::API_KEY),
-        "the API key was logged"
-    );
-    drop(env);
-
-    let wrong = [
-        ("PDNS_API_URL", api.as_str()),
-        ("PDNS_API_KEY", "not-the-key"),
-    ];
-    let env = env_for_challenges(&wrong, Some(pdns.dns_address())).await;
-    let (status, _) = issue_with(&env.certgate, "refused", &["pdns.test"], "dns-01").await;
-    assert_eq!(status["status"], "failed", "{status}");
-    let message = status["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("PDNS_API_KEY") && message.contains("401"),
-        "{message}"
-    );
 }

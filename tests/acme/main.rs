@@ -5,6 +5,7 @@ mod common;
 
 mod ari;
 mod challenges;
+mod dns01;
 mod on_demand;
 mod profiles;
 mod revocation;
