@@ -349,6 +349,32 @@ mod tests {
     }
 
     #[test]
+    fn one_dns_provider_at_a_time() {
+        let both = [
+            ("DNS_EXEC_PROGRAM", "/bin/sh"),
+            ("PDNS_API_URL", "http://127.0.0.1:8081"),
+            ("PDNS_API_KEY", "pdns-secret-value"),
+        ];
+        let raw: RawValues = both
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = Config::from_raw(&raw).unwrap_err();
+        assert_eq!(err.variable, "DNS_EXEC_PROGRAM");
+        assert!(err.accepts.contains("PDNS_API_URL"), "{err}");
+        let alone: RawValues = both[1..]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pdns = Config::from_raw(&alone).unwrap().acme.powerdns.unwrap();
+        assert_eq!(pdns.server_id, "localhost");
+        assert!(
+            !format!("{pdns:?}").contains("pdns-secret-value"),
+            "{pdns:?}"
+        );
+    }
+
+    #[test]
     fn dns_update_needs_server_key_and_secret() {
         assert!(Config::defaults().acme.dns_update.is_none());
         let err = Config::from_raw(&raw(&[("DNS_UPDATE_SERVER", "127.0.0.1:53")])).unwrap_err();

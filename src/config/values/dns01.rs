@@ -8,6 +8,9 @@ use super::super::{ConfigError, DnsExec, DnsUpdate, PowerDnsApi};
 use super::{decode_key, Values};
 use crate::secret::Secret;
 
+/// The variable that turns each dns-01 provider on; one of them may be set.
+const PROVIDERS: [&str; 3] = ["DNS_UPDATE_SERVER", "PDNS_API_URL", "DNS_EXEC_PROGRAM"];
+
 impl Values<'_> {
     /// The dns-01 settings: server, TSIG key name and secret all set, or none of them.
     pub(in crate::config) fn dns_update(&self) -> Result<Option<DnsUpdate>, ConfigError> {
@@ -61,8 +64,21 @@ impl Values<'_> {
         }))
     }
 
+    /// Refuses `name` (one of [`PROVIDERS`]) when another provider is configured too.
+    fn alone(&self, name: &str) -> Result<(), ConfigError> {
+        let set = |p: &str| !self.get(p).unwrap_or_default().is_empty();
+        match PROVIDERS.iter().find(|p| **p != name && set(p)) {
+            None => Ok(()),
+            Some(other) => Err(ConfigError {
+                variable: name.into(),
+                accepts: format!("unset while {other} is set (one dns-01 provider at a time)"),
+                got: self.get(name).unwrap_or_default().into(),
+            }),
+        }
+    }
+
     /// `DNS_EXEC_PROGRAM` and its settings; an error when it is not an executable file or when
-    /// RFC 2136 is configured too (one provider at a time).
+    /// another provider is configured too.
     pub(in crate::config) fn dns_exec(&self) -> Result<Option<DnsExec>, ConfigError> {
         let program = self.get("DNS_EXEC_PROGRAM").unwrap_or_default();
         if program.is_empty() {
@@ -73,11 +89,7 @@ impl Values<'_> {
             accepts: accepts.into(),
             got: program.into(),
         };
-        if !self.get("DNS_UPDATE_SERVER").unwrap_or_default().is_empty() {
-            return Err(refuse(
-                "unset while DNS_UPDATE_SERVER is set (one dns-01 provider)",
-            ));
-        }
+        self.alone("DNS_EXEC_PROGRAM")?;
         use std::os::unix::fs::PermissionsExt;
         let executable = std::fs::metadata(program)
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
@@ -99,21 +111,15 @@ impl Values<'_> {
         }))
     }
 
-    /// `PDNS_API_URL` with its key and server id; an error when the key is missing or RFC 2136
-    /// is configured too.
+    /// `PDNS_API_URL` with its key and server id; an error when the key is missing or another
+    /// provider is configured too.
     pub(in crate::config) fn powerdns(&self) -> Result<Option<PowerDnsApi>, ConfigError> {
         let url = self.get("PDNS_API_URL").unwrap_or_default();
         if url.is_empty() {
             return Ok(None);
         }
         let url = self.url("PDNS_API_URL")?;
-        if !self.get("DNS_UPDATE_SERVER").unwrap_or_default().is_empty() {
-            return Err(ConfigError {
-                variable: "PDNS_API_URL".into(),
-                accepts: "unset while DNS_UPDATE_SERVER is set (one dns-01 provider)".into(),
-                got: url,
-            });
-        }
+        self.alone("PDNS_API_URL")?;
         let key = self.get("PDNS_API_KEY").unwrap_or_default();
         if key.is_empty() {
             return Err(ConfigError {
