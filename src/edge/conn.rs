@@ -29,7 +29,6 @@ use super::access_log::line::Pending;
 use super::access_log::AccessStart;
 use super::activity::{ActivityBody, ConnActivity, Guarded, Limits};
 use super::context::{Outcome, RequestCtx};
-use super::forwarded::client_address;
 use super::rewind::Rewind;
 use super::{text, ConnInfo, EdgeBody};
 use crate::config::traffic::AccessLog;
@@ -83,12 +82,13 @@ pub async fn serve<IO, H>(
         let guard = requests.begin_request();
         let handler = handler.clone();
         let info = info.clone();
-        let access = access_log.as_ref().map(|trusted| {
-            let client = client_address(req.headers(), info.peer.ip(), trusted);
-            AccessStart::of(&req, client)
-        });
+        let trusted = access_log.clone();
         async move {
-            let mut ctx = RequestCtx::new(&req, access);
+            let mut ctx = RequestCtx::new();
+            if let Some(trusted) = &trusted {
+                let client = ctx.client(&req, info.peer.ip(), trusted);
+                ctx.access = Some(AccessStart::of(&req, client));
+            }
             let response = if req.method() == Method::CONNECT {
                 // Refused for every listener here, before any handler sees it.
                 connect_refused()

@@ -62,11 +62,21 @@ pub struct RequestCtx {
     pub tunnel: Option<Tunnel>,
     /// `X-Request-Id` as forwarded upstream (the client's, or one made here).
     pub request_id: Option<http::HeaderValue>,
+    /// The client's address once something asked for it (ip_rules, a rate limit, the access
+    /// log): worked out once per request.
+    pub client: Option<std::net::IpAddr>,
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx::new()
+    }
 }
 
 impl RequestCtx {
-    /// The context of `req`; `access` when the access log is on.
-    pub fn new<B>(_req: &Request<B>, access: Option<AccessStart>) -> RequestCtx {
+    /// The context of a request whose head just arrived (the access log's part is added by the
+    /// connection when the log is on).
+    pub fn new() -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
             host: None,
@@ -74,11 +84,24 @@ impl RequestCtx {
             route_metrics: None,
             upstream_time: None,
             outcome: Outcome::Local,
-            access,
+            access: None,
             upstream: None,
             tunnel: None,
             request_id: None,
+            client: None,
         }
+    }
+
+    /// The client's address (`super::forwarded::client_address`), worked out on first use.
+    pub fn client<B>(
+        &mut self,
+        req: &Request<B>,
+        peer: std::net::IpAddr,
+        trusted: &[ipnet::IpNet],
+    ) -> std::net::IpAddr {
+        *self
+            .client
+            .get_or_insert_with(|| super::forwarded::client_address(req.headers(), peer, trusted))
     }
 
     /// Parses and checks the request's host once; later calls return the same answer.

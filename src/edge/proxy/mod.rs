@@ -25,7 +25,6 @@ use hyper::body::Incoming;
 
 use super::body_timeout::BodyLimits;
 use super::context::{Outcome, RequestCtx};
-use super::forwarded::client_address;
 use super::rate_limit::{self, RateLimiter, Verdict};
 use super::upstream_error::UpstreamError;
 use super::upstreams::set::UpstreamSet;
@@ -106,7 +105,7 @@ impl Proxy {
         ctx: &'a mut RequestCtx,
     ) -> impl std::future::Future<Output = Response<EdgeBody>> + Send + 'a {
         let routed = self.route_for(&req, conn, ctx).and_then(|(route, host)| {
-            self.admit_client(&req, &route, conn)
+            self.admit_client(&req, &route, conn, ctx)
                 .map(|()| (route, host))
         });
         let started = routed.and_then(|(route, host)| self.start(req, route, &host, conn, ctx));
@@ -172,15 +171,12 @@ impl Proxy {
         req: &Request<Incoming>,
         route: &Route,
         conn: &ConnInfo,
+        ctx: &mut RequestCtx,
     ) -> Result<(), Response<EdgeBody>> {
         let Some(rules) = &route.ip_rules else {
             return Ok(());
         };
-        let client = client_address(
-            req.headers(),
-            conn.peer.ip(),
-            &self.config.listeners.trusted_proxies,
-        );
+        let client = ctx.client(req, conn.peer.ip(), &self.config.listeners.trusted_proxies);
         if rules.admits(client) {
             Ok(())
         } else {
@@ -225,7 +221,7 @@ impl Proxy {
         ctx.request_id = Some(super::request_id::ensure(req.headers_mut()));
         let limit_key = route.rate_limit.as_ref().map(|limit| {
             let trusted = &self.config.listeners.trusted_proxies;
-            let client = client_address(req.headers(), conn.peer.ip(), trusted);
+            let client = ctx.client(&req, conn.peer.ip(), trusted);
             rate_limit::key_of(limit, req.headers(), client)
         });
         let started = std::time::Instant::now();
