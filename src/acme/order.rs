@@ -151,14 +151,21 @@ impl AcmeIssuer {
     }
 
     /// Polls until the certificate can be downloaded.
+    ///
+    /// A processing order is first given a pause before each poll, the first included: the CA
+    /// is signing, and a poll that meets the end of the signing can hang Pebble for good (its
+    /// order handler takes the order's read lock twice while the signer waits for the write
+    /// lock; letsencrypt/pebble v2.10.1 `wfe.Order`, `ca.CompleteOrder`).
     async fn wait_certificate(&self, order: &mut Order) -> Result<String, IssueError> {
         for attempt in 0..self.polling.max_attempts {
+            if order.state().status != OrderStatus::Valid {
+                tokio::time::sleep(self.polling.delay(attempt)).await;
+            }
             if let Some(chain) =
                 with_retry!("downloading the certificate", order.certificate().await)?
             {
                 return Ok(chain);
             }
-            tokio::time::sleep(self.polling.delay(attempt)).await;
         }
         Err(IssueError::Transient(format!(
             "the CA did not issue the certificate after {} polls",
