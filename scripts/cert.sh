@@ -4,12 +4,13 @@
 #   delete <name> [force] [token]
 #   list [token]
 #   show <name> [pem] [token]
-#   status <name> [token]    renew <name> [token]
+#   status <name> [token]    renew <name> [token]    dns-records <name> [token]
 #   revoke <name> [reason] [token]   (reason: unspecified, keyCompromise, superseded,
 #                                     cessationOfOperation; default unspecified)
 # `domain` may be a comma-separated list; staging, force and pem are true/false.
 # The issuer comes from CERTGATE_ISSUER (acme by default; self-signed for local names), the ACME
-# challenge from CERTGATE_CHALLENGE (http-01 by default; tls-alpn-01, or dns-01 for wildcards).
+# challenge from CERTGATE_CHALLENGE (http-01 by default; tls-alpn-01, or dns-01 / dns-persist-01
+# for wildcards).
 set -euo pipefail
 here=$(dirname "$0")
 usage() { echo "usage: just cert $1" >&2; exit 2; }
@@ -49,7 +50,7 @@ case "$action" in
     if bool "${2:-false}" pem; then args+=(--pem); fi
     token=${3:-}
     ;;
-  status | renew)
+  status | renew | dns-records)
     [ $# -ge 1 ] && [ $# -le 2 ] || usage "$action <name> [token]"
     args=(cert "$action" "$1")
     token=${2:-}
@@ -60,7 +61,7 @@ case "$action" in
     token=${3:-}
     ;;
   *)
-    usage "create|delete|list|show|status|renew|revoke …"
+    usage "create|delete|list|show|status|renew|revoke|dns-records …"
     ;;
 esac
 [ -n "$token" ] && args+=(--token "$token")

@@ -110,6 +110,11 @@ pub enum CertCommand {
         /// The certificate's name.
         name: String,
     },
+    /// The DNS records to publish once for a dns-persist-01 certificate.
+    DnsRecords {
+        /// The certificate's name.
+        name: String,
+    },
     /// Renew now with a new key.
     Renew {
         /// The certificate's name.
@@ -150,7 +155,8 @@ pub struct CreateArgs {
     /// `rsa` or `ecdsa-p256` (default: the server's KEY_TYPE).
     #[arg(long)]
     pub key_type: Option<String>,
-    /// How the CA validates the names: http-01 (default), tls-alpn-01 or dns-01 (wildcards).
+    /// How the CA validates the names: http-01 (default), tls-alpn-01, dns-01 or
+    /// dns-persist-01 (the last two prove wildcards).
     #[arg(long, env = "CERTGATE_CHALLENGE")]
     pub challenge: Option<String>,
     /// CA profile to order (see `certgate acme profiles`; default: the server's ACME_PROFILE).

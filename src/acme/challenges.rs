@@ -6,6 +6,8 @@
 //!   under it; every instance's HTTPS listener answers an `acme-tls/1` handshake with it.
 //! - **dns-01**: a TXT record `_acme-challenge.<name>` is added by RFC 2136 dynamic update, and
 //!   the challenge is signalled only once the authoritative server answers it.
+//! - **dns-persist-01**: nothing per order; the record `_validation-persist.<name>` was
+//!   published once before it ([`super::dns_persist`]), and each challenge is signalled at once.
 //!
 //! Whatever the outcome, everything published is removed when the order ends
 //! ([`AcmeIssuer::unpublish`]); what a crash leaves behind expires (Redis TTLs) or is removed by
@@ -39,6 +41,9 @@ fn challenge_type(kind: ChallengeKind) -> ChallengeType {
         ChallengeKind::Http01 => ChallengeType::Http01,
         ChallengeKind::TlsAlpn01 => ChallengeType::TlsAlpn01,
         ChallengeKind::Dns01 => ChallengeType::Dns01,
+        ChallengeKind::DnsPersist01 => {
+            ChallengeType::Unknown(super::dns_persist::CHALLENGE_TYPE.to_owned())
+        }
     }
 }
 
@@ -101,8 +106,9 @@ impl AcmeIssuer {
                 let mut challenge = auth.challenge(challenge_type(kind)).ok_or_else(|| {
                     IssueError::Rejected(format!("the CA offers no {kind} challenge for {shown}"))
                 })?;
-                let item = self.publish(kind, &challenge, identifier).await?;
-                published.push(item);
+                if let Some(item) = self.publish(kind, &challenge, identifier).await? {
+                    published.push(item);
+                }
                 if wait_for_dns {
                     unsignalled.push(url);
                     continue;
@@ -124,15 +130,15 @@ impl AcmeIssuer {
 
     /// Publishes the answer to one challenge where the CA will look for it: the key
     /// authorization in Redis (http-01), the challenge certificate in Redis (tls-alpn-01), the
-    /// TXT record at the DNS server (dns-01).
+    /// TXT record at the DNS server (dns-01); nothing for dns-persist-01, whose record stays.
     async fn publish(
         &self,
         kind: ChallengeKind,
         challenge: &instant_acme::ChallengeHandle<'_>,
         identifier: String,
-    ) -> Result<Published, IssueError> {
+    ) -> Result<Option<Published>, IssueError> {
         let key_authorization = challenge.key_authorization();
-        Ok(match kind {
+        Ok(Some(match kind {
             ChallengeKind::Http01 => {
                 let token = challenge.token.clone();
                 self.store
@@ -164,7 +170,8 @@ impl AcmeIssuer {
                     value,
                 }
             }
-        })
+            ChallengeKind::DnsPersist01 => return Ok(None),
+        }))
     }
 
     /// dns-01: once the DNS server answers every published record, signals the challenges of

@@ -221,11 +221,31 @@ impl DnsUpdater {
         let owner = self.owner_of(name).await?;
         let zone = self.zone_for(&owner).await?;
         self.store.note_dns_record(name, value).await?;
+        self.append(&owner, &zone, name, value).await
+    }
+
+    /// Adds a TXT record under `owner` (no trailing dot) and waits until the server answers
+    /// it: a dns-persist-01 record, which stays and is not noted for the sweep.
+    pub async fn add_persistent(&self, owner: &str, value: &str) -> Result<(), IssueError> {
+        let owner_name = fqdn(owner)?;
+        let zone = self.zone_for(&owner_name).await?;
+        self.append(&owner_name, &zone, owner, value).await?;
+        self.wait_answered(&owner_name, owner, value).await
+    }
+
+    /// Appends `value` under `owner` in `zone` (`name` is what the error calls it).
+    async fn append(
+        &self,
+        owner: &Name,
+        zone: &Name,
+        name: &str,
+        value: &str,
+    ) -> Result<(), IssueError> {
         let mut client = self.client(true).await?;
         let answer = client
-            .append(txt_record(&owner, value), zone.clone(), false)
+            .append(txt_record(owner, value), zone.clone(), false)
             .await;
-        self.check(answer, "adding", name, &zone)?;
+        self.check(answer, "adding", name, zone)?;
         tracing::debug!(name, owner = %owner, zone = %zone, "dns-01 record added");
         Ok(())
     }
@@ -272,8 +292,14 @@ impl DnsUpdater {
 
     /// Waits until the server answers `value` for `name`, at most `DNS_PROPAGATION_TIMEOUT`.
     pub async fn wait_visible(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        let deadline = Instant::now() + self.propagation_timeout;
         let owner = self.owner_of(name).await?;
+        self.wait_answered(&owner, name, value).await
+    }
+
+    /// Waits until the server answers `value` under `owner` (`name` is what the error calls
+    /// it), at most `DNS_PROPAGATION_TIMEOUT`.
+    async fn wait_answered(&self, owner: &Name, name: &str, value: &str) -> Result<(), IssueError> {
+        let deadline = Instant::now() + self.propagation_timeout;
         loop {
             if let Ok(mut client) = self.client(false).await {
                 if let Ok(answer) = client

@@ -32,6 +32,11 @@ impl std::fmt::Debug for ExecProvider {
     }
 }
 
+/// `_acme-challenge.<name>.` for `name` (its `*.` dropped).
+fn challenge_fqdn(name: &str) -> String {
+    format!("_acme-challenge.{}.", name.trim_start_matches("*."))
+}
+
 impl ExecProvider {
     /// A provider running `settings.program`; published records are noted in `store` (for the
     /// sweep of what a crash left).
@@ -42,22 +47,29 @@ impl ExecProvider {
     /// `present`: publishes the record proving `name`.
     pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
         self.store.note_dns_record(name, value).await?;
-        self.run("present", name, value).await
+        self.run("present", &challenge_fqdn(name), value).await
     }
 
     /// `cleanup`: removes it.
     pub async fn remove_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        self.run("cleanup", name, value).await?;
+        self.run("cleanup", &challenge_fqdn(name), value).await?;
         self.store.forget_dns_record(name, value).await?;
         Ok(())
     }
 
-    async fn run(&self, action: &str, name: &str, value: &str) -> Result<(), IssueError> {
-        let fqdn = format!("_acme-challenge.{}.", name.trim_start_matches("*."));
+    /// `present` for a record under its own name (`owner`, no trailing dot): a dns-persist-01
+    /// record, which stays and is not noted for the sweep.
+    pub async fn add_persistent(&self, owner: &str, value: &str) -> Result<(), IssueError> {
+        self.run("present", &format!("{owner}."), value).await
+    }
+
+    /// Runs `PROGRAM action FQDN VALUE`; its stderr's tail in the error when it fails.
+    async fn run(&self, action: &str, fqdn: &str, value: &str) -> Result<(), IssueError> {
+        let name = fqdn;
         let program = &self.settings.program;
         let mut command = tokio::process::Command::new(program);
         command
-            .args([action, fqdn.as_str(), value])
+            .args([action, fqdn, value])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .stdin(Stdio::null())

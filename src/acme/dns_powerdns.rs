@@ -56,12 +56,25 @@ impl PowerDns {
         let fqdn = owner(name);
         let zone = self.zone_for(&fqdn).await?;
         self.store.note_dns_record(name, value).await?;
-        let mut values = self.txt_values(&zone, &fqdn).await?;
+        self.add_at(&zone, &fqdn, value).await
+    }
+
+    /// Adds `value` to the TXT rrset of `owner` (no trailing dot): a dns-persist-01 record,
+    /// which stays and is not noted for the sweep.
+    pub async fn add_persistent(&self, owner: &str, value: &str) -> Result<(), IssueError> {
+        let fqdn = format!("{owner}.");
+        let zone = self.zone_for(&fqdn).await?;
+        self.add_at(&zone, &fqdn, value).await
+    }
+
+    /// Adds `value` to the TXT rrset under `fqdn` in `zone` (kept when already there).
+    async fn add_at(&self, zone: &str, fqdn: &str, value: &str) -> Result<(), IssueError> {
+        let mut values = self.txt_values(zone, fqdn).await?;
         let quoted = format!("\"{value}\"");
         if !values.contains(&quoted) {
             values.push(quoted);
         }
-        self.replace(&zone, &fqdn, &values, "adding").await
+        self.replace(zone, fqdn, &values, "adding").await
     }
 
     /// Removes `value` from it (the rrset goes when it was the last).

@@ -1,7 +1,8 @@
 //! The dns-01 provider this instance is configured with: RFC 2136 updates to an authoritative
 //! server (`DNS_UPDATE_SERVER`, [`super::dns01`]), PowerDNS's HTTP API (`PDNS_API_URL`,
-//! [`super::dns_powerdns`]) or a program (`DNS_EXEC_PROGRAM`, [`super::dns_exec`]). Both note each published record in Redis, so the recovery loop can
-//! remove what a crash left.
+//! [`super::dns_powerdns`]) or a program (`DNS_EXEC_PROGRAM`, [`super::dns_exec`]). Each notes
+//! every dns-01 record it publishes in Redis, so the recovery loop can remove what a crash left;
+//! dns-persist-01 records are meant to stay and are not noted.
 
 use std::time::Duration;
 
@@ -38,6 +39,16 @@ impl DnsProvider {
             DnsProvider::Rfc2136(p) => p.remove_txt(name, value).await,
             DnsProvider::Exec(p) => p.remove_txt(name, value).await,
             DnsProvider::PowerDns(p) => p.remove_txt(name, value).await,
+        }
+    }
+
+    /// Publishes a record that stays (dns-persist-01) under `owner` (no trailing dot), and
+    /// waits until it can be seen as [`Self::wait_visible`] does.
+    pub async fn add_persistent(&self, owner: &str, value: &str) -> Result<(), IssueError> {
+        match self {
+            DnsProvider::Rfc2136(p) => p.add_persistent(owner, value).await,
+            DnsProvider::Exec(p) => p.add_persistent(owner, value).await,
+            DnsProvider::PowerDns(p) => p.add_persistent(owner, value).await,
         }
     }
 

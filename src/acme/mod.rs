@@ -9,6 +9,7 @@ mod cert_id;
 mod challenges;
 pub mod dns01;
 pub mod dns_exec;
+pub mod dns_persist;
 pub mod dns_powerdns;
 pub mod dns_provider;
 pub mod http;
@@ -23,9 +24,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::certs::issuer::{
-    IssueError, IssueRequest, IssuedCertificate, IssuedRef, Issuer, RenewalAdvice, RevocationReason,
+    DnsRecord, IssueError, IssueRequest, IssuedCertificate, IssuedRef, Issuer, RenewalAdvice,
+    RevocationReason,
 };
-use crate::certs::model::IssuerKind;
+use crate::certs::model::{ChallengeKind, IssuerKind};
 use crate::config::Config;
 use crate::store::StoreWriter;
 use account::Accounts;
@@ -57,6 +59,8 @@ pub struct AcmeIssuer {
     challenge_ttl: Duration,
     /// dns-01 updates (`DNS_*`), when configured.
     dns: Option<dns_provider::DnsProvider>,
+    /// What each CA's directory says of it (issuer domain names for dns-persist-01).
+    directory: profiles::ProfileCatalog,
 }
 
 impl AcmeIssuer {
@@ -108,6 +112,7 @@ impl AcmeIssuer {
             accounts: Accounts::new(store.clone(), http.clone(), bindings(config)),
             dns,
             store,
+            directory: profiles::ProfileCatalog::new(http.clone()),
             http,
             polling,
             challenge_ttl,
@@ -130,7 +135,24 @@ impl Issuer for AcmeIssuer {
                 .accounts
                 .get(directory, request.email.as_deref())
                 .await?;
+            if request.challenge == ChallengeKind::DnsPersist01 {
+                return self.issue_persist(&account, request).await;
+            }
             self.run_order(&account, request).await
+        })
+        .await
+    }
+
+    async fn dns_records(&self, request: &IssueRequest) -> Result<Vec<DnsRecord>, IssueError> {
+        let directory = request.directory_url.as_deref().ok_or_else(|| {
+            IssueError::Internal("no ACME directory recorded for this certificate".into())
+        })?;
+        http::with_own_retry_after(async {
+            let account = self
+                .accounts
+                .get(directory, request.email.as_deref())
+                .await?;
+            self.persist_records(&account, request).await
         })
         .await
     }

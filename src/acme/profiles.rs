@@ -1,6 +1,8 @@
-//! The certificate profiles a CA offers (the ACME profiles extension: `meta.profiles` of its
-//! directory), read from the directory and cached for an hour per directory URL, so that a
-//! create naming a profile the CA does not list is refused at once with the list.
+//! What a CA's directory says about it (`meta`): the certificate profiles it offers (the ACME
+//! profiles extension, `meta.profiles`), so that a create naming a profile the CA does not list
+//! is refused at once with the list; and the domain names it identifies itself by
+//! (`meta.caaIdentities`), which a dns-persist-01 record names. Cached for an hour per
+//! directory URL.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -17,10 +19,10 @@ const CACHE_FOR: Duration = Duration::from_secs(3600);
 /// Profile name → description.
 pub type Profiles = BTreeMap<String, String>;
 
-/// The profiles of each directory URL asked for, with when they were read.
+/// The `meta` of each directory URL asked for, with when it was read.
 pub struct ProfileCatalog {
     http: AcmeHttp,
-    cache: Mutex<HashMap<String, (Instant, Profiles)>>,
+    cache: Mutex<HashMap<String, (Instant, serde_json::Value)>>,
 }
 
 impl ProfileCatalog {
@@ -35,9 +37,47 @@ impl ProfileCatalog {
     /// The profiles `directory_url` lists (empty when the CA has no profiles extension); the
     /// error says why the directory could not be read.
     pub async fn profiles(&self, directory_url: &str) -> Result<Profiles, String> {
-        if let Some((at, profiles)) = self.cache.lock().expect("profile cache").get(directory_url) {
+        let meta = self.meta(directory_url).await?;
+        Ok(meta["profiles"]
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .map(|(name, description)| {
+                        (
+                            name.clone(),
+                            description.as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The domain names the CA of `directory_url` identifies itself by (`meta.caaIdentities`,
+    /// RFC 8555 §7.1.1), in its order; empty when it lists none.
+    pub async fn issuer_domain_names(&self, directory_url: &str) -> Result<Vec<String>, String> {
+        let meta = self.meta(directory_url).await?;
+        Ok(meta["caaIdentities"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The directory's `meta` object (`null` when it has none), from the cache when fresh.
+    async fn meta(&self, directory_url: &str) -> Result<serde_json::Value, String> {
+        if let Some((at, meta)) = self
+            .cache
+            .lock()
+            .expect("directory cache")
+            .get(directory_url)
+        {
             if at.elapsed() < CACHE_FOR {
-                return Ok(profiles.clone());
+                return Ok(meta.clone());
             }
         }
         let request = http::Request::get(directory_url)
@@ -66,23 +106,11 @@ impl ProfileCatalog {
             .map_err(|e| format!("cannot read the ACME directory {directory_url}: {e}"))?;
         let directory: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| format!("the ACME directory {directory_url} is not JSON: {e}"))?;
-        let profiles: Profiles = directory["meta"]["profiles"]
-            .as_object()
-            .map(|map| {
-                map.iter()
-                    .map(|(name, description)| {
-                        (
-                            name.clone(),
-                            description.as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let meta = directory["meta"].clone();
         self.cache
             .lock()
-            .expect("profile cache")
-            .insert(directory_url.to_owned(), (Instant::now(), profiles.clone()));
-        Ok(profiles)
+            .expect("directory cache")
+            .insert(directory_url.to_owned(), (Instant::now(), meta.clone()));
+        Ok(meta)
     }
 }

@@ -301,7 +301,7 @@ pub async fn show(
     Ok(Json(view))
 }
 
-fn not_found(name: &str) -> ApiError {
+pub(super) fn not_found(name: &str) -> ApiError {
     ApiError::NotFound(format!("no certificate named {name:?}"))
 }
 

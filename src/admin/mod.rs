@@ -8,6 +8,7 @@ pub mod body;
 pub mod certificate_lists;
 pub mod certificates;
 pub mod cluster;
+pub mod dns_records;
 pub mod endpoints;
 pub mod error;
 pub mod health;

@@ -203,7 +203,7 @@ fn domain_of(ips: bool, wildcards: bool) -> Value {
     if ips {
         kinds.extend(ip_address());
     }
-    json!({ "anyOf": kinds, "description": "a DNS name; an IPv4/IPv6 address (http-01, tls-alpn-01, self-signed); a *. wildcard (dns-01, self-signed)" })
+    json!({ "anyOf": kinds, "description": "a DNS name; an IPv4/IPv6 address (http-01, tls-alpn-01, self-signed); a *. wildcard (dns-01, dns-persist-01, self-signed)" })
 }
 
 /// A label of an upstream's host name: as [`LABEL`], underscores allowed (container and service
@@ -237,7 +237,7 @@ fn cursor_param() -> Value {
 
 /// The bodies of `POST /certificates/` (`domain`) and `POST /certificates/multi-domain`
 /// (`domains`): one variant per issuer and challenge family, since each proves different
-/// names — self-signed takes all, ACME takes wildcards with dns-01 only and IP addresses
+/// names — self-signed takes all, ACME takes wildcards with dns-01 or dns-persist-01 only and IP addresses
 /// with http-01 or tls-alpn-01 only — and a self-signed certificate has no profile or challenge.
 fn create_certificate(multi: bool) -> Value {
     let email = json!({ "type": "string", "nullable": true, "maxLength": 254, "pattern": "^[^@\\s,\\x00-\\x1f\\x7f-\\x9f]+@[^@.\\s,\\x00-\\x1f\\x7f-\\x9f][^@\\s,\\x00-\\x1f\\x7f-\\x9f]*\\.[^@\\s,\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s,\\x00-\\x1f\\x7f-\\x9f]$" });
@@ -287,7 +287,7 @@ fn create_certificate(multi: bool) -> Value {
         ),
         variant(
             acme,
-            json!({ "type": "string", "enum": ["dns-01"], "description": "needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET on the instances (409 without)" }),
+            json!({ "type": "string", "enum": ["dns-01", "dns-persist-01"], "description": "dns-01 needs a DNS provider on the instances (409 without); dns-persist-01 uses one when set, else the operator publishes GET /certificates/{cert_name}/dns-records once" }),
             profile,
             domain_of(false, true),
             &["challenge"],
@@ -406,11 +406,13 @@ fn schemas() -> Value {
         "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["healthy", "degraded", "starting", "draining"] }, "reasons": { "type": "array", "items": string } } },
         "CreateCertificate": create_certificate(false),
         "CreateMultiDomainCertificate": create_certificate(true),
+        "DnsRecords": { "type": "object", "properties": { "cert_name": string, "challenge": { "type": "string", "enum": ["dns-persist-01"] }, "records": { "type": "array", "items": { "type": "object", "properties": {
+            "domains": { "type": "array", "items": string }, "name": string, "type": { "type": "string", "enum": ["TXT"] }, "value": string } } } } },
         "Accepted": { "type": "object", "properties": { "cert_name": string, "status": string, "status_url": string } },
         "Certificate": { "type": "object", "properties": {
             "cert_name": string, "domains": { "type": "array", "items": string }, "email": nullable_string,
             "acme_directory_url": nullable_string, "staging": { "type": "boolean" }, "profile": nullable_string,
-            "challenge": { "type": "string", "enum": ["http-01", "tls-alpn-01", "dns-01"] },
+            "challenge": { "type": "string", "enum": ["http-01", "tls-alpn-01", "dns-01", "dns-persist-01"] },
             "issuer": { "type": "string", "enum": ["acme", "self-signed"] }, "key_type": { "type": "string", "enum": ["rsa", "ecdsa-p256"] },
             "status": { "type": "string", "enum": ["pending", "active", "failed", "expired"] },
             "expires_at": nullable_string, "not_before": nullable_string, "created_at": string, "updated_at": string,

@@ -62,6 +62,27 @@ pub struct IssuedRef<'a> {
     pub fullchain_pem: &'a str,
 }
 
+/// A DNS record the operator publishes once so that the CA validates the certificate's names
+/// (dns-persist-01).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnsRecord {
+    /// The certificate's names it authorises (`example.com`, `*.example.com`).
+    pub domains: Vec<String>,
+    /// Its owner name (no trailing dot).
+    pub name: String,
+    /// The record type, `TXT`.
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    /// Its text.
+    pub value: String,
+}
+
+impl std::fmt::Display for DnsRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} \"{}\"", self.name, self.record_type, self.value)
+    }
+}
+
 /// The CA's advice on when to renew one certificate (ACME Renewal Information, RFC 9773).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenewalAdvice {
@@ -167,6 +188,15 @@ pub trait Issuer: Send + Sync {
         _cert: &IssuedRef<'_>,
     ) -> Result<Option<RenewalAdvice>, IssueError> {
         Ok(None)
+    }
+
+    /// The DNS records to publish once for `request` to be validated (dns-persist-01); an
+    /// error for an issuer that validates nothing by DNS.
+    async fn dns_records(&self, _request: &IssueRequest) -> Result<Vec<DnsRecord>, IssueError> {
+        Err(IssueError::Rejected(format!(
+            "the {} issuer validates nothing through DNS records",
+            self.kind()
+        )))
     }
 
     /// Removes what crashed generations left published outside Redis (dns-01 records); called

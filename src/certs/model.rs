@@ -76,15 +76,26 @@ pub enum ChallengeKind {
     /// one that proves wildcards.
     #[serde(rename = "dns-01")]
     Dns01,
+    /// One persistent TXT record at `_validation-persist.<name>` naming the CA and the ACME
+    /// account (draft-ietf-acme-dns-persist-01), published once; renewals touch no DNS.
+    #[serde(rename = "dns-persist-01")]
+    DnsPersist01,
 }
 
 impl ChallengeKind {
     /// Every challenge type, in the order the API lists them.
-    pub const ALL: [ChallengeKind; 3] = [
+    pub const ALL: [ChallengeKind; 4] = [
         ChallengeKind::Http01,
         ChallengeKind::TlsAlpn01,
         ChallengeKind::Dns01,
+        ChallengeKind::DnsPersist01,
     ];
+
+    /// Whether the CA looks in DNS (dns-01, dns-persist-01): the only kinds that prove
+    /// wildcards, and that cannot prove IP addresses.
+    pub fn is_dns(self) -> bool {
+        matches!(self, ChallengeKind::Dns01 | ChallengeKind::DnsPersist01)
+    }
 
     /// The name the API and the ACME protocol use (`http-01`, …).
     pub fn as_str(self) -> &'static str {
@@ -92,6 +103,7 @@ impl ChallengeKind {
             ChallengeKind::Http01 => "http-01",
             ChallengeKind::TlsAlpn01 => "tls-alpn-01",
             ChallengeKind::Dns01 => "dns-01",
+            ChallengeKind::DnsPersist01 => "dns-persist-01",
         }
     }
 }

@@ -143,10 +143,11 @@ pub fn domain(field: &str, raw: &str, rules: NameRules) -> Result<String, FieldE
         return bad("has an IPv6 zone id ('%…'): a certificate cannot name one");
     }
     if let Ok(ip) = name.trim_matches(['[', ']']).parse::<IpAddr>() {
-        if acme && rules.challenge == ChallengeKind::Dns01 {
-            return bad(
-                "is an IP address: dns-01 cannot validate IP addresses; use http-01 or tls-alpn-01",
-            );
+        if acme && rules.challenge.is_dns() {
+            return bad(&format!(
+                "is an IP address: {} cannot validate IP addresses; use http-01 or tls-alpn-01",
+                rules.challenge
+            ));
         }
         return Ok(ip.to_string());
     }
@@ -155,9 +156,9 @@ pub fn domain(field: &str, raw: &str, rules: NameRules) -> Result<String, FieldE
     }
     let host = match name.strip_prefix("*.") {
         Some(rest) => {
-            if acme && rules.challenge != ChallengeKind::Dns01 {
+            if acme && !rules.challenge.is_dns() {
                 return bad(&format!(
-                    "is a wildcard: only dns-01 can validate wildcards, not {}; send \"challenge\": \"dns-01\"",
+                    "is a wildcard: only dns-01 and dns-persist-01 can validate wildcards, not {}; send \"challenge\": \"dns-01\"",
                     rules.challenge
                 ));
             }

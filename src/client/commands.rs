@@ -37,6 +37,12 @@ pub async fn cert(client: &AdminClient, command: CertCommand) -> CommandResult {
                 .await,
             200,
         ),
+        CertCommand::DnsRecords { name } => expect(
+            client
+                .get(&format!("/certificates/{}/dns-records", encode(&name)))
+                .await,
+            200,
+        ),
         CertCommand::Renew { name, wait } => {
             let path = format!("/certificates/{}/renew", encode(&name));
             let accepted = expect(client.post(&path, &json!({})).await, 202)?;

@@ -239,7 +239,12 @@ impl Lifecycle {
                 record.issuer
             )));
         };
-        let request = IssueRequest {
+        issuer.issue(&self.issue_request(record)).await
+    }
+
+    /// What an issuer needs to issue `record` now.
+    pub(crate) fn issue_request(&self, record: &CertificateRecord) -> IssueRequest {
+        IssueRequest {
             cert_name: record.cert_name.clone(),
             domains: record.domains.clone(),
             key_type: record.key_type,
@@ -253,8 +258,7 @@ impl Lifecycle {
                 CertStatus::Active | CertStatus::Expired => record.fullchain_pem.clone(),
                 CertStatus::Pending | CertStatus::Failed => None,
             },
-        };
-        issuer.issue(&request).await
+        }
     }
 
     /// Updates the record for a successful issuance; the message for the status.

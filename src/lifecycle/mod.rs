@@ -18,6 +18,7 @@
 mod ari;
 mod certificates;
 mod claims;
+mod dns_records;
 mod finished;
 mod job;
 mod key_rotation;

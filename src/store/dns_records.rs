@@ -1,5 +1,6 @@
 //! dns-01 records that exist in a DNS zone right now, noted so that one a crash left behind is
-//! found and deleted (`acme::dns01`, swept by the recovery loop).
+//! found and deleted (`acme::dns01`, swept by the recovery loop); and the dns-persist-01 records
+//! certgate published, noted so that a renewal writes nothing.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,6 +58,36 @@ impl StoreWriter {
         let _: i64 = self
             .client
             .hdel(self.keys.dns_records(), field(name, value))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether certgate published the dns-persist-01 record `name` = `value` already.
+    pub async fn persist_record_published(&self, name: &str, value: &str) -> StoreResult<bool> {
+        let noted: Option<String> = self
+            .client
+            .hget(self.keys.dns_persist_published(), field(name, value))
+            .await?;
+        Ok(noted.is_some())
+    }
+
+    /// Notes that the dns-persist-01 record `name` = `value` is published.
+    pub async fn note_persist_record(&self, name: &str, value: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .client
+            .hset(
+                self.keys.dns_persist_published(),
+                (field(name, value), now_seconds().to_string()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets it (the CA did not find it: the next issuance publishes it again).
+    pub async fn forget_persist_record(&self, name: &str, value: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .client
+            .hdel(self.keys.dns_persist_published(), field(name, value))
             .await?;
         Ok(())
     }

@@ -141,6 +141,12 @@ impl Keys {
         format!("{}dns01:records", self.prefix)
     }
 
+    /// Hash: dns-persist-01 records certgate published through a DNS provider (`<name> <value>`
+    /// → Unix time), so a renewal does not write them again.
+    pub fn dns_persist_published(&self) -> String {
+        format!("{}dns_persist:published", self.prefix)
+    }
+
     /// Set: on-demand allow patterns (`example.com`, `*.example.com`).
     pub fn on_demand_allow(&self) -> String {
         format!("{}ondemand:allow", self.prefix)

@@ -15,7 +15,7 @@ use common::{with_pem, Certgate};
 use crate::common;
 
 /// The RFC 2136 settings for `bind` (its server, TSIG key, a 20 s propagation wait), and `more`.
-fn rfc2136_settings(bind: &Bind, more: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn rfc2136_settings(bind: &Bind, more: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut settings = vec![
         ("DNS_UPDATE_SERVER".to_owned(), bind.address()),
         (

@@ -6,6 +6,7 @@ mod common;
 mod ari;
 mod challenges;
 mod dns01;
+mod dns_persist;
 mod on_demand;
 mod profiles;
 mod revocation;

@@ -98,16 +98,13 @@ zone "{zone}" {{
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Points `name` (in the zone) at `ip` alone: its A records replaced by one RFC 2136 update
-    /// signed with the test key, as a DNS operator — or an attacker rebinding a name — would.
-    pub async fn set_a(&self, name: &str, ip: std::net::Ipv4Addr) {
+    /// A client of this BIND over TCP whose updates are signed with the test key.
+    async fn signed_client(&self) -> hickory_client::client::Client {
         use base64::Engine;
-        use hickory_client::client::{Client, ClientHandle};
+        use hickory_client::client::Client;
         use hickory_client::proto::dnssec::rdata::tsig::TsigAlgorithm;
         use hickory_client::proto::dnssec::tsig::TSigner;
-        use hickory_client::proto::op::ResponseCode;
-        use hickory_client::proto::rr::rdata::A;
-        use hickory_client::proto::rr::{Name, RData, Record, RecordType};
+        use hickory_client::proto::rr::Name;
         use hickory_client::proto::runtime::TokioRuntimeProvider;
         use hickory_client::proto::tcp::TcpClientStream;
         let signer = TSigner::new(
@@ -125,10 +122,21 @@ zone "{zone}" {{
             None,
             TokioRuntimeProvider::new(),
         );
-        let (mut client, bg) = Client::new(stream, sender, Some(std::sync::Arc::new(signer)))
+        let (client, bg) = Client::new(stream, sender, Some(std::sync::Arc::new(signer)))
             .await
             .unwrap();
         tokio::spawn(bg);
+        client
+    }
+
+    /// Points `name` (in the zone) at `ip` alone: its A records replaced by one RFC 2136 update
+    /// signed with the test key, as a DNS operator — or an attacker rebinding a name — would.
+    pub async fn set_a(&self, name: &str, ip: std::net::Ipv4Addr) {
+        use hickory_client::client::ClientHandle;
+        use hickory_client::proto::op::ResponseCode;
+        use hickory_client::proto::rr::rdata::A;
+        use hickory_client::proto::rr::{Name, RData, Record, RecordType};
+        let mut client = self.signed_client().await;
         let owner = Name::from_ascii(format!("{name}.")).unwrap();
         let zone = Name::from_ascii(format!("{}.", self.zone)).unwrap();
         let old = Record::update0(owner.clone(), 0, RecordType::A);
@@ -137,6 +145,50 @@ zone "{zone}" {{
         let record = Record::from_rdata(owner, 1, RData::A(A(ip)));
         let added = client.append(record, zone, false).await.unwrap();
         assert_eq!(added.response_code(), ResponseCode::NoError, "{added:?}");
+    }
+
+    /// Adds a TXT record `name` = `value` by an RFC 2136 update signed with the test key, as
+    /// the zone's operator would.
+    pub async fn add_txt(&self, name: &str, value: &str) {
+        use hickory_client::client::ClientHandle;
+        use hickory_client::proto::op::ResponseCode;
+        use hickory_client::proto::rr::rdata::TXT;
+        use hickory_client::proto::rr::{Name, RData, Record};
+        let mut client = self.signed_client().await;
+        let owner = Name::from_ascii(format!("{name}.")).unwrap();
+        let zone = Name::from_ascii(format!("{}.", self.zone)).unwrap();
+        let record = Record::from_rdata(owner, 60, RData::TXT(TXT::new(vec![value.to_owned()])));
+        let added = client.append(record, zone, false).await.unwrap();
+        assert_eq!(added.response_code(), ResponseCode::NoError, "{added:?}");
+    }
+
+    /// The zone's SOA serial, which every accepted update raises.
+    pub async fn serial(&self) -> u32 {
+        use hickory_client::client::{Client, ClientHandle};
+        use hickory_client::proto::rr::{DNSClass, Name, RData, RecordType};
+        use hickory_client::proto::runtime::TokioRuntimeProvider;
+        use hickory_client::proto::tcp::TcpClientStream;
+        let (stream, sender) = TcpClientStream::new(
+            ([127, 0, 0, 1], self.port).into(),
+            None,
+            None,
+            TokioRuntimeProvider::new(),
+        );
+        let (mut client, bg) = Client::new(stream, sender, None).await.unwrap();
+        tokio::spawn(bg);
+        let zone = Name::from_ascii(format!("{}.", self.zone)).unwrap();
+        let answer = client
+            .query(zone, DNSClass::IN, RecordType::SOA)
+            .await
+            .unwrap();
+        answer
+            .answers()
+            .iter()
+            .find_map(|r| match r.data() {
+                RData::SOA(soa) => Some(soa.serial()),
+                _ => None,
+            })
+            .expect("the zone's SOA")
     }
 
     /// The TXT values BIND answers for `name` (asked over TCP, unsigned).

@@ -2,7 +2,7 @@
 
 use axum::routing::on;
 
-use super::super::{add_trailing_slash, certificate_lists, certificates};
+use super::super::{add_trailing_slash, certificate_lists, certificates, dns_records};
 use super::{Endpoint, ERRORS, FORBIDDEN, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE};
 
 /// The endpoints of this part of the API, in the order the OpenAPI document lists them.
@@ -143,6 +143,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
             UNAUTHORIZED,
             FORBIDDEN,
             NOT_FOUND,
+            UNAVAILABLE,
+        ],
+    },
+    Endpoint {
+        method: "get",
+        path: "/certificates/{cert_name}/dns-records",
+        handler: |m| on(m, dns_records::list),
+        summary: "The DNS records to publish once for a dns-persist-01 certificate",
+        auth: true,
+        request: None,
+        responses: &[
+            (200, "The records", Some("DnsRecords")),
+            ERRORS,
+            UNAUTHORIZED,
+            FORBIDDEN,
+            NOT_FOUND,
+            (409, "The certificate is not validated by dns-persist-01", Some("Error")),
+            (502, "The CA's directory or the ACME account could not be read", Some("Error")),
             UNAVAILABLE,
         ],
     },

@@ -1,0 +1,55 @@
+//! `GET /certificates/{name}/dns-records`: what the operator publishes once, before issuance can
+//! succeed, for a certificate validated by dns-persist-01.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::certificates::not_found;
+use super::error::ApiError;
+use super::AdminState;
+use crate::certs::issuer::IssueError;
+use crate::certs::model::ChallengeKind;
+
+/// `GET /certificates/{name}/dns-records` → `200 {cert_name, challenge, records: [{domains,
+/// name, type, value}]}`; `409` for a certificate validated otherwise; `502` when the CA's
+/// directory or account cannot be reached (the records name both).
+pub async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = state
+        .store
+        .certs()
+        .get(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    if record.challenge != ChallengeKind::DnsPersist01 {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "{name:?} is validated by {}, which publishes its own records per order; only \
+                 dns-persist-01 certificates have records to publish once",
+                record.challenge
+            ),
+            routes: None,
+        });
+    }
+    let records = state
+        .lifecycle
+        .dns_records(&record)
+        .await
+        .map_err(|e| match e {
+            IssueError::Storage(e) => e.into(),
+            other => ApiError::CaUnavailable(format!(
+                "the records name the CA and the ACME account, which could not be read: {other}"
+            )),
+        })?;
+    Ok(Json(json!({
+        "cert_name": name,
+        "challenge": record.challenge.as_str(),
+        "records": records,
+    })))
+}
