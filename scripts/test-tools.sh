@@ -12,14 +12,16 @@ if ! python3 -c 'import grpc' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check 'grpcio>=1.60,<2'
 fi
 # The dashboard test drives Debian's Chromium through Selenium; the dns-01 PowerDNS test runs a
-# real PowerDNS Authoritative with its sqlite backend.
+# real PowerDNS Authoritative with its sqlite backend; the dns-01 exec test's script updates BIND
+# with nsupdate (bind9-dnsutils).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v pdns_server >/dev/null || need+=(pdns-server)
 [ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
+command -v nsupdate >/dev/null || need+=(bind9-dnsutils)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "test-tools: installing ${need[*]} (Debian packages) for the dashboard and PowerDNS tests"
+  echo "test-tools: installing ${need[*]} (Debian packages) for the dashboard and DNS tests"
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
   $sudo_cmd apt-get update -qq

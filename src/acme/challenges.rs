@@ -174,7 +174,7 @@ impl AcmeIssuer {
         }))
     }
 
-    /// dns-01: once the DNS server answers every published record, signals the challenges of
+    /// dns-01: once every authoritative server answers every published record, signals the challenges of
     /// the authorizations in `unsignalled` ready.
     async fn signal_once_visible(
         &self,
@@ -186,7 +186,8 @@ impl AcmeIssuer {
         let dns = self.dns_updater()?;
         for item in published.iter() {
             if let Published::DnsTxt { name, value } = item {
-                dns.wait_visible(name, value).await?;
+                let owner = dns.record_owner(name).await?;
+                self.propagation.wait(&owner, value).await?;
             }
         }
         let mut authorizations = order.authorizations();

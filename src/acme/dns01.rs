@@ -4,12 +4,12 @@
 //!
 //! A record `_acme-challenge.<name>. 60 IN TXT "<value>"` is added to the zone (appended: a
 //! certificate for `example.com` and `*.example.com` needs two values under one name), the
-//! challenge is signalled once the server answers it, and it is deleted by its value afterwards.
+//! challenge is signalled once every authoritative server answers it
+//! ([`super::dns_propagation`]), and it is deleted by its value afterwards.
 //! Each record is also noted in Redis while it exists, so one a crash left behind is deleted by
 //! the recovery loop ([`super::dns_provider::DnsProvider::sweep`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use hickory_client::client::{Client, ClientHandle};
 use hickory_client::proto::dnssec::rdata::tsig::TsigAlgorithm as HickoryTsig;
@@ -17,8 +17,6 @@ use hickory_client::proto::dnssec::tsig::TSigner;
 use hickory_client::proto::op::{Message, MessageFinalizer, MessageVerifier, ResponseCode};
 use hickory_client::proto::rr::rdata::TXT;
 use hickory_client::proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_client::proto::runtime::TokioRuntimeProvider;
-use hickory_client::proto::tcp::TcpClientStream;
 use hickory_client::proto::xfer::DnsResponse;
 use hickory_client::proto::ProtoError;
 
@@ -31,15 +29,12 @@ use crate::store::StoreWriter;
 const RECORD_TTL: u32 = 60;
 /// Allowed clock difference with the DNS server for TSIG (BIND's default too).
 const TSIG_FUDGE: u16 = 300;
-/// One DNS request's time limit.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Adds, waits for and removes `_acme-challenge` TXT records at one DNS server.
 pub struct DnsUpdater {
     server: String,
     zone: Option<String>,
     signer: Arc<TSigner>,
-    propagation_timeout: Duration,
     /// `DNS_RESOLVER`: where `_acme-challenge` CNAMEs are looked up (`None`: the update server).
     resolver: Option<String>,
     store: StoreWriter,
@@ -121,7 +116,6 @@ impl DnsUpdater {
             server: settings.server.clone(),
             zone: settings.zone.clone(),
             signer: Arc::new(signer),
-            propagation_timeout: settings.propagation_timeout,
             resolver: settings.resolver.clone(),
             store,
         })
@@ -164,26 +158,9 @@ impl DnsUpdater {
 
     /// A client of `server` over TCP; `signed` for updates.
     async fn client_of(&self, server: &str, signed: bool) -> Result<Client, IssueError> {
-        let unreachable =
-            |e: String| IssueError::Transient(format!("DNS server {server} unreachable: {e}"));
-        let address = tokio::net::lookup_host(server)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
-            .next()
-            .ok_or_else(|| unreachable("the name has no address".into()))?;
-        let (stream, sender) = TcpClientStream::new(
-            address,
-            None,
-            Some(REQUEST_TIMEOUT),
-            TokioRuntimeProvider::new(),
-        );
         let signer = signed
             .then(|| Arc::new(ReportingSigner(self.signer.clone())) as Arc<dyn MessageFinalizer>);
-        let (client, background) = Client::with_timeout(stream, sender, REQUEST_TIMEOUT, signer)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        tokio::spawn(background);
-        Ok(client)
+        super::dns_propagation::connect(server, signer).await
     }
 
     /// The zone holding record `owner`: `DNS_UPDATE_ZONE`, else the owner of the SOA record the
@@ -224,13 +201,18 @@ impl DnsUpdater {
         self.append(&owner, &zone, name, value).await
     }
 
-    /// Adds a TXT record under `owner` (no trailing dot) and waits until the server answers
-    /// it: a dns-persist-01 record, which stays and is not noted for the sweep.
+    /// Adds a TXT record under `owner` (no trailing dot): a dns-persist-01 record, which stays
+    /// and is not noted for the sweep.
     pub async fn add_persistent(&self, owner: &str, value: &str) -> Result<(), IssueError> {
         let owner_name = fqdn(owner)?;
         let zone = self.zone_for(&owner_name).await?;
-        self.append(&owner_name, &zone, owner, value).await?;
-        self.wait_answered(&owner_name, owner, value).await
+        self.append(&owner_name, &zone, owner, value).await
+    }
+
+    /// Where the record proving `name` is written (after any CNAME), without its trailing dot.
+    pub async fn record_owner(&self, name: &str) -> Result<String, IssueError> {
+        let owner = self.owner_of(name).await?.to_ascii();
+        Ok(owner.trim_end_matches('.').to_owned())
     }
 
     /// Appends `value` under `owner` in `zone` (`name` is what the error calls it).
@@ -287,45 +269,6 @@ impl DnsUpdater {
                 self.server,
                 describe(&e)
             ))),
-        }
-    }
-
-    /// Waits until the server answers `value` for `name`, at most `DNS_PROPAGATION_TIMEOUT`.
-    pub async fn wait_visible(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        let owner = self.owner_of(name).await?;
-        self.wait_answered(&owner, name, value).await
-    }
-
-    /// Waits until the server answers `value` under `owner` (`name` is what the error calls
-    /// it), at most `DNS_PROPAGATION_TIMEOUT`.
-    async fn wait_answered(&self, owner: &Name, name: &str, value: &str) -> Result<(), IssueError> {
-        let deadline = Instant::now() + self.propagation_timeout;
-        loop {
-            if let Ok(mut client) = self.client(false).await {
-                if let Ok(answer) = client
-                    .query(owner.clone(), DNSClass::IN, RecordType::TXT)
-                    .await
-                {
-                    let seen = answer.answers().iter().any(|r| match r.data() {
-                        RData::TXT(txt) => {
-                            txt.txt_data().iter().any(|d| &d[..] == value.as_bytes())
-                        }
-                        _ => false,
-                    });
-                    if seen {
-                        return Ok(());
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(IssueError::Transient(format!(
-                    "the DNS server {} did not answer the dns-01 record for {name} within {} s \
-                     (DNS_PROPAGATION_TIMEOUT)",
-                    self.server,
-                    self.propagation_timeout.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }

@@ -104,6 +104,7 @@ impl AcmeIssuer {
                 continue;
             }
             dns.add_persistent(&record.name, &record.value).await?;
+            self.propagation.wait(&record.name, &record.value).await?;
             self.store
                 .note_persist_record(&record.name, &record.value)
                 .await?;

@@ -42,8 +42,7 @@ impl DnsProvider {
         }
     }
 
-    /// Publishes a record that stays (dns-persist-01) under `owner` (no trailing dot), and
-    /// waits until it can be seen as [`Self::wait_visible`] does.
+    /// Publishes a record that stays (dns-persist-01) under `owner` (no trailing dot).
     pub async fn add_persistent(&self, owner: &str, value: &str) -> Result<(), IssueError> {
         match self {
             DnsProvider::Rfc2136(p) => p.add_persistent(owner, value).await,
@@ -52,14 +51,14 @@ impl DnsProvider {
         }
     }
 
-    /// Waits until the record can be seen: at the authoritative server for RFC 2136; the
-    /// program returned once it was published.
-    pub async fn wait_visible(&self, name: &str, value: &str) -> Result<(), IssueError> {
+    /// Where the record proving `name` is written, without its trailing dot:
+    /// `_acme-challenge.<name>`, or the target of its CNAME (RFC 2136, which follows them).
+    pub async fn record_owner(&self, name: &str) -> Result<String, IssueError> {
         match self {
-            DnsProvider::Rfc2136(p) => p.wait_visible(name, value).await,
-            // The program returned once the record was published; PowerDNS serves what its
-            // API stored at once.
-            DnsProvider::Exec(_) | DnsProvider::PowerDns(_) => Ok(()),
+            DnsProvider::Rfc2136(p) => p.record_owner(name).await,
+            DnsProvider::Exec(_) | DnsProvider::PowerDns(_) => {
+                Ok(format!("_acme-challenge.{}", name.trim_start_matches("*.")))
+            }
         }
     }
 

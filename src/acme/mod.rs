@@ -11,6 +11,7 @@ pub mod dns01;
 pub mod dns_exec;
 pub mod dns_persist;
 pub mod dns_powerdns;
+pub mod dns_propagation;
 pub mod dns_provider;
 pub mod http;
 pub mod order;
@@ -61,6 +62,8 @@ pub struct AcmeIssuer {
     dns: Option<dns_provider::DnsProvider>,
     /// What each CA's directory says of it (issuer domain names for dns-persist-01).
     directory: profiles::ProfileCatalog,
+    /// Waits for published DNS records to reach every authoritative server.
+    propagation: dns_propagation::PropagationChecker,
 }
 
 impl AcmeIssuer {
@@ -108,11 +111,16 @@ impl AcmeIssuer {
             dns_provider::DnsProvider::PowerDns(Box::new(api))
         });
         let dns = rfc2136.or(exec).or(powerdns);
+        let propagation = dns_propagation::PropagationChecker::new(
+            config.acme.dns_propagation.clone(),
+            config.acme.dns_update.as_ref().map(|u| u.server.clone()),
+        );
         Ok(AcmeIssuer {
             accounts: Accounts::new(store.clone(), http.clone(), bindings(config)),
             dns,
             store,
             directory: profiles::ProfileCatalog::new(http.clone()),
+            propagation,
             http,
             polling,
             challenge_ttl,

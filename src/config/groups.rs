@@ -39,6 +39,9 @@ pub struct AcmeSettings {
     pub dns_exec: Option<super::DnsExec>,
     /// dns-01 through PowerDNS's API (exclusive with the other providers).
     pub powerdns: Option<super::PowerDnsApi>,
+    /// The check that a published record can be seen (`DNS_PROPAGATION_*`, `DNS_RESOLVER`,
+    /// `DNS_AUTHORITATIVE_PORT`).
+    pub dns_propagation: super::DnsPropagation,
     /// Whether the CA's renewal information is asked for and followed (`ACME_ARI`).
     pub ari: bool,
     /// Bounds on the interval between two ARI requests for one certificate
@@ -193,6 +196,7 @@ impl AcmeSettings {
             dns_update: v.dns_update()?,
             dns_exec: v.dns_exec()?,
             powerdns: v.powerdns()?,
+            dns_propagation: v.dns_propagation()?,
             ari: v.flag("ACME_ARI")?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
             ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,

@@ -83,11 +83,43 @@ pub struct DnsUpdate {
     pub tsig_secret: Secret<Vec<u8>>,
     /// The TSIG algorithm (`DNS_TSIG_ALGORITHM`).
     pub tsig_algorithm: TsigAlgorithm,
-    /// How long to wait for the server to answer a new record.
-    pub propagation_timeout: Duration,
     /// `DNS_RESOLVER`: where `_acme-challenge` CNAMEs (delegation) are looked up; `None`: at
     /// `server`.
     pub resolver: Option<String>,
+}
+
+/// How certgate makes sure a published TXT record can be seen before telling the CA to look.
+#[derive(Clone, Debug)]
+pub struct DnsPropagation {
+    /// `DNS_PROPAGATION_CHECK`: whether every authoritative server must answer it first.
+    pub check: PropagationCheck,
+    /// `DNS_PROPAGATION_TIMEOUT`.
+    pub timeout: Duration,
+    /// `DNS_RESOLVER`: where a zone's NS records and their addresses are looked up; `None`: the
+    /// RFC 2136 server, else the system's resolver.
+    pub resolver: Option<String>,
+    /// `DNS_AUTHORITATIVE_PORT`: the port the authoritative servers are asked on.
+    pub port: u16,
+}
+
+/// `DNS_PROPAGATION_CHECK`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropagationCheck {
+    /// Every authoritative server of the record's zone answers it.
+    Authoritative,
+    /// No check.
+    Off,
+}
+
+impl std::str::FromStr for PropagationCheck {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "authoritative" => Ok(PropagationCheck::Authoritative),
+            "off" => Ok(PropagationCheck::Off),
+            _ => Err(()),
+        }
+    }
 }
 
 /// dns-01 through a program (`DNS_EXEC_*`), lego's `exec` protocol.
@@ -389,7 +421,10 @@ mod tests {
         let dns = c.acme.dns_update.as_ref().unwrap();
         assert_eq!(dns.tsig_key_name, "certgate");
         assert_eq!(dns.tsig_secret.expose(), b"secret/secret+secret");
-        assert_eq!(dns.propagation_timeout, Duration::from_secs(120));
+        let propagation = &c.acme.dns_propagation;
+        assert_eq!(propagation.timeout, Duration::from_secs(120));
+        assert_eq!(propagation.check, PropagationCheck::Authoritative);
+        assert_eq!(propagation.port, 53);
         assert!(!format!("{c:?}").contains(secret));
         let mut bad = full.to_vec();
         bad[0] = ("DNS_UPDATE_SERVER", "ns1.example.net");

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::Env;
 use certgate::certs::pem::{leaf_info, leaf_info_der};
-use common::bind::{self, Bind};
+use common::bind::Bind;
 use common::client::{get, served_leaf, try_connect};
 use common::pebble::{Pebble, PebbleOptions};
 use common::tls::verify_chain;
@@ -224,12 +224,8 @@ async fn names_a_challenge_cannot_prove_are_refused() {
 #[tokio::test]
 async fn one_and_ten_names_with_each_challenge() {
     let bind = Bind::start("ten.test").await;
-    let dns = [
-        ("DNS_UPDATE_SERVER", bind.address()),
-        ("DNS_TSIG_KEY_NAME", bind::TSIG_KEY_NAME.to_owned()),
-        ("DNS_TSIG_SECRET", bind::TSIG_SECRET.to_owned()),
-    ];
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dns = super::dns01::rfc2136_settings(&bind, &[]);
+    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env = env_for_challenges(&extra, Some(bind.address())).await;
     for challenge in ["http-01", "tls-alpn-01", "dns-01"] {
         for count in [1, 10] {

@@ -10,11 +10,13 @@ use super::challenges::{assert_valid_for, env_for_challenges, issue_with};
 use certgate::certs::pem::{leaf_info, leaf_info_der};
 use common::bind::{self, Bind};
 use common::client::{served_leaf, try_connect};
+use common::dns_stub::DnsStub;
 use common::{with_pem, Certgate};
 
 use crate::common;
 
-/// The RFC 2136 settings for `bind` (its server, TSIG key, a 20 s propagation wait), and `more`.
+/// The RFC 2136 settings for `bind` (its server, TSIG key, a 20 s propagation wait at the
+/// zone's authoritative servers, asked on its port), and `more`.
 pub(super) fn rfc2136_settings(bind: &Bind, more: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut settings = vec![
         ("DNS_UPDATE_SERVER".to_owned(), bind.address()),
@@ -23,10 +25,24 @@ pub(super) fn rfc2136_settings(bind: &Bind, more: &[(&str, &str)]) -> Vec<(Strin
             bind::TSIG_KEY_NAME.to_owned(),
         ),
         ("DNS_TSIG_SECRET".to_owned(), bind::TSIG_SECRET.to_owned()),
-        ("DNS_PROPAGATION_TIMEOUT".to_owned(), "20".to_owned()),
     ];
+    settings.extend(propagation_settings(&bind.address(), bind.port, 20));
     settings.extend(more.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     settings
+}
+
+/// The propagation check's settings for test servers: zones and NS records looked up at
+/// `resolver`, the authoritative servers asked on `port`, for at most `timeout` seconds.
+pub(super) fn propagation_settings(
+    resolver: &str,
+    port: u16,
+    timeout: u64,
+) -> Vec<(String, String)> {
+    vec![
+        ("DNS_RESOLVER".to_owned(), resolver.to_owned()),
+        ("DNS_AUTHORITATIVE_PORT".to_owned(), port.to_string()),
+        ("DNS_PROPAGATION_TIMEOUT".to_owned(), timeout.to_string()),
+    ]
 }
 
 /// dns-01 through a real BIND: `*.wild.test` and `wild.test` in one certificate, served for
@@ -150,14 +166,17 @@ async fn dns_01_through_bind_issues_a_wildcard() {
 }
 
 /// dns-01 through `DNS_EXEC_PROGRAM` (lego's exec protocol): a shell script publishing the
-/// record at pebble-challtestsrv's management API, which Pebble's validation resolves through.
-/// The script sees only PATH and the variable `DNS_EXEC_ENV` names; its stderr ends up in the
-/// generation's error when it fails.
+/// record in a real BIND with `nsupdate`, the TSIG secret passed as the one variable
+/// `DNS_EXEC_ENV` names; the script sees nothing else but PATH. Its stderr ends up in the
+/// generation's error when it fails; one that hangs is killed at its timeout.
 #[tokio::test]
 async fn dns_01_through_an_exec_program() {
+    common::require_binary("nsupdate", "apt-get install -y bind9-dnsutils");
+    let bind = Bind::start("exec.test").await;
     let dir = common::TempDir::new("dns-exec");
     let script = dir.0.join("dns-hook.sh");
     let d = dir.0.display();
+    let (port, key) = (bind.port, bind::TSIG_KEY_NAME);
     std::fs::write(
         &script,
         format!(
@@ -166,12 +185,13 @@ echo "$1 $2 $3" >> "{d}/calls"
 env | sort > "{d}/env-$1"
 if [ -f "{d}/refuse" ]; then echo "the provider refused: quota exceeded" >&2; exit 3; fi
 if [ -f "{d}/hang" ]; then exec sleep 30; fi
-port=$(cat "{d}/port")
 case "$1" in
-  present) curl -sf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" "http://127.0.0.1:$port/set-txt" ;;
-  cleanup) curl -sf -X POST -d "{{\"host\":\"$2\"}}" "http://127.0.0.1:$port/clear-txt" ;;
+  present) change="update add $2 60 IN TXT \"$3\"" ;;
+  cleanup) change="update delete $2 TXT \"$3\"" ;;
   *) echo "unknown action $1" >&2; exit 2 ;;
 esac
+printf 'server 127.0.0.1 {port}\nzone exec.test\n%s\nsend\n' "$change" \
+  | nsupdate -y "hmac-sha256:{key}:$PROVIDER_TOKEN"
 "#
         ),
     )
@@ -179,14 +199,18 @@ esac
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let program = script.display().to_string();
-    let extra = [
-        ("DNS_EXEC_PROGRAM", program.as_str()),
-        ("DNS_EXEC_ENV", "PROVIDER_TOKEN"),
-        ("PROVIDER_TOKEN", "provider-secret"),
-        ("DNS_EXEC_TIMEOUT_SECONDS", "3"),
-    ];
-    let env = env_for_challenges(&extra, None).await;
-    std::fs::write(dir.0.join("port"), env.pebble.challtestsrv_port.to_string()).unwrap();
+    let mut settings = propagation_settings(&bind.address(), bind.port, 20);
+    settings.extend([
+        ("DNS_EXEC_PROGRAM".to_owned(), program),
+        ("DNS_EXEC_ENV".to_owned(), "PROVIDER_TOKEN".to_owned()),
+        ("PROVIDER_TOKEN".to_owned(), bind::TSIG_SECRET.to_owned()),
+        ("DNS_EXEC_TIMEOUT_SECONDS".to_owned(), "3".to_owned()),
+    ]);
+    let extra: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let env = env_for_challenges(&extra, Some(bind.address())).await;
 
     let (status, _) = issue_with(&env.certgate, "exec", &["exec.test"], "dns-01").await;
     assert_eq!(status["status"], "completed", "{status}");
@@ -207,8 +231,20 @@ esac
         lines[1]["cleanup".len()..],
         "same value"
     );
+    assert!(
+        bind.txt("_acme-challenge.exec.test").await.is_empty(),
+        "the cleanup removed the record"
+    );
+    assert!(
+        bind.log_text()
+            .contains("adding an RR at '_acme-challenge.exec.test' TXT"),
+        "the script wrote to BIND"
+    );
     let seen = std::fs::read_to_string(dir.0.join("env-present")).unwrap();
-    assert!(seen.contains("PROVIDER_TOKEN=provider-secret"), "{seen}");
+    assert!(
+        seen.contains(&format!("PROVIDER_TOKEN={}", bind::TSIG_SECRET)),
+        "{seen}"
+    );
     for secret in ["ADMIN_TOKEN", "REDIS_URL", "DNS_EXEC_PROGRAM"] {
         assert!(
             !seen.contains(secret),
@@ -251,7 +287,7 @@ async fn dns_01_follows_a_cname_to_the_delegated_name() {
         "_acme-challenge.app IN CNAME app.validation\n",
     )
     .await;
-    let dns = rfc2136_settings(&bind, &[("DNS_RESOLVER", &bind.address())]);
+    let dns = rfc2136_settings(&bind, &[]);
     let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env = env_for_challenges(&extra, Some(bind.address())).await;
     let (status, _) = issue_with(&env.certgate, "delegated", &["app.cname.test"], "dns-01").await;
@@ -284,10 +320,13 @@ async fn dns_01_follows_a_cname_to_the_delegated_name() {
 async fn dns_01_through_the_powerdns_api() {
     let pdns = common::powerdns::PowerDns::start("pdns.test").await;
     let api = pdns.api_url();
-    let extra = [
-        ("PDNS_API_URL", api.as_str()),
-        ("PDNS_API_KEY", common::powerdns::API_KEY),
-    ];
+    let mut settings = propagation_settings(&pdns.dns_address(), pdns.dns_port, 30);
+    settings.push(("PDNS_API_URL".into(), api.clone()));
+    settings.push(("PDNS_API_KEY".into(), common::powerdns::API_KEY.into()));
+    let extra: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let env = env_for_challenges(&extra, Some(pdns.dns_address())).await;
     let (status, _) = issue_with(
         &env.certgate,
@@ -325,4 +364,58 @@ async fn dns_01_through_the_powerdns_api() {
         message.contains("PDNS_API_KEY") && message.contains("401"),
         "{message}"
     );
+}
+
+/// The propagation check asks every authoritative server of the zone: `lag.test` is served by
+/// the primary BIND (127.0.0.1, which takes the updates) and a second server (127.0.0.2, same
+/// port) that has not caught up. With a 3 s wait the generation fails naming the second server;
+/// with a longer one it waits, and completes once the second server answers the record too.
+#[tokio::test]
+async fn dns_01_waits_for_every_authoritative_server() {
+    let primary = Bind::start_with("lag.test", "ns2 IN A 127.0.0.2\n@ IN NS ns2.lag.test.\n").await;
+    let lagging = DnsStub::start("127.0.0.2", primary.port).await;
+    let dns = rfc2136_settings(&primary, &[]);
+    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = env_for_challenges(&extra, Some(primary.address())).await;
+
+    let mut vars = env.certgate.env.clone();
+    vars.retain(|(k, _)| !k.ends_with("_ADDR") && k != "DNS_PROPAGATION_TIMEOUT");
+    vars.push(("DNS_PROPAGATION_TIMEOUT".into(), "3".into()));
+    let impatient = Certgate::start_with_env(vars).await;
+    let (status, _) = issue_with(&impatient, "lag-short", &["a.lag.test"], "dns-01").await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["message"].as_str().unwrap();
+    println!("a lagging authoritative server: {message}");
+    assert!(
+        message.contains(&format!("ns2.lag.test. ({})", lagging.address))
+            && message.contains("DNS_PROPAGATION_TIMEOUT")
+            && !message.contains("ns.lag.test."),
+        "{message}"
+    );
+    drop(impatient);
+
+    let admin = env.certgate.admin();
+    let body = json!({ "cert_name": "lag", "domains": ["b.lag.test"], "challenge": "dns-01" });
+    let r = admin
+        .post("/certificates/multi-domain", &body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202);
+    let owner = "_acme-challenge.b.lag.test";
+    common::wait_until("the record at the primary", Duration::from_secs(20), || {
+        let primary = &primary;
+        async move { !primary.txt(owner).await.is_empty() }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting = admin.get("/certificates/lag/status").await.unwrap().json();
+    assert_eq!(
+        waiting["status"], "generating",
+        "waiting for ns2: {waiting}"
+    );
+    for value in primary.txt(owner).await {
+        lagging.set_txt(owner, &value);
+    }
+    let status = common::wait_generation(&admin, "lag", Duration::from_secs(60)).await;
+    assert_eq!(status["status"], "completed", "{status}");
 }

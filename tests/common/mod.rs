@@ -7,6 +7,7 @@
 
 pub mod bind;
 pub mod client;
+pub mod dns_stub;
 pub mod inproc;
 pub mod pebble;
 pub mod powerdns;

@@ -74,7 +74,7 @@ pub fn binaries() -> (PathBuf, PathBuf) {
 
 /// Whether this `pebble-challtestsrv` is the newer one (`-dnsserver` and a DoH listener that
 /// must be switched off) rather than Debian's (`-dns01`).
-fn challtestsrv_is_new(path: &std::path::Path) -> bool {
+pub fn challtestsrv_is_new(path: &std::path::Path) -> bool {
     let help = Command::new(path)
         .arg("-h")
         .output()

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::super::settings::setting;
-use super::super::{ConfigError, DnsExec, DnsUpdate, PowerDnsApi};
+use super::super::{ConfigError, DnsExec, DnsPropagation, DnsUpdate, PowerDnsApi};
 use super::{decode_key, Values};
 use crate::secret::Secret;
 
@@ -59,9 +59,18 @@ impl Values<'_> {
             tsig_key_name: key_name.trim_end_matches('.').to_owned(),
             tsig_secret: Secret::bytes(secret),
             tsig_algorithm: self.choice("DNS_TSIG_ALGORITHM")?,
-            propagation_timeout: self.seconds("DNS_PROPAGATION_TIMEOUT")?,
             resolver: self.socket_addr("DNS_RESOLVER")?.map(|a| a.to_string()),
         }))
+    }
+
+    /// How a published record is checked before the CA is told to look.
+    pub(in crate::config) fn dns_propagation(&self) -> Result<DnsPropagation, ConfigError> {
+        Ok(DnsPropagation {
+            check: self.choice("DNS_PROPAGATION_CHECK")?,
+            timeout: self.seconds("DNS_PROPAGATION_TIMEOUT")?,
+            resolver: self.socket_addr("DNS_RESOLVER")?.map(|a| a.to_string()),
+            port: self.number("DNS_AUTHORITATIVE_PORT")? as u16,
+        })
     }
 
     /// Refuses `name` (one of [`PROVIDERS`]) when another provider is configured too.
