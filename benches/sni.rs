@@ -54,6 +54,7 @@ fn resolver() -> SniResolver {
             next_renewal_at: None,
             renewal_failures: 0,
             challenge: Default::default(),
+            dns_provider: None,
             revoked_at: None,
             revocation_reason: None,
             ari: Default::default(),

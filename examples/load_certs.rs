@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
             })),
             renewal_failures: 0,
             challenge: Default::default(),
+            dns_provider: None,
             revoked_at: None,
             revocation_reason: None,
             ari: Default::default(),

@@ -159,6 +159,10 @@ pub struct CreateArgs {
     /// dns-persist-01 (the last two prove wildcards).
     #[arg(long, env = "CERTGATE_CHALLENGE")]
     pub challenge: Option<String>,
+    /// dns-01 / dns-persist-01: the provider publishing the records (rfc2136, powerdns or
+    /// exec; default: the server's DNS_PROVIDER).
+    #[arg(long)]
+    pub dns_provider: Option<String>,
     /// CA profile to order (see `certgate acme profiles`; default: the server's ACME_PROFILE).
     #[arg(long)]
     pub profile: Option<String>,

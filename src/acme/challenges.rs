@@ -106,7 +106,7 @@ impl AcmeIssuer {
                 let mut challenge = auth.challenge(challenge_type(kind)).ok_or_else(|| {
                     IssueError::Rejected(format!("the CA offers no {kind} challenge for {shown}"))
                 })?;
-                if let Some(item) = self.publish(kind, &challenge, identifier).await? {
+                if let Some(item) = self.publish(request, &challenge, identifier).await? {
                     published.push(item);
                 }
                 if wait_for_dns {
@@ -133,10 +133,11 @@ impl AcmeIssuer {
     /// TXT record at the DNS server (dns-01); nothing for dns-persist-01, whose record stays.
     async fn publish(
         &self,
-        kind: ChallengeKind,
+        request: &IssueRequest,
         challenge: &instant_acme::ChallengeHandle<'_>,
         identifier: String,
     ) -> Result<Option<Published>, IssueError> {
+        let kind = request.challenge;
         let key_authorization = challenge.key_authorization();
         Ok(Some(match kind {
             ChallengeKind::Http01 => {
@@ -162,7 +163,7 @@ impl AcmeIssuer {
                 Published::TlsAlpnCertificate(identifier)
             }
             ChallengeKind::Dns01 => {
-                let dns = self.dns_updater()?;
+                let dns = self.dns.pick(request.dns_provider)?;
                 let value = key_authorization.dns_value();
                 dns.add_txt(&identifier, &value).await?;
                 Published::DnsTxt {
@@ -183,7 +184,7 @@ impl AcmeIssuer {
         published: &[Published],
         unsignalled: &[String],
     ) -> Result<(), IssueError> {
-        let dns = self.dns_updater()?;
+        let dns = self.dns.pick(request.dns_provider)?;
         for item in published.iter() {
             if let Published::DnsTxt { name, value } = item {
                 let owner = dns.record_owner(name).await?;
@@ -223,7 +224,7 @@ impl AcmeIssuer {
                     .delete_tls_alpn_challenge(identifier)
                     .await
                     .map_err(|e| e.to_string()),
-                Published::DnsTxt { name, value } => match self.dns_updater() {
+                Published::DnsTxt { name, value } => match self.dns.pick(request.dns_provider) {
                     Ok(dns) => dns.remove_txt(name, value).await.map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 },

@@ -7,7 +7,7 @@
 //! challenge is signalled once every authoritative server answers it
 //! ([`super::dns_propagation`]), and it is deleted by its value afterwards.
 //! Each record is also noted in Redis while it exists, so one a crash left behind is deleted by
-//! the recovery loop ([`super::dns_provider::DnsProvider::sweep`]).
+//! the recovery loop ([`super::dns_provider::DnsProviders::sweep`]).
 
 use std::sync::Arc;
 
@@ -23,7 +23,6 @@ use hickory_client::proto::ProtoError;
 use super::SetupError;
 use crate::certs::issuer::IssueError;
 use crate::config::{DnsUpdate, TsigAlgorithm};
-use crate::store::StoreWriter;
 
 /// TTL of the challenge records: short, so a stale value is not cached for long.
 const RECORD_TTL: u32 = 60;
@@ -37,7 +36,6 @@ pub struct DnsUpdater {
     signer: Arc<TSigner>,
     /// `DNS_RESOLVER`: where `_acme-challenge` CNAMEs are looked up (`None`: the update server).
     resolver: Option<String>,
-    store: StoreWriter,
 }
 
 impl std::fmt::Debug for DnsUpdater {
@@ -97,7 +95,7 @@ const MOST_HOPS: usize = 8;
 
 impl DnsUpdater {
     /// An updater for the server in `settings`; an error when its key or address is unusable.
-    pub fn new(settings: &DnsUpdate, store: StoreWriter) -> Result<DnsUpdater, SetupError> {
+    pub fn new(settings: &DnsUpdate) -> Result<DnsUpdater, SetupError> {
         let algorithm = match settings.tsig_algorithm {
             TsigAlgorithm::HmacSha256 => HickoryTsig::HmacSha256,
             TsigAlgorithm::HmacSha384 => HickoryTsig::HmacSha384,
@@ -117,7 +115,6 @@ impl DnsUpdater {
             zone: settings.zone.clone(),
             signer: Arc::new(signer),
             resolver: settings.resolver.clone(),
-            store,
         })
     }
 
@@ -192,12 +189,10 @@ impl DnsUpdater {
             })
     }
 
-    /// Adds the TXT record proving `name` (noted in Redis first, so a crash leaves no record
-    /// the sweep does not know).
+    /// Adds the TXT record proving `name`.
     pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
         let owner = self.owner_of(name).await?;
         let zone = self.zone_for(&owner).await?;
-        self.store.note_dns_record(name, value).await?;
         self.append(&owner, &zone, name, value).await
     }
 
@@ -241,7 +236,6 @@ impl DnsUpdater {
             .delete_by_rdata(txt_record(&owner, value), zone.clone())
             .await;
         self.check(answer, "removing", name, &zone)?;
-        self.store.forget_dns_record(name, value).await?;
         tracing::debug!(name, zone = %zone, "dns-01 record removed");
         Ok(())
     }

@@ -13,7 +13,6 @@ use std::process::Stdio;
 
 use crate::certs::issuer::IssueError;
 use crate::config::DnsExec;
-use crate::store::StoreWriter;
 
 /// How much of the program's stderr an error keeps.
 const STDERR_KEPT: usize = 500;
@@ -21,7 +20,6 @@ const STDERR_KEPT: usize = 500;
 /// Runs `DNS_EXEC_PROGRAM`.
 pub struct ExecProvider {
     settings: DnsExec,
-    store: StoreWriter,
 }
 
 impl std::fmt::Debug for ExecProvider {
@@ -38,23 +36,19 @@ fn challenge_fqdn(name: &str) -> String {
 }
 
 impl ExecProvider {
-    /// A provider running `settings.program`; published records are noted in `store` (for the
-    /// sweep of what a crash left).
-    pub fn new(settings: DnsExec, store: StoreWriter) -> ExecProvider {
-        ExecProvider { settings, store }
+    /// A provider running `settings.program`.
+    pub fn new(settings: DnsExec) -> ExecProvider {
+        ExecProvider { settings }
     }
 
     /// `present`: publishes the record proving `name`.
     pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        self.store.note_dns_record(name, value).await?;
         self.run("present", &challenge_fqdn(name), value).await
     }
 
     /// `cleanup`: removes it.
     pub async fn remove_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
-        self.run("cleanup", &challenge_fqdn(name), value).await?;
-        self.store.forget_dns_record(name, value).await?;
-        Ok(())
+        self.run("cleanup", &challenge_fqdn(name), value).await
     }
 
     /// `present` for a record under its own name (`owner`, no trailing dot): a dns-persist-01

@@ -90,11 +90,13 @@ impl AcmeIssuer {
     /// nothing); without one, the operator has published them.
     pub(super) async fn publish_persist_records(
         &self,
+        request: &IssueRequest,
         records: &[DnsRecord],
     ) -> Result<(), IssueError> {
-        let Some(dns) = &self.dns else {
+        if self.dns.is_empty() {
             return Ok(());
-        };
+        }
+        let dns = self.dns.pick(request.dns_provider)?;
         for record in records {
             if self
                 .store
@@ -122,7 +124,7 @@ impl AcmeIssuer {
         request: &IssueRequest,
     ) -> Result<crate::certs::issuer::IssuedCertificate, IssueError> {
         let records = self.persist_records(account, request).await?;
-        self.publish_persist_records(&records).await?;
+        self.publish_persist_records(request, &records).await?;
         match self.run_order(account, request).await {
             Err(IssueError::Rejected(why)) => {
                 for record in &records {

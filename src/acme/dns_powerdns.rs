@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use crate::certs::issuer::IssueError;
 use crate::config::PowerDnsApi;
-use crate::store::StoreWriter;
 use crate::tls::outbound::BodyClient;
 
 /// One API call's time limit.
@@ -24,7 +23,6 @@ const RECORD_TTL: u32 = 60;
 pub struct PowerDns {
     settings: PowerDnsApi,
     client: BodyClient,
-    store: StoreWriter,
 }
 
 impl std::fmt::Debug for PowerDns {
@@ -43,11 +41,10 @@ fn owner(name: &str) -> String {
 
 impl PowerDns {
     /// A provider talking to the API in `settings`.
-    pub fn new(settings: PowerDnsApi, store: StoreWriter) -> PowerDns {
+    pub fn new(settings: PowerDnsApi) -> PowerDns {
         PowerDns {
             settings,
             client: crate::tls::outbound::body_client(REQUEST_TIMEOUT),
-            store,
         }
     }
 
@@ -55,7 +52,6 @@ impl PowerDns {
     pub async fn add_txt(&self, name: &str, value: &str) -> Result<(), IssueError> {
         let fqdn = owner(name);
         let zone = self.zone_for(&fqdn).await?;
-        self.store.note_dns_record(name, value).await?;
         self.add_at(&zone, &fqdn, value).await
     }
 
@@ -88,9 +84,7 @@ impl PowerDns {
             .into_iter()
             .filter(|v| v != &quoted)
             .collect();
-        self.replace(&zone, &fqdn, &values, "removing").await?;
-        self.store.forget_dns_record(name, value).await?;
-        Ok(())
+        self.replace(&zone, &fqdn, &values, "removing").await
     }
 
     /// The server's zone that is the longest suffix of `fqdn`.

@@ -58,8 +58,8 @@ pub struct AcmeIssuer {
     polling: Polling,
     /// How long a key authorization stays in Redis (the whole polling budget plus a margin).
     challenge_ttl: Duration,
-    /// dns-01 updates (`DNS_*`), when configured.
-    dns: Option<dns_provider::DnsProvider>,
+    /// The dns-01 providers configured (`DNS_*`, `PDNS_*`), maybe none.
+    dns: dns_provider::DnsProviders,
     /// What each CA's directory says of it (issuer domain names for dns-persist-01).
     directory: profiles::ProfileCatalog,
     /// Waits for published DNS records to reach every authoritative server.
@@ -96,21 +96,7 @@ impl AcmeIssuer {
         let challenge_ttl = config.acme.poll_initial_wait
             + config.acme.poll_interval * config.acme.poll_max_attempts
             + Duration::from_secs(300);
-        let rfc2136 = config
-            .acme
-            .dns_update
-            .as_ref()
-            .map(|settings| dns01::DnsUpdater::new(settings, store.clone()))
-            .transpose()?
-            .map(dns_provider::DnsProvider::Rfc2136);
-        let exec = config.acme.dns_exec.clone().map(|exec| {
-            dns_provider::DnsProvider::Exec(dns_exec::ExecProvider::new(exec, store.clone()))
-        });
-        let powerdns = config.acme.powerdns.clone().map(|api| {
-            let api = dns_powerdns::PowerDns::new(api, store.clone());
-            dns_provider::DnsProvider::PowerDns(Box::new(api))
-        });
-        let dns = rfc2136.or(exec).or(powerdns);
+        let dns = dns_providers(config, store.clone())?;
         let propagation = dns_propagation::PropagationChecker::new(
             config.acme.dns_propagation.clone(),
             config.acme.dns_update.as_ref().map(|u| u.server.clone()),
@@ -181,8 +167,8 @@ impl Issuer for AcmeIssuer {
     }
 
     async fn sweep_leftovers(&self) -> Result<(), IssueError> {
-        if let Some(dns) = &self.dns {
-            let removed = dns.sweep(&self.store, self.challenge_ttl).await?;
+        if !self.dns.is_empty() {
+            let removed = self.dns.sweep(self.challenge_ttl).await?;
             if removed > 0 {
                 tracing::info!(removed, "leftover dns-01 records removed");
             }
@@ -192,16 +178,6 @@ impl Issuer for AcmeIssuer {
 }
 
 impl AcmeIssuer {
-    /// The dns-01 provider, or why there is none.
-    fn dns_updater(&self) -> Result<&dns_provider::DnsProvider, IssueError> {
-        self.dns.as_ref().ok_or_else(|| {
-            IssueError::Rejected(
-                "dns-01 needs DNS_UPDATE_SERVER, DNS_TSIG_KEY_NAME and DNS_TSIG_SECRET, or PDNS_API_URL and PDNS_API_KEY, or DNS_EXEC_PROGRAM, on this instance"
-                    .into(),
-            )
-        })
-    }
-
     /// The account that ordered `cert` (its directory and e-mail).
     async fn account_for(&self, cert: &IssuedRef<'_>) -> Result<instant_acme::Account, IssueError> {
         let directory = cert.directory_url.ok_or_else(|| {
@@ -209,6 +185,34 @@ impl AcmeIssuer {
         })?;
         self.accounts.get(directory, cert.email).await
     }
+}
+
+/// The dns-01 providers configured, named by kind, with `DNS_PROVIDER`'s default.
+fn dns_providers(
+    config: &Config,
+    store: StoreWriter,
+) -> Result<dns_provider::DnsProviders, SetupError> {
+    use crate::certs::model::DnsProviderKind;
+    use dns_provider::DnsProvider;
+    let acme = &config.acme;
+    let mut providers = Vec::new();
+    if let Some(settings) = &acme.dns_update {
+        let updater = dns01::DnsUpdater::new(settings)?;
+        providers.push((DnsProviderKind::Rfc2136, DnsProvider::Rfc2136(updater)));
+    }
+    if let Some(api) = acme.powerdns.clone() {
+        let api = Box::new(dns_powerdns::PowerDns::new(api));
+        providers.push((DnsProviderKind::PowerDns, DnsProvider::PowerDns(api)));
+    }
+    if let Some(exec) = acme.dns_exec.clone() {
+        let program = dns_exec::ExecProvider::new(exec);
+        providers.push((DnsProviderKind::Exec, DnsProvider::Exec(program)));
+    }
+    Ok(dns_provider::DnsProviders::new(
+        providers,
+        acme.dns_provider,
+        store,
+    ))
 }
 
 /// The External Account Bindings configured, by directory URL.

@@ -16,7 +16,8 @@ use super::error::ApiError;
 use super::AdminState;
 use crate::certs::issuer::RevocationReason;
 use crate::certs::model::{
-    CertificateRecord, CertificateView, ChallengeKind, GenerationStatus, IssuerKind, KeyType,
+    CertificateRecord, CertificateView, ChallengeKind, DnsProviderKind, GenerationStatus,
+    IssuerKind, KeyType,
 };
 use crate::certs::validate;
 use crate::lifecycle::{Created, Deleted, RevokeError};
@@ -46,6 +47,8 @@ pub struct CreateBody {
     profile: Option<String>,
     #[serde(default)]
     challenge: Option<String>,
+    #[serde(default)]
+    dns_provider: Option<String>,
 }
 
 /// `POST /certificates/`: one domain.
@@ -97,6 +100,7 @@ async fn create(
     validate::cert_name(&cert_name)?;
     let issuer = options.issuer.unwrap_or(IssuerKind::Acme);
     let challenge = challenge_for(&state, issuer, options.challenge.as_deref())?;
+    let dns_provider = dns_provider_for(&state, challenge, options.dns_provider.as_deref())?;
     let domains = validate::domains(
         domains_field,
         &domains,
@@ -115,6 +119,7 @@ async fn create(
         staging: options.staging,
         profile,
         challenge,
+        dns_provider,
         ..CertificateRecord::pending(
             &cert_name,
             domains,
@@ -374,6 +379,44 @@ fn challenge_for(
         ));
     }
     Ok(challenge)
+}
+
+/// `dns_provider`: one of the providers configured here, for a dns-01 or dns-persist-01
+/// certificate only.
+fn dns_provider_for(
+    state: &AdminState,
+    challenge: ChallengeKind,
+    requested: Option<&str>,
+) -> Result<Option<DnsProviderKind>, ApiError> {
+    let Some(text) = requested else {
+        return Ok(None);
+    };
+    if !challenge.is_dns() {
+        return Err(ApiError::invalid(
+            "dns_provider",
+            format!("only dns-01 and dns-persist-01 publish DNS records, not {challenge}"),
+        ));
+    }
+    let kind: DnsProviderKind = text.parse().map_err(|()| {
+        let known: Vec<&str> = DnsProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+        ApiError::invalid(
+            "dns_provider",
+            format!("must be one of {}", known.join(", ")),
+        )
+    })?;
+    let acme = &state.config.acme;
+    let configured = match kind {
+        DnsProviderKind::Rfc2136 => acme.dns_update.is_some(),
+        DnsProviderKind::PowerDns => acme.powerdns.is_some(),
+        DnsProviderKind::Exec => acme.dns_exec.is_some(),
+    };
+    if !configured {
+        return Err(ApiError::unavailable(
+            "dns_provider",
+            format!("the dns-01 provider {text} is not configured on the instances"),
+        ));
+    }
+    Ok(Some(kind))
 }
 
 /// The body of `POST /certificates/{name}/revoke`.

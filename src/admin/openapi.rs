@@ -285,14 +285,35 @@ fn create_certificate(multi: bool) -> Value {
             domain_of(true, false),
             &[],
         ),
-        variant(
+        with_dns_provider(variant(
             acme,
             json!({ "type": "string", "enum": ["dns-01", "dns-persist-01"], "description": "dns-01 needs a DNS provider on the instances (409 without); dns-persist-01 uses one when set, else the operator publishes GET /certificates/{cert_name}/dns-records once" }),
             profile,
             domain_of(false, true),
             &["challenge"],
-        ),
+        )),
     ] })
+}
+
+/// The answer of `GET /certificates/{cert_name}/dns-records`.
+fn dns_records() -> Value {
+    let string = json!({ "type": "string" });
+    let record = json!({ "type": "object", "properties": {
+        "domains": { "type": "array", "items": string }, "name": string,
+        "type": { "type": "string", "enum": ["TXT"] }, "value": string } });
+    json!({ "type": "object", "properties": {
+        "cert_name": string,
+        "challenge": { "type": "string", "enum": ["dns-persist-01"] },
+        "records": { "type": "array", "items": record } } })
+}
+
+/// A DNS challenge's create body also takes `dns_provider`.
+fn with_dns_provider(mut body: Value) -> Value {
+    body["properties"]["dns_provider"] = json!({
+        "type": "string", "enum": ["rfc2136", "powerdns", "exec"],
+        "description": "the dns-01 provider publishing the records (default: DNS_PROVIDER); 409 when it is not configured on the instances"
+    });
+    body
 }
 
 /// The pattern of a header name a route's rules may set or remove: any token but the names the
@@ -401,13 +422,12 @@ fn schemas() -> Value {
     let rate_limit = json!({ "type": "object", "properties": { "requests": { "type": "integer" }, "per_seconds": { "type": "integer" }, "burst": { "type": "integer" }, "key": string } });
     let route = json!({ "type": "object", "properties": { "hostname": string, "upstream": string, "upstreams": { "type": "array", "items": { "type": "object", "properties": { "url": string, "weight": { "type": "integer" } } } }, "policy": policy, "health_check": health_check, "upstream_ca_pem": string, "upstream_sni": string, "insecure_skip_verify": { "type": "boolean" }, "restricted_upstream": { "type": "boolean" }, "upstream_health": { "type": "array", "items": { "type": "object" } }, "cert_name": nullable_string, "https_redirect": { "type": "boolean" }, "preserve_host": { "type": "boolean" }, "hsts": hsts, "ip_rules": { "type": "object", "properties": { "allow": { "type": "array", "items": string }, "deny": { "type": "array", "items": string } } }, "encode": { "type": "array", "items": string }, "rate_limit": rate_limit, "client_auth": { "type": "object", "properties": { "mode": string, "ca_pem": string, "crl_pem": string, "crl_urls": { "type": "array", "items": string }, "crl_stale": string, "forward": { "type": "boolean" } } }, "min_tls_version": { "type": "string", "enum": ["1.2", "1.3"] }, "request_headers": rules, "response_headers": rules, "owner_token_hash": string, "created_at": string, "updated_at": string } });
     let events = json!({ "type": "array", "items": { "type": "object", "properties": { "at": string, "kind": { "type": "string", "enum": ["certificate", "route"] }, "name": string, "outcome": string, "message": string } } });
-    json!({
+    let mut schemas = json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": string, "field": string, "detail": string, "routes": { "type": "array", "items": string } } },
         "Health": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["healthy", "degraded", "starting", "draining"] }, "reasons": { "type": "array", "items": string } } },
         "CreateCertificate": create_certificate(false),
         "CreateMultiDomainCertificate": create_certificate(true),
-        "DnsRecords": { "type": "object", "properties": { "cert_name": string, "challenge": { "type": "string", "enum": ["dns-persist-01"] }, "records": { "type": "array", "items": { "type": "object", "properties": {
-            "domains": { "type": "array", "items": string }, "name": string, "type": { "type": "string", "enum": ["TXT"] }, "value": string } } } } },
+        "DnsRecords": dns_records(),
         "Accepted": { "type": "object", "properties": { "cert_name": string, "status": string, "status_url": string } },
         "Certificate": { "type": "object", "properties": {
             "cert_name": string, "domains": { "type": "array", "items": string }, "email": nullable_string,
@@ -448,7 +468,9 @@ fn schemas() -> Value {
         "CreateToken": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": { "name": { "type": "string", "pattern": NAME_PATTERN } } },
         "NewToken": { "type": "object", "properties": { "name": string, "token": string } },
         "TokenList": { "type": "array", "items": { "type": "object", "properties": { "name": string, "token_hash": string, "created_at": string } } }
-    })
+    });
+    schemas["Certificate"]["properties"]["dns_provider"] = json!({ "type": "string", "enum": ["rfc2136", "powerdns", "exec"], "description": "present when the certificate names its dns-01 provider" });
+    schemas
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::certs::model::{ChallengeKind, IssuerKind, KeyType};
+use crate::certs::model::{ChallengeKind, DnsProviderKind, IssuerKind, KeyType};
 use crate::secret::Secret;
 use crate::store_error::StoreError;
 
@@ -31,6 +31,8 @@ pub struct IssueRequest {
     pub profile: Option<String>,
     /// ACME only: how the CA validates the names.
     pub challenge: ChallengeKind,
+    /// dns-01 and dns-persist-01: the provider publishing the records (`None`: the default).
+    pub dns_provider: Option<DnsProviderKind>,
     /// ACME only: the chain of the certificate this issuance replaces (a renewal), so the order
     /// can name it (RFC 9773 `replaces`).
     pub replacing_pem: Option<String>,

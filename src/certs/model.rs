@@ -62,6 +62,49 @@ impl fmt::Display for IssuerKind {
     }
 }
 
+/// The kinds of dns-01 provider, which name them (`DNS_PROVIDER`, a certificate's
+/// `dns_provider`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DnsProviderKind {
+    /// RFC 2136 updates (`DNS_UPDATE_SERVER`).
+    #[serde(rename = "rfc2136")]
+    Rfc2136,
+    /// PowerDNS's HTTP API (`PDNS_API_URL`).
+    #[serde(rename = "powerdns")]
+    PowerDns,
+    /// A program (`DNS_EXEC_PROGRAM`).
+    #[serde(rename = "exec")]
+    Exec,
+}
+
+impl DnsProviderKind {
+    /// Every kind, in the order errors list them.
+    pub const ALL: [DnsProviderKind; 3] = [
+        DnsProviderKind::Rfc2136,
+        DnsProviderKind::PowerDns,
+        DnsProviderKind::Exec,
+    ];
+
+    /// Its name: `rfc2136`, `powerdns`, `exec`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsProviderKind::Rfc2136 => "rfc2136",
+            DnsProviderKind::PowerDns => "powerdns",
+            DnsProviderKind::Exec => "exec",
+        }
+    }
+}
+
+impl std::str::FromStr for DnsProviderKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        DnsProviderKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
+}
+
 /// How the ACME CA validates control of each name (`challenge`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChallengeKind {
@@ -204,6 +247,9 @@ pub struct CertificateRecord {
     /// How the CA validates its names (ACME only; kept by renewals).
     #[serde(default)]
     pub challenge: ChallengeKind,
+    /// The dns-01 provider publishing its records (`None`: `DNS_PROVIDER`); kept by renewals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_provider: Option<DnsProviderKind>,
     /// Who issues it: an ACME CA or certgate itself (self-signed).
     pub issuer: IssuerKind,
     /// The key algorithm of its private key.
@@ -307,6 +353,9 @@ pub struct CertificateView {
     pub profile: Option<String>,
     /// How the CA validates its names.
     pub challenge: ChallengeKind,
+    /// The dns-01 provider that publishes its records, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_provider: Option<DnsProviderKind>,
     /// ACME or self-signed.
     pub issuer: IssuerKind,
     /// The key algorithm.
@@ -381,6 +430,7 @@ impl CertificateRecord {
             staging: false,
             profile: None,
             challenge: ChallengeKind::default(),
+            dns_provider: None,
             issuer,
             key_type,
             status: CertStatus::Pending,
@@ -418,6 +468,7 @@ impl CertificateRecord {
             next_renewal_at: self.next_renewal_at.clone(),
             profile: self.profile.clone(),
             challenge: self.challenge,
+            dns_provider: self.dns_provider,
             revoked_at: self.revoked_at.clone(),
             revocation_reason: self.revocation_reason.clone(),
             renewal_window: self.ari.renewal_window.clone(),

@@ -374,6 +374,7 @@ async fn create(client: &AdminClient, args: CreateArgs) -> CommandResult {
         ("acme_directory_url", &args.acme_directory_url),
         ("profile", &args.profile),
         ("challenge", &args.challenge),
+        ("dns_provider", &args.dns_provider),
     ] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
             body[key] = json!(v);

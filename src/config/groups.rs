@@ -39,6 +39,9 @@ pub struct AcmeSettings {
     pub dns_exec: Option<super::DnsExec>,
     /// dns-01 through PowerDNS's API (exclusive with the other providers).
     pub powerdns: Option<super::PowerDnsApi>,
+    /// `DNS_PROVIDER`: the dns-01 provider of certificates that name none (`None`: none is
+    /// configured).
+    pub dns_provider: Option<super::DnsProviderKind>,
     /// The check that a published record can be seen (`DNS_PROPAGATION_*`, `DNS_RESOLVER`,
     /// `DNS_AUTHORITATIVE_PORT`).
     pub dns_propagation: super::DnsPropagation,
@@ -183,6 +186,16 @@ pub struct LogSettings {
 
 impl AcmeSettings {
     pub(super) fn read(v: &Values) -> Result<AcmeSettings, ConfigError> {
+        let (dns_update, dns_exec, powerdns) = (v.dns_update()?, v.dns_exec()?, v.powerdns()?);
+        let configured: Vec<super::DnsProviderKind> = [
+            (dns_update.is_some(), super::DnsProviderKind::Rfc2136),
+            (powerdns.is_some(), super::DnsProviderKind::PowerDns),
+            (dns_exec.is_some(), super::DnsProviderKind::Exec),
+        ]
+        .into_iter()
+        .filter_map(|(on, kind)| on.then_some(kind))
+        .collect();
+        let dns_provider = v.dns_default(&configured)?;
         Ok(AcmeSettings {
             directory_url: v.url("ACME_DIRECTORY_URL")?,
             staging_url: v.url("ACME_STAGING_URL")?,
@@ -193,9 +206,10 @@ impl AcmeSettings {
             eab: v.eab("ACME_EAB_KID", "ACME_EAB_HMAC_KEY")?,
             staging_eab: v.eab("ACME_STAGING_EAB_KID", "ACME_STAGING_EAB_HMAC_KEY")?,
             ca_bundle: v.file("ACME_CA_BUNDLE")?,
-            dns_update: v.dns_update()?,
-            dns_exec: v.dns_exec()?,
-            powerdns: v.powerdns()?,
+            dns_update,
+            dns_exec,
+            powerdns,
+            dns_provider,
             dns_propagation: v.dns_propagation()?,
             ari: v.flag("ACME_ARI")?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,

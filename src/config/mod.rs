@@ -88,6 +88,8 @@ pub struct DnsUpdate {
     pub resolver: Option<String>,
 }
 
+pub use crate::certs::model::DnsProviderKind;
+
 /// How certgate makes sure a published TXT record can be seen before telling the CA to look.
 #[derive(Clone, Debug)]
 pub struct DnsPropagation {
@@ -392,12 +394,21 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let err = Config::from_raw(&raw).unwrap_err();
-        assert_eq!(err.variable, "DNS_EXEC_PROGRAM");
-        assert!(err.accepts.contains("PDNS_API_URL"), "{err}");
+        assert_eq!(err.variable, "DNS_PROVIDER");
+        assert!(err.accepts.contains("powerdns, exec"), "{err}");
+        let mut chosen = raw.clone();
+        chosen.insert("DNS_PROVIDER".into(), "exec".into());
+        let c = Config::from_raw(&chosen).unwrap();
+        assert_eq!(c.acme.dns_provider, Some(DnsProviderKind::Exec));
+        chosen.insert("DNS_PROVIDER".into(), "rfc2136".into());
+        let err = Config::from_raw(&chosen).unwrap_err();
+        assert_eq!(err.variable, "DNS_PROVIDER", "rfc2136 is not configured");
         let alone: RawValues = both[1..]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let c = Config::from_raw(&alone).unwrap();
+        assert_eq!(c.acme.dns_provider, Some(DnsProviderKind::PowerDns));
         let pdns = Config::from_raw(&alone).unwrap().acme.powerdns.unwrap();
         assert_eq!(pdns.server_id, "localhost");
         assert!(

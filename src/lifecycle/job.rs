@@ -253,6 +253,7 @@ impl Lifecycle {
             directory_url: record.acme_directory_url.clone(),
             profile: record.profile.clone(),
             challenge: record.challenge,
+            dns_provider: record.dns_provider,
             // A renewal names the certificate it replaces, so the CA can tie the two (ARI).
             replacing_pem: match record.status {
                 CertStatus::Active | CertStatus::Expired => record.fullchain_pem.clone(),

@@ -86,6 +86,7 @@ fn make(validity_days: u32, threshold_days: u32) -> Current {
         directory_url: None,
         profile: None,
         challenge: Default::default(),
+        dns_provider: None,
         replacing_pem: None,
     };
     let issued = self_signed::sign(&request, validity_days).expect("ECDSA self-signed certificate");

@@ -107,35 +107,35 @@ async fn dns_01_through_bind_issues_a_wildcard() {
         .unwrap()
         .contains("*.wild.test"));
 
-    // A record a crashed generation left behind (noted in Redis long ago) is swept.
+    // Records a crashed generation left behind (noted in Redis long ago, under the provider's
+    // name or, as before providers were named, without it) are swept.
     let raw: certgate::config::RawValues = dns.iter().cloned().collect();
     let settings = certgate::config::Config::from_raw(&raw)
         .unwrap()
         .acme
         .dns_update
         .unwrap();
-    let store = certgate::store::Store::connect(&env.redis.url(), "challenges:")
-        .unwrap()
-        .writer();
-    store.wait_connected(Duration::from_secs(5)).await;
-    let updater = certgate::acme::dns01::DnsUpdater::new(&settings, store).unwrap();
-    updater.add_txt("left.wild.test", "leftover").await.unwrap();
-    assert_eq!(
-        bind.txt("_acme-challenge.left.wild.test").await,
-        vec!["leftover"]
-    );
+    let updater = certgate::acme::dns01::DnsUpdater::new(&settings).unwrap();
     let redis = env.redis.client().await;
-    let _: () = fred::prelude::HashesInterface::hset(
-        &redis,
-        "challenges:dns01:records",
-        ("left.wild.test leftover", "0"),
-    )
-    .await
-    .unwrap();
+    for (name, noted) in [
+        ("left.wild.test", "left.wild.test leftover"),
+        ("left2.wild.test", "rfc2136:left2.wild.test leftover"),
+    ] {
+        updater.add_txt(name, "leftover").await.unwrap();
+        let owner = format!("_acme-challenge.{name}");
+        assert_eq!(bind.txt(&owner).await, vec!["leftover"]);
+        let _: () =
+            fred::prelude::HashesInterface::hset(&redis, "challenges:dns01:records", (noted, "0"))
+                .await
+                .unwrap();
+    }
     common::wait_until(
-        "the leftover record to be swept",
+        "the leftover records to be swept",
         Duration::from_secs(20),
-        || async { bind.txt("_acme-challenge.left.wild.test").await.is_empty() },
+        || async {
+            bind.txt("_acme-challenge.left.wild.test").await.is_empty()
+                && bind.txt("_acme-challenge.left2.wild.test").await.is_empty()
+        },
     )
     .await;
 
@@ -165,18 +165,15 @@ async fn dns_01_through_bind_issues_a_wildcard() {
     assert!(bind.txt("_acme-challenge.b.wild.test").await.is_empty());
 }
 
-/// dns-01 through `DNS_EXEC_PROGRAM` (lego's exec protocol): a shell script publishing the
-/// record in a real BIND with `nsupdate`, the TSIG secret passed as the one variable
-/// `DNS_EXEC_ENV` names; the script sees nothing else but PATH. Its stderr ends up in the
-/// generation's error when it fails; one that hangs is killed at its timeout.
-#[tokio::test]
-async fn dns_01_through_an_exec_program() {
+/// Writes `dir/dns-hook.sh`, a lego `exec` hook that publishes and removes records in `bind`'s
+/// zone with `nsupdate`, signing with the secret in `$PROVIDER_TOKEN`. It notes each call in
+/// `dir/calls` and its environment in `dir/env-<action>`; it fails with a message on stderr
+/// while `dir/refuse` exists, and hangs while `dir/hang` does. Its path.
+pub(super) fn nsupdate_hook(dir: &common::TempDir, bind: &Bind) -> String {
     common::require_binary("nsupdate", "apt-get install -y bind9-dnsutils");
-    let bind = Bind::start("exec.test").await;
-    let dir = common::TempDir::new("dns-exec");
     let script = dir.0.join("dns-hook.sh");
     let d = dir.0.display();
-    let (port, key) = (bind.port, bind::TSIG_KEY_NAME);
+    let (port, key, zone) = (bind.port, bind::TSIG_KEY_NAME, &bind.zone);
     std::fs::write(
         &script,
         format!(
@@ -190,7 +187,7 @@ case "$1" in
   cleanup) change="update delete $2 TXT \"$3\"" ;;
   *) echo "unknown action $1" >&2; exit 2 ;;
 esac
-printf 'server 127.0.0.1 {port}\nzone exec.test\n%s\nsend\n' "$change" \
+printf 'server 127.0.0.1 {port}\nzone {zone}\n%s\nsend\n' "$change" \
   | nsupdate -y "hmac-sha256:{key}:$PROVIDER_TOKEN"
 "#
         ),
@@ -198,7 +195,18 @@ printf 'server 127.0.0.1 {port}\nzone exec.test\n%s\nsend\n' "$change" \
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let program = script.display().to_string();
+    script.display().to_string()
+}
+
+/// dns-01 through `DNS_EXEC_PROGRAM` (lego's exec protocol): a shell script publishing the
+/// record in a real BIND with `nsupdate`, the TSIG secret passed as the one variable
+/// `DNS_EXEC_ENV` names; the script sees nothing else but PATH. Its stderr ends up in the
+/// generation's error when it fails; one that hangs is killed at its timeout.
+#[tokio::test]
+async fn dns_01_through_an_exec_program() {
+    let bind = Bind::start("exec.test").await;
+    let dir = common::TempDir::new("dns-exec");
+    let program = nsupdate_hook(&dir, &bind);
     let mut settings = propagation_settings(&bind.address(), bind.port, 20);
     settings.extend([
         ("DNS_EXEC_PROGRAM".to_owned(), program),

@@ -7,6 +7,7 @@ mod ari;
 mod challenges;
 mod dns01;
 mod dns_persist;
+mod dns_providers;
 mod on_demand;
 mod profiles;
 mod revocation;

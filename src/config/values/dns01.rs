@@ -1,15 +1,13 @@
 //! The dns-01 provider settings: RFC 2136 (`DNS_UPDATE_*`, `DNS_TSIG_*`), PowerDNS's API
-//! (`PDNS_*`) or a program (`DNS_EXEC_*`) — one at a time.
+//! (`PDNS_*`) and a program (`DNS_EXEC_*`), any of them side by side, with `DNS_PROVIDER` naming
+//! the one certificates use unless they name another (`dns_provider`).
 
 use std::path::PathBuf;
 
 use super::super::settings::setting;
-use super::super::{ConfigError, DnsExec, DnsPropagation, DnsUpdate, PowerDnsApi};
+use super::super::{ConfigError, DnsExec, DnsPropagation, DnsProviderKind, DnsUpdate, PowerDnsApi};
 use super::{decode_key, Values};
 use crate::secret::Secret;
-
-/// The variable that turns each dns-01 provider on; one of them may be set.
-const PROVIDERS: [&str; 3] = ["DNS_UPDATE_SERVER", "PDNS_API_URL", "DNS_EXEC_PROGRAM"];
 
 impl Values<'_> {
     /// The dns-01 settings: server, TSIG key name and secret all set, or none of them.
@@ -73,21 +71,43 @@ impl Values<'_> {
         })
     }
 
-    /// Refuses `name` (one of [`PROVIDERS`]) when another provider is configured too.
-    fn alone(&self, name: &str) -> Result<(), ConfigError> {
-        let set = |p: &str| !self.get(p).unwrap_or_default().is_empty();
-        match PROVIDERS.iter().find(|p| **p != name && set(p)) {
-            None => Ok(()),
-            Some(other) => Err(ConfigError {
-                variable: name.into(),
-                accepts: format!("unset while {other} is set (one dns-01 provider at a time)"),
-                got: self.get(name).unwrap_or_default().into(),
-            }),
+    /// `DNS_PROVIDER`: the provider of certificates that name none — one of `configured`;
+    /// needed only when more than one is configured.
+    pub(in crate::config) fn dns_default(
+        &self,
+        configured: &[DnsProviderKind],
+    ) -> Result<Option<DnsProviderKind>, ConfigError> {
+        let text = self.text("DNS_PROVIDER");
+        let names: Vec<&str> = configured.iter().map(|k| k.as_str()).collect();
+        let refuse = |accepts: String| ConfigError {
+            variable: "DNS_PROVIDER".into(),
+            accepts,
+            got: text.clone(),
+        };
+        if text.is_empty() {
+            return match configured {
+                [] => Ok(None),
+                [one] => Ok(Some(*one)),
+                _ => Err(refuse(format!(
+                    "one of the configured dns-01 providers ({}), which certificates use unless they name another",
+                    names.join(", ")
+                ))),
+            };
+        }
+        match text.parse::<DnsProviderKind>() {
+            Ok(kind) if configured.contains(&kind) => Ok(Some(kind)),
+            _ => Err(refuse(format!(
+                "one of the configured dns-01 providers ({})",
+                if names.is_empty() {
+                    "none is".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ))),
         }
     }
 
-    /// `DNS_EXEC_PROGRAM` and its settings; an error when it is not an executable file or when
-    /// another provider is configured too.
+    /// `DNS_EXEC_PROGRAM` and its settings; an error when it is not an executable file.
     pub(in crate::config) fn dns_exec(&self) -> Result<Option<DnsExec>, ConfigError> {
         let program = self.get("DNS_EXEC_PROGRAM").unwrap_or_default();
         if program.is_empty() {
@@ -98,7 +118,6 @@ impl Values<'_> {
             accepts: accepts.into(),
             got: program.into(),
         };
-        self.alone("DNS_EXEC_PROGRAM")?;
         use std::os::unix::fs::PermissionsExt;
         let executable = std::fs::metadata(program)
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
@@ -120,15 +139,13 @@ impl Values<'_> {
         }))
     }
 
-    /// `PDNS_API_URL` with its key and server id; an error when the key is missing or another
-    /// provider is configured too.
+    /// `PDNS_API_URL` with its key and server id; an error when the key is missing.
     pub(in crate::config) fn powerdns(&self) -> Result<Option<PowerDnsApi>, ConfigError> {
         let url = self.get("PDNS_API_URL").unwrap_or_default();
         if url.is_empty() {
             return Ok(None);
         }
         let url = self.url("PDNS_API_URL")?;
-        self.alone("PDNS_API_URL")?;
         let key = self.get("PDNS_API_KEY").unwrap_or_default();
         if key.is_empty() {
             return Err(ConfigError {
