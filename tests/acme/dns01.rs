@@ -285,19 +285,24 @@ async fn dns_01_through_an_exec_program() {
     );
 }
 
-/// CNAME delegation: `_acme-challenge.app.cname.test` points at `app.validation.cname.test`, so
-/// the dns-01 record is written there (as lego and cert-manager do), found through
-/// `DNS_RESOLVER`, and Pebble validates through the CNAME.
+/// CNAME delegation: `_acme-challenge.app.cname.test` points at `app.validation.test`, in
+/// another zone, so the dns-01 record is written there (as lego and cert-manager do), found
+/// through `DNS_RESOLVER`, and Pebble validates through the CNAME; the zone `cname.test` is
+/// not written to at all (its serial does not move).
 #[tokio::test]
 async fn dns_01_follows_a_cname_to_the_delegated_name() {
-    let bind = Bind::start_with(
-        "cname.test",
-        "_acme-challenge.app IN CNAME app.validation\n",
-    )
+    let bind = Bind::start_zones(&[
+        (
+            "cname.test",
+            "_acme-challenge.app IN CNAME app.validation.test.\n",
+        ),
+        ("validation.test", ""),
+    ])
     .await;
     let dns = rfc2136_settings(&bind, &[]);
     let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env = env_for_challenges(&extra, Some(bind.address())).await;
+    let serial = bind.serial().await;
     let (status, _) = issue_with(&env.certgate, "delegated", &["app.cname.test"], "dns-01").await;
     assert_eq!(
         status["status"],
@@ -308,7 +313,7 @@ async fn dns_01_follows_a_cname_to_the_delegated_name() {
     assert_valid_for(&env, "delegated", &["app.cname.test"], "dns-01").await;
     let log = bind.log_text();
     assert!(
-        log.contains("adding an RR at 'app.validation.cname.test' TXT"),
+        log.contains("adding an RR at 'app.validation.test' TXT"),
         "the record was not written at the CNAME's target:\n{log}"
     );
     assert!(
@@ -316,9 +321,10 @@ async fn dns_01_follows_a_cname_to_the_delegated_name() {
         "{log}"
     );
     assert!(
-        bind.txt("app.validation.cname.test").await.is_empty(),
+        bind.txt("app.validation.test").await.is_empty(),
         "record left behind"
     );
+    assert_eq!(bind.serial().await, serial, "cname.test was written to");
 }
 
 /// dns-01 through a real PowerDNS Authoritative's HTTP API: `*.pdns.test` and `pdns.test` in

@@ -28,11 +28,20 @@ impl Bind {
 
     /// [`Bind::start`] with more zone-file lines (names relative to the zone).
     pub async fn start_with(zone: &str, records: &str) -> Bind {
+        Bind::start_zones(&[(zone, records)]).await
+    }
+
+    /// `named` serving each `(zone, more zone-file lines)`, all updatable with the test key;
+    /// [`Bind::zone`] is the first. With more than one zone it also recurses (for 127.0.0.1),
+    /// so that a CNAME from one of its zones into another is followed in one answer, as a CA's
+    /// resolver follows it.
+    pub async fn start_zones(zones: &[(&str, &str)]) -> Bind {
         let named = require_binary("named", "apt-get install -y bind9");
         let dir = TempDir::new("bind");
         let port = free_port();
         let d = dir.0.display().to_string();
-        let config = format!(
+        let recursion = if zones.len() > 1 { "yes" } else { "no" };
+        let mut config = format!(
             r#"options {{
   directory "{d}";
   pid-file "{d}/named.pid";
@@ -40,26 +49,28 @@ impl Bind {
   session-keyfile "{d}/session.key";
   listen-on port {port} {{ 127.0.0.1; }};
   listen-on-v6 {{ none; }};
-  recursion no;
+  recursion {recursion};
   dnssec-validation no;
   allow-query {{ any; }};
   notify no;
 }};
 controls {{ }};
 key "{TSIG_KEY_NAME}" {{ algorithm hmac-sha256; secret "{TSIG_SECRET}"; }};
-zone "{zone}" {{
-  type primary;
-  file "{d}/zone.db";
-  allow-update {{ key "{TSIG_KEY_NAME}"; }};
-}};
 "#
         );
-        let zone_file = format!(
-            "$TTL 60\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\n\
-             ns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n{records}"
-        );
+        for (zone, records) in zones {
+            config.push_str(&format!(
+                "zone \"{zone}\" {{\n  type primary;\n  file \"{d}/{zone}.db\";\n  \
+                 allow-update {{ key \"{TSIG_KEY_NAME}\"; }};\n}};\n"
+            ));
+            let zone_file = format!(
+                "$TTL 60\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 60\n@ IN NS ns.{zone}.\n\
+                 ns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n{records}"
+            );
+            std::fs::write(dir.0.join(format!("{zone}.db")), zone_file).unwrap();
+        }
+        let zone = zones[0].0;
         std::fs::write(dir.0.join("named.conf"), config).unwrap();
-        std::fs::write(dir.0.join("zone.db"), zone_file).unwrap();
         let log = dir.0.join("named.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(named)
