@@ -21,7 +21,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::body_timeout::BodyLimits;
 use super::context::{Outcome, RequestCtx};
@@ -35,6 +34,26 @@ use crate::routes::table::RouteTable;
 use crate::routes::Route;
 use attempt::AttemptLimits;
 use request::Prepared;
+
+/// A client's request body, whichever protocol carried it: hyper's `Incoming` for HTTP/1.1 and
+/// HTTP/2 — the phases do not depend on it, so another transport can feed them.
+pub trait ClientBody:
+    http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + Sync
+    + Unpin
+    + 'static
+{
+}
+
+impl<B> ClientBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + Sync
+        + Unpin
+        + 'static
+{
+}
 
 /// Forwards requests to routes' upstreams.
 #[derive(Clone)]
@@ -98,9 +117,9 @@ impl Proxy {
     /// would add a copy of it to the future that is moved into its box for every request.
     // The `Err` of these steps is the answer itself, built once on the rare path and returned.
     #[allow(clippy::result_large_err)]
-    pub fn handle<'a>(
+    pub fn handle<'a, B: ClientBody>(
         &'a self,
-        req: Request<Incoming>,
+        req: Request<B>,
         conn: &'a ConnInfo,
         ctx: &'a mut RequestCtx,
     ) -> impl std::future::Future<Output = Response<EdgeBody>> + Send + 'a {
@@ -117,9 +136,9 @@ impl Proxy {
 
     /// The host checks in their order (`400`, `421`, `404`) and the route; the host with it.
     #[allow(clippy::result_large_err)]
-    fn route_for(
+    fn route_for<B>(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<B>,
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Result<(Arc<Route>, String), Response<EdgeBody>> {
@@ -166,9 +185,9 @@ impl Proxy {
     /// on-demand one, typically): the route to `ON_DEMAND_UPSTREAM`, when set.
     /// The route's `ip_rules` on the client's address (`403` when refused).
     #[allow(clippy::result_large_err)]
-    fn admit_client(
+    fn admit_client<B>(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<B>,
         route: &Route,
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
@@ -198,9 +217,9 @@ impl Proxy {
     /// Phase 1, before any wait: the route's upstreams and the request prepared for them; or
     /// certgate's own answer when either cannot be had.
     #[allow(clippy::result_large_err)]
-    pub fn start(
+    pub fn start<B: ClientBody>(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<B>,
         route: Arc<Route>,
         host: &str,
         conn: &ConnInfo,

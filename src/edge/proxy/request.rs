@@ -10,7 +10,6 @@ use http::request::Parts;
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::super::body_timeout::{BodyLimits, SendProgress, TimedBody};
 use super::super::encode::Negotiated;
@@ -20,6 +19,7 @@ use super::super::upstreams::client::UpstreamBody;
 use super::super::upstreams::set::Member;
 use super::super::{text, ConnInfo};
 use super::response::empty_body;
+use super::ClientBody;
 use super::Refusal;
 use crate::routes::validate::UpstreamScheme;
 use crate::routes::Route;
@@ -50,8 +50,8 @@ pub struct Prepared {
 impl Prepared {
     /// Prepares `req` for `route`; `host` is its checked host. `retries` says whether a retry
     /// may follow (then the head is kept for it).
-    pub fn new(
-        mut req: Request<Incoming>,
+    pub fn new<B: ClientBody>(
+        mut req: Request<B>,
         route: &Route,
         host: &str,
         conn: &ConnInfo,
