@@ -36,3 +36,8 @@ if ! python3 -c 'import zstandard, brotli' 2>/dev/null; then
   echo "test-tools: installing zstandard and brotli (PyPI), the compression test's decoders"
   python3 -m pip install --quiet --disable-pip-version-check 'zstandard>=0.22' 'brotli>=1.1'
 fi
+# The HTTP/3 tests drive certgate with aioquic's HTTP/3 client (tests/tools/h3_client.py).
+if ! python3 -c 'import aioquic' 2>/dev/null; then
+  echo "test-tools: installing aioquic (PyPI), the HTTP/3 tests' client"
+  python3 -m pip install --quiet --disable-pip-version-check 'aioquic>=1.2,<2'
+fi

@@ -242,7 +242,7 @@ impl Wiring {
         http: TcpListener,
         https: TcpListener,
     ) -> anyhow::Result<Caps> {
-        let config = &self.config;
+        let config = &self.config.clone();
         let default_cert = Arc::new(DefaultCert::new(
             config.certificates.self_signed_days,
             config.certificates.renewal_threshold_days,
@@ -282,6 +282,14 @@ impl Wiring {
             config: config.clone(),
             proxy: proxy.clone(),
         };
+        if config.listeners.http3 {
+            let h3_edge = crate::edge::h3::H3Edge {
+                proxy: proxy.clone(),
+                resolver: resolver.clone(),
+                config: config.clone(),
+            };
+            self.http3(h3_edge, &tls.listener, https.local_addr()?, &caps)?;
+        }
         let https_edge = HttpsEdge {
             resolver,
             tls,
@@ -300,6 +308,24 @@ impl Wiring {
             https_edge.serve(https, caps.edge.clone(), self.stop.clone()),
         );
         Ok(caps)
+    }
+
+    /// The HTTP/3 listener on the HTTPS listener's address, over UDP.
+    fn http3(
+        &mut self,
+        edge: crate::edge::h3::H3Edge,
+        tls: &Arc<rustls::ServerConfig>,
+        addr: std::net::SocketAddr,
+        caps: &Caps,
+    ) -> anyhow::Result<()> {
+        let endpoint = crate::edge::h3::endpoint(tls, addr, &self.config)
+            .map_err(|e| anyhow::anyhow!("HTTP/3 listener: {e} (HTTP3=false turns it off)"))?;
+        tracing::info!(%addr, "HTTP/3 listener (UDP) started");
+        self.tasks.spawn(
+            "HTTP/3 listener",
+            edge.serve(endpoint, caps.edge.clone(), self.stop.clone()),
+        );
+        Ok(())
     }
 
     /// The heartbeat, the data-loss guard, the change-event subscriber and the table loader.

@@ -109,8 +109,10 @@ pub struct ListenerSettings {
     pub https_addr: SocketAddr,
     /// `ADMIN_ADDR`: the admin API and dashboard.
     pub admin_addr: SocketAddr,
-    /// `HTTPS_PUBLIC_PORT`: the port redirects to HTTPS name.
+    /// `HTTPS_PUBLIC_PORT`: the port redirects to HTTPS and `Alt-Svc` name.
     pub https_public_port: u16,
+    /// `HTTP3`: HTTP/3 over UDP on `https_addr`'s port.
+    pub http3: bool,
     /// Listen queue of each listener (`LISTEN_BACKLOG`).
     pub backlog: u32,
     /// `ADMIN_TOKEN`: the token with every right; redacted in `Debug`.
@@ -255,6 +257,7 @@ impl ListenerSettings {
             https_addr: v.addr("HTTPS_ADDR")?,
             admin_addr: v.addr("ADMIN_ADDR")?,
             https_public_port: v.number("HTTPS_PUBLIC_PORT")? as u16,
+            http3: v.flag("HTTP3")?,
             backlog: v.number("LISTEN_BACKLOG")? as u32,
             admin_token: v.admin_token()?,
             trusted_proxies: v.cidrs("TRUSTED_PROXIES")?,

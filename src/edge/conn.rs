@@ -77,12 +77,15 @@ pub async fn serve<IO, H>(
     // The trusted proxies, for the client address the access log names; only when it is on.
     let access_log = (config.logs.access_log != AccessLog::Off)
         .then(|| Arc::new(config.listeners.trusted_proxies.clone()));
+    // HTTPS answers advertise HTTP/3 when it is on.
+    let alt_svc = info.https.then(|| super::h3::alt_svc(config)).flatten();
     let requests = activity.clone();
     let service = service_fn(move |req| {
         let guard = requests.begin_request();
         let handler = handler.clone();
         let info = info.clone();
         let trusted = access_log.clone();
+        let alt_svc = alt_svc.clone();
         async move {
             let mut ctx = RequestCtx::new();
             if let Some(trusted) = &trusted {
@@ -98,6 +101,12 @@ pub async fn serve<IO, H>(
                 // upstream client's), so unboxed it would cost every idle connection several KiB.
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
+            let mut response = response;
+            if let Some(alt_svc) = alt_svc {
+                response
+                    .headers_mut()
+                    .insert(http::header::ALT_SVC, alt_svc);
+            }
             let logged = record(&mut ctx, &info, response.status().as_u16());
             if let Some(tunnel) = ctx.tunnel.take() {
                 guard.open_tunnel(tunnel);
@@ -260,7 +269,7 @@ pub fn connect_refused() -> Response<EdgeBody> {
 
 /// Counts the request; when the access log is on, what its line needs (written when the
 /// answer's body ends).
-fn record(ctx: &mut RequestCtx, conn: &ConnInfo, status: u16) -> Option<Box<Pending>> {
+pub(super) fn record(ctx: &mut RequestCtx, conn: &ConnInfo, status: u16) -> Option<Box<Pending>> {
     let route = ctx.route_label();
     match &ctx.route_metrics {
         Some(metrics) => metrics.count_request(status),

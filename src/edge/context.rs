@@ -119,7 +119,7 @@ impl RequestCtx {
 }
 
 /// The request's host after the checks of `docs/edge.md`: one `Host` (HTTP/1) or the
-/// `:authority` (HTTP/2), equal to an absolute-form URI's host when both are given; normalised.
+/// `:authority` (HTTP/2, HTTP/3), equal to an absolute-form URI's host when both are given; normalised.
 pub fn checked_host<B>(req: &Request<B>) -> Result<String, &'static str> {
     let mut values = req.headers().get_all(HOST).iter();
     let header = match (values.next(), values.next()) {
@@ -139,7 +139,7 @@ pub fn checked_host<B>(req: &Request<B>) -> Result<String, &'static str> {
     match (header, authority) {
         (Some(h), Some(a)) if h != a => Err("Host differs from the request's authority"),
         (Some(h), _) => Ok(h),
-        (None, Some(a)) if req.version() == Version::HTTP_2 => Ok(a),
+        (None, Some(a)) if matches!(req.version(), Version::HTTP_2 | Version::HTTP_3) => Ok(a),
         (None, _) => Err("missing Host header"),
     }
 }

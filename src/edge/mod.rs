@@ -13,6 +13,7 @@ pub mod conn;
 pub mod context;
 pub mod encode;
 pub mod forwarded;
+pub mod h3;
 pub mod https;
 pub mod listen;
 pub mod plain;

@@ -11,6 +11,7 @@ mod compression;
 mod forwarding;
 mod grpc;
 mod hardening;
+mod http3;
 mod idle_release;
 mod ip_rules;
 mod protections;

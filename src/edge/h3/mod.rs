@@ -1,0 +1,198 @@
+//! HTTP/3 on the HTTPS port over UDP (`HTTP3`, on by default): QUIC (quinn) with the
+//! certificate picked by SNI from the same cache as TCP handshakes, and each HTTP/3 request
+//! (h3) fed to the same proxy phases as HTTP/1.1 and HTTP/2 — routes, `421`, upstreams,
+//! retries, header rules, limits, metrics and the access log. TCP answers advertise it with
+//! `Alt-Svc`.
+//!
+//! Not yet here (issue #29): on-demand issuance and Redis loads at a QUIC handshake (a name
+//! must be in the cache), client certificates over QUIC, Retry, 0-RTT, shared stateless-reset
+//! keys.
+
+pub mod body;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h3::server::RequestResolver;
+use http::{HeaderValue, Method, Request, Response};
+use quinn::crypto::rustls::{HandshakeData, QuicServerConfig};
+use tokio::sync::Semaphore;
+
+use super::conn::{connect_refused, record};
+use super::context::RequestCtx;
+use super::proxy::Proxy;
+use super::ConnInfo;
+use crate::config::tls::TlsVersion;
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use crate::tls::resolver::SniResolver;
+
+/// Concurrent request streams a client may open on one connection; more wait for a slot.
+const MAX_STREAMS: u32 = 100;
+
+/// `Alt-Svc: h3=":PORT"; ma=86400`, for TCP answers when HTTP/3 is on.
+pub fn alt_svc(config: &Config) -> Option<HeaderValue> {
+    if !config.listeners.http3 {
+        return None;
+    }
+    let port = config.listeners.https_public_port;
+    HeaderValue::try_from(format!("h3=\":{port}\"; ma=86400")).ok()
+}
+
+/// The QUIC endpoint on `addr`, with the HTTPS listener's TLS settings restricted to what
+/// QUIC takes (TLS 1.3, ALPN `h3`, no early data).
+pub fn endpoint(
+    tls: &Arc<rustls::ServerConfig>,
+    addr: SocketAddr,
+    config: &Config,
+) -> Result<quinn::Endpoint, String> {
+    let mut tls = (**tls).clone();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    tls.max_early_data_size = 0;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
+    let idle = config.limits.idle_timeout.min(Duration::from_secs(600));
+    transport.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
+    server.transport_config(Arc::new(transport));
+    quinn::Endpoint::server(server, addr).map_err(|e| format!("UDP {addr}: {e}"))
+}
+
+/// What each QUIC connection is served with.
+#[derive(Clone)]
+pub struct H3Edge {
+    /// Forwards requests (the same proxy as the TCP listeners').
+    pub proxy: Proxy,
+    /// Names the certificate a connection was served, for the `421` check.
+    pub resolver: Arc<SniResolver>,
+    /// The settings.
+    pub config: Arc<Config>,
+}
+
+impl H3Edge {
+    /// Accepts QUIC connections until `shutdown`, within the listeners' connection cap; then
+    /// every connection sends GOAWAY, and requests in flight get `DRAIN_GRACE` before the
+    /// endpoint closes.
+    pub async fn serve(self, endpoint: quinn::Endpoint, caps: Arc<Semaphore>, shutdown: Shutdown) {
+        loop {
+            let incoming = tokio::select! {
+                i = endpoint.accept() => i,
+                _ = shutdown.wait() => break,
+            };
+            let Some(incoming) = incoming else { break };
+            let Ok(permit) = caps.clone().try_acquire_owned() else {
+                incoming.refuse();
+                continue;
+            };
+            let (edge, shutdown) = (self.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                edge.connection(incoming, shutdown).await;
+                drop(permit);
+            });
+        }
+        let _ = tokio::time::timeout(self.config.limits.drain_grace, endpoint.wait_idle()).await;
+        endpoint.close(quinn::VarInt::from_u32(0x100), b"shutting down");
+    }
+
+    /// One QUIC connection: the handshake, then its requests, each on its own task, until the
+    /// client closes it or the instance stops (GOAWAY; the requests already begun finish).
+    async fn connection(self, incoming: quinn::Incoming, shutdown: Shutdown) {
+        let Ok(conn) = incoming.await else { return };
+        let sni = conn
+            .handshake_data()
+            .and_then(|data| data.downcast::<HandshakeData>().ok())
+            .and_then(|data| data.server_name)
+            .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
+        let served = self.resolver.pick(sni.as_deref());
+        let mut info = ConnInfo::new(
+            conn.remote_address(),
+            true,
+            sni,
+            served,
+            &self.config.listeners.trusted_proxies,
+        );
+        info.tls_version = Some(TlsVersion::Tls13);
+        let info = Arc::new(info);
+        let built = h3::server::builder()
+            .max_field_section_size(self.config.limits.max_header_bytes as u64)
+            .build::<_, Bytes>(h3_quinn::Connection::new(conn))
+            .await;
+        let Ok(mut h3) = built else { return };
+        loop {
+            let accepted = tokio::select! {
+                a = h3.accept() => a,
+                _ = shutdown.wait() => {
+                    let _ = h3.shutdown(0).await;
+                    return;
+                }
+            };
+            let Ok(Some(resolver)) = accepted else { return };
+            let (edge, info) = (self.clone(), info.clone());
+            tokio::spawn(async move { edge.request(resolver, &info).await });
+        }
+    }
+
+    /// One request stream: the request through the proxy's phases, the answer written back.
+    async fn request(
+        self,
+        resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+        info: &ConnInfo,
+    ) {
+        let Ok((req, stream)) = resolver.resolve_request().await else {
+            return;
+        };
+        let (mut send, recv) = stream.split();
+        let (mut parts, ()) = req.into_parts();
+        parts.version = http::Version::HTTP_3;
+        let req = Request::from_parts(parts, body::H3Body::new(recv));
+        let mut ctx = RequestCtx::new();
+        if self.config.logs.access_log != crate::config::traffic::AccessLog::Off {
+            let client = ctx.client(&req, info.peer.ip(), &self.config.listeners.trusted_proxies);
+            ctx.access = Some(super::access_log::AccessStart::of(&req, client));
+        }
+        let response = if req.method() == Method::CONNECT {
+            connect_refused()
+        } else {
+            Box::pin(self.proxy.handle(req, info, &mut ctx)).await
+        };
+        let logged = record(&mut ctx, info, response.status().as_u16());
+        let (mut parts, body) = response.into_parts();
+        strip_connection_headers(&mut parts.headers);
+        if send
+            .send_response(Response::from_parts(parts, ()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let sent = match logged {
+            Some(pending) => {
+                body::send_body(
+                    &mut send,
+                    super::access_log::body::LoggedBody::new(body, pending),
+                )
+                .await
+            }
+            None => body::send_body(&mut send, body).await,
+        };
+        if let Err(why) = sent {
+            tracing::debug!(%why, "HTTP/3 answer cut short");
+        }
+    }
+}
+
+/// Removes the headers HTTP/3 forbids (RFC 9114 §4.2): they name the TCP connection.
+fn strip_connection_headers(headers: &mut http::HeaderMap) {
+    for name in [
+        http::header::CONNECTION,
+        http::header::TRANSFER_ENCODING,
+        http::header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}

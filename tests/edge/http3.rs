@@ -1,0 +1,147 @@
+//! HTTP/3 on the HTTPS port, driven by aioquic (a client no one here wrote, PyPI): a GET and a
+//! 1 MB POST through the same route and upstream as TCP, exact as the upstream saw them; 100
+//! streams at once on one connection; `421` for a host the connection's certificate does not
+//! cover; `Alt-Svc` on HTTP/1.1 and HTTP/2 answers; with `HTTP3=false` neither the header nor
+//! a UDP socket.
+
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use super::*;
+
+/// Runs `tests/tools/h3_client.py` against `port`; its JSON.
+async fn h3(port: u16, sni: &str, method: &str, path: &str, extra: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/h3_client.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .args([&port.to_string(), sni, method, path])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "the HTTP/3 client failed (scripts/test-tools.sh installs aioquic: pip install aioquic): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The value of `name` among an answer's headers.
+fn header<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
+    answer["headers"]
+        .as_array()?
+        .iter()
+        .find(|pair| pair[0] == name)
+        .and_then(|pair| pair[1].as_str())
+}
+
+/// The serial of the certificate a client run saw.
+fn got_serial(got: &Value) -> String {
+    got["serial"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The `alt-svc` header curl gets over `version` (`--http1.1`, `--http2`).
+async fn alt_svc_over_tcp(port: u16, version: &str) -> Option<String> {
+    let out = tokio::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-D", "-", version, "--resolve"])
+        .arg(format!("h3.test:{port}:127.0.0.1"))
+        .arg(format!("https://h3.test:{port}/"))
+        .output()
+        .await
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("alt-svc: ")
+            .map(|v| v.trim().to_owned())
+    })
+}
+
+#[tokio::test]
+async fn http3_serves_the_same_routes_as_tcp() {
+    let (_redis, cg) = instance(&[("HTTPS_PUBLIC_PORT", "8443")]).await;
+    let up = upstream::start("h3-app").await;
+    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
+    create_self_signed(&cg.admin(), "other", &["other.test"]).await;
+    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    route(&cg, "other.test", &up.url(), Some("other")).await;
+    let port = cg.https_port;
+    assert!(
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        "the UDP port is certgate's"
+    );
+
+    let got = h3(port, "h3.test", "GET", "/hello?x=1", &[]).await;
+    let answer = &got["answers"][0];
+    assert_eq!(answer["status"], 200, "{got}");
+    let seen: Value = serde_json::from_str(answer["text"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["uri"], "/hello?x=1");
+    assert_eq!(seen["upstream"], "h3-app");
+    assert_eq!(header(answer, "x-upstream"), Some("h3-app"));
+    let chain = chain_of(&cg, "h3").await;
+    let serial = certgate::certs::pem::leaf_info(&chain).unwrap().serial;
+    assert_eq!(
+        got_serial(&got).trim_start_matches('0'),
+        serial.to_ascii_lowercase().trim_start_matches('0'),
+        "the certificate by SNI"
+    );
+
+    let dir = common::TempDir::new("h3-post");
+    let file = dir.0.join("body");
+    std::fs::write(&file, vec![b'p'; 1_000_000]).unwrap();
+    let file = file.display().to_string();
+    let got = h3(port, "h3.test", "POST", "/upload", &["--body-file", &file]).await;
+    let answer = &got["answers"][0];
+    assert_eq!(answer["status"], 200, "{got}");
+    let seen: Value = serde_json::from_str(answer["text"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["body_bytes"], 1_000_000, "{seen}");
+
+    let got = h3(port, "h3.test", "GET", "/", &["--count", "100"]).await;
+    let answers = got["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 100);
+    assert!(answers.iter().all(|a| a["status"] == 200), "{got}");
+
+    let got = h3(port, "h3.test", "GET", "/", &["--authority", "other.test"]).await;
+    assert_eq!(got["answers"][0]["status"], 421, "{got}");
+
+    // A renewal reaches new QUIC connections: the same cache serves both transports.
+    let old = got_serial(&h3(port, "h3.test", "GET", "/", &[]).await);
+    let r = cg
+        .admin()
+        .post("/certificates/h3/renew", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.json());
+    common::wait_until(
+        "the renewed certificate over QUIC",
+        Duration::from_secs(20),
+        || {
+            let old = old.clone();
+            async move { got_serial(&h3(port, "h3.test", "GET", "/", &[]).await) != old }
+        },
+    )
+    .await;
+
+    for version in ["--http1.1", "--http2"] {
+        assert_eq!(
+            alt_svc_over_tcp(port, version).await.as_deref(),
+            Some("h3=\":8443\"; ma=86400"),
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn http3_off_binds_no_udp_socket_and_advertises_nothing() {
+    let (_redis, cg) = instance(&[("HTTP3", "false")]).await;
+    let up = upstream::start("tcp-only").await;
+    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
+    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    let port = cg.https_port;
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok());
+    assert_eq!(alt_svc_over_tcp(port, "--http2").await, None);
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""An HTTP/3 client for the tests, on aioquic (PyPI): sends one request, or N at once on one
+QUIC connection, and prints one JSON object: the certificate's serial, and per answer the
+status, headers (trailers appended), body length, SHA-256 and (up to 4 KiB) text.
+
+usage: h3_client.py PORT SNI METHOD PATH [--body-file F] [--count N] [--authority A]
+"""
+import argparse
+import asyncio
+import hashlib
+import json
+import ssl
+
+from aioquic.asyncio.client import connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+
+
+class Client(QuicConnectionProtocol):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.http = H3Connection(self._quic)
+        self.waiting = {}
+        self.answers = {}
+
+    def quic_event_received(self, event):
+        for ev in self.http.handle_event(event):
+            if not isinstance(ev, (HeadersReceived, DataReceived)):
+                continue
+            answer = self.answers.setdefault(ev.stream_id, {"headers": [], "body": bytearray()})
+            if isinstance(ev, HeadersReceived):
+                answer["headers"] += [(k.decode(), v.decode()) for k, v in ev.headers]
+            else:
+                answer["body"] += ev.data
+            if ev.stream_ended and ev.stream_id in self.waiting:
+                self.waiting.pop(ev.stream_id).set_result(answer)
+
+    async def request(self, method, authority, path, body):
+        stream = self._quic.get_next_available_stream_id()
+        headers = [(b":method", method.encode()), (b":scheme", b"https"),
+                   (b":authority", authority.encode()), (b":path", path.encode()),
+                   (b"user-agent", b"aioquic-test")]
+        if body:
+            headers.append((b"content-length", str(len(body)).encode()))
+        self.http.send_headers(stream, headers, end_stream=not body)
+        if body:
+            self.http.send_data(stream, body, end_stream=True)
+        done = asyncio.get_running_loop().create_future()
+        self.waiting[stream] = done
+        self.transmit()
+        return await asyncio.wait_for(done, 60)
+
+
+def summary(answer):
+    headers = answer["headers"]
+    status = next((int(v) for k, v in headers if k == ":status"), None)
+    body = bytes(answer["body"])
+    return {"status": status, "headers": headers, "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "text": body[:4096].decode("utf-8", "replace")}
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("sni")
+    parser.add_argument("method")
+    parser.add_argument("path")
+    parser.add_argument("--body-file")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--authority")
+    args = parser.parse_args()
+    body = open(args.body_file, "rb").read() if args.body_file else b""
+    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=args.sni)
+    config.verify_mode = ssl.CERT_NONE
+    config.max_stream_data = 4 * 1024 * 1024
+    config.max_data = 64 * 1024 * 1024
+    async with connect("127.0.0.1", args.port, configuration=config,
+                       create_protocol=Client) as client:
+        authority = args.authority or args.sni
+        answers = await asyncio.gather(*[client.request(args.method, authority, args.path, body)
+                                         for _ in range(args.count)])
+        cert = client._quic.tls._peer_certificate
+        print(json.dumps({"serial": format(cert.serial_number, "x") if cert else None,
+                          "answers": [summary(a) for a in answers]}))
+
+
+asyncio.run(main())
