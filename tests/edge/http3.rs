@@ -145,3 +145,113 @@ async fn http3_off_binds_no_udp_socket_and_advertises_nothing() {
     assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok());
     assert_eq!(alt_svc_over_tcp(port, "--http2").await, None);
 }
+
+/// `VmRSS` of `pid`, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// 10,000 random datagrams and 1,000 packets shaped like QUIC Initials (long header, version 1,
+/// random connection ids, padded to 1,200 bytes) from 50 source ports: certgate stays up, TCP
+/// and HTTP/3 clients are still served, and its memory comes back.
+#[tokio::test]
+async fn junk_datagrams_leave_the_edge_serving() {
+    let (_redis, cg) = instance(&[]).await;
+    let up = upstream::start("after-junk").await;
+    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
+    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    let port = cg.https_port;
+    assert_eq!(
+        h3(port, "h3.test", "GET", "/", &[]).await["answers"][0]["status"],
+        200
+    );
+    let pid = cg.pid().unwrap();
+    let before = rss_kib(pid);
+
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut sockets = Vec::new();
+    for _ in 0..50 {
+        sockets.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for i in 0..11_000usize {
+        let socket = &sockets[i % sockets.len()];
+        let packet: Vec<u8> = if i < 10_000 {
+            let len = (next() % 1_400 + 1) as usize;
+            (0..len).map(|_| next() as u8).collect()
+        } else {
+            let mut p = vec![0xc0, 0, 0, 0, 1, 8];
+            p.extend((0..8).map(|_| next() as u8));
+            p.push(8);
+            p.extend((0..8).map(|_| next() as u8));
+            p.extend([0, 0x44, 0xd0]);
+            p.resize(1_200, 0);
+            for b in p.iter_mut().skip(26) {
+                *b = next() as u8;
+            }
+            p
+        };
+        let _ = socket.send_to(&packet, ("127.0.0.1", port)).await;
+        if i % 500 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(cg.pid().is_some(), "certgate is still running");
+    assert_eq!(
+        get(port, "h3.test", "h3.test", "/").await.headers["x-upstream"],
+        "after-junk"
+    );
+    assert_eq!(
+        h3(port, "h3.test", "GET", "/", &[]).await["answers"][0]["status"],
+        200
+    );
+    let after = rss_kib(pid);
+    println!("RSS before the junk {before} KiB, after {after} KiB");
+    assert!(after < before + 20 * 1024, "{before} KiB → {after} KiB");
+}
+
+/// SIGTERM while an HTTP/3 answer is on its way: it completes within `DRAIN_GRACE_SECONDS`,
+/// a new QUIC connection is not served, and certgate exits cleanly.
+#[tokio::test]
+async fn sigterm_lets_an_http3_answer_finish() {
+    let (_redis, mut cg) = instance(&[("DRAIN_GRACE_SECONDS", "6")]).await;
+    let up = upstream::start("draining").await;
+    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
+    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    let port = cg.https_port;
+    let slow = tokio::spawn(async move { h3(port, "h3.test", "GET", "/slow/2500", &[]).await });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    cg.terminate();
+    let got = slow.await.unwrap();
+    assert_eq!(got["answers"][0]["status"], 200, "{got}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/h3_client.py");
+    let late = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::process::Command::new("python3")
+            .args([script, &port.to_string(), "h3.test", "GET", "/"])
+            .output(),
+    )
+    .await;
+    if let Ok(Ok(out)) = &late {
+        assert!(
+            !out.status.success(),
+            "a new connection was served while draining"
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || cg.wait_exit())
+        .await
+        .unwrap();
+    assert!(status.success(), "certgate exited with {status}");
+}

@@ -125,7 +125,10 @@ impl H3Edge {
             let accepted = tokio::select! {
                 a = h3.accept() => a,
                 _ = shutdown.wait() => {
+                    // GOAWAY; `accept` then ends once the requests already begun have ended
+                    // (dropping the connection sooner would close it under them).
                     let _ = h3.shutdown(0).await;
+                    while let Ok(Some(_refused)) = h3.accept().await {}
                     return;
                 }
             };
