@@ -79,6 +79,7 @@ pub async fn serve<IO, H>(
         .then(|| Arc::new(config.listeners.trusted_proxies.clone()));
     // HTTPS answers advertise HTTP/3 when it is on.
     let alt_svc = info.https.then(|| super::h3::alt_svc(config)).flatten();
+    let protocol = usize::from(http2);
     let requests = activity.clone();
     let service = service_fn(move |req| {
         let guard = requests.begin_request();
@@ -107,7 +108,7 @@ pub async fn serve<IO, H>(
                     .headers_mut()
                     .insert(http::header::ALT_SVC, alt_svc);
             }
-            let logged = record(&mut ctx, &info, response.status().as_u16());
+            let logged = record(&mut ctx, &info, response.status().as_u16(), protocol);
             if let Some(tunnel) = ctx.tunnel.take() {
                 guard.open_tunnel(tunnel);
             }
@@ -269,11 +270,21 @@ pub fn connect_refused() -> Response<EdgeBody> {
 
 /// Counts the request; when the access log is on, what its line needs (written when the
 /// answer's body ends).
-pub(super) fn record(ctx: &mut RequestCtx, conn: &ConnInfo, status: u16) -> Option<Box<Pending>> {
+/// `protocol` indexes `metrics::PROTOCOLS` (h1, h2, h3).
+pub(super) fn record(
+    ctx: &mut RequestCtx,
+    conn: &ConnInfo,
+    status: u16,
+    protocol: usize,
+) -> Option<Box<Pending>> {
     let route = ctx.route_label();
     match &ctx.route_metrics {
-        Some(metrics) => metrics.count_request(status),
-        None => METRICS.requests.inc(&[route, status_class(status)]),
+        Some(metrics) => metrics.count_request(status, protocol),
+        None => METRICS.requests.inc(&[
+            route,
+            status_class(status),
+            crate::metrics::PROTOCOLS[protocol],
+        ]),
     }
     if let Outcome::UpstreamFailed(failure) = ctx.outcome {
         METRICS.upstream_failures.inc(&[route, failure.label()]);

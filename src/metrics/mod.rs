@@ -103,8 +103,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     ),
     requests: CounterVec::new(
         "certgate_requests_total",
-        "Requests answered by the edge, by route hostname (or \"-\") and status class.",
-        &["route", "class"],
+        "Requests answered by the edge, by route hostname (or \"-\"), status class and protocol (h1, h2, h3).",
+        &["route", "class", "protocol"],
     ),
     upstream_seconds: HistogramVec::new(
         "certgate_upstream_response_seconds",
@@ -156,6 +156,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 pub fn status_class(status: u16) -> &'static str {
     STATUS_CLASSES[status_class_index(status)]
 }
+
+/// The `protocol` label values of `certgate_requests_total`: HTTP/1.x, HTTP/2, HTTP/3.
+pub const PROTOCOLS: [&str; 3] = ["h1", "h2", "h3"];
 
 /// The `class` label values, in the order of [`status_class_index`].
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];

@@ -12,8 +12,8 @@ use super::METRICS;
 /// `/metrics` lists the same series as without handles.
 pub struct RouteMetrics {
     route: String,
-    /// By status class, in the order of `STATUS_CLASSES`.
-    requests: [OnceLock<Counter>; 5],
+    /// By protocol (`PROTOCOLS`), then status class (`STATUS_CLASSES`).
+    requests: [[OnceLock<Counter>; 5]; 3],
     upstream_seconds: OnceLock<Histogram>,
     queue_seconds: OnceLock<Histogram>,
 }
@@ -43,14 +43,16 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts a request answered with `status`.
-    pub fn count_request(&self, status: u16) {
+    /// Counts a request answered with `status` over `protocol` (an index into `PROTOCOLS`).
+    pub fn count_request(&self, status: u16, protocol: usize) {
         let index = super::status_class_index(status);
-        self.requests[index]
+        self.requests[protocol][index]
             .get_or_init(|| {
-                METRICS
-                    .requests
-                    .handle(&[&self.route, super::STATUS_CLASSES[index]])
+                METRICS.requests.handle(&[
+                    &self.route,
+                    super::STATUS_CLASSES[index],
+                    super::PROTOCOLS[protocol],
+                ])
             })
             .inc();
     }
@@ -79,23 +81,30 @@ mod tests {
     fn handles_count_in_the_labelled_series() {
         let route = "handles.route.test";
         let metrics = RouteMetrics::new(route);
-        METRICS.requests.inc(&[route, "2xx"]);
-        metrics.count_request(204);
-        metrics.count_request(200);
-        metrics.count_request(503);
+        METRICS.requests.inc(&[route, "2xx", "h1"]);
+        metrics.count_request(204, 0);
+        metrics.count_request(200, 0);
+        metrics.count_request(503, 0);
+        metrics.count_request(200, 2);
         metrics.observe_upstream(0.002);
         let mut out = String::new();
         METRICS.requests.render(&mut out);
         METRICS.upstream_seconds.render(&mut out);
         assert!(
             out.contains(&format!(
-                "certgate_requests_total{{route=\"{route}\",class=\"2xx\"}} 3"
+                "certgate_requests_total{{route=\"{route}\",class=\"2xx\",protocol=\"h1\"}} 3"
             )),
             "{out}"
         );
         assert!(
             out.contains(&format!(
-                "certgate_requests_total{{route=\"{route}\",class=\"5xx\"}} 1"
+                "certgate_requests_total{{route=\"{route}\",class=\"5xx\",protocol=\"h1\"}} 1"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "certgate_requests_total{{route=\"{route}\",class=\"2xx\",protocol=\"h3\"}} 1"
             )),
             "{out}"
         );

@@ -126,6 +126,21 @@ async fn http3_serves_the_same_routes_as_tcp() {
     )
     .await;
 
+    let metrics = cg.admin().get("/metrics").await.unwrap();
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    let h3_answers: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("certgate_requests_total{route=\"h3.test\"")
+                && l.contains("protocol=\"h3\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        h3_answers >= 103.0,
+        "requests over HTTP/3 counted as h3: {h3_answers}"
+    );
+
     for version in ["--http1.1", "--http2"] {
         assert_eq!(
             alt_svc_over_tcp(port, version).await.as_deref(),

@@ -106,7 +106,7 @@ async fn metrics_after_self_signed_issuance_renewal_and_traffic() {
     assert_eq!(
         sample(
             &m,
-            "certgate_requests_total{route=\"m.test\",class=\"2xx\"}"
+            "certgate_requests_total{route=\"m.test\",class=\"2xx\",protocol=\"h1\"}"
         ),
         Some(4.0)
     );

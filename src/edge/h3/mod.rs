@@ -161,7 +161,7 @@ impl H3Edge {
         } else {
             Box::pin(self.proxy.handle(req, info, &mut ctx)).await
         };
-        let logged = record(&mut ctx, info, response.status().as_u16());
+        let logged = record(&mut ctx, info, response.status().as_u16(), 2);
         let (mut parts, body) = response.into_parts();
         strip_connection_headers(&mut parts.headers);
         if send
