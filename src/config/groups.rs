@@ -113,6 +113,10 @@ pub struct ListenerSettings {
     pub https_public_port: u16,
     /// `HTTP3`: HTTP/3 over UDP on `https_addr`'s port.
     pub http3: bool,
+    /// `QUIC_RETRY`: when unvalidated QUIC handshakes get a Retry.
+    pub quic_retry: super::QuicRetry,
+    /// `QUIC_RETRY_ABOVE`: handshakes per second above which `auto` retries.
+    pub quic_retry_above: u32,
     /// Listen queue of each listener (`LISTEN_BACKLOG`).
     pub backlog: u32,
     /// `ADMIN_TOKEN`: the token with every right; redacted in `Debug`.
@@ -258,6 +262,8 @@ impl ListenerSettings {
             admin_addr: v.addr("ADMIN_ADDR")?,
             https_public_port: v.number("HTTPS_PUBLIC_PORT")? as u16,
             http3: v.flag("HTTP3")?,
+            quic_retry: v.choice("QUIC_RETRY")?,
+            quic_retry_above: v.number("QUIC_RETRY_ABOVE")? as u32,
             backlog: v.number("LISTEN_BACKLOG")? as u32,
             admin_token: v.admin_token()?,
             trusted_proxies: v.cidrs("TRUSTED_PROXIES")?,

@@ -90,6 +90,29 @@ pub struct DnsUpdate {
 
 pub use crate::certs::model::DnsProviderKind;
 
+/// `QUIC_RETRY`: when a QUIC handshake from an unvalidated address gets a Retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuicRetry {
+    /// Once handshakes pass `QUIC_RETRY_ABOVE` per second.
+    Auto,
+    /// Every time.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl std::str::FromStr for QuicRetry {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "auto" => Ok(QuicRetry::Auto),
+            "always" => Ok(QuicRetry::Always),
+            "never" => Ok(QuicRetry::Never),
+            _ => Err(()),
+        }
+    }
+}
+
 /// How certgate makes sure a published TXT record can be seen before telling the CA to look.
 #[derive(Clone, Debug)]
 pub struct DnsPropagation {

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub access_log_errors: CounterVec,
     /// `certgate_proxy_protocol_refusals_total`.
     pub proxy_protocol_refusals: CounterVec,
+    /// `certgate_quic_retries_total`.
+    pub quic_retries: CounterVec,
     /// `certgate_rate_limited_total`.
     pub rate_limited: CounterVec,
     /// `certgate_redis_reconnects_total`.
@@ -129,6 +131,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     access_log_errors: CounterVec::new(
         "certgate_access_log_errors_total",
         "Access-log lines that could not be written (disk full, file gone).",
+        &[],
+    ),
+    quic_retries: CounterVec::new(
+        "certgate_quic_retries_total",
+        "QUIC handshakes answered with a Retry, so the client proves its address before any state is kept (QUIC_RETRY).",
         &[],
     ),
     proxy_protocol_refusals: CounterVec::new(
@@ -220,6 +227,7 @@ pub fn render(certificates: Option<&CertificateFigures>) -> String {
     m.tls_handshakes.render(&mut out);
     m.tls_handshake_failures.render(&mut out);
     m.requests.render(&mut out);
+    m.quic_retries.render(&mut out);
     m.upstream_seconds.render(&mut out);
     m.upstream_queue_seconds.render(&mut out);
     m.upstream_failures.render(&mut out);

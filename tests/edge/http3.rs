@@ -174,10 +174,12 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// 10,000 random datagrams and 1,000 packets shaped like QUIC Initials (long header, version 1,
 /// random connection ids, padded to 1,200 bytes) from 50 source ports: certgate stays up, TCP
-/// and HTTP/3 clients are still served, and its memory comes back.
+/// and HTTP/3 clients are still served, and its memory comes back. With `QUIC_RETRY=always`
+/// every client proves its address first (aioquic follows the Retry), and the retries are
+/// counted.
 #[tokio::test]
 async fn junk_datagrams_leave_the_edge_serving() {
-    let (_redis, cg) = instance(&[]).await;
+    let (_redis, cg) = instance(&[("QUIC_RETRY", "always")]).await;
     let up = upstream::start("after-junk").await;
     create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
     route(&cg, "h3.test", &up.url(), Some("h3")).await;
@@ -232,6 +234,14 @@ async fn junk_datagrams_leave_the_edge_serving() {
         h3(port, "h3.test", "GET", "/", &[]).await["answers"][0]["status"],
         200
     );
+    let metrics = cg.admin().get("/metrics").await.unwrap();
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    let retries: f64 = text
+        .lines()
+        .find(|l| l.starts_with("certgate_quic_retries_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(retries >= 2.0, "each client was sent a Retry: {retries}");
     let after = rss_kib(pid);
     println!("RSS before the junk {before} KiB, after {after} KiB");
     assert!(after < before + 20 * 1024, "{before} KiB → {after} KiB");

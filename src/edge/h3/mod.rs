@@ -5,10 +5,10 @@
 //! `Alt-Svc`.
 //!
 //! Not yet here (issue #29): on-demand issuance and Redis loads at a QUIC handshake (a name
-//! must be in the cache), client certificates over QUIC, Retry, 0-RTT, shared stateless-reset
-//! keys.
+//! must be in the cache), client certificates over QUIC, 0-RTT, shared stateless-reset keys.
 
 pub mod body;
+pub mod retry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,12 +77,20 @@ impl H3Edge {
     /// every connection sends GOAWAY, and requests in flight get `DRAIN_GRACE` before the
     /// endpoint closes.
     pub async fn serve(self, endpoint: quinn::Endpoint, caps: Arc<Semaphore>, shutdown: Shutdown) {
+        let listeners = &self.config.listeners;
+        let mut retry = retry::RetryPolicy::new(listeners.quic_retry, listeners.quic_retry_above);
         loop {
             let incoming = tokio::select! {
                 i = endpoint.accept() => i,
                 _ = shutdown.wait() => break,
             };
             let Some(incoming) = incoming else { break };
+            let validated = incoming.remote_address_validated();
+            if retry.retry(validated, std::time::Instant::now()) {
+                crate::metrics::METRICS.quic_retries.inc(&[]);
+                let _ = incoming.retry();
+                continue;
+            }
             let Ok(permit) = caps.clone().try_acquire_owned() else {
                 incoming.refuse();
                 continue;
