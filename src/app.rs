@@ -318,13 +318,20 @@ impl Wiring {
         addr: std::net::SocketAddr,
         caps: &Caps,
     ) -> anyhow::Result<()> {
-        let endpoint = crate::edge::h3::endpoint(tls, addr, &self.config)
+        let socket = crate::edge::h3::bind(addr)
             .map_err(|e| anyhow::anyhow!("HTTP/3 listener: {e} (HTTP3=false turns it off)"))?;
-        tracing::info!(%addr, "HTTP/3 listener (UDP) started");
-        self.tasks.spawn(
-            "HTTP/3 listener",
-            edge.serve(endpoint, caps.edge.clone(), self.stop.clone()),
-        );
+        let (store, config, tls) = (self.store.writer(), self.config.clone(), tls.clone());
+        let (cap, stop) = (caps.edge.clone(), self.stop.clone());
+        self.tasks.spawn("HTTP/3 listener", async move {
+            let key = shared_reset_key(&store).await;
+            match crate::edge::h3::endpoint(&tls, socket, &key, &config) {
+                Ok(endpoint) => {
+                    tracing::info!(%addr, "HTTP/3 listener (UDP) started");
+                    edge.serve(endpoint, cap, stop).await;
+                }
+                Err(e) => tracing::error!(%addr, error = %e, "HTTP/3 listener not started"),
+            }
+        });
         Ok(())
     }
 
@@ -479,5 +486,20 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+/// The QUIC stateless-reset key from Redis (shared by the cluster); a key of this instance's own
+/// when Redis does not answer within 3 s (resets then come from this instance only).
+async fn shared_reset_key(store: &crate::store::StoreWriter) -> Vec<u8> {
+    let shared = tokio::time::timeout(Duration::from_secs(3), store.quic_reset_key()).await;
+    match shared {
+        Ok(Ok(key)) => key,
+        _ => {
+            tracing::warn!(
+                "QUIC stateless-reset key not read from Redis; using one of this instance's own"
+            );
+            hex::decode(crate::ids::random_hex(32)).unwrap_or_default()
+        }
     }
 }

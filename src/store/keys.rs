@@ -147,6 +147,11 @@ impl Keys {
         format!("{}dns_persist:published", self.prefix)
     }
 
+    /// String: the QUIC stateless-reset key every instance uses (hex, 32 bytes).
+    pub fn quic_reset_key(&self) -> String {
+        format!("{}quic:reset_key", self.prefix)
+    }
+
     /// Set: on-demand allow patterns (`example.com`, `*.example.com`).
     pub fn on_demand_allow(&self) -> String {
         format!("{}ondemand:allow", self.prefix)

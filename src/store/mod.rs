@@ -49,6 +49,7 @@ pub mod keys;
 pub mod leases;
 pub mod name_pages;
 pub mod on_demand;
+pub mod quic;
 pub mod rate_limits;
 pub mod reads;
 pub mod recent_events;

@@ -61,7 +61,7 @@ async fn alt_svc_over_tcp(port: u16, version: &str) -> Option<String> {
 
 #[tokio::test]
 async fn http3_serves_the_same_routes_as_tcp() {
-    let (_redis, cg) = instance(&[("HTTPS_PUBLIC_PORT", "8443")]).await;
+    let (redis, mut cg) = instance(&[("HTTPS_PUBLIC_PORT", "8443")]).await;
     let up = upstream::start("h3-app").await;
     create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
     create_self_signed(&cg.admin(), "other", &["other.test"]).await;
@@ -148,6 +148,22 @@ async fn http3_serves_the_same_routes_as_tcp() {
             "{version}"
         );
     }
+
+    // The stateless-reset key is the cluster's, in Redis: a restarted instance keeps it.
+    let client = redis.client().await;
+    let key: String = fred::prelude::KeysInterface::get(&client, "e:quic:reset_key")
+        .await
+        .unwrap();
+    assert_eq!(key.len(), 64, "{key}");
+    cg.restart().await;
+    assert_eq!(
+        h3(port, "h3.test", "GET", "/", &[]).await["answers"][0]["status"],
+        200
+    );
+    let again: String = fred::prelude::KeysInterface::get(&client, "e:quic:reset_key")
+        .await
+        .unwrap();
+    assert_eq!(again, key);
 }
 
 #[tokio::test]

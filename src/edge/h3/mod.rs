@@ -5,7 +5,7 @@
 //! `Alt-Svc`.
 //!
 //! Not yet here (issue #29): on-demand issuance and Redis loads at a QUIC handshake (a name
-//! must be in the cache), client certificates over QUIC, 0-RTT, shared stateless-reset keys.
+//! must be in the cache), client certificates over QUIC, 0-RTT.
 
 pub mod body;
 pub mod retry;
@@ -41,11 +41,17 @@ pub fn alt_svc(config: &Config) -> Option<HeaderValue> {
     HeaderValue::try_from(format!("h3=\":{port}\"; ma=86400")).ok()
 }
 
-/// The QUIC endpoint on `addr`, with the HTTPS listener's TLS settings restricted to what
-/// QUIC takes (TLS 1.3, ALPN `h3`, no early data).
+/// The UDP socket on `addr` (bound at start-up, so a port in use stops the start).
+pub fn bind(addr: SocketAddr) -> Result<std::net::UdpSocket, String> {
+    std::net::UdpSocket::bind(addr).map_err(|e| format!("UDP {addr}: {e}"))
+}
+
+/// The QUIC endpoint on `socket`, with the HTTPS listener's TLS settings restricted to what
+/// QUIC takes (TLS 1.3, ALPN `h3`, no early data), and the cluster's stateless-reset key.
 pub fn endpoint(
     tls: &Arc<rustls::ServerConfig>,
-    addr: SocketAddr,
+    socket: std::net::UdpSocket,
+    reset_key: &[u8],
     config: &Config,
 ) -> Result<quinn::Endpoint, String> {
     let mut tls = (**tls).clone();
@@ -58,7 +64,11 @@ pub fn endpoint(
     let idle = config.limits.idle_timeout.min(Duration::from_secs(600));
     transport.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
     server.transport_config(Arc::new(transport));
-    quinn::Endpoint::server(server, addr).map_err(|e| format!("UDP {addr}: {e}"))
+    let reset = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, reset_key);
+    let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset));
+    let runtime = Arc::new(quinn::TokioRuntime);
+    quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime)
+        .map_err(|e| format!("the QUIC endpoint: {e}"))
 }
 
 /// What each QUIC connection is served with.
