@@ -12,9 +12,12 @@ use super::AdminState;
 use crate::certs::issuer::IssueError;
 use crate::certs::model::ChallengeKind;
 
+/// How long the answer may wait for the CA (its directory, the account's registration).
+const CA_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `GET /certificates/{name}/dns-records` → `200 {cert_name, challenge, records: [{domains,
 /// name, type, value}]}`; `409` for a certificate validated otherwise; `502` when the CA's
-/// directory or account cannot be reached (the records name both).
+/// directory or account cannot be reached within 5 s (the records name both).
 pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
@@ -37,16 +40,22 @@ pub async fn list(
             routes: None,
         });
     }
-    let records = state
-        .lifecycle
-        .dns_records(&record)
-        .await
-        .map_err(|e| match e {
-            IssueError::Storage(e) => e.into(),
-            other => ApiError::CaUnavailable(format!(
+    let asked = tokio::time::timeout(CA_WAIT, state.lifecycle.dns_records(&record)).await;
+    let records = match asked {
+        Ok(Ok(records)) => records,
+        Ok(Err(IssueError::Storage(e))) => return Err(e.into()),
+        Ok(Err(other)) => {
+            return Err(ApiError::CaUnavailable(format!(
                 "the records name the CA and the ACME account, which could not be read: {other}"
-            )),
-        })?;
+            )))
+        }
+        Err(_) => {
+            return Err(ApiError::CaUnavailable(format!(
+                "the CA did not answer within {} s (the records name its ACME account); try again",
+                CA_WAIT.as_secs()
+            )))
+        }
+    };
     Ok(Json(json!({
         "cert_name": name,
         "challenge": record.challenge.as_str(),
