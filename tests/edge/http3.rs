@@ -108,6 +108,21 @@ async fn http3_serves_the_same_routes_as_tcp() {
     let got = h3(port, "h3.test", "GET", "/", &["--authority", "other.test"]).await;
     assert_eq!(got["answers"][0]["status"], 421, "{got}");
 
+    // A bodiless GET is replayable over HTTP/3 as over TCP: the first upstream refuses, the
+    // next answers.
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    create_self_signed(&cg.admin(), "failover", &["failover.test"]).await;
+    let body = json!({ "hostname": "failover.test", "upstreams": [format!("http://{refused}"), up.url()], "policy": "first", "cert_name": "failover" });
+    assert_eq!(
+        cg.admin().post("/proxies/", &body).await.unwrap().status,
+        201
+    );
+    let got = h3(port, "failover.test", "GET", "/", &[]).await;
+    assert_eq!(got["answers"][0]["status"], 200, "{got}");
+
     // A renewal reaches new QUIC connections: the same cache serves both transports.
     let old = got_serial(&h3(port, "h3.test", "GET", "/", &[]).await);
     let r = cg

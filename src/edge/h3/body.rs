@@ -13,18 +13,38 @@ use http_body_util::BodyExt;
 /// The client's side of one request stream.
 pub struct H3Body {
     stream: RequestStream<h3_quinn::RecvStream, Bytes>,
+    /// Data read by [`H3Body::new`] while looking for the stream's end.
+    early: Option<Bytes>,
     data_done: bool,
     done: bool,
 }
 
 impl H3Body {
-    /// The body of the request arriving on `stream`.
+    /// The body of the request arriving on `stream`. What has already arrived is looked at
+    /// once, without waiting: a request whose stream ended with its headers (most GETs) is
+    /// then known to be bodiless, as hyper knows it for TCP — so it gets no body timer and may
+    /// be retried on another upstream.
     pub fn new(stream: RequestStream<h3_quinn::RecvStream, Bytes>) -> H3Body {
-        H3Body {
+        let mut body = H3Body {
             stream,
+            early: None,
             data_done: false,
             done: false,
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match body.stream.poll_recv_data(&mut cx) {
+            Poll::Ready(Ok(Some(mut chunk))) => {
+                body.early = Some(chunk.copy_to_bytes(chunk.remaining()));
+            }
+            Poll::Ready(Ok(None)) => {
+                body.data_done = true;
+                if let Poll::Ready(Ok(None)) = body.stream.poll_recv_trailers(&mut cx) {
+                    body.done = true;
+                }
+            }
+            Poll::Ready(Err(_)) | Poll::Pending => {}
         }
+        body
     }
 }
 
@@ -37,6 +57,9 @@ impl Body for H3Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        if let Some(early) = this.early.take() {
+            return Poll::Ready(Some(Ok(Frame::data(early))));
+        }
         if this.done {
             return Poll::Ready(None);
         }
@@ -63,7 +86,7 @@ impl Body for H3Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
+        self.done && self.early.is_none()
     }
 }
 
