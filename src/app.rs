@@ -286,6 +286,7 @@ impl Wiring {
             let h3_edge = crate::edge::h3::H3Edge {
                 proxy: proxy.clone(),
                 resolver: resolver.clone(),
+                on_demand: core.on_demand.clone(),
                 config: config.clone(),
             };
             self.http3(h3_edge, &tls.listener, https.local_addr()?, &caps)?;
@@ -324,7 +325,12 @@ impl Wiring {
         let (cap, stop) = (caps.edge.clone(), self.stop.clone());
         self.tasks.spawn("HTTP/3 listener", async move {
             let key = shared_reset_key(&store).await;
-            match crate::edge::h3::endpoint(&tls, socket, &key, &config) {
+            let (resolver, loader) = crate::edge::h3::resolve::QuicResolver::new(
+                edge.resolver.clone(),
+                edge.on_demand.clone(),
+            );
+            tokio::spawn(loader);
+            match crate::edge::h3::endpoint(&tls, Arc::new(resolver), socket, &key, &config) {
                 Ok(endpoint) => {
                     tracing::info!(%addr, "HTTP/3 listener (UDP) started");
                     edge.serve(endpoint, cap, stop).await;

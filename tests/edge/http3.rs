@@ -311,3 +311,39 @@ async fn sigterm_lets_an_http3_answer_finish() {
         .unwrap();
     assert!(status.success(), "certgate exited with {status}");
 }
+
+/// A QUIC handshake cannot wait for Redis: with room for one certificate in memory, the name
+/// that is not there gets the default certificate on its first QUIC handshake — and is loaded
+/// behind it, so a later QUIC handshake is served its own certificate, with no TCP handshake
+/// in between to load it.
+#[tokio::test]
+async fn a_name_missing_from_memory_is_loaded_after_the_quic_handshake_that_missed_it() {
+    let (_redis, cg) = instance(&[("CERT_CACHE_SIZE", "1")]).await;
+    let up = upstream::start("loaded").await;
+    for name in ["a", "b"] {
+        create_self_signed(&cg.admin(), name, &[&format!("{name}.test")]).await;
+        route(&cg, &format!("{name}.test"), &up.url(), Some(name)).await;
+    }
+    let port = cg.https_port;
+    for name in ["a", "b"] {
+        let chain = chain_of(&cg, name).await;
+        let want = certgate::certs::pem::leaf_info(&chain)
+            .unwrap()
+            .serial
+            .to_ascii_lowercase();
+        let want = want.trim_start_matches('0').to_owned();
+        let sni = format!("{name}.test");
+        common::wait_until(
+            &format!("{sni}'s certificate over QUIC"),
+            Duration::from_secs(20),
+            || {
+                let (sni, want) = (sni.clone(), want.clone());
+                async move {
+                    let got = h3(port, &sni, "GET", "/", &[]).await;
+                    got_serial(&got).trim_start_matches('0') == want
+                }
+            },
+        )
+        .await;
+    }
+}

@@ -4,10 +4,12 @@
 //! retries, header rules, limits, metrics and the access log. TCP answers advertise it with
 //! `Alt-Svc`.
 //!
-//! Not yet here (issue #29): on-demand issuance and Redis loads at a QUIC handshake (a name
-//! must be in the cache), client certificates over QUIC, 0-RTT.
+//! A name missing from the memory cache is loaded (or issued on demand) after the handshake
+//! that missed it, not during it ([`resolve`]). Not yet here (issue #29): client certificates
+//! over QUIC, 0-RTT.
 
 pub mod body;
+pub mod resolve;
 pub mod retry;
 
 use std::net::SocketAddr;
@@ -50,11 +52,13 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::UdpSocket, String> {
 /// QUIC takes (TLS 1.3, ALPN `h3`, no early data), and the cluster's stateless-reset key.
 pub fn endpoint(
     tls: &Arc<rustls::ServerConfig>,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
     socket: std::net::UdpSocket,
     reset_key: &[u8],
     config: &Config,
 ) -> Result<quinn::Endpoint, String> {
     let mut tls = (**tls).clone();
+    tls.cert_resolver = resolver;
     tls.alpn_protocols = vec![b"h3".to_vec()];
     tls.max_early_data_size = 0;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
@@ -78,6 +82,8 @@ pub struct H3Edge {
     pub proxy: Proxy,
     /// Names the certificate a connection was served, for the `421` check.
     pub resolver: Arc<SniResolver>,
+    /// Issues certificates for names the cache misses (`ON_DEMAND=true`).
+    pub on_demand: Option<crate::on_demand::OnDemand>,
     /// The settings.
     pub config: Arc<Config>,
 }

@@ -1,0 +1,64 @@
+//! The certificate resolver of QUIC handshakes. A TCP handshake waits, before rustls picks the
+//! certificate, for a name missing from the memory cache to be loaded from Redis (or issued on
+//! demand); a QUIC handshake cannot wait — quinn asks the resolver synchronously. So a miss
+//! here is handed to a background task that does the same loading, and the handshake gets
+//! what the cache has now (the default certificate): the client falls back to TCP for this
+//! connection and finds the name over HTTP/3 on its next one.
+
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::sync::mpsc;
+
+use crate::on_demand::OnDemand;
+use crate::routes::host;
+use crate::tls::resolver::SniResolver;
+
+/// Misses waiting for the background loader; more are dropped (the next handshake for the
+/// name asks again).
+const QUEUED_MISSES: usize = 256;
+
+/// The SNI cache, reporting the names it lacks.
+#[derive(Debug)]
+pub struct QuicResolver {
+    inner: Arc<SniResolver>,
+    misses: mpsc::Sender<String>,
+}
+
+impl QuicResolver {
+    /// A resolver over `inner`, and the task that loads (or issues on demand) the names it
+    /// misses; the task ends with the resolver.
+    pub fn new(
+        inner: Arc<SniResolver>,
+        on_demand: Option<OnDemand>,
+    ) -> (QuicResolver, impl std::future::Future<Output = ()> + Send) {
+        let (misses, mut missed) = mpsc::channel::<String>(QUEUED_MISSES);
+        let loader = inner.clone();
+        let task = async move {
+            while let Some(name) = missed.recv().await {
+                // Unknown names are remembered by `prepare` for a while: a flood of random
+                // names costs one Redis read each, then nothing.
+                loader.prepare(&name).await;
+                if let Some(on_demand) = &on_demand {
+                    if loader.pick(Some(&name)).is_none() {
+                        let ready = || loader.pick(Some(&name)).is_some();
+                        on_demand.obtain(&name, ready).await;
+                    }
+                }
+            }
+        };
+        (QuicResolver { inner, misses }, task)
+    }
+}
+
+impl ResolvesServerCert for QuicResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = hello.server_name().and_then(host::normalize) {
+            if self.inner.pick(Some(&name)).is_none() {
+                let _ = self.misses.try_send(name);
+            }
+        }
+        self.inner.resolve(hello)
+    }
+}
