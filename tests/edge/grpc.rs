@@ -100,3 +100,76 @@ async fn grpc_calls_pass_through_with_trailers() {
         "{seen}"
     );
 }
+
+/// gRPC over HTTP/3 to the same `h2c://` server: aioquic sends the framed requests by hand
+/// (content-type `application/grpc`, `te: trailers`); the answers' messages and their
+/// trailers (`grpc-status`, and `x-detail` on the failing call) come back over QUIC.
+#[tokio::test]
+async fn grpc_over_http3_keeps_its_trailers() {
+    require_grpcio();
+    let (_redis, cg) = instance(&[]).await;
+    let port = free_port();
+    let mut server = tokio::process::Command::new("python3")
+        .args([script(), "serve".into(), port.to_string()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut ready = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), ready.next_line())
+        .await
+        .expect("the gRPC server did not start within 20 s")
+        .unwrap();
+    assert_eq!(line.as_deref(), Some("ready"));
+    create_self_signed(&cg.admin(), "grpc", &["grpc.test"]).await;
+    let body = json!({ "hostname": "grpc.test", "upstream": format!("h2c://127.0.0.1:{port}"), "cert_name": "grpc" });
+    assert_eq!(
+        cg.admin().post("/proxies/", &body).await.unwrap().status,
+        201
+    );
+
+    let dir = TempDir::new("grpc-h3");
+    let framed = dir.0.join("request");
+    let message = b"certgate";
+    let mut bytes = vec![0u8];
+    bytes.extend((message.len() as u32).to_be_bytes());
+    bytes.extend(message);
+    std::fs::write(&framed, bytes).unwrap();
+    let framed = framed.display().to_string();
+    let client = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/h3_client.py");
+    for (method, status, detail) in [("SayHello", "0", None), ("Missing", "5", Some("gone"))] {
+        let out = tokio::process::Command::new("python3")
+            .args([client, &cg.https_port.to_string(), "grpc.test", "POST"])
+            .arg(format!("/helloworld.Greeter/{method}"))
+            .args(["--body-file", &framed])
+            .args(["--header", "content-type:application/grpc"])
+            .args(["--header", "te:trailers"])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let answer = &got["answers"][0];
+        let headers = answer["headers"].as_array().unwrap();
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|pair| pair[0] == name)
+                .and_then(|pair| pair[1].as_str())
+        };
+        assert_eq!(answer["status"], 200, "{got}");
+        assert_eq!(value("grpc-status"), Some(status), "{method}: {got}");
+        if let Some(detail) = detail {
+            assert_eq!(value("x-detail"), Some(detail), "{got}");
+        } else {
+            assert!(
+                answer["text"].as_str().unwrap().ends_with("hello certgate"),
+                "{got}"
+            );
+        }
+    }
+}

@@ -4,6 +4,7 @@ QUIC connection, and prints one JSON object: the certificate's serial, and per a
 status, headers (trailers appended), body length, SHA-256 and (up to 4 KiB) text.
 
 usage: h3_client.py PORT SNI METHOD PATH [--body-file F] [--count N] [--authority A]
+                    [--header NAME:VALUE ...]
 """
 import argparse
 import asyncio
@@ -37,11 +38,12 @@ class Client(QuicConnectionProtocol):
             if ev.stream_ended and ev.stream_id in self.waiting:
                 self.waiting.pop(ev.stream_id).set_result(answer)
 
-    async def request(self, method, authority, path, body):
+    async def request(self, method, authority, path, body, extra=()):
         stream = self._quic.get_next_available_stream_id()
         headers = [(b":method", method.encode()), (b":scheme", b"https"),
                    (b":authority", authority.encode()), (b":path", path.encode()),
                    (b"user-agent", b"aioquic-test")]
+        headers += [(k.encode(), v.encode()) for k, v in extra]
         if body:
             headers.append((b"content-length", str(len(body)).encode()))
         self.http.send_headers(stream, headers, end_stream=not body)
@@ -71,6 +73,7 @@ async def main():
     parser.add_argument("--body-file")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--authority")
+    parser.add_argument("--header", action="append", default=[])
     args = parser.parse_args()
     body = open(args.body_file, "rb").read() if args.body_file else b""
     config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=args.sni)
@@ -80,7 +83,9 @@ async def main():
     async with connect("127.0.0.1", args.port, configuration=config,
                        create_protocol=Client) as client:
         authority = args.authority or args.sni
-        answers = await asyncio.gather(*[client.request(args.method, authority, args.path, body)
+        extra = [tuple(h.split(":", 1)) for h in args.header]
+        answers = await asyncio.gather(*[client.request(args.method, authority, args.path, body,
+                                                        extra)
                                          for _ in range(args.count)])
         cert = client._quic.tls._peer_certificate
         print(json.dumps({"serial": format(cert.serial_number, "x") if cert else None,
