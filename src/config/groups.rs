@@ -113,6 +113,8 @@ pub struct ListenerSettings {
     pub https_public_port: u16,
     /// `HTTP3`: HTTP/3 over UDP on `https_addr`'s port.
     pub http3: bool,
+    /// `QUIC_0RTT`: early data accepted on HTTP/3 (safe methods only).
+    pub quic_0rtt: bool,
     /// `QUIC_RETRY`: when unvalidated QUIC handshakes get a Retry.
     pub quic_retry: super::QuicRetry,
     /// `QUIC_RETRY_ABOVE`: handshakes per second above which `auto` retries.
@@ -262,6 +264,7 @@ impl ListenerSettings {
             admin_addr: v.addr("ADMIN_ADDR")?,
             https_public_port: v.number("HTTPS_PUBLIC_PORT")? as u16,
             http3: v.flag("HTTP3")?,
+            quic_0rtt: v.flag("QUIC_0RTT")?,
             quic_retry: v.choice("QUIC_RETRY")?,
             quic_retry_above: v.number("QUIC_RETRY_ABOVE")? as u32,
             backlog: v.number("LISTEN_BACKLOG")? as u32,

@@ -347,3 +347,28 @@ async fn a_name_missing_from_memory_is_loaded_after_the_quic_handshake_that_miss
         .await;
     }
 }
+
+/// 0-RTT: with `QUIC_0RTT=true` a returning client's GET in early data is served and its POST
+/// answered `425 Too Early`; by default early data is refused and the same GET waits for the
+/// handshake.
+#[tokio::test]
+async fn early_data_serves_safe_methods_only() {
+    let (_redis, cg) = instance(&[("QUIC_0RTT", "true")]).await;
+    let up = upstream::start("early").await;
+    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
+    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    let port = cg.https_port;
+    let got = h3(port, "h3.test", "GET", "/", &["--zero-rtt"]).await;
+    assert_eq!(got["early_data_accepted"], true, "{got}");
+    assert_eq!(got["answers"][0]["status"], 200, "{got}");
+    let got = h3(port, "h3.test", "POST", "/", &["--zero-rtt"]).await;
+    assert_eq!(got["early_data_accepted"], true, "{got}");
+    assert_eq!(got["answers"][0]["status"], 425, "{got}");
+
+    let (_redis2, plain) = instance(&[]).await;
+    create_self_signed(&plain.admin(), "h3", &["h3.test"]).await;
+    route(&plain, "h3.test", &up.url(), Some("h3")).await;
+    let got = h3(plain.https_port, "h3.test", "POST", "/", &["--zero-rtt"]).await;
+    assert_eq!(got["early_data_accepted"], false, "{got}");
+    assert_eq!(got["answers"][0]["status"], 200, "{got}");
+}

@@ -4,7 +4,11 @@ QUIC connection, and prints one JSON object: the certificate's serial, and per a
 status, headers (trailers appended), body length, SHA-256 and (up to 4 KiB) text.
 
 usage: h3_client.py PORT SNI METHOD PATH [--body-file F] [--count N] [--authority A]
-                    [--header NAME:VALUE ...]
+                    [--header NAME:VALUE ...] [--zero-rtt]
+
+--zero-rtt: a first connection (GET /) fetches a session ticket; the requests then go on a
+second connection in its first flight (0-RTT early data), and "early_data_accepted" says
+whether the server took them as such.
 """
 import argparse
 import asyncio
@@ -74,14 +78,31 @@ async def main():
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--authority")
     parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--zero-rtt", action="store_true")
     args = parser.parse_args()
     body = open(args.body_file, "rb").read() if args.body_file else b""
-    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=args.sni)
-    config.verify_mode = ssl.CERT_NONE
-    config.max_stream_data = 4 * 1024 * 1024
-    config.max_data = 64 * 1024 * 1024
+    def configuration():
+        config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=args.sni)
+        config.verify_mode = ssl.CERT_NONE
+        config.max_stream_data = 4 * 1024 * 1024
+        config.max_data = 64 * 1024 * 1024
+        return config
+
+    config = configuration()
+    wait_connected = True
+    if args.zero_rtt:
+        tickets = []
+        async with connect("127.0.0.1", args.port, configuration=configuration(),
+                           create_protocol=Client, session_ticket_handler=tickets.append) as first:
+            await first.request("GET", args.authority or args.sni, "/", b"")
+            for _ in range(50):
+                if tickets:
+                    break
+                await asyncio.sleep(0.05)
+        config.session_ticket = tickets[-1] if tickets else None
+        wait_connected = False
     async with connect("127.0.0.1", args.port, configuration=config,
-                       create_protocol=Client) as client:
+                       create_protocol=Client, wait_connected=wait_connected) as client:
         authority = args.authority or args.sni
         extra = [tuple(h.split(":", 1)) for h in args.header]
         answers = await asyncio.gather(*[client.request(args.method, authority, args.path, body,
@@ -89,6 +110,7 @@ async def main():
                                          for _ in range(args.count)])
         cert = client._quic.tls._peer_certificate
         print(json.dumps({"serial": format(cert.serial_number, "x") if cert else None,
+                          "early_data_accepted": bool(client._quic.tls.early_data_accepted),
                           "answers": [summary(a) for a in answers]}))
 
 

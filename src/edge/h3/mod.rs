@@ -6,9 +6,10 @@
 //!
 //! A name missing from the memory cache is loaded (or issued on demand) after the handshake
 //! that missed it, not during it ([`resolve`]). Not yet here (issue #29): client certificates
-//! over QUIC, 0-RTT.
+//! over QUIC.
 
 pub mod body;
+pub mod early;
 pub mod resolve;
 pub mod retry;
 
@@ -49,7 +50,8 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::UdpSocket, String> {
 }
 
 /// The QUIC endpoint on `socket`, with the HTTPS listener's TLS settings restricted to what
-/// QUIC takes (TLS 1.3, ALPN `h3`, no early data), and the cluster's stateless-reset key.
+/// QUIC takes (TLS 1.3, ALPN `h3`, early data only with `QUIC_0RTT`), and the cluster's
+/// stateless-reset key.
 pub fn endpoint(
     tls: &Arc<rustls::ServerConfig>,
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
@@ -60,7 +62,13 @@ pub fn endpoint(
     let mut tls = (**tls).clone();
     tls.cert_resolver = resolver;
     tls.alpn_protocols = vec![b"h3".to_vec()];
+    // QUIC takes all or nothing: 0xffffffff allows early data, 0 refuses it. rustls takes
+    // early data only on a stateful resumption (a session it stored), not from a ticket.
     tls.max_early_data_size = 0;
+    if config.listeners.quic_0rtt {
+        tls.max_early_data_size = u32::MAX;
+        tls.ticketer = Arc::new(early::StatefulOnly);
+    }
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
@@ -124,7 +132,10 @@ impl H3Edge {
     /// One QUIC connection: the handshake, then its requests, each on its own task, until the
     /// client closes it or the instance stops (GOAWAY; the requests already begun finish).
     async fn connection(self, incoming: quinn::Incoming, shutdown: Shutdown) {
-        let Ok(conn) = incoming.await else { return };
+        let zero_rtt = self.config.listeners.quic_0rtt;
+        let Some((conn, handshake)) = early::establish(incoming, zero_rtt).await else {
+            return;
+        };
         let sni = conn
             .handshake_data()
             .and_then(|data| data.downcast::<HandshakeData>().ok())
@@ -158,7 +169,8 @@ impl H3Edge {
             };
             let Ok(Some(resolver)) = accepted else { return };
             let (edge, info) = (self.clone(), info.clone());
-            tokio::spawn(async move { edge.request(resolver, &info).await });
+            let early = handshake.is_early();
+            tokio::spawn(async move { edge.request(resolver, &info, early).await });
         }
     }
 
@@ -167,6 +179,7 @@ impl H3Edge {
         self,
         resolver: RequestResolver<h3_quinn::Connection, Bytes>,
         info: &ConnInfo,
+        early: bool,
     ) {
         let Ok((req, stream)) = resolver.resolve_request().await else {
             return;
@@ -182,6 +195,8 @@ impl H3Edge {
         }
         let response = if req.method() == Method::CONNECT {
             connect_refused()
+        } else if early && !req.method().is_safe() {
+            early::too_early()
         } else {
             Box::pin(self.proxy.handle(req, info, &mut ctx)).await
         };
