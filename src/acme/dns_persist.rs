@@ -62,11 +62,11 @@ pub fn listed(records: &[DnsRecord]) -> String {
 }
 
 impl AcmeIssuer {
-    /// The records `request` needs for `account` at its CA, naming the CA by the first issuer
-    /// domain name its directory lists.
+    /// The records `request` needs for the account at `account_uri` at its CA, naming the CA by
+    /// the first issuer domain name its directory lists.
     pub(super) async fn persist_records(
         &self,
-        account: &Account,
+        account_uri: &str,
         request: &IssueRequest,
     ) -> Result<Vec<DnsRecord>, IssueError> {
         let directory = request.directory_url.as_deref().ok_or_else(|| {
@@ -83,7 +83,7 @@ impl AcmeIssuer {
                  directory, which a {CHALLENGE_TYPE} record must name"
             ))
         })?;
-        Ok(records(issuer, account.id(), &request.domains))
+        Ok(records(issuer, account_uri, &request.domains))
     }
 
     /// With a DNS provider, publishes each record not published before (a renewal writes
@@ -123,7 +123,7 @@ impl AcmeIssuer {
         account: &Account,
         request: &IssueRequest,
     ) -> Result<crate::certs::issuer::IssuedCertificate, IssueError> {
-        let records = self.persist_records(account, request).await?;
+        let records = self.persist_records(account.id(), request).await?;
         self.publish_persist_records(request, &records).await?;
         match self.run_order(account, request).await {
             Err(IssueError::Rejected(why)) => {

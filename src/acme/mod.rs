@@ -137,18 +137,21 @@ impl Issuer for AcmeIssuer {
         .await
     }
 
-    async fn dns_records(&self, request: &IssueRequest) -> Result<Vec<DnsRecord>, IssueError> {
+    async fn dns_records(
+        &self,
+        request: &IssueRequest,
+    ) -> Result<Option<Vec<DnsRecord>>, IssueError> {
         let directory = request.directory_url.as_deref().ok_or_else(|| {
             IssueError::Internal("no ACME directory recorded for this certificate".into())
         })?;
-        http::with_own_retry_after(async {
-            let account = self
-                .accounts
-                .get(directory, request.email.as_deref())
-                .await?;
-            self.persist_records(&account, request).await
-        })
-        .await
+        // Only an account some order registered: listing records registers nothing and waits
+        // on no registration lock.
+        let id = account::account_id(directory, request.email.as_deref());
+        let Some(info) = self.store.acme().account_info(&id).await? else {
+            return Ok(None);
+        };
+        let records = self.persist_records(&info.account_url, request).await?;
+        Ok(Some(records))
     }
 
     async fn renewal_info(

@@ -12,12 +12,13 @@ use super::AdminState;
 use crate::certs::issuer::IssueError;
 use crate::certs::model::ChallengeKind;
 
-/// How long the answer may wait for the CA (its directory, the account's registration).
+/// How long the answer may wait for the CA's directory.
 const CA_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `GET /certificates/{name}/dns-records` → `200 {cert_name, challenge, records: [{domains,
-/// name, type, value}]}`; `409` for a certificate validated otherwise; `502` when the CA's
-/// directory or account cannot be reached within 5 s (the records name both).
+/// name, type, value}]}`; `409` for a certificate validated otherwise, or whose ACME account
+/// its first order has not registered yet; `502` when the CA's directory cannot be read within
+/// 5 s (the records name the CA).
 pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
@@ -42,19 +43,26 @@ pub async fn list(
     }
     let asked = tokio::time::timeout(CA_WAIT, state.lifecycle.dns_records(&record)).await;
     let records = match asked {
-        Ok(Ok(records)) => records,
+        Ok(Ok(Some(records))) => records,
+        Ok(Ok(None)) => {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "{name:?} has no ACME account yet: its first order registers it, and the \
+                     records name it; ask again once a generation has run"
+                ),
+                routes: None,
+            })
+        }
         Ok(Err(IssueError::Storage(e))) => return Err(e.into()),
         Ok(Err(other)) => {
             return Err(ApiError::CaUnavailable(format!(
                 "the records name the CA and the ACME account, which could not be read: {other}"
             )))
         }
-        Err(_) => {
-            return Err(ApiError::CaUnavailable(format!(
-                "the CA did not answer within {} s (the records name its ACME account); try again",
-                CA_WAIT.as_secs()
-            )))
-        }
+        Err(_) => return Err(ApiError::CaUnavailable(format!(
+            "the CA's directory did not answer within {} s (the records name the CA); try again",
+            CA_WAIT.as_secs()
+        ))),
     };
     Ok(Json(json!({
         "cert_name": name,

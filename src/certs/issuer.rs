@@ -192,9 +192,13 @@ pub trait Issuer: Send + Sync {
         Ok(None)
     }
 
-    /// The DNS records to publish once for `request` to be validated (dns-persist-01); an
-    /// error for an issuer that validates nothing by DNS.
-    async fn dns_records(&self, _request: &IssueRequest) -> Result<Vec<DnsRecord>, IssueError> {
+    /// The DNS records to publish once for `request` to be validated (dns-persist-01); `None`
+    /// while the ACME account they name is not registered yet (the first order registers it);
+    /// an error for an issuer that validates nothing by DNS.
+    async fn dns_records(
+        &self,
+        _request: &IssueRequest,
+    ) -> Result<Option<Vec<DnsRecord>>, IssueError> {
         Err(IssueError::Rejected(format!(
             "the {} issuer validates nothing through DNS records",
             self.kind()

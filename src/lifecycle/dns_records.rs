@@ -6,12 +6,12 @@ use crate::certs::issuer::{DnsRecord, IssueError};
 use crate::certs::model::CertificateRecord;
 
 impl Lifecycle {
-    /// The records `record` needs; registers its ACME account when no instance has yet (the
-    /// records name it).
+    /// The records `record` needs; `None` until its ACME account (which they name) is
+    /// registered by its first order.
     pub async fn dns_records(
         &self,
         record: &CertificateRecord,
-    ) -> Result<Vec<DnsRecord>, IssueError> {
+    ) -> Result<Option<Vec<DnsRecord>>, IssueError> {
         let Some(issuer) = self.inner.issuers.get(record.issuer) else {
             return Err(IssueError::Rejected(format!(
                 "the {} issuer is not available on this instance",

@@ -41,6 +41,14 @@ impl AcmeReads<'_> {
         Ok(accounts)
     }
 
+    /// What an operator may see of account `id`, when it is registered.
+    pub async fn account_info(self, id: &str) -> StoreResult<Option<AcmeAccountInfo>> {
+        let key = self.keys.acme_account_info(id);
+        let json: Option<String> = self.client.get(&key).await?;
+        json.map(|json| decode::<AcmeAccountInfo>(&key, &json))
+            .transpose()
+    }
+
     /// The stored credentials (JSON, secret: it holds the account key).
     pub async fn account(self, id: &str) -> StoreResult<Option<Secret>> {
         let value: Option<String> = self.client.get(self.keys.acme_account(id)).await?;

@@ -1,7 +1,8 @@
 //! The dashboard (`GET /ui/`) in a real headless browser: Debian's Chromium driven through
 //! Selenium by `tests/ui/drive.py` (installed by `scripts/test-tools.sh`). Log in, see a new
 //! certificate appear with its countdown, renew it from the page, see a failed certificate's
-//! error, a tenant sees only its own and deletes it (after confirming); zero console errors and zero CSP violations. The test
+//! error, requests counted by protocol on the cluster tab, a tenant sees only its own and
+//! deletes it (after confirming); zero console errors and zero CSP violations. The test
 //! saves a screenshot (`target/ui/dashboard.png`; the README shows a copy).
 
 use super::*;
@@ -71,6 +72,10 @@ async fn dashboard_in_a_headless_browser() {
     )
     .await;
 
+    // One HTTP/1.1 request at the edge (no route: 404), for the requests-by-protocol panel.
+    let answer = common::client::get(cg.https_port, "admin.ui.test", "admin.ui.test", "/").await;
+    assert_eq!(answer.status, 404);
+
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui");
     std::fs::create_dir_all(&dir).unwrap();
     let screenshot = dir.join("dashboard.png");
@@ -101,6 +106,14 @@ async fn dashboard_in_a_headless_browser() {
     assert_eq!(seen["console"], json!([]), "console errors: {seen}");
     assert_eq!(seen["csp_violations"], 0, "{seen}");
     assert_eq!(seen["admin_sees_cluster_tab"], true);
+    let rows = &seen["protocol_rows"];
+    let h1: Vec<&str> = rows["h1"].as_str().unwrap().split_whitespace().collect();
+    assert_eq!(h1.first(), Some(&"HTTP/1.1"), "{rows}");
+    assert!(
+        h1[3].parse::<u32>().unwrap() >= 1,
+        "the 404 counted under HTTP/1.1 4xx: {rows}"
+    );
+    assert!(rows["h3"].as_str().unwrap().starts_with("HTTP/3"), "{rows}");
     assert_eq!(seen["new_status"], "active", "{seen}");
     let countdown = seen["new_countdown"].as_str().unwrap();
     assert!(

@@ -4,7 +4,10 @@ QUIC connection, and prints one JSON object: the certificate's serial, and per a
 status, headers (trailers appended), body length, SHA-256 and (up to 4 KiB) text.
 
 usage: h3_client.py PORT SNI METHOD PATH [--body-file F] [--count N] [--authority A]
-                    [--header NAME:VALUE ...] [--zero-rtt]
+                    [--header NAME:VALUE ...] [--zero-rtt] [--one-by-one --pause S]
+
+--one-by-one: the COUNT requests go one after the other on the one connection, PAUSE seconds
+apart (a client that stays connected), rather than all at once.
 
 --zero-rtt: a first connection (GET /) fetches a session ticket; the requests then go on a
 second connection in its first flight (0-RTT early data), and "early_data_accepted" says
@@ -79,6 +82,8 @@ async def main():
     parser.add_argument("--authority")
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--zero-rtt", action="store_true")
+    parser.add_argument("--one-by-one", action="store_true")
+    parser.add_argument("--pause", type=float, default=0.0)
     args = parser.parse_args()
     body = open(args.body_file, "rb").read() if args.body_file else b""
     def configuration():
@@ -105,9 +110,15 @@ async def main():
                        create_protocol=Client, wait_connected=wait_connected) as client:
         authority = args.authority or args.sni
         extra = [tuple(h.split(":", 1)) for h in args.header]
-        answers = await asyncio.gather(*[client.request(args.method, authority, args.path, body,
-                                                        extra)
-                                         for _ in range(args.count)])
+        if args.one_by_one:
+            answers = []
+            for _ in range(args.count):
+                answers.append(await client.request(args.method, authority, args.path, body, extra))
+                await asyncio.sleep(args.pause)
+        else:
+            answers = await asyncio.gather(*[client.request(args.method, authority, args.path,
+                                                            body, extra)
+                                             for _ in range(args.count)])
         cert = client._quic.tls._peer_certificate
         print(json.dumps({"serial": format(cert.serial_number, "x") if cert else None,
                           "early_data_accepted": bool(client._quic.tls.early_data_accepted),

@@ -113,6 +113,11 @@ try:
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#event-rows tr"))
     out["instances"] = len(driver.find_elements(By.CSS_SELECTOR, "#instance-rows tr"))
     out["events_text"] = driver.find_element(By.ID, "event-rows").text
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#protocol-rows tr"))
+    out["protocol_rows"] = {
+        row.get_attribute("data-protocol"): row.text
+        for row in driver.find_elements(By.CSS_SELECTOR, "#protocol-rows tr")
+    }
     driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="certificates"]').click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-cert]"))
     time.sleep(0.5)

@@ -232,9 +232,41 @@ function trafficSummary(r) {
   return parts.join(" · ") || "—";
 }
 
+// certgate_requests_total from /metrics, summed by protocol and status class.
+function requestsByProtocol(metricsText) {
+  const counts = { h1: {}, h2: {}, h3: {} };
+  for (const line of metricsText.split("\n")) {
+    if (!line.startsWith("certgate_requests_total{")) continue;
+    const protocol = (line.match(/protocol="(h[123])"/) || [])[1];
+    const cls = (line.match(/class="(\dxx)"/) || [])[1];
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (!protocol || !cls || Number.isNaN(value)) continue;
+    counts[protocol][cls] = (counts[protocol][cls] || 0) + value;
+  }
+  return counts;
+}
+
+function renderProtocols(metricsText) {
+  const counts = requestsByProtocol(metricsText);
+  const names = { h1: "HTTP/1.1", h2: "HTTP/2", h3: "HTTP/3" };
+  $("protocol-rows").replaceChildren(...Object.keys(counts).map((p) => {
+    const c = counts[p];
+    const all = Object.values(c).reduce((a, b) => a + b, 0);
+    return el("tr", { "data-protocol": p }, el("td", {}, names[p]),
+      ...["2xx", "3xx", "4xx", "5xx"].map((k) => el("td", {}, String(c[k] || 0))), el("td", {}, String(all)));
+  }));
+}
+
+async function metricsText() {
+  const response = await fetch("/metrics", {
+    headers: { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) } });
+  return response.ok ? response.text() : "";
+}
+
 async function renderCluster() {
-  const [health, instances, events] = await Promise.all([
-    api("GET", "/health"), api("GET", "/cluster/instances"), api("GET", "/events/")]);
+  const [health, instances, events, metrics] = await Promise.all([
+    api("GET", "/health"), api("GET", "/cluster/instances"), api("GET", "/events/"), metricsText()]);
+  renderProtocols(metrics);
   const h = health.body || {};
   $("health").textContent = "status: " + (h.status || health.status) + (h.reasons && h.reasons.length ? " (" + h.reasons.join(", ") + ")" : "") +
     (h.redis ? " · Redis: " + (typeof h.redis === "string" ? h.redis : JSON.stringify(h.redis)) : "");
