@@ -59,10 +59,12 @@ pub async fn list(
                 "the records name the CA and the ACME account, which could not be read: {other}"
             )))
         }
-        Err(_) => return Err(ApiError::CaUnavailable(format!(
+        Err(_) => {
+            return Err(ApiError::CaUnavailable(format!(
             "the CA's directory did not answer within {} s (the records name the CA); try again",
             CA_WAIT.as_secs()
-        ))),
+        )))
+        }
     };
     Ok(Json(json!({
         "cert_name": name,

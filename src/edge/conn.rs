@@ -77,8 +77,11 @@ pub async fn serve<IO, H>(
     // The trusted proxies, for the client address the access log names; only when it is on.
     let access_log = (config.logs.access_log != AccessLog::Off)
         .then(|| Arc::new(config.listeners.trusted_proxies.clone()));
-    // HTTPS answers advertise HTTP/3 when it is on.
-    let alt_svc = info.https.then(|| super::h3::alt_svc(config)).flatten();
+    // HTTPS answers advertise HTTP/3 when it is on — not on a connection held to a route's
+    // client certificates, which HTTP/3 does not check yet (#29).
+    let alt_svc = (info.https && info.client.is_none())
+        .then(|| super::h3::alt_svc(config))
+        .flatten();
     let protocol = usize::from(http2);
     let requests = activity.clone();
     let service = service_fn(move |req| {
@@ -103,7 +106,8 @@ pub async fn serve<IO, H>(
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
             let mut response = response;
-            if let Some(alt_svc) = alt_svc {
+            let checks_client = ctx.route.as_ref().is_some_and(|r| r.client_auth.is_some());
+            if let Some(alt_svc) = alt_svc.filter(|_| !checks_client) {
                 response
                     .headers_mut()
                     .insert(http::header::ALT_SVC, alt_svc);

@@ -45,10 +45,15 @@ fn got_serial(got: &Value) -> String {
 
 /// The `alt-svc` header curl gets over `version` (`--http1.1`, `--http2`).
 async fn alt_svc_over_tcp(port: u16, version: &str) -> Option<String> {
+    alt_svc_of(port, "h3.test", version).await
+}
+
+/// The `alt-svc` header curl gets from `host` over `version`.
+async fn alt_svc_of(port: u16, host: &str, version: &str) -> Option<String> {
     let out = tokio::process::Command::new("curl")
         .args(["-sk", "-o", "/dev/null", "-D", "-", version, "--resolve"])
-        .arg(format!("h3.test:{port}:127.0.0.1"))
-        .arg(format!("https://h3.test:{port}/"))
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("https://{host}:{port}/"))
         .output()
         .await
         .expect("curl");
@@ -175,6 +180,18 @@ async fn http3_serves_the_same_routes_as_tcp() {
             "{version}"
         );
     }
+
+    // A route that checks client certificates is not advertised: HTTP/3 does not check them
+    // yet, and answers it 421.
+    create_self_signed(&cg.admin(), "mtls", &["mtls.test"]).await;
+    let ca = super::client_auth::Ca::new("h3 test client CA");
+    let body = json!({ "hostname": "mtls.test", "upstream": up.url(), "cert_name": "mtls",
+        "client_auth": { "mode": "request", "ca_pem": ca.pem } });
+    let r = cg.admin().post("/proxies/", &body).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(alt_svc_of(port, "mtls.test", "--http2").await, None);
+    let got = h3(port, "mtls.test", "GET", "/", &[]).await;
+    assert_eq!(got["answers"][0]["status"], 421, "{got}");
 
     // The stateless-reset key is the cluster's, in Redis: a restarted instance keeps it.
     let client = redis.client().await;
