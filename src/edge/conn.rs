@@ -106,12 +106,7 @@ pub async fn serve<IO, H>(
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
             let mut response = response;
-            let checks_client = ctx.route.as_ref().is_some_and(|r| r.client_auth.is_some());
-            if let Some(alt_svc) = alt_svc.filter(|_| !checks_client) {
-                response
-                    .headers_mut()
-                    .insert(http::header::ALT_SVC, alt_svc);
-            }
+            advertise_http3(&mut response, alt_svc, &ctx);
             let logged = record(&mut ctx, &info, response.status().as_u16(), protocol);
             if let Some(tunnel) = ctx.tunnel.take() {
                 guard.open_tunnel(tunnel);
@@ -274,6 +269,21 @@ pub fn connect_refused() -> Response<EdgeBody> {
 
 /// Counts the request; when the access log is on, what its line needs (written when the
 /// answer's body ends).
+/// Adds `Alt-Svc` (when HTTP/3 is on) unless the answer's route checks client certificates,
+/// which HTTP/3 does not yet.
+fn advertise_http3(
+    response: &mut Response<EdgeBody>,
+    alt_svc: Option<HeaderValue>,
+    ctx: &RequestCtx,
+) {
+    let checks_client = ctx.route.as_ref().is_some_and(|r| r.client_auth.is_some());
+    if let Some(alt_svc) = alt_svc.filter(|_| !checks_client) {
+        response
+            .headers_mut()
+            .insert(http::header::ALT_SVC, alt_svc);
+    }
+}
+
 /// `protocol` indexes `metrics::PROTOCOLS` (h1, h2, h3).
 pub(super) fn record(
     ctx: &mut RequestCtx,
