@@ -2,6 +2,7 @@
 //! schedule, the issuer trait and the self-signed issuer. Nothing here talks to Redis or the
 //! network; the lifecycle service (`src/lifecycle/`) runs generations.
 
+pub mod challenge;
 pub mod issuer;
 pub mod keys;
 pub mod model;

@@ -3,6 +3,8 @@
 //! [`run`] takes its listeners already bound and its shutdown trigger as a future, so tests and
 //! `main` drive it the same way.
 
+mod http3;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -311,36 +313,6 @@ impl Wiring {
         Ok(caps)
     }
 
-    /// The HTTP/3 listener on the HTTPS listener's address, over UDP.
-    fn http3(
-        &mut self,
-        edge: crate::edge::h3::H3Edge,
-        tls: &Arc<rustls::ServerConfig>,
-        addr: std::net::SocketAddr,
-        caps: &Caps,
-    ) -> anyhow::Result<()> {
-        let socket = crate::edge::h3::bind(addr)
-            .map_err(|e| anyhow::anyhow!("HTTP/3 listener: {e} (HTTP3=false turns it off)"))?;
-        let (store, config, tls) = (self.store.writer(), self.config.clone(), tls.clone());
-        let (cap, stop) = (caps.edge.clone(), self.stop.clone());
-        self.tasks.spawn("HTTP/3 listener", async move {
-            let key = shared_reset_key(&store).await;
-            let (resolver, loader) = crate::edge::h3::resolve::QuicResolver::new(
-                edge.resolver.clone(),
-                edge.on_demand.clone(),
-            );
-            tokio::spawn(loader);
-            match crate::edge::h3::endpoint(&tls, Arc::new(resolver), socket, &key, &config) {
-                Ok(endpoint) => {
-                    tracing::info!(%addr, "HTTP/3 listener (UDP) started");
-                    edge.serve(endpoint, cap, stop).await;
-                }
-                Err(e) => tracing::error!(%addr, error = %e, "HTTP/3 listener not started"),
-            }
-        });
-        Ok(())
-    }
-
     /// The heartbeat, the data-loss guard, the change-event subscriber and the table loader.
     fn cluster(&mut self, core: &Core, redis: RedisSettings) {
         let (store, config, instance, stop) = (
@@ -492,20 +464,5 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
-    }
-}
-
-/// The QUIC stateless-reset key from Redis (shared by the cluster); a key of this instance's own
-/// when Redis does not answer within 3 s (resets then come from this instance only).
-async fn shared_reset_key(store: &crate::store::StoreWriter) -> Vec<u8> {
-    let shared = tokio::time::timeout(Duration::from_secs(3), store.quic_reset_key()).await;
-    match shared {
-        Ok(Ok(key)) => key,
-        _ => {
-            tracing::warn!(
-                "QUIC stateless-reset key not read from Redis; using one of this instance's own"
-            );
-            hex::decode(crate::ids::random_hex(32)).unwrap_or_default()
-        }
     }
 }
