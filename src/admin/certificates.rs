@@ -306,7 +306,23 @@ pub async fn show(
     Ok(Json(view))
 }
 
-pub(super) fn not_found(name: &str) -> ApiError {
+/// Certificate `name`, when it exists and `caller` owns it (or is the admin).
+pub(super) async fn owned_record(
+    state: &AdminState,
+    caller: &Caller,
+    name: &str,
+) -> Result<CertificateRecord, ApiError> {
+    let record = state
+        .store
+        .certs()
+        .get(name)
+        .await?
+        .ok_or_else(|| not_found(name))?;
+    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    Ok(record)
+}
+
+fn not_found(name: &str) -> ApiError {
     ApiError::NotFound(format!("no certificate named {name:?}"))
 }
 
@@ -335,13 +351,7 @@ pub async fn renew(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let record = state
-        .store
-        .certs()
-        .get(&name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
-    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    owned_record(&state, &caller, &name).await?;
     state.lifecycle.renew(&name, "renewal requested").await?;
     let current = state.store.certs().generation_status(&name).await?;
     let word = current.map_or("pending", |s| s.status.as_str());
@@ -369,9 +379,7 @@ fn challenge_for(
             "the self-signed issuer validates nothing; challenges are for ACME certificates",
         ));
     }
-    let acme = &state.config.acme;
-    let no_provider =
-        acme.dns_update.is_none() && acme.dns_exec.is_none() && acme.powerdns.is_none();
+    let no_provider = state.config.acme.configured_dns_providers().is_empty();
     if challenge == ChallengeKind::Dns01 && no_provider {
         return Err(ApiError::unavailable(
             "challenge",
@@ -404,13 +412,7 @@ fn dns_provider_for(
             format!("must be one of {}", known.join(", ")),
         )
     })?;
-    let acme = &state.config.acme;
-    let configured = match kind {
-        DnsProviderKind::Rfc2136 => acme.dns_update.is_some(),
-        DnsProviderKind::PowerDns => acme.powerdns.is_some(),
-        DnsProviderKind::Exec => acme.dns_exec.is_some(),
-    };
-    if !configured {
+    if !state.config.acme.configured_dns_providers().contains(&kind) {
         return Err(ApiError::unavailable(
             "dns_provider",
             format!("the dns-01 provider {text} is not configured on the instances"),
@@ -442,13 +444,7 @@ pub async fn revoke(
             ApiError::invalid("reason", format!("must be one of {}", known.join(", ")))
         })?,
     };
-    let record = state
-        .store
-        .certs()
-        .get(&name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
-    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    let record = owned_record(&state, &caller, &name).await?;
     let begin = state
         .lifecycle
         .revoke_certificate(&record, reason)
@@ -475,13 +471,7 @@ pub async fn remove(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
     let force = flag(&query, "force")?;
-    let record = state
-        .store
-        .certs()
-        .get(&name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
-    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    let record = owned_record(&state, &caller, &name).await?;
     match state.lifecycle.delete_certificate(&record, force).await? {
         Deleted::Deleted => {}
         Deleted::InUse(routes) => {

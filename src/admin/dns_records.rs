@@ -6,7 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::certificates::not_found;
+use super::certificates::owned_record;
 use super::error::ApiError;
 use super::AdminState;
 use crate::certs::issuer::IssueError;
@@ -24,13 +24,7 @@ pub async fn list(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = state
-        .store
-        .certs()
-        .get(&name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
-    caller.require_owner(&record.owner_token_hash, "this certificate")?;
+    let record = owned_record(&state, &caller, &name).await?;
     if record.challenge != ChallengeKind::DnsPersist01 {
         return Err(ApiError::Conflict {
             detail: format!(

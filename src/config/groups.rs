@@ -193,18 +193,20 @@ pub struct LogSettings {
 }
 
 impl AcmeSettings {
-    pub(super) fn read(v: &Values) -> Result<AcmeSettings, ConfigError> {
-        let (dns_update, dns_exec, powerdns) = (v.dns_update()?, v.dns_exec()?, v.powerdns()?);
-        let configured: Vec<super::DnsProviderKind> = [
-            (dns_update.is_some(), super::DnsProviderKind::Rfc2136),
-            (powerdns.is_some(), super::DnsProviderKind::PowerDns),
-            (dns_exec.is_some(), super::DnsProviderKind::Exec),
+    /// The dns-01 providers configured, by kind (maybe none).
+    pub fn configured_dns_providers(&self) -> Vec<super::DnsProviderKind> {
+        [
+            (self.dns_update.is_some(), super::DnsProviderKind::Rfc2136),
+            (self.powerdns.is_some(), super::DnsProviderKind::PowerDns),
+            (self.dns_exec.is_some(), super::DnsProviderKind::Exec),
         ]
         .into_iter()
         .filter_map(|(on, kind)| on.then_some(kind))
-        .collect();
-        let dns_provider = v.dns_default(&configured)?;
-        Ok(AcmeSettings {
+        .collect()
+    }
+
+    pub(super) fn read(v: &Values) -> Result<AcmeSettings, ConfigError> {
+        let mut settings = AcmeSettings {
             directory_url: v.url("ACME_DIRECTORY_URL")?,
             staging_url: v.url("ACME_STAGING_URL")?,
             poll_max_attempts: v.number("ACME_POLL_MAX_ATTEMPTS")? as u32,
@@ -214,15 +216,17 @@ impl AcmeSettings {
             eab: v.eab("ACME_EAB_KID", "ACME_EAB_HMAC_KEY")?,
             staging_eab: v.eab("ACME_STAGING_EAB_KID", "ACME_STAGING_EAB_HMAC_KEY")?,
             ca_bundle: v.file("ACME_CA_BUNDLE")?,
-            dns_update,
-            dns_exec,
-            powerdns,
-            dns_provider,
+            dns_update: v.dns_update()?,
+            dns_exec: v.dns_exec()?,
+            powerdns: v.powerdns()?,
+            dns_provider: None,
             dns_propagation: v.dns_propagation()?,
             ari: v.flag("ACME_ARI")?,
             ari_min_poll: v.seconds("ARI_MIN_POLL_SECONDS")?,
             ari_max_poll: v.seconds("ARI_MAX_POLL_SECONDS")?,
-        })
+        };
+        settings.dns_provider = v.dns_default(&settings.configured_dns_providers())?;
+        Ok(settings)
     }
 }
 

@@ -225,7 +225,7 @@ async fn names_a_challenge_cannot_prove_are_refused() {
 async fn one_and_ten_names_with_each_challenge() {
     let bind = Bind::start("ten.test").await;
     let dns = super::dns01::rfc2136_settings(&bind, &[]);
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let extra = super::dns01::pairs(&dns);
     let env = env_for_challenges(&extra, Some(bind.address())).await;
     for challenge in ["http-01", "tls-alpn-01", "dns-01"] {
         for count in [1, 10] {

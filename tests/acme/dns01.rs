@@ -31,6 +31,14 @@ pub(super) fn rfc2136_settings(bind: &Bind, more: &[(&str, &str)]) -> Vec<(Strin
     settings
 }
 
+/// `settings` as the `(name, value)` pairs the environments take.
+pub(super) fn pairs(settings: &[(String, String)]) -> Vec<(&str, &str)> {
+    settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
 /// The propagation check's settings for test servers: zones and NS records looked up at
 /// `resolver`, the authoritative servers asked on `port`, for at most `timeout` seconds.
 pub(super) fn propagation_settings(
@@ -53,7 +61,7 @@ async fn dns_01_through_bind_issues_a_wildcard() {
     let bind = Bind::start("wild.test").await;
     // The recovery loop (which sweeps leftover records) runs every half lease.
     let dns = rfc2136_settings(&bind, &[("CERT_LEASE_SECONDS", "2")]);
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let extra = pairs(&dns);
     let env = env_for_challenges(&extra, Some(bind.address())).await;
     let admin = env.certgate.admin();
 
@@ -214,10 +222,7 @@ async fn dns_01_through_an_exec_program() {
         ("PROVIDER_TOKEN".to_owned(), bind::TSIG_SECRET.to_owned()),
         ("DNS_EXEC_TIMEOUT_SECONDS".to_owned(), "3".to_owned()),
     ]);
-    let extra: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let extra = pairs(&settings);
     let env = env_for_challenges(&extra, Some(bind.address())).await;
 
     let (status, _) = issue_with(&env.certgate, "exec", &["exec.test"], "dns-01").await;
@@ -300,7 +305,7 @@ async fn dns_01_follows_a_cname_to_the_delegated_name() {
     ])
     .await;
     let dns = rfc2136_settings(&bind, &[]);
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let extra = pairs(&dns);
     let env = env_for_challenges(&extra, Some(bind.address())).await;
     let serial = bind.serial().await;
     let (status, _) = issue_with(&env.certgate, "delegated", &["app.cname.test"], "dns-01").await;
@@ -337,10 +342,7 @@ async fn dns_01_through_the_powerdns_api() {
     let mut settings = propagation_settings(&pdns.dns_address(), pdns.dns_port, 30);
     settings.push(("PDNS_API_URL".into(), api.clone()));
     settings.push(("PDNS_API_KEY".into(), common::powerdns::API_KEY.into()));
-    let extra: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let extra = pairs(&settings);
     let env = env_for_challenges(&extra, Some(pdns.dns_address())).await;
     let (status, _) = issue_with(
         &env.certgate,
@@ -389,7 +391,7 @@ async fn dns_01_waits_for_every_authoritative_server() {
     let primary = Bind::start_with("lag.test", "ns2 IN A 127.0.0.2\n@ IN NS ns2.lag.test.\n").await;
     let lagging = DnsStub::start("127.0.0.2", primary.port).await;
     let dns = rfc2136_settings(&primary, &[]);
-    let extra: Vec<(&str, &str)> = dns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let extra = pairs(&dns);
     let env = env_for_challenges(&extra, Some(primary.address())).await;
 
     let mut vars = env.certgate.env.clone();

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::challenges::{assert_valid_for, env_for_challenges, issue_with};
-use super::dns01::{nsupdate_hook, rfc2136_settings};
+use super::dns01::{nsupdate_hook, pairs, rfc2136_settings};
 use common::bind::{self, Bind};
 
 use crate::common;
@@ -24,10 +24,7 @@ async fn each_certificate_uses_its_dns_provider() {
             ("DNS_PROVIDER", "rfc2136"),
         ],
     );
-    let extra: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let extra = pairs(&settings);
     let env = env_for_challenges(&extra, Some(bind.address())).await;
     let admin = env.certgate.admin();
 

@@ -109,15 +109,33 @@ key "{TSIG_KEY_NAME}" {{ algorithm hmac-sha256; secret "{TSIG_SECRET}"; }};
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// A client of this BIND over TCP; its messages signed with `signer` when given.
+    async fn client(
+        &self,
+        signer: Option<std::sync::Arc<hickory_client::proto::dnssec::tsig::TSigner>>,
+    ) -> hickory_client::client::Client {
+        use hickory_client::client::Client;
+        use hickory_client::proto::op::MessageFinalizer;
+        use hickory_client::proto::runtime::TokioRuntimeProvider;
+        use hickory_client::proto::tcp::TcpClientStream;
+        let (stream, sender) = TcpClientStream::new(
+            ([127, 0, 0, 1], self.port).into(),
+            None,
+            None,
+            TokioRuntimeProvider::new(),
+        );
+        let signer = signer.map(|s| s as std::sync::Arc<dyn MessageFinalizer>);
+        let (client, bg) = Client::new(stream, sender, signer).await.unwrap();
+        tokio::spawn(bg);
+        client
+    }
+
     /// A client of this BIND over TCP whose updates are signed with the test key.
     async fn signed_client(&self) -> hickory_client::client::Client {
         use base64::Engine;
-        use hickory_client::client::Client;
         use hickory_client::proto::dnssec::rdata::tsig::TsigAlgorithm;
         use hickory_client::proto::dnssec::tsig::TSigner;
         use hickory_client::proto::rr::Name;
-        use hickory_client::proto::runtime::TokioRuntimeProvider;
-        use hickory_client::proto::tcp::TcpClientStream;
         let signer = TSigner::new(
             base64::engine::general_purpose::STANDARD
                 .decode(TSIG_SECRET)
@@ -127,17 +145,7 @@ key "{TSIG_KEY_NAME}" {{ algorithm hmac-sha256; secret "{TSIG_SECRET}"; }};
             300,
         )
         .unwrap();
-        let (stream, sender) = TcpClientStream::new(
-            ([127, 0, 0, 1], self.port).into(),
-            None,
-            None,
-            TokioRuntimeProvider::new(),
-        );
-        let (client, bg) = Client::new(stream, sender, Some(std::sync::Arc::new(signer)))
-            .await
-            .unwrap();
-        tokio::spawn(bg);
-        client
+        self.client(Some(std::sync::Arc::new(signer))).await
     }
 
     /// Points `name` (in the zone) at `ip` alone: its A records replaced by one RFC 2136 update
@@ -175,18 +183,9 @@ key "{TSIG_KEY_NAME}" {{ algorithm hmac-sha256; secret "{TSIG_SECRET}"; }};
 
     /// The zone's SOA serial, which every accepted update raises.
     pub async fn serial(&self) -> u32 {
-        use hickory_client::client::{Client, ClientHandle};
+        use hickory_client::client::ClientHandle;
         use hickory_client::proto::rr::{DNSClass, Name, RData, RecordType};
-        use hickory_client::proto::runtime::TokioRuntimeProvider;
-        use hickory_client::proto::tcp::TcpClientStream;
-        let (stream, sender) = TcpClientStream::new(
-            ([127, 0, 0, 1], self.port).into(),
-            None,
-            None,
-            TokioRuntimeProvider::new(),
-        );
-        let (mut client, bg) = Client::new(stream, sender, None).await.unwrap();
-        tokio::spawn(bg);
+        let mut client = self.client(None).await;
         let zone = Name::from_ascii(format!("{}.", self.zone)).unwrap();
         let answer = client
             .query(zone, DNSClass::IN, RecordType::SOA)
@@ -204,18 +203,9 @@ key "{TSIG_KEY_NAME}" {{ algorithm hmac-sha256; secret "{TSIG_SECRET}"; }};
 
     /// The TXT values BIND answers for `name` (asked over TCP, unsigned).
     pub async fn txt(&self, name: &str) -> Vec<String> {
-        use hickory_client::client::{Client, ClientHandle};
+        use hickory_client::client::ClientHandle;
         use hickory_client::proto::rr::{DNSClass, Name, RData, RecordType};
-        use hickory_client::proto::runtime::TokioRuntimeProvider;
-        use hickory_client::proto::tcp::TcpClientStream;
-        let (stream, sender) = TcpClientStream::new(
-            ([127, 0, 0, 1], self.port).into(),
-            None,
-            None,
-            TokioRuntimeProvider::new(),
-        );
-        let (mut client, bg) = Client::new(stream, sender, None).await.unwrap();
-        tokio::spawn(bg);
+        let mut client = self.client(None).await;
         let answer = client
             .query(
                 Name::from_ascii(format!("{name}.")).unwrap(),

@@ -26,10 +26,9 @@ fn script() -> String {
     format!("{}/tests/grpc/greeter.py", env!("CARGO_MANIFEST_DIR"))
 }
 
-#[tokio::test]
-async fn grpc_calls_pass_through_with_trailers() {
-    require_grpcio();
-    let (_redis, cg) = instance(&[]).await;
+/// The stock gRPC server (`tests/grpc/greeter.py`) on a free port, once it says it is ready;
+/// the port, and the process (killed when dropped).
+async fn start_greeter() -> (u16, tokio::process::Child) {
     let port = free_port();
     let mut server = tokio::process::Command::new("python3")
         .args([script(), "serve".into(), port.to_string()])
@@ -43,6 +42,14 @@ async fn grpc_calls_pass_through_with_trailers() {
         .expect("the gRPC server did not start within 20 s")
         .unwrap();
     assert_eq!(line.as_deref(), Some("ready"));
+    (port, server)
+}
+
+#[tokio::test]
+async fn grpc_calls_pass_through_with_trailers() {
+    require_grpcio();
+    let (_redis, cg) = instance(&[]).await;
+    let (port, _server) = start_greeter().await;
 
     let cert = create_self_signed(&cg.admin(), "grpc", &["grpc.test", "down.test"]).await;
     assert_eq!(cert["status"], "completed", "{cert}");
@@ -108,19 +115,7 @@ async fn grpc_calls_pass_through_with_trailers() {
 async fn grpc_over_http3_keeps_its_trailers() {
     require_grpcio();
     let (_redis, cg) = instance(&[]).await;
-    let port = free_port();
-    let mut server = tokio::process::Command::new("python3")
-        .args([script(), "serve".into(), port.to_string()])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut ready = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), ready.next_line())
-        .await
-        .expect("the gRPC server did not start within 20 s")
-        .unwrap();
-    assert_eq!(line.as_deref(), Some("ready"));
+    let (port, _server) = start_greeter().await;
     create_self_signed(&cg.admin(), "grpc", &["grpc.test"]).await;
     let body = json!({ "hostname": "grpc.test", "upstream": format!("h2c://127.0.0.1:{port}"), "cert_name": "grpc" });
     assert_eq!(
