@@ -27,9 +27,9 @@ impl Wiring {
                 QuicResolver::new(edge.resolver.clone(), edge.on_demand.clone());
             tokio::spawn(loader);
             match h3::endpoint(&tls, Arc::new(resolver), socket, &key, &config) {
-                Ok(endpoint) => {
+                Ok(quic) => {
                     tracing::info!(%addr, "HTTP/3 listener (UDP) started");
-                    edge.serve(endpoint, cap, stop).await;
+                    edge.serve(quic, cap, stop).await;
                 }
                 Err(e) => tracing::error!(%addr, error = %e, "HTTP/3 listener not started"),
             }

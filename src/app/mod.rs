@@ -289,6 +289,7 @@ impl Wiring {
                 proxy: proxy.clone(),
                 resolver: resolver.clone(),
                 on_demand: core.on_demand.clone(),
+                tls: tls.clone(),
                 config: config.clone(),
             };
             self.http3(h3_edge, &tls.listener, https.local_addr()?, &caps)?;

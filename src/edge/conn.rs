@@ -77,11 +77,8 @@ pub async fn serve<IO, H>(
     // The trusted proxies, for the client address the access log names; only when it is on.
     let access_log = (config.logs.access_log != AccessLog::Off)
         .then(|| Arc::new(config.listeners.trusted_proxies.clone()));
-    // HTTPS answers advertise HTTP/3 when it is on — not on a connection held to a route's
-    // client certificates, which HTTP/3 does not check yet (#29).
-    let alt_svc = (info.https && info.client.is_none())
-        .then(|| super::h3::alt_svc(config))
-        .flatten();
+    // HTTPS answers advertise HTTP/3 when it is on.
+    let alt_svc = info.https.then(|| super::h3::alt_svc(config)).flatten();
     let protocol = usize::from(http2);
     let requests = activity.clone();
     let service = service_fn(move |req| {
@@ -106,7 +103,7 @@ pub async fn serve<IO, H>(
                 Box::pin(handler.handle(req, &info, &mut ctx)).await
             };
             let mut response = response;
-            advertise_http3(&mut response, alt_svc, &ctx);
+            advertise_http3(&mut response, alt_svc);
             let logged = record(&mut ctx, &info, response.status().as_u16(), protocol);
             if let Some(tunnel) = ctx.tunnel.take() {
                 guard.open_tunnel(tunnel);
@@ -267,24 +264,17 @@ pub fn connect_refused() -> Response<EdgeBody> {
     response
 }
 
-/// Counts the request; when the access log is on, what its line needs (written when the
-/// answer's body ends).
-/// Adds `Alt-Svc` (when HTTP/3 is on) unless the answer's route checks client certificates,
-/// which HTTP/3 does not yet.
-fn advertise_http3(
-    response: &mut Response<EdgeBody>,
-    alt_svc: Option<HeaderValue>,
-    ctx: &RequestCtx,
-) {
-    let checks_client = ctx.route.as_ref().is_some_and(|r| r.client_auth.is_some());
-    if let Some(alt_svc) = alt_svc.filter(|_| !checks_client) {
+/// Adds `Alt-Svc` when HTTP/3 is on.
+fn advertise_http3(response: &mut Response<EdgeBody>, alt_svc: Option<HeaderValue>) {
+    if let Some(alt_svc) = alt_svc {
         response
             .headers_mut()
             .insert(http::header::ALT_SVC, alt_svc);
     }
 }
 
-/// `protocol` indexes `metrics::PROTOCOLS` (h1, h2, h3).
+/// Counts the request; when the access log is on, what its line needs (written when the
+/// answer's body ends). `protocol` indexes `metrics::PROTOCOLS` (h1, h2, h3).
 pub(super) fn record(
     ctx: &mut RequestCtx,
     conn: &ConnInfo,

@@ -122,6 +122,33 @@ async fn an_allowed_name_is_issued_at_its_first_handshake() {
     assert_eq!(r.json()["field"], "pattern");
 }
 
+/// Over HTTP/3 too: the first QUIC handshake for an allowed name waits for its issuance (the
+/// ClientHello is read from the Initial packets before quinn accepts the connection) and is
+/// served the new certificate, with no TCP connection before it.
+#[tokio::test]
+async fn an_allowed_name_is_issued_at_its_first_quic_handshake() {
+    let upstream = common::upstream::start("saas-h3").await;
+    let env = on_demand_env(&[("ON_DEMAND_UPSTREAM", &upstream.url())]).await;
+    allow(&env.certgate, "*.quic.test").await;
+    let got = common::h3::h3(env.certgate.https_port, "a.quic.test", "GET", "/", &[]).await;
+    let cert = with_pem(&env.certgate.admin(), "a.quic.test").await;
+    assert_eq!(cert["status"], "active", "{cert}");
+    let serial = leaf_info(cert["fullchain_pem"].as_str().unwrap())
+        .unwrap()
+        .serial
+        .to_ascii_lowercase();
+    assert_eq!(common::h3::got_serial(&got), serial.trim_start_matches('0'));
+    assert_eq!(got["answers"][0]["status"], 200, "{got}");
+    assert!(
+        got["answers"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("saas-h3"),
+        "{got}"
+    );
+    assert_eq!(orders(&env), 1);
+}
+
 /// Twenty first handshakes for one new name, spread over three instances, make one order.
 #[tokio::test]
 async fn concurrent_first_handshakes_on_three_instances_make_one_order() {

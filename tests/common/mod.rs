@@ -8,6 +8,7 @@
 pub mod bind;
 pub mod client;
 pub mod dns_stub;
+pub mod h3;
 pub mod inproc;
 pub mod pebble;
 pub mod powerdns;

@@ -375,3 +375,94 @@ async fn request_mode_lets_clients_without_a_certificate_through_and_a_stale_crl
         404
     );
 }
+
+/// The same checks over HTTP/3: the ClientHello is read before quinn accepts the connection,
+/// so a QUIC handshake for a `client_auth` route is held to that route's verifier. A good
+/// certificate gets through and is forwarded; none, a revoked one and another CA's are refused
+/// in the handshake; a connection made for another name is not let in (421); and the route is
+/// advertised with `Alt-Svc`.
+#[tokio::test]
+async fn client_certificates_are_verified_over_http3() {
+    use common::h3::{h3, try_h3};
+    let (_redis, cg) = instance(&[]).await;
+    let up = upstream::start("mtls-h3").await;
+    let ca = Ca::new("h3 client CA");
+    let good = ca.client("good", 20, -1, 30);
+    let revoked = ca.client("revoked", 21, -1, 30);
+    let stranger = Ca::new("another CA").client("stranger", 20, -1, 30);
+    create_self_signed(&cg.admin(), "site", &["secure.test", "open.test"]).await;
+    client_auth_route(
+        &cg,
+        "secure.test",
+        &up.url(),
+        json!({ "mode": "require", "ca_pem": ca.pem, "crl_pem": ca.crl(&[21], 1, 7), "forward": true }),
+    )
+    .await;
+    route(&cg, "open.test", &up.url(), None).await;
+    let dir = common::TempDir::new("h3-mtls");
+    let files = |client: &Client, name: &str| {
+        let (cert, key) = (
+            dir.0.join(format!("{name}.crt")),
+            dir.0.join(format!("{name}.key")),
+        );
+        std::fs::write(&cert, &client.cert_pem).unwrap();
+        std::fs::write(&key, &client.key_pem).unwrap();
+        (cert.display().to_string(), key.display().to_string())
+    };
+    let port = cg.https_port;
+
+    let (cert, key) = files(&good, "good");
+    let got = h3(
+        port,
+        "secure.test",
+        "GET",
+        "/h3",
+        &["--cert", &cert, "--key", &key],
+    )
+    .await;
+    assert_eq!(got["answers"][0]["status"], 200, "{got}");
+    let seen: serde_json::Value =
+        serde_json::from_str(got["answers"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        seen["headers"]["client-cert"],
+        good.header_value(),
+        "{seen}"
+    );
+
+    // A refusal in the handshake is a TLS alert: QUIC's CRYPTO_ERROR, 0x100 + the alert.
+    let refused_in_tls = |outcome: &Result<serde_json::Value, String>| {
+        outcome
+            .as_ref()
+            .is_err_and(|e| e.contains("connection closed: error 0x1"))
+    };
+    let without = try_h3(port, "secure.test", "GET", "/", &[]).await;
+    assert!(refused_in_tls(&without), "no certificate: {without:?}");
+    for (who, client) in [("revoked", &revoked), ("another CA's", &stranger)] {
+        let (cert, key) = files(client, who);
+        let args = ["--cert", &cert, "--key", &key];
+        let refused = try_h3(port, "secure.test", "GET", "/", &args).await;
+        assert!(refused_in_tls(&refused), "{who}: {refused:?}");
+    }
+
+    // Made for open.test (no check), asking for secure.test: not let in.
+    let bypass = h3(
+        port,
+        "open.test",
+        "GET",
+        "/",
+        &["--authority", "secure.test"],
+    )
+    .await;
+    assert_eq!(bypass["answers"][0]["status"], 421, "{bypass}");
+
+    let out = tokio::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-D", "-", "--http2", "--resolve"])
+        .arg(format!("secure.test:{port}:127.0.0.1"))
+        .args(["--cert", &cert, "--key", &key])
+        .arg(format!("https://secure.test:{port}/"))
+        .output()
+        .await
+        .expect("curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(head.contains("alt-svc: h3="), "{head}");
+}

@@ -5,13 +5,19 @@ status, headers (trailers appended), body length, SHA-256 and (up to 4 KiB) text
 
 usage: h3_client.py PORT SNI METHOD PATH [--body-file F] [--count N] [--authority A]
                     [--header NAME:VALUE ...] [--zero-rtt] [--one-by-one --pause S]
+                    [--cert PEM --key PEM]
+
+--cert/--key: a client certificate to present when the server asks for one.
 
 --one-by-one: the COUNT requests go one after the other on the one connection, PAUSE seconds
 apart (a client that stays connected), rather than all at once.
 
 --zero-rtt: a first connection (GET /) fetches a session ticket; the requests then go on a
 second connection in its first flight (0-RTT early data), and "early_data_accepted" says
-whether the server took them as such.
+whether the server took them as such. That connection holds the server's answers back for
+0.3 s, as a long path would, so the server reads the early requests before the handshake can
+complete (on loopback it could otherwise complete first, and the requests would no longer be
+early).
 """
 import argparse
 import asyncio
@@ -24,6 +30,7 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.events import ConnectionTerminated
 
 
 class Client(QuicConnectionProtocol):
@@ -32,8 +39,24 @@ class Client(QuicConnectionProtocol):
         self.http = H3Connection(self._quic)
         self.waiting = {}
         self.answers = {}
+        self.hold_until = None
+
+    def datagram_received(self, data, addr):
+        loop = asyncio.get_running_loop()
+        if self.hold_until is not None and loop.time() < self.hold_until:
+            loop.call_at(self.hold_until, super().datagram_received, data, addr)
+            return
+        super().datagram_received(data, addr)
 
     def quic_event_received(self, event):
+        if isinstance(event, ConnectionTerminated):
+            # A refused handshake (a client certificate the server does not take, say).
+            for done in self.waiting.values():
+                if not done.done():
+                    done.set_exception(ConnectionError(
+                        f"connection closed: error {event.error_code:#x} {event.reason_phrase}"))
+            self.waiting.clear()
+            return
         for ev in self.http.handle_event(event):
             if not isinstance(ev, (HeadersReceived, DataReceived)):
                 continue
@@ -84,6 +107,8 @@ async def main():
     parser.add_argument("--zero-rtt", action="store_true")
     parser.add_argument("--one-by-one", action="store_true")
     parser.add_argument("--pause", type=float, default=0.0)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
     body = open(args.body_file, "rb").read() if args.body_file else b""
     def configuration():
@@ -91,6 +116,8 @@ async def main():
         config.verify_mode = ssl.CERT_NONE
         config.max_stream_data = 4 * 1024 * 1024
         config.max_data = 64 * 1024 * 1024
+        if args.cert:
+            config.load_cert_chain(args.cert, args.key)
         return config
 
     config = configuration()
@@ -108,6 +135,8 @@ async def main():
         wait_connected = False
     async with connect("127.0.0.1", args.port, configuration=config,
                        create_protocol=Client, wait_connected=wait_connected) as client:
+        if args.zero_rtt:
+            client.hold_until = asyncio.get_running_loop().time() + 0.3
         authority = args.authority or args.sni
         extra = [tuple(h.split(":", 1)) for h in args.header]
         if args.one_by_one:

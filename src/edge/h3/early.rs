@@ -24,13 +24,12 @@ impl Handshake {
     }
 }
 
-/// Accepts `incoming`: with `zero_rtt`, at once (requests may come before the handshake
-/// completes, tracked by the [`Handshake`]); else once the handshake is done.
+/// The connection of an accepted handshake: with `zero_rtt`, at once (requests may come
+/// before the handshake completes, tracked by the [`Handshake`]); else once it is done.
 pub async fn establish(
-    incoming: quinn::Incoming,
+    connecting: quinn::Connecting,
     zero_rtt: bool,
 ) -> Option<(quinn::Connection, Handshake)> {
-    let connecting = incoming.accept().ok()?;
     if !zero_rtt {
         return Some((connecting.await.ok()?, Handshake(None)));
     }

@@ -4,12 +4,18 @@
 //! retries, header rules, limits, metrics and the access log. TCP answers advertise it with
 //! `Alt-Svc`.
 //!
-//! A name missing from the memory cache is loaded (or issued on demand) after the handshake
-//! that missed it, not during it ([`resolve`]). Not yet here (issue #29): client certificates
-//! over QUIC.
+//! The ClientHello is read from the client's Initial packets before quinn accepts the
+//! connection ([`peek`], [`handshake`]), so, as over TCP, a name missing from the memory cache
+//! is loaded (or issued on demand) before the certificate is picked, and a route with
+//! `client_auth` has the client's certificate verified in the handshake. When the ClientHello
+//! cannot be read, a miss is loaded behind the handshake instead ([`resolve`]).
 
 pub mod body;
 pub mod early;
+pub mod handshake;
+pub mod hello;
+pub mod initial;
+pub mod peek;
 pub mod resolve;
 pub mod retry;
 
@@ -49,6 +55,16 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::UdpSocket, String> {
     std::net::UdpSocket::bind(addr).map_err(|e| format!("UDP {addr}: {e}"))
 }
 
+/// A QUIC endpoint and what accepting its connections needs.
+pub struct QuicEndpoint {
+    /// The endpoint.
+    pub endpoint: quinn::Endpoint,
+    /// The ClientHellos its socket reads.
+    pub peek: Arc<peek::HelloPeek>,
+    /// Its transport settings, shared by the per-route configurations.
+    pub transport: Arc<quinn::TransportConfig>,
+}
+
 /// The QUIC endpoint on `socket`, with the HTTPS listener's TLS settings restricted to what
 /// QUIC takes (TLS 1.3, ALPN `h3`, early data only with `QUIC_0RTT`), and the cluster's
 /// stateless-reset key.
@@ -58,7 +74,7 @@ pub fn endpoint(
     socket: std::net::UdpSocket,
     reset_key: &[u8],
     config: &Config,
-) -> Result<quinn::Endpoint, String> {
+) -> Result<QuicEndpoint, String> {
     let mut tls = (**tls).clone();
     tls.cert_resolver = resolver;
     tls.alpn_protocols = vec![b"h3".to_vec()];
@@ -69,18 +85,29 @@ pub fn endpoint(
         tls.max_early_data_size = u32::MAX;
         tls.ticketer = Arc::new(early::StatefulOnly);
     }
-    let crypto = QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let crypto = Arc::new(QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?);
+    let mut server = quinn::ServerConfig::with_crypto(crypto.clone());
     let mut transport = quinn::TransportConfig::default();
     transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
     let idle = config.limits.idle_timeout.min(Duration::from_secs(600));
     transport.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
-    server.transport_config(Arc::new(transport));
+    let transport = Arc::new(transport);
+    server.transport_config(transport.clone());
     let reset = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, reset_key);
     let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset));
     let runtime = Arc::new(quinn::TokioRuntime);
-    quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime)
-        .map_err(|e| format!("the QUIC endpoint: {e}"))
+    let peek = peek::HelloPeek::new(crypto);
+    let socket = quinn::Runtime::wrap_udp_socket(&*runtime, socket)
+        .map_err(|e| format!("the QUIC socket: {e}"))?;
+    let socket = Arc::new(peek::PeekingSocket::new(socket, peek.clone()));
+    let endpoint =
+        quinn::Endpoint::new_with_abstract_socket(endpoint_config, Some(server), socket, runtime)
+            .map_err(|e| format!("the QUIC endpoint: {e}"))?;
+    Ok(QuicEndpoint {
+        endpoint,
+        peek,
+        transport,
+    })
 }
 
 /// What each QUIC connection is served with.
@@ -92,6 +119,8 @@ pub struct H3Edge {
     pub resolver: Arc<SniResolver>,
     /// Issues certificates for names the cache misses (`ON_DEMAND=true`).
     pub on_demand: Option<crate::on_demand::OnDemand>,
+    /// The HTTPS listener's rustls configurations (client-certificate routes' included).
+    pub tls: crate::tls::policy::TlsConfigs,
     /// The settings.
     pub config: Arc<Config>,
 }
@@ -100,7 +129,13 @@ impl H3Edge {
     /// Accepts QUIC connections until `shutdown`, within the listeners' connection cap; then
     /// every connection sends GOAWAY, and requests in flight get `DRAIN_GRACE` before the
     /// endpoint closes.
-    pub async fn serve(self, endpoint: quinn::Endpoint, caps: Arc<Semaphore>, shutdown: Shutdown) {
+    pub async fn serve(self, quic: QuicEndpoint, caps: Arc<Semaphore>, shutdown: Shutdown) {
+        let endpoint = quic.endpoint;
+        let accepting = Arc::new(handshake::Accepting::new(
+            quic.peek,
+            self.tls.clone(),
+            quic.transport,
+        ));
         let listeners = &self.config.listeners;
         let mut retry = retry::RetryPolicy::new(listeners.quic_retry, listeners.quic_retry_above);
         loop {
@@ -119,9 +154,9 @@ impl H3Edge {
                 incoming.refuse();
                 continue;
             };
-            let (edge, shutdown) = (self.clone(), shutdown.clone());
+            let (edge, shutdown, accepting) = (self.clone(), shutdown.clone(), accepting.clone());
             tokio::spawn(async move {
-                edge.connection(incoming, shutdown).await;
+                edge.connection(incoming, &accepting, shutdown).await;
                 drop(permit);
             });
         }
@@ -131,9 +166,23 @@ impl H3Edge {
 
     /// One QUIC connection: the handshake, then its requests, each on its own task, until the
     /// client closes it or the instance stops (GOAWAY; the requests already begun finish).
-    async fn connection(self, incoming: quinn::Incoming, shutdown: Shutdown) {
+    async fn connection(
+        self,
+        incoming: quinn::Incoming,
+        accepting: &handshake::Accepting,
+        shutdown: Shutdown,
+    ) {
+        let (connecting, client_route) = match self.acceptance(&incoming, accepting).await {
+            handshake::Acceptance::Refuse => return incoming.refuse(),
+            handshake::Acceptance::Accept {
+                config: Some(config),
+                client_route,
+            } => (incoming.accept_with(config), client_route),
+            handshake::Acceptance::Accept { config: None, .. } => (incoming.accept(), None),
+        };
+        let Ok(connecting) = connecting else { return };
         let zero_rtt = self.config.listeners.quic_0rtt;
-        let Some((conn, handshake)) = early::establish(incoming, zero_rtt).await else {
+        let Some((conn, handshake)) = early::establish(connecting, zero_rtt).await else {
             return;
         };
         let sni = conn
@@ -150,6 +199,7 @@ impl H3Edge {
             &self.config.listeners.trusted_proxies,
         );
         info.tls_version = Some(TlsVersion::Tls13);
+        info.client = client_route.map(|route| handshake::client_identity(route, &conn));
         let info = Arc::new(info);
         let built = h3::server::builder()
             .max_field_section_size(self.config.limits.max_header_bytes as u64)

@@ -1,10 +1,11 @@
-//! The certificate resolver of QUIC handshakes. A TCP handshake waits, before rustls picks the
-//! certificate, for a name missing from the memory cache to be loaded from Redis (or issued on
-//! demand); a QUIC handshake cannot wait — quinn asks the resolver synchronously. So a miss
-//! here is handed to a background task that does the same loading, and the handshake gets
-//! what the cache has now (the default certificate): the client falls back to TCP for this
-//! connection and finds the name over HTTP/3 on its next one.
-
+//! The certificate resolver of QUIC handshakes. quinn asks it synchronously, so it cannot wait
+//! for Redis or an on-demand issuance; normally it does not need to, because the ClientHello
+//! was read from the Initial packets and the name loaded before the connection was accepted
+//! ([`super::handshake`]). When that read failed (a ClientHello over 16 KiB, Initial packets
+//! lost past the wait, the peek's table full under a flood), a miss is handed here to a
+//! background task that does the same loading, and the handshake gets what the cache has now
+//! (the default certificate): the client falls back to TCP for this connection and finds the
+//! name over HTTP/3 on its next one.
 use std::sync::Arc;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
