@@ -30,9 +30,9 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 # Certificate counts of the scale section (comma-separated).
 SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
 # Which sections run (comma-separated): sweep (the concurrency sweep, the headline), main
-# (pinned, RSA, unpinned), tls, traffic (compression, rate limits), redis (keys at rest,
-# Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
-SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,tls,traffic,redis,upstreams,scale").split(",")
+# (pinned, RSA, unpinned), h3 (HTTP/3 against Caddy), tls, traffic (compression, rate limits),
+# redis (keys at rest, Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
+SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,h3,tls,traffic,redis,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
@@ -570,6 +570,12 @@ def main():
             if r is not None:
                 results["unpinned"][server.name] = r
 
+    if "h3" in SECTIONS:
+        log("pinned run: HTTP/3 against Caddy")
+        import h3_rows
+        ctx = {"log": log, "run": run, "tmp": TMP, "seconds": SECONDS, "guarded": guarded, "release": RELEASE}
+        results["h3"] = h3_rows.measure([anchors[2], cg], certs["ecdsa"], upstream_port, ctx)
+
     if "tls" in SECTIONS:
         log("pinned run: client certificates (mTLS) and post-quantum key exchange")
         import tls_rows
@@ -636,6 +642,9 @@ def render(r):
     if r.get("sweep"):
         import sweep_rows
         lines.append(sweep_rows.render(r["sweep"]))
+    if r.get("h3"):
+        import h3_rows
+        lines.append(h3_rows.render(r["h3"]))
     if r.get("tls"):
         import tls_rows
         lines.append(tls_rows.render(r["tls"]))

@@ -20,6 +20,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >&2
 fi
 [ "$(nproc)" -ge 2 ] || echo "bench: fewer than 2 CPUs; the pinned run shares one CPU" >&2
-cargo build --release --quiet --bin certgate --example bench_upstream --example tls_load --example load_certs
+cargo build --release --quiet --bin certgate --example bench_upstream --example tls_load --example h3_load --example load_certs
 python3 benches/bench.py
 cargo bench --quiet --bench sni -- --noplot 2>/dev/null | grep -E "^sni_|time:" || cargo bench --bench sni
