@@ -180,6 +180,77 @@ mod tests {
         assert_eq!(crypto_of(&payload), vec![(0, b"hi".to_vec())]);
     }
 
+    #[derive(Debug)]
+    struct NoCertificate;
+
+    impl rustls::server::ResolvesServerCert for NoCertificate {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+            None
+        }
+    }
+
+    /// A quinn client's first datagrams, caught on a plain UDP socket, are read back to the
+    /// server name it sent — across two packets, with a post-quantum key share.
+    #[tokio::test]
+    async fn a_quinn_clients_initial_packets_give_its_server_name() {
+        use std::sync::Arc;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(NoCertificate));
+        let keys = quinn::crypto::rustls::QuicServerConfig::try_from(server).unwrap();
+        let catcher = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+        let provider = rustls::crypto::CryptoProvider {
+            kx_groups: vec![kx_group::X25519MLKEM768, kx_group::X25519],
+            ..default_provider()
+        };
+        let mut client_tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        client_tls.alpn_protocols = vec![b"h3".to_vec()];
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).unwrap();
+        let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        client.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let connecting = client
+            .connect(catcher.local_addr().unwrap(), "Caught.Example")
+            .unwrap();
+        let mut hello = super::super::hello::HelloAssembly::default();
+        let mut buf = vec![0u8; 65_536];
+        let mut packets = 0;
+        while hello.read.is_none() {
+            let (len, _) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                catcher.recv_from(&mut buf),
+            )
+            .await
+            .expect("the client's Initial packets")
+            .unwrap();
+            let crypto = crypto_frames(&buf[..len], &keys).expect("a client Initial");
+            packets += 1;
+            for (offset, data) in crypto.frames {
+                hello.add(offset, data);
+            }
+        }
+        assert_eq!(hello.read, Some(Some("caught.example".to_owned())));
+        assert_eq!(
+            packets, 2,
+            "the ML-KEM key share makes the ClientHello span two"
+        );
+        drop(connecting);
+        let mut junk = buf[..1200].to_vec();
+        junk[40] ^= 1;
+        assert!(
+            crypto_frames(&junk, &keys).is_none(),
+            "a changed byte fails to decrypt"
+        );
+    }
+
     #[test]
     fn short_or_short_header_datagrams_are_not_initials() {
         assert!(!looks_initial(&[0xc0; 100]));

@@ -25,9 +25,14 @@ use super::initial;
 /// left to quinn alone, which then accepts without the peek).
 const MAX_ATTEMPTS: usize = 4096;
 
-/// An attempt nobody asked about for this long is dropped (quinn refuses or accepts in
-/// milliseconds; a Retry leaves the first attempt's entry behind).
-const ATTEMPT_KEPT: Duration = Duration::from_secs(10);
+/// Once the table is half full, attempts nobody asked about for this long are dropped. An
+/// attempt is asked about within milliseconds (or after a Retry's round trip, or the wait for
+/// a ClientHello's second packet); the ones left behind are the second attempts of retried
+/// clients (the accept asks by the first attempt's connection ID) and Initials quinn dropped.
+const ATTEMPT_KEPT: Duration = Duration::from_secs(2);
+
+/// The table is scanned for old attempts at most this often.
+const PRUNE_EVERY: Duration = Duration::from_millis(100);
 
 /// One connection attempt's ClientHello as it arrives.
 struct Attempt {
@@ -35,9 +40,30 @@ struct Attempt {
     since: Instant,
 }
 
+/// Connection attempts by (client address, Destination Connection ID), and when old ones were
+/// last dropped.
+#[derive(Default)]
+struct Attempts {
+    by_id: HashMap<(SocketAddr, ConnectionId), Attempt>,
+    pruned: Option<Instant>,
+}
+
+impl Attempts {
+    /// Drops attempts older than [`ATTEMPT_KEPT`] once the table is half full (at most every
+    /// [`PRUNE_EVERY`]); then whether there is room for one more.
+    fn room(&mut self) -> bool {
+        let due = self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if self.by_id.len() >= MAX_ATTEMPTS / 2 && due {
+            self.by_id.retain(|_, a| a.since.elapsed() < ATTEMPT_KEPT);
+            self.pruned = Some(Instant::now());
+        }
+        self.by_id.len() < MAX_ATTEMPTS
+    }
+}
+
 /// The ClientHellos read from Initial packets, by (client address, Destination Connection ID).
 pub struct HelloPeek {
-    attempts: Mutex<HashMap<(SocketAddr, ConnectionId), Attempt>>,
+    attempts: Mutex<Attempts>,
     /// Woken whenever a ClientHello becomes whole.
     arrived: Notify,
     /// The endpoint's QUIC crypto, for the Initial keys.
@@ -54,7 +80,7 @@ impl HelloPeek {
     /// A peek that derives Initial keys from `keys`.
     pub fn new(keys: Arc<QuicServerConfig>) -> Arc<Self> {
         Arc::new(HelloPeek {
-            attempts: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(Attempts::default()),
             arrived: Notify::new(),
             keys,
         })
@@ -66,14 +92,11 @@ impl HelloPeek {
             return;
         };
         let mut attempts = self.attempts.lock().expect("hello peek");
-        if attempts.len() >= MAX_ATTEMPTS {
-            attempts.retain(|_, a| a.since.elapsed() < ATTEMPT_KEPT);
-        }
         let key = (from, crypto.dcid);
-        if attempts.len() >= MAX_ATTEMPTS && !attempts.contains_key(&key) {
+        if !attempts.by_id.contains_key(&key) && !attempts.room() {
             return;
         }
-        let attempt = attempts.entry(key).or_insert_with(|| Attempt {
+        let attempt = attempts.by_id.entry(key).or_insert_with(|| Attempt {
             hello: HelloAssembly::default(),
             since: Instant::now(),
         });
@@ -100,20 +123,18 @@ impl HelloPeek {
             let arrived = self.arrived.notified();
             {
                 let mut attempts = self.attempts.lock().expect("hello peek");
-                match attempts.get(&(from, dcid)) {
+                match attempts.by_id.get(&(from, dcid)) {
                     None => return None,
                     Some(attempt) if attempt.hello.read.is_some() => {
-                        let attempt = attempts.remove(&(from, dcid))?;
+                        let attempt = attempts.by_id.remove(&(from, dcid))?;
                         return attempt.hello.read.flatten();
                     }
                     Some(_) => {}
                 }
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                self.attempts
-                    .lock()
-                    .expect("hello peek")
-                    .remove(&(from, dcid));
+                let mut attempts = self.attempts.lock().expect("hello peek");
+                attempts.by_id.remove(&(from, dcid));
                 return None;
             }
         }
