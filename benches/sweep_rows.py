@@ -106,16 +106,19 @@ def load(ctx, port, point, seconds, log_file=None, during=None):
     return rps, failed, p99, seconds + warm
 
 
-def opened_connections(admin_port):
+def metric_sum(admin_port, name):
+    """The sum of a metric's series in certgate's /metrics (None when it does not answer)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
             text = r.read().decode()
     except OSError:
         return None
-    for line in text.splitlines():
-        if line.startswith('certgate_upstream_connections_opened_total{route="bench.test"}'):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def opened_connections(admin_port):
+    return metric_sum(admin_port, 'certgate_upstream_connections_opened_total{route="bench.test"}')
 
 
 def measure_server(server, point, ctx):
@@ -127,11 +130,23 @@ def measure_server(server, point, ctx):
     port = server.port
     load(ctx, port, point, 1)
     counted = {}
+    handshakes_before = metric_sum(server.admin, "certgate_tls_handshakes_total") if server.name == "certgate" else None
 
     def count_from(warm):
-        if server.name == "certgate":
-            time.sleep(warm + 0.5)
-            counted["from"] = (opened_connections(server.admin), time.time())
+        """Counting starts once every client of the run has connected, and 0.5 s more: the
+        first requests of all clients at once open what the previous run's end closed (h2load
+        closes its connections with requests in flight, and their upstream connections close
+        with them). Counting from a fixed time caught that ramp at some points and not others."""
+        if server.name != "certgate" or handshakes_before is None:
+            return
+        deadline = time.time() + warm + seconds - 1
+        while time.time() < deadline:
+            done = metric_sum(server.admin, "certgate_tls_handshakes_total")
+            if done is not None and done >= handshakes_before + point[1]:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        counted["from"] = (opened_connections(server.admin), time.time())
 
     cpu_before = tree_cpu_seconds(server.proc.pid)
     log_file = os.path.join(ctx["tmp"], "sweep-latency.log")

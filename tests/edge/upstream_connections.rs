@@ -198,6 +198,83 @@ async fn a_connection_still_sending_a_request_body_is_not_waited_for() {
     assert_eq!(next.status, 200);
 }
 
+/// Clients that go away mid-exchange leave their upstream connections to later requests: HTTP/2
+/// streams reset while the upstream is still working on them (before the answer's head) and
+/// while their answer's body is on its way. Each exchange is finished on a task of its own and
+/// its connection goes back to the pool, so the upstream sees no new connection after them.
+#[tokio::test]
+async fn a_client_going_away_mid_exchange_leaves_its_upstream_connection_in_the_pool() {
+    use std::sync::atomic::Ordering;
+    let (_redis, cg) = instance(&[]).await;
+    let (up, open) = upstream::start_counting("abandon").await;
+    create_self_signed(&cg.admin(), "abandon", &["abandon.test"]).await;
+    route(&cg, "abandon.test", &up.url(), None).await;
+    let port = cg.https_port;
+    let opened = |cg: &Certgate| {
+        let admin = cg.admin();
+        async move {
+            let text =
+                String::from_utf8_lossy(&admin.get("/metrics").await.unwrap().body).to_string();
+            text.lines()
+                .find(|l| {
+                    l.starts_with(
+                        "certgate_upstream_connections_opened_total{route=\"abandon.test\"}",
+                    )
+                })
+                .map_or(0.0, |l| {
+                    l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+                })
+        }
+    };
+
+    // Four streams at once on one client connection, each abandoned 100 ms after it was sent,
+    // while the upstream works on it (it takes 500 ms): four upstream connections, none closed.
+    let mut client = http2(connect(port, "abandon.test", &[b"h2"]).await).await;
+    for _ in 0..4 {
+        let req = Request::get("https://abandon.test/slow/500")
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+        let pending = client.send_request(req);
+        tokio::spawn(tokio::time::timeout(Duration::from_millis(100), pending));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(opened(&cg).await, 4.0);
+    assert_eq!(
+        open.load(Ordering::SeqCst),
+        4,
+        "the abandoned exchanges' connections stay open"
+    );
+
+    // A large answer abandoned after its head: its body is read to the end and the connection
+    // kept. Then four requests at once find four idle connections.
+    let mut client = http2(connect(port, "abandon.test", &[b"h2"]).await).await;
+    let req = Request::get("https://abandon.test/download/200000")
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let answer = client.send_request(req).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    drop(answer);
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(
+                async move { get(port, "abandon.test", "abandon.test", "/slow/100").await },
+            )
+        })
+        .collect();
+    for answer in later {
+        assert_eq!(answer.await.unwrap().status, 200);
+    }
+    assert_eq!(
+        opened(&cg).await,
+        4.0,
+        "no connection was opened after the abandoned exchanges"
+    );
+}
+
 /// A stream over an mpsc receiver (tokio's own wrapper is in tokio-stream, not a dependency).
 fn tokio_stream_from<T: Send + 'static>(
     rx: tokio::sync::mpsc::Receiver<T>,

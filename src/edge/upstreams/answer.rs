@@ -11,17 +11,18 @@ use super::http1_pool::Checkin;
 use super::slots::Slot;
 
 /// An answer's body with its exchange's connection and slot.
-pub struct AnswerBody<B: Body + Unpin> {
-    inner: B,
+pub struct AnswerBody<B: Body + Unpin + Send + 'static> {
+    /// `None` only once dropped half-read (handed to the task that reads the rest).
+    inner: Option<B>,
     checkin: Option<Checkin>,
     slot: Option<Slot>,
 }
 
-impl<B: Body + Unpin> AnswerBody<B> {
+impl<B: Body + Unpin + Send + 'static> AnswerBody<B> {
     /// Wraps an upstream's body; `checkin` returns the connection to its pool and `slot` frees the in-flight slot when the body ends.
     pub fn new(inner: B, checkin: Option<Checkin>, slot: Option<Slot>) -> AnswerBody<B> {
         AnswerBody {
-            inner,
+            inner: Some(inner),
             checkin,
             slot,
         }
@@ -37,7 +38,7 @@ impl<B: Body + Unpin> AnswerBody<B> {
     }
 }
 
-impl<B: Body + Unpin> Body for AnswerBody<B> {
+impl<B: Body + Unpin + Send + 'static> Body for AnswerBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -49,10 +50,14 @@ impl<B: Body + Unpin> Body for AnswerBody<B> {
             // A plain upstream's connection is driven by whoever reads its answer.
             checkin.drive(cx);
         }
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let Some(inner) = &mut self.inner else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
+        let ended = inner.is_end_stream();
         match &polled {
             Poll::Ready(None) => self.finished(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finished(),
+            Poll::Ready(Some(Ok(_))) if ended => self.finished(),
             Poll::Ready(Some(Err(_))) => {
                 // A broken answer leaves its connection unusable: it closes when dropped.
                 self.checkin = None;
@@ -64,20 +69,31 @@ impl<B: Body + Unpin> Body for AnswerBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner
+            .as_ref()
+            .is_none_or(|inner| inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |inner| inner.size_hint())
     }
 }
 
-impl<B: Body + Unpin> Drop for AnswerBody<B> {
+impl<B: Body + Unpin + Send + 'static> Drop for AnswerBody<B> {
     /// An answer with no body (`204`, `304`, a `HEAD`'s) is never read: it is finished when
-    /// dropped. One dropped half-read (the client went away) closes its connection.
+    /// dropped. One dropped half-read (the client went away) from a plain upstream is read to
+    /// its end on a task of its own, which then gives the connection (and the slot) back
+    /// ([`super::abandoned::drain_then_give_back`]); any other is closed.
     fn drop(&mut self) {
-        if self.inner.is_end_stream() {
+        if self.is_end_stream() {
             self.finished();
+            return;
+        }
+        if let (Some(checkin), Some(inner)) = (self.checkin.take(), self.inner.take()) {
+            let slot = self.slot.take();
+            tokio::spawn(super::abandoned::drain_then_give_back(inner, checkin, slot));
         }
     }
 }

@@ -30,6 +30,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::connect::HttpConnector;
 
+use super::abandoned::{self, InFlight};
 use super::client::{SendError, UpstreamBody};
 use super::resolver::UpstreamResolver;
 use crate::metrics::registry::Counter;
@@ -52,7 +53,7 @@ pub struct Http1Pool {
 
 /// hyper's side of one connection (reading, writing, upgrades): polled by the task of the
 /// request it carries, not by a task of its own, so an exchange is no hand-over between tasks.
-type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send + Sync>>;
+pub(super) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send + Sync>>;
 
 struct Idle {
     sender: SendRequest<UpstreamBody>,
@@ -65,10 +66,10 @@ struct Idle {
 /// answered before reading the whole request body), its driver goes on on a task of its own
 /// and finishes what is in flight — a half-read answer closes it, an upgrade completes.
 pub struct Checkin {
-    sender: Option<SendRequest<UpstreamBody>>,
+    pub(super) sender: Option<SendRequest<UpstreamBody>>,
     /// `None` once the connection has ended (closed, or upgraded).
-    driver: Option<Driver>,
-    pool: Arc<Http1Pool>,
+    pub(super) driver: Option<Driver>,
+    pub(super) pool: Arc<Http1Pool>,
 }
 
 impl Http1Pool {
@@ -115,19 +116,21 @@ impl Http1Pool {
                 None => Box::pin(self.connect()).await?,
             };
             let replay = (reused && replayable).then(|| Replay::of(&req));
-            let mut checkin = Checkin {
-                sender: None,
-                driver: Some(driver),
-                pool: self.clone(),
+            // Boxed so that, should the client go away before the answer's head, the exchange
+            // can be handed whole to a task that finishes it and keeps the connection.
+            let mut exchange = InFlight {
+                sent: Some(Box::pin(sender.try_send_request(req))),
+                sender: Some(sender),
+                checkin: Some(Checkin {
+                    sender: None,
+                    driver: Some(driver),
+                    pool: self.clone(),
+                }),
             };
-            let mut sent = std::pin::pin!(sender.try_send_request(req));
             // The connection is driven here until the answer's head is in (the request's body,
             // if any, is sent meanwhile).
-            let answered = std::future::poll_fn(|cx| {
-                checkin.drive(cx);
-                sent.as_mut().poll(cx)
-            })
-            .await;
+            let answered = std::future::poll_fn(|cx| exchange.poll_head(cx)).await;
+            let (sender, mut checkin) = exchange.settled();
             match answered {
                 Ok(response) => {
                     checkin.sender = Some(sender);
@@ -179,7 +182,7 @@ impl Http1Pool {
         Ok((sender, Box::pin(connection.with_upgrades())))
     }
 
-    fn give_back(self: &Arc<Self>, sender: SendRequest<UpstreamBody>, driver: Driver) {
+    pub(super) fn give_back(self: &Arc<Self>, sender: SendRequest<UpstreamBody>, driver: Driver) {
         {
             let mut idle = self.idle.lock().expect("idle list lock");
             if idle.len() >= self.max_idle {
@@ -222,7 +225,7 @@ async fn close_idle_connections(pool: Weak<Http1Pool>, idle_timeout: Duration) {
 /// Polls a connection once, without a waker: it ends (is `Ready`) when the upstream has closed
 /// it, which an idle connection only learns when polled; an open one takes note of what it has
 /// read (an answer finished: it is ready for the next request).
-fn ended(driver: &mut Driver) -> bool {
+pub(super) fn ended(driver: &mut Driver) -> bool {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     driver.as_mut().poll(&mut cx).is_ready()
 }
@@ -276,7 +279,7 @@ fn dropped_unanswered(e: &hyper::Error) -> bool {
 }
 
 /// A connection's end, when it was an error (the client sees the exchange's own error).
-fn log_end(ended: hyper::Result<()>) {
+pub(super) fn log_end(ended: hyper::Result<()>) {
     if let Err(e) = ended {
         tracing::debug!(error = %e, "upstream connection ended with an error");
     }
@@ -311,15 +314,31 @@ impl Checkin {
         if sender.is_ready() {
             self.pool.give_back(sender, driver);
         } else {
-            self.driver = Some(driver);
+            // Still busy (sending its request's body): dropped below, it comes back when done.
+            (self.sender, self.driver) = (Some(sender), Some(driver));
         }
     }
 }
 
 impl Drop for Checkin {
+    /// A connection not given back finishes on a task of its own: it returns to the pool once
+    /// done with its exchange ([`abandoned::reuse_when_ready`]: the client went away mid-body,
+    /// or the request's body was still being sent), or closes (an upgrade, a broken answer).
     fn drop(&mut self) {
-        if let Some(driver) = self.driver.take() {
-            tokio::spawn(async move { log_end(driver.await) });
+        let Some(driver) = self.driver.take() else {
+            return;
+        };
+        match self.sender.take() {
+            Some(sender) => {
+                tokio::spawn(abandoned::reuse_when_ready(
+                    self.pool.clone(),
+                    sender,
+                    driver,
+                ));
+            }
+            None => {
+                tokio::spawn(async move { log_end(driver.await) });
+            }
         }
     }
 }

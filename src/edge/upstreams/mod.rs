@@ -5,6 +5,7 @@
 //! while the route's upstream fields stay the same, so health and pools survive unrelated route
 //! changes and resyncs.
 
+pub mod abandoned;
 pub mod active;
 pub mod answer;
 pub mod build_error;

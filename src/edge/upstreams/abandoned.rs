@@ -1,0 +1,161 @@
+//! Exchanges with a plain `http://` upstream that the client abandoned — it went away (closed
+//! its connection, reset its stream) while the answer was on its way — are finished on a task of
+//! their own, so that their connection goes back to the pool instead of closing. Without this,
+//! every request a client abandoned cost a connection to the upstream: a load generator ending
+//! its run with 2,560 requests in flight left the next run to open ~900 again (issue #28).
+//!
+//! Finishing is bounded: the answer's head and body must come within [`FINISH_WITHIN`], and a
+//! body is read (and dropped) only up to [`DRAIN_AT_MOST`]; past either the connection closes,
+//! as it did before.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
+
+use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::TrySendError;
+
+use super::client::UpstreamBody;
+use super::http1_pool::{log_end, Checkin, Driver, Http1Pool};
+
+/// How long an abandoned exchange may take to finish before its connection is closed.
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
+
+/// The most of an abandoned answer's body read to keep its connection; a longer one closes it.
+const DRAIN_AT_MOST: usize = 256 * 1024;
+
+/// A request on its way to the upstream: what answers it.
+type Sent = Pin<
+    Box<
+        dyn Future<Output = Result<Response<Incoming>, TrySendError<Request<UpstreamBody>>>> + Send,
+    >,
+>;
+
+/// A request sent and its answer's head not yet in. Dropped so (the client went away), the
+/// exchange is finished on a task of its own ([`finish_abandoned`]).
+pub(super) struct InFlight {
+    /// `None` once settled.
+    pub(super) sent: Option<Sent>,
+    pub(super) sender: Option<SendRequest<UpstreamBody>>,
+    pub(super) checkin: Option<Checkin>,
+}
+
+impl InFlight {
+    /// Drives the connection and polls for the answer's head.
+    pub(super) fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<Incoming>, TrySendError<Request<UpstreamBody>>>> {
+        if let Some(checkin) = &mut self.checkin {
+            checkin.drive(cx);
+        }
+        match &mut self.sent {
+            Some(sent) => sent.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+
+    /// The head is in (or the exchange failed): the connection's handles, for the answer.
+    pub(super) fn settled(mut self) -> (SendRequest<UpstreamBody>, Checkin) {
+        self.sent = None;
+        let sender = self.sender.take().expect("an exchange has its sender");
+        let checkin = self.checkin.take().expect("an exchange has its connection");
+        (sender, checkin)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let (Some(sent), Some(sender), Some(checkin)) =
+            (self.sent.take(), self.sender.take(), self.checkin.take())
+        {
+            tokio::spawn(finish_abandoned(sent, sender, checkin));
+        }
+    }
+}
+
+/// Waits for the abandoned request's answer, reads its body (up to [`DRAIN_AT_MOST`]) and
+/// gives the connection back; within [`FINISH_WITHIN`], else the connection closes.
+async fn finish_abandoned(mut sent: Sent, sender: SendRequest<UpstreamBody>, mut checkin: Checkin) {
+    let finished = tokio::time::timeout(FINISH_WITHIN, async {
+        let head = std::future::poll_fn(|cx| {
+            checkin.drive(cx);
+            sent.as_mut().poll(cx)
+        });
+        let body = head.await.ok()?.into_body();
+        read_to_end(body, &mut checkin).await
+    })
+    .await;
+    if let Ok(Some(())) = finished {
+        checkin.sender = Some(sender);
+        checkin.give_back();
+    }
+}
+
+/// The rest of an answer the client stopped reading: read (up to [`DRAIN_AT_MOST`], within
+/// [`FINISH_WITHIN`]) and dropped, then the connection goes back to the pool and the slot is
+/// freed; otherwise the connection closes.
+pub(super) async fn drain_then_give_back<B: Body + Unpin>(
+    body: B,
+    mut checkin: Checkin,
+    slot: Option<super::slots::Slot>,
+) {
+    let drained = tokio::time::timeout(FINISH_WITHIN, read_to_end(body, &mut checkin)).await;
+    if let Ok(Some(())) = drained {
+        checkin.give_back();
+    }
+    drop(slot);
+}
+
+/// Reads `body` to its end while driving its connection; `None` past [`DRAIN_AT_MOST`] bytes or
+/// on an error.
+async fn read_to_end<B: Body + Unpin>(mut body: B, checkin: &mut Checkin) -> Option<()> {
+    let mut read = 0;
+    loop {
+        let frame = std::future::poll_fn(|cx| {
+            checkin.drive(cx);
+            Pin::new(&mut body).poll_frame(cx)
+        });
+        match frame.await {
+            None => return Some(()),
+            Some(Ok(frame)) => {
+                read += frame.data_ref().map_or(0, bytes::Buf::remaining);
+                if read > DRAIN_AT_MOST {
+                    return None;
+                }
+            }
+            Some(Err(_)) => return None,
+        }
+    }
+}
+
+/// A connection whose answer ended unread (the client went away mid-body), or that was still
+/// sending its request's body when the answer ended: back to the pool once it is ready for the
+/// next request (hyper drains a short rest of an answer), within [`FINISH_WITHIN`]; closed if
+/// it ends first or takes longer.
+pub(super) async fn reuse_when_ready(
+    pool: Arc<Http1Pool>,
+    mut sender: SendRequest<UpstreamBody>,
+    mut driver: Driver,
+) {
+    let ready = std::future::poll_fn(|cx| {
+        if let Poll::Ready(ended) = driver.as_mut().poll(cx) {
+            log_end(ended);
+            return Poll::Ready(false);
+        }
+        sender.poll_ready(cx).map(|ready| ready.is_ok())
+    });
+    match tokio::time::timeout(FINISH_WITHIN, ready).await {
+        Ok(true) => pool.give_back(sender, driver),
+        Ok(false) => {}
+        Err(_) => {
+            drop(sender);
+            log_end(driver.await);
+        }
+    }
+}
