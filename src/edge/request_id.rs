@@ -23,10 +23,26 @@ fn usable(value: &HeaderValue) -> bool {
     !bytes.is_empty() && bytes.len() <= LONGEST && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
-/// A new id: `<instance prefix>-<counter>`.
+/// A new id: `<instance prefix>-<counter in hex>`, written into a stack buffer: this runs for
+/// every request without an id of its own, and `format!` cost 0.7–2.8 % of a proxied
+/// request's instructions (callgrind, two A/B runs).
 pub fn generate() -> HeaderValue {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::try_from(format!("{}-{n:x}", *PREFIX)).expect("hex is a valid header value")
+    id_of(PREFIX.as_bytes(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `<prefix>-<n in hex>` (a prefix of at most 40 bytes).
+fn id_of(prefix: &[u8], n: u64) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 64];
+    id[..prefix.len()].copy_from_slice(prefix);
+    id[prefix.len()] = b'-';
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    let start = prefix.len() + 1;
+    for i in 0..digits {
+        let nibble = (n >> (4 * (digits - 1 - i))) & 0xf;
+        id[start + i] = HEX[nibble as usize];
+    }
+    HeaderValue::from_bytes(&id[..start + digits]).expect("hex is a valid header value")
 }
 
 /// Makes sure `headers` carry exactly one usable `X-Request-Id` and returns it.
@@ -60,5 +76,13 @@ mod tests {
         }
         let (a, b) = (generate(), generate());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn made_ids_are_the_prefix_and_the_counter_in_hex() {
+        for n in [0u64, 1, 15, 16, 0xabc, u64::MAX] {
+            let id = id_of(b"0123abcd", n);
+            assert_eq!(id.to_str().unwrap(), format!("0123abcd-{n:x}"));
+        }
     }
 }
