@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use super::{Caps, Wiring};
 use crate::edge::h3::{self, resolve::QuicResolver, H3Edge};
+use crate::tls::policy::TlsConfigs;
 
 impl Wiring {
     /// The HTTP/3 listener on the HTTPS listener's address, over UDP.
     pub(super) fn http3(
         &mut self,
         edge: H3Edge,
-        tls: &Arc<rustls::ServerConfig>,
+        tls: &TlsConfigs,
         addr: std::net::SocketAddr,
         caps: &Caps,
     ) -> anyhow::Result<()> {
@@ -26,10 +27,10 @@ impl Wiring {
             let (resolver, loader) =
                 QuicResolver::new(edge.resolver.clone(), edge.on_demand.clone());
             tokio::spawn(loader);
-            match h3::endpoint(&tls, Arc::new(resolver), socket, &key, &config) {
+            match h3::endpoint(&tls.listener, Arc::new(resolver), socket, &key, &config) {
                 Ok(quic) => {
                     tracing::info!(%addr, "HTTP/3 listener (UDP) started");
-                    edge.serve(quic, cap, stop).await;
+                    edge.serve(quic, tls, cap, stop).await;
                 }
                 Err(e) => tracing::error!(%addr, error = %e, "HTTP/3 listener not started"),
             }

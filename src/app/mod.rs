@@ -289,10 +289,9 @@ impl Wiring {
                 proxy: proxy.clone(),
                 resolver: resolver.clone(),
                 on_demand: core.on_demand.clone(),
-                tls: tls.clone(),
                 config: config.clone(),
             };
-            self.http3(h3_edge, &tls.listener, https.local_addr()?, &caps)?;
+            self.http3(h3_edge, &tls, https.local_addr()?, &caps)?;
         }
         let https_edge = HttpsEdge {
             resolver,
@@ -302,6 +301,7 @@ impl Wiring {
             store: self.store.clone(),
             on_demand: core.on_demand.clone(),
             signing: Arc::new(SigningTurns::new(config.limits.worker_threads)),
+            alt_svc: crate::edge::h3::alt_svc(config),
         };
         self.tasks.spawn(
             "HTTP listener",

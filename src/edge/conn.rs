@@ -58,12 +58,14 @@ pub trait Handler: Clone + Send + Sync + Unpin + 'static {
 }
 
 /// Serves `io` until the client goes, a deadline passes, or the instance stops (then in-flight
-/// requests get `DRAIN_GRACE_SECONDS`).
+/// requests get `DRAIN_GRACE_SECONDS`). `alt_svc`: the header every answer carries (HTTPS with
+/// HTTP/3 on).
 pub async fn serve<IO, H>(
     io: IO,
     http2: bool,
     handler: H,
     info: ConnInfo,
+    alt_svc: Option<HeaderValue>,
     config: &Config,
     shutdown: Shutdown,
 ) where
@@ -77,8 +79,6 @@ pub async fn serve<IO, H>(
     // The trusted proxies, for the client address the access log names; only when it is on.
     let access_log = (config.logs.access_log != AccessLog::Off)
         .then(|| Arc::new(config.listeners.trusted_proxies.clone()));
-    // HTTPS answers advertise HTTP/3 when it is on.
-    let alt_svc = info.https.then(|| super::h3::alt_svc(config)).flatten();
     let protocol = usize::from(http2);
     let requests = activity.clone();
     let service = service_fn(move |req| {

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::accept::accept_loop;
+use super::cert_load::load_for_handshake;
 use super::conn::{self, Handler};
 use super::context::RequestCtx;
 use super::proxy::Proxy;
@@ -53,6 +54,8 @@ pub struct HttpsEdge {
     pub on_demand: Option<OnDemand>,
     /// Handshakes' crypto takes turns with the requests of open connections.
     pub signing: Arc<SigningTurns>,
+    /// `Alt-Svc` for every answer when HTTP/3 is on (made once: [`super::h3::alt_svc`]).
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
 impl Handler for Proxy {
@@ -162,7 +165,17 @@ impl HttpsEdge {
             Some(_) => Some(TlsVersion::Tls12),
             None => None,
         };
-        conn::serve(tls, http2, self.proxy.clone(), info, &self.config, shutdown).await;
+        let alt_svc = self.alt_svc.clone();
+        conn::serve(
+            tls,
+            http2,
+            self.proxy.clone(),
+            info,
+            alt_svc,
+            &self.config,
+            shutdown,
+        )
+        .await;
     }
 
     /// The TLS handshake: the ClientHello read, the certificate for its SNI (or the address
@@ -184,18 +197,14 @@ impl HttpsEdge {
             return None;
         }
         // Without SNI (a client that connected by address), the certificate is chosen by the
-        // address it connected to.
+        // address it connected to (never issued on demand).
         let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
-        if let Some(name) = &name {
-            self.resolver.prepare(name).await;
-        }
-        if let (Some(on_demand), Some(host)) = (&self.on_demand, &sni) {
-            if self.resolver.pick(Some(host)).is_none() {
-                let resolver = &self.resolver;
-                // Boxed, like the rare paths above: every handshake's future is sized for its
-                // largest state.
-                Box::pin(on_demand.obtain(host, || resolver.pick(Some(host)).is_some())).await;
+        match (&sni, &name) {
+            (Some(host), _) => {
+                load_for_handshake(&self.resolver, self.on_demand.as_ref(), host).await;
             }
+            (None, Some(address)) => self.resolver.prepare(address).await,
+            (None, None) => {}
         }
         // The route decides the oldest version and whether a client certificate is verified.
         let route = sni.as_ref().and_then(|host| self.resolver.routes.get(host));

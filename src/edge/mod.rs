@@ -9,6 +9,7 @@ pub mod accept;
 pub mod access_log;
 pub mod activity;
 pub mod body_timeout;
+pub mod cert_load;
 pub mod conn;
 pub mod context;
 pub mod encode;

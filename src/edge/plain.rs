@@ -103,7 +103,7 @@ impl HttpEdge {
                         &edge.config.listeners.trusted_proxies,
                     );
                     let config = edge.config.clone();
-                    conn::serve(stream, false, edge, info, &config, shutdown).await;
+                    conn::serve(stream, false, edge, info, None, &config, shutdown).await;
                 }
             },
         )

@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use quinn::crypto::rustls::QuicServerConfig;
-
 use rustls::pki_types::CertificateDer;
 
+use super::super::cert_load::load_for_handshake;
 use super::super::ClientIdentity;
 use super::peek::HelloPeek;
 use super::H3Edge;
-use crate::routes::Route;
+use crate::routes::{host, Route};
 use crate::tls::policy::TlsConfigs;
 
 /// How long an accept waits for the rest of a ClientHello that spans two Initial packets
@@ -43,13 +42,11 @@ pub struct Accepting {
 pub enum Acceptance {
     /// Refused: its route's client-certificate check cannot be built (a CRL not fetched yet).
     Refuse,
-    /// Accepted, with the route's configuration (`None`: the endpoint's).
-    Accept {
-        /// The QUIC configuration of a client-certificate route.
-        config: Option<Arc<quinn::ServerConfig>>,
-        /// The route whose `client_auth` the handshake is held to.
-        client_route: Option<Arc<Route>>,
-    },
+    /// Accepted with the endpoint's configuration.
+    Listener,
+    /// Accepted with the QUIC configuration of a route with `client_auth`, whose check the
+    /// handshake is held to.
+    ClientAuth(Arc<quinn::ServerConfig>, Arc<Route>),
 }
 
 impl Accepting {
@@ -77,19 +74,13 @@ impl Accepting {
                 return Some(quic.clone());
             }
         }
-        let mut quic_tls = (*tls).clone();
-        quic_tls.alpn_protocols = vec![b"h3".to_vec()];
-        quic_tls.max_early_data_size = 0;
-        let crypto = match QuicServerConfig::try_from(quic_tls) {
-            Ok(crypto) => crypto,
+        let quic = match super::quic_config((*tls).clone(), false, &self.transport) {
+            Ok((quic, _)) => Arc::new(quic),
             Err(e) => {
                 tracing::warn!(hostname = %route.hostname, error = %e, "client_auth unusable over QUIC; handshake refused");
                 return None;
             }
         };
-        let mut quic = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        quic.transport_config(self.transport.clone());
-        let quic = Arc::new(quic);
         if built.len() >= CLIENT_AUTH_KEPT {
             built.clear();
         }
@@ -109,31 +100,17 @@ impl H3Edge {
         accepting: &Accepting,
     ) -> Acceptance {
         let (from, dcid) = (incoming.remote_address(), incoming.orig_dst_cid());
-        let Some(name) = accepting.peek.server_name(from, dcid, HELLO_WAIT).await else {
-            return Acceptance::Accept {
-                config: None,
-                client_route: None,
-            };
+        let sni = accepting.peek.server_name(from, dcid, HELLO_WAIT).await;
+        let Some(name) = sni.as_deref().and_then(host::normalize) else {
+            return Acceptance::Listener;
         };
-        self.resolver.prepare(&name).await;
-        if let Some(on_demand) = &self.on_demand {
-            if self.resolver.pick(Some(&name)).is_none() {
-                let resolver = &self.resolver;
-                Box::pin(on_demand.obtain(&name, || resolver.pick(Some(&name)).is_some())).await;
-            }
-        }
+        load_for_handshake(&self.resolver, self.on_demand.as_ref(), &name).await;
         let route = self.resolver.routes.get(&name);
         let Some(route) = route.filter(|r| r.client_auth.is_some()) else {
-            return Acceptance::Accept {
-                config: None,
-                client_route: None,
-            };
+            return Acceptance::Listener;
         };
         match accepting.for_client_auth(&route) {
-            Some(config) => Acceptance::Accept {
-                config: Some(config),
-                client_route: Some(route),
-            },
+            Some(config) => Acceptance::ClientAuth(config, route),
             None => Acceptance::Refuse,
         }
     }

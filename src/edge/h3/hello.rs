@@ -69,8 +69,8 @@ impl HelloAssembly {
     }
 }
 
-/// The host name of a ClientHello body's `server_name` extension, lowercased and without a
-/// trailing dot; `None` when it has none or does not parse.
+/// The host name of a ClientHello body's `server_name` extension, as sent (the caller
+/// normalises it, as for TCP); `None` when it has none or does not parse.
 pub fn server_name(body: &[u8]) -> Option<String> {
     let mut hello = Reader::new(body);
     hello.skip(2 + 32)?;
@@ -95,8 +95,7 @@ pub fn server_name(body: &[u8]) -> Option<String> {
             let len = usize::try_from(list.number(2)?).ok()?;
             let name = list.take(len)?;
             if name_type == 0 {
-                let name = std::str::from_utf8(name).ok()?;
-                return Some(name.trim_end_matches('.').to_ascii_lowercase());
+                return std::str::from_utf8(name).ok().map(str::to_owned);
             }
         }
         return None;
@@ -140,7 +139,7 @@ mod tests {
         assembly.add(700, second.to_vec());
         assert_eq!(assembly.read, None, "a gap at the start");
         assembly.add(0, first.to_vec());
-        assert_eq!(assembly.read, Some(Some("peek.example".to_owned())));
+        assert_eq!(assembly.read, Some(Some("Peek.Example".to_owned())));
     }
 
     #[test]

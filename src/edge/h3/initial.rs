@@ -68,9 +68,7 @@ pub fn crypto_frames(
     keys.header.remote.decrypt(pn_offset, &mut packet);
     let pn_len = usize::from(packet[0] & 0x03) + 1;
     // A client's first packets are numbered from 0, so the truncated number is the number.
-    let number = packet[pn_offset..pn_offset + pn_len]
-        .iter()
-        .fold(0u64, |n, b| n << 8 | u64::from(*b));
+    let number = Reader::new(&packet[pn_offset..]).number(pn_len)?;
     let header_bytes = packet.split_to(pn_offset + pn_len);
     keys.packet
         .remote
@@ -237,7 +235,7 @@ mod tests {
                 hello.add(offset, data);
             }
         }
-        assert_eq!(hello.read, Some(Some("caught.example".to_owned())));
+        assert_eq!(hello.read, Some(Some("Caught.Example".to_owned())));
         assert_eq!(
             packets, 2,
             "the ML-KEM key share makes the ClientHello span two"

@@ -35,6 +35,7 @@ use super::proxy::Proxy;
 use super::ConnInfo;
 use crate::config::tls::TlsVersion;
 use crate::config::Config;
+use crate::routes::host;
 use crate::shutdown::Shutdown;
 use crate::tls::resolver::SniResolver;
 
@@ -77,22 +78,12 @@ pub fn endpoint(
 ) -> Result<QuicEndpoint, String> {
     let mut tls = (**tls).clone();
     tls.cert_resolver = resolver;
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    // QUIC takes all or nothing: 0xffffffff allows early data, 0 refuses it. rustls takes
-    // early data only on a stateful resumption (a session it stored), not from a ticket.
-    tls.max_early_data_size = 0;
-    if config.listeners.quic_0rtt {
-        tls.max_early_data_size = u32::MAX;
-        tls.ticketer = Arc::new(early::StatefulOnly);
-    }
-    let crypto = Arc::new(QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?);
-    let mut server = quinn::ServerConfig::with_crypto(crypto.clone());
     let mut transport = quinn::TransportConfig::default();
     transport.max_concurrent_bidi_streams(MAX_STREAMS.into());
     let idle = config.limits.idle_timeout.min(Duration::from_secs(600));
     transport.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
     let transport = Arc::new(transport);
-    server.transport_config(transport.clone());
+    let (server, crypto) = quic_config(tls, config.listeners.quic_0rtt, &transport)?;
     let reset = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, reset_key);
     let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset));
     let runtime = Arc::new(quinn::TokioRuntime);
@@ -110,8 +101,28 @@ pub fn endpoint(
     })
 }
 
+/// A QUIC configuration from a TCP listener's rustls one: ALPN `h3`, early data only with
+/// `zero_rtt`, and `transport`; with its crypto (for the Initial keys).
+fn quic_config(
+    mut tls: rustls::ServerConfig,
+    zero_rtt: bool,
+    transport: &Arc<quinn::TransportConfig>,
+) -> Result<(quinn::ServerConfig, Arc<QuicServerConfig>), String> {
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    // QUIC takes all or nothing: 0xffffffff allows early data, 0 refuses it. rustls takes
+    // early data only on a stateful resumption (a session it stored), not from a ticket.
+    tls.max_early_data_size = 0;
+    if zero_rtt {
+        tls.max_early_data_size = u32::MAX;
+        tls.ticketer = Arc::new(early::StatefulOnly);
+    }
+    let crypto = Arc::new(QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?);
+    let mut server = quinn::ServerConfig::with_crypto(crypto.clone());
+    server.transport_config(transport.clone());
+    Ok((server, crypto))
+}
+
 /// What each QUIC connection is served with.
-#[derive(Clone)]
 pub struct H3Edge {
     /// Forwards requests (the same proxy as the TCP listeners').
     pub proxy: Proxy,
@@ -119,8 +130,6 @@ pub struct H3Edge {
     pub resolver: Arc<SniResolver>,
     /// Issues certificates for names the cache misses (`ON_DEMAND=true`).
     pub on_demand: Option<crate::on_demand::OnDemand>,
-    /// The HTTPS listener's rustls configurations (client-certificate routes' included).
-    pub tls: crate::tls::policy::TlsConfigs,
     /// The settings.
     pub config: Arc<Config>,
 }
@@ -128,15 +137,19 @@ pub struct H3Edge {
 impl H3Edge {
     /// Accepts QUIC connections until `shutdown`, within the listeners' connection cap; then
     /// every connection sends GOAWAY, and requests in flight get `DRAIN_GRACE` before the
-    /// endpoint closes.
-    pub async fn serve(self, quic: QuicEndpoint, caps: Arc<Semaphore>, shutdown: Shutdown) {
+    /// endpoint closes. `tls`: the HTTPS listener's configurations, for the routes that check
+    /// client certificates.
+    pub async fn serve(
+        self,
+        quic: QuicEndpoint,
+        tls: crate::tls::policy::TlsConfigs,
+        caps: Arc<Semaphore>,
+        shutdown: Shutdown,
+    ) {
+        let edge = Arc::new(self);
         let endpoint = quic.endpoint;
-        let accepting = Arc::new(handshake::Accepting::new(
-            quic.peek,
-            self.tls.clone(),
-            quic.transport,
-        ));
-        let listeners = &self.config.listeners;
+        let accepting = Arc::new(handshake::Accepting::new(quic.peek, tls, quic.transport));
+        let listeners = &edge.config.listeners;
         let mut retry = retry::RetryPolicy::new(listeners.quic_retry, listeners.quic_retry_above);
         loop {
             let incoming = tokio::select! {
@@ -154,31 +167,30 @@ impl H3Edge {
                 incoming.refuse();
                 continue;
             };
-            let (edge, shutdown, accepting) = (self.clone(), shutdown.clone(), accepting.clone());
+            let (edge, shutdown, accepting) = (edge.clone(), shutdown.clone(), accepting.clone());
             tokio::spawn(async move {
                 edge.connection(incoming, &accepting, shutdown).await;
                 drop(permit);
             });
         }
-        let _ = tokio::time::timeout(self.config.limits.drain_grace, endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(edge.config.limits.drain_grace, endpoint.wait_idle()).await;
         endpoint.close(quinn::VarInt::from_u32(0x100), b"shutting down");
     }
 
     /// One QUIC connection: the handshake, then its requests, each on its own task, until the
     /// client closes it or the instance stops (GOAWAY; the requests already begun finish).
     async fn connection(
-        self,
+        self: Arc<Self>,
         incoming: quinn::Incoming,
         accepting: &handshake::Accepting,
         shutdown: Shutdown,
     ) {
         let (connecting, client_route) = match self.acceptance(&incoming, accepting).await {
             handshake::Acceptance::Refuse => return incoming.refuse(),
-            handshake::Acceptance::Accept {
-                config: Some(config),
-                client_route,
-            } => (incoming.accept_with(config), client_route),
-            handshake::Acceptance::Accept { config: None, .. } => (incoming.accept(), None),
+            handshake::Acceptance::Listener => (incoming.accept(), None),
+            handshake::Acceptance::ClientAuth(config, route) => {
+                (incoming.accept_with(config), Some(route))
+            }
         };
         let Ok(connecting) = connecting else { return };
         let zero_rtt = self.config.listeners.quic_0rtt;
@@ -189,7 +201,7 @@ impl H3Edge {
             .handshake_data()
             .and_then(|data| data.downcast::<HandshakeData>().ok())
             .and_then(|data| data.server_name)
-            .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
+            .and_then(|name| host::normalize(&name));
         let served = self.resolver.pick(sni.as_deref());
         let mut info = ConnInfo::new(
             conn.remote_address(),
@@ -226,7 +238,7 @@ impl H3Edge {
 
     /// One request stream: the request through the proxy's phases, the answer written back.
     async fn request(
-        self,
+        self: Arc<Self>,
         resolver: RequestResolver<h3_quinn::Connection, Bytes>,
         info: &ConnInfo,
         early: bool,

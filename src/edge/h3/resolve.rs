@@ -12,6 +12,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::sync::mpsc;
 
+use super::super::cert_load::load_for_handshake;
 use crate::on_demand::OnDemand;
 use crate::routes::host;
 use crate::tls::resolver::SniResolver;
@@ -40,13 +41,7 @@ impl QuicResolver {
             while let Some(name) = missed.recv().await {
                 // Unknown names are remembered by `prepare` for a while: a flood of random
                 // names costs one Redis read each, then nothing.
-                loader.prepare(&name).await;
-                if let Some(on_demand) = &on_demand {
-                    if loader.pick(Some(&name)).is_none() {
-                        let ready = || loader.pick(Some(&name)).is_some();
-                        on_demand.obtain(&name, ready).await;
-                    }
-                }
+                load_for_handshake(&loader, on_demand.as_ref(), &name).await;
             }
         };
         (QuicResolver { inner, misses }, task)
