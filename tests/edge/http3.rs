@@ -9,6 +9,12 @@ use serde_json::Value;
 use super::*;
 use common::h3::{got_serial, h3, header};
 
+/// `h3.test`, with a self-signed certificate of its own, routed to `upstream`.
+async fn serve_h3_test(cg: &Certgate, upstream: &str) {
+    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
+    route(cg, "h3.test", upstream, Some("h3")).await;
+}
+
 /// The `alt-svc` header curl gets over `version` (`--http1.1`, `--http2`).
 async fn alt_svc_over_tcp(port: u16, version: &str) -> Option<String> {
     alt_svc_of(port, "h3.test", version).await
@@ -168,8 +174,7 @@ async fn http3_serves_the_same_routes_as_tcp() {
 async fn http3_off_binds_no_udp_socket_and_advertises_nothing() {
     let (_redis, cg) = instance(&[("HTTP3", "false")]).await;
     let up = upstream::start("tcp-only").await;
-    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
-    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    serve_h3_test(&cg, &up.url()).await;
     let port = cg.https_port;
     assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok());
     assert_eq!(alt_svc_over_tcp(port, "--http2").await, None);
@@ -195,8 +200,7 @@ fn rss_kib(pid: u32) -> u64 {
 async fn junk_datagrams_leave_the_edge_serving() {
     let (_redis, cg) = instance(&[("QUIC_RETRY", "always")]).await;
     let up = upstream::start("after-junk").await;
-    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
-    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    serve_h3_test(&cg, &up.url()).await;
     let port = cg.https_port;
     assert_eq!(
         h3(port, "h3.test", "GET", "/", &[]).await["answers"][0]["status"],
@@ -267,8 +271,7 @@ async fn junk_datagrams_leave_the_edge_serving() {
 async fn sigterm_lets_an_http3_answer_finish() {
     let (_redis, mut cg) = instance(&[("DRAIN_GRACE_SECONDS", "6")]).await;
     let up = upstream::start("draining").await;
-    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
-    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    serve_h3_test(&cg, &up.url()).await;
     let port = cg.https_port;
     let slow = tokio::spawn(async move { h3(port, "h3.test", "GET", "/slow/2500", &[]).await });
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -333,8 +336,7 @@ async fn a_name_missing_from_memory_is_loaded_before_its_quic_handshake() {
 async fn early_data_serves_safe_methods_only() {
     let (_redis, cg) = instance(&[("QUIC_0RTT", "true")]).await;
     let up = upstream::start("early").await;
-    create_self_signed(&cg.admin(), "h3", &["h3.test"]).await;
-    route(&cg, "h3.test", &up.url(), Some("h3")).await;
+    serve_h3_test(&cg, &up.url()).await;
     let port = cg.https_port;
     let got = h3(port, "h3.test", "GET", "/", &["--zero-rtt"]).await;
     assert_eq!(got["early_data_accepted"], true, "{got}");
@@ -344,8 +346,7 @@ async fn early_data_serves_safe_methods_only() {
     assert_eq!(got["answers"][0]["status"], 425, "{got}");
 
     let (_redis2, plain) = instance(&[]).await;
-    create_self_signed(&plain.admin(), "h3", &["h3.test"]).await;
-    route(&plain, "h3.test", &up.url(), Some("h3")).await;
+    serve_h3_test(&plain, &up.url()).await;
     let got = h3(plain.https_port, "h3.test", "POST", "/", &["--zero-rtt"]).await;
     assert_eq!(got["early_data_accepted"], false, "{got}");
     assert_eq!(got["answers"][0]["status"], 200, "{got}");
