@@ -157,8 +157,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in b.PROCS:
-            b.stop(proc)
+    b.run_stopping_all(main)

@@ -457,6 +457,34 @@ def versions():
     }
 
 
+def proxied_certgate(prefix, binary=None):
+    """Redis, the bench upstream (CPU 1) and a pinned certgate (CPU 0, one worker) proxying
+    bench.test to it with a self-signed ECDSA certificate: the setup of the one-off measuring
+    scripts (`profile.py`, `syscalls.py`). Returns (certgate, upstream port)."""
+    redis_port = free_port()
+    start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TMP], name="redis")
+    wait_port(redis_port)
+    upstream = free_port()
+    start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
+    wait_port(upstream)
+    server = Certgate(f"redis://127.0.0.1:{redis_port}", prefix=prefix, binary=binary)
+    server.start(1, "0")
+    api(server.admin, "POST", "/certificates/", {"cert_name": "bench", "domain": "bench.test", "issuer": "self-signed", "key_type": "ecdsa-p256"})
+    while api(server.admin, "GET", "/certificates/bench")["status"] != "active":
+        time.sleep(0.1)
+    api(server.admin, "POST", "/proxies/", {"hostname": "bench.test", "upstream": f"http://127.0.0.1:{upstream}", "cert_name": "bench"})
+    return server, upstream
+
+
+def run_stopping_all(main):
+    """Runs a script's `main`, then stops every process it started, whatever happened."""
+    try:
+        main()
+    finally:
+        for proc in PROCS:
+            stop(proc)
+
+
 def export(cg_admin, name):
     cert = api(cg_admin, "GET", f"/certificates/{name}?pem=true")
     chain = write(f"{name}.crt", cert["fullchain_pem"])

@@ -23,18 +23,7 @@ def main():
     load = os.environ.get("PROFILE_LOAD", "-c 64 -m 10").split()
     seconds = int(os.environ.get("PROFILE_SECONDS", "10"))
     binary = os.environ.get("PROFILE_BINARY")
-    redis_port = b.free_port()
-    b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
-    b.wait_port(redis_port)
-    upstream = b.free_port()
-    b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
-    b.wait_port(upstream)
-    server = b.Certgate(f"redis://127.0.0.1:{redis_port}", prefix="profile:", binary=binary)
-    server.start(1, "0")
-    b.api(server.admin, "POST", "/certificates/", {"cert_name": "bench", "domain": "bench.test", "issuer": "self-signed", "key_type": "ecdsa-p256"})
-    while b.api(server.admin, "GET", "/certificates/bench")["status"] != "active":
-        time.sleep(0.1)
-    b.api(server.admin, "POST", "/proxies/", {"hostname": "bench.test", "upstream": f"http://127.0.0.1:{upstream}", "cert_name": "bench"})
+    server, _ = b.proxied_certgate("profile:", binary)
     h2load = subprocess.Popen(["taskset", "-c", "1", "h2load", "--connect-to", f"127.0.0.1:{server.port}", "-D", str(seconds + 4)]
                               + load + ["https://bench.test/"], stdout=subprocess.PIPE, text=True)
     time.sleep(3)
@@ -58,8 +47,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in b.PROCS:
-            b.stop(proc)
+    b.run_stopping_all(main)

@@ -63,18 +63,7 @@ def measure(server, point):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    redis_port = b.free_port()
-    b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
-    b.wait_port(redis_port)
-    upstream = b.free_port()
-    b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
-    b.wait_port(upstream)
-    certgate = b.Certgate(f"redis://127.0.0.1:{redis_port}")
-    certgate.start(1, "0")
-    b.api(certgate.admin, "POST", "/certificates/", {"cert_name": "bench", "domain": "bench.test", "issuer": "self-signed", "key_type": "ecdsa-p256"})
-    while b.api(certgate.admin, "GET", "/certificates/bench")["status"] != "active":
-        time.sleep(0.1)
-    b.api(certgate.admin, "POST", "/proxies/", {"hostname": "bench.test", "upstream": f"http://127.0.0.1:{upstream}", "cert_name": "bench"})
+    certgate, upstream = b.proxied_certgate("bench:")
     haproxy = b.Haproxy("haproxy")
     haproxy.start(1, "0", *b.export(certgate.admin, "bench"), upstream)
     print("| point | server | req/s | user µs/req | kernel µs/req | syscalls/req | writev | sendto | recvfrom | epoll_wait | epoll_ctl |")
@@ -87,8 +76,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in b.PROCS:
-            b.stop(proc)
+    b.run_stopping_all(main)
