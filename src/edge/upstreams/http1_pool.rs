@@ -68,8 +68,8 @@ struct Idle {
 pub struct Checkin {
     pub(super) sender: Option<SendRequest<UpstreamBody>>,
     /// `None` once the connection has ended (closed, or upgraded).
-    pub(super) driver: Option<Driver>,
-    pub(super) pool: Arc<Http1Pool>,
+    driver: Option<Driver>,
+    pool: Arc<Http1Pool>,
 }
 
 impl Http1Pool {
@@ -225,7 +225,7 @@ async fn close_idle_connections(pool: Weak<Http1Pool>, idle_timeout: Duration) {
 /// Polls a connection once, without a waker: it ends (is `Ready`) when the upstream has closed
 /// it, which an idle connection only learns when polled; an open one takes note of what it has
 /// read (an answer finished: it is ready for the next request).
-pub(super) fn ended(driver: &mut Driver) -> bool {
+fn ended(driver: &mut Driver) -> bool {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     driver.as_mut().poll(&mut cx).is_ready()
 }
