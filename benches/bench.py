@@ -477,12 +477,15 @@ def proxied_certgate(prefix, binary=None):
 
 
 def run_stopping_all(main):
-    """Runs a script's `main`, then stops every process it started, whatever happened."""
+    """Runs a script's `main`, then, whatever happened, stops every process it started and
+    removes the scratch directory (kept with BENCH_KEEP=1)."""
     try:
         main()
     finally:
         for proc in PROCS:
             stop(proc)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(TMP, ignore_errors=True)
 
 
 def export(cg_admin, name):
@@ -736,10 +739,4 @@ def render(r):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for proc in PROCS:
-            stop(proc)
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(TMP, ignore_errors=True)
+    run_stopping_all(main)
