@@ -16,14 +16,14 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::proxy_protocol;
 use tokio::sync::Semaphore;
-use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 
 use super::accept::accept_loop;
 use super::cert_load::load_for_handshake;
 use super::conn::{self, Handler};
 use super::context::RequestCtx;
 use super::proxy::Proxy;
-use super::signing_turns::SigningTurns;
+use super::signing_turns::{SigningTurns, Turn};
 use super::tls_alpn;
 use super::{ClientIdentity, ConnInfo, EdgeBody};
 use crate::config::tls::TlsVersion;
@@ -92,17 +92,24 @@ impl HttpsEdge {
         connections: Arc<Semaphore>,
         shutdown: Shutdown,
     ) {
+        // Shared, not cloned per connection: a connection's task holds one pointer to it.
+        let edge = Arc::new(self);
         accept_loop(
             listener,
             connections,
             shutdown,
-            move |stream, peer, shutdown| self.clone().connection(stream, peer, shutdown),
+            move |stream, peer, shutdown| edge.clone().connection(stream, peer, shutdown),
         )
         .await;
     }
 
     /// One client connection: the TLS handshake (within its time limit), then its requests.
-    async fn connection(self, mut stream: TcpStream, peer: SocketAddr, shutdown: Shutdown) {
+    async fn connection(
+        self: Arc<Self>,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: Shutdown,
+    ) {
         let _gauge = crate::metrics::ConnectionGauge::open();
         let Some(addresses) = proxy_protocol::addresses_of(
             &mut stream,
@@ -151,9 +158,35 @@ impl HttpsEdge {
         };
         record_handshake(tls.get_ref().1);
         let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let info = self.conn_info(addresses.client, &tls, sni, name, client);
+        let alt_svc = self.alt_svc.clone();
+        // Boxed, like the handshake: a connection waiting for its handshake (most of them, in a
+        // burst) then holds no room for serving.
+        Box::pin(conn::serve(
+            tls,
+            http2,
+            self.proxy.clone(),
+            info,
+            alt_svc,
+            &self.config,
+            shutdown,
+        ))
+        .await;
+    }
+
+    /// What the requests of a connection are told about it: the client's address, the names
+    /// and certificate of the handshake, the client certificate's check, the TLS version.
+    fn conn_info(
+        &self,
+        client_addr: SocketAddr,
+        tls: &tokio_rustls::server::TlsStream<TcpStream>,
+        sni: Option<String>,
+        name: Option<String>,
+        client: Option<Arc<ClientIdentity>>,
+    ) -> ConnInfo {
         let served = self.resolver.pick(name.as_deref());
         let mut info = ConnInfo::new(
-            addresses.client,
+            client_addr,
             true,
             sni,
             served,
@@ -165,22 +198,17 @@ impl HttpsEdge {
             Some(_) => Some(TlsVersion::Tls12),
             None => None,
         };
-        let alt_svc = self.alt_svc.clone();
-        conn::serve(
-            tls,
-            http2,
-            self.proxy.clone(),
-            info,
-            alt_svc,
-            &self.config,
-            shutdown,
-        )
-        .await;
+        info
     }
 
     /// The TLS handshake: the ClientHello read, the certificate for its SNI (or the address
     /// connected to) loaded or issued on demand when missing, the key exchange in this task's
     /// turn. `None` when it failed, or was a TLS-ALPN-01 validation (answered and closed).
+    ///
+    /// Most of a burst's connections wait here for their turn, so this future is laid out for
+    /// that wait: the ClientHello is read by [`read_hello`], which hands the handshake back
+    /// (borrowed here, it would keep a slot of its own next to the key exchange's), and the
+    /// rustls state is moved into the key exchange only once the turn has come.
     async fn handshake(
         &self,
         stream: TcpStream,
@@ -189,31 +217,23 @@ impl HttpsEdge {
         let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
             .await
             .ok()?;
-        let hello = start.client_hello();
-        let sni = hello.server_name().and_then(host::normalize);
-        if tls_alpn::is_validation(&hello) {
-            let identifier = tls_alpn::identifier(hello.server_name(), local_ip);
-            Box::pin(tls_alpn::answer(start, identifier, &self.store)).await;
-            return None;
-        }
-        // Without SNI (a client that connected by address), the certificate is chosen by the
-        // address it connected to (never issued on demand).
-        let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
-        match (&sni, &name) {
-            (Some(host), _) => {
-                load_for_handshake(&self.resolver, self.on_demand.as_ref(), host).await;
+        let (start, sni, name) = match read_hello(start, local_ip) {
+            Hello::Validation(start, identifier) => {
+                Box::pin(tls_alpn::answer(start, identifier, &self.store)).await;
+                return None;
             }
-            (None, Some(address)) => self.resolver.prepare(address).await,
-            (None, None) => {}
-        }
-        // The route decides the oldest version and whether a client certificate is verified.
-        let route = sni.as_ref().and_then(|host| self.resolver.routes.get(host));
-        let config = match (&sni, &name) {
-            (None, Some(address)) => self.config_for_address(address),
-            _ => self.tls.for_route(route.as_deref())?,
+            Hello::Handshake { start, sni, name } => (start, sni, name),
         };
+        let Ready {
+            start,
+            sni,
+            name,
+            route,
+            config,
+            turn,
+        } = self.ready(start, sni, name).await?;
         // The key exchange and signature run here, in this task's turn.
-        let tls = self.signing.take(|| start.into_stream(config)).await.ok()?;
+        let tls = turn.hold_for(start.into_stream(config)).await.ok()?;
         let client = route
             .filter(|r| r.client_auth.is_some())
             .map(|route| ClientIdentity::of(route, tls.get_ref().1));
@@ -226,6 +246,84 @@ impl HttpsEdge {
             client,
         })
     }
+
+    /// Gets a handshake ready for its key exchange: the certificate for its name loaded (or
+    /// issued on demand) when missing, its configuration chosen, and this task's turn come.
+    /// A future of its own so that the handshake's state (1.4 KB) has one slot, here, while
+    /// it waits, and none while the key exchange runs.
+    ///
+    /// Not an `async fn`, whose arguments are copied into its body: the handshake is moved in
+    /// once.
+    #[allow(clippy::manual_async_fn)]
+    fn ready(
+        &self,
+        start: StartHandshake<TcpStream>,
+        sni: Option<String>,
+        name: Option<String>,
+    ) -> impl std::future::Future<Output = Option<Ready<'_>>> + Send + '_ {
+        async move {
+            match (&sni, &name) {
+                (Some(host), _) => {
+                    load_for_handshake(&self.resolver, self.on_demand.as_ref(), host).await;
+                }
+                (None, Some(address)) => self.resolver.prepare(address).await,
+                (None, None) => {}
+            }
+            // The route decides the oldest version and whether a client certificate is verified.
+            let route = sni.as_ref().and_then(|host| self.resolver.routes.get(host));
+            let config = match (&sni, &name) {
+                (None, Some(address)) => self.config_for_address(address),
+                _ => self.tls.for_route(route.as_deref())?,
+            };
+            let turn = self.signing.turn().await;
+            Some(Ready {
+                start,
+                sni,
+                name,
+                route,
+                config,
+                turn,
+            })
+        }
+    }
+}
+
+/// What a ClientHello asks for, with the handshake it was read from (handed back, not
+/// borrowed, so that the handshake's future does not keep a second slot for it).
+enum Hello {
+    /// A TLS-ALPN-01 validation, for this identifier.
+    Validation(StartHandshake<TcpStream>, Option<String>),
+    /// A handshake to go on with.
+    Handshake {
+        start: StartHandshake<TcpStream>,
+        /// The SNI name, normalised.
+        sni: Option<String>,
+        /// The name the certificate is chosen for: the SNI, else the address connected to
+        /// (never issued on demand).
+        name: Option<String>,
+    },
+}
+
+/// A handshake ready for its key exchange ([`HttpsEdge::ready`]).
+struct Ready<'a> {
+    start: StartHandshake<TcpStream>,
+    sni: Option<String>,
+    name: Option<String>,
+    route: Option<Arc<crate::routes::Route>>,
+    config: Arc<ServerConfig>,
+    turn: Turn<'a>,
+}
+
+/// Reads the ClientHello of `start`.
+fn read_hello(start: StartHandshake<TcpStream>, local_ip: Option<std::net::IpAddr>) -> Hello {
+    let hello = start.client_hello();
+    let sni = hello.server_name().and_then(host::normalize);
+    if tls_alpn::is_validation(&hello) {
+        let identifier = tls_alpn::identifier(hello.server_name(), local_ip);
+        return Hello::Validation(start, identifier);
+    }
+    let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
+    Hello::Handshake { start, sni, name }
 }
 
 /// A finished handshake.

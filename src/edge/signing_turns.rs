@@ -29,6 +29,11 @@ pub struct SigningTurns {
     turns: Semaphore,
 }
 
+/// A task's turn: held while its step runs and until the task has yielded once.
+pub struct Turn<'a> {
+    permit: SemaphorePermit<'a>,
+}
+
 impl SigningTurns {
     /// One turn per worker thread of the runtime.
     pub fn new(workers: usize) -> SigningTurns {
@@ -37,28 +42,42 @@ impl SigningTurns {
         }
     }
 
-    /// Runs `step` (a handshake's synchronous crypto, which returns the rest of the handshake)
-    /// in this task's turn, then the rest to its end. The rest is polled at once, so the
-    /// server's flight leaves without waiting; the turn is held until the task has yielded once
-    /// (tokio runs a yielded task after the ready ones and after looking for I/O), so whatever
-    /// became ready meanwhile runs before the next handshake's step.
-    pub async fn take<F: Future>(&self, step: impl FnOnce() -> F) -> F::Output {
-        let turn: SemaphorePermit<'_> = self
-            .turns
-            .acquire()
-            .await
-            .expect("the turns' semaphore is never closed");
-        let mut rest = std::pin::pin!(step());
-        let mut yielded = std::pin::pin!(tokio::task::yield_now());
-        let mut turn = Some(turn);
-        std::future::poll_fn(|cx| {
-            let polled = rest.as_mut().poll(cx);
-            if polled.is_ready() || (turn.is_some() && yielded.as_mut().poll(cx).is_ready()) {
-                turn = None;
+    /// Waits for this task's turn; the step is begun once it has come, then handed to
+    /// [`Turn::hold_for`]. A waiting task holds nothing of the step (in a burst most
+    /// connections wait here).
+    pub async fn turn(&self) -> Turn<'_> {
+        Turn {
+            permit: self
+                .turns
+                .acquire()
+                .await
+                .expect("the turns' semaphore is never closed"),
+        }
+    }
+}
+
+impl<'a> Turn<'a> {
+    /// Runs `rest`, what remains of a step begun in this turn (for a handshake: sending the
+    /// server's flight and reading the client's answer), to its end. The rest is polled at once, so the server's flight leaves without
+    /// waiting; the turn is held until the task has yielded once (tokio runs a yielded task
+    /// after the ready ones and after looking for I/O), so whatever became ready meanwhile runs
+    /// before the next handshake's step.
+    ///
+    /// Not an `async fn`: `rest` (a handshake's whole rustls state) is moved once, into the
+    /// future returned, instead of into an argument slot and then a pinned copy.
+    pub fn hold_for<F: Future + Unpin + 'a>(
+        self,
+        mut rest: F,
+    ) -> impl Future<Output = F::Output> + 'a {
+        let mut yielded = Box::pin(tokio::task::yield_now());
+        let mut permit = Some(self.permit);
+        std::future::poll_fn(move |cx| {
+            let polled = std::pin::Pin::new(&mut rest).poll(cx);
+            if polled.is_ready() || (permit.is_some() && yielded.as_mut().poll(cx).is_ready()) {
+                permit = None;
             }
             polled
         })
-        .await
     }
 }
 
@@ -82,10 +101,13 @@ mod tests {
                 let step = || {
                     order.lock().unwrap().push(name);
                     // The rest of the handshake: the client's answer, a moment later.
-                    tokio::time::sleep(Duration::from_millis(10))
+                    Box::pin(tokio::time::sleep(Duration::from_millis(10)))
                 };
                 match turns {
-                    Some(turns) => turns.take(step).await,
+                    Some(turns) => {
+                        let turn = turns.turn().await;
+                        turn.hold_for(step()).await
+                    }
                     None => step().await,
                 }
             })
