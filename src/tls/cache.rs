@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::certified::ServedCert;
+use super::shared_loads::SharedLoads;
 use crate::store::Store;
 
 /// How long an unknown name is remembered as unknown.
@@ -172,6 +173,8 @@ impl Inner {
 pub struct CertCache {
     inner: RwLock<Inner>,
     negative: Mutex<HashMap<String, Instant>>,
+    /// Misses being loaded from Redis: concurrent ones for a name share one load.
+    loading: SharedLoads,
     clock: AtomicU64,
     max_entries: usize,
     store: Store,
@@ -183,6 +186,7 @@ impl CertCache {
         CertCache {
             inner: RwLock::new(Inner::default()),
             negative: Mutex::new(HashMap::new()),
+            loading: SharedLoads::default(),
             clock: AtomicU64::new(1),
             max_entries: max_entries.max(1),
             store,
@@ -243,7 +247,11 @@ impl CertCache {
             return;
         }
         // Boxed: the Redis reads' state would otherwise size every handshake's future.
-        Box::pin(self.load(host, route_cert, servable)).await
+        Box::pin(
+            self.loading
+                .share(host, || self.load(host, route_cert, servable)),
+        )
+        .await
     }
 
     /// The miss path of [`Self::ensure`]: finds the certificates naming `host` in Redis.
@@ -264,8 +272,12 @@ impl CertCache {
         });
         match (exact, wildcard) {
             (Ok(exact), Ok(wildcard)) => {
-                candidates.extend(exact);
-                candidates.extend(wildcard);
+                // The route's certificate usually names the host too: loaded once.
+                for name in exact.into_iter().chain(wildcard) {
+                    if !candidates.contains(&name) {
+                        candidates.push(name);
+                    }
+                }
             }
             (Err(e), _) | (_, Err(e)) => {
                 tracing::debug!(host, error = %e, "on-demand certificate lookup failed");

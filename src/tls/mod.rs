@@ -9,3 +9,4 @@ pub mod default_cert;
 pub mod outbound;
 pub mod policy;
 pub mod resolver;
+pub mod shared_loads;

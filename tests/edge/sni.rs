@@ -77,6 +77,29 @@ async fn bounded_cache_loads_on_demand_and_remembers_unknown_names() {
     );
 }
 
+/// A burst of handshakes for a name that is not cached (evicted here, by a cache of one) loads
+/// it from Redis once: one lookup of its claims, not one per handshake.
+#[tokio::test]
+async fn a_burst_for_an_uncached_name_loads_it_once() {
+    let (redis, cg) = instance(&[("CERT_CACHE_SIZE", "1")]).await;
+    create_self_signed(&cg.admin(), "c0", &["c0.test"]).await;
+    create_self_signed(&cg.admin(), "c1", &["c1.test"]).await;
+    let c0 = leaf_der(&chain_of(&cg, "c0").await);
+    // Serving c1 caches it, which evicts c0.
+    let _ = connect(cg.https_port, "c1.test", &[b"http/1.1"]).await;
+    let before = hkeys_calls(&redis).await;
+    let burst = (0..40).map(|_| connect(cg.https_port, "c0.test", &[b"http/1.1"]));
+    for tls in futures_util::future::join_all(burst).await {
+        assert_eq!(served_leaf(&tls), c0);
+    }
+    // One load looks up the exact name's claim and its parent wildcard's: two HKEYS.
+    assert_eq!(
+        hkeys_calls(&redis).await - before,
+        2,
+        "one load of c0 for the whole burst"
+    );
+}
+
 /// A tenant's wildcard covers only names its owner may use: it cannot be created over another
 /// tenant's names, another tenant cannot claim a name under it, and the edge never serves it for
 /// a routed host whose owner is someone else (only the route owner's and the admin's
