@@ -35,6 +35,7 @@ use crate::config::traffic::AccessLog;
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
 use crate::shutdown::Shutdown;
+use futures_util::future::Either as EitherFuture;
 use http_body_util::Either;
 
 /// How long an HTTP/1.1 connection is quiet after a request before hyper lets go of it (and of
@@ -60,15 +61,20 @@ pub trait Handler: Clone + Send + Sync + Unpin + 'static {
 /// Serves `io` until the client goes, a deadline passes, or the instance stops (then in-flight
 /// requests get `DRAIN_GRACE_SECONDS`). `alt_svc`: the header every answer carries (HTTPS with
 /// HTTP/3 on).
-pub async fn serve<IO, H>(
+///
+/// Not an `async fn`: one keeps every argument for its whole life, beside whatever it was moved
+/// into. Here the service is made first and the future holds only what serving needs, for as
+/// long as the connection lives (≈ 0.3 KiB less per connection, idle ones included).
+pub fn serve<'a, IO, H>(
     io: IO,
     http2: bool,
     handler: H,
     info: ConnInfo,
     alt_svc: Option<HeaderValue>,
-    config: &Config,
+    config: &'a Config,
     shutdown: Shutdown,
-) where
+) -> impl Future<Output = ()> + Send + 'a
+where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
 {
@@ -121,37 +127,25 @@ pub async fn serve<IO, H>(
             .max_header_list_size(u32::try_from(config.limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .serve_connection(TokioIo::new(io), service);
-        // Boxed, like the HTTP/1 connection below: the connection's task is sized for the
-        // largest state of its future, for its whole life.
-        run_draining(
-            Box::pin(conn),
-            |c| c.get_mut().as_mut().graceful_shutdown(),
-            &shutdown,
-            config.limits.drain_grace,
-        )
-        .await;
+        // Boxed, like the HTTP/1 connection: the connection's task is sized for the largest
+        // state of its future, for its whole life.
+        let conn = Box::pin(conn);
+        EitherFuture::Left(async move {
+            run_draining(
+                conn,
+                |c| c.get_mut().as_mut().graceful_shutdown(),
+                &shutdown,
+                config.limits.drain_grace,
+            )
+            .await
+        })
     } else {
-        serve_http1(io, activity, service, config, &shutdown).await;
+        EitherFuture::Right(serve_http1(io, activity, service, config, shutdown))
     }
 }
 
-/// Serves HTTP/1.1 on `io`, holding a hyper connection only while the client is busy (see the
-/// module's doc).
-async fn serve_http1<IO, S>(
-    mut io: Guarded<IO>,
-    activity: Arc<ConnActivity>,
-    mut service: S,
-    config: &Config,
-    shutdown: &Shutdown,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::HttpService<Incoming, ResBody = ActivityBody<ServedBody>>
-        + Unpin
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+/// hyper's HTTP/1.1 settings for the edge.
+fn http1_builder(config: &Config) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -160,59 +154,84 @@ async fn serve_http1<IO, S>(
         .header_read_timeout(None)
         .max_buf_size(config.limits.max_header_bytes.max(8192))
         .max_header_size(config.limits.max_header_bytes);
-    let mut unread = Bytes::new();
-    loop {
-        if unread.is_empty() {
-            // Quiet: no hyper, no buffers; the client deadlines apply to this read too.
-            let mut first = [0u8; 1];
-            let read = tokio::select! {
-                read = io.read(&mut first) => read,
-                _ = shutdown.wait() => Ok(0),
-            };
-            match read {
-                Ok(0) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+    builder
+}
+
+/// Serves HTTP/1.1 on `io`, holding a hyper connection only while the client is busy (see the
+/// module's doc). Not an `async fn`, for the reason [`serve`] gives.
+#[allow(clippy::manual_async_fn)]
+fn serve_http1<'a, IO, S>(
+    mut io: Guarded<IO>,
+    activity: Arc<ConnActivity>,
+    mut service: S,
+    config: &'a Config,
+    shutdown: Shutdown,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = ActivityBody<ServedBody>>
+        + Unpin
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    async move {
+        let builder = http1_builder(config);
+        let mut unread = Bytes::new();
+        loop {
+            if unread.is_empty() {
+                // Quiet: no hyper, no buffers; the client deadlines apply to this read too.
+                let mut first = [0u8; 1];
+                let read = tokio::select! {
+                    read = io.read(&mut first) => read,
+                    _ = shutdown.wait() => Ok(0),
+                };
+                match read {
+                    Ok(0) => {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+                        return;
+                    }
+                    Ok(_) => unread = Bytes::copy_from_slice(&first),
+                    Err(_) => return,
+                }
+            }
+            let requests_before = activity.requests();
+            // Boxed: inline, hyper's connection would size this future (and so the connection's
+            // task, for its whole life) even while the connection waits without it.
+            let mut conn = Box::pin(
+                builder
+                    .serve_connection(TokioIo::new(Rewind::new(unread, io)), service)
+                    .with_upgrades(),
+            );
+            tokio::select! {
+                _ = &mut conn => {
+                    // The connection ends here, or goes on as the tunnel its last answer opened.
+                    drop(conn);
+                    if let Some(tunnel) = activity.take_tunnel() {
+                        tunnel.run(&shutdown, config.limits.drain_grace).await;
+                    }
                     return;
                 }
-                Ok(_) => unread = Bytes::copy_from_slice(&first),
-                Err(_) => return,
-            }
-        }
-        let requests_before = activity.requests();
-        // Boxed: inline, hyper's connection would size this future (and so the connection's
-        // task, for its whole life) even while the connection waits without it.
-        let mut conn = Box::pin(
-            builder
-                .serve_connection(TokioIo::new(Rewind::new(unread, io)), service)
-                .with_upgrades(),
-        );
-        tokio::select! {
-            _ = &mut conn => {
-                // The connection ends here, or goes on as the tunnel its last answer opened.
-                drop(conn);
-                if let Some(tunnel) = activity.take_tunnel() {
-                    tunnel.run(shutdown, config.limits.drain_grace).await;
+                _ = shutdown.wait() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(config.limits.drain_grace, conn).await;
+                    return;
                 }
-                return;
+                _ = quiet_after_a_request(&activity, requests_before) => {
+                    activity.set_releasing(true);
+                    conn.as_mut().graceful_shutdown();
+                }
             }
-            _ = shutdown.wait() => {
-                conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(config.limits.drain_grace, conn).await;
-                return;
-            }
-            _ = quiet_after_a_request(&activity, requests_before) => {
-                activity.set_releasing(true);
-                conn.as_mut().graceful_shutdown();
-            }
+            let finished = (&mut conn).await;
+            activity.set_releasing(false);
+            let parts = match (finished, Pin::into_inner(conn).into_parts()) {
+                (Ok(()), Some(parts)) => parts,
+                _ => return,
+            };
+            (io, unread) = parts.io.into_inner().into_inner(parts.read_buf);
+            service = parts.service;
         }
-        let finished = (&mut conn).await;
-        activity.set_releasing(false);
-        let parts = match (finished, Pin::into_inner(conn).into_parts()) {
-            (Ok(()), Some(parts)) => parts,
-            _ => return,
-        };
-        (io, unread) = parts.io.into_inner().into_inner(parts.read_buf);
-        service = parts.service;
     }
 }
 
