@@ -226,12 +226,10 @@ impl HttpsEdge {
         };
         let Ready {
             start,
-            sni,
-            name,
             route,
             config,
             turn,
-        } = self.ready(start, sni, name).await?;
+        } = self.ready(start, sni.as_deref(), name.as_deref()).await?;
         // The key exchange and signature run here, in this task's turn.
         let tls = turn.hold_for(start.into_stream(config)).await.ok()?;
         let client = route
@@ -255,14 +253,14 @@ impl HttpsEdge {
     /// Not an `async fn`, whose arguments are copied into its body: the handshake is moved in
     /// once.
     #[allow(clippy::manual_async_fn)]
-    fn ready(
-        &self,
+    fn ready<'a>(
+        &'a self,
         start: StartHandshake<TcpStream>,
-        sni: Option<String>,
-        name: Option<String>,
-    ) -> impl std::future::Future<Output = Option<Ready<'_>>> + Send + '_ {
+        sni: Option<&'a str>,
+        name: Option<&'a str>,
+    ) -> impl std::future::Future<Output = Option<Ready<'a>>> + Send + 'a {
         async move {
-            match (&sni, &name) {
+            match (sni, name) {
                 (Some(host), _) => {
                     load_for_handshake(&self.resolver, self.on_demand.as_ref(), host).await;
                 }
@@ -270,16 +268,14 @@ impl HttpsEdge {
                 (None, None) => {}
             }
             // The route decides the oldest version and whether a client certificate is verified.
-            let route = sni.as_ref().and_then(|host| self.resolver.routes.get(host));
-            let config = match (&sni, &name) {
+            let route = sni.and_then(|host| self.resolver.routes.get(host));
+            let config = match (sni, name) {
                 (None, Some(address)) => self.config_for_address(address),
                 _ => self.tls.for_route(route.as_deref())?,
             };
             let turn = self.signing.turn().await;
             Some(Ready {
                 start,
-                sni,
-                name,
                 route,
                 config,
                 turn,
@@ -307,8 +303,6 @@ enum Hello {
 /// A handshake ready for its key exchange ([`HttpsEdge::ready`]).
 struct Ready<'a> {
     start: StartHandshake<TcpStream>,
-    sni: Option<String>,
-    name: Option<String>,
     route: Option<Arc<crate::routes::Route>>,
     config: Arc<ServerConfig>,
     turn: Turn<'a>,

@@ -58,10 +58,10 @@ impl SigningTurns {
 
 impl<'a> Turn<'a> {
     /// Runs `rest`, what remains of a step begun in this turn (for a handshake: sending the
-    /// server's flight and reading the client's answer), to its end. The rest is polled at once, so the server's flight leaves without
-    /// waiting; the turn is held until the task has yielded once (tokio runs a yielded task
-    /// after the ready ones and after looking for I/O), so whatever became ready meanwhile runs
-    /// before the next handshake's step.
+    /// server's flight and reading the client's answer), to its end. The rest is polled at
+    /// once, so the server's flight leaves without waiting; the turn is held until the task has
+    /// yielded once (tokio runs a yielded task after the ready ones and after looking for I/O),
+    /// so whatever became ready meanwhile runs before the next handshake's step.
     ///
     /// Not an `async fn`: `rest` (a handshake's whole rustls state) is moved once, into the
     /// future returned, instead of into an argument slot and then a pinned copy.
