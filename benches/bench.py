@@ -34,7 +34,8 @@ SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000
 # redis (keys at rest, Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
 SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,h3,tls,traffic,redis,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
-RELEASE = os.path.join(ROOT, "target", "release")
+# Where the bench tools (examples/) and, unless a script names another binary, certgate are.
+RELEASE = os.environ.get("BENCH_RELEASE_DIR") or os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
 BODY = "hello from the upstream\n"
 PROCS = []
@@ -312,8 +313,9 @@ https://:{self.term_port} {{
 
 
 class Certgate(Server):
-    def __init__(self, redis_url, prefix="bench:", binary=None, launcher=()):
-        super().__init__("certgate")
+    def __init__(self, redis_url, prefix="bench:", binary=None, launcher=(), name="certgate"):
+        # "certgate-pgo" for the profile-guided build (`BENCH_PGO_BINARY`) in the sweep.
+        super().__init__(name)
         self.binary = binary or os.path.join(RELEASE, "certgate")
         # A command the binary runs under (valgrind, for `ab.py`'s instruction counts).
         self.launcher = list(launcher)
@@ -333,7 +335,7 @@ class Certgate(Server):
         }
         env.update(extra or {})
         self.started_at = time.time()
-        self.proc = start(self.launcher + [self.binary, "serve"], env=env, cpus=cpus, name="certgate")
+        self.proc = start(self.launcher + [self.binary, "serve"], env=env, cpus=cpus, name=self.name)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -357,7 +359,7 @@ def guarded(server, what, fn):
     try:
         return fn()
     except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
-        if server.name == "certgate":
+        if server.name.startswith("certgate"):
             raise
         log(f"  {server.name}: {what} failed ({e}); left out of the table")
         try:
@@ -540,7 +542,10 @@ def main():
         log("concurrency sweep (pinned; default settings)")
         import sweep_rows
         ctx = {"log": log, "run": run, "tmp": TMP, "seconds": SECONDS, "guarded": guarded}
-        results["sweep"] = sweep_rows.measure(order, anchors[:2], certs["ecdsa"], upstream_port, ctx)
+        # The profile-guided build (`just release`) beside the plain one, when named.
+        pgo = os.environ.get("BENCH_PGO_BINARY")
+        sweep_order = order[:3] + ([Certgate(redis_url, binary=pgo, name="certgate-pgo")] if pgo else []) + order[3:]
+        results["sweep"] = sweep_rows.measure(sweep_order, anchors[:2], certs["ecdsa"], upstream_port, ctx)
 
     if "main" in SECTIONS:
         log("pinned run (servers on CPU 0, one worker; load and upstream on CPU 1)")

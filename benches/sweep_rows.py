@@ -143,7 +143,7 @@ def measure_server(server, point, ctx):
     # and at least 2 s: long enough for certgate's pool to grow to the point's concurrency.
     load(ctx, port, point, max(2, warm_up_seconds(point)))
     counted = {}
-    handshakes_before = metric_sum(server.admin, "certgate_tls_handshakes_total") if server.name == "certgate" else None
+    handshakes_before = metric_sum(server.admin, "certgate_tls_handshakes_total") if server.name.startswith("certgate") else None
 
     def during(warm):
         """Server CPU is read from the end of h2load's warm-up (its connection storm and
@@ -155,7 +155,7 @@ def measure_server(server, point, ctx):
         some points and not others."""
         time.sleep(warm)
         counted["cpu_from"] = (tree_cpu_seconds(server.proc.pid), time.time())
-        if server.name != "certgate" or handshakes_before is None:
+        if handshakes_before is None:
             return
         deadline = time.time() + seconds - 1
         while time.time() < deadline:
@@ -223,10 +223,13 @@ def measure(servers, ceiling_servers, certs, upstream_port, ctx):
 
 
 def render(rows):
-    names = ["nginx", "haproxy", "caddy", "certgate"]
+    """The sweep's two tables; a certgate-pgo column (and its ratio) when that build ran."""
+    cgs = ["certgate"] + (["certgate-pgo"] if any("certgate-pgo" in row for row in rows.values()) else [])
+    names = ["nginx", "haproxy", "caddy"] + cgs
+    titles = ["nginx", "HAProxy", "Caddy"] + cgs
     out = ["### Concurrency sweep (headline): proxied, pinned (server on CPU 0, one worker), default settings, one run each\n",
-           "| point | nginx | HAProxy | Caddy | certgate | ratio to best | ceiling | bound |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| point | " + " | ".join(titles) + " | " + " | ".join(f"{n} / best peer" for n in cgs) + " | ceiling | bound |",
+           "|---|" + "---|" * (len(names) + len(cgs) + 2)]
 
     def cells(row, key, fmt):
         return [fmt.format(row[n][key]) if row.get(n, {}).get(key) is not None else "–" for n in names]
@@ -234,15 +237,20 @@ def render(rows):
     for point, row in rows.items():
         peers = [row[n]["rps"] for n in names[:3] if row.get(n, {}).get("rps")]
         best = max(peers) if peers else None
-        cg = row.get("certgate", {}).get("rps")
         ceiling = row.get("ceiling")
         bound = "client" if (best and ceiling and best >= CLIENT_BOUND * ceiling) else "server"
-        ratio = f"{cg / best:.2f}" if (cg and best) else "–"
-        out.append(f"| {point} req/s | " + " | ".join(cells(row, "rps", "{:.0f}")) + f" | **{ratio}** | {ceiling or 0:.0f} | {bound} |")
-    out.append("\n| point | p99 ms: nginx | HAProxy | Caddy | certgate | CPU µs/req: nginx | HAProxy | Caddy | certgate | certgate upstream connects per 1,000 requests |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+        ratios = []
+        for n in cgs:
+            cg = row.get(n, {}).get("rps")
+            ratios.append(f"**{cg / best:.2f}**" if (cg and best) else "–")
+        out.append(f"| {point} req/s | " + " | ".join(cells(row, "rps", "{:.0f}")) + " | " + " | ".join(ratios)
+                   + f" | {ceiling or 0:.0f} | {bound} |")
+    out.append("\n| point | " + " | ".join(f"p99 ms: {t}" for t in titles) + " | " + " | ".join(f"CPU µs/req: {t}" for t in titles)
+               + " | " + " | ".join(f"{n} upstream connects per 1,000 requests" for n in cgs) + " |")
+    out.append("|---|" + "---|" * (2 * len(names) + len(cgs)))
     for point, row in rows.items():
-        conns = row.get("certgate", {}).get("connects_per_1000")
+        conns = [row.get(n, {}).get("connects_per_1000") for n in cgs]
         out.append(f"| {point} | " + " | ".join(cells(row, "p99_ms", "{:.2f}")) + " | "
-                   + " | ".join(cells(row, "cpu_us", "{:.1f}")) + f" | {conns if conns is not None else '–'} |")
+                   + " | ".join(cells(row, "cpu_us", "{:.1f}")) + " | "
+                   + " | ".join(str(c) if c is not None else "–" for c in conns) + " |")
     return "\n".join(out) + "\n"
