@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `just release`: certgate built with profile-guided optimisation, at target/pgo/certgate — the
+# build to deploy where throughput matters (docs/benchmarks.md measures it beside the plain
+# release build `just run` uses).
+#
+# Three steps: an instrumented build (target/pgo/gen), a training run under the bench's loads
+# (certgate on CPU 0, the load on CPU 1), then a release build optimised with the merged profile
+# (target/pgo/use).
+# About 13 minutes on 2 cores. Needs llvm-profdata of rustc's own LLVM version (rustup's
+# `llvm-tools` component, added when missing), h2load and redis-server (installed when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/target/pgo
+
+need=()
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v taskset >/dev/null || need+=(util-linux)
+scripts/apt-install.sh release ${need[@]+"${need[@]}"}
+
+profdata() { find "$(rustc --print sysroot)/lib/rustlib" -name llvm-profdata -type f 2>/dev/null | head -1; }
+if [ -z "$(profdata)" ]; then
+  echo "release: adding rustup's llvm-tools component (llvm-profdata)" >&2
+  rustup component add llvm-tools >&2 ||
+    { echo "release: llvm-profdata is missing: run 'rustup component add llvm-tools'" >&2; exit 1; }
+fi
+llvm_profdata=$(profdata)
+
+rm -rf "$out/profiles" "$out/tools"
+mkdir -p "$out/profiles" "$out/tools"
+
+echo "release: 1/3 instrumented build (target/pgo/gen)" >&2
+# certgate alone, in this and the last step: building examples in the same command unifies
+# their dev-dependencies' features into the shared crates, which renames every function, and a
+# profile whose names the optimised build does not have guides nothing. The load tools come
+# from the plain release build. Build scripts and proc macros are instrumented too: their
+# profiles go aside.
+cargo build --release --quiet --example bench_upstream --example tls_load
+LLVM_PROFILE_FILE="$out/tools/build-%p.profraw" \
+  RUSTFLAGS="-Cprofile-generate=$out/profiles" CARGO_TARGET_DIR="$out/gen" \
+  cargo build --release --quiet --bin certgate
+
+echo "release: 2/3 training under the bench's loads (log: target/pgo/train.log)" >&2
+# The training is benches/ab.py's own measures run once with the instrumented build: proxied
+# HTTP/1.1 (32 and 500 connections) and HTTP/2 (8x10, 64x10), full and resumed handshakes, a
+# burst of 1,500 RSA handshakes; one worker.
+AB_BINARIES="train=$out/gen/release/certgate" AB_MEASURES=h1,h2,h2wide,h1wide,hs,burst AB_ROUNDS=1 \
+  python3 benches/ab.py >"$out/train.log" 2>&1 ||
+  { tail -20 "$out/train.log" >&2; echo "release: the training run failed (target/pgo/train.log)" >&2; exit 1; }
+ls "$out"/profiles/*.profraw >/dev/null 2>&1 ||
+  { echo "release: the training run wrote no profile" >&2; exit 1; }
+"$llvm_profdata" merge -o "$out/certgate.profdata" "$out"/profiles/*.profraw
+
+echo "release: 3/3 optimised build (target/pgo/use)" >&2
+# From scratch: cargo does not see a new profile behind the same RUSTFLAGS.
+rm -rf "$out/use"
+RUSTFLAGS="-Cprofile-use=$out/certgate.profdata" CARGO_TARGET_DIR="$out/use" \
+  cargo build --release --quiet --bin certgate
+cp "$out/use/release/certgate" "$out/certgate"
+echo "release: target/pgo/certgate" >&2
