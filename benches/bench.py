@@ -34,8 +34,7 @@ SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000
 # redis (keys at rest, Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
 SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,h3,tls,traffic,redis,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
-# Where the bench tools (examples/) and, unless a script names another binary, certgate are.
-RELEASE = os.environ.get("BENCH_RELEASE_DIR") or os.path.join(ROOT, "target", "release")
+RELEASE = os.path.join(ROOT, "target", "release")
 TMP = tempfile.mkdtemp(prefix="certgate-bench-")
 BODY = "hello from the upstream\n"
 PROCS = []
@@ -543,8 +542,10 @@ def main():
         import sweep_rows
         ctx = {"log": log, "run": run, "tmp": TMP, "seconds": SECONDS, "guarded": guarded}
         # The profile-guided build (`just release`) beside the plain one, when named.
-        pgo = os.environ.get("BENCH_PGO_BINARY")
-        sweep_order = order[:3] + ([Certgate(redis_url, binary=pgo, name="certgate-pgo")] if pgo else []) + order[3:]
+        sweep_order = list(order)
+        if os.environ.get("BENCH_PGO_BINARY"):
+            pgo = Certgate(redis_url, binary=os.environ["BENCH_PGO_BINARY"], name="certgate-pgo")
+            sweep_order.insert(sweep_order.index(cg) + 1, pgo)
         results["sweep"] = sweep_rows.measure(sweep_order, anchors[:2], certs["ecdsa"], upstream_port, ctx)
 
     if "main" in SECTIONS:

@@ -8,5 +8,5 @@ shift
 echo "$who: installing $*" >&2
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-$sudo_cmd apt-get update -qq
+$sudo_cmd apt-get update -qq >&2
 DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >&2

@@ -10,8 +10,7 @@
 # `llvm-tools` component, added when missing), h2load and redis-server (installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
-out=$root/target/pgo
+out=$PWD/target/pgo
 
 need=()
 command -v h2load >/dev/null || need+=(nghttp2-client)
@@ -27,17 +26,17 @@ if [ -z "$(profdata)" ]; then
 fi
 llvm_profdata=$(profdata)
 
-rm -rf "$out/profiles" "$out/tools"
-mkdir -p "$out/profiles" "$out/tools"
+rm -rf "$out/profiles" "$out/build-profiles"
+mkdir -p "$out/profiles" "$out/build-profiles"
 
 echo "release: 1/3 instrumented build (target/pgo/gen)" >&2
 # certgate alone, in this and the last step: building examples in the same command unifies
 # their dev-dependencies' features into the shared crates, which renames every function, and a
 # profile whose names the optimised build does not have guides nothing. The load tools come
 # from the plain release build. Build scripts and proc macros are instrumented too: their
-# profiles go aside.
+# profiles go aside (build-profiles).
 cargo build --release --quiet --example bench_upstream --example tls_load
-LLVM_PROFILE_FILE="$out/tools/build-%p.profraw" \
+LLVM_PROFILE_FILE="$out/build-profiles/%p.profraw" \
   RUSTFLAGS="-Cprofile-generate=$out/profiles" CARGO_TARGET_DIR="$out/gen" \
   cargo build --release --quiet --bin certgate
 

@@ -25,13 +25,7 @@ if ! redis_answers; then
     127.0.0.1 | localhost) ;;
     *) echo "run: nothing answers at REDIS_URL=$REDIS_URL and it is not local; start Redis there" >&2; exit 1 ;;
   esac
-  if ! command -v redis-server >/dev/null; then
-    echo "run: installing redis-server (Debian package)" >&2
-    sudo_cmd=""
-    [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-    $sudo_cmd apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >&2
-  fi
+  command -v redis-server >/dev/null || "$(dirname "$0")/apt-install.sh" run redis-server
   redis_dir=${CERTGATE_REDIS_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/certgate/redis}
   mkdir -p "$redis_dir"
   chmod 700 "$redis_dir"

@@ -20,13 +20,7 @@ command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v pdns_server >/dev/null || need+=(pdns-server)
 [ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
 command -v nsupdate >/dev/null || need+=(bind9-dnsutils)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "test-tools: installing ${need[*]} (Debian packages) for the dashboard and DNS tests"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" test-tools ${need[@]+"${need[@]}"}
 if ! python3 -c 'import selenium' 2>/dev/null; then
   echo "test-tools: installing selenium (PyPI), which drives Chromium in the dashboard test"
   python3 -m pip install --quiet --disable-pip-version-check 'selenium>=4.10,<5'
