@@ -53,6 +53,9 @@ struct State {
     /// request ends, so it arms the idle deadline. Without this a connection whose read was
     /// polled mid-request never timed out.
     parked_reader: Option<Waker>,
+    /// The HTTP/1 connection's wait for a quiet moment to let hyper go ([`ConnActivity::poll_quiet_at`]),
+    /// parked while a request was in flight: woken when the last request ends.
+    parked_quiet_watch: Option<Waker>,
     /// Requests begun on this connection so far.
     requests: u64,
     /// The HTTP/1 server is letting go of an idle connection to free its buffers
@@ -87,10 +90,14 @@ impl Drop for RequestGuard {
         let mut s = self.0.state.lock().expect("activity lock");
         s.in_flight = s.in_flight.saturating_sub(1);
         s.last_activity = Instant::now();
-        let reader = (s.in_flight == 0).then(|| s.parked_reader.take()).flatten();
+        let (reader, quiet_watch) = if s.in_flight == 0 {
+            (s.parked_reader.take(), s.parked_quiet_watch.take())
+        } else {
+            (None, None)
+        };
         drop(s);
-        if let Some(reader) = reader {
-            reader.wake();
+        for waker in [reader, quiet_watch].into_iter().flatten() {
+            waker.wake();
         }
     }
 }
@@ -106,6 +113,7 @@ impl ConnActivity {
                 last_activity: now,
                 http2,
                 parked_reader: None,
+                parked_quiet_watch: None,
                 requests: 0,
                 releasing: false,
                 tunnelling: false,
@@ -134,11 +142,24 @@ impl ConnActivity {
         self.state.lock().expect("activity lock").requests
     }
 
-    /// When the connection will have been quiet (no request in flight, no byte either way) for
-    /// `quiet`; `None` while a request is in flight.
-    pub fn quiet_at(&self, quiet: Duration) -> Option<Instant> {
-        let s = self.state.lock().expect("activity lock");
-        (s.in_flight == 0).then_some(s.last_activity + quiet)
+    /// Ready with when the connection will have been quiet (no request in flight, no byte either
+    /// way) for `quiet`. While a request is in flight it is pending, and `cx`'s waker is woken
+    /// when the last one ends: a request that waits long (in line for an upstream under
+    /// `UPSTREAM_MAX_CONNECTIONS`, say) costs its connection no wake-ups meanwhile. Checking
+    /// on a timer instead re-polled every such connection's whole future each time.
+    pub fn poll_quiet_at(&self, quiet: Duration, cx: &mut Context<'_>) -> Poll<Instant> {
+        let mut s = self.state.lock().expect("activity lock");
+        if s.in_flight == 0 {
+            return Poll::Ready(s.last_activity + quiet);
+        }
+        if !s
+            .parked_quiet_watch
+            .as_ref()
+            .is_some_and(|parked| parked.will_wake(cx.waker()))
+        {
+            s.parked_quiet_watch = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// While set, shutting the I/O down leaves the connection open (see `releasing`).
@@ -415,5 +436,37 @@ mod tests {
             io.read_exact(&mut buf).await.unwrap();
         }
         assert_eq!(time_to_timeout(&mut io).await, LIMITS.tunnel_idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_quiet_watch_waits_out_a_request_without_waking_and_is_woken_at_its_end() {
+        let activity = ConnActivity::new(false);
+        let quiet = Duration::from_millis(50);
+        let request = activity.begin_request();
+        let (waker, wakes) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(activity.poll_quiet_at(quiet, &mut cx).is_pending());
+        // A long wait (in line for an upstream): no wake-up, however long.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(activity.poll_quiet_at(quiet, &mut cx).is_pending());
+        assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 0);
+        drop(request);
+        assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        match activity.poll_quiet_at(quiet, &mut cx) {
+            Poll::Ready(at) => assert_eq!(at, Instant::now() + quiet),
+            Poll::Pending => panic!("quiet once the request ended"),
+        }
+    }
+
+    /// A waker that counts its wakes.
+    fn counting_waker() -> (Waker, Arc<std::sync::atomic::AtomicUsize>) {
+        struct Count(Arc<std::sync::atomic::AtomicUsize>);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (Waker::from(Arc::new(Count(wakes.clone()))), wakes)
     }
 }

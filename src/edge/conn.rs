@@ -236,16 +236,19 @@ where
 }
 
 /// Resolves once the connection has served a request since `requests_before` and then been
-/// quiet for [`RELEASE_AFTER`]; checks at most every [`RELEASE_AFTER`].
+/// quiet for [`RELEASE_AFTER`]. Sleeps only while nothing is in flight; a request in flight is
+/// waited out without a timer ([`ConnActivity::poll_quiet_at`]).
 async fn quiet_after_a_request(activity: &ConnActivity, requests_before: u64) {
-    let mut check_at = Instant::now() + RELEASE_AFTER;
     loop {
-        tokio::time::sleep_until(check_at).await;
+        let quiet = std::future::poll_fn(|cx| activity.poll_quiet_at(RELEASE_AFTER, cx)).await;
         let now = Instant::now();
-        match activity.quiet_at(RELEASE_AFTER) {
-            Some(quiet) if quiet <= now && activity.requests() > requests_before => return,
-            Some(quiet) if quiet > now => check_at = quiet,
-            _ => check_at = now + RELEASE_AFTER,
+        if quiet > now {
+            tokio::time::sleep_until(quiet).await;
+        } else if activity.requests() > requests_before {
+            return;
+        } else {
+            // Bytes of the first request came, but not yet its whole head.
+            tokio::time::sleep_until(now + RELEASE_AFTER).await;
         }
     }
 }
