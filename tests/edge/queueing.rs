@@ -31,6 +31,20 @@ async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
     }
     let peak = counts.peak_busy.load(Ordering::SeqCst);
     assert_eq!(peak, 2, "requests at the upstream at once under a cap of 2");
+    // A slot is freed only once its connection is back in the pool, so the requests it lets
+    // through reuse the two connections instead of opening more.
+    let opened = metrics(&cg)
+        .await
+        .lines()
+        .find(|l| {
+            l.starts_with(r#"certgate_upstream_connections_opened_total{route="capped.test"}"#)
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    assert_eq!(
+        opened,
+        Some(2),
+        "upstream connections opened under a cap of 2"
+    );
 
     // Both slots held for 4 s: a third request waits its 2 s in line, then gets 503.
     let holders: Vec<_> = (0..2)

@@ -93,7 +93,7 @@ async fn finish_abandoned(mut sent: Sent, sender: SendRequest<UpstreamBody>, mut
     .await;
     if let Ok(Some(())) = finished {
         checkin.sender = Some(sender);
-        checkin.give_back();
+        checkin.give_back(None);
     }
 }
 
@@ -107,9 +107,10 @@ pub(super) async fn drain_then_give_back<B: Body + Unpin>(
 ) {
     let drained = tokio::time::timeout(FINISH_WITHIN, read_to_end(body, &mut checkin)).await;
     if let Ok(Some(())) = drained {
-        checkin.give_back();
+        checkin.give_back(slot);
+    } else {
+        checkin.close_holding(slot);
     }
-    drop(slot);
 }
 
 /// Reads `body` to its end while driving its connection; `None` past [`DRAIN_AT_MOST`] bytes or
@@ -137,12 +138,14 @@ async fn read_to_end<B: Body + Unpin>(mut body: B, checkin: &mut Checkin) -> Opt
 /// A connection whose answer ended unread (the client went away mid-body), or that was still
 /// sending its request's body when the answer ended: back to the pool once it is ready for the
 /// next request (hyper drains a short rest of an answer), within [`FINISH_WITHIN`]; closed if
-/// it ends first or takes longer.
+/// it ends first or takes longer. The exchange's `slot`, if it still holds one, is freed after.
 pub(super) async fn reuse_when_ready(
     pool: Arc<Http1Pool>,
     mut sender: SendRequest<UpstreamBody>,
     mut driver: Driver,
+    slot: Option<super::slots::Slot>,
 ) {
+    let _held_until_done = slot;
     let ready = std::future::poll_fn(|cx| {
         if let Poll::Ready(ended) = driver.as_mut().poll(cx) {
             log_end(ended);

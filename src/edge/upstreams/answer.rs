@@ -28,13 +28,14 @@ impl<B: Body + Unpin + Send + 'static> AnswerBody<B> {
         }
     }
 
-    /// Read whole: the connection can carry the next request. It goes back before the slot,
-    /// so a request the slot lets through finds it idle.
+    /// Read whole: the connection can carry the next request. The slot is freed only once the
+    /// connection is back, so a request the slot lets through finds it idle.
     fn finished(&mut self) {
-        if let Some(checkin) = self.checkin.take() {
-            checkin.give_back();
+        let slot = self.slot.take();
+        match self.checkin.take() {
+            Some(checkin) => checkin.give_back(slot),
+            None => drop(slot),
         }
-        self.slot = None;
     }
 }
 
@@ -59,9 +60,13 @@ impl<B: Body + Unpin + Send + 'static> Body for AnswerBody<B> {
             Poll::Ready(None) => self.finished(),
             Poll::Ready(Some(Ok(_))) if ended => self.finished(),
             Poll::Ready(Some(Err(_))) => {
-                // A broken answer leaves its connection unusable: it closes when dropped.
-                self.checkin = None;
-                self.slot = None;
+                // A broken answer leaves its connection unusable: it closes, and its slot is
+                // freed when it has.
+                let slot = self.slot.take();
+                match self.checkin.take() {
+                    Some(checkin) => checkin.close_holding(slot),
+                    None => drop(slot),
+                }
             }
             _ => {}
         }

@@ -33,6 +33,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use super::abandoned::{self, InFlight};
 use super::client::{SendError, UpstreamBody};
 use super::resolver::UpstreamResolver;
+use super::slots::Slot;
 use crate::metrics::registry::Counter;
 
 /// Idle connections to one upstream, and how to open another.
@@ -70,6 +71,11 @@ pub struct Checkin {
     /// `None` once the connection has ended (closed, or upgraded).
     driver: Option<Driver>,
     pool: Arc<Http1Pool>,
+    /// The exchange's place under `UPSTREAM_MAX_CONNECTIONS`, once its answer is read and the
+    /// connection is not yet back ([`Checkin::give_back`]): freed only when the connection is
+    /// in the pool or closed, so that a request let through by the freed place finds it idle
+    /// instead of opening one more — the cap bounds connections, not only requests.
+    slot: Option<Slot>,
 }
 
 impl Http1Pool {
@@ -125,6 +131,7 @@ impl Http1Pool {
                     sender: None,
                     driver: Some(driver),
                     pool: self.clone(),
+                    slot: None,
                 }),
             };
             // The connection is driven here until the answer's head is in (the request's body,
@@ -298,8 +305,9 @@ impl Checkin {
     }
 
     /// The answer has been read whole: the connection may carry the next request — if it is
-    /// open and done with this exchange (not still sending its request's body).
-    pub fn give_back(mut self) {
+    /// open and done with this exchange (not still sending its request's body). `slot` is
+    /// freed once it is back (or closed), never before.
+    pub fn give_back(mut self, slot: Option<Slot>) {
         let (Some(sender), Some(mut driver)) = (self.sender.take(), self.driver.take()) else {
             return;
         };
@@ -314,9 +322,17 @@ impl Checkin {
         if sender.is_ready() {
             self.pool.give_back(sender, driver);
         } else {
-            // Still busy (sending its request's body): dropped below, it comes back when done.
-            (self.sender, self.driver) = (Some(sender), Some(driver));
+            // Still busy (sending its request's body): dropped below, it comes back when done,
+            // and frees the slot then.
+            (self.sender, self.driver, self.slot) = (Some(sender), Some(driver), slot);
         }
+    }
+
+    /// Ends the exchange without giving the connection back (a broken answer): it closes on a
+    /// task of its own, and `slot` is freed when it has.
+    pub fn close_holding(mut self, slot: Option<Slot>) {
+        self.sender = None;
+        self.slot = slot;
     }
 }
 
@@ -328,16 +344,21 @@ impl Drop for Checkin {
         let Some(driver) = self.driver.take() else {
             return;
         };
+        let slot = self.slot.take();
         match self.sender.take() {
             Some(sender) => {
                 tokio::spawn(abandoned::reuse_when_ready(
                     self.pool.clone(),
                     sender,
                     driver,
+                    slot,
                 ));
             }
             None => {
-                tokio::spawn(async move { log_end(driver.await) });
+                tokio::spawn(async move {
+                    log_end(driver.await);
+                    drop(slot);
+                });
             }
         }
     }
