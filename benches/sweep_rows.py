@@ -149,7 +149,7 @@ def measure_server(server, point, ctx):
         """Server CPU is read from the end of h2load's warm-up (its connection storm and
         handshakes are not requests) to the end of the run. certgate's upstream connects are
         counted once every client of the run has connected, 0.5 s more, and its pool has not
-        grown for a second: the first requests of all clients at once open what the previous
+        grown for a second, until a second before the run's end: the first requests of all clients at once open what the previous
         run's end closed (h2load closes its connections with requests in flight, and their
         upstream connections close with them). Counting from a fixed time caught that ramp at
         some points and not others."""
@@ -175,6 +175,12 @@ def measure_server(server, point, ctx):
             if now != opened:
                 opened, still_since = now, time.time()
         counted["from"] = (opened, time.time())
+        # ... and up to a second before the run's end: as h2load closes its connections one by
+        # one, requests still in line at a cap (UPSTREAM_MAX_CONNECTIONS) take the places the
+        # abandoned ones free and open connections. That is the load's teardown, not a steady
+        # state.
+        time.sleep(max(0.0, deadline - time.time()))
+        counted["until"] = (opened_connections(server.admin), time.time())
 
     log_file = os.path.join(ctx["tmp"], "sweep-latency.log")
     rps, failed, p99, _ = load(ctx, port, point, seconds, log_file, during=during)
@@ -183,9 +189,9 @@ def measure_server(server, point, ctx):
     if rps > 0 and counted.get("cpu_from"):
         cpu = cpu_until[0] - counted["cpu_from"][0]
         r["cpu_us"] = round(cpu * 1e6 / (rps * max(0.1, cpu_until[1] - counted["cpu_from"][1])), 2)
-    if counted.get("from") and counted["from"][0] is not None and rps > 0:
-        after = opened_connections(server.admin)
-        steady = max(0.1, time.time() - counted["from"][1])
+    if counted.get("from") and counted["from"][0] is not None and counted["until"][0] is not None and rps > 0:
+        after, until = counted["until"]
+        steady = max(0.1, until - counted["from"][1])
         r["connects_per_1000"] = round((after - counted["from"][0]) * 1000.0 / (rps * steady), 3)
     return r
 
