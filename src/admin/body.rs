@@ -4,6 +4,7 @@ use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::routes::json_object;
 
 /// Largest accepted request body (`docs/api.md`, "Errors": 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -31,11 +32,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses JSON, turning serde's message into a field name where there is one.
+/// Parses JSON, turning serde's message into a field name where there is one. Every body is
+/// an object ([`json_object`]: an array is refused, not taken field by field).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(v) => v,
+    let value = match serde_path_to_error::deserialize::<_, json_object::Object<T>>(&mut de) {
+        Ok(json_object::Object(v)) => v,
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();

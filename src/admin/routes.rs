@@ -24,7 +24,7 @@ use crate::routes::ip_rules::{IpRules, IpRulesBody};
 use crate::routes::model::{HeaderRules, HealthCheck, Hsts, Policy, UpstreamTarget};
 use crate::routes::rate_limit::RateLimit;
 use crate::routes::validate_upstreams::{self, UpstreamEntry};
-use crate::routes::{validate, Route};
+use crate::routes::{json_object, validate, Route};
 use crate::timefmt;
 
 /// The body of `POST /proxies/` and `PUT /proxies/{hostname}`.
@@ -39,7 +39,7 @@ pub struct RouteBody {
     upstreams: Option<Vec<UpstreamEntry>>,
     #[serde(default)]
     policy: Policy,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     health_check: Option<HealthCheck>,
     #[serde(default)]
     upstream_ca_pem: Option<String>,
@@ -53,21 +53,21 @@ pub struct RouteBody {
     https_redirect: bool,
     #[serde(default = "yes")]
     preserve_host: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     hsts: Option<Hsts>,
     #[serde(default)]
     min_tls_version: Option<crate::config::tls::TlsVersion>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     client_auth: Option<ClientAuth>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     ip_rules: Option<IpRulesBody>,
     #[serde(default)]
     encode: Option<Vec<Encoding>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     rate_limit: Option<RateLimit>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     request_headers: Option<HeaderRules>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_object::optional")]
     response_headers: Option<HeaderRules>,
 }
 

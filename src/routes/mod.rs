@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod encode;
 pub mod host;
 pub mod ip_rules;
+pub mod json_object;
 pub mod model;
 pub mod rate_limit;
 pub mod resolve;

@@ -21,7 +21,8 @@ const MAX_CA_PEM_BYTES: usize = 16 * 1024;
 pub enum UpstreamEntry {
     /// A bare URL (weight 1).
     Url(String),
-    /// A URL with a weight.
+    /// A URL with a weight (an object: derived, it would also take `["url", 1]`).
+    #[serde(deserialize_with = "super::json_object::required")]
     Weighted(WeightedEntry),
 }
 

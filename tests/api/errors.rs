@@ -65,6 +65,32 @@ async fn every_documented_error() {
     let r = admin.post("/certificates/", &json!({ "cert_name": "ok", "domain": "a.test", "acme_directory_url": "http://x.test/dir" })).await.unwrap();
     assert_eq!(field_of(&r), "acme_directory_url");
 
+    // Arrays where the schema has objects: refused, naming the field, not taken field by field
+    // as serde's derived structs would.
+    let route = |extra: Value| {
+        let admin = admin.clone();
+        async move {
+            let mut body = json!({ "hostname": "arrays.test", "upstream": "http://127.0.0.1:9" });
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            admin.post("/proxies/", &body).await.unwrap()
+        }
+    };
+    for field in ["request_headers", "hsts", "rate_limit", "health_check"] {
+        let r = route(json!({ field: [] })).await;
+        assert_eq!(field_of(&r), field);
+        assert!(r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected an object"));
+    }
+    let r = route(json!({ "upstreams": [["http://127.0.0.1:9", 1]] })).await;
+    assert!(field_of(&r).starts_with("upstreams"), "{}", r.json());
+    let r = admin.post("/tokens/", &json!(["ops"])).await.unwrap();
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert_eq!(admin.get("/proxies/arrays.test").await.unwrap().status, 404);
+
     // Malformed JSON.
     let r = admin
         .send_raw(
