@@ -2,6 +2,7 @@
 //! server configuration.
 
 pub mod cache;
+pub mod cert_compression;
 pub mod certified;
 pub mod client_auth;
 pub mod crls;

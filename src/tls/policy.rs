@@ -29,8 +29,9 @@ use crate::routes::Route;
 /// Sessions kept for TLS 1.2 session-id resumption.
 const SESSION_CACHE_SIZE: usize = 16_384;
 
-/// Compressed chains kept (RFC 8879): compressing at the highest level happens once per
-/// certificate, not per handshake, for this many certificates in turn.
+/// Compressed chains kept (RFC 8879), so that a chain served again is not compressed again.
+/// rustls looks an entry up by a scan, which bounds it; a chain that has left it costs tens of
+/// microseconds to compress (`super::cert_compression`).
 const COMPRESSED_CHAINS_KEPT: usize = 1_024;
 
 /// Client-certificate routes' configurations kept at most; more are dropped and rebuilt.
@@ -193,9 +194,11 @@ fn one_config(
 /// ALPN and certificate compression, as every configuration has them.
 fn finish(config: &mut ServerConfig, policy: &TlsPolicy) {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    if !policy.cert_compression {
-        config.cert_compressors.clear();
-    }
+    config.cert_compressors = if policy.cert_compression {
+        super::cert_compression::compressors()
+    } else {
+        Vec::new()
+    };
 }
 
 /// The listener's configurations: ALPN `h2` then `http/1.1`, the policy's groups and versions,
