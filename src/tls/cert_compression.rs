@@ -32,9 +32,12 @@ impl CertCompressor for AtInteractiveLevel {
 static BROTLI: AtInteractiveLevel = AtInteractiveLevel(rustls::compress::BROTLI_COMPRESSOR);
 static ZLIB: AtInteractiveLevel = AtInteractiveLevel(rustls::compress::ZLIB_COMPRESSOR);
 
-/// The compressors a configuration offers, in rustls' order (brotli, then zlib).
+/// The compressors a configuration offers, in the server's order of preference: zlib first
+/// (as OpenSSL orders them), for a client that offers both — it compresses a chain in a third
+/// of brotli's time, whose 4 MiB window is allocated and cleared for every chain, and its
+/// output is ≈ 1 % larger. A client offering brotli alone (Chrome) gets brotli.
 pub fn compressors() -> Vec<&'static dyn CertCompressor> {
-    vec![&BROTLI, &ZLIB]
+    vec![&ZLIB, &BROTLI]
 }
 
 #[cfg(test)]
@@ -78,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn both_of_rustls_algorithms_are_offered_and_compress() {
+    fn both_of_rustls_algorithms_are_offered_zlib_first_and_compress() {
         let chain: Vec<u8> = b"certificate chain bytes ".repeat(64);
         let algorithms: Vec<_> = compressors()
             .iter()
@@ -93,8 +96,8 @@ mod tests {
         assert_eq!(
             algorithms,
             [
-                CertificateCompressionAlgorithm::Brotli,
-                CertificateCompressionAlgorithm::Zlib
+                CertificateCompressionAlgorithm::Zlib,
+                CertificateCompressionAlgorithm::Brotli
             ]
         );
     }
