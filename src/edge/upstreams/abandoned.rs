@@ -24,7 +24,7 @@ use super::client::UpstreamBody;
 use super::http1_pool::{log_end, Checkin, Driver, Http1Pool};
 
 /// How long an abandoned exchange may take to finish before its connection is closed.
-const FINISH_WITHIN: Duration = Duration::from_secs(10);
+pub(super) const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 /// The most of an abandoned answer's body read to keep its connection; a longer one closes it.
 const DRAIN_AT_MOST: usize = 256 * 1024;

@@ -356,8 +356,19 @@ impl Drop for Checkin {
             }
             None => {
                 tokio::spawn(async move {
-                    log_end(driver.await);
-                    drop(slot);
+                    match slot {
+                        None => log_end(driver.await),
+                        // A held place waits for the close, but not past FINISH_WITHIN: a
+                        // connection slower to end than that is dropped (closed) here.
+                        Some(slot) => {
+                            let ended =
+                                tokio::time::timeout(abandoned::FINISH_WITHIN, driver).await;
+                            if let Ok(ended) = ended {
+                                log_end(ended);
+                            }
+                            drop(slot);
+                        }
+                    }
                 });
             }
         }
