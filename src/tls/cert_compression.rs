@@ -13,7 +13,7 @@ use rustls::CertificateCompressionAlgorithm;
 
 /// One of rustls' compressors, asked for its interactive level whatever rustls asks.
 #[derive(Debug)]
-pub struct AtInteractiveLevel(pub &'static dyn CertCompressor);
+struct AtInteractiveLevel(&'static dyn CertCompressor);
 
 impl CertCompressor for AtInteractiveLevel {
     fn compress(

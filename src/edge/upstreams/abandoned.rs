@@ -24,7 +24,7 @@ use super::client::UpstreamBody;
 use super::http1_pool::{log_end, Checkin, Driver, Http1Pool};
 
 /// How long an abandoned exchange may take to finish before its connection is closed.
-pub(super) const FINISH_WITHIN: Duration = Duration::from_secs(10);
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 /// The most of an abandoned answer's body read to keep its connection; a longer one closes it.
 const DRAIN_AT_MOST: usize = 256 * 1024;
@@ -93,23 +93,17 @@ async fn finish_abandoned(mut sent: Sent, sender: SendRequest<UpstreamBody>, mut
     .await;
     if let Ok(Some(())) = finished {
         checkin.sender = Some(sender);
-        checkin.give_back(None);
+        checkin.give_back();
     }
 }
 
 /// The rest of an answer the client stopped reading: read (up to [`DRAIN_AT_MOST`], within
-/// [`FINISH_WITHIN`]) and dropped, then the connection goes back to the pool and the slot is
-/// freed; otherwise the connection closes.
-pub(super) async fn drain_then_give_back<B: Body + Unpin>(
-    body: B,
-    mut checkin: Checkin,
-    slot: Option<super::slots::Slot>,
-) {
+/// [`FINISH_WITHIN`]) and dropped, then the connection goes back to the pool (and the slot it
+/// holds is freed); otherwise the connection closes.
+pub(super) async fn drain_then_give_back<B: Body + Unpin>(body: B, mut checkin: Checkin) {
     let drained = tokio::time::timeout(FINISH_WITHIN, read_to_end(body, &mut checkin)).await;
     if let Ok(Some(())) = drained {
-        checkin.give_back(slot);
-    } else {
-        checkin.close_holding(slot);
+        checkin.give_back();
     }
 }
 

@@ -14,13 +14,21 @@ use super::slots::Slot;
 pub struct AnswerBody<B: Body + Unpin + Send + 'static> {
     /// `None` only once dropped half-read (handed to the task that reads the rest).
     inner: Option<B>,
+    /// Holds the slot too, when there is one: it is freed with the connection's return.
     checkin: Option<Checkin>,
+    /// The slot of an answer without a `Checkin` (hyper-util's pooled upstreams).
     slot: Option<Slot>,
 }
 
 impl<B: Body + Unpin + Send + 'static> AnswerBody<B> {
-    /// Wraps an upstream's body; `checkin` returns the connection to its pool and `slot` frees the in-flight slot when the body ends.
+    /// Wraps an upstream's body; `checkin` returns the connection to its pool and `slot` frees
+    /// the in-flight slot when the body ends — with a `Checkin`, only once its connection is
+    /// back, so that a request the slot lets through finds it idle.
     pub fn new(inner: B, checkin: Option<Checkin>, slot: Option<Slot>) -> AnswerBody<B> {
+        let (checkin, slot) = match checkin {
+            Some(checkin) => (Some(checkin.holding(slot)), None),
+            None => (None, slot),
+        };
         AnswerBody {
             inner: Some(inner),
             checkin,
@@ -28,14 +36,12 @@ impl<B: Body + Unpin + Send + 'static> AnswerBody<B> {
         }
     }
 
-    /// Read whole: the connection can carry the next request. The slot is freed only once the
-    /// connection is back, so a request the slot lets through finds it idle.
+    /// Read whole: the connection can carry the next request.
     fn finished(&mut self) {
-        let slot = self.slot.take();
-        match self.checkin.take() {
-            Some(checkin) => checkin.give_back(slot),
-            None => drop(slot),
+        if let Some(checkin) = self.checkin.take() {
+            checkin.give_back();
         }
+        self.slot = None;
     }
 }
 
@@ -60,13 +66,10 @@ impl<B: Body + Unpin + Send + 'static> Body for AnswerBody<B> {
             Poll::Ready(None) => self.finished(),
             Poll::Ready(Some(Ok(_))) if ended => self.finished(),
             Poll::Ready(Some(Err(_))) => {
-                // A broken answer leaves its connection unusable: it closes, and its slot is
-                // freed when it has.
-                let slot = self.slot.take();
-                match self.checkin.take() {
-                    Some(checkin) => checkin.close_holding(slot),
-                    None => drop(slot),
-                }
+                // A broken answer leaves its connection unusable: it closes when dropped (and
+                // frees the slot it holds then).
+                self.checkin = None;
+                self.slot = None;
             }
             _ => {}
         }
@@ -97,8 +100,7 @@ impl<B: Body + Unpin + Send + 'static> Drop for AnswerBody<B> {
             return;
         }
         if let (Some(checkin), Some(inner)) = (self.checkin.take(), self.inner.take()) {
-            let slot = self.slot.take();
-            tokio::spawn(super::abandoned::drain_then_give_back(inner, checkin, slot));
+            tokio::spawn(super::abandoned::drain_then_give_back(inner, checkin));
         }
     }
 }

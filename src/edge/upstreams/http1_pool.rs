@@ -71,10 +71,10 @@ pub struct Checkin {
     /// `None` once the connection has ended (closed, or upgraded).
     driver: Option<Driver>,
     pool: Arc<Http1Pool>,
-    /// The exchange's place under `UPSTREAM_MAX_CONNECTIONS`, once its answer is read and the
-    /// connection is not yet back ([`Checkin::give_back`]): freed only when the connection is
-    /// in the pool or closed, so that a request let through by the freed place finds it idle
-    /// instead of opening one more — the cap bounds connections, not only requests.
+    /// The exchange's place under `UPSTREAM_MAX_CONNECTIONS` ([`Checkin::holding`]): freed
+    /// with the `Checkin`, so only when the connection is in the pool or closed — a request let
+    /// through by the freed place finds it idle instead of opening one more, and the cap bounds
+    /// connections, not only requests.
     slot: Option<Slot>,
 }
 
@@ -304,10 +304,15 @@ impl Checkin {
         }
     }
 
+    /// The same, holding the exchange's `slot` until the connection is back or closed.
+    pub fn holding(mut self, slot: Option<Slot>) -> Checkin {
+        self.slot = slot;
+        self
+    }
+
     /// The answer has been read whole: the connection may carry the next request — if it is
-    /// open and done with this exchange (not still sending its request's body). `slot` is
-    /// freed once it is back (or closed), never before.
-    pub fn give_back(mut self, slot: Option<Slot>) {
+    /// open and done with this exchange (not still sending its request's body).
+    pub fn give_back(mut self) {
         let (Some(sender), Some(mut driver)) = (self.sender.take(), self.driver.take()) else {
             return;
         };
@@ -322,17 +327,9 @@ impl Checkin {
         if sender.is_ready() {
             self.pool.give_back(sender, driver);
         } else {
-            // Still busy (sending its request's body): dropped below, it comes back when done,
-            // and frees the slot then.
-            (self.sender, self.driver, self.slot) = (Some(sender), Some(driver), slot);
+            // Still busy (sending its request's body): dropped below, it comes back when done.
+            (self.sender, self.driver) = (Some(sender), Some(driver));
         }
-    }
-
-    /// Ends the exchange without giving the connection back (a broken answer): it closes on a
-    /// task of its own, and `slot` is freed when it has.
-    pub fn close_holding(mut self, slot: Option<Slot>) {
-        self.sender = None;
-        self.slot = slot;
     }
 }
 
@@ -340,36 +337,22 @@ impl Drop for Checkin {
     /// A connection not given back finishes on a task of its own: it returns to the pool once
     /// done with its exchange ([`abandoned::reuse_when_ready`]: the client went away mid-body,
     /// or the request's body was still being sent), or closes (an upgrade, a broken answer).
+    /// The slot it holds goes with it.
     fn drop(&mut self) {
         let Some(driver) = self.driver.take() else {
             return;
         };
-        let slot = self.slot.take();
         match self.sender.take() {
             Some(sender) => {
                 tokio::spawn(abandoned::reuse_when_ready(
                     self.pool.clone(),
                     sender,
                     driver,
-                    slot,
+                    self.slot.take(),
                 ));
             }
             None => {
-                tokio::spawn(async move {
-                    match slot {
-                        None => log_end(driver.await),
-                        // A held place waits for the close, but not past FINISH_WITHIN: a
-                        // connection slower to end than that is dropped (closed) here.
-                        Some(slot) => {
-                            let ended =
-                                tokio::time::timeout(abandoned::FINISH_WITHIN, driver).await;
-                            if let Ok(ended) = ended {
-                                log_end(ended);
-                            }
-                            drop(slot);
-                        }
-                    }
-                });
+                tokio::spawn(async move { log_end(driver.await) });
             }
         }
     }
