@@ -1,36 +1,64 @@
-//! Certificate compression (RFC 8879) at rustls' interactive level, always.
+//! Certificate compression (RFC 8879): rustls' compressors at their interactive level, each
+//! compression kept by content ([`super::compressed_chains`]) so that a chain is compressed once
+//! while it is served.
 //!
 //! rustls compresses a chain at its highest level (brotli quality 11, zlib 9) when it can keep
-//! the result (`CompressionCache`), on the idea that it is paid once and reused. With many
-//! certificates it is paid far more often: a handshake for a name whose chain has left the
-//! cache compresses again, and brotli at quality 11 costs ≈ 1.3 ms of CPU for a 1.5 KiB chain.
-//! With handshakes spread over 10,000 names that cut one worker from 4,552 to ≈ 700 handshakes
-//! a second (and any client can ask for many names). At the interactive level (brotli 4, zlib
-//! 6) a chain compresses in tens of microseconds and comes out ≈ 2 % larger.
+//! the result, on the idea that it is paid once and reused. With many certificates it is paid
+//! far more often, and brotli at quality 11 costs ≈ 1.3 ms of CPU for a 1.5 KiB chain: with
+//! handshakes spread over 10,000 names that cut one worker from 4,552 to ≈ 700 handshakes a
+//! second. At the interactive level (brotli 4, zlib 6) a chain compresses in tens of
+//! microseconds and comes out ≈ 2 % larger; kept, it is compressed again only after it has left
+//! the cache. The listener turns rustls' own cache off (`super::policy`): it finds entries by a
+//! scan, so it cannot be sized like the certificate cache.
+
+use std::sync::LazyLock;
 
 use rustls::compress::{CertCompressor, CompressionFailed, CompressionLevel};
 use rustls::CertificateCompressionAlgorithm;
 
-/// One of rustls' compressors, asked for its interactive level whatever rustls asks.
-#[derive(Debug)]
-struct AtInteractiveLevel(&'static dyn CertCompressor);
+use super::compressed_chains::{key_of, CompressedChains, BYTES_KEPT};
 
-impl CertCompressor for AtInteractiveLevel {
+/// One of rustls' compressors, asked for its interactive level whatever rustls asks, with its
+/// results kept in `kept`.
+#[derive(Debug)]
+struct KeptAtInteractiveLevel {
+    compressor: &'static dyn CertCompressor,
+    kept: &'static LazyLock<CompressedChains>,
+}
+
+impl CertCompressor for KeptAtInteractiveLevel {
     fn compress(
         &self,
         input: Vec<u8>,
         _level: CompressionLevel,
     ) -> Result<Vec<u8>, CompressionFailed> {
-        self.0.compress(input, CompressionLevel::Interactive)
+        let key = key_of(u16::from(self.compressor.algorithm()), &input);
+        if let Some(compressed) = self.kept.get(&key) {
+            return Ok(compressed);
+        }
+        let compressed = self
+            .compressor
+            .compress(input, CompressionLevel::Interactive)?;
+        self.kept.insert(key, &compressed);
+        Ok(compressed)
     }
 
     fn algorithm(&self) -> CertificateCompressionAlgorithm {
-        self.0.algorithm()
+        self.compressor.algorithm()
     }
 }
 
-static BROTLI: AtInteractiveLevel = AtInteractiveLevel(rustls::compress::BROTLI_COMPRESSOR);
-static ZLIB: AtInteractiveLevel = AtInteractiveLevel(rustls::compress::ZLIB_COMPRESSOR);
+/// Every listener's kept compressions (content-addressed, so one cache serves all of them).
+static KEPT: LazyLock<CompressedChains> = LazyLock::new(|| CompressedChains::new(BYTES_KEPT));
+
+static BROTLI: KeptAtInteractiveLevel = KeptAtInteractiveLevel {
+    compressor: rustls::compress::BROTLI_COMPRESSOR,
+    kept: &KEPT,
+};
+static ZLIB: KeptAtInteractiveLevel = KeptAtInteractiveLevel {
+    compressor: rustls::compress::ZLIB_COMPRESSOR,
+    kept: &KEPT,
+};
 
 /// The compressors a configuration offers, in rustls' order: brotli, then zlib. (zlib first
 /// measured +5 % handshakes/s spread over 10,000 names, as brotli allocates and clears a 4 MiB
@@ -43,7 +71,7 @@ pub fn compressors() -> Vec<&'static dyn CertCompressor> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
 
@@ -51,6 +79,7 @@ mod tests {
     struct Recorder;
 
     static ASKED_AMORTIZED: AtomicBool = AtomicBool::new(false);
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
 
     impl CertCompressor for Recorder {
         fn compress(
@@ -58,10 +87,11 @@ mod tests {
             input: Vec<u8>,
             level: CompressionLevel,
         ) -> Result<Vec<u8>, CompressionFailed> {
+            CALLS.fetch_add(1, Ordering::SeqCst);
             if level == CompressionLevel::Amortized {
                 ASKED_AMORTIZED.store(true, Ordering::SeqCst);
             }
-            Ok(input)
+            Ok(input.iter().rev().copied().collect())
         }
 
         fn algorithm(&self) -> CertificateCompressionAlgorithm {
@@ -70,13 +100,27 @@ mod tests {
     }
 
     static RECORDER: Recorder = Recorder;
+    static RECORDED: LazyLock<CompressedChains> =
+        LazyLock::new(|| CompressedChains::new(BYTES_KEPT));
 
     #[test]
-    fn the_amortized_level_is_asked_as_interactive() {
-        let wrapped = AtInteractiveLevel(&RECORDER);
-        wrapped
-            .compress(b"chain".to_vec(), CompressionLevel::Amortized)
+    fn a_chain_is_compressed_once_at_the_interactive_level_and_then_served_kept() {
+        let wrapped = KeptAtInteractiveLevel {
+            compressor: &RECORDER,
+            kept: &RECORDED,
+        };
+        for _ in 0..3 {
+            let out = wrapped
+                .compress(b"chain".to_vec(), CompressionLevel::Amortized)
+                .unwrap();
+            assert_eq!(out, b"niahc");
+        }
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+        let other = wrapped
+            .compress(b"other".to_vec(), CompressionLevel::Amortized)
             .unwrap();
+        assert_eq!(other, b"rehto");
+        assert_eq!(CALLS.load(Ordering::SeqCst), 2);
         assert!(!ASKED_AMORTIZED.load(Ordering::SeqCst));
         assert_eq!(wrapped.algorithm(), CertificateCompressionAlgorithm::Brotli);
     }

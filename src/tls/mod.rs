@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cert_compression;
 pub mod certified;
 pub mod client_auth;
+pub mod compressed_chains;
 pub mod crls;
 pub mod default_cert;
 pub mod outbound;

@@ -29,11 +29,6 @@ use crate::routes::Route;
 /// Sessions kept for TLS 1.2 session-id resumption.
 const SESSION_CACHE_SIZE: usize = 16_384;
 
-/// Compressed chains kept (RFC 8879), so that a chain served again is not compressed again.
-/// rustls looks an entry up by a scan, which bounds it; a chain that has left it costs tens of
-/// microseconds to compress (`super::cert_compression`).
-const COMPRESSED_CHAINS_KEPT: usize = 1_024;
-
 /// Client-certificate routes' configurations kept at most; more are dropped and rebuilt.
 const CLIENT_AUTH_CONFIGS_KEPT: usize = 1_024;
 
@@ -211,7 +206,8 @@ pub fn server_configs(
     let mut listener = one_config(resolver.clone(), policy, policy.min_version)?;
     listener.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
     listener.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
-    listener.cert_compression_cache = Arc::new(CompressionCache::new(COMPRESSED_CHAINS_KEPT));
+    // Compressed chains are kept by the compressors themselves (`super::cert_compression`).
+    listener.cert_compression_cache = Arc::new(CompressionCache::Disabled);
     let mut tls13_only = one_config(resolver.clone(), policy, TlsVersion::Tls13)?;
     tls13_only.session_storage = listener.session_storage.clone();
     tls13_only.ticketer = listener.ticketer.clone();

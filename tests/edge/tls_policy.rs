@@ -109,10 +109,11 @@ async fn certificate_chains_are_compressed_for_clients_that_offer_it() {
 
     let (_redis, cg) = instance(&[]).await;
     create_self_signed(&cg.admin(), "zip", &names).await;
-    let (_, uncompressed) = connect_tuned(cg.https_port, names[0], &plain)
+    create_self_signed(&cg.admin(), "zip-other", &["other.zip.test"]).await;
+    let (plain_tls, uncompressed) = connect_tuned(cg.https_port, names[0], &plain)
         .await
         .unwrap();
-    let (_, compressed) = connect_tuned(cg.https_port, names[0], &compressing)
+    let (compressed_tls, compressed) = connect_tuned(cg.https_port, names[0], &compressing)
         .await
         .unwrap();
     println!("handshake bytes from the server: {uncompressed} plain, {compressed} compressed");
@@ -120,6 +121,25 @@ async fn certificate_chains_are_compressed_for_clients_that_offer_it() {
         compressed + 200 < uncompressed,
         "compressed handshake {compressed} bytes, uncompressed {uncompressed}"
     );
+    // Compressions are kept by content: the second handshake gets the kept one, another
+    // certificate never gets it.
+    let (again_tls, again) = connect_tuned(cg.https_port, names[0], &compressing)
+        .await
+        .unwrap();
+    assert_eq!(again, compressed, "the kept compression is the same bytes");
+    let (other_tls, _) = connect_tuned(cg.https_port, "other.zip.test", &compressing)
+        .await
+        .unwrap();
+    let (other_plain_tls, _) = connect_tuned(cg.https_port, "other.zip.test", &plain)
+        .await
+        .unwrap();
+    let leaf = |tls: &tokio_rustls::client::TlsStream<Counted>| {
+        tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    };
+    assert_eq!(leaf(&compressed_tls), leaf(&plain_tls));
+    assert_eq!(leaf(&again_tls), leaf(&plain_tls));
+    assert_eq!(leaf(&other_tls), leaf(&other_plain_tls));
+    assert_ne!(leaf(&other_tls), leaf(&plain_tls));
 
     let (_redis2, off) = instance(&[("TLS_CERT_COMPRESSION", "false")]).await;
     create_self_signed(&off.admin(), "zip", &names).await;
