@@ -674,6 +674,15 @@ def save(results):
     print(table)
 
 
+def scale_lines(r):
+    """The many-certificates tables, when the run had the scale section."""
+    if "scale" not in r:
+        return []
+    import scale_rows
+    return ["\n### certgate alone with many certificates (CERT_CACHE_SIZE=10000)\n",
+            scale_rows.render(r["scale"]), scale_rows.render_issuance(r.get("issuance", {}))]
+
+
 def render(r):
     lines = []
     if r.get("sweep"):
@@ -692,7 +701,8 @@ def render(r):
         import redis_rows
         lines.append(redis_rows.render(r["redis"]))
     if not r["pinned"]:
-        return "\n".join(lines) + "\n"
+        # A run of other sections only (`BENCH_SECTIONS=scale`, say).
+        return "\n".join(lines + scale_lines(r)) + "\n"
     p = r["pinned"]
     others = ["nginx", "haproxy", "caddy"]
 
@@ -735,11 +745,7 @@ def render(r):
     row("full TLS handshakes/s (ECDSA P-256)", "full_hs", u)
     row("HTTP/1.1 keep-alive req/s", "h1_rps", u)
     row("HTTP/2 req/s", "h2_rps", u)
-    if "scale" in r:
-        import scale_rows
-        lines.append("\n### certgate alone with many certificates (CERT_CACHE_SIZE=10000)\n")
-        lines.append(scale_rows.render(r["scale"]))
-        lines.append(scale_rows.render_issuance(r.get("issuance", {})))
+    lines.extend(scale_lines(r))
     lines.append("\nVersions: " + "; ".join(f"{k}: {v}" for k, v in r["versions"].items()))
     return "\n".join(lines) + "\n"
 
