@@ -225,6 +225,11 @@ impl<IO> Guarded<IO> {
             timer: Box::pin(tokio::time::sleep(limits.header_read)),
         }
     }
+
+    /// The wrapped I/O.
+    pub fn get_mut(&mut self) -> &mut IO {
+        &mut self.io
+    }
 }
 
 fn timed_out() -> io::Error {

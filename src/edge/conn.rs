@@ -29,6 +29,7 @@ use super::access_log::line::Pending;
 use super::access_log::AccessStart;
 use super::activity::{ActivityBody, ConnActivity, Guarded, Limits};
 use super::context::{Outcome, RequestCtx};
+use super::quiet_io::ReleaseWhileQuiet;
 use super::rewind::Rewind;
 use super::{text, ConnInfo, EdgeBody};
 use crate::config::traffic::AccessLog;
@@ -75,7 +76,7 @@ pub fn serve<'a, IO, H>(
     shutdown: Shutdown,
 ) -> impl Future<Output = ()> + Send + 'a
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + ReleaseWhileQuiet + Unpin + Send + 'static,
     H: Handler,
 {
     let activity = ConnActivity::new(http2);
@@ -168,7 +169,7 @@ fn serve_http1<'a, IO, S>(
     shutdown: Shutdown,
 ) -> impl Future<Output = ()> + Send + 'a
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + ReleaseWhileQuiet + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = ActivityBody<ServedBody>>
         + Unpin
         + Send
@@ -181,7 +182,9 @@ where
         let mut unread = Bytes::new();
         loop {
             if unread.is_empty() {
-                // Quiet: no hyper, no buffers; the client deadlines apply to this read too.
+                // Quiet: no hyper, no buffers (TLS's receive buffer included); the client
+                // deadlines apply to this read too.
+                io.release_while_quiet();
                 let mut first = [0u8; 1];
                 let read = tokio::select! {
                     read = io.read(&mut first) => read,

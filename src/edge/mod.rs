@@ -20,6 +20,7 @@ pub mod listen;
 pub mod plain;
 pub mod proxy;
 pub mod proxy_protocol;
+pub mod quiet_io;
 pub mod rate_limit;
 pub mod request_id;
 pub mod rewind;
