@@ -38,6 +38,11 @@ struct Entry {
     used: bool,
 }
 
+/// What keeping `compressed_len` bytes costs against the budget.
+fn cost_of(compressed_len: usize) -> usize {
+    compressed_len + ENTRY_OVERHEAD
+}
+
 #[derive(Default)]
 struct Inner {
     entries: HashMap<Key, Entry>,
@@ -73,7 +78,7 @@ impl CompressedChains {
     /// passed until the cache is within its budget. A compression larger than the whole budget
     /// is not kept.
     pub fn insert(&self, key: Key, compressed: &[u8]) {
-        let cost = compressed.len() + ENTRY_OVERHEAD;
+        let cost = cost_of(compressed.len());
         if cost > self.budget {
             return;
         }
@@ -84,7 +89,7 @@ impl CompressedChains {
         };
         if let Some(old) = inner.entries.insert(key, entry) {
             // Two handshakes compressed the same chain at once: the first one's is replaced.
-            inner.bytes -= old.compressed.len() + ENTRY_OVERHEAD;
+            inner.bytes -= cost_of(old.compressed.len());
         } else {
             inner.queue.push_back(key);
         }
@@ -93,14 +98,17 @@ impl CompressedChains {
             let Some(oldest) = inner.queue.pop_front() else {
                 break;
             };
-            let Some(entry) = inner.entries.get_mut(&oldest) else {
-                continue;
-            };
-            if entry.used {
-                entry.used = false;
-                inner.queue.push_back(oldest);
-            } else if let Some(gone) = inner.entries.remove(&oldest) {
-                inner.bytes -= gone.compressed.len() + ENTRY_OVERHEAD;
+            // The queue holds each kept key once, so the entry is there.
+            match inner.entries.get_mut(&oldest) {
+                Some(entry) if entry.used => {
+                    entry.used = false;
+                    inner.queue.push_back(oldest);
+                }
+                _ => {
+                    if let Some(gone) = inner.entries.remove(&oldest) {
+                        inner.bytes -= cost_of(gone.compressed.len());
+                    }
+                }
             }
         }
     }
@@ -139,7 +147,7 @@ mod tests {
     #[test]
     fn the_budget_evicts_what_was_not_served_since_the_hand_passed() {
         // Room for three entries of 100 bytes.
-        let chains = CompressedChains::new(3 * (100 + ENTRY_OVERHEAD));
+        let chains = CompressedChains::new(3 * cost_of(100));
         let keys: Vec<Key> = (0..4u8).map(|i| key_of(1, &[i])).collect();
         for key in &keys[..3] {
             chains.insert(*key, &[0; 100]);
@@ -158,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_same_chain_kept_twice_is_counted_once() {
-        let chains = CompressedChains::new(2 * (100 + ENTRY_OVERHEAD));
+        let chains = CompressedChains::new(2 * cost_of(100));
         let (a, b) = (key_of(1, b"a"), key_of(1, b"b"));
         chains.insert(a, &[0; 100]);
         chains.insert(a, &[1; 100]);
