@@ -11,4 +11,5 @@ pub mod default_cert;
 pub mod outbound;
 pub mod policy;
 pub mod resolver;
+pub mod reused_zlib;
 pub mod shared_loads;

@@ -178,8 +178,8 @@ pub struct Tuning {
     pub groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
     /// Protocol versions offered.
     pub versions: &'static [&'static rustls::SupportedProtocolVersion],
-    /// Offer certificate compression (RFC 8879, every algorithm this rustls build has).
-    pub decompress: bool,
+    /// The certificate compression algorithms offered (RFC 8879); empty offers none.
+    pub decompress: &'static [rustls::CertificateCompressionAlgorithm],
 }
 
 /// A TCP stream that counts the bytes read from the server.
@@ -243,9 +243,9 @@ pub async fn connect_tuned(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
-    if !tuning.decompress {
-        config.cert_decompressors.clear();
-    }
+    config
+        .cert_decompressors
+        .retain(|d| tuning.decompress.contains(&d.algorithm()));
     let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await

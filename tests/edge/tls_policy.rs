@@ -8,6 +8,14 @@ use common::client::{connect_tuned, Counted, Tuning};
 
 const TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 const TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+/// What rustls, Firefox and Safari offer: zlib among others.
+const ZLIB_AND_BROTLI: &[rustls::CertificateCompressionAlgorithm] = &[
+    rustls::CertificateCompressionAlgorithm::Zlib,
+    rustls::CertificateCompressionAlgorithm::Brotli,
+];
+/// What Chromium offers.
+const BROTLI_ONLY: &[rustls::CertificateCompressionAlgorithm] =
+    &[rustls::CertificateCompressionAlgorithm::Brotli];
 
 fn offering(
     groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>,
@@ -16,7 +24,7 @@ fn offering(
     Tuning {
         groups,
         versions,
-        decompress: true,
+        decompress: ZLIB_AND_BROTLI,
     }
 }
 
@@ -102,10 +110,14 @@ async fn certificate_chains_are_compressed_for_clients_that_offer_it() {
     let names: Vec<String> = (0..20).map(|i| format!("n{i}.zip.test")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let plain = Tuning {
-        decompress: false,
+        decompress: &[],
         ..offering(vec![kx_group::X25519], TLS13)
     };
     let compressing = offering(vec![kx_group::X25519], TLS13);
+    let brotli_only = Tuning {
+        decompress: BROTLI_ONLY,
+        ..offering(vec![kx_group::X25519], TLS13)
+    };
 
     let (_redis, cg) = instance(&[]).await;
     create_self_signed(&cg.admin(), "zip", &names).await;
@@ -131,6 +143,15 @@ async fn certificate_chains_are_compressed_for_clients_that_offer_it() {
         again + 200 < uncompressed,
         "the second handshake gets the kept compression ({again} bytes)"
     );
+    // A client that offers brotli alone (Chromium) gets brotli: a kept zlib compression of the
+    // same chain is not served to it (rustls would fail its handshake if it were).
+    let (brotli_tls, brotli) = connect_tuned(cg.https_port, names[0], &brotli_only)
+        .await
+        .unwrap();
+    assert!(
+        brotli + 200 < uncompressed,
+        "a brotli-only client gets the chain compressed ({brotli} bytes)"
+    );
     let (other_tls, _) = connect_tuned(cg.https_port, "other.zip.test", &compressing)
         .await
         .unwrap();
@@ -142,6 +163,7 @@ async fn certificate_chains_are_compressed_for_clients_that_offer_it() {
     };
     assert_eq!(leaf(&compressed_tls), leaf(&plain_tls));
     assert_eq!(leaf(&again_tls), leaf(&plain_tls));
+    assert_eq!(leaf(&brotli_tls), leaf(&plain_tls));
     assert_eq!(leaf(&other_tls), leaf(&other_plain_tls));
     assert_ne!(leaf(&other_tls), leaf(&plain_tls));
 
