@@ -18,7 +18,8 @@ for every round, and measured with what `benches/bench.py` uses:
   (`apt-get install valgrind`). Handshakes of the load's connections are included, alike for
   every build;
 - `burst`: peak resident memory (VmHWM) of a fresh process while h2load opens 1,500 connections
-  at once with full RSA-2048 handshakes, and its resident memory 2 s after they closed.
+  at once with full RSA-2048 handshakes, its resident memory 2 s after they closed, and the
+  upstream connections the burst's requests opened.
 AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds; medians are printed.
 `AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
 two labels, e.g. to measure a setting).
@@ -75,9 +76,11 @@ def burst(server, connections=1500):
     b.run(["h2load", "--h1", "--connect-to", f"127.0.0.1:{server.port}", "-c", str(connections),
            "-n", str(connections), "https://rsa.bench.test/"], "1")
     peak = b.tree_status_kib(server.proc.pid, "VmHWM")
+    opened = sweep_rows.metric_sum(server.admin, "certgate_upstream_connections_opened_total")
     time.sleep(2)
     after = b.tree_status_kib(server.proc.pid, "VmRSS")
-    return {"burst_before_mib": before / 1024, "burst_peak_mib": peak / 1024, "burst_after_mib": after / 1024}
+    return {"burst_before_mib": before / 1024, "burst_peak_mib": peak / 1024, "burst_after_mib": after / 1024,
+            "burst_upstream_connects": opened or 0.0}
 
 
 def main():
