@@ -156,6 +156,8 @@ async fn handle(
         .iter()
         .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
         .collect();
+    // Sent back as a response header too, for tests of large heads in both directions.
+    let mirror = req.headers().get("x-mirror").cloned();
     let mut body = req.into_body();
     let mut body_bytes = 0usize;
     while let Some(frame) = body.frame().await {
@@ -170,6 +172,9 @@ async fn handle(
         .insert("content-type", "application/json".parse().unwrap());
     r.headers_mut()
         .insert("keep-alive", "timeout=5".parse().unwrap());
+    if let Some(mirror) = mirror {
+        r.headers_mut().insert("x-mirror", mirror);
+    }
     tag(r)
 }
 

@@ -102,6 +102,27 @@ async fn status_codes_in_order_and_header_rules() {
     );
     assert_eq!(answer.headers["x-upstream"], "one");
 
+    // Heads larger than hyper's first read and write buffers (2 KiB in the vendored copy, 8 KiB
+    // as published) pass whole both ways, and the connection goes on with a small request.
+    let cookie = "c".repeat(12_000);
+    let req = Request::get("/echo")
+        .header("host", "a.test")
+        .header("cookie", &cookie)
+        .header("x-mirror", &cookie)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = collect(h1.send_request(req).await.unwrap()).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["headers"]["cookie"], cookie.as_str());
+    assert_eq!(answer.headers["x-mirror"], cookie.as_str());
+    let req = Request::get("/echo")
+        .header("host", "a.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = collect(h1.send_request(req).await.unwrap()).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.json()["headers"].get("cookie").is_none());
+
     // Oversized headers: 431.
     let big = "x".repeat(40_000);
     assert_eq!(
