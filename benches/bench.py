@@ -325,6 +325,16 @@ class Certgate(Server):
         self.term_port = None
 
     def start(self, workers, cpus, cert=None, key=None, upstream=None, extra=None):
+        # A port picked free can be taken by a load generator's connection before certgate
+        # binds it; then certgate exits at once, and it is started again on other ports.
+        for _ in range(3):
+            if self._start_once(workers, cpus, extra):
+                return
+            self.port, self.admin, self.http = free_port(), free_port(), free_port()
+        raise RuntimeError("certgate did not start: its listening ports were taken three times")
+
+    def _start_once(self, workers, cpus, extra):
+        """Starts certgate and waits until it is ready; False if a port was already in use."""
         env = {
             "REDIS_URL": self.redis_url, "REDIS_KEY_PREFIX": self.prefix, "ADMIN_TOKEN": TOKEN,
             "ADMIN_ADDR": f"127.0.0.1:{self.admin}", "HTTP_ADDR": f"127.0.0.1:{self.http}",
@@ -334,6 +344,8 @@ class Certgate(Server):
         }
         env.update(extra or {})
         self.started_at = time.time()
+        log_file = os.path.join(TMP, f"{self.name}.log")
+        log_start = os.path.getsize(log_file) if os.path.exists(log_file) else 0
         self.proc = start(self.launcher + [self.binary, "serve"], env=env, cpus=cpus, name=self.name)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -341,9 +353,15 @@ class Certgate(Server):
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/health", timeout=1) as r:
                     if r.status == 200:
                         self.ready_seconds = time.time() - self.started_at
-                        return
+                        return True
             except OSError:
                 pass
+            if self.proc.poll() is not None:
+                with open(log_file, "rb") as f:
+                    f.seek(log_start)
+                    if b"Address already in use" in f.read():
+                        return False
+                raise RuntimeError(f"certgate exited with {self.proc.returncode} (see {log_file})")
             time.sleep(0.02)
         raise RuntimeError("certgate did not become ready")
 
