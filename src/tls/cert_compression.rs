@@ -1,6 +1,7 @@
-//! Certificate compression (RFC 8879): rustls' compressors at their interactive level, each
-//! compression kept by content ([`super::compressed_chains`]) so that a chain is compressed once
-//! while it is served.
+//! Certificate compression (RFC 8879): zlib at level 1 with its state kept per thread
+//! ([`super::reused_zlib`]) and rustls' brotli at its interactive level, each compression kept
+//! by content ([`super::compressed_chains`]) so that a chain is compressed once while it is
+//! served.
 //!
 //! rustls compresses a chain at its highest level (brotli quality 11, zlib 9) when it can keep
 //! the result, on the idea that it is paid once and reused. With many certificates it is paid
@@ -19,8 +20,8 @@ use rustls::CertificateCompressionAlgorithm;
 use super::compressed_chains::{key_of, CompressedChains, BYTES_KEPT};
 use super::reused_zlib::ReusedZlib;
 
-/// One of rustls' compressors, asked for its interactive level whatever rustls asks, with its
-/// results kept in `kept`.
+/// A compressor asked for its interactive level whatever rustls asks, with its results kept in
+/// `kept`.
 #[derive(Debug)]
 struct KeptAtInteractiveLevel {
     compressor: &'static dyn CertCompressor,
