@@ -5,7 +5,8 @@
 
 Each build is started pinned (CPU 0, one worker; load generator and upstream on CPU 1), fresh
 for every round, and measured with what `benches/bench.py` uses:
-- `idle`: KiB per idle TLS connection, 1,000 held open on a fresh process;
+- `idle`: KiB per idle TLS connection, 1,000 held open on a fresh process; `idle2` the same with
+  HTTP/2 connections (each after one answered request);
 - `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
 - `h2wide`, `h1wide`: the sweep's wide points, HTTP/2 at 64x10 and HTTP/1.1 at 500
   connections (`AB_H1WIDE` sets another count): req/s and the server's CPU µs per request (its own utime + stime);
@@ -112,11 +113,13 @@ def main():
         b.log(f"round {round_ + 1}/{ROUNDS}")
         for label, binary in builds:
             r = {}
-            if {"idle", "h1", "h2", "hs", "lat", "h2wide", "h1wide"} & set(MEASURES):
+            if {"idle", "idle2", "h1", "h2", "hs", "lat", "h2wide", "h1wide"} & set(MEASURES):
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
                 server.start(1, "0", extra=settings[label])
                 if "idle" in MEASURES:
                     r["idle_kib_per_conn"] = b.idle_memory(server, 1000, "1")
+                if "idle2" in MEASURES:
+                    r["idle_h2_kib_per_conn"] = b.idle_memory(server, 1000, "1", http2=True)
                 if "h1" in MEASURES:
                     r["h1_rps"] = b.h2load(server.port, ["--h1", "-c", "32"], "1")[0]
                 if "h2" in MEASURES:

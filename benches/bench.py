@@ -438,9 +438,11 @@ def latency(port, rate, cpus):
     return (round(p(0.50), 3), round(p(0.99), 3))
 
 
-def idle_memory(server, n, cpus):
+def idle_memory(server, n, cpus, http2=False):
     before = tree_rss_kib(server.proc.pid)
     cmd = taskset(cpus) + [os.path.join(RELEASE, "examples", "tls_load"), "idle", f"127.0.0.1:{server.port}", "bench.test", str(n), "120"]
+    if http2:
+        cmd.append("--h2")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     opened = json.loads(line)["open"] if line else 0

@@ -4,10 +4,11 @@
 //! ```text
 //! tls_load handshakes <addr> <sni|@names-file> <concurrency> <seconds> [--resume] [--any-answer]
 //!          [--groups X25519MLKEM768,X25519] [--client-cert CERT.pem --client-key KEY.pem]
-//! tls_load idle <addr> <sni> <connections> <hold-seconds>
+//! tls_load idle <addr> <sni> <connections> <hold-seconds> [--h2]
 //! ```
 //! `--groups` sets the key exchange groups offered (the first gets the key share);
-//! `--client-cert`/`--client-key` present a client certificate (mTLS).
+//! `--client-cert`/`--client-key` present a client certificate (mTLS). `idle --h2` holds HTTP/2
+//! connections instead, each after one answered `GET /`.
 //! Prints one JSON line. Each handshake is followed by one `GET /` (so the server does its full
 //! per-connection work), counted only when answered `200`; the client verifies nothing (it
 //! measures the server).
@@ -287,8 +288,12 @@ async fn handshakes(
     );
 }
 
-async fn idle(addr: String, name: String, connections: usize, hold: u64) {
-    let connector = tokio_rustls::TlsConnector::from(config(&Offer::default()));
+async fn idle(addr: String, name: String, connections: usize, hold: u64, http2: bool) {
+    let mut config = config(&Offer::default());
+    if http2 {
+        Arc::make_mut(&mut config).alpn_protocols = vec![b"h2".to_vec()];
+    }
+    let connector = tokio_rustls::TlsConnector::from(config);
     let mut held = Vec::with_capacity(connections);
     let mut failed = 0;
     for _ in 0..connections {
@@ -296,20 +301,70 @@ async fn idle(addr: String, name: String, connections: usize, hold: u64) {
             let tcp = tokio::net::TcpStream::connect(&addr).await?;
             let server = ServerName::try_from(name.clone()).map_err(std::io::Error::other)?;
             let mut tls = connector.connect(server, tcp).await?;
+            if http2 {
+                return one_http2_request(tls, &name).await;
+            }
             tls.write_all(format!("GET / HTTP/1.1\r\nHost: {name}\r\n\r\n").as_bytes())
                 .await?;
             let mut buf = vec![0u8; 4096];
             let _answer = tls.read(&mut buf).await?;
-            Ok::<_, std::io::Error>(tls)
+            Ok::<_, std::io::Error>(Held::Http1 {
+                _tls: Box::new(tls),
+            })
         };
         match attempt.await {
-            Ok(tls) => held.push(tls),
+            Ok(connection) => held.push(connection),
             Err(_) => failed += 1,
         }
     }
     println!("{{\"open\":{},\"failed\":{failed}}}", held.len());
     tokio::time::sleep(Duration::from_secs(hold)).await;
     drop(held);
+}
+
+/// An idle connection held open: HTTP/1.1 after one answer, or HTTP/2 with its connection's
+/// task (answering the server's pings and settings) running.
+enum Held {
+    Http1 {
+        _tls: Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    },
+    Http2 {
+        _sender: hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+        _connection: tokio::task::JoinHandle<()>,
+    },
+}
+
+/// One `GET /` over HTTP/2 on `tls`, answered; the connection stays open.
+async fn one_http2_request(
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    name: &str,
+) -> std::io::Result<Held> {
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = http::Request::get(format!("https://{name}/"))
+        .body(http_body_util::Empty::new())
+        .map_err(std::io::Error::other)?;
+    let answer = sender
+        .send_request(request)
+        .await
+        .map_err(std::io::Error::other)?;
+    use http_body_util::BodyExt;
+    answer
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(Held::Http2 {
+        _sender: sender,
+        _connection: task,
+    })
 }
 
 fn main() {
@@ -332,9 +387,10 @@ fn main() {
             args[2].clone(),
             args[3].parse().unwrap(),
             args[4].parse().unwrap(),
+            args.get(5).map(String::as_str) == Some("--h2"),
         )),
         _ => {
-            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] [--any-answer] [--groups LIST] [--client-cert FILE --client-key FILE] | idle <addr> <sni> <n> <hold-seconds>");
+            eprintln!("usage: tls_load handshakes <addr> <sni|@file> <concurrency> <seconds> [--resume] [--any-answer] [--groups LIST] [--client-cert FILE --client-key FILE] | idle <addr> <sni> <n> <hold-seconds> [--h2]");
             std::process::exit(2);
         }
     }
