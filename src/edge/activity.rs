@@ -8,6 +8,10 @@
 //! connection. HTTP/2 waits for headers only at its start. A connection that became a tunnel
 //! (a WebSocket after its `101`) has one deadline left: `TUNNEL_IDLE_TIMEOUT_SECONDS` since the
 //! last byte either way.
+//!
+//! An HTTP/2 connection's I/O can also give its receive buffer back once the connection has been
+//! quiet for a while ([`Guarded::release_when_quiet`]): hyper owns that I/O for the connection's
+//! whole life, so the read that finds nothing is the only place that knows it is quiet.
 
 use std::future::Future;
 use std::io;
@@ -19,6 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::quiet_io::ReleaseWhileQuiet;
 use super::tunnel::Tunnel;
 
 /// The client-side deadlines.
@@ -185,6 +190,13 @@ impl ConnActivity {
         }
     }
 
+    /// Since when the connection has had no request in flight and no byte either way; `None`
+    /// while a request is in flight or the connection is a tunnel.
+    fn quiet_since(&self) -> Option<Instant> {
+        let s = self.state.lock().expect("activity lock");
+        (s.in_flight == 0 && !s.tunnelling).then_some(s.last_activity)
+    }
+
     fn on_write(&self) {
         self.state.lock().expect("activity lock").last_activity = Instant::now();
     }
@@ -213,6 +225,10 @@ pub struct Guarded<IO> {
     activity: Arc<ConnActivity>,
     limits: Limits,
     timer: Pin<Box<Sleep>>,
+    /// Give the I/O's receive buffers back after this long quiet ([`Self::release_when_quiet`]).
+    release_after: Option<Duration>,
+    /// The quiet moment ([`ConnActivity::quiet_since`]) the buffers were last given back for.
+    released_for: Option<Instant>,
 }
 
 impl<IO> Guarded<IO> {
@@ -223,12 +239,19 @@ impl<IO> Guarded<IO> {
             activity,
             limits,
             timer: Box::pin(tokio::time::sleep(limits.header_read)),
+            release_after: None,
+            released_for: None,
         }
     }
 
-    /// The wrapped I/O.
-    pub fn get_mut(&mut self) -> &mut IO {
-        &mut self.io
+    /// Once the connection has been quiet for `after` (no request in flight, no byte either
+    /// way), a read that finds nothing gives the I/O's receive buffers back, and the deadline
+    /// timer wakes the reader for it. For HTTP/2, whose I/O hyper holds for the connection's
+    /// life: an idle HTTP/2 connection would otherwise keep rustls' 4 KiB buffer. Waiting for a
+    /// quiet moment, instead of releasing at every read that finds nothing, keeps a busy
+    /// connection from allocating the buffer again for every request.
+    pub fn release_when_quiet(&mut self, after: Duration) {
+        self.release_after = Some(after);
     }
 }
 
@@ -239,7 +262,40 @@ fn timed_out() -> io::Error {
     )
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
+impl<IO: ReleaseWhileQuiet> Guarded<IO> {
+    /// When the reader must be woken next: `deadline`, or earlier to give the buffers back once
+    /// the connection has been quiet long enough (given back now if it has).
+    fn next_wake(&mut self, deadline: Instant, now: Instant) -> Instant {
+        let Some(after) = self.release_after else {
+            return deadline;
+        };
+        let Some(quiet_since) = self.activity.quiet_since() else {
+            return deadline;
+        };
+        if self.released_for == Some(quiet_since) {
+            return deadline;
+        }
+        let release_at = quiet_since + after;
+        if now < release_at {
+            return release_at.min(deadline);
+        }
+        self.release_now(quiet_since);
+        deadline
+    }
+
+    fn release_now(&mut self, quiet_since: Instant) {
+        self.io.release_while_quiet();
+        self.released_for = Some(quiet_since);
+    }
+}
+
+impl<IO: ReleaseWhileQuiet> ReleaseWhileQuiet for Guarded<IO> {
+    fn release_while_quiet(&mut self) {
+        self.io.release_while_quiet();
+    }
+}
+
+impl<IO: AsyncRead + ReleaseWhileQuiet + Unpin> AsyncRead for Guarded<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -257,14 +313,26 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
                 let Some(deadline) = self.activity.deadline(self.limits, cx.waker()) else {
                     return Poll::Pending;
                 };
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                if now >= deadline {
                     return Poll::Ready(Err(timed_out()));
                 }
-                self.timer.as_mut().reset(deadline);
-                if self.timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(timed_out()));
+                let mut wake_at = self.next_wake(deadline, now);
+                loop {
+                    self.timer.as_mut().reset(wake_at);
+                    if self.timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    if wake_at >= deadline {
+                        return Poll::Ready(Err(timed_out()));
+                    }
+                    // The quiet moment has come: give the buffers back, then wait for the
+                    // deadline.
+                    if let Some(quiet_since) = self.activity.quiet_since() {
+                        self.release_now(quiet_since);
+                    }
+                    wake_at = deadline;
                 }
-                Poll::Pending
             }
         }
     }
@@ -357,121 +425,4 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for ActivityBody<B> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use super::*;
-
-    const LIMITS: Limits = Limits {
-        header_read: Duration::from_secs(10),
-        idle: Duration::from_secs(60),
-        tunnel_idle: Duration::from_secs(300),
-    };
-
-    /// A guarded server side of an in-memory connection, and the client side.
-    fn connection() -> (
-        Guarded<tokio::io::DuplexStream>,
-        tokio::io::DuplexStream,
-        Arc<ConnActivity>,
-    ) {
-        let (client, server) = tokio::io::duplex(1024);
-        let activity = ConnActivity::new(false);
-        (
-            Guarded::new(server, activity.clone(), LIMITS),
-            client,
-            activity,
-        )
-    }
-
-    /// How long a read on `io` waits before it fails with the deadline (in paused time).
-    async fn time_to_timeout(io: &mut Guarded<tokio::io::DuplexStream>) -> Duration {
-        let started = Instant::now();
-        let mut buf = [0u8; 16];
-        let err = io.read(&mut buf).await.expect_err("the deadline passes");
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        started.elapsed()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_new_connection_gets_the_header_deadline() {
-        let (mut io, _client, _) = connection();
-        assert_eq!(time_to_timeout(&mut io).await, LIMITS.header_read);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn between_requests_the_idle_deadline_runs_from_the_last_byte() {
-        let (mut io, mut client, activity) = connection();
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-        let mut buf = [0u8; 64];
-        let _ = io.read(&mut buf).await.unwrap();
-        let request = activity.begin_request();
-        // No deadline while the request is served, however long it takes.
-        tokio::time::sleep(Duration::from_secs(600)).await;
-        drop(request);
-        assert_eq!(time_to_timeout(&mut io).await, LIMITS.idle);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_first_byte_starts_the_header_deadline_again() {
-        let (mut io, mut client, activity) = connection();
-        drop(activity.begin_request());
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        client.write_all(b"G").await.unwrap();
-        let mut buf = [0u8; 1];
-        io.read_exact(&mut buf).await.unwrap();
-        assert_eq!(time_to_timeout(&mut io).await, LIMITS.header_read);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_tunnel_lives_while_used_and_closes_after_its_silence() {
-        let (mut io, mut client, activity) = connection();
-        let request = activity.begin_request();
-        request.open_tunnel(super::super::tunnel::Tunnel::between(
-            hyper::upgrade::on(http::Request::new(())),
-            hyper::upgrade::on(http::Request::new(())),
-        ));
-        drop(request);
-        // Traffic every 200 s, past every request deadline: the tunnel stays.
-        for _ in 0..3 {
-            tokio::time::sleep(Duration::from_secs(200)).await;
-            client.write_all(b"frame").await.unwrap();
-            let mut buf = [0u8; 5];
-            io.read_exact(&mut buf).await.unwrap();
-        }
-        assert_eq!(time_to_timeout(&mut io).await, LIMITS.tunnel_idle);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_quiet_watch_waits_out_a_request_without_waking_and_is_woken_at_its_end() {
-        let activity = ConnActivity::new(false);
-        let quiet = Duration::from_millis(50);
-        let request = activity.begin_request();
-        let (waker, wakes) = counting_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(activity.poll_quiet_at(quiet, &mut cx).is_pending());
-        // A long wait (in line for an upstream): no wake-up, however long.
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        assert!(activity.poll_quiet_at(quiet, &mut cx).is_pending());
-        assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 0);
-        drop(request);
-        assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 1);
-        match activity.poll_quiet_at(quiet, &mut cx) {
-            Poll::Ready(at) => assert_eq!(at, Instant::now() + quiet),
-            Poll::Pending => panic!("quiet once the request ended"),
-        }
-    }
-
-    /// A waker that counts its wakes.
-    fn counting_waker() -> (Waker, Arc<std::sync::atomic::AtomicUsize>) {
-        struct Count(Arc<std::sync::atomic::AtomicUsize>);
-        impl std::task::Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
-        let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        (Waker::from(Arc::new(Count(wakes.clone()))), wakes)
-    }
-}
+mod tests;

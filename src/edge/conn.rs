@@ -81,7 +81,7 @@ where
 {
     let activity = ConnActivity::new(http2);
     let limits = Limits::of(config);
-    let io = Guarded::new(io, activity.clone(), limits);
+    let mut io = Guarded::new(io, activity.clone(), limits);
     let info = Arc::new(info);
     // The trusted proxies, for the client address the access log names; only when it is on.
     let access_log = (config.logs.access_log != AccessLog::Off)
@@ -123,6 +123,7 @@ where
         }
     });
     if http2 {
+        io.release_when_quiet(RELEASE_AFTER);
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.limits.max_header_bytes).unwrap_or(u32::MAX))

@@ -1,6 +1,8 @@
 //! An idle HTTP/1.1 connection gives its hyper buffers back after a quiet spell
 //! (`edge::conn::RELEASE_AFTER`, 50 ms) and is served again when its client speaks: the bytes
 //! read before the release (a pipelined, half-sent request) and WebSocket upgrades survive it.
+//! An HTTP/2 connection gives rustls' receive buffer back after as long a quiet spell and goes
+//! on serving.
 
 use super::*;
 
@@ -65,4 +67,31 @@ async fn keep_alive_connections_are_served_across_idle_releases() {
     tls.write_all(b"ping after release").await.unwrap();
     let echoed = read_until(&mut tls, "ping after release", 1).await;
     assert!(echoed.contains("ping after release"), "{echoed}");
+}
+
+#[tokio::test]
+async fn http2_connections_are_served_across_quiet_spells() {
+    // An HTTP/2 connection gives rustls' receive buffer back once it has been quiet for
+    // `RELEASE_AFTER` (`edge::activity::Guarded::release_when_quiet`): the requests after each
+    // quiet spell, one of them with a body, are answered whole on the same connection.
+    let (_redis, cg) = instance(&[]).await;
+    let echo = upstream::start("one").await;
+    create_self_signed(&cg.admin(), "r2", &["r2.test"]).await;
+    route(&cg, "r2.test", &echo.url(), None).await;
+    let tls = connect(cg.https_port, "r2.test", &[b"h2"]).await;
+    let mut h2 = http2(tls).await;
+    for (round, body) in [Bytes::new(), Bytes::from(vec![b'b'; 40_000]), Bytes::new()]
+        .into_iter()
+        .enumerate()
+    {
+        let bytes = body.len();
+        let request = Request::post(format!("https://r2.test/round/{round}"))
+            .body(Full::new(body))
+            .unwrap();
+        let answer = collect(h2.send_request(request).await.unwrap()).await;
+        assert_eq!(answer.status, 200, "round {round}");
+        assert_eq!(answer.json()["uri"], format!("/round/{round}"));
+        assert_eq!(answer.json()["body_bytes"], bytes, "round {round}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
