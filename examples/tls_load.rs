@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::BodyExt;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -355,7 +356,6 @@ async fn one_http2_request(
         .send_request(request)
         .await
         .map_err(std::io::Error::other)?;
-    use http_body_util::BodyExt;
     answer
         .into_body()
         .collect()

@@ -3,11 +3,11 @@
 //!
 //! An HTTP/1.1 connection holds hyper only while it is busy. hyper keeps a read and a write
 //! buffer for a connection's whole life (8 KiB each as published, 2 KiB at first in the copy in
-//! `vendor/`), which made an idle keep-alive connection cost twice nginx's. So a connection starts without hyper, waits for its first byte with a
-//! one-byte read, and hands hyper that byte and the I/O; once the connection has been quiet for
-//! [`RELEASE_AFTER`] after a request, hyper is asked to let go (`graceful_shutdown` on an idle
-//! connection, with the I/O's shutdown suppressed), its buffers are freed, and the connection
-//! waits for its next byte again. A burst of new connections likewise holds no hyper buffers
+//! `vendor/`), which made an idle keep-alive connection cost twice nginx's. So a connection
+//! starts without hyper, waits for its first byte with a one-byte read, and hands hyper that
+//! byte and the I/O; once the connection has been quiet for [`RELEASE_AFTER`] after a request,
+//! hyper is asked to let go (`graceful_shutdown` on an idle connection, with the I/O's shutdown
+//! suppressed), its buffers are freed, and the connection waits for its next byte again. A burst of new connections likewise holds no hyper buffers
 //! until each one's request arrives.
 
 use std::convert::Infallible;
