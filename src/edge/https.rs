@@ -33,6 +33,7 @@ use crate::on_demand::OnDemand;
 use crate::routes::host;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
+use crate::tls::cipher_order;
 use crate::tls::policy::TlsConfigs;
 use crate::tls::resolver::{AsHost, SniResolver};
 
@@ -217,19 +218,26 @@ impl HttpsEdge {
         let start = LazyConfigAcceptor::new(Acceptor::default(), stream)
             .await
             .ok()?;
-        let (start, sni, name) = match read_hello(start, local_ip) {
+        let (start, sni, name, client_order) = match read_hello(start, local_ip) {
             Hello::Validation(start, identifier) => {
                 Box::pin(tls_alpn::answer(start, identifier, &self.store)).await;
                 return None;
             }
-            Hello::Handshake { start, sni, name } => (start, sni, name),
+            Hello::Handshake {
+                start,
+                sni,
+                name,
+                client_order,
+            } => (start, sni, name, client_order),
         };
         let Ready {
             start,
             route,
             config,
             turn,
-        } = self.ready(start, sni.as_deref(), name.as_deref()).await?;
+        } = self
+            .ready(start, sni.as_deref(), name.as_deref(), client_order)
+            .await?;
         // The key exchange and signature run here, in this task's turn.
         let tls = turn.hold_for(start.into_stream(config)).await.ok()?;
         let client = route
@@ -258,6 +266,7 @@ impl HttpsEdge {
         start: StartHandshake<TcpStream>,
         sni: Option<&'a str>,
         name: Option<&'a str>,
+        client_order: bool,
     ) -> impl std::future::Future<Output = Option<Ready<'a>>> + Send + 'a {
         async move {
             match (sni, name) {
@@ -272,6 +281,11 @@ impl HttpsEdge {
             let config = match (sni, name) {
                 (None, Some(address)) => self.config_for_address(address),
                 _ => self.tls.for_route(route.as_deref())?,
+            };
+            let config = if client_order {
+                self.tls.in_client_order(&config)
+            } else {
+                config
             };
             let turn = self.signing.turn().await;
             Some(Ready {
@@ -297,6 +311,9 @@ enum Hello {
         /// The name the certificate is chosen for: the SNI, else the address connected to
         /// (never issued on demand).
         name: Option<String>,
+        /// The client lists ChaCha20-Poly1305 first (no AES hardware): its order of cipher
+        /// suites is followed instead of the server's (`tls::cipher_order`).
+        client_order: bool,
     },
 }
 
@@ -317,7 +334,13 @@ fn read_hello(start: StartHandshake<TcpStream>, local_ip: Option<std::net::IpAdd
         return Hello::Validation(start, identifier);
     }
     let name = sni.clone().or_else(|| local_ip.map(|ip| ip.to_string()));
-    Hello::Handshake { start, sni, name }
+    let client_order = cipher_order::client_prefers_chacha(hello.cipher_suites());
+    Hello::Handshake {
+        start,
+        sni,
+        name,
+        client_order,
+    }
 }
 
 /// A finished handshake.

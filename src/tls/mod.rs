@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cert_compression;
 pub mod certified;
+pub mod cipher_order;
 pub mod client_auth;
 pub mod compressed_chains;
 pub mod crls;

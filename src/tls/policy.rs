@@ -8,6 +8,10 @@
 //! session cache and ticketer: a session can never be resumed past a client-certificate check
 //! it did not pass. The handshake picks the configuration after reading the ClientHello, so a
 //! route's TLS settings follow route changes on every instance like its certificate does.
+//!
+//! Every configuration chooses the cipher suite in the server's order (AES-128-GCM first,
+//! `super::cipher_order`); a client that lists ChaCha20-Poly1305 first gets a copy that follows
+//! the client's order ([`TlsConfigs::in_client_order`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,7 @@ use rustls::pki_types::CertificateRevocationListDer;
 use rustls::server::ServerSessionMemoryCache;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
+use super::cipher_order::server_order;
 use super::client_auth::{fetched_crls, verifier};
 use super::crls::CrlCache;
 use super::resolver::SniResolver;
@@ -51,6 +56,9 @@ pub struct TlsConfigs {
     pub listener: Arc<ServerConfig>,
     /// TLS 1.3 only: for names whose route sets `min_tls_version: "1.3"`.
     pub tls13_only: Arc<ServerConfig>,
+    /// `listener` and `tls13_only` choosing the cipher suite in the client's order.
+    listener_client_order: Arc<ServerConfig>,
+    tls13_only_client_order: Arc<ServerConfig>,
     resolver: Arc<SniResolver>,
     policy: TlsPolicy,
     /// Client-certificate routes' configurations, by hostname.
@@ -66,6 +74,19 @@ impl TlsConfigs {
             Some(TlsVersion::Tls13) => &self.tls13_only,
             _ => &self.listener,
         }
+    }
+
+    /// `config` (one of these configurations) choosing the cipher suite in the client's order:
+    /// for clients that list ChaCha20-Poly1305 first. The listener's two are kept; any other
+    /// (a client-certificate route's, a handshake without SNI to an address) is copied.
+    pub fn in_client_order(&self, config: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+        if Arc::ptr_eq(config, &self.listener) {
+            return self.listener_client_order.clone();
+        }
+        if Arc::ptr_eq(config, &self.tls13_only) {
+            return self.tls13_only_client_order.clone();
+        }
+        client_ordered(config)
     }
 
     /// The configuration for a handshake for `route`'s hostname; `None` when the route's
@@ -152,16 +173,26 @@ fn kx_group_named(name: &str) -> Option<&'static dyn SupportedKxGroup> {
     })
 }
 
-/// aws-lc-rs with the policy's key exchange groups, in its order.
+/// aws-lc-rs with the policy's key exchange groups, in its order, and the cipher suites in the
+/// server's order.
 pub fn provider(policy: &TlsPolicy) -> CryptoProvider {
+    let default = default_provider();
     CryptoProvider {
         kx_groups: policy
             .key_exchange_groups
             .iter()
             .filter_map(|name| kx_group_named(name))
             .collect(),
-        ..default_provider()
+        cipher_suites: server_order(default.cipher_suites.clone()),
+        ..default
     }
+}
+
+/// A copy of `config` that chooses the cipher suite in the client's order.
+fn client_ordered(config: &ServerConfig) -> Arc<ServerConfig> {
+    let mut copy = config.clone();
+    copy.ignore_client_order = false;
+    Arc::new(copy)
 }
 
 static TLS13_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
@@ -186,8 +217,10 @@ fn one_config(
     Ok(config)
 }
 
-/// ALPN and certificate compression, as every configuration has them.
+/// ALPN, the cipher suite in the server's order and certificate compression, as every
+/// configuration has them.
 fn finish(config: &mut ServerConfig, policy: &TlsPolicy) {
+    config.ignore_client_order = true;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.cert_compressors = if policy.cert_compression {
         super::cert_compression::compressors()
@@ -213,6 +246,8 @@ pub fn server_configs(
     tls13_only.ticketer = listener.ticketer.clone();
     tls13_only.cert_compression_cache = listener.cert_compression_cache.clone();
     Ok(TlsConfigs {
+        listener_client_order: client_ordered(&listener),
+        tls13_only_client_order: client_ordered(&tls13_only),
         listener: Arc::new(listener),
         tls13_only: Arc::new(tls13_only),
         resolver,

@@ -180,6 +180,8 @@ pub struct Tuning {
     pub versions: &'static [&'static rustls::SupportedProtocolVersion],
     /// The certificate compression algorithms offered (RFC 8879); empty offers none.
     pub decompress: &'static [rustls::CertificateCompressionAlgorithm],
+    /// Cipher suites offered, most preferred first; empty offers rustls' default list.
+    pub suites: Vec<rustls::SupportedCipherSuite>,
 }
 
 /// A TCP stream that counts the bytes read from the server.
@@ -231,9 +233,15 @@ pub async fn connect_tuned(
     sni: &str,
     tuning: &Tuning,
 ) -> Result<(TlsStream<Counted>, u64), String> {
+    let default = rustls::crypto::aws_lc_rs::default_provider();
     let provider = Arc::new(rustls::crypto::CryptoProvider {
         kx_groups: tuning.groups.clone(),
-        ..rustls::crypto::aws_lc_rs::default_provider()
+        cipher_suites: if tuning.suites.is_empty() {
+            default.cipher_suites.clone()
+        } else {
+            tuning.suites.clone()
+        },
+        ..default
     });
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(tuning.versions)

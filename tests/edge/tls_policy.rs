@@ -25,7 +25,16 @@ fn offering(
         groups,
         versions,
         decompress: ZLIB_AND_BROTLI,
+        suites: Vec::new(),
     }
+}
+
+/// The cipher suite a connection negotiated, e.g. `TLS13_AES_128_GCM_SHA256`.
+fn suite_of(tls: &tokio_rustls::client::TlsStream<Counted>) -> String {
+    format!(
+        "{:?}",
+        tls.get_ref().1.negotiated_cipher_suite().unwrap().suite()
+    )
 }
 
 fn negotiated(tls: &tokio_rustls::client::TlsStream<Counted>) -> String {
@@ -103,6 +112,72 @@ async fn post_quantum_key_exchange_is_preferred_and_classic_clients_still_connec
             .is_err(),
         "no group in common: the handshake fails"
     );
+}
+
+#[tokio::test]
+async fn aes_128_gcm_is_chosen_unless_the_client_lists_chacha20_first() {
+    use rustls::crypto::aws_lc_rs::cipher_suite::*;
+    let (_redis, cg) = instance(&[]).await;
+    create_self_signed(&cg.admin(), "suites", &["suites.test"]).await;
+    let offering_suites = |suites: Vec<rustls::SupportedCipherSuite>, versions| Tuning {
+        suites,
+        ..offering(vec![kx_group::X25519, kx_group::SECP256R1], versions)
+    };
+    // (what the client offers, most preferred first; what it gets)
+    let cases = [
+        // rustls' and OpenSSL's own order: AES-256-GCM first.
+        (
+            vec![
+                TLS13_AES_256_GCM_SHA384,
+                TLS13_AES_128_GCM_SHA256,
+                TLS13_CHACHA20_POLY1305_SHA256,
+            ],
+            TLS13,
+            "TLS13_AES_128_GCM_SHA256",
+        ),
+        // A client without AES hardware lists ChaCha20 first: its order is followed.
+        (
+            vec![
+                TLS13_CHACHA20_POLY1305_SHA256,
+                TLS13_AES_256_GCM_SHA384,
+                TLS13_AES_128_GCM_SHA256,
+            ],
+            TLS13,
+            "TLS13_CHACHA20_POLY1305_SHA256",
+        ),
+        (
+            vec![TLS13_AES_256_GCM_SHA384],
+            TLS13,
+            "TLS13_AES_256_GCM_SHA384",
+        ),
+        (
+            vec![
+                TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ],
+            TLS12,
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        ),
+        (
+            vec![
+                TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ],
+            TLS12,
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        ),
+    ];
+    for (suites, versions, expected) in cases {
+        let offered = format!("{:?}", suites.iter().map(|s| s.suite()).collect::<Vec<_>>());
+        let (tls, _) = connect_tuned(
+            cg.https_port,
+            "suites.test",
+            &offering_suites(suites, versions),
+        )
+        .await
+        .unwrap();
+        assert_eq!(suite_of(&tls), expected, "offering {offered}");
+    }
 }
 
 #[tokio::test]
