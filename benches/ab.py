@@ -18,6 +18,8 @@ for every round, and measured with what `benches/bench.py` uses:
   ±0.3 % between runs where req/s moves by ±10 % on this shared machine; needs `valgrind`
   (`apt-get install valgrind`). Handshakes of the load's connections are included, alike for
   every build;
+- `irhs`: the same count per new connection (a full ECDSA or RSA handshake and one proxied
+  request), over `AB_IRHS_HANDSHAKES` connections (default 200) opened at once;
 - `burst`: peak resident memory (VmHWM) of a fresh process while h2load opens 1,500 connections
   at once with full RSA-2048 handshakes, its resident memory 2 s after they closed, and the
   upstream connections the burst's requests opened.
@@ -41,22 +43,33 @@ MEASURES = os.environ.get("AB_MEASURES", "idle,h1,h2,burst").split(",")
 
 
 IR_REQUESTS = int(os.environ.get("AB_IR_REQUESTS", "10000"))
+HANDSHAKES = int(os.environ.get("AB_IRHS_HANDSHAKES", "200"))
 LATENCY_RATE = int(os.environ.get("AB_LATENCY_RATE", "20000"))
 
 
-def instructions(redis_url, binary, settings):
-    """callgrind's instruction count per proxied request, HTTP/1.1 and HTTP/2."""
+# What `ir` and `irhs` count: (key, h2load's arguments, host, warm-up requests, requests counted).
+IR_LOADS = [("h1_instructions_per_req", ["--h1", "-c", "32"], "bench.test", 500, IR_REQUESTS),
+            ("h2_instructions_per_req", ["-c", "8", "-m", "10"], "bench.test", 500, IR_REQUESTS)]
+IRHS_LOADS = [(f"{kind}_instructions_per_handshake", ["--h1", "-c", str(HANDSHAKES), "-m", "1"], host, 0, HANDSHAKES)
+              for kind, host in [("ecdsa", "bench.test"), ("rsa", "rsa.bench.test")]]
+
+
+def instructions(redis_url, binary, settings, loads):
+    """callgrind's instruction count per unit of each load: per proxied request (`ir`), or per
+    connection with a full handshake and one proxied request (`irhs`; h2load offers AES-256-GCM
+    first, as OpenSSL does)."""
     import glob
     out = os.path.join(b.TMP, f"callgrind.{binary.replace('/', '_')}.out")
     server = b.Certgate(redis_url, prefix="ab:", binary=binary,
                         launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
     server.start(1, "0", extra=settings)
     r = {}
-    for mode, args in [("h1", ["--h1", "-c", "32"]), ("h2", ["-c", "8", "-m", "10"])]:
-        load = ["h2load", "--connect-to", f"127.0.0.1:{server.port}"] + args + ["https://bench.test/"]
-        b.run(load[:1] + ["-n", "500"] + load[1:], "1")
+    for key, args, host, warm, counted in loads:
+        load = ["h2load", "--connect-to", f"127.0.0.1:{server.port}"] + args + [f"https://{host}/"]
+        if warm:
+            b.run(load[:1] + ["-n", str(warm)] + load[1:], "1")
         subprocess.run(["callgrind_control", "-z", str(server.proc.pid)], capture_output=True, check=True)
-        b.run(load[:1] + ["-n", str(IR_REQUESTS)] + load[1:], "1")
+        b.run(load[:1] + ["-n", str(counted)] + load[1:], "1")
         for f in glob.glob(out + "*"):
             os.remove(f)
         subprocess.run(["callgrind_control", "-d", str(server.proc.pid)], capture_output=True, check=True)
@@ -66,7 +79,7 @@ def instructions(redis_url, binary, settings):
                 for line in dump:
                     if line.startswith(("summary:", "totals:")):
                         total = max(total, int(line.split()[1]))
-        r[f"{mode}_instructions_per_req"] = total / IR_REQUESTS
+        r[key] = total / counted
     server.stop()
     return r
 
@@ -142,7 +155,9 @@ def main():
                         r[key] = b.tls_load(args, "1")["rate"]
                 server.stop()
             if "ir" in MEASURES:
-                r.update(instructions(redis_url, binary, settings[label]))
+                r.update(instructions(redis_url, binary, settings[label], IR_LOADS))
+            if "irhs" in MEASURES:
+                r.update(instructions(redis_url, binary, settings[label], IRHS_LOADS))
             if "burst" in MEASURES:
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
                 server.start(1, "0", extra=settings[label])
