@@ -281,3 +281,39 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
+
+/// Answers of every size, one after another on one kept-alive upstream connection, arrive
+/// whole: the vendored hyper reads the next answer into the room the last one left in its
+/// buffer while the last one's head and body still share that buffer (`vendor/README.md`), so
+/// answers are split across that room and a new buffer at every size.
+#[tokio::test]
+async fn answers_of_every_size_on_one_upstream_connection_arrive_whole() {
+    use std::sync::atomic::Ordering;
+    let (_redis, cg) = instance(&[]).await;
+    let (up, open) = upstream::start_counting("sizes").await;
+    create_self_signed(&cg.admin(), "sizes", &["sizes.test"]).await;
+    route(&cg, "sizes.test", &up.url(), None).await;
+    let tls = connect(cg.https_port, "sizes.test", &[b"h2"]).await;
+    let mut h2 = http2(tls).await;
+    // Mirrored header sizes around 2 KiB (the first buffer), half of it, and past 8 KiB.
+    let sizes = [
+        10, 700, 1_000, 1_500, 2_100, 50, 3_000, 900, 9_000, 1, 4_100, 1_020,
+    ];
+    for (i, size) in sizes.iter().cycle().take(48).enumerate() {
+        let mirror = format!("{i:04}-{}", "m".repeat(*size));
+        let req = Request::get(format!("/n/{i}"))
+            .header("host", "sizes.test")
+            .header("x-mirror", &mirror)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = collect(h2.send_request(req).await.unwrap()).await;
+        assert_eq!(answer.status, 200, "request {i}");
+        assert_eq!(answer.headers["x-mirror"], mirror.as_str(), "request {i}");
+        assert_eq!(answer.json()["uri"], format!("/n/{i}"), "request {i}");
+    }
+    assert_eq!(
+        open.load(Ordering::SeqCst),
+        1,
+        "one upstream connection answered them all"
+    );
+}

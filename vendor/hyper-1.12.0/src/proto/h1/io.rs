@@ -244,7 +244,13 @@ where
                 .max()
                 .saturating_sub(self.read_buf.len()),
         );
-        if self.read_buf_remaining_mut() < next {
+        // certgate: with nothing unparsed, the spare room left after the last message is read
+        // into when it holds at least half of `next`, instead of reserving `next`: that last
+        // message's head and body still share the buffer (a proxy forwards them after the
+        // read that waits for the next one), so the reserve would allocate a new one for every
+        // message.
+        let spare_will_do = self.read_buf.is_empty() && self.read_buf_remaining_mut() >= next / 2;
+        if self.read_buf_remaining_mut() < next && !spare_will_do {
             self.read_buf.reserve(next);
         }
 
