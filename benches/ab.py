@@ -56,8 +56,8 @@ IRHS_LOADS = [(f"{kind}_instructions_per_handshake", ["--h1", "-c", str(HANDSHAK
 
 def instructions(redis_url, binary, settings, loads):
     """callgrind's instruction count per unit of each load: per proxied request (`ir`), or per
-    connection with a full handshake and one proxied request (`irhs`; h2load offers AES-256-GCM
-    first, as OpenSSL does)."""
+    connection with a full handshake and one proxied request (`irhs`; h2load lists AES-128-GCM
+    first, so it does not see certgate's cipher suite order)."""
     import glob
     out = os.path.join(b.TMP, f"callgrind.{binary.replace('/', '_')}.out")
     server = b.Certgate(redis_url, prefix="ab:", binary=binary,

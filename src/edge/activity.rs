@@ -279,13 +279,9 @@ impl<IO: ReleaseWhileQuiet> Guarded<IO> {
         if now < release_at {
             return release_at.min(deadline);
         }
-        self.release_now(quiet_since);
-        deadline
-    }
-
-    fn release_now(&mut self, quiet_since: Instant) {
         self.io.release_while_quiet();
         self.released_for = Some(quiet_since);
+        deadline
     }
 }
 
@@ -326,12 +322,10 @@ impl<IO: AsyncRead + ReleaseWhileQuiet + Unpin> AsyncRead for Guarded<IO> {
                     if wake_at >= deadline {
                         return Poll::Ready(Err(timed_out()));
                     }
-                    // The quiet moment has come: give the buffers back, then wait for the
-                    // deadline.
-                    if let Some(quiet_since) = self.activity.quiet_since() {
-                        self.release_now(quiet_since);
-                    }
-                    wake_at = deadline;
+                    // Woken for the quiet moment: `next_wake` gives the buffers back if the
+                    // connection is still quiet since then, or names the next moment if a byte
+                    // or a request came meanwhile.
+                    wake_at = self.next_wake(deadline, Instant::now());
                 }
             }
         }

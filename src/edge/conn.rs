@@ -7,8 +7,8 @@
 //! starts without hyper, waits for its first byte with a one-byte read, and hands hyper that
 //! byte and the I/O; once the connection has been quiet for [`RELEASE_AFTER`] after a request,
 //! hyper is asked to let go (`graceful_shutdown` on an idle connection, with the I/O's shutdown
-//! suppressed), its buffers are freed, and the connection waits for its next byte again. A burst of new connections likewise holds no hyper buffers
-//! until each one's request arrives.
+//! suppressed), its buffers are freed, and the connection waits for its next byte again. A
+//! burst of new connections likewise holds no hyper buffers until each one's request arrives.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -150,10 +150,18 @@ async fn read_nothing_for(io: &mut Guarded<CountingReleases>, wait: Duration) {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_http2_connection_gives_its_buffers_back_once_quiet_and_not_while_serving() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let (mut client, server) = tokio::io::duplex(1024);
+/// A guarded HTTP/2 server side that gives its buffers back after `quiet`, the client side,
+/// its activity and the count of releases.
+#[allow(clippy::type_complexity)]
+fn releasing_http2(
+    quiet: Duration,
+) -> (
+    tokio::io::DuplexStream,
+    Guarded<CountingReleases>,
+    Arc<ConnActivity>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let (client, server) = tokio::io::duplex(1024);
     let releases = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let activity = ConnActivity::new(true);
     let io = CountingReleases {
@@ -161,8 +169,15 @@ async fn an_http2_connection_gives_its_buffers_back_once_quiet_and_not_while_ser
         releases: releases.clone(),
     };
     let mut io = Guarded::new(io, activity.clone(), LIMITS);
-    let quiet = Duration::from_millis(50);
     io.release_when_quiet(quiet);
+    (client, io, activity, releases)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_http2_connection_gives_its_buffers_back_once_quiet_and_not_while_serving() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let quiet = Duration::from_millis(50);
+    let (mut client, mut io, activity, releases) = releasing_http2(quiet);
 
     // A read that finds nothing before the quiet moment keeps the buffers; the timer wakes
     // it at that moment, and it gives them back once, however long the quiet lasts.
@@ -196,4 +211,30 @@ async fn an_http2_connection_gives_its_buffers_back_once_quiet_and_not_while_ser
     let mut io = Guarded::new(io, ConnActivity::new(true), LIMITS);
     read_nothing_for(&mut io, Duration::from_secs(1)).await;
     assert_eq!(releases.load(SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_byte_sent_while_the_read_waits_moves_the_quiet_moment() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let quiet = Duration::from_millis(50);
+    let (_client, mut io, activity, releases) = releasing_http2(quiet);
+    let mut buf = [0u8; 16];
+    // The read waits for the moment 50 ms from the start; at 30 ms the connection sends a
+    // byte, so when the timer fires it has been quiet for 20 ms only.
+    tokio::select! {
+        read = io.read(&mut buf) => panic!("nothing was sent, yet the read ended: {read:?}"),
+        _ = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            activity.on_write();
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        } => {}
+    }
+    assert_eq!(
+        releases.load(SeqCst),
+        0,
+        "given back 40 ms after the last byte"
+    );
+    // 50 ms after that byte.
+    read_nothing_for(&mut io, Duration::from_millis(20)).await;
+    assert_eq!(releases.load(SeqCst), 1);
 }
