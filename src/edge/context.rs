@@ -6,10 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::header::HOST;
-use http::{Request, Version};
+use http::{HeaderValue, Request, Version};
 
 use super::access_log::AccessStart;
+use super::shared_values;
 use super::tunnel::Tunnel;
 use super::upstream_error::UpstreamError;
 use crate::metrics::route::RouteMetrics;
@@ -45,7 +47,7 @@ pub struct RequestCtx {
     /// When the request head arrived.
     pub started: Instant,
     /// The request's host after the checks of [`checked_host`], once a handler parsed it.
-    pub host: Option<String>,
+    pub host: Option<HostName>,
     /// The route that answered, once one was found.
     pub route: Option<Arc<Route>>,
     /// The route's series, once its upstreams were found: counted without a lookup.
@@ -105,11 +107,11 @@ impl RequestCtx {
     }
 
     /// Parses and checks the request's host once; later calls return the same answer.
-    pub fn parse_host<B>(&mut self, req: &Request<B>) -> Result<&str, &'static str> {
-        if self.host.is_none() {
-            self.host = Some(checked_host(req)?);
+    pub fn parse_host<B>(&mut self, req: &Request<B>) -> Result<&HostName, &'static str> {
+        match &mut self.host {
+            Some(host) => Ok(host),
+            empty => Ok(empty.insert(checked_host(req)?)),
         }
-        Ok(self.host.as_deref().unwrap_or_default())
     }
 
     /// The route label for metrics and the access log: the route's hostname, else `-`.
@@ -120,26 +122,58 @@ impl RequestCtx {
 
 /// The request's host after the checks of `docs/edge.md`: one `Host` (HTTP/1) or the
 /// `:authority` (HTTP/2, HTTP/3), equal to an absolute-form URI's host when both are given; normalised.
-pub fn checked_host<B>(req: &Request<B>) -> Result<String, &'static str> {
+pub fn checked_host<B>(req: &Request<B>) -> Result<HostName, &'static str> {
     let mut values = req.headers().get_all(HOST).iter();
     let header = match (values.next(), values.next()) {
         (_, Some(_)) => return Err("duplicate Host header"),
         (Some(v), None) => Some(
             v.to_str()
                 .ok()
-                .and_then(host::normalize)
+                .and_then(host::normalized)
                 .ok_or("invalid Host header")?,
         ),
         (None, None) => None,
     };
     let authority = match req.uri().authority() {
-        Some(a) => Some(host::normalize(a.as_str()).ok_or("invalid request authority")?),
+        Some(a) => Some(host::normalized(a.as_str()).ok_or("invalid request authority")?),
         None => None,
     };
-    match (header, authority) {
-        (Some(h), Some(a)) if h != a => Err("Host differs from the request's authority"),
-        (Some(h), _) => Ok(h),
-        (None, Some(a)) if matches!(req.version(), Version::HTTP_2 | Version::HTTP_3) => Ok(a),
-        (None, _) => Err("missing Host header"),
+    let host = match (header, authority) {
+        (Some(h), Some(a)) if h != a => return Err("Host differs from the request's authority"),
+        (Some(h), _) => h,
+        (None, Some(a)) if matches!(req.version(), Version::HTTP_2 | Version::HTTP_3) => a,
+        (None, _) => return Err("missing Host header"),
+    };
+    Ok(HostName(shared_values::copy(host.as_bytes())))
+}
+
+/// A request's checked host (lower-case ASCII, see [`host::normalize`]) in shared bytes: the
+/// handler, the proxy and the access log each keep it without a copy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostName(Bytes);
+
+impl HostName {
+    /// The host as text.
+    pub fn as_str(&self) -> &str {
+        // Made from a `&str` by `checked_host`: always UTF-8 (ASCII, in fact).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The host as a header value, sharing its bytes.
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.0.clone()).ok()
+    }
+}
+
+impl std::ops::Deref for HostName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for HostName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
     }
 }

@@ -24,6 +24,7 @@ pub mod quiet_io;
 pub mod rate_limit;
 pub mod request_id;
 pub mod rewind;
+pub mod shared_values;
 pub mod signing_turns;
 pub mod sync;
 pub mod tls_alpn;

@@ -54,7 +54,7 @@ impl Handler for HttpEdge {
             };
         }
         let host = match ctx.parse_host(&req) {
-            Ok(h) => h.to_owned(),
+            Ok(h) => h.clone(),
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
         };
         match self.proxy.routes.get(&host) {

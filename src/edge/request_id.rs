@@ -42,7 +42,9 @@ fn id_of(prefix: &[u8], n: u64) -> HeaderValue {
         let nibble = (n >> (4 * (digits - 1 - i))) & 0xf;
         id[start + i] = HEX[nibble as usize];
     }
-    HeaderValue::from_bytes(&id[..start + digits]).expect("hex is a valid header value")
+    // In shared bytes: the id is cloned into the access log's context and into the copy of
+    // the request head kept for a retry.
+    super::shared_values::header_value(&id[..start + digits]).expect("hex is a valid header value")
 }
 
 /// Makes sure `headers` carry exactly one usable `X-Request-Id` and returns it.

@@ -23,7 +23,7 @@ use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 
 use super::body_timeout::BodyLimits;
-use super::context::{Outcome, RequestCtx};
+use super::context::{HostName, Outcome, RequestCtx};
 use super::rate_limit::{self, RateLimiter, Verdict};
 use super::upstream_error::UpstreamError;
 use super::upstreams::set::UpstreamSet;
@@ -141,14 +141,14 @@ impl Proxy {
         req: &Request<B>,
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
-    ) -> Result<(Arc<Route>, String), Response<EdgeBody>> {
+    ) -> Result<(Arc<Route>, HostName), Response<EdgeBody>> {
         let host = match ctx.parse_host(req) {
-            Ok(h) => h.to_owned(),
+            Ok(h) => h.clone(),
             Err(why) => return Err(text(StatusCode::BAD_REQUEST, why)),
         };
         if let Some(sni) = &conn.sni {
             let covered = conn.served.as_ref().is_some_and(|c| c.covers(&host));
-            if &host != sni && !covered {
+            if host.as_str() != sni && !covered {
                 return Err(text(
                     StatusCode::MISDIRECTED_REQUEST,
                     "this connection's certificate does not cover the requested host",
@@ -221,7 +221,7 @@ impl Proxy {
         &self,
         mut req: Request<B>,
         route: Arc<Route>,
-        host: &str,
+        host: &HostName,
         conn: &ConnInfo,
         ctx: &mut RequestCtx,
     ) -> Result<Forwarding, Response<EdgeBody>> {

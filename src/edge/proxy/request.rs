@@ -12,8 +12,10 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::BodyExt;
 
 use super::super::body_timeout::{BodyLimits, SendProgress, TimedBody};
+use super::super::context::HostName;
 use super::super::encode::Negotiated;
 use super::super::forwarded::{set_client_cert, set_forwarded, strip_hop_by_hop};
+use super::super::shared_values;
 use super::super::upgrade::is_websocket_handshake;
 use super::super::upstreams::client::UpstreamBody;
 use super::super::upstreams::set::Member;
@@ -53,18 +55,14 @@ impl Prepared {
     pub fn new<B: ClientBody>(
         mut req: Request<B>,
         route: &Route,
-        host: &str,
+        host: &HostName,
         conn: &ConnInfo,
         body_limits: BodyLimits,
         retries: bool,
     ) -> Result<Prepared, Refusal> {
         let websocket = is_websocket_handshake(&req);
         let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
-        let original_host = req.headers().get(HOST).cloned().or_else(|| {
-            req.uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
+        let original_host = original_host(&req, host);
         let (mut parts, body) = req.into_parts();
         let grpc = is_grpc(&parts.headers);
         let negotiated = Negotiated::for_request(&route.encode, &parts.method, &parts.headers);
@@ -162,6 +160,20 @@ impl Prepared {
     }
 }
 
+/// The host as the client sent it: its `Host` header, else its `:authority` (HTTP/2), which
+/// is usually the checked host itself and then shares its bytes.
+fn original_host<B>(req: &Request<B>, host: &HostName) -> Option<HeaderValue> {
+    if let Some(sent) = req.headers().get(HOST) {
+        return Some(sent.clone());
+    }
+    let authority = req.uri().authority()?.as_str();
+    if authority == host.as_str() {
+        host.header_value()
+    } else {
+        shared_values::header_value(authority.as_bytes()).ok()
+    }
+}
+
 fn unusable_host() -> Refusal {
     Refusal::Local(Box::new(text(
         StatusCode::BAD_REQUEST,
@@ -192,14 +204,14 @@ fn wants_trailers(headers: &HeaderMap) -> bool {
 fn set_forwarding_headers(
     headers: &mut HeaderMap,
     original_host: Option<&HeaderValue>,
-    host: &str,
+    host: &HostName,
     route: &Route,
     conn: &ConnInfo,
 ) -> Result<(), Refusal> {
     // The client's own `Host` value, shared rather than copied, when it is text.
     let forwarded_host = match original_host.filter(|h| h.to_str().is_ok()) {
         Some(sent) => sent.clone(),
-        None => HeaderValue::from_str(host).map_err(|_| unusable_host())?,
+        None => host.header_value().ok_or_else(unusable_host)?,
     };
     set_forwarded(
         headers,
