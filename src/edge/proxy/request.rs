@@ -82,10 +82,13 @@ impl Prepared {
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         // The client's host, when the route preserves it; else each upstream's own authority.
         let preserved = match original_host.filter(|_| route.preserve_host) {
-            Some(host) => match Authority::try_from(host.as_bytes()) {
-                Ok(authority) => Some((authority, host)),
-                Err(_) => return Err(unusable_host()),
-            },
+            // In shared bytes: every attempt clones it.
+            Some(host) => {
+                match Authority::from_maybe_shared(shared_values::copy(host.as_bytes())) {
+                    Ok(authority) => Some((authority, host)),
+                    Err(_) => return Err(unusable_host()),
+                }
+            }
             None => None,
         };
         route.request_headers.apply(&mut parts.headers);
