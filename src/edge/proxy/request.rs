@@ -100,10 +100,11 @@ impl Prepared {
                 .headers
                 .insert(UPGRADE, HeaderValue::from_static("websocket"));
         }
-        // A request without a body (most GETs) needs no deadline, and no timer is made for it.
+        // A request without a body (most GETs) needs no deadline, and no timer is made for it;
+        // its ended body is dropped here and an empty one (no allocation) goes upstream.
         let bodiless = http_body::Body::is_end_stream(&body);
         let (body, progress) = if bodiless {
-            (BodyExt::boxed(body.map_err(Into::into)), None)
+            (empty_body(), None)
         } else {
             let timed = TimedBody::new(body, body_limits);
             let progress = timed.progress();

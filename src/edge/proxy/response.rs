@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 
 use super::super::encode::body::EncodedBody;
 use super::super::encode::{self, CompressPolicy, Negotiated};
@@ -122,9 +122,10 @@ pub(super) fn grpc_error(failure: UpstreamError, detail: &str) -> Response<EdgeB
     response
 }
 
-/// An empty body of the edge's body type (or of an upstream request's).
+/// An empty body of the edge's body type (or of an upstream request's). `Empty` has no
+/// fields, so boxing it allocates nothing.
 pub(super) fn empty_body<E>() -> http_body_util::combinators::BoxBody<Bytes, E> {
-    Full::new(Bytes::new())
+    http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed()
 }
