@@ -68,28 +68,27 @@ mod tests {
             DEFAULT_CIPHER_SUITES.len(),
             "nothing dropped"
         );
-        let tls13: Vec<_> = ordered
-            .iter()
-            .filter(|s| format!("{s:?}").starts_with("TLS13_"))
-            .collect();
+        let named = |prefix: &str| -> Vec<CipherSuite> {
+            ordered
+                .iter()
+                .filter(|s| format!("{s:?}").starts_with(prefix))
+                .copied()
+                .collect()
+        };
         assert_eq!(
-            tls13,
+            named("TLS13_"),
             [
-                &TLS13_AES_128_GCM_SHA256,
-                &TLS13_AES_256_GCM_SHA384,
-                &TLS13_CHACHA20_POLY1305_SHA256
+                TLS13_AES_128_GCM_SHA256,
+                TLS13_AES_256_GCM_SHA384,
+                TLS13_CHACHA20_POLY1305_SHA256
             ]
         );
-        let ecdsa12: Vec<_> = ordered
-            .iter()
-            .filter(|s| format!("{s:?}").starts_with("TLS_ECDHE_ECDSA_"))
-            .collect();
         assert_eq!(
-            ecdsa12,
+            named("TLS_ECDHE_ECDSA_"),
             [
-                &TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-                &TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-                &TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+                TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
             ]
         );
     }
