@@ -324,7 +324,7 @@ pub(super) fn record(
         start,
         began: ctx.started,
         peer: conn.peer.ip(),
-        host: ctx.host.take().map(|host| host.as_str().to_owned()),
+        host: ctx.host.take(),
         status,
         route: ctx.route_label().to_owned(),
         outcome: ctx.outcome.label(),

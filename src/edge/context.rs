@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::header::HOST;
-use http::{HeaderValue, Request, Version};
+use http::{Request, Version};
 
 use super::access_log::AccessStart;
-use super::shared_values;
+use super::shared_values::HostName;
 use super::tunnel::Tunnel;
 use super::upstream_error::UpstreamError;
 use crate::metrics::route::RouteMetrics;
@@ -144,36 +143,5 @@ pub fn checked_host<B>(req: &Request<B>) -> Result<HostName, &'static str> {
         (None, Some(a)) if matches!(req.version(), Version::HTTP_2 | Version::HTTP_3) => a,
         (None, _) => return Err("missing Host header"),
     };
-    Ok(HostName(shared_values::copy(host.as_bytes())))
-}
-
-/// A request's checked host (lower-case ASCII, see [`host::normalize`]) in shared bytes: the
-/// handler, the proxy and the access log each keep it without a copy.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HostName(Bytes);
-
-impl HostName {
-    /// The host as text.
-    pub fn as_str(&self) -> &str {
-        // Made from a `&str` by `checked_host`: always UTF-8 (ASCII, in fact).
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The host as a header value, sharing its bytes.
-    pub fn header_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.0.clone()).ok()
-    }
-}
-
-impl std::ops::Deref for HostName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::fmt::Debug for HostName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
-    }
+    Ok(HostName::new(&host))
 }

@@ -44,6 +44,42 @@ pub fn header_value(value: &[u8]) -> Result<HeaderValue, InvalidHeaderValue> {
     HeaderValue::from_maybe_shared(copy(value))
 }
 
+/// A request's checked host (`crate::edge::context::checked_host`: lower-case ASCII) in
+/// shared bytes: the handler, the proxy and the access log each keep it without a copy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostName(Bytes);
+
+impl HostName {
+    /// `host`, already checked, in shared bytes.
+    pub fn new(host: &str) -> HostName {
+        HostName(copy(host.as_bytes()))
+    }
+
+    /// The host as text.
+    pub fn as_str(&self) -> &str {
+        // Made from a `&str` by `new`: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The host as a header value, sharing its bytes.
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.0.clone()).ok()
+    }
+}
+
+impl std::ops::Deref for HostName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for HostName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

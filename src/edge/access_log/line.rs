@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use http::{Method, Request, Version};
 use serde::Serialize;
 
+use super::super::shared_values::HostName;
 use crate::config::tls::TlsVersion;
 
 /// What the line needs from the request head, kept only when the log is on.
@@ -40,7 +41,7 @@ pub struct Pending {
     pub start: AccessStart,
     pub began: Instant,
     pub peer: IpAddr,
-    pub host: Option<String>,
+    pub host: Option<HostName>,
     pub status: u16,
     pub route: String,
     pub outcome: &'static str,

@@ -23,8 +23,9 @@ use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 
 use super::body_timeout::BodyLimits;
-use super::context::{HostName, Outcome, RequestCtx};
+use super::context::{Outcome, RequestCtx};
 use super::rate_limit::{self, RateLimiter, Verdict};
+use super::shared_values::HostName;
 use super::upstream_error::UpstreamError;
 use super::upstreams::set::UpstreamSet;
 use super::upstreams::Upstreams;

@@ -12,10 +12,9 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::BodyExt;
 
 use super::super::body_timeout::{BodyLimits, SendProgress, TimedBody};
-use super::super::context::HostName;
 use super::super::encode::Negotiated;
 use super::super::forwarded::{set_client_cert, set_forwarded, strip_hop_by_hop};
-use super::super::shared_values;
+use super::super::shared_values::{self, HostName};
 use super::super::upgrade::is_websocket_handshake;
 use super::super::upstreams::client::UpstreamBody;
 use super::super::upstreams::set::Member;
