@@ -19,6 +19,7 @@ scripts/apt-install.sh bench ${need[@]+"${need[@]}"}
 # certgate on its own, as `just run` builds it: built in one command with the examples, the
 # shared crates would get the examples' dev-dependency features (a different binary).
 cargo build --release --quiet --bin certgate
+python3 scripts/hot-functions.py --check
 cargo build --release --quiet --example bench_upstream --example tls_load --example h3_load --example load_certs
 if [ "${BENCH_PGO:-}" = 1 ]; then
   scripts/release.sh
