@@ -57,4 +57,6 @@ rm -rf "$out/use"
 RUSTFLAGS="-Cprofile-use=$out/certgate.profdata" CARGO_TARGET_DIR="$out/use" \
   cargo build --release --quiet --bin certgate
 cp "$out/use/release/certgate" "$out/certgate"
+# Whether the hot-function list (build.rs) matched this build's names too.
+HOT_BINARY="$out/certgate" python3 scripts/hot-functions.py --check
 echo "release: target/pgo/certgate" >&2
