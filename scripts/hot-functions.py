@@ -16,7 +16,9 @@ most executed first: what start-up and the TCP edge run, then what only the rest
 the plain-HTTP port, the admin API, the stop), so that a TCP load maps only the first.
 Symbol names carry the crates' hashes, which change with a dependency, a feature or the
 compiler: rerun this after such a change (names the build does not have are skipped, so a
-stale list only packs less). About 4 minutes; needs valgrind, h2load and redis-server.
+stale list only packs less). About a minute; needs valgrind, h2load, redis-server and the
+bench's load tools (`cargo build --release --example bench_upstream --example tls_load --example
+h3_load`, as `just bench` builds them).
 
     python3 scripts/hot-functions.py            # uses target/release/certgate
     python3 scripts/hot-functions.py --check    # how many listed names the binary has
@@ -122,6 +124,11 @@ def executed_functions(callgrind_out):
 
 
 def main():
+    tools = [os.path.join(b.RELEASE, "examples", name) for name in ("bench_upstream", "tls_load", "h3_load")]
+    missing = [tool for tool in tools if not os.path.exists(tool)] + \
+        [cmd for cmd in ("valgrind", "callgrind_control", "h2load", "redis-server") if not shutil.which(cmd)]
+    if missing:
+        sys.exit(f"hot-functions: missing {', '.join(missing)} (see this script's doc comment)")
     out = os.path.join(b.TMP, "callgrind.hot.out")
     redis_port = b.free_port()
     b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
