@@ -102,13 +102,8 @@ def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     builds = [pair.split("=", 1) for pair in os.environ["AB_BINARIES"].split(",")]
-    redis_port = b.free_port()
-    b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
-    b.wait_port(redis_port)
+    redis_port, upstream = b.start_redis_and_upstream()
     redis_url = f"redis://127.0.0.1:{redis_port}"
-    upstream = b.free_port()
-    b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
-    b.wait_port(upstream)
 
     first = b.Certgate(redis_url, prefix="ab:", binary=builds[0][1])
     first.start(1, "0")

@@ -478,16 +478,23 @@ def versions():
     }
 
 
-def proxied_certgate(prefix, binary=None):
-    """Redis, the bench upstream (CPU 1) and a pinned certgate (CPU 0, one worker) proxying
-    bench.test to it with a self-signed ECDSA certificate: the setup of the one-off measuring
-    scripts (`profile.py`, `syscalls.py`). Returns (certgate, upstream port)."""
+def start_redis_and_upstream():
+    """A scratch redis-server and the bench upstream (`examples/bench_upstream`, one thread on
+    CPU 1), each on a free port and answering: (Redis port, upstream port)."""
     redis_port = free_port()
     start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TMP], name="redis")
     wait_port(redis_port)
     upstream = free_port()
     start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
     wait_port(upstream)
+    return redis_port, upstream
+
+
+def proxied_certgate(prefix, binary=None):
+    """Redis, the bench upstream (CPU 1) and a pinned certgate (CPU 0, one worker) proxying
+    bench.test to it with a self-signed ECDSA certificate: the setup of the one-off measuring
+    scripts (`profile.py`, `syscalls.py`). Returns (certgate, upstream port)."""
+    redis_port, upstream = start_redis_and_upstream()
     server = Certgate(f"redis://127.0.0.1:{redis_port}", prefix=prefix, binary=binary)
     server.start(1, "0")
     api(server.admin, "POST", "/certificates/", {"cert_name": "bench", "domain": "bench.test", "issuer": "self-signed", "key_type": "ecdsa-p256"})
@@ -530,13 +537,8 @@ def main():
     except (ValueError, OSError):
         pass
     log(f"bench: scratch in {TMP}; {RUNS} runs of {SECONDS}s per figure")
-    redis_port = free_port()
-    start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TMP], name="redis")
-    wait_port(redis_port)
+    redis_port, upstream_port = start_redis_and_upstream()
     redis_url = f"redis://127.0.0.1:{redis_port}"
-    upstream_port = free_port()
-    start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream_port}", "1"], cpus="1", name="upstream")
-    wait_port(upstream_port)
 
     # certgate issues the certificates everyone serves.
     cg = Certgate(redis_url)

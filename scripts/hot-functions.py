@@ -132,12 +132,7 @@ def profile(binary):
     if missing:
         sys.exit(f"hot-functions: missing {', '.join(missing)} (see this script's doc comment)")
     out = os.path.join(b.TMP, "callgrind.hot.out")
-    redis_port = b.free_port()
-    b.start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.TMP], name="redis")
-    b.wait_port(redis_port)
-    upstream = b.free_port()
-    b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
-    b.wait_port(upstream)
+    redis_port, upstream = b.start_redis_and_upstream()
     url = f"redis://127.0.0.1:{redis_port}"
     # A first instance writes the certificates and routes; the profiled one starts with them
     # in Redis, as an edge restarts.
@@ -173,8 +168,7 @@ def add(binary):
     """Appends what another build of the same code (the profile-guided one) runs under names
     the list lacks: its optimiser inlines other functions, so some of its names are its own.
     The names already listed keep their order, so the plain build's layout does not change."""
-    listed = [line for line in open(OUTPUT).read().split("\n") if line]
-    have = set(listed)
+    have = set(read_list())
     first_tier, second_tier = profile(binary)
     extra = [name for name in first_tier + second_tier if name not in have]
     with open(OUTPUT, "a") as f:
@@ -182,11 +176,15 @@ def add(binary):
     b.log(f"hot-functions: {len(extra)} functions of {binary} added to {OUTPUT}")
 
 
+def read_list():
+    return [line for line in open(OUTPUT).read().split("\n") if line]
+
+
 def check():
     """Prints how many of the listed functions the binary has (`just bench` shows it): below
     80 % the list is from another compiler or dependency version and should be written again
     (a list with the profile-guided build's names added has ≈ 90 % of them in each build)."""
-    listed = [line for line in open(OUTPUT).read().split("\n") if line]
+    listed = read_list()
     symbols = subprocess.run(["nm", "--defined-only", BINARY], capture_output=True, text=True, check=True).stdout
     have = {line.split()[-1] for line in symbols.splitlines() if line.strip()}
     found = sum(1 for name in listed if name in have)
