@@ -1,12 +1,19 @@
 # certgate container image (not built by the test suite: no Docker engine runs in CI here).
 #   docker build -t certgate .
 #   docker run -e REDIS_URL=redis://redis:6379 -e ADMIN_TOKEN=... -p 80:8080 -p 443:8443 certgate
-FROM rust:1-bookworm AS build
+# The compiler that recorded pgo/certgate.profdata.gz (pgo/rustc-version): with another one the
+# build goes on without the profile (scripts/build-release.sh).
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY examples ./examples
-RUN cargo build --release --locked --bin certgate
+COPY benches ./benches
+COPY vendor ./vendor
+COPY linker ./linker
+COPY pgo ./pgo
+COPY scripts/build-release.sh ./scripts/
+RUN scripts/build-release.sh --locked
 
 FROM debian:bookworm-slim
 RUN apt-get update \

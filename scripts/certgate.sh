@@ -5,7 +5,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=${CERTGATE_BIN:-}
 if [ -z "$bin" ]; then
-  cargo build --release --quiet --manifest-path "$repo/Cargo.toml" >&2
+  "$repo/scripts/build-release.sh" --quiet >&2
   bin=$repo/target/release/certgate
 fi
 token_file=${CERTGATE_TOKEN_FILE:-${XDG_CONFIG_HOME:-$HOME/.config}/certgate/admin-token}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# `just release`: certgate built with profile-guided optimisation, at target/pgo/certgate — the
-# build to deploy where throughput matters (docs/benchmarks.md measures it beside the plain
-# release build `just run` uses).
+# `just release`: records the profile that optimises certgate's release build
+# (pgo/certgate.profdata.gz, profile-guided optimisation; scripts/build-release.sh uses it for
+# `just run` and `just bench`) from the code as it is, then builds target/release/certgate with
+# it. Run it after a change to the request path, a dependency or the compiler: a profile guides
+# only the functions that did not change since it was recorded, and only this rustc's build.
 #
 # Three steps: an instrumented build (target/pgo/gen), a training run under the bench's loads
-# (certgate on CPU 0, the load on CPU 1), then a release build optimised with the merged profile
-# (target/pgo/use).
+# (certgate on CPU 0, the load on CPU 1), then the merged profile is committed to pgo/ and the
+# release build made with it.
 # About 13 minutes on 2 cores. Needs llvm-profdata of rustc's own LLVM version (rustup's
 # `llvm-tools` component, added when missing), h2load and redis-server (installed when missing).
 set -euo pipefail
@@ -51,12 +53,13 @@ ls "$out"/profiles/*.profraw >/dev/null 2>&1 ||
   { echo "release: the training run wrote no profile" >&2; exit 1; }
 "$llvm_profdata" merge -o "$out/certgate.profdata" "$out"/profiles/*.profraw
 
-echo "release: 3/3 optimised build (target/pgo/use)" >&2
-# From scratch: cargo does not see a new profile behind the same RUSTFLAGS.
-rm -rf "$out/use"
-RUSTFLAGS="-Cprofile-use=$out/certgate.profdata" CARGO_TARGET_DIR="$out/use" \
-  cargo build --release --quiet --bin certgate
-cp "$out/use/release/certgate" "$out/certgate"
+echo "release: 3/3 the profile to pgo/, the optimised build (target/release/certgate)" >&2
+# gzip -n: the same profile gives the same file (no name or time in the header). Functions the
+# training never ran stay in the profile with zero counts: that is what compiles them as cold
+# code (a profile without them, `merge --sparse`, gave a 3.7 MiB larger binary).
+gzip -9 -n -c "$out/certgate.profdata" >pgo/certgate.profdata.gz
+rustc -V >pgo/rustc-version
+scripts/build-release.sh --quiet
 # Whether the hot-function list (build.rs) matched this build's names too.
-HOT_BINARY="$out/certgate" python3 scripts/hot-functions.py --check
-echo "release: target/pgo/certgate" >&2
+python3 scripts/hot-functions.py --check
+echo "release: target/release/certgate, with pgo/certgate.profdata.gz (commit it)" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `just run`: builds certgate (release), makes sure Redis answers at REDIS_URL (installing and
+# `just run`: builds certgate (release, profile-guided: scripts/build-release.sh), makes sure Redis answers at REDIS_URL (installing and
 # starting a local redis-server when nothing does), and runs `certgate serve`.
 #
 # The local Redis keeps its dump outside the repository (it holds private keys):
@@ -47,5 +47,5 @@ if [ -z "${ADMIN_TOKEN:-}" ]; then
   export ADMIN_TOKEN
 fi
 
-cargo build --release
+scripts/build-release.sh
 exec "$repo/target/release/certgate" serve "$@"
