@@ -7,7 +7,7 @@ and the functions an edge runs are scattered over a 14 MiB `.text`, so ≈ 12 Mi
 resident — a third of the peak during a burst of handshakes. Packed together they take a few
 MiB, and the code ACME, the admin API, HTTP/3 or DNS need stays on disk until it runs.
 
-How: certgate (the release build, `cargo build --release`) runs under valgrind's callgrind
+How: certgate (the release build, `scripts/build-release.sh`: profile-guided) runs under valgrind's callgrind
 through start-up, full ECDSA and RSA handshakes, resumed handshakes, proxied HTTP/1.1, HTTP/2
 and HTTP/3, the plain-HTTP port, a health check and a metrics scrape, idle connections going
 quiet and a graceful stop (one worker, pinned as the bench, at the default log level).
@@ -22,7 +22,9 @@ h3_load`, as `just bench` builds them).
 
     python3 scripts/hot-functions.py            # uses target/release/certgate
     python3 scripts/hot-functions.py --check    # how many listed names the binary has
-    python3 scripts/hot-functions.py --add target/pgo/certgate   # then `just release` again
+    python3 scripts/hot-functions.py --add target/plain/certgate
+        # appends the names of the build without the profile (`CERTGATE_PGO=0
+        # scripts/build-release.sh`, copied aside), then scripts/build-release.sh again
 """
 
 import glob
@@ -165,9 +167,10 @@ def main():
 
 
 def add(binary):
-    """Appends what another build of the same code (the profile-guided one) runs under names
-    the list lacks: its optimiser inlines other functions, so some of its names are its own.
-    The names already listed keep their order, so the plain build's layout does not change."""
+    """Appends what another build of the same code (the one without the profile) runs under
+    names the list lacks: its optimiser inlines other functions, so some of its names are its
+    own. The names already listed keep their order, so the profile-guided build's layout does
+    not change."""
     have = set(read_list())
     first_tier, second_tier = profile(binary)
     extra = [name for name in first_tier + second_tier if name not in have]
@@ -183,7 +186,7 @@ def read_list():
 def check():
     """Prints how many of the listed functions the binary has (`just bench` shows it): below
     80 % the list is from another compiler or dependency version and should be written again
-    (a list with the profile-guided build's names added has ≈ 90 % of them in each build)."""
+    (a list with the other build's names added has 83–95 % of them in each build)."""
     listed = read_list()
     symbols = subprocess.run(["nm", "--defined-only", BINARY], capture_output=True, text=True, check=True).stdout
     have = {line.split()[-1] for line in symbols.splitlines() if line.strip()}
