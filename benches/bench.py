@@ -313,7 +313,7 @@ https://:{self.term_port} {{
 
 class Certgate(Server):
     def __init__(self, redis_url, prefix="bench:", binary=None, launcher=(), name="certgate"):
-        # "certgate-pgo" for the profile-guided build (`BENCH_PGO_BINARY`) in the sweep.
+        # "certgate-plain" for the build without the profile (`BENCH_PLAIN_BINARY`) in the sweep.
         super().__init__(name)
         self.binary = binary or os.path.join(RELEASE, "certgate")
         # A command the binary runs under (valgrind, for `ab.py`'s instruction counts).
@@ -563,11 +563,11 @@ def main():
         log("concurrency sweep (pinned; default settings)")
         import sweep_rows
         ctx = {"log": log, "run": run, "tmp": TMP, "seconds": SECONDS, "guarded": guarded}
-        # The profile-guided build (`just release`) beside the plain one, when named.
+        # The build without the committed profile beside the profile-guided one, when named.
         sweep_order = list(order)
-        if os.environ.get("BENCH_PGO_BINARY"):
-            pgo = Certgate(redis_url, binary=os.environ["BENCH_PGO_BINARY"], name="certgate-pgo")
-            sweep_order.insert(sweep_order.index(cg) + 1, pgo)
+        if os.environ.get("BENCH_PLAIN_BINARY"):
+            plain = Certgate(redis_url, binary=os.environ["BENCH_PLAIN_BINARY"], name="certgate-plain")
+            sweep_order.insert(sweep_order.index(cg) + 1, plain)
         results["sweep"] = sweep_rows.measure(sweep_order, anchors[:2], certs["ecdsa"], upstream_port, ctx)
 
     if "main" in SECTIONS:

@@ -2,8 +2,8 @@
 # `just bench`: installs the anchors and load tools when missing (Debian packages), builds
 # certgate and the bench tools (release), runs the side-by-side comparison and the SNI
 # micro-benchmark. Loopback only. BENCH_RUNS, BENCH_SECONDS, BENCH_SCALE_CERTS tune it.
-# BENCH_PGO=1 also builds the profile-guided release (`just release`, ≈ 13 min) and puts it in
-# the sweep beside the plain build.
+# BENCH_PLAIN=1 also builds certgate without the committed profile (CERTGATE_PGO=0, ≈ 4 min) and
+# puts it in the sweep beside the profile-guided build, as certgate-plain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -16,14 +16,15 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v taskset >/dev/null || need+=(util-linux)
 scripts/apt-install.sh bench ${need[@]+"${need[@]}"}
 [ "$(nproc)" -ge 2 ] || echo "bench: fewer than 2 CPUs; the pinned run shares one CPU" >&2
-# certgate on its own, as `just run` builds it: built in one command with the examples, the
-# shared crates would get the examples' dev-dependency features (a different binary).
-cargo build --release --quiet --bin certgate
+# certgate on its own, as `just run` builds it (scripts/build-release.sh says why).
+if [ "${BENCH_PLAIN:-}" = 1 ]; then
+  CERTGATE_PGO=0 scripts/build-release.sh --quiet
+  mkdir -p target/plain
+  cp target/release/certgate target/plain/certgate
+  export BENCH_PLAIN_BINARY="$PWD/target/plain/certgate"
+fi
+scripts/build-release.sh --quiet
 python3 scripts/hot-functions.py --check
 cargo build --release --quiet --example bench_upstream --example tls_load --example h3_load --example load_certs
-if [ "${BENCH_PGO:-}" = 1 ]; then
-  scripts/release.sh
-  export BENCH_PGO_BINARY="$PWD/target/pgo/certgate"
-fi
 python3 benches/bench.py
 cargo bench --quiet --bench sni -- --noplot 2>/dev/null | grep -E "^sni_|time:" || cargo bench --bench sni

@@ -229,8 +229,8 @@ def measure(servers, ceiling_servers, certs, upstream_port, ctx):
 
 
 def render(rows):
-    """The sweep's two tables; a certgate-pgo column (and its ratio) when that build ran."""
-    cgs = ["certgate"] + (["certgate-pgo"] if any("certgate-pgo" in row for row in rows.values()) else [])
+    """The sweep's two tables; a certgate-plain column (and its ratio) when that build ran."""
+    cgs = ["certgate"] + (["certgate-plain"] if any("certgate-plain" in row for row in rows.values()) else [])
     names = ["nginx", "haproxy", "caddy"] + cgs
     titles = ["nginx", "HAProxy", "Caddy"] + cgs
     out = ["### Concurrency sweep (headline): proxied, pinned (server on CPU 0, one worker), default settings, one run each\n",
