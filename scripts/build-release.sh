@@ -19,7 +19,8 @@ flags=${RUSTFLAGS:-}
 if [ "${CERTGATE_PGO:-1}" != 0 ] && [ -s "$profile" ] && [ -s "$recorded_by" ]; then
   if [ "$(rustc -V)" = "$(cat "$recorded_by")" ]; then
     # The path names the profile's content: cargo rebuilds when RUSTFLAGS change, not when a
-    # file behind the same flags does.
+    # file behind the same flags does. Unpacked once: rustc lists the profile among the build's
+    # inputs, so a fresh copy (a new mtime) rebuilds everything (≈ 5 min) into the same binary.
     unpacked=$PWD/target/pgo-profile/certgate-$(sha256sum "$profile" | cut -c1-16).profdata
     if [ ! -s "$unpacked" ]; then
       mkdir -p "$(dirname "$unpacked")"
