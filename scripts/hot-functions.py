@@ -7,7 +7,7 @@ and the functions an edge runs are scattered over a 14 MiB `.text`, so ≈ 12 Mi
 resident — a third of the peak during a burst of handshakes. Packed together they take a few
 MiB, and the code ACME, the admin API, HTTP/3 or DNS need stays on disk until it runs.
 
-How: certgate (the release build, `scripts/build-release.sh`: profile-guided) runs under valgrind's callgrind
+How: certgate (the release build, `scripts/build-release.sh`) runs under valgrind's callgrind
 through start-up, full ECDSA and RSA handshakes, resumed handshakes, proxied HTTP/1.1, HTTP/2
 and HTTP/3, the plain-HTTP port, a health check and a metrics scrape, idle connections going
 quiet and a graceful stop (one worker, pinned as the bench, at the default log level).
@@ -15,10 +15,10 @@ Every function of the binary that executed an instruction is listed in two tiers
 most executed first: what start-up and the TCP edge run, then what only the rest ran (HTTP/3,
 the plain-HTTP port, the admin API, the stop), so that a TCP load maps only the first.
 Symbol names carry the crates' hashes, which change with a dependency, a feature or the
-compiler: rerun this after such a change (names the build does not have are skipped, so a
-stale list only packs less). About a minute; needs valgrind, h2load, redis-server and the
-bench's load tools (`cargo build --release --example bench_upstream --example tls_load --example
-h3_load`, as `just bench` builds them).
+compiler: rerun this after such a change (`just release` does, after recording a new profile;
+names the build does not have are skipped, so a stale list only packs less). About a minute;
+needs valgrind, h2load, redis-server and the bench's load tools (`cargo build --release
+--example bench_upstream --example tls_load --example h3_load`, as `just bench` builds them).
 
     python3 scripts/hot-functions.py            # uses target/release/certgate
     python3 scripts/hot-functions.py --check    # how many listed names the binary has
@@ -126,7 +126,7 @@ def executed_functions(callgrind_out, binary):
     return sorted(total.items(), key=lambda item: -item[1])
 
 
-def profile(binary):
+def functions_run_by(binary):
     """The functions of `binary` that ran, in two tiers: start-up and the TCP edge, then the rest."""
     tools = [os.path.join(b.RELEASE, "examples", name) for name in ("bench_upstream", "tls_load", "h3_load")]
     missing = [tool for tool in tools if not os.path.exists(tool)] + \
@@ -159,7 +159,7 @@ def profile(binary):
 
 
 def main():
-    first_tier, second_tier = profile(BINARY)
+    first_tier, second_tier = functions_run_by(BINARY)
     os.makedirs(os.path.dirname(OUTPUT), exist_ok=True)
     with open(OUTPUT, "w") as f:
         f.writelines(name + "\n" for name in first_tier + second_tier)
@@ -172,7 +172,7 @@ def add(binary):
     own. The names already listed keep their order, so the profile-guided build's layout does
     not change."""
     have = set(read_list())
-    first_tier, second_tier = profile(binary)
+    first_tier, second_tier = functions_run_by(binary)
     extra = [name for name in first_tier + second_tier if name not in have]
     with open(OUTPUT, "a") as f:
         f.writelines(name + "\n" for name in extra)

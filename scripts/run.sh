@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `just run`: builds certgate (release, profile-guided: scripts/build-release.sh), makes sure Redis answers at REDIS_URL (installing and
-# starting a local redis-server when nothing does), and runs `certgate serve`.
+# `just run`: builds certgate (release, profile-guided: scripts/build-release.sh), makes sure
+# Redis answers at REDIS_URL (installing and starting a local redis-server when nothing does),
+# and runs `certgate serve`.
 #
 # The local Redis keeps its dump outside the repository (it holds private keys):
 # $CERTGATE_REDIS_DIR, default ~/.local/state/certgate/redis, mode 0700.
