@@ -201,5 +201,8 @@ if __name__ == "__main__":
         shutil.rmtree(b.TMP, ignore_errors=True)
     elif sys.argv[1:2] == ["--add"] and len(sys.argv) == 3:
         b.run_stopping_all(lambda: add(sys.argv[2]))
-    else:
+    elif len(sys.argv) == 1:
         b.run_stopping_all(main)
+    else:
+        # Anything else (`--help`, a typo) would otherwise rewrite the list.
+        sys.exit("usage: scripts/hot-functions.py [--check | --add BINARY]")
