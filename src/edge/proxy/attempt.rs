@@ -47,105 +47,116 @@ pub(super) struct AttemptLimits {
 
 /// Attempts the exchange with the route's upstreams in turn until one answers, the request may
 /// not go again, or none is left.
-pub(super) async fn attempts(
-    prepared: &mut Prepared,
-    route: &Route,
-    set: &UpstreamSet,
+///
+/// This and [`attempt`] return `async` blocks rather than being `async fn`s: an `async fn`
+/// stores each argument twice in its future (its own place and the local it is moved into),
+/// and the request's future is copied whole into its box for every request.
+#[allow(clippy::manual_async_fn)] // stores its arguments once (above)
+pub(super) fn attempts<'a>(
+    prepared: &'a mut Prepared,
+    route: &'a Route,
+    set: &'a UpstreamSet,
     limits: AttemptLimits,
-) -> Result<Answered, Refusal> {
-    let mut retries_left = if prepared.may_retry() {
-        limits.retries
-    } else {
-        0
-    };
-    let mut tried: Tried = 0;
-    let mut last_failure = None;
-    loop {
-        let Some(i) = set.pick(tried) else {
-            let failed = last_failure.unwrap_or_else(|| Failed {
-                failure: UpstreamError::NoneHealthy,
-                upstream: String::new(),
-                detail: "every upstream is out of rotation".to_owned(),
-            });
-            return Err(refusal(failed, prepared.grpc));
+) -> impl std::future::Future<Output = Result<Answered, Refusal>> + Send + 'a {
+    async move {
+        let mut retries_left = if prepared.may_retry() {
+            limits.retries
+        } else {
+            0
         };
-        tried |= 1 << i;
-        let member = &set.members[i];
-        let failed = match attempt(member, set, prepared, limits).await {
-            Ok(answered) => {
-                return Ok(Answered {
-                    member: i,
-                    ..answered
-                })
+        let mut tried: Tried = 0;
+        let mut last_failure = None;
+        loop {
+            let Some(i) = set.pick(tried) else {
+                let failed = last_failure.unwrap_or_else(|| Failed {
+                    failure: UpstreamError::NoneHealthy,
+                    upstream: String::new(),
+                    detail: "every upstream is out of rotation".to_owned(),
+                });
+                return Err(refusal(failed, prepared.grpc));
+            };
+            tried |= 1 << i;
+            let member = &set.members[i];
+            let failed = match attempt(member, set, prepared, limits).await {
+                Ok(answered) => {
+                    return Ok(Answered {
+                        member: i,
+                        ..answered
+                    })
+                }
+                Err(failed) => failed,
+            };
+            if failed.failure.before_sending()
+                && member.health.connect_failed(&failed.detail, set.eject)
+            {
+                tracing::warn!(hostname = %route.hostname, upstream = %member.url, detail = failed.detail, "upstream ejected after failing to connect");
             }
-            Err(failed) => failed,
-        };
-        if failed.failure.before_sending()
-            && member.health.connect_failed(&failed.detail, set.eject)
-        {
-            tracing::warn!(hostname = %route.hostname, upstream = %member.url, detail = failed.detail, "upstream ejected after failing to connect");
+            if failed.failure.before_sending() && retries_left > 0 {
+                retries_left -= 1;
+                last_failure = Some(failed);
+                continue;
+            }
+            return Err(refusal(failed, prepared.grpc));
         }
-        if failed.failure.before_sending() && retries_left > 0 {
-            retries_left -= 1;
-            last_failure = Some(failed);
-            continue;
-        }
-        return Err(refusal(failed, prepared.grpc));
     }
 }
 
 /// One attempt at `member`: a place in its line, then the exchange up to the answer's head.
-async fn attempt(
-    member: &Member,
-    set: &UpstreamSet,
-    prepared: &mut Prepared,
+#[allow(clippy::manual_async_fn)] // stores its arguments once (see `attempts`)
+fn attempt<'a>(
+    member: &'a Member,
+    set: &'a UpstreamSet,
+    prepared: &'a mut Prepared,
     limits: AttemptLimits,
-) -> Result<Answered, Failed> {
-    let request = prepared.request_for(member);
-    // Waits in line when the upstream is at UPSTREAM_MAX_CONNECTIONS. An answer's slot goes
-    // with its body, so it is held until the answer has been passed on; a failed attempt's is
-    // given back before the next upstream is tried.
-    let queued = member.slots.wait(limits.queue_timeout).await;
-    record_time_in_line(&set.metrics, &queued, limits.queue_timeout);
-    let Ok(slot) = queued else {
-        return Err(Failed {
-            failure: UpstreamError::QueueTimeout,
-            upstream: member.url.clone(),
-            detail: String::new(),
-        });
-    };
-    let in_flight = member.health.start();
-    // Pinned here and lent to the deadline, not moved into it: the exchange's state is then
-    // stored once in this future instead of twice (the request's future is copied into its box
-    // whole, per request).
-    let sent = member.client.send(request, prepared.replayable);
-    tokio::pin!(sent);
-    let outcome =
-        within_upstream_timeout(sent, prepared.progress.as_deref(), limits.upstream_timeout).await;
-    drop(in_flight);
-    match outcome {
-        None => Err(Failed {
-            failure: UpstreamError::Timeout,
-            upstream: member.url.clone(),
-            detail: String::new(),
-        }),
-        Some(Ok((response, checkin))) => {
-            member.health.succeeded();
-            Ok(Answered {
-                response,
-                member: 0,
-                slot,
-                checkin,
-            })
-        }
-        Some(Err(e)) => {
-            let detail = describe(&e);
-            tracing::debug!(upstream = %member.url, detail, "upstream client error");
-            Err(Failed {
-                failure: UpstreamError::classify(&e),
+) -> impl std::future::Future<Output = Result<Answered, Failed>> + Send + 'a {
+    async move {
+        let request = prepared.request_for(member);
+        // Waits in line when the upstream is at UPSTREAM_MAX_CONNECTIONS. An answer's slot goes
+        // with its body, so it is held until the answer has been passed on; a failed attempt's is
+        // given back before the next upstream is tried.
+        let queued = member.slots.wait(limits.queue_timeout).await;
+        record_time_in_line(&set.metrics, &queued, limits.queue_timeout);
+        let Ok(slot) = queued else {
+            return Err(Failed {
+                failure: UpstreamError::QueueTimeout,
                 upstream: member.url.clone(),
-                detail,
-            })
+                detail: String::new(),
+            });
+        };
+        let in_flight = member.health.start();
+        // Pinned here and lent to the deadline, not moved into it: the exchange's state is then
+        // stored once in this future instead of twice (the request's future is copied into its box
+        // whole, per request).
+        let sent = member.client.send(request, prepared.replayable);
+        tokio::pin!(sent);
+        let outcome =
+            within_upstream_timeout(sent, prepared.progress.as_deref(), limits.upstream_timeout)
+                .await;
+        drop(in_flight);
+        match outcome {
+            None => Err(Failed {
+                failure: UpstreamError::Timeout,
+                upstream: member.url.clone(),
+                detail: String::new(),
+            }),
+            Some(Ok((response, checkin))) => {
+                member.health.succeeded();
+                Ok(Answered {
+                    response,
+                    member: 0,
+                    slot,
+                    checkin,
+                })
+            }
+            Some(Err(e)) => {
+                let detail = describe(&e);
+                tracing::debug!(upstream = %member.url, detail, "upstream client error");
+                Err(Failed {
+                    failure: UpstreamError::classify(&e),
+                    upstream: member.url.clone(),
+                    detail,
+                })
+            }
         }
     }
 }

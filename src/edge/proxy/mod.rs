@@ -264,64 +264,71 @@ impl Proxy {
 
     /// Phases 2 to 5: sends the prepared request to the route's upstream and streams the answer
     /// back; records the route, the time to the response head and the outcome in `ctx`.
-    pub async fn forward(
-        &self,
+    ///
+    /// An `async` block, not an `async fn`: an `async fn` moves each argument into a local of
+    /// its body and keeps the argument's own place too, so `forwarding` (≈ 0.5 KiB) would be
+    /// stored twice in a future that is copied into its box for every request.
+    #[allow(clippy::manual_async_fn)] // stores `forwarding` once (above)
+    pub fn forward<'a>(
+        &'a self,
         mut forwarding: Forwarding,
-        conn: &ConnInfo,
-        ctx: &mut RequestCtx,
-    ) -> Response<EdgeBody> {
-        if let Some(refused) = self.over_limit(&forwarding).await {
+        conn: &'a ConnInfo,
+        ctx: &'a mut RequestCtx,
+    ) -> impl std::future::Future<Output = Response<EdgeBody>> + Send + 'a {
+        async move {
+            if let Some(refused) = self.over_limit(&forwarding).await {
+                ctx.route = Some(forwarding.route);
+                return refused;
+            }
+            // The fields are used where they are (not destructured into locals): a local copy
+            // would double them in the future.
+            let limits = AttemptLimits {
+                retries: self.config.upstreams.retries,
+                queue_timeout: self.config.upstreams.queue_timeout,
+                upstream_timeout: self.config.upstreams.timeout,
+            };
+            let attempted = attempt::attempts(
+                &mut forwarding.prepared,
+                &forwarding.route,
+                &forwarding.set,
+                limits,
+            )
+            .await;
+            let route = &forwarding.route;
+            if let (Ok(answered), Some(_)) = (&attempted, &ctx.access) {
+                ctx.upstream = Some(forwarding.set.members[answered.member].url.clone());
+            }
+            let result = match attempted {
+                Ok(answered) if response::is_upgrade(&answered) => {
+                    let client_upgrade = forwarding.prepared.client_upgrade.take();
+                    let grpc = forwarding.prepared.grpc;
+                    response::open_tunnel(answered, client_upgrade, grpc, &mut ctx.tunnel)
+                }
+                Ok(answered) => Ok(response::finish(
+                    answered,
+                    route,
+                    conn,
+                    forwarding.prepared.negotiated,
+                    &self.config.traffic.compress,
+                )),
+                Err(refusal) => Err(refusal),
+            };
+            let elapsed = forwarding.started.elapsed();
+            forwarding
+                .set
+                .metrics
+                .observe_upstream(elapsed.as_secs_f64());
+            ctx.upstream_time = Some(elapsed);
+            let response = match result {
+                Ok(response) => {
+                    ctx.outcome = Outcome::Forwarded;
+                    response
+                }
+                Err(refusal) => self.refused(refusal, route, ctx),
+            };
             ctx.route = Some(forwarding.route);
-            return refused;
+            response
         }
-        // The fields are used where they are (not destructured into locals): an `async fn`
-        // keeps its argument for its whole life, and a local copy would double it.
-        let limits = AttemptLimits {
-            retries: self.config.upstreams.retries,
-            queue_timeout: self.config.upstreams.queue_timeout,
-            upstream_timeout: self.config.upstreams.timeout,
-        };
-        let attempted = attempt::attempts(
-            &mut forwarding.prepared,
-            &forwarding.route,
-            &forwarding.set,
-            limits,
-        )
-        .await;
-        let route = &forwarding.route;
-        if let (Ok(answered), Some(_)) = (&attempted, &ctx.access) {
-            ctx.upstream = Some(forwarding.set.members[answered.member].url.clone());
-        }
-        let result = match attempted {
-            Ok(answered) if response::is_upgrade(&answered) => {
-                let client_upgrade = forwarding.prepared.client_upgrade.take();
-                let grpc = forwarding.prepared.grpc;
-                response::open_tunnel(answered, client_upgrade, grpc, &mut ctx.tunnel)
-            }
-            Ok(answered) => Ok(response::finish(
-                answered,
-                route,
-                conn,
-                forwarding.prepared.negotiated,
-                &self.config.traffic.compress,
-            )),
-            Err(refusal) => Err(refusal),
-        };
-        let elapsed = forwarding.started.elapsed();
-        forwarding
-            .set
-            .metrics
-            .observe_upstream(elapsed.as_secs_f64());
-        ctx.upstream_time = Some(elapsed);
-        let response = match result {
-            Ok(response) => {
-                ctx.outcome = Outcome::Forwarded;
-                response
-            }
-            Err(refusal) => self.refused(refusal, route, ctx),
-        };
-        ctx.route = Some(forwarding.route);
-        response
     }
 
     /// `429` with `Retry-After` when the route's rate limit refuses the request.

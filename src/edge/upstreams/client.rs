@@ -49,23 +49,28 @@ impl UpstreamClient {
     /// [`super::answer::AnswerBody`]); hyper-util's pool takes its connections back itself.
     /// `replayable`: the request may be sent twice (idempotent, no body) if the upstream drops
     /// a kept-alive connection under it.
-    pub async fn send(
+    ///
+    /// Not an `async fn`: one would keep `req` in its own future beside the client's that it
+    /// was moved into; here the client is picked now and its future is all that is returned.
+    pub fn send(
         &self,
         req: Request<UpstreamBody>,
         replayable: bool,
-    ) -> Result<(Response<Incoming>, Option<Checkin>), SendError> {
+    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Checkin>), SendError>> + Send + '_
+    {
+        use futures_util::future::{Either, FutureExt};
         match self {
-            UpstreamClient::Http1(pool) => {
-                let (response, checkin) = pool.send(req, replayable).await?;
-                Ok((response, Some(checkin)))
-            }
-            UpstreamClient::Pooled(client) => {
-                let response = client.request(req).await.map_err(|e| SendError {
-                    connecting: e.is_connect(),
-                    cause: Box::new(e),
-                })?;
-                Ok((response, None))
-            }
+            UpstreamClient::Http1(pool) => Either::Left(
+                pool.send(req, replayable)
+                    .map(|sent| sent.map(|(response, checkin)| (response, Some(checkin)))),
+            ),
+            UpstreamClient::Pooled(client) => Either::Right(client.request(req).map(|sent| {
+                sent.map(|response| (response, None))
+                    .map_err(|e| SendError {
+                        connecting: e.is_connect(),
+                        cause: Box::new(e),
+                    })
+            })),
         }
     }
 }

@@ -106,56 +106,62 @@ impl Http1Pool {
     /// a `replayable` one (idempotent, no body: the caller says) that was written but got no
     /// answer before the upstream dropped the connection goes once more on a new connection,
     /// as nginx's `proxy_next_upstream error` and HAProxy's `retry-on conn-failure` do.
-    pub async fn send(
+    ///
+    /// An `async` block, not an `async fn`, so that `req` is stored once in the future (an
+    /// `async fn` keeps each argument's place beside the local it moves it into).
+    #[allow(clippy::manual_async_fn)] // stores `req` once (above)
+    pub fn send(
         self: &Arc<Self>,
         mut req: Request<UpstreamBody>,
         replayable: bool,
-    ) -> Result<(Response<Incoming>, Checkin), SendError> {
-        let mut fresh_only = false;
-        loop {
-            let idle = if fresh_only { None } else { self.take_idle() };
-            let reused = idle.is_some();
-            let (mut sender, driver) = match idle {
-                Some(idle) => idle,
-                // Boxed: connecting (a DNS lookup, a TCP connect, hyper's handshake) is the rare path; its
-                // state would otherwise size every request's future.
-                None => Box::pin(self.connect()).await?,
-            };
-            let replay = (reused && replayable).then(|| Replay::of(&req));
-            // Boxed so that, should the client go away before the answer's head, the exchange
-            // can be handed whole to a task that finishes it and keeps the connection.
-            let mut exchange = InFlight {
-                sent: Some(Box::pin(sender.try_send_request(req))),
-                sender: Some(sender),
-                checkin: Some(Checkin {
-                    sender: None,
-                    driver: Some(driver),
-                    pool: self.clone(),
-                    slot: None,
-                }),
-            };
-            // The connection is driven here until the answer's head is in (the request's body,
-            // if any, is sent meanwhile).
-            let answered = std::future::poll_fn(|cx| exchange.poll_head(cx)).await;
-            let (sender, mut checkin) = exchange.settled();
-            match answered {
-                Ok(response) => {
-                    checkin.sender = Some(sender);
-                    return Ok((response, checkin));
-                }
-                Err(mut failed) => match failed.take_message() {
-                    // Not sent: the idle connection had been closed under us. A fresh
-                    // connection failing so is an answer of its own.
-                    Some(unsent) if reused => req = unsent,
-                    _ => match replay.filter(|_| dropped_unanswered(failed.error())) {
-                        Some(replay) => {
-                            tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
-                            req = replay.into_request();
-                            fresh_only = true;
-                        }
-                        None => return Err(SendError::exchange(failed.into_error())),
+    ) -> impl Future<Output = Result<(Response<Incoming>, Checkin), SendError>> + Send + '_ {
+        async move {
+            let mut fresh_only = false;
+            loop {
+                let idle = if fresh_only { None } else { self.take_idle() };
+                let reused = idle.is_some();
+                let (mut sender, driver) = match idle {
+                    Some(idle) => idle,
+                    // Boxed: connecting (a DNS lookup, a TCP connect, hyper's handshake) is the rare path; its
+                    // state would otherwise size every request's future.
+                    None => Box::pin(self.connect()).await?,
+                };
+                let replay = (reused && replayable).then(|| Replay::of(&req));
+                // Boxed so that, should the client go away before the answer's head, the exchange
+                // can be handed whole to a task that finishes it and keeps the connection.
+                let mut exchange = InFlight {
+                    sent: Some(Box::pin(sender.try_send_request(req))),
+                    sender: Some(sender),
+                    checkin: Some(Checkin {
+                        sender: None,
+                        driver: Some(driver),
+                        pool: self.clone(),
+                        slot: None,
+                    }),
+                };
+                // The connection is driven here until the answer's head is in (the request's body,
+                // if any, is sent meanwhile).
+                let answered = std::future::poll_fn(|cx| exchange.poll_head(cx)).await;
+                let (sender, mut checkin) = exchange.settled();
+                match answered {
+                    Ok(response) => {
+                        checkin.sender = Some(sender);
+                        return Ok((response, checkin));
+                    }
+                    Err(mut failed) => match failed.take_message() {
+                        // Not sent: the idle connection had been closed under us. A fresh
+                        // connection failing so is an answer of its own.
+                        Some(unsent) if reused => req = unsent,
+                        _ => match replay.filter(|_| dropped_unanswered(failed.error())) {
+                            Some(replay) => {
+                                tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
+                                req = replay.into_request();
+                                fresh_only = true;
+                            }
+                            None => return Err(SendError::exchange(failed.into_error())),
+                        },
                     },
-                },
+                }
             }
         }
     }
