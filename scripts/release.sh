@@ -50,13 +50,13 @@ echo "release: 2/4 training under the bench's loads (log: target/pgo/train.log)"
 # HTTP/1.1 (32, 500 and 2,000 connections) and HTTP/2 (8x10, 64x10, 16x100), full and resumed
 # handshakes, a burst of 1,500 RSA handshakes; one worker. The second run adds the sweep's
 # widest points, where the pool grows and requests wait on their upstream connections.
-train() {
-  AB_BINARIES="train=$out/gen/release/certgate" AB_ROUNDS=1 "$@" python3 benches/ab.py >>"$out/train.log" 2>&1 ||
+train() { # settings for ab.py, NAME=value …
+  env AB_BINARIES="train=$out/gen/release/certgate" AB_ROUNDS=1 "$@" python3 benches/ab.py >>"$out/train.log" 2>&1 ||
     { tail -20 "$out/train.log" >&2; echo "release: the training run failed (target/pgo/train.log)" >&2; exit 1; }
 }
 : >"$out/train.log"
-train env AB_MEASURES=h1,h2,h2wide,h1wide,hs,burst
-train env AB_MEASURES=h2wide,h1wide AB_H2WIDE=16x100 AB_H1WIDE=2000
+train AB_MEASURES=h1,h2,h2wide,h1wide,hs,burst
+train AB_MEASURES=h2wide,h1wide AB_H2WIDE=16x100 AB_H1WIDE=2000
 ls "$out"/profiles/*.profraw >/dev/null 2>&1 ||
   { echo "release: the training run wrote no profile" >&2; exit 1; }
 "$llvm_profdata" merge -o "$out/certgate.profdata" "$out"/profiles/*.profraw
