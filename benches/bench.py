@@ -205,6 +205,8 @@ class Server:
         # Compress text/html answers on the proxied port (the compression rows): each peer's
         # own module at gzip level 5, the on-the-fly level (Caddy's default).
         self.compress = False
+        # A command the server runs under (valgrind: `ab.py`'s `ir`, `cache_model.py`).
+        self.launcher = []
 
     def stop(self):
         if self.proc:
@@ -279,7 +281,7 @@ frontend term
 backend upstream
   server up 127.0.0.1:{upstream}{HAPROXY_SERVER[self.kind]}
 """)
-        self.proc = start(["haproxy", "-f", conf, "-db"], cpus=cpus, name="haproxy")
+        self.proc = start(self.launcher + ["haproxy", "-f", conf, "-db"], cpus=cpus, name="haproxy")
         wait_port(self.port)
 
 
@@ -316,7 +318,6 @@ class Certgate(Server):
         # "certgate-plain" for the build without the profile (`BENCH_PLAIN_BINARY`) in the sweep.
         super().__init__(name)
         self.binary = binary or os.path.join(RELEASE, "certgate")
-        # A command the binary runs under (valgrind, for `ab.py`'s instruction counts).
         self.launcher = list(launcher)
         self.redis_url = redis_url
         self.prefix = prefix
