@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bench as b  # noqa: E402
@@ -103,14 +102,11 @@ def main():
             if name == "certgate":
                 server = b.Certgate(first.redis_url, prefix="cache:", binary=BINARY, launcher=callgrind(out))
                 server.start(1, "0")
-                port = server.port
             else:
                 server = b.Haproxy("haproxy")
                 server.launcher = callgrind(out)
                 server.start(1, "0", *cert_key, upstream)
-                time.sleep(2)  # HAProxy's port answers before valgrind's start-up is done
-                port = server.port
-            ir, reads, writes, copies, calls = count(server, port, point, out)
+            ir, reads, writes, copies, calls = count(server, server.port, point, out)
             server.stop()
             print(f"| HTTP/2 {point} | {name} | {ir / 1000:.1f}k | {reads:.1f} | {writes:.1f} | {copies:.1f} | {calls:.0f} |", flush=True)
 
