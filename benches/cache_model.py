@@ -9,10 +9,12 @@ machine, so a change to how a request's state is kept can be measured before any
     CACHE_POINTS=16x100 CACHE_SERVERS=certgate CACHE_BINARY=/tmp/other/certgate python3 benches/cache_model.py
 
 CACHE_POINTS: h2load `-c`x`-m` points (default 8x10,16x100); CACHE_REQUESTS counted after 2,000
-(default 10,000); CACHE_SERVERS (default certgate,haproxy). Needs valgrind, h2load, haproxy,
+(default 10,000); CACHE_SERVERS (default certgate,haproxy); CACHE_CALLERS, how many of the
+functions calling `memcpy` to list by their write misses (default 6). Needs valgrind, h2load, haproxy,
 redis-server and the bench upstream (`just bench` installs and builds them). ≈ 3 min a row.
 """
 
+import collections
 import glob
 import os
 import re
@@ -26,6 +28,7 @@ POINTS = os.environ.get("CACHE_POINTS", "8x10,16x100").split(",")
 REQUESTS = int(os.environ.get("CACHE_REQUESTS", "10000"))
 SERVERS = os.environ.get("CACHE_SERVERS", "certgate,haproxy").split(",")
 BINARY = os.environ.get("CACHE_BINARY") or None
+CALLERS = int(os.environ.get("CACHE_CALLERS", "6"))
 WARM_UP = 2000
 
 
@@ -34,11 +37,22 @@ def callgrind(out):
     return ["valgrind", "--tool=callgrind", "--cache-sim=yes", "--LL=1048576,8,64", f"--callgrind-out-file={out}"]
 
 
+def compressed_name(names, text):
+    """A function's name in callgrind's compressed form: `(id) name` defines, `(id)` refers."""
+    m = re.match(r"\((\d+)\)(?: (.*))?", text.strip())
+    if not m:
+        return text.strip()
+    if m.group(2):
+        names[m.group(1)] = m.group(2)
+    return names.get(m.group(1), text.strip())
+
+
 def read_dump(path):
-    """(totals by event, write misses in calls to memcpy/memmove, those calls) of one dump."""
+    """(totals by event, write misses in calls to memcpy/memmove by calling function, those
+    calls) of one dump."""
     names, events, totals = {}, [], {}
-    memcpy_misses = memcpy_calls = 0
-    callee, calls = None, None
+    by_caller, memcpy_calls = collections.Counter(), 0
+    caller = callee = calls = None
     with open(path) as dump:
         for line in dump:
             if line.startswith("events:"):
@@ -46,24 +60,19 @@ def read_dump(path):
             elif line.startswith(("summary:", "totals:")):
                 values = dict(zip(events, map(int, line.split()[1:])))
                 totals = {k: max(v, totals.get(k, 0)) for k, v in values.items()}
-            elif line.startswith("cfn="):
-                m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line.strip())
-                if m and m.group(2):
-                    names[m.group(1)] = m.group(2)
-                callee = names.get(m.group(1)) if m else line[4:]
             elif line.startswith("fn="):
-                m = re.match(r"fn=\((\d+)\)(?: (.*))?", line.strip())
-                if m and m.group(2):
-                    names[m.group(1)] = m.group(2)
+                caller = compressed_name(names, line[3:])
+            elif line.startswith("cfn="):
+                callee = compressed_name(names, line[4:])
             elif line.startswith("calls="):
                 calls = int(line.split()[0][6:])
             elif calls is not None:
                 if callee and re.search(r"mem(cpy|move)", callee):
                     costs = dict(zip(events, map(int, line.split()[1:])))
-                    memcpy_misses += costs.get("DLmw", 0)
+                    by_caller[caller] += costs.get("DLmw", 0)
                     memcpy_calls += calls
                 calls = None
-    return totals, memcpy_misses, memcpy_calls
+    return totals, by_caller, memcpy_calls
 
 
 def count(server, port, point, out):
@@ -77,14 +86,13 @@ def count(server, port, point, out):
     for f in glob.glob(out + "*"):
         os.remove(f)
     subprocess.run(["callgrind_control", "-d", str(server.proc.pid)], capture_output=True, check=True)
-    totals, misses, calls = {}, 0, 0
+    totals, by_caller, calls = {}, collections.Counter(), 0
     for f in glob.glob(out + "*"):
         t, m, c = read_dump(f)
         for k, v in t.items():
             totals[k] = totals.get(k, 0) + v
-        misses, calls = misses + m, calls + c
-    per = lambda v: v / REQUESTS  # noqa: E731
-    return per(totals.get("Ir", 0)), per(totals.get("DLmr", 0)), per(totals.get("DLmw", 0)), per(misses), per(calls)
+        by_caller, calls = by_caller + m, calls + c
+    return {k: v / REQUESTS for k, v in totals.items()}, by_caller, calls / REQUESTS
 
 
 def main():
@@ -94,6 +102,7 @@ def main():
     first, upstream = b.proxied_certgate("cache:", binary=BINARY)
     cert_key = b.export(first.admin, "bench")
     first.stop()
+    callers = {}
     print("| point | server | instructions per request | L2 read misses | L2 write misses | … of them in `memcpy` | `memcpy` calls |")
     print("|---|---|---|---|---|---|---|")
     for point in POINTS:
@@ -106,9 +115,17 @@ def main():
                 server = b.Haproxy("haproxy")
                 server.launcher = callgrind(out)
                 server.start(1, "0", *cert_key, upstream)
-            ir, reads, writes, copies, calls = count(server, server.port, point, out)
+            totals, by_caller, calls = count(server, server.port, point, out)
             server.stop()
-            print(f"| HTTP/2 {point} | {name} | {ir / 1000:.1f}k | {reads:.1f} | {writes:.1f} | {copies:.1f} | {calls:.0f} |", flush=True)
+            copies = sum(by_caller.values()) / REQUESTS
+            print(f"| HTTP/2 {point} | {name} | {totals.get('Ir', 0) / 1000:.1f}k | {totals.get('DLmr', 0):.1f} | "
+                  f"{totals.get('DLmw', 0):.1f} | {copies:.1f} | {calls:.0f} |", flush=True)
+            callers[(point, name)] = by_caller
+    # Where the copies that miss are made: the functions calling memcpy, LTO's inlining included.
+    for (point, name), by_caller in callers.items():
+        print(f"\n`memcpy` write misses per request by caller, {name} at HTTP/2 {point}:")
+        for caller, misses in by_caller.most_common(CALLERS):
+            print(f"- {misses / REQUESTS:.1f} {caller[:160]}")
 
 
 if __name__ == "__main__":
