@@ -122,7 +122,7 @@ def main():
                   f"{totals.get('DLmw', 0):.1f} | {copies:.1f} | {calls:.0f} |", flush=True)
             callers[(point, name)] = by_caller
     # Where the copies that miss are made: the functions calling memcpy, LTO's inlining included.
-    for (point, name), by_caller in callers.items():
+    for (point, name), by_caller in callers.items() if CALLERS else []:
         print(f"\n`memcpy` write misses per request by caller, {name} at HTTP/2 {point}:")
         for caller, misses in by_caller.most_common(CALLERS):
             print(f"- {misses / REQUESTS:.1f} {caller[:160]}")
