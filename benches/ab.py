@@ -30,7 +30,6 @@ two labels, e.g. to measure a setting).
 
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -58,7 +57,6 @@ def instructions(redis_url, binary, settings, loads):
     """callgrind's instruction count per unit of each load: per proxied request (`ir`), or per
     connection with a full handshake and one proxied request (`irhs`; h2load lists AES-128-GCM
     first, so it does not see certgate's cipher suite order)."""
-    import glob
     out = os.path.join(b.TMP, f"callgrind.{binary.replace('/', '_')}.out")
     server = b.Certgate(redis_url, prefix="ab:", binary=binary,
                         launcher=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
@@ -66,15 +64,8 @@ def instructions(redis_url, binary, settings, loads):
     r = {}
     for key, args, host, warm, counted in loads:
         load = ["h2load", "--connect-to", f"127.0.0.1:{server.port}"] + args + [f"https://{host}/"]
-        if warm:
-            b.run(load[:1] + ["-n", str(warm)] + load[1:], "1")
-        subprocess.run(["callgrind_control", "-z", str(server.proc.pid)], capture_output=True, check=True)
-        b.run(load[:1] + ["-n", str(counted)] + load[1:], "1")
-        for f in glob.glob(out + "*"):
-            os.remove(f)
-        subprocess.run(["callgrind_control", "-d", str(server.proc.pid)], capture_output=True, check=True)
         total = 0
-        for f in glob.glob(out + "*"):
+        for f in b.callgrind_dumps(server.proc.pid, load, warm, counted, out):
             with open(f) as dump:
                 for line in dump:
                     if line.startswith(("summary:", "totals:")):

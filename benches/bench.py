@@ -517,6 +517,21 @@ def run_stopping_all(main):
             shutil.rmtree(TMP, ignore_errors=True)
 
 
+def callgrind_dumps(pid, load, warm, counted, out):
+    """Runs the h2load command `load` (without `-n`) against a server running under callgrind
+    (`--callgrind-out-file=out`): `warm` requests, the counters zeroed, `counted` requests, then
+    a dump. Returns the dump files, which hold only the counted requests' costs."""
+    import glob
+    if warm:
+        run(load[:1] + ["-n", str(warm)] + load[1:], "1")
+    subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, check=True)
+    run(load[:1] + ["-n", str(counted)] + load[1:], "1")
+    for f in glob.glob(out + "*"):
+        os.remove(f)
+    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, check=True)
+    return glob.glob(out + "*")
+
+
 def export(cg_admin, name):
     cert = api(cg_admin, "GET", f"/certificates/{name}?pem=true")
     chain = write(f"{name}.crt", cert["fullchain_pem"])

@@ -15,10 +15,8 @@ redis-server and the bench upstream (`just bench` installs and builds them). ≈
 """
 
 import collections
-import glob
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -80,14 +78,8 @@ def count(server, port, point, out):
     REQUESTS requests: the figures per request."""
     conns, streams = point.split("x")
     load = ["h2load", "--connect-to", f"127.0.0.1:{port}", "-c", conns, "-m", streams, "https://bench.test/"]
-    b.run(load[:1] + ["-n", str(WARM_UP)] + load[1:], "1")
-    subprocess.run(["callgrind_control", "-z", str(server.proc.pid)], capture_output=True, check=True)
-    b.run(load[:1] + ["-n", str(REQUESTS)] + load[1:], "1")
-    for f in glob.glob(out + "*"):
-        os.remove(f)
-    subprocess.run(["callgrind_control", "-d", str(server.proc.pid)], capture_output=True, check=True)
     totals, by_caller, calls = {}, collections.Counter(), 0
-    for f in glob.glob(out + "*"):
+    for f in b.callgrind_dumps(server.proc.pid, load, WARM_UP, REQUESTS, out):
         t, m, c = read_dump(f)
         for k, v in t.items():
             totals[k] = totals.get(k, 0) + v
