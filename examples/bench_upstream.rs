@@ -73,7 +73,11 @@ static PAGE: std::sync::LazyLock<Bytes> = std::sync::LazyLock::new(|| {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         page.push_str(words[(state >> 33) as usize % words.len()]);
-        page.push(if (state >> 20).is_multiple_of(11) { '\n' } else { ' ' });
+        page.push(if (state >> 20).is_multiple_of(11) {
+            '\n'
+        } else {
+            ' '
+        });
         if (state >> 40).is_multiple_of(7) {
             page.push_str(&format!("{}", (state >> 44) % 100_000));
             page.push(' ');

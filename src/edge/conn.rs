@@ -95,7 +95,7 @@ fn answer<H: Handler>(
         let mut ctx = RequestCtx::new();
         if let Some(trusted) = trusted {
             let client = ctx.client(&req, info.peer.ip(), trusted);
-            ctx.access = Some(AccessStart::of(&req, client));
+            ctx.access = Some(Box::new(AccessStart::of(&req, client)));
         }
         let mut response = if req.method() == Method::CONNECT {
             // Refused for every listener here, before any handler sees it.
@@ -360,7 +360,7 @@ pub(super) fn record(
     }
     let start = ctx.access.take()?;
     Some(Box::new(Pending {
-        start,
+        start: *start,
         began: ctx.started,
         peer: conn.peer.ip(),
         host: ctx.host.take(),

@@ -55,8 +55,9 @@ pub struct RequestCtx {
     pub upstream_time: Option<Duration>,
     /// How it ended (answered, refused, failed upstream, …), for the log and metrics.
     pub outcome: Outcome,
-    /// What the access log needs of the request head, kept only when the log is on.
-    pub access: Option<AccessStart>,
+    /// What the access log needs of the request head, kept only when the log is on. Boxed: the
+    /// context is part of every request's state, which is written whole (72 bytes inline).
+    pub access: Option<Box<AccessStart>>,
     /// The upstream that answered (its URL), recorded only when the access log is on.
     pub upstream: Option<String>,
     /// The WebSocket tunnel a `101` opened, for the connection to run once the answer is out.

@@ -253,7 +253,7 @@ impl H3Edge {
         let mut ctx = RequestCtx::new();
         if self.config.logs.access_log != crate::config::traffic::AccessLog::Off {
             let client = ctx.client(&req, info.peer.ip(), &self.config.listeners.trusted_proxies);
-            ctx.access = Some(super::access_log::AccessStart::of(&req, client));
+            ctx.access = Some(Box::new(super::access_log::AccessStart::of(&req, client)));
         }
         let response = if req.method() == Method::CONNECT {
             connect_refused()

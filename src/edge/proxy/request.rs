@@ -30,7 +30,9 @@ pub struct Prepared {
     /// The first attempt's head and body (taken by it).
     first: Option<(Parts, UpstreamBody)>,
     /// What a retry sends instead (a bodiless idempotent request, when retries are possible).
-    template: Option<(Method, HeaderMap)>,
+    /// Boxed: only routes with several upstreams have one, and this is moved with every
+    /// request's state (120 bytes inline).
+    template: Option<Box<(Method, HeaderMap)>>,
     path: PathAndQuery,
     /// The client's host, when the route preserves it: every attempt's authority and `Host`.
     preserved: Option<(Authority, HeaderValue)>,
@@ -112,8 +114,8 @@ impl Prepared {
         // Only a request that can be sent again as it was may go to a second upstream, or again
         // on a new connection when the upstream drops a kept-alive one under it.
         let replayable = bodiless && parts.method.is_idempotent();
-        let template =
-            (replayable && retries).then(|| (parts.method.clone(), parts.headers.clone()));
+        let template = (replayable && retries)
+            .then(|| Box::new((parts.method.clone(), parts.headers.clone())));
         Ok(Prepared {
             first: Some((parts, body)),
             template,
@@ -138,7 +140,8 @@ impl Prepared {
     pub fn request_for(&mut self, member: &Member) -> Request<UpstreamBody> {
         let (mut parts, body) = match (self.first.take(), &self.template) {
             (Some(first), _) => first,
-            (None, Some((method, headers))) => {
+            (None, Some(template)) => {
+                let (method, headers) = &**template;
                 let mut again = Request::new(empty_body()).into_parts();
                 again.0.method = method.clone();
                 again.0.headers = headers.clone();
