@@ -13,6 +13,7 @@ Unpinned run: two workers each, no pinning. Then certgate alone with 10,000 cert
 Run with `just bench`. Results: a table on stdout, and target/bench/results.{json,md}.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -521,7 +522,6 @@ def callgrind_dumps(pid, load, warm, counted, out):
     """Runs the h2load command `load` (without `-n`) against a server running under callgrind
     (`--callgrind-out-file=out`): `warm` requests, the counters zeroed, `counted` requests, then
     a dump. Returns the dump files, which hold only the counted requests' costs."""
-    import glob
     if warm:
         run(load[:1] + ["-n", str(warm)] + load[1:], "1")
     subprocess.run(["callgrind_control", "-z", str(pid)], capture_output=True, check=True)
