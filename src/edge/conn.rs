@@ -26,7 +26,6 @@ use tokio::time::Instant;
 
 use super::access_log::body::LoggedBody;
 use super::access_log::line::Pending;
-use super::access_log::AccessStart;
 use super::activity::{ActivityBody, ConnActivity, Guarded, Limits, RequestGuard};
 use super::context::{Outcome, RequestCtx};
 use super::quiet_io::ReleaseWhileQuiet;
@@ -92,11 +91,7 @@ fn answer<H: Handler>(
             alt_svc,
             protocol,
         } = &*shared;
-        let mut ctx = RequestCtx::new();
-        if let Some(trusted) = trusted {
-            let client = ctx.client(&req, info.peer.ip(), trusted);
-            ctx.access = Some(Box::new(AccessStart::of(&req, client)));
-        }
+        let mut ctx = RequestCtx::of_request(&req, info.peer.ip(), trusted.as_deref());
         let mut response = if req.method() == Method::CONNECT {
             // Refused for every listener here, before any handler sees it.
             connect_refused()

@@ -94,6 +94,21 @@ impl RequestCtx {
         }
     }
 
+    /// The context of `req`, with what the access log needs of its head when the log is on
+    /// (`trusted`: then the trusted proxies, to name the client behind them; `None` when off).
+    pub fn of_request<B>(
+        req: &Request<B>,
+        peer: std::net::IpAddr,
+        trusted: Option<&[ipnet::IpNet]>,
+    ) -> RequestCtx {
+        let mut ctx = RequestCtx::new();
+        if let Some(trusted) = trusted {
+            let client = ctx.client(req, peer, trusted);
+            ctx.access = Some(Box::new(AccessStart::of(req, client)));
+        }
+        ctx
+    }
+
     /// The client's address (`super::forwarded::client_address`), worked out on first use.
     pub fn client<B>(
         &mut self,

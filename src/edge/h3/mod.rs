@@ -250,11 +250,9 @@ impl H3Edge {
         let (mut parts, ()) = req.into_parts();
         parts.version = http::Version::HTTP_3;
         let req = Request::from_parts(parts, body::H3Body::new(recv));
-        let mut ctx = RequestCtx::new();
-        if self.config.logs.access_log != crate::config::traffic::AccessLog::Off {
-            let client = ctx.client(&req, info.peer.ip(), &self.config.listeners.trusted_proxies);
-            ctx.access = Some(Box::new(super::access_log::AccessStart::of(&req, client)));
-        }
+        let trusted = (self.config.logs.access_log != crate::config::traffic::AccessLog::Off)
+            .then_some(&self.config.listeners.trusted_proxies[..]);
+        let mut ctx = RequestCtx::of_request(&req, info.peer.ip(), trusted);
         let response = if req.method() == Method::CONNECT {
             connect_refused()
         } else if early && !req.method().is_safe() {
