@@ -8,7 +8,7 @@ use http::{Request, Response};
 use http_body::Body;
 #[cfg(feature = "http2")]
 use pin_project_lite::pin_project;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 #[cfg(feature = "http2")]
 use crate::{body::Incoming, proto::h2::client::ResponseFutMap};
@@ -29,7 +29,7 @@ pub struct TrySendError<T> {
 }
 
 pub(crate) fn channel<T, U>() -> (Sender<T, U>, Receiver<T, U>) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = queue::channel();
     let (giver, taker) = want::new();
     let tx = Sender {
         #[cfg(feature = "http1")]
@@ -57,7 +57,7 @@ pub(crate) struct Sender<T, U> {
     /// for more.
     giver: want::Giver,
     /// Actually bounded by the Giver, plus `buffered_once`.
-    inner: mpsc::UnboundedSender<Envelope<T, U>>,
+    inner: queue::Tx<Envelope<T, U>>,
 }
 
 /// An unbounded version.
@@ -68,7 +68,7 @@ pub(crate) struct Sender<T, U> {
 pub(crate) struct UnboundedSender<T, U> {
     /// Only used for `is_closed`, since `mpsc::UnboundedSender` cannot be checked.
     giver: want::SharedGiver,
-    inner: mpsc::UnboundedSender<Envelope<T, U>>,
+    inner: queue::Tx<Envelope<T, U>>,
 }
 
 impl<T, U> Sender<T, U> {
@@ -174,7 +174,7 @@ impl<T, U> Clone for UnboundedSender<T, U> {
 }
 
 pub(crate) struct Receiver<T, U> {
-    inner: mpsc::UnboundedReceiver<Envelope<T, U>>,
+    inner: queue::Rx<Envelope<T, U>>,
     taker: want::Taker,
 }
 
@@ -217,6 +217,122 @@ impl<T, U> Drop for Receiver<T, U> {
         // Notify the giver about the closure first, before dropping
         // the mpsc::Receiver.
         self.taker.cancel();
+    }
+}
+
+// certgate: the queue between a client's senders and its connection, in place of tokio's
+// unbounded mpsc. That one allocates a block of 32 message slots per connection (8.5 KiB for a
+// request and its callback) and writes each message into the next slot, so a connection
+// reused a thousand times walks a thousand slots' worth of memory; an HTTP/1.1 connection
+// holds at most two messages at once. This is a locked ring that reuses its first slots. Same
+// contract: `send` fails once the receiver is closed or gone, `poll_recv` gives `None` once
+// every sender is gone (or the receiver closed) and the queue is empty, and messages left when
+// the receiver is dropped are dropped (an `Envelope` answers its callback).
+mod queue {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::task::{Context, Poll, Waker};
+
+    struct State<T> {
+        items: VecDeque<T>,
+        senders: usize,
+        closed: bool,
+        receiver: Option<Waker>,
+    }
+
+    pub(crate) struct Tx<T>(Arc<Mutex<State<T>>>);
+
+    pub(crate) struct Rx<T>(Arc<Mutex<State<T>>>);
+
+    pub(crate) fn channel<T>() -> (Tx<T>, Rx<T>) {
+        let state = Arc::new(Mutex::new(State {
+            items: VecDeque::new(),
+            senders: 1,
+            closed: false,
+            receiver: None,
+        }));
+        (Tx(state.clone()), Rx(state))
+    }
+
+    fn lock<T>(state: &Mutex<State<T>>) -> MutexGuard<'_, State<T>> {
+        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    impl<T> Tx<T> {
+        pub(crate) fn send(&self, value: T) -> Result<(), (T,)> {
+            let receiver = {
+                let mut state = lock(&self.0);
+                if state.closed {
+                    return Err((value,));
+                }
+                state.items.push_back(value);
+                state.receiver.take()
+            };
+            if let Some(receiver) = receiver {
+                receiver.wake();
+            }
+            Ok(())
+        }
+    }
+
+    impl<T> Clone for Tx<T> {
+        fn clone(&self) -> Self {
+            lock(&self.0).senders += 1;
+            Tx(self.0.clone())
+        }
+    }
+
+    impl<T> Drop for Tx<T> {
+        fn drop(&mut self) {
+            let receiver = {
+                let mut state = lock(&self.0);
+                state.senders -= 1;
+                if state.senders > 0 {
+                    return;
+                }
+                state.receiver.take()
+            };
+            if let Some(receiver) = receiver {
+                receiver.wake();
+            }
+        }
+    }
+
+    impl<T> Rx<T> {
+        pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            let mut state = lock(&self.0);
+            if let Some(value) = state.items.pop_front() {
+                return Poll::Ready(Some(value));
+            }
+            if state.senders == 0 || state.closed {
+                return Poll::Ready(None);
+            }
+            match &mut state.receiver {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        }
+
+        pub(crate) async fn recv(&mut self) -> Option<T> {
+            std::future::poll_fn(|cx| self.poll_recv(cx)).await
+        }
+
+        pub(crate) fn close(&mut self) {
+            lock(&self.0).closed = true;
+        }
+    }
+
+    impl<T> Drop for Rx<T> {
+        fn drop(&mut self) {
+            let left = {
+                let mut state = lock(&self.0);
+                state.closed = true;
+                state.receiver = None;
+                std::mem::take(&mut state.items)
+            };
+            drop(left);
+        }
     }
 }
 
