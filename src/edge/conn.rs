@@ -20,7 +20,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -30,6 +30,7 @@ use super::activity::{ActivityBody, ConnActivity, Guarded, Limits, RequestGuard}
 use super::context::{Outcome, RequestCtx};
 use super::quiet_io::ReleaseWhileQuiet;
 use super::rewind::Rewind;
+use super::stream_start::StartAtOnce;
 use super::{text, ConnInfo, EdgeBody};
 use crate::config::traffic::AccessLog;
 use crate::config::Config;
@@ -147,8 +148,9 @@ where
     let service = service_fn(move |req| {
         let guard = requests.begin_request();
         // Boxed, and made in its box: hyper holds what `call` returns — in the connection's
-        // one slot (HTTP/1.1, for the connection's life) or in a task of its own per stream
-        // (HTTP/2) — and moves it whole. Built first and then boxed, the request's state
+        // one slot (HTTP/1.1, for the connection's life) or in a stream's future, polled first
+        // in the connection's task and then on a task of its own (HTTP/2, [`StartAtOnce`]) —
+        // and moves it whole. Built first and then boxed, the request's state
         // (≈ 2 KiB, the proxy's future included) would be copied into memory no request has
         // touched lately; `Box::write` lets the compiler build it where it stays.
         Box::into_pin(Box::write(
@@ -158,7 +160,8 @@ where
     });
     if http2 {
         io.release_when_quiet(RELEASE_AFTER);
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        // Each new stream is polled once while its head is warm (`super::stream_start`).
+        let conn = hyper::server::conn::http2::Builder::new(StartAtOnce)
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(config.limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)

@@ -26,6 +26,7 @@ pub mod request_id;
 pub mod rewind;
 pub mod shared_values;
 pub mod signing_turns;
+pub mod stream_start;
 pub mod sync;
 pub mod tls_alpn;
 pub mod tunnel;
