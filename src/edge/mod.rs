@@ -46,6 +46,14 @@ use crate::tls::certified::ServedCert;
 /// The body type of everything the edge answers.
 pub type EdgeBody = BoxBody<Bytes, hyper::Error>;
 
+/// An empty body of the edge's body type (or of an upstream request's). `Empty` has no
+/// fields, so boxing it allocates nothing.
+pub fn empty_body<E>() -> BoxBody<Bytes, E> {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
 /// What the handler knows of the connection a request came on.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {

@@ -19,9 +19,9 @@ use super::super::upgrade::is_websocket_handshake;
 use super::super::upstreams::client::UpstreamBody;
 use super::super::upstreams::set::Member;
 use super::super::{text, ConnInfo};
-use super::response::empty_body;
 use super::ClientBody;
 use super::Refusal;
+use crate::edge::empty_body;
 use crate::routes::validate::UpstreamScheme;
 use crate::routes::Route;
 

@@ -2,7 +2,7 @@
 //! finished for the client — hop-by-hop headers removed, the route's response rules and HSTS
 //! applied, its body carrying the upstream connection and slot until it has been passed on.
 
-use bytes::Bytes;
+use super::super::empty_body;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 
@@ -120,14 +120,6 @@ pub(super) fn grpc_error(failure: UpstreamError, detail: &str) -> Response<EdgeB
         headers.insert("grpc-message", value);
     }
     response
-}
-
-/// An empty body of the edge's body type (or of an upstream request's). `Empty` has no
-/// fields, so boxing it allocates nothing.
-pub(super) fn empty_body<E>() -> http_body_util::combinators::BoxBody<Bytes, E> {
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed()
 }
 
 /// Whether the answer switches protocols (phase 4 instead of 5).

@@ -293,13 +293,8 @@ impl Replay {
     /// The request again, with an empty body; `None` if the head does not read back (it always
     /// does: it was written from a valid request).
     fn into_request(self) -> Option<Request<UpstreamBody>> {
-        use http_body_util::BodyExt;
         let (target, mut fields) = self.packed.split_at(self.target_len);
-        let mut req = Request::new(
-            http_body_util::Empty::new()
-                .map_err(|never| match never {})
-                .boxed(),
-        );
+        let mut req = Request::new(crate::edge::empty_body());
         *req.method_mut() = self.method;
         *req.uri_mut() = Uri::try_from(target).ok()?;
         while !fields.is_empty() {
@@ -414,14 +409,9 @@ impl Drop for Checkin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
 
     fn request(target: &str, fields: &[(&str, &[u8])]) -> Request<UpstreamBody> {
-        let mut req = Request::new(
-            http_body_util::Empty::new()
-                .map_err(|never| match never {})
-                .boxed(),
-        );
+        let mut req = Request::new(crate::edge::empty_body());
         *req.method_mut() = http::Method::OPTIONS;
         *req.uri_mut() = target.parse().unwrap();
         for (name, value) in fields {
