@@ -154,6 +154,13 @@ pub use redis_url::{fred_url, redact_url, RedisUrl};
 use values::{read_toml, Values};
 
 impl Config {
+    /// The trusted proxies, for the client address the access log names; `None` when the
+    /// access log is off (nothing then needs the client behind a proxy at a request's start).
+    pub fn access_log_trusted_proxies(&self) -> Option<&[ipnet::IpNet]> {
+        (self.logs.access_log != traffic::AccessLog::Off)
+            .then_some(&self.listeners.trusted_proxies[..])
+    }
+
     /// Loads the configuration from an optional TOML file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env: RawValues = std::env::vars()

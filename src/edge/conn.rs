@@ -32,7 +32,6 @@ use super::quiet_io::ReleaseWhileQuiet;
 use super::rewind::Rewind;
 use super::stream_start::StartAtOnce;
 use super::{text, ConnInfo, EdgeBody};
-use crate::config::traffic::AccessLog;
 use crate::config::Config;
 use crate::metrics::{status_class, METRICS};
 use crate::shutdown::Shutdown;
@@ -138,9 +137,7 @@ where
     let shared = Arc::new(Shared {
         handler,
         info,
-        // The trusted proxies, for the client address the access log names; only when it is on.
-        trusted: (config.logs.access_log != AccessLog::Off)
-            .then(|| config.listeners.trusted_proxies.clone()),
+        trusted: config.access_log_trusted_proxies().map(<[_]>::to_vec),
         alt_svc,
         protocol: usize::from(http2),
     });

@@ -250,8 +250,7 @@ impl H3Edge {
         let (mut parts, ()) = req.into_parts();
         parts.version = http::Version::HTTP_3;
         let req = Request::from_parts(parts, body::H3Body::new(recv));
-        let trusted = (self.config.logs.access_log != crate::config::traffic::AccessLog::Off)
-            .then_some(&self.config.listeners.trusted_proxies[..]);
+        let trusted = self.config.access_log_trusted_proxies();
         let mut ctx = RequestCtx::of_request(&req, info.peer.ip(), trusted);
         let response = if req.method() == Method::CONNECT {
             connect_refused()
