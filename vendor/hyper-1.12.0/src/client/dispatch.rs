@@ -259,6 +259,8 @@ mod queue {
     }
 
     impl<T> Tx<T> {
+        // The value comes back in a 1-tuple, as in tokio's `SendError(T)`, so the callers'
+        // `(e.0).0` above reads as published.
         pub(crate) fn send(&self, value: T) -> Result<(), (T,)> {
             let receiver = {
                 let mut state = lock(&self.0);
