@@ -60,7 +60,7 @@ def measure_point(ctx, server, port, c, m):
 
 
 def measure(servers, certs, upstream_port, ctx):
-    """`servers`: Caddy and certgate (Server objects of bench.py)."""
+    """`servers`: Caddy and certgate (Server objects of servers.py)."""
     log, guarded, seconds = ctx["log"], ctx["guarded"], ctx["seconds"]
     rows = {}
     for server in servers:
