@@ -28,3 +28,7 @@ python3 scripts/hot-functions.py --check
 cargo build --release --quiet --example bench_upstream --example tls_load --example h3_load --example load_certs
 python3 benches/bench.py
 cargo bench --quiet --bench sni -- --noplot 2>/dev/null | grep -E "^sni_|time:" || cargo bench --bench sni
+# `cargo bench` builds the certgate binary too (without the profile: RUSTFLAGS differ) and links
+# it to target/release/certgate; the profile-guided one is still built, so this links it back
+# at once, for `just run` and for whatever measures target/release/certgate next.
+scripts/build-release.sh --quiet
