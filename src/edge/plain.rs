@@ -45,7 +45,9 @@ impl Handler for HttpEdge {
     ) -> Response<EdgeBody> {
         let path = req.uri().path();
         if let Some(token) = path.strip_prefix(CHALLENGE_PREFIX) {
-            return self.challenge(req.method(), token).await;
+            // Boxed: the Redis lookup's future (≈ 7 KB) would otherwise size the state of every
+            // request on this listener, redirects and proxied routes included.
+            return Box::pin(self.challenge(req.method(), token)).await;
         }
         if path == "/health" && req.method() == Method::GET {
             return match self.health.unavailable_reason() {
