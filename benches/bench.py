@@ -21,15 +21,15 @@ import statistics
 import subprocess
 import time
 
-# The plumbing and the servers live in their own modules; their names are used from here by
-# the measuring scripts that `import bench` (`b.run`, `b.Certgate`, …).
+# The plumbing and the servers live in their own modules. TOKEN and tree_status_kib are not
+# used here: they are re-exported for the measuring scripts that `import bench` (`b.TOKEN`).
 from harness import (  # noqa: F401
-    BODY, PROCS, RELEASE, ROOT, RUNS, SCALE_CERTS, SECONDS, SECTIONS, TMP, TOKEN, CpuMeter, api,
-    burst_peak_mib, cpu_times, free_port, h2load, log, max_connections, run, start, stop, taskset,
-    tls_load, tree_rss_kib, tree_status_kib, wait_port,
+    PROCS, RELEASE, ROOT, RUNS, SCALE_CERTS, SECONDS, SECTIONS, TMP, TOKEN, CpuMeter, api,
+    burst_peak_mib, free_port, h2load, log, run, start, stop, taskset, tls_load, tree_rss_kib,
+    tree_status_kib, wait_port,
 )
 from report import save
-from servers import Caddy, Certgate, Haproxy, Nginx, Server, write  # noqa: F401
+from servers import Caddy, Certgate, Haproxy, Nginx, write
 
 
 # --- measures ----------------------------------------------------------------------------------
