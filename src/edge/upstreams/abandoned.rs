@@ -14,11 +14,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::Response;
 use hyper::body::{Body, Incoming};
 
 use hyper::client::conn::http1::SendRequest;
-use hyper::client::conn::TrySendError;
 
 use super::client::UpstreamBody;
 use super::http1_pool::{log_end, Checkin, Driver, Http1Pool};
@@ -29,19 +28,11 @@ const FINISH_WITHIN: Duration = Duration::from_secs(10);
 /// The most of an abandoned answer's body read to keep its connection; a longer one closes it.
 const DRAIN_AT_MOST: usize = 256 * 1024;
 
-/// A request on its way to the upstream: what answers it.
-type Sent = Pin<
-    Box<
-        dyn Future<Output = Result<Response<Incoming>, TrySendError<Request<UpstreamBody>>>> + Send,
-    >,
->;
-
-/// A request sent and its answer's head not yet in. Dropped so (the client went away), the
-/// exchange is finished on a task of its own ([`finish_abandoned`]).
+/// A request handed to its connection and its answer's head not yet in. Dropped so (the client
+/// went away), the exchange is finished on a task of its own ([`finish_abandoned`]).
 pub(super) struct InFlight {
-    /// `None` once settled.
-    pub(super) sent: Option<Sent>,
     pub(super) sender: Option<SendRequest<UpstreamBody>>,
+    /// The connection, which holds the request and will hold its answer; `None` once settled.
     pub(super) checkin: Option<Checkin>,
 }
 
@@ -50,19 +41,15 @@ impl InFlight {
     pub(super) fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Response<Incoming>, TrySendError<Request<UpstreamBody>>>> {
-        if let Some(checkin) = &mut self.checkin {
-            checkin.drive(cx);
-        }
-        match &mut self.sent {
-            Some(sent) => sent.as_mut().poll(cx),
+    ) -> Poll<Result<Response<Incoming>, hyper::Error>> {
+        match &mut self.checkin {
+            Some(checkin) => checkin.poll_answer(cx),
             None => Poll::Pending,
         }
     }
 
     /// The head is in (or the exchange failed): the connection's handles, for the answer.
     pub(super) fn settled(mut self) -> (SendRequest<UpstreamBody>, Checkin) {
-        self.sent = None;
         let sender = self.sender.take().expect("an exchange has its sender");
         let checkin = self.checkin.take().expect("an exchange has its connection");
         (sender, checkin)
@@ -71,22 +58,17 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let (Some(sent), Some(sender), Some(checkin)) =
-            (self.sent.take(), self.sender.take(), self.checkin.take())
-        {
-            tokio::spawn(finish_abandoned(sent, sender, checkin));
+        if let (Some(sender), Some(checkin)) = (self.sender.take(), self.checkin.take()) {
+            tokio::spawn(finish_abandoned(sender, checkin));
         }
     }
 }
 
 /// Waits for the abandoned request's answer, reads its body (up to [`DRAIN_AT_MOST`]) and
 /// gives the connection back; within [`FINISH_WITHIN`], else the connection closes.
-async fn finish_abandoned(mut sent: Sent, sender: SendRequest<UpstreamBody>, mut checkin: Checkin) {
+async fn finish_abandoned(sender: SendRequest<UpstreamBody>, mut checkin: Checkin) {
     let finished = tokio::time::timeout(FINISH_WITHIN, async {
-        let head = std::future::poll_fn(|cx| {
-            checkin.drive(cx);
-            sent.as_mut().poll(cx)
-        });
+        let head = std::future::poll_fn(|cx| checkin.poll_answer(cx));
         let body = head.await.ok()?.into_body();
         read_to_end(body, &mut checkin).await
     })

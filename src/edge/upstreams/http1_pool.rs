@@ -27,8 +27,10 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{SendRequest, UpgradeableConnection};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use super::abandoned::{self, InFlight};
 use super::client::{SendError, UpstreamBody};
@@ -54,7 +56,11 @@ pub struct Http1Pool {
 
 /// hyper's side of one connection (reading, writing, upgrades): polled by the task of the
 /// request it carries, not by a task of its own, so an exchange is no hand-over between tasks.
-pub(super) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send + Sync>>;
+///
+/// Typed, not a `dyn Future`: a request is handed to it directly
+/// ([`UpgradeableConnection::start_inline`], a hunk in the copy of hyper) and its answer taken
+/// from it, without hyper's queue and oneshot channel between `SendRequest` and the connection.
+pub(super) type Driver = Pin<Box<UpgradeableConnection<TokioIo<TcpStream>, UpstreamBody>>>;
 
 struct Idle {
     sender: SendRequest<UpstreamBody>,
@@ -101,11 +107,17 @@ impl Http1Pool {
     /// Sends `req` (origin-form URI, `Host` set) on an idle connection or a new one; the answer
     /// comes with the connection to give back once its body has been read.
     ///
+    /// The request is handed to the connection directly (hyper's `start_inline`, a hunk in the
+    /// copy of hyper: its head is encoded at once, the answer is taken from the connection), not
+    /// through hyper's request queue and a oneshot channel, which cost a cold ring slot written
+    /// and read back and an allocation per request.
+    ///
     /// An idle connection may be closed by the upstream (its keep-alive timeout) just as a
-    /// request goes out on it. A request hyper had not yet written goes on another connection;
-    /// a `replayable` one (idempotent, no body: the caller says) that was written but got no
-    /// answer before the upstream dropped the connection goes once more on a new connection,
-    /// as nginx's `proxy_next_upstream error` and HAProxy's `retry-on conn-failure` do.
+    /// request goes out on it. One that the connection refuses (it has ended) goes on another
+    /// connection; a `replayable` one (idempotent, no body: the caller says) that was written
+    /// but got no answer before the upstream dropped the connection goes once more on a new
+    /// connection, as nginx's `proxy_next_upstream error` and HAProxy's `retry-on conn-failure`
+    /// do.
     ///
     /// An `async` block, not an `async fn`, so that `req` is stored once in the future (an
     /// `async fn` keeps each argument's place beside the local it moves it into).
@@ -120,17 +132,28 @@ impl Http1Pool {
             loop {
                 let idle = if fresh_only { None } else { self.take_idle() };
                 let reused = idle.is_some();
-                let (mut sender, driver) = match idle {
+                let (sender, mut driver) = match idle {
                     Some(idle) => idle,
                     // Boxed: connecting (a DNS lookup, a TCP connect, hyper's handshake) is the rare path; its
                     // state would otherwise size every request's future.
                     None => Box::pin(self.connect()).await?,
                 };
                 let replay = (reused && replayable).then(|| Replay::of(&req));
-                // Boxed so that, should the client go away before the answer's head, the exchange
-                // can be handed whole to a task that finishes it and keeps the connection.
+                if let Err(unsent) = driver.start_inline(req) {
+                    // Not taken: the connection had ended, or was still busy (hyper refuses a
+                    // request it cannot send at once). Another connection.
+                    req = unsent;
+                    if reused {
+                        continue;
+                    }
+                    return Err(SendError::connect(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the upstream closed the new connection before the request",
+                    )));
+                }
+                // Should the client go away before the answer's head, the exchange is handed
+                // whole to a task that finishes it and keeps the connection.
                 let mut exchange = InFlight {
-                    sent: Some(Box::pin(sender.try_send_request(req))),
                     sender: Some(sender),
                     checkin: Some(Checkin {
                         sender: None,
@@ -148,21 +171,16 @@ impl Http1Pool {
                         checkin.sender = Some(sender);
                         return Ok((response, checkin));
                     }
-                    Err(mut failed) => match failed.take_message() {
-                        // Not sent: the idle connection had been closed under us. A fresh
-                        // connection failing so is an answer of its own.
-                        Some(unsent) if reused => req = unsent,
-                        _ => match replay
-                            .filter(|_| dropped_unanswered(failed.error()))
-                            .and_then(Replay::into_request)
-                        {
-                            Some(again) => {
-                                tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
-                                req = again;
-                                fresh_only = true;
-                            }
-                            None => return Err(SendError::exchange(failed.into_error())),
-                        },
+                    Err(failed) => match replay
+                        .filter(|_| dropped_unanswered(&failed))
+                        .and_then(Replay::into_request)
+                    {
+                        Some(again) => {
+                            tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
+                            req = again;
+                            fresh_only = true;
+                        }
+                        None => return Err(SendError::exchange(failed)),
                     },
                 }
             }
@@ -349,6 +367,28 @@ impl Checkin {
                 log_end(ended);
                 self.driver = None;
             }
+        }
+    }
+
+    /// Drives the connection and takes the answer's head to the request handed to it, once in
+    /// (or the error that ended the exchange, the connection's end included).
+    pub(super) fn poll_answer(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<Incoming>, hyper::Error>> {
+        debug_assert!(self.driver.is_some(), "polled for an answer after it came");
+        let Some(driver) = &mut self.driver else {
+            return Poll::Pending;
+        };
+        let ended = driver.as_mut().poll(cx);
+        let answer = driver.take_answer();
+        if let Poll::Ready(ended) = ended {
+            log_end(ended);
+            self.driver = None;
+        }
+        match answer {
+            Some(answer) => Poll::Ready(answer),
+            None => Poll::Pending,
         }
     }
 

@@ -16,6 +16,10 @@ use super::super::dispatch::{self, TrySendError};
 use crate::body::{Body, Incoming as IncomingBody};
 use crate::proto;
 
+// certgate: named, so that a caller driving the connection itself can keep it typed and call
+// `start_inline` and `take_answer`.
+pub use self::upgrades::UpgradeableConnection;
+
 type Dispatcher<T, B> =
     proto::dispatch::Dispatcher<proto::dispatch::Client<B>, B, T, proto::h1::ClientTransaction>;
 
@@ -302,7 +306,11 @@ where
     ///
     /// See [the `upgrade` module](crate::upgrade) for more.
     pub fn with_upgrades(self) -> upgrades::UpgradeableConnection<T, B> {
-        upgrades::UpgradeableConnection { inner: Some(self) }
+        upgrades::UpgradeableConnection {
+            inner: Some(self),
+            answer: None,
+            ended: false,
+        }
     }
 }
 
@@ -632,14 +640,14 @@ impl Builder {
 }
 
 mod upgrades {
-    use super::{Connection, Context, Future, Parts, Pin, Poll, Read, StdError, Write};
+    use super::{Connection, Context, Future, Pin, Poll, Read, StdError, Write};
     use crate::body::Body;
     use crate::proto::Dispatched;
     use crate::upgrade::Upgraded;
     use futures_core::ready;
-    // A future binding a connection with a Service with Upgrade support.
-    //
-    // This type is unnameable outside the crate.
+    /// A future binding a connection with a Service with Upgrade support.
+    ///
+    /// (certgate: nameable, re-exported above.)
     #[must_use = "futures do nothing unless polled"]
     #[allow(missing_debug_implementations)]
     pub struct UpgradeableConnection<T, B>
@@ -649,6 +657,53 @@ mod upgrades {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         pub(super) inner: Option<Connection<T, B>>,
+        // certgate: the answer to a request handed over with `start_inline`, kept when the
+        // connection is taken apart for an upgrade in the same poll that read it.
+        // Boxed: only an upgrade needs it, and every pooled connection carries the field.
+        pub(super) answer: Option<Box<crate::Result<http::Response<crate::body::Incoming>>>>,
+        // certgate: whether `poll` has returned `Ready`.
+        pub(super) ended: bool,
+    }
+
+    // certgate: an exchange driven by its caller, without `SendRequest`'s queue and channel.
+    impl<T, B> UpgradeableConnection<T, B>
+    where
+        T: Read + Write + Unpin + Send + 'static,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        /// Hands `req` to this connection when it is open and idle (it is given back
+        /// otherwise, unsent): its head is encoded at once and written out when the
+        /// connection is next polled, and its answer is taken with
+        /// [`take_answer`](Self::take_answer) after a poll. The connection's `SendRequest`
+        /// sees it busy meanwhile, as with a request it sent.
+        pub fn start_inline(&mut self, req: http::Request<B>) -> Result<(), http::Request<B>> {
+            match &mut self.inner {
+                Some(conn) if !self.ended => conn.inner.start_inline(req),
+                _ => Err(req),
+            }
+        }
+
+        /// The answer's head to the request [`start_inline`](Self::start_inline) handed
+        /// over, once it is in, or the error that ended the exchange; also an error when the
+        /// connection has ended without answering.
+        pub fn take_answer(&mut self) -> Option<crate::Result<http::Response<crate::body::Incoming>>> {
+            if let Some(answer) = self.answer.take() {
+                return Some(*answer);
+            }
+            let unanswered = match &mut self.inner {
+                Some(conn) => {
+                    let client = conn.inner.client();
+                    if let Some(answer) = client.take_answer() {
+                        return Some(answer);
+                    }
+                    self.ended && client.awaits_inline_answer()
+                }
+                // Taken apart for an upgrade with no answer kept.
+                None => true,
+            };
+            unanswered.then(|| Err(crate::Error::new_canceled().with("connection closed before the answer")))
+        }
     }
 
     impl<I, B> Future for UpgradeableConnection<I, B>
@@ -661,22 +716,26 @@ mod upgrades {
         type Output = crate::Result<()>;
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            match ready!(Pin::new(
+            let dispatched = ready!(Pin::new(
                 &mut self
                     .inner
                     .as_mut()
                     .expect("upgradeable client connection polled after upgrade")
                     .inner,
             )
-            .poll(cx))
-            {
+            .poll(cx));
+            self.ended = true;
+            match dispatched {
                 Ok(Dispatched::Shutdown) => Poll::Ready(Ok(())),
                 Ok(Dispatched::Upgrade(pending)) => {
-                    let Parts { io, read_buf } = self
+                    // certgate: the connection taken apart keeps no answer: keep it here.
+                    let (io, read_buf, mut client) = self
                         .inner
                         .take()
                         .expect("upgradeable client connection missing after upgrade")
-                        .into_parts();
+                        .inner
+                        .into_inner();
+                    self.answer = client.take_answer().map(Box::new);
                     pending.fulfill(Upgraded::new(io, read_buf));
                     Poll::Ready(Ok(()))
                 }

@@ -58,6 +58,10 @@ cfg_client! {
             #[pin]
             rx: ClientRx<B>,
             rx_closed: bool,
+            // certgate: a request handed over by `Dispatcher::start_inline` is in flight; its
+            // answer (or the error that ended it) waits in `answer`, for `take_answer`.
+            inline: bool,
+            answer: Option<crate::Result<http::Response<IncomingBody>>>,
         }
     }
 
@@ -656,7 +660,69 @@ cfg_client! {
                 callback: None,
                 rx,
                 rx_closed: false,
+                inline: false,
+                answer: None,
             }
+        }
+
+        // certgate: the answer to the request `Dispatcher::start_inline` handed over, once in.
+        pub(crate) fn take_answer(&mut self) -> Option<crate::Result<http::Response<IncomingBody>>> {
+            self.answer.take()
+        }
+
+        // certgate: whether a request handed over by `start_inline` still waits for its answer.
+        pub(crate) fn awaits_inline_answer(&self) -> bool {
+            self.inline
+        }
+    }
+
+    // certgate: a request handed straight to a connection that its caller drives itself, without
+    // the queue and the oneshot channel `SendRequest` goes through (a cold ring slot written and
+    // read back, and an allocation, per request): its head is encoded here, at once, and its
+    // answer is kept in the dispatcher for `Client::take_answer`.
+    impl<B, I> Dispatcher<Client<B>, B, I, super::ClientTransaction>
+    where
+        I: Read + Write + Unpin,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        pub(crate) fn start_inline(&mut self, req: Request<B>) -> Result<(), Request<B>> {
+            if self.is_closing
+                || self.body_rx.is_some()
+                || !self.conn.can_write_head()
+                || !self.dispatch.should_poll()
+                || self.conn.is_read_closed()
+            {
+                return Err(req);
+            }
+            // Busy until the dispatcher asks for its next request: `SendRequest::is_ready` says so.
+            self.dispatch.rx.unwant();
+            self.dispatch.inline = true;
+            let (parts, body) = req.into_parts();
+            let head = RequestHead {
+                version: parts.version,
+                subject: crate::proto::RequestLine(parts.method, parts.uri),
+                headers: parts.headers,
+                extensions: parts.extensions,
+            };
+            let body_type = if body.is_end_stream() {
+                self.body_rx.set(None);
+                None
+            } else {
+                let btype = body
+                    .size_hint()
+                    .exact()
+                    .map(BodyLength::Known)
+                    .or(Some(BodyLength::Unknown));
+                self.body_rx.set(Some(body));
+                btype
+            };
+            self.conn.write_head(head, body_type);
+            Ok(())
+        }
+
+        pub(crate) fn client(&mut self) -> &mut Client<B> {
+            &mut self.dispatch
         }
     }
 
@@ -707,6 +773,12 @@ cfg_client! {
         }
 
         fn recv_msg(&mut self, msg: crate::Result<(Self::RecvItem, IncomingBody)>) -> crate::Result<()> {
+            if self.inline {
+                // certgate: answered in place (`start_inline`).
+                self.inline = false;
+                self.answer = Some(msg.map(|(msg, body)| msg.into_response(body)));
+                return Ok(());
+            }
             match msg {
                 Ok((msg, body)) => {
                     if let Some(cb) = self.callback.take() {
@@ -749,6 +821,10 @@ cfg_client! {
         }
 
         fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            if self.inline {
+                // certgate: the caller of `start_inline` takes the answer whenever it comes.
+                return Poll::Ready(Ok(()));
+            }
             match &mut self.callback {
                 Some(cb) => match cb.poll_canceled(cx) {
                     Poll::Ready(()) => {
@@ -762,7 +838,7 @@ cfg_client! {
         }
 
         fn should_poll(&self) -> bool {
-            self.callback.is_none()
+            self.callback.is_none() && !self.inline
         }
     }
 }
