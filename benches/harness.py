@@ -6,6 +6,7 @@ end), free ports, load generators and the /proc readings the tables are made of.
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -33,10 +34,37 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
+def _ephemeral_range():
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, below the kernel's ephemeral range. A server's ports are
+    picked when it is set up and bound only when it starts, sections later; a port from the
+    ephemeral range (what binding to port 0 gives) could by then be the source port of one of
+    the loads' own connections (9,000 at the widest sweep point), and the server would fail to
+    start ("Address already in use"), as HAProxy once did in a sweep."""
+    low = max(1024, _ephemeral_range()[0] - 12000)
+    high = _ephemeral_range()[0]
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port between {low} and {high}")
 
 
 def wait_port(port, limit=20):
