@@ -336,7 +336,7 @@ fn take_part<'a>(fields: &mut &'a [u8]) -> Option<&'a [u8]> {
 /// The upstream closed or reset the connection before any answer came: nothing of the request
 /// was acted on that a client could see, so an idempotent one may go again. A malformed answer
 /// or a failing request body is not this.
-fn dropped_unanswered(e: &hyper::Error) -> bool {
+pub(super) fn dropped_unanswered(e: &hyper::Error) -> bool {
     if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
         return true;
     }

@@ -12,6 +12,8 @@ pub mod build_error;
 pub mod client;
 pub mod health;
 pub mod http1_pool;
+#[cfg(test)]
+mod inline_exchange_tests;
 pub mod resolver;
 pub mod set;
 pub mod slots;

@@ -1,0 +1,142 @@
+//! The contract of the hunk in the copy of hyper that [`super::http1_pool`] sends through
+//! (`UpgradeableConnection::start_inline` and `take_answer`, vendor/README.md), against a real
+//! socket: a connection that cannot take a request gives it back unsent, an answer is taken
+//! from the connection that read it, and an upstream closing before its answer ends the
+//! exchange with an error the pool may replay on — never with a wait that does not end.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::client::UpstreamBody;
+use super::http1_pool::{dropped_unanswered, Driver};
+
+/// An upstream that runs `serve` on its one connection.
+async fn upstream<F, Fut>(serve: F) -> (SendRequest<UpstreamBody>, Driver)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        serve(socket).await;
+    });
+    let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+    let (sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    (sender, Box::pin(connection.with_upgrades()))
+}
+
+fn get(path: &str) -> Request<UpstreamBody> {
+    Request::get(path)
+        .header("host", "up.test")
+        .body(crate::edge::empty_body())
+        .unwrap()
+}
+
+/// Reads until the end of a request head.
+async fn read_head(socket: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if socket.read(&mut byte).await.unwrap() == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+}
+
+/// Drives `driver` and takes its answer, as the pool's `Checkin::poll_answer` does (and like
+/// it, stops driving a connection that has ended).
+async fn answer(driver: &mut Driver) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+    let mut ended = false;
+    let taken = std::future::poll_fn(|cx: &mut Context<'_>| {
+        if !ended {
+            ended = driver.as_mut().poll(cx).is_ready();
+        }
+        match driver.take_answer() {
+            Some(answer) => Poll::Ready(answer),
+            None => Poll::Pending,
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(5), taken)
+        .await
+        .expect("the exchange ends")
+}
+
+#[tokio::test]
+async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_sender_waits_for_it() {
+    let (sender, mut driver) = upstream(|mut socket| async move {
+        for _ in 0..2 {
+            read_head(&mut socket).await;
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    assert!(driver.start_inline(get("/one")).is_ok());
+    // Busy: a second request is refused, unsent, and the sender says not ready.
+    let refused = driver.start_inline(get("/two")).expect_err("busy");
+    assert_eq!(refused.uri(), "/two");
+    assert!(!sender.is_ready());
+    let first = answer(&mut driver).await.expect("answered");
+    assert_eq!(first.status(), 200);
+    use hyper::body::Body as _;
+    let mut body = first.into_body();
+    let mut read = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| {
+        let _ = driver.as_mut().poll(cx);
+        Pin::new(&mut body).poll_frame(cx)
+    })
+    .await
+    {
+        read.extend_from_slice(frame.unwrap().data_ref().unwrap());
+    }
+    assert_eq!(read, b"ok");
+    // Polled once more, the connection asks for its next request and takes one again.
+    std::future::poll_fn(|cx| {
+        let _ = driver.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+    assert!(sender.is_ready(), "ready again once the exchange is over");
+    assert!(driver.start_inline(refused).is_ok());
+    assert_eq!(answer(&mut driver).await.expect("answered").status(), 200);
+}
+
+#[tokio::test]
+async fn an_upstream_closing_before_its_answer_ends_the_exchange_with_a_replayable_error() {
+    let (_sender, mut driver) = upstream(|mut socket| async move {
+        read_head(&mut socket).await;
+    })
+    .await;
+    assert!(driver.start_inline(get("/dropped")).is_ok());
+    let failed = answer(&mut driver).await.expect_err("no answer came");
+    assert!(
+        dropped_unanswered(&failed),
+        "an idempotent request may go again: {failed}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_gives_the_request_back_unsent() {
+    let (_sender, mut driver) = upstream(|socket| async move { drop(socket) }).await;
+    // The closed connection is noticed when polled, as the pool does before it lends one (a
+    // connection closed before its first exchange ends with hyper's "incomplete message").
+    let _ended = tokio::time::timeout(Duration::from_secs(5), driver.as_mut())
+        .await
+        .expect("the connection ends");
+    let unsent = driver.start_inline(get("/kept")).expect_err("refused");
+    assert_eq!(unsent.uri(), "/kept");
+    assert_eq!(unsent.headers()["host"], "up.test");
+}
