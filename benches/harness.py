@@ -51,8 +51,8 @@ def free_port():
     ephemeral range (what binding to port 0 gives) could by then be the source port of one of
     the loads' own connections (9,000 at the widest sweep point), and the server would fail to
     start ("Address already in use"), as HAProxy once did in a sweep."""
-    low = max(1024, _ephemeral_range()[0] - 12000)
     high = _ephemeral_range()[0]
+    low = max(1024, high - 12000)
     for _ in range(200):
         port = random.randrange(low, high)
         if port in _HANDED_OUT:
