@@ -21,6 +21,7 @@ use hyper::client::conn::http1::SendRequest;
 
 use super::client::UpstreamBody;
 use super::http1_pool::{log_end, Checkin, Driver, Http1Pool};
+use super::replay::Unanswered;
 
 /// How long an abandoned exchange may take to finish before its connection is closed.
 const FINISH_WITHIN: Duration = Duration::from_secs(10);
@@ -41,7 +42,7 @@ impl InFlight {
     pub(super) fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Response<Incoming>, hyper::Error>> {
+    ) -> Poll<Result<Response<Incoming>, Unanswered>> {
         match &mut self.checkin {
             Some(checkin) => checkin.poll_answer(cx),
             None => Poll::Pending,

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 
 use super::abandoned::{self, InFlight};
 use super::client::{SendError, UpstreamBody};
+use super::replay::Unanswered;
 use super::resolver::UpstreamResolver;
 use super::slots::Slot;
 use crate::metrics::registry::Counter;
@@ -116,8 +117,7 @@ impl Http1Pool {
     /// request goes out on it. One that the connection refuses (it has ended) goes on another
     /// connection; a `replayable` one (idempotent, no body: the caller says) that was written
     /// but got no answer before the upstream dropped the connection goes once more on a new
-    /// connection, as nginx's `proxy_next_upstream error` and HAProxy's `retry-on conn-failure`
-    /// do.
+    /// connection, read back from what the connection wrote ([`super::replay`]).
     ///
     /// An `async` block, not an `async fn`, so that `req` is stored once in the future (an
     /// `async fn` keeps each argument's place beside the local it moves it into).
@@ -138,7 +138,6 @@ impl Http1Pool {
                     // state would otherwise size every request's future.
                     None => Box::pin(self.connect()).await?,
                 };
-                let replay = (reused && replayable).then(|| Replay::of(&req));
                 if let Err(unsent) = driver.start_inline(req) {
                     // Not taken: the connection had ended, or was still busy (hyper refuses a
                     // request it cannot send at once). Another connection.
@@ -171,16 +170,13 @@ impl Http1Pool {
                         checkin.sender = Some(sender);
                         return Ok((response, checkin));
                     }
-                    Err(failed) => match replay
-                        .filter(|_| dropped_unanswered(&failed))
-                        .and_then(Replay::into_request)
-                    {
+                    Err(failed) => match failed.again.filter(|_| reused && replayable) {
                         Some(again) => {
                             tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
-                            req = again;
+                            req = *again;
                             fresh_only = true;
                         }
-                        None => return Err(SendError::exchange(failed)),
+                        None => return Err(SendError::exchange(failed.error)),
                     },
                 }
             }
@@ -264,93 +260,6 @@ fn ended(driver: &mut Driver) -> bool {
     driver.as_mut().poll(&mut cx).is_ready()
 }
 
-/// What is needed to send a bodiless request again: its head, packed in one buffer.
-///
-/// It is kept until the answer's head comes and dropped then, in memory nothing has touched
-/// since the request went out (with 1,600 streams in flight, long out of the cache). A cloned
-/// `HeaderMap` was a table and an entry per field to walk there, and a reference count per
-/// value to give back; this is one block to free.
-struct Replay {
-    method: http::Method,
-    /// The request's target, then each header field as its name's length (`u32`, little
-    /// endian), name, value's length, value.
-    packed: Vec<u8>,
-    target_len: usize,
-}
-
-impl Replay {
-    fn of(req: &Request<UpstreamBody>) -> Replay {
-        let absolute;
-        let target = match (req.uri().scheme(), req.uri().path_and_query()) {
-            (None, Some(origin_form)) => origin_form.as_str(),
-            _ => {
-                absolute = req.uri().to_string();
-                &absolute
-            }
-        };
-        let fields_len: usize = req
-            .headers()
-            .iter()
-            .map(|(name, value)| 8 + name.as_str().len() + value.len())
-            .sum();
-        let mut packed = Vec::with_capacity(target.len() + fields_len);
-        packed.extend_from_slice(target.as_bytes());
-        for (name, value) in req.headers() {
-            for part in [name.as_str().as_bytes(), value.as_bytes()] {
-                packed.extend_from_slice(&(part.len() as u32).to_le_bytes());
-                packed.extend_from_slice(part);
-            }
-        }
-        Replay {
-            method: req.method().clone(),
-            packed,
-            target_len: target.len(),
-        }
-    }
-
-    /// The request again, with an empty body; `None` if the head does not read back (it always
-    /// does: it was written from a valid request).
-    fn into_request(self) -> Option<Request<UpstreamBody>> {
-        let (target, mut fields) = self.packed.split_at(self.target_len);
-        let mut req = Request::new(crate::edge::empty_body());
-        *req.method_mut() = self.method;
-        *req.uri_mut() = Uri::try_from(target).ok()?;
-        while !fields.is_empty() {
-            let name = http::HeaderName::from_bytes(take_part(&mut fields)?).ok()?;
-            let value = http::HeaderValue::from_bytes(take_part(&mut fields)?).ok()?;
-            req.headers_mut().append(name, value);
-        }
-        Some(req)
-    }
-}
-
-/// The next length-prefixed part of a [`Replay`]'s fields.
-fn take_part<'a>(fields: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let (len, rest) = fields.split_first_chunk::<4>()?;
-    let len = u32::from_le_bytes(*len) as usize;
-    let part = rest.get(..len)?;
-    *fields = &rest[len..];
-    Some(part)
-}
-
-/// The upstream closed or reset the connection before any answer came: nothing of the request
-/// was acted on that a client could see, so an idempotent one may go again. A malformed answer
-/// or a failing request body is not this.
-pub(super) fn dropped_unanswered(e: &hyper::Error) -> bool {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return true;
-    }
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .is_some_and(|io| {
-            use std::io::ErrorKind::*;
-            matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            )
-        })
-}
-
 /// A connection's end, when it was an error (the client sees the exchange's own error).
 pub(super) fn log_end(ended: hyper::Result<()>) {
     if let Err(e) = ended {
@@ -371,25 +280,27 @@ impl Checkin {
     }
 
     /// Drives the connection and takes the answer's head to the request handed to it, once in
-    /// (or the error that ended the exchange, the connection's end included).
+    /// (or the error that ended the exchange, the connection's end included, with the request
+    /// read back from what the connection wrote when it may go again).
     pub(super) fn poll_answer(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Response<Incoming>, hyper::Error>> {
+    ) -> Poll<Result<Response<Incoming>, Unanswered>> {
         debug_assert!(self.driver.is_some(), "polled for an answer after it came");
         let Some(driver) = &mut self.driver else {
             return Poll::Pending;
         };
         let ended = driver.as_mut().poll(cx);
-        let answer = driver.take_answer();
+        let answer = match driver.take_answer() {
+            Some(Ok(head)) => Poll::Ready(Ok(head)),
+            Some(Err(error)) => Poll::Ready(Err(Unanswered::of(error, driver))),
+            None => Poll::Pending,
+        };
         if let Poll::Ready(ended) = ended {
             log_end(ended);
             self.driver = None;
         }
-        match answer {
-            Some(answer) => Poll::Ready(answer),
-            None => Poll::Pending,
-        }
+        answer
     }
 
     /// The same, holding the exchange's `slot` until the connection is back or closed.
@@ -443,57 +354,5 @@ impl Drop for Checkin {
                 tokio::spawn(async move { log_end(driver.await) });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(target: &str, fields: &[(&str, &[u8])]) -> Request<UpstreamBody> {
-        let mut req = Request::new(crate::edge::empty_body());
-        *req.method_mut() = http::Method::OPTIONS;
-        *req.uri_mut() = target.parse().unwrap();
-        for (name, value) in fields {
-            req.headers_mut().append(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                http::HeaderValue::from_bytes(value).unwrap(),
-            );
-        }
-        req
-    }
-
-    #[test]
-    fn a_replay_reads_back_the_head_it_was_made_of() {
-        let long = vec![b'v'; 70_000];
-        for target in ["/a/b?c=d&e", "*", "http://up.test:8080/x?y"] {
-            let original = request(
-                target,
-                &[
-                    ("host", b"site.test"),
-                    ("accept", b"text/html"),
-                    ("accept", b"*/*"),
-                    ("x-latin", b"caf\xe9"),
-                    ("x-empty", b""),
-                    ("x-long", &long),
-                ],
-            );
-            let again = Replay::of(&original).into_request().expect("reads back");
-            assert_eq!(again.method(), original.method());
-            assert_eq!(again.uri(), original.uri(), "target {target}");
-            assert_eq!(again.headers(), original.headers(), "target {target}");
-            assert_eq!(
-                again.headers().get_all("accept").iter().count(),
-                2,
-                "repeated fields keep their order and count"
-            );
-        }
-    }
-
-    #[test]
-    fn a_damaged_replay_gives_none_not_a_panic() {
-        let mut replay = Replay::of(&request("/", &[("host", b"site.test")]));
-        replay.packed.truncate(replay.packed.len() - 3);
-        assert!(replay.into_request().is_none());
     }
 }

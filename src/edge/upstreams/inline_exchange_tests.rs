@@ -16,7 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::client::UpstreamBody;
-use super::http1_pool::{dropped_unanswered, Driver};
+use super::http1_pool::Driver;
+use super::replay::{dropped_unanswered, request_from_head};
 
 /// An upstream that runs `serve` on its one connection.
 async fn upstream<F, Fut>(serve: F) -> (SendRequest<UpstreamBody>, Driver)
@@ -120,11 +121,50 @@ async fn an_upstream_closing_before_its_answer_ends_the_exchange_with_a_replayab
         read_head(&mut socket).await;
     })
     .await;
-    assert!(driver.start_inline(get("/dropped")).is_ok());
+    let mut sent = get("/dropped?q=1");
+    sent.headers_mut()
+        .append("accept", "text/html".parse().unwrap());
+    sent.headers_mut().append("accept", "*/*".parse().unwrap());
+    sent.headers_mut().insert(
+        "x-latin",
+        http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+    );
+    let expected = sent.headers().clone();
+    assert!(driver.start_inline(sent).is_ok());
     let failed = answer(&mut driver).await.expect_err("no answer came");
     assert!(
         dropped_unanswered(&failed),
         "an idempotent request may go again: {failed}"
+    );
+    // The connection kept the head it wrote: the same request reads back from it.
+    let again = request_from_head(driver.written_head().expect("not upgraded"))
+        .expect("the head hyper wrote reads back");
+    assert_eq!(again.method(), http::Method::GET);
+    assert_eq!(again.uri(), "/dropped?q=1");
+    assert_eq!(again.headers(), &expected);
+}
+
+#[tokio::test]
+async fn the_written_head_is_the_last_request_sent_on_the_connection() {
+    let (_sender, mut driver) = upstream(|mut socket| async move {
+        read_head(&mut socket).await;
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        read_head(&mut socket).await;
+    })
+    .await;
+    assert!(driver.start_inline(get("/first")).is_ok());
+    assert_eq!(answer(&mut driver).await.expect("answered").status(), 200);
+    let _ = tokio::time::timeout(Duration::from_millis(50), driver.as_mut()).await;
+    assert!(driver.start_inline(get("/second")).is_ok());
+    answer(&mut driver).await.expect_err("dropped");
+    let head = driver.written_head().expect("not upgraded");
+    assert!(
+        head.starts_with(b"GET /second HTTP/1.1\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(head)
     );
 }
 

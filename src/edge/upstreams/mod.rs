@@ -14,6 +14,7 @@ pub mod health;
 pub mod http1_pool;
 #[cfg(test)]
 mod inline_exchange_tests;
+mod replay;
 pub mod resolver;
 pub mod set;
 pub mod slots;

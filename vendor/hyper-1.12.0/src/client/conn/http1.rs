@@ -684,6 +684,14 @@ mod upgrades {
             }
         }
 
+        /// The bytes of the request head this connection wrote last (encoded, as sent), kept
+        /// until it encodes the next; `None` once taken apart for an upgrade. A caller whose
+        /// connection closed before the answer reads the request back from them to send it
+        /// again, instead of copying every request beforehand.
+        pub fn written_head(&self) -> Option<&[u8]> {
+            self.inner.as_ref().map(|conn| conn.inner.written_head())
+        }
+
         /// The answer's head to the request [`start_inline`](Self::start_inline) handed
         /// over, once it is in, or the error that ended the exchange; also an error when the
         /// connection has ended without answering.

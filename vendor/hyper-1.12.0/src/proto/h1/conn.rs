@@ -161,6 +161,11 @@ where
         self.state.date_header = false;
     }
 
+    // certgate: see `Buffered::written_head`.
+    pub(crate) fn written_head(&self) -> &[u8] {
+        self.io.written_head()
+    }
+
     pub(crate) fn into_inner(self) -> (I, Bytes) {
         self.io.into_inner()
     }

@@ -724,6 +724,11 @@ cfg_client! {
         pub(crate) fn client(&mut self) -> &mut Client<B> {
             &mut self.dispatch
         }
+
+        // certgate: the last request head written (`Buffered::written_head`).
+        pub(crate) fn written_head(&self) -> &[u8] {
+            self.conn.written_head()
+        }
     }
 
     impl<B> Dispatch for Client<B>

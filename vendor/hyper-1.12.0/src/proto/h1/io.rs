@@ -142,6 +142,13 @@ where
         !self.write_buf.queue.has_remaining()
     }
 
+    // certgate: the head this connection encoded last (with any body bytes flattened after
+    // it), readable until the next is encoded: a client that saw its connection close before
+    // the answer can send the same request again without having copied it beforehand.
+    pub(crate) fn written_head(&self) -> &[u8] {
+        &self.write_buf.headers.bytes
+    }
+
     pub(crate) fn headers_buf(&mut self) -> &mut Vec<u8> {
         let buf = self.write_buf.headers_mut();
         &mut buf.bytes
@@ -333,7 +340,7 @@ where
             debug!("flushed {} bytes", n);
             self.write_buf.headers.advance(n);
             if self.write_buf.headers.remaining() == 0 {
-                self.write_buf.headers.reset();
+                // certgate: kept readable until the next write (`WriteBuf::headers_mut`).
                 break;
             } else if n == 0 {
                 trace!(
@@ -606,6 +613,11 @@ impl<B: Buf> WriteBuf<B> {
 
     fn headers_mut(&mut self) -> &mut Cursor<Vec<u8>> {
         debug_assert!(!self.queue.has_remaining());
+        // certgate: bytes written out are cleared here, before the next write, not when they
+        // were written (`Buffered::written_head`).
+        if self.headers.remaining() == 0 {
+            self.headers.reset();
+        }
         &mut self.headers
     }
 }
@@ -639,12 +651,12 @@ impl<B: Buf> Buf for WriteBuf<B> {
     fn advance(&mut self, cnt: usize) {
         let hrem = self.headers.remaining();
 
+        // certgate: written headers are kept readable until the next write (`headers_mut`).
         match hrem.cmp(&cnt) {
-            cmp::Ordering::Equal => self.headers.reset(),
-            cmp::Ordering::Greater => self.headers.advance(cnt),
+            cmp::Ordering::Equal | cmp::Ordering::Greater => self.headers.advance(cnt),
             cmp::Ordering::Less => {
                 let qcnt = cnt - hrem;
-                self.headers.reset();
+                self.headers.advance(hrem);
                 self.queue.advance(qcnt);
             }
         }
