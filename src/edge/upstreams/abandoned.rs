@@ -17,9 +17,6 @@ use std::time::Duration;
 use http::Response;
 use hyper::body::{Body, Incoming};
 
-use hyper::client::conn::http1::SendRequest;
-
-use super::client::UpstreamBody;
 use super::http1_pool::{log_end, Checkin, Driver, Http1Pool};
 use super::replay::Unanswered;
 
@@ -32,7 +29,6 @@ const DRAIN_AT_MOST: usize = 256 * 1024;
 /// A request handed to its connection and its answer's head not yet in. Dropped so (the client
 /// went away), the exchange is finished on a task of its own ([`finish_abandoned`]).
 pub(super) struct InFlight {
-    pub(super) sender: Option<SendRequest<UpstreamBody>>,
     /// The connection, which holds the request and will hold its answer; `None` once settled.
     pub(super) checkin: Option<Checkin>,
 }
@@ -49,25 +45,23 @@ impl InFlight {
         }
     }
 
-    /// The head is in (or the exchange failed): the connection's handles, for the answer.
-    pub(super) fn settled(mut self) -> (SendRequest<UpstreamBody>, Checkin) {
-        let sender = self.sender.take().expect("an exchange has its sender");
-        let checkin = self.checkin.take().expect("an exchange has its connection");
-        (sender, checkin)
+    /// The head is in (or the exchange failed): the connection, for the answer.
+    pub(super) fn settled(mut self) -> Checkin {
+        self.checkin.take().expect("an exchange has its connection")
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let (Some(sender), Some(checkin)) = (self.sender.take(), self.checkin.take()) {
-            tokio::spawn(finish_abandoned(sender, checkin));
+        if let Some(checkin) = self.checkin.take() {
+            tokio::spawn(finish_abandoned(checkin));
         }
     }
 }
 
 /// Waits for the abandoned request's answer, reads its body (up to [`DRAIN_AT_MOST`]) and
 /// gives the connection back; within [`FINISH_WITHIN`], else the connection closes.
-async fn finish_abandoned(sender: SendRequest<UpstreamBody>, mut checkin: Checkin) {
+async fn finish_abandoned(mut checkin: Checkin) {
     let finished = tokio::time::timeout(FINISH_WITHIN, async {
         let head = std::future::poll_fn(|cx| checkin.poll_answer(cx));
         let body = head.await.ok()?.into_body();
@@ -75,7 +69,7 @@ async fn finish_abandoned(sender: SendRequest<UpstreamBody>, mut checkin: Checki
     })
     .await;
     if let Ok(Some(())) = finished {
-        checkin.sender = Some(sender);
+        checkin.reusable = true;
         checkin.give_back();
     }
 }
@@ -118,24 +112,35 @@ async fn read_to_end<B: Body + Unpin>(mut body: B, checkin: &mut Checkin) -> Opt
 /// it ends first or takes longer. The exchange's `slot`, if it still holds one, is freed after.
 pub(super) async fn reuse_when_ready(
     pool: Arc<Http1Pool>,
-    mut sender: SendRequest<UpstreamBody>,
     mut driver: Driver,
     slot: Option<super::slots::Slot>,
 ) {
     let _held_until_done = slot;
-    let ready = std::future::poll_fn(|cx| {
+    let done = tokio::time::timeout(FINISH_WITHIN, done_with_exchange(&mut driver)).await;
+    if let Ok(true) = done {
+        pool.give_back(driver);
+    }
+}
+
+/// A connection that may not carry another request (its exchange failed, or was upgraded):
+/// driven until it has finished what is in flight — an upgrade completes, a half-read answer
+/// ends it — then closed. (It has no `SendRequest` whose drop would close it.)
+pub(super) async fn close_when_done(mut driver: Driver) {
+    done_with_exchange(&mut driver).await;
+}
+
+/// Drives `driver` until it can take the next request (`true`) or has ended (`false`).
+async fn done_with_exchange(driver: &mut Driver) -> bool {
+    std::future::poll_fn(|cx| {
         if let Poll::Ready(ended) = driver.as_mut().poll(cx) {
             log_end(ended);
             return Poll::Ready(false);
         }
-        sender.poll_ready(cx).map(|ready| ready.is_ok())
-    });
-    match tokio::time::timeout(FINISH_WITHIN, ready).await {
-        Ok(true) => pool.give_back(sender, driver),
-        Ok(false) => {}
-        Err(_) => {
-            drop(sender);
-            log_end(driver.await);
+        if driver.is_ready_for_inline() {
+            Poll::Ready(true)
+        } else {
+            Poll::Pending
         }
-    }
+    })
+    .await
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{SendRequest, UpgradeableConnection};
+use hyper::client::conn::http1::UpgradeableConnection;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -61,10 +61,12 @@ pub struct Http1Pool {
 /// Typed, not a `dyn Future`: a request is handed to it directly
 /// ([`UpgradeableConnection::start_inline`], a hunk in the copy of hyper) and its answer taken
 /// from it, without hyper's queue and oneshot channel between `SendRequest` and the connection.
+/// It has no `SendRequest` at all (`inline_only`): whether it can take the next request is asked
+/// of it ([`UpgradeableConnection::is_ready_for_inline`]), so an exchange touches no state
+/// shared with a sender and leaves no waker there.
 pub(super) type Driver = Pin<Box<UpgradeableConnection<TokioIo<TcpStream>, UpstreamBody>>>;
 
 struct Idle {
-    sender: SendRequest<UpstreamBody>,
     driver: Driver,
     since: Instant,
 }
@@ -74,7 +76,9 @@ struct Idle {
 /// answered before reading the whole request body), its driver goes on on a task of its own
 /// and finishes what is in flight — a half-read answer closes it, an upgrade completes.
 pub struct Checkin {
-    pub(super) sender: Option<SendRequest<UpstreamBody>>,
+    /// Whether the connection may carry another request once this exchange is over: its
+    /// answer's head came (set then), so it is not closing.
+    pub(super) reusable: bool,
     /// `None` once the connection has ended (closed, or upgraded).
     driver: Option<Driver>,
     pool: Arc<Http1Pool>,
@@ -132,7 +136,7 @@ impl Http1Pool {
             loop {
                 let idle = if fresh_only { None } else { self.take_idle() };
                 let reused = idle.is_some();
-                let (sender, mut driver) = match idle {
+                let mut driver = match idle {
                     Some(idle) => idle,
                     // Boxed: connecting (a DNS lookup, a TCP connect, hyper's handshake) is the rare path; its
                     // state would otherwise size every request's future.
@@ -153,9 +157,8 @@ impl Http1Pool {
                 // Should the client go away before the answer's head, the exchange is handed
                 // whole to a task that finishes it and keeps the connection.
                 let mut exchange = InFlight {
-                    sender: Some(sender),
                     checkin: Some(Checkin {
-                        sender: None,
+                        reusable: false,
                         driver: Some(driver),
                         pool: self.clone(),
                         slot: None,
@@ -164,10 +167,10 @@ impl Http1Pool {
                 // The connection is driven here until the answer's head is in (the request's body,
                 // if any, is sent meanwhile).
                 let answered = std::future::poll_fn(|cx| exchange.poll_head(cx)).await;
-                let (sender, mut checkin) = exchange.settled();
+                let mut checkin = exchange.settled();
                 match answered {
                     Ok(response) => {
-                        checkin.sender = Some(sender);
+                        checkin.reusable = true;
                         return Ok((response, checkin));
                     }
                     Err(failed) => match failed.again.filter(|_| reused && replayable) {
@@ -187,17 +190,17 @@ impl Http1Pool {
     /// connections are given back ([`Checkin::give_back`]): one still sending its request's
     /// body when the answer ended (an upstream answering early, a `413` say) finishes on a
     /// task of its own instead, so no request ever waits behind a slow upload.
-    fn take_idle(&self) -> Option<(SendRequest<UpstreamBody>, Driver)> {
+    fn take_idle(&self) -> Option<Driver> {
         loop {
             let mut popped = self.idle.lock().expect("idle list lock").pop()?;
             if popped.since.elapsed() >= self.idle_timeout || ended(&mut popped.driver) {
                 continue;
             }
-            return Some((popped.sender, popped.driver));
+            return Some(popped.driver);
         }
     }
 
-    async fn connect(&self) -> Result<(SendRequest<UpstreamBody>, Driver), SendError> {
+    async fn connect(&self) -> Result<Driver, SendError> {
         use tower_service::Service;
         self.opened.inc();
         let io = self
@@ -206,20 +209,22 @@ impl Http1Pool {
             .call(self.target.clone())
             .await
             .map_err(SendError::connect)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+        // The `SendRequest` is not kept: requests go by `start_inline` only.
+        let (_sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(SendError::connect)?;
-        Ok((sender, Box::pin(connection.with_upgrades())))
+        let mut driver = Box::pin(connection.with_upgrades());
+        driver.inline_only();
+        Ok(driver)
     }
 
-    pub(super) fn give_back(self: &Arc<Self>, sender: SendRequest<UpstreamBody>, driver: Driver) {
+    pub(super) fn give_back(self: &Arc<Self>, driver: Driver) {
         {
             let mut idle = self.idle.lock().expect("idle list lock");
             if idle.len() >= self.max_idle {
                 return;
             }
             idle.push(Idle {
-                sender,
                 driver,
                 since: Instant::now(),
             });
@@ -312,22 +317,22 @@ impl Checkin {
     /// The answer has been read whole: the connection may carry the next request — if it is
     /// open and done with this exchange (not still sending its request's body).
     pub fn give_back(mut self) {
-        let (Some(sender), Some(mut driver)) = (self.sender.take(), self.driver.take()) else {
+        let (true, Some(mut driver)) = (self.reusable, self.driver.take()) else {
             return;
         };
-        if !sender.is_ready() {
-            // The answer's last frame was just read and hyper has not yet taken note (it asks
-            // for the next request when its connection is next polled): poll it once. Without
-            // this, under load most connections looked busy here and were closed, not reused.
+        if !driver.is_ready_for_inline() {
+            // The answer's last frame was just read and hyper has not yet taken note (it does
+            // when its connection is next polled): poll it once. Without this, under load most
+            // connections looked busy here and were closed, not reused.
             if ended(&mut driver) {
                 return;
             }
         }
-        if sender.is_ready() {
-            self.pool.give_back(sender, driver);
+        if driver.is_ready_for_inline() {
+            self.pool.give_back(driver);
         } else {
             // Still busy (sending its request's body): dropped below, it comes back when done.
-            (self.sender, self.driver) = (Some(sender), Some(driver));
+            self.driver = Some(driver);
         }
     }
 }
@@ -335,24 +340,20 @@ impl Checkin {
 impl Drop for Checkin {
     /// A connection not given back finishes on a task of its own: it returns to the pool once
     /// done with its exchange ([`abandoned::reuse_when_ready`]: the client went away mid-body,
-    /// or the request's body was still being sent), or closes (an upgrade, a broken answer).
-    /// The slot it holds goes with it.
+    /// or the request's body was still being sent), or closes once done with it (an upgrade, a
+    /// broken answer: [`abandoned::close_when_done`]). The slot it holds goes with it.
     fn drop(&mut self) {
         let Some(driver) = self.driver.take() else {
             return;
         };
-        match self.sender.take() {
-            Some(sender) => {
-                tokio::spawn(abandoned::reuse_when_ready(
-                    self.pool.clone(),
-                    sender,
-                    driver,
-                    self.slot.take(),
-                ));
-            }
-            None => {
-                tokio::spawn(async move { log_end(driver.await) });
-            }
+        if self.reusable {
+            tokio::spawn(abandoned::reuse_when_ready(
+                self.pool.clone(),
+                driver,
+                self.slot.take(),
+            ));
+        } else {
+            tokio::spawn(abandoned::close_when_done(driver));
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The contract of the hunk in the copy of hyper that [`super::http1_pool`] sends through
-//! (`UpgradeableConnection::start_inline` and `take_answer`, vendor/README.md), against a real
-//! socket: a connection that cannot take a request gives it back unsent, an answer is taken
-//! from the connection that read it, and an upstream closing before its answer ends the
-//! exchange with an error the pool may replay on — never with a wait that does not end.
+//! The contract of the hunks in the copy of hyper that [`super::http1_pool`] sends through
+//! (`UpgradeableConnection::inline_only`, `start_inline`, `take_answer`, `is_ready_for_inline`
+//! and `written_head`, vendor/README.md), against a real socket: a connection with no
+//! `SendRequest` stays open and takes request after request, one that cannot take a request
+//! gives it back unsent, an answer is taken from the connection that read it, and an upstream
+//! closing before its answer ends the exchange with an error the pool may replay on — never
+//! with a wait that does not end.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +12,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Request;
-use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,8 +20,9 @@ use super::client::UpstreamBody;
 use super::http1_pool::Driver;
 use super::replay::{dropped_unanswered, request_from_head};
 
-/// An upstream that runs `serve` on its one connection.
-async fn upstream<F, Fut>(serve: F) -> (SendRequest<UpstreamBody>, Driver)
+/// An upstream that runs `serve` on its one connection; the connection to it as the pool holds
+/// it (inline only, its `SendRequest` dropped).
+async fn upstream<F, Fut>(serve: F) -> Driver
 where
     F: FnOnce(TcpStream) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
@@ -32,8 +34,10 @@ where
         serve(socket).await;
     });
     let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
-    let (sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
-    (sender, Box::pin(connection.with_upgrades()))
+    let (_sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    let mut driver = Box::pin(connection.with_upgrades());
+    driver.inline_only();
+    driver
 }
 
 fn get(path: &str) -> Request<UpstreamBody> {
@@ -74,8 +78,8 @@ async fn answer(driver: &mut Driver) -> hyper::Result<http::Response<hyper::body
 }
 
 #[tokio::test]
-async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_sender_waits_for_it() {
-    let (sender, mut driver) = upstream(|mut socket| async move {
+async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_next_request_waits_for_it() {
+    let mut driver = upstream(|mut socket| async move {
         for _ in 0..2 {
             read_head(&mut socket).await;
             socket
@@ -86,10 +90,10 @@ async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_sender_wait
     })
     .await;
     assert!(driver.start_inline(get("/one")).is_ok());
-    // Busy: a second request is refused, unsent, and the sender says not ready.
+    // Busy: a second request is refused, unsent, and the connection says not ready.
     let refused = driver.start_inline(get("/two")).expect_err("busy");
     assert_eq!(refused.uri(), "/two");
-    assert!(!sender.is_ready());
+    assert!(!driver.is_ready_for_inline());
     let first = answer(&mut driver).await.expect("answered");
     assert_eq!(first.status(), 200);
     use hyper::body::Body as _;
@@ -104,20 +108,24 @@ async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_sender_wait
         read.extend_from_slice(frame.unwrap().data_ref().unwrap());
     }
     assert_eq!(read, b"ok");
-    // Polled once more, the connection asks for its next request and takes one again.
+    // Polled once more, the connection takes note that the exchange is over, stays open (no
+    // `SendRequest` to close it) and takes the next request.
     std::future::poll_fn(|cx| {
-        let _ = driver.as_mut().poll(cx);
+        assert!(driver.as_mut().poll(cx).is_pending(), "still open");
         Poll::Ready(())
     })
     .await;
-    assert!(sender.is_ready(), "ready again once the exchange is over");
+    assert!(
+        driver.is_ready_for_inline(),
+        "ready again once the exchange is over"
+    );
     assert!(driver.start_inline(refused).is_ok());
     assert_eq!(answer(&mut driver).await.expect("answered").status(), 200);
 }
 
 #[tokio::test]
 async fn an_upstream_closing_before_its_answer_ends_the_exchange_with_a_replayable_error() {
-    let (_sender, mut driver) = upstream(|mut socket| async move {
+    let mut driver = upstream(|mut socket| async move {
         read_head(&mut socket).await;
     })
     .await;
@@ -146,7 +154,7 @@ async fn an_upstream_closing_before_its_answer_ends_the_exchange_with_a_replayab
 
 #[tokio::test]
 async fn the_written_head_is_the_last_request_sent_on_the_connection() {
-    let (_sender, mut driver) = upstream(|mut socket| async move {
+    let mut driver = upstream(|mut socket| async move {
         read_head(&mut socket).await;
         socket
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
@@ -170,7 +178,7 @@ async fn the_written_head_is_the_last_request_sent_on_the_connection() {
 
 #[tokio::test]
 async fn a_connection_the_upstream_closed_gives_the_request_back_unsent() {
-    let (_sender, mut driver) = upstream(|socket| async move { drop(socket) }).await;
+    let mut driver = upstream(|socket| async move { drop(socket) }).await;
     // The closed connection is noticed when polled, as the pool does before it lends one (a
     // connection closed before its first exchange ends with hyper's "incomplete message").
     let _ended = tokio::time::timeout(Duration::from_secs(5), driver.as_mut())

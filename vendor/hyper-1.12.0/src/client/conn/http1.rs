@@ -684,6 +684,27 @@ mod upgrades {
             }
         }
 
+        /// From now on requests come to this connection only by
+        /// [`start_inline`](Self::start_inline): hyper's request queue is no longer polled, and
+        /// the connection stays open when its `SendRequest` is dropped (it ends when the peer
+        /// closes it, or with this future). See
+        /// [`is_ready_for_inline`](Self::is_ready_for_inline) for when it can take the next.
+        pub fn inline_only(&mut self) {
+            if let Some(conn) = &mut self.inner {
+                conn.inner.inline_only();
+            }
+        }
+
+        /// Whether [`start_inline`](Self::start_inline) would take a request now: open, and
+        /// done with the exchange before (its answer read, its request's body sent). Polling
+        /// the connection is what moves it there.
+        pub fn is_ready_for_inline(&self) -> bool {
+            match &self.inner {
+                Some(conn) => !self.ended && conn.inner.ready_for_inline(),
+                None => false,
+            }
+        }
+
         /// The bytes of the request head this connection wrote last (encoded, as sent), kept
         /// until it encodes the next; `None` once taken apart for an upgrade. A caller whose
         /// connection closed before the answer reads the request back from them to send it

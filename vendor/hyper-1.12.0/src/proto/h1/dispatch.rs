@@ -62,6 +62,9 @@ cfg_client! {
             // answer (or the error that ended it) waits in `answer`, for `take_answer`.
             inline: bool,
             answer: Option<crate::Result<http::Response<IncomingBody>>>,
+            // certgate: requests come only by `start_inline`: the queue is never polled
+            // (`Dispatcher::inline_only`).
+            inline_only: bool,
         }
     }
 
@@ -662,6 +665,7 @@ cfg_client! {
                 rx_closed: false,
                 inline: false,
                 answer: None,
+                inline_only: false,
             }
         }
 
@@ -686,17 +690,34 @@ cfg_client! {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
+        // certgate: whether `start_inline` would take a request now (open, and done with the
+        // exchange before: its answer read, its request's body sent).
+        pub(crate) fn ready_for_inline(&self) -> bool {
+            !self.is_closing
+                && self.body_rx.is_none()
+                && self.conn.can_write_head()
+                && self.dispatch.callback.is_none()
+                && !self.dispatch.inline
+                && !self.conn.is_read_closed()
+        }
+
+        // certgate: requests come only by `start_inline` from now on. The request queue is no
+        // longer polled (each poll touched its shared state and stored the polling task's
+        // waker there), and the connection does not close when its `SendRequest` is dropped:
+        // it ends when the upstream closes it, or when it is dropped.
+        pub(crate) fn inline_only(&mut self) {
+            self.dispatch.inline_only = true;
+        }
+
         pub(crate) fn start_inline(&mut self, req: Request<B>) -> Result<(), Request<B>> {
-            if self.is_closing
-                || self.body_rx.is_some()
-                || !self.conn.can_write_head()
-                || !self.dispatch.should_poll()
-                || self.conn.is_read_closed()
-            {
+            if !self.ready_for_inline() {
                 return Err(req);
             }
-            // Busy until the dispatcher asks for its next request: `SendRequest::is_ready` says so.
-            self.dispatch.rx.unwant();
+            if !self.dispatch.inline_only {
+                // Busy until the dispatcher asks for its next request: `SendRequest::is_ready`
+                // says so.
+                self.dispatch.rx.unwant();
+            }
             self.dispatch.inline = true;
             let (parts, body) = req.into_parts();
             let head = RequestHead {
@@ -843,7 +864,7 @@ cfg_client! {
         }
 
         fn should_poll(&self) -> bool {
-            self.callback.is_none() && !self.inline
+            self.callback.is_none() && !self.inline && !self.inline_only
         }
     }
 }
