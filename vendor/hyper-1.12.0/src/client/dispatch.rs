@@ -197,13 +197,6 @@ impl<T, U> Receiver<T, U> {
         }
     }
 
-    // certgate: a request came by another way (`Dispatcher::start_inline`): the sender is told
-    // the connection is busy, as `poll_recv` does when it takes one.
-    #[cfg(feature = "http1")]
-    pub(crate) fn unwant(&mut self) {
-        self.taker.unwant();
-    }
-
     #[cfg(feature = "http1")]
     pub(crate) fn close(&mut self) {
         self.taker.cancel();

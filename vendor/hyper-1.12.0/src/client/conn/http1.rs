@@ -672,11 +672,10 @@ mod upgrades {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        /// Hands `req` to this connection when it is open and idle (it is given back
-        /// otherwise, unsent): its head is encoded at once and written out when the
-        /// connection is next polled, and its answer is taken with
-        /// [`take_answer`](Self::take_answer) after a poll. The connection's `SendRequest`
-        /// sees it busy meanwhile, as with a request it sent.
+        /// Hands `req` to this connection when it is [`inline_only`](Self::inline_only), open
+        /// and idle (it is given back otherwise, unsent): its head is encoded at once and
+        /// written out when the connection is next polled, and its answer is taken with
+        /// [`take_answer`](Self::take_answer) after a poll.
         pub fn start_inline(&mut self, req: http::Request<B>) -> Result<(), http::Request<B>> {
             match &mut self.inner {
                 Some(conn) if !self.ended => conn.inner.start_inline(req),
@@ -695,8 +694,8 @@ mod upgrades {
             }
         }
 
-        /// Whether [`start_inline`](Self::start_inline) would take a request now: open, and
-        /// done with the exchange before (its answer read, its request's body sent). Polling
+        /// Whether [`start_inline`](Self::start_inline) would take a request now: made
+        /// [`inline_only`](Self::inline_only), open, and done with the exchange before (its answer read, its request's body sent). Polling
         /// the connection is what moves it there.
         pub fn is_ready_for_inline(&self) -> bool {
             match &self.inner {

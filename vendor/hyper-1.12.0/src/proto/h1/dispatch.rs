@@ -690,10 +690,11 @@ cfg_client! {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        // certgate: whether `start_inline` would take a request now (open, and done with the
-        // exchange before: its answer read, its request's body sent).
+        // certgate: whether `start_inline` would take a request now (made `inline_only`, open,
+        // and done with the exchange before: its answer read, its request's body sent).
         pub(crate) fn ready_for_inline(&self) -> bool {
-            !self.is_closing
+            self.dispatch.inline_only
+                && !self.is_closing
                 && self.body_rx.is_none()
                 && self.conn.can_write_head()
                 && self.dispatch.callback.is_none()
@@ -712,11 +713,6 @@ cfg_client! {
         pub(crate) fn start_inline(&mut self, req: Request<B>) -> Result<(), Request<B>> {
             if !self.ready_for_inline() {
                 return Err(req);
-            }
-            if !self.dispatch.inline_only {
-                // Busy until the dispatcher asks for its next request: `SendRequest::is_ready`
-                // says so.
-                self.dispatch.rx.unwant();
             }
             self.dispatch.inline = true;
             let (parts, body) = req.into_parts();
@@ -864,7 +860,7 @@ cfg_client! {
         }
 
         fn should_poll(&self) -> bool {
-            self.callback.is_none() && !self.inline && !self.inline_only
+            self.callback.is_none() && !self.inline_only
         }
     }
 }
