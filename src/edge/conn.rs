@@ -5,10 +5,11 @@
 //! buffer for a connection's whole life (8 KiB each as published, 2 KiB at first in the copy in
 //! `vendor/`), which made an idle keep-alive connection cost twice nginx's. So a connection
 //! starts without hyper, waits for its first byte with a one-byte read, and hands hyper that
-//! byte and the I/O; once the connection has been quiet for [`RELEASE_AFTER`] after a request,
-//! hyper is asked to let go (`graceful_shutdown` on an idle connection, with the I/O's shutdown
-//! suppressed), its buffers are freed, and the connection waits for its next byte again. A
-//! burst of new connections likewise holds no hyper buffers until each one's request arrives.
+//! byte and the I/O; once the connection has been quiet for its hold after a request
+//! ([`ReleaseHold`]: 50 ms, 250 ms for a client that keeps coming back soon), hyper is asked to
+//! let go (`graceful_shutdown` on an idle connection, with the I/O's shutdown suppressed), its
+//! buffers are freed, and the connection waits for its next byte again. A burst of new
+//! connections likewise holds no hyper buffers until each one's request arrives.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +30,7 @@ use super::access_log::line::Pending;
 use super::activity::{ActivityBody, ConnActivity, Guarded, Limits, RequestGuard};
 use super::context::{Outcome, RequestCtx};
 use super::quiet_io::ReleaseWhileQuiet;
+use super::release_hold::ReleaseHold;
 use super::rewind::Rewind;
 use super::stream_start::StartAtOnce;
 use super::{text, ConnInfo, EdgeBody};
@@ -38,11 +40,9 @@ use crate::shutdown::Shutdown;
 use futures_util::future::Either as EitherFuture;
 use http_body_util::Either;
 
-/// How long an HTTP/1.1 connection is quiet after a request before hyper lets go of it (and of
-/// its buffers). Short enough that idle connections cost little (nginx frees its request
-/// buffers at once; 250 ms here held 16 KiB on every connection that finished in the last quarter
-/// second of a burst); long enough that a busy one keeps its hyper connection across requests.
-pub const RELEASE_AFTER: Duration = Duration::from_millis(50);
+/// How long an HTTP/2 connection is quiet (no stream open) before its TLS receive buffer is
+/// given back; an HTTP/1.1 connection's hold starts there too ([`ReleaseHold`]).
+pub const RELEASE_AFTER: Duration = super::release_hold::FIRST_HOLD;
 
 /// A response body as the connection sends it: logged when the access log is on.
 type ServedBody = Either<LoggedBody<EdgeBody>, EdgeBody>;
@@ -215,6 +215,7 @@ where
     async move {
         let builder = http1_builder(config);
         let mut unread = Bytes::new();
+        let mut hold = ReleaseHold::default();
         loop {
             if unread.is_empty() {
                 // Quiet: no hyper, no buffers (TLS's receive buffer included); the client
@@ -233,6 +234,7 @@ where
                     Ok(_) => unread = Bytes::copy_from_slice(&first),
                     Err(_) => return,
                 }
+                hold.spoke_again();
             }
             let requests_before = activity.requests();
             // Boxed: inline, hyper's connection would size this future (and so the connection's
@@ -256,7 +258,8 @@ where
                     let _ = tokio::time::timeout(config.limits.drain_grace, conn).await;
                     return;
                 }
-                _ = quiet_after_a_request(&activity, requests_before) => {
+                since = quiet_after_a_request(&activity, requests_before, hold.get()) => {
+                    hold.let_go(since);
                     activity.set_releasing(true);
                     conn.as_mut().graceful_shutdown();
                 }
@@ -274,19 +277,23 @@ where
 }
 
 /// Resolves once the connection has served a request since `requests_before` and then been
-/// quiet for [`RELEASE_AFTER`]. Sleeps only while nothing is in flight; a request in flight is
-/// waited out without a timer ([`ConnActivity::poll_quiet_at`]).
-async fn quiet_after_a_request(activity: &ConnActivity, requests_before: u64) {
+/// quiet for `hold`, with the moment it went quiet. Sleeps only while nothing is in flight; a
+/// request in flight is waited out without a timer ([`ConnActivity::poll_quiet_at`]).
+async fn quiet_after_a_request(
+    activity: &ConnActivity,
+    requests_before: u64,
+    hold: Duration,
+) -> Instant {
     loop {
-        let quiet = std::future::poll_fn(|cx| activity.poll_quiet_at(RELEASE_AFTER, cx)).await;
+        let quiet = std::future::poll_fn(|cx| activity.poll_quiet_at(hold, cx)).await;
         let now = Instant::now();
         if quiet > now {
             tokio::time::sleep_until(quiet).await;
         } else if activity.requests() > requests_before {
-            return;
+            return quiet - hold;
         } else {
             // Bytes of the first request came, but not yet its whole head.
-            tokio::time::sleep_until(now + RELEASE_AFTER).await;
+            tokio::time::sleep_until(now + hold).await;
         }
     }
 }

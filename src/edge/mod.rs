@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod proxy_protocol;
 pub mod quiet_io;
 pub mod rate_limit;
+pub mod release_hold;
 pub mod request_id;
 pub mod rewind;
 pub mod shared_values;

@@ -6,9 +6,9 @@
 //! Freeing it after every read instead cost 39 % more instructions per proxied HTTP/1.1 request
 //! (glibc consolidates its small free chunks on each 4 KiB allocation), so it is freed only where
 //! the connection is known to be quiet: HTTP/1.1 waiting for a request without hyper
-//! (`super::conn`), that is on a new connection and once one has been quiet for
-//! `RELEASE_AFTER` after a request; HTTP/2 once it has been quiet as long, at a read that finds
-//! nothing (`super::activity::Guarded::release_when_quiet`).
+//! (`super::conn`), that is on a new connection and once one has been quiet for its hold after
+//! a request (`super::release_hold`); HTTP/2 once it has been quiet for `RELEASE_AFTER`, at a
+//! read that finds nothing (`super::activity::Guarded::release_when_quiet`).
 
 use tokio::net::TcpStream;
 

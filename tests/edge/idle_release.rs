@@ -1,5 +1,6 @@
 //! An idle HTTP/1.1 connection gives its hyper buffers back after a quiet spell
-//! (`edge::conn::RELEASE_AFTER`, 50 ms) and is served again when its client speaks: the bytes
+//! (`edge::release_hold`: 50 ms, 250 ms for a client that came back sooner than that) and
+//! is served again when its client speaks: the bytes
 //! read before the release (a pipelined, half-sent request) and WebSocket upgrades survive it.
 //! An HTTP/2 connection gives rustls' receive buffer back after as long a quiet spell and goes
 //! on serving.
