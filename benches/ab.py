@@ -9,7 +9,8 @@ for every round, and measured with what `benches/bench.py` uses:
   HTTP/2 connections (each after one answered request);
 - `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
 - `h2wide`, `h1wide`: the sweep's wide points, HTTP/2 at 64x10 and HTTP/1.1 at 500
-  connections (`AB_H2WIDE` sets another HTTP/2 point, "16x100" say; `AB_H1WIDE` another count): req/s and the server's CPU µs per request (its own utime + stime);
+  connections (`AB_H2WIDE` sets another HTTP/2 point, "16x100" say; `AB_H1WIDE` another count): req/s and the server's CPU µs per request (its own utime + stime,
+  over the warm-up too: the sweep's, 1 s, or 2 s + 1 s per 1,000 connections from 2,000 on);
 - `lat`: p50 and p99 ms of HTTP/1.1 requests at `AB_LATENCY_RATE` req/s (default 20,000, about
   half of nginx's peak here), 16 clients, as the bench's latency row;
 - `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
@@ -125,14 +126,16 @@ def main():
                     r["h2_rps"] = b.h2load(server.port, ["-c", "8", "-m", "10"], "1")[0]
                 h1wide = os.environ.get("AB_H1WIDE", "500")
                 h2c, h2m = os.environ.get("AB_H2WIDE", "64x10").split("x")
-                for key, args in [("h2wide", ["-c", h2c, "-m", h2m]), ("h1wide", ["--h1", "-c", h1wide])]:
+                for key, args, point in [("h2wide", ["-c", h2c, "-m", h2m], ("h2", int(h2c), int(h2m))),
+                                         ("h1wide", ["--h1", "-c", h1wide], ("h1", int(h1wide), 1))]:
                     if key in MEASURES:
-                        b.h2load(server.port, args, "1")
+                        warm = sweep_rows.warm_up_seconds(point)
+                        b.h2load(server.port, args, "1", warm=warm)
                         cpu = sweep_rows.tree_cpu_seconds(server.proc.pid)
-                        rps = b.h2load(server.port, args, "1")[0]
+                        rps = b.h2load(server.port, args, "1", warm=warm)[0]
                         cpu = sweep_rows.tree_cpu_seconds(server.proc.pid) - cpu
                         r[f"{key}_rps"] = rps
-                        r[f"{key}_cpu_us"] = cpu * 1e6 / (rps * (b.SECONDS + 1))
+                        r[f"{key}_cpu_us"] = cpu * 1e6 / (rps * (b.SECONDS + warm))
                 if "lat" in MEASURES:
                     r["lat_p50_ms"], r["lat_p99_ms"] = b.latency(server.port, LATENCY_RATE, "1")
                 if "hs" in MEASURES:

@@ -184,8 +184,11 @@ def run(cmd, cpus=None, timeout=600):
     return r.stdout
 
 
-def h2load(port, extra, cpus, path="/"):
-    out = run(["h2load", "--connect-to", f"127.0.0.1:{port}", "-D", str(SECONDS), "--warm-up-time", "1"] + extra + [f"https://bench.test{path}"], cpus)
+def h2load(port, extra, cpus, path="/", warm=1):
+    """(req/s, failed requests) of SECONDS of h2load after `warm` seconds of warm-up (at
+    thousands of connections, `sweep_rows.warm_up_seconds`: h2load 1.52 can hang when its run
+    starts before every connection's handshake is through)."""
+    out = run(["h2load", "--connect-to", f"127.0.0.1:{port}", "-D", str(SECONDS), "--warm-up-time", str(warm)] + extra + [f"https://bench.test{path}"], cpus)
     for line in out.splitlines():
         if line.startswith("finished in"):
             rps = float(line.split(",")[1].strip().split()[0])
