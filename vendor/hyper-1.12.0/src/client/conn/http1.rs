@@ -695,8 +695,9 @@ mod upgrades {
         }
 
         /// Whether [`start_inline`](Self::start_inline) would take a request now: made
-        /// [`inline_only`](Self::inline_only), open, and done with the exchange before (its answer read, its request's body sent). Polling
-        /// the connection is what moves it there.
+        /// [`inline_only`](Self::inline_only), open, and done with the exchange before (its
+        /// answer read, its request's body sent). Polling the connection is what moves it
+        /// there.
         pub fn is_ready_for_inline(&self) -> bool {
             match &self.inner {
                 Some(conn) => !self.ended && conn.inner.ready_for_inline(),
