@@ -411,6 +411,36 @@ mod test {
     }
 
     #[test]
+    fn test_table_entries_own_their_bytes() {
+        // certgate: a value read as part of a larger message is a slice of its buffer.
+        let message = bytes::Bytes::from_static(b"HTTP/1.1 200 OK\r\nfoo: hello\r\n\r\n");
+        let value = HeaderValue::from_maybe_shared(message.slice(22..27)).unwrap();
+        let header = Header::Field {
+            name: Some("foo".parse().unwrap()),
+            value,
+        };
+        let mut encoder = Encoder::default();
+        encode(&mut encoder, vec![header]);
+        assert_eq!(1, encoder.table.len());
+        let entry = encoder.table.resolve(&Index::Inserted(0)).value_slice();
+        assert_eq!(b"hello", entry);
+        let within = message.as_ptr_range();
+        assert!(!within.contains(&entry.as_ptr()), "the entry keeps the message's buffer");
+    }
+
+    #[test]
+    fn test_date_is_not_indexed() {
+        // certgate: a new value every second.
+        let mut encoder = Encoder::default();
+        for _ in 0..2 {
+            let res = encode(&mut encoder, vec![header("date", "Mon, 07 Dec 2026 16:41:13 GMT")]);
+            // Literal without indexing, the name's index (33) past the 4-bit prefix.
+            assert_eq!(&[0x0f, 33 - 15], &res[..2]);
+        }
+        assert_eq!(0, encoder.table.len());
+    }
+
+    #[test]
     fn test_evicting_headers() {
         let mut encoder = Encoder::default();
 

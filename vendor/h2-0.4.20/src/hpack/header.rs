@@ -186,6 +186,30 @@ impl Header {
         }
     }
 
+    /// certgate: the same header with its value in bytes of its own, for the encoder's
+    /// dynamic table. A value parsed from a message is a slice of the buffer the message was
+    /// read into (an upstream's answer, say), and a table entry holding that slice would keep
+    /// the whole buffer allocated for as long as the entry stays in the table.
+    pub fn with_own_bytes(self) -> Header {
+        match self {
+            Header::Field { name, value } => {
+                // Kept as it is if the copy's check were ever stricter than the original's.
+                let value = match HeaderValue::from_bytes(value.as_bytes()) {
+                    Ok(mut own) => {
+                        own.set_sensitive(value.is_sensitive());
+                        own
+                    }
+                    Err(_) => value,
+                };
+                Header::Field { name, value }
+            }
+            Header::Authority(v) => Header::Authority(BytesStr::from(v.as_str())),
+            Header::Scheme(v) => Header::Scheme(BytesStr::from(v.as_str())),
+            Header::Path(v) => Header::Path(BytesStr::from(v.as_str())),
+            other => other,
+        }
+    }
+
     pub fn skip_value_index(&self) -> bool {
         use http::header;
 
@@ -195,6 +219,9 @@ impl Header {
                 header::AGE
                     | header::AUTHORIZATION
                     | header::CONTENT_LENGTH
+                    // certgate: a new value every second, each added to the dynamic table and
+                    // searched value by value (`Table::index_occupied`) on every answer.
+                    | header::DATE
                     | header::ETAG
                     | header::IF_MODIFIED_SINCE
                     | header::IF_NONE_MATCH

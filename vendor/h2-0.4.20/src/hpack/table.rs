@@ -339,7 +339,8 @@ impl Table {
 
         self.slots.push_front(Slot {
             hash,
-            header,
+            // certgate: see `Header::with_own_bytes`.
+            header: header.with_own_bytes(),
             next: None,
         });
     }
