@@ -15,7 +15,8 @@ for every round, and measured with what `benches/bench.py` uses:
   half of nginx's peak here), 16 clients, as the bench's latency row;
 - `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
 - `ir`: instructions the server executes per proxied request (valgrind's callgrind, `Ir`),
-  HTTP/1.1 and HTTP/2, over `AB_IR_REQUESTS` requests after a warm-up. Slow, but steady to
+  HTTP/1.1 and HTTP/2 (8x10; `AB_IR_H2="-c 64 -m 1"` another load), over `AB_IR_REQUESTS`
+  requests after a warm-up. Slow, but steady to
   ±0.3 % between runs where req/s moves by ±10 % on this shared machine; needs `valgrind`
   (`apt-get install valgrind`). Handshakes of the load's connections are included, alike for
   every build;
@@ -49,7 +50,8 @@ LATENCY_RATE = int(os.environ.get("AB_LATENCY_RATE", "20000"))
 
 # What `ir` and `irhs` count: (key, h2load's arguments, host, warm-up requests, requests counted).
 IR_LOADS = [("h1_instructions_per_req", ["--h1", "-c", "32"], "bench.test", 500, IR_REQUESTS),
-            ("h2_instructions_per_req", ["-c", "8", "-m", "10"], "bench.test", 500, IR_REQUESTS)]
+            ("h2_instructions_per_req", os.environ.get("AB_IR_H2", "-c 8 -m 10").split(), "bench.test", 500,
+             IR_REQUESTS)]
 IRHS_LOADS = [(f"{kind}_instructions_per_handshake", ["--h1", "-c", str(HANDSHAKES), "-m", "1"], host, 0, HANDSHAKES)
               for kind, host in [("ecdsa", "bench.test"), ("rsa", "rsa.bench.test")]]
 
