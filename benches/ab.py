@@ -14,6 +14,8 @@ for every round, and measured with what `benches/bench.py` uses:
 - `lat`: p50 and p99 ms of HTTP/1.1 requests at `AB_LATENCY_RATE` req/s (default 20,000, about
   half of nginx's peak here), 16 clients, as the bench's latency row;
 - `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
+- `grow`: MiB the resident memory grows from the 5th to the 40th second of a steady HTTP/2
+  64x10 load (near 0 when a busy connection's state is bounded);
 - `ir`: instructions the server executes per proxied request (valgrind's callgrind, `Ir`),
   HTTP/1.1 and HTTP/2 (8x10; `AB_IR_H2="-c 64 -m 1"` another load), over `AB_IR_REQUESTS`
   requests after a warm-up. Slow, but steady to
@@ -32,6 +34,7 @@ two labels, e.g. to measure a setting).
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -76,6 +79,21 @@ def instructions(redis_url, binary, settings, loads):
         r[key] = total / counted
     server.stop()
     return r
+
+
+def growth(server, seconds=40):
+    """MiB the server's resident memory grows between the 5th second and the end of a steady
+    HTTP/2 64x10 load of `seconds`: memory a busy connection keeps gaining (state that should
+    be bounded, like the HPACK table's pinned buffers found on 2026-12-07)."""
+    load = subprocess.Popen(b.taskset("1") + ["h2load", "--connect-to", f"127.0.0.1:{server.port}", "-D", str(seconds),
+                                              "-c", "64", "-m", "10", "https://bench.test/"],
+                            stdout=subprocess.DEVNULL)
+    time.sleep(5)
+    start = b.tree_rss_kib(server.proc.pid)
+    time.sleep(seconds - 6)
+    end = b.tree_rss_kib(server.proc.pid)
+    load.wait(timeout=60)
+    return {"grow_mib": (end - start) / 1024}
 
 
 def burst(server, connections=1500):
@@ -150,11 +168,12 @@ def main():
                 r.update(instructions(redis_url, binary, settings[label], IR_LOADS))
             if "irhs" in MEASURES:
                 r.update(instructions(redis_url, binary, settings[label], IRHS_LOADS))
-            if "burst" in MEASURES:
-                server = b.Certgate(redis_url, prefix="ab:", binary=binary)
-                server.start(1, "0", extra=settings[label])
-                r.update(burst(server))
-                server.stop()
+            for key, measure in [("burst", burst), ("grow", growth)]:
+                if key in MEASURES:
+                    server = b.Certgate(redis_url, prefix="ab:", binary=binary)
+                    server.start(1, "0", extra=settings[label])
+                    r.update(measure(server))
+                    server.stop()
             b.log(f"  {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in r.items()))
             for k, v in r.items():
                 results[label].setdefault(k, []).append(v)
