@@ -205,7 +205,7 @@ impl Header {
             }
             Header::Authority(v) => Header::Authority(BytesStr::from(v.as_str())),
             Header::Scheme(v) => Header::Scheme(BytesStr::from(v.as_str())),
-            Header::Path(v) => Header::Path(BytesStr::from(v.as_str())),
+            // `:path` is never added (`skip_value_index`); the rest own no bytes.
             other => other,
         }
     }
