@@ -82,9 +82,9 @@ def instructions(redis_url, binary, settings, loads):
 
 
 def growth(server, seconds=40):
-    """MiB the server's resident memory grows between the 5th second and the end of a steady
-    HTTP/2 64x10 load of `seconds`: memory a busy connection keeps gaining (state that should
-    be bounded, like the HPACK table's pinned buffers found on 2026-12-07)."""
+    """MiB the server's resident memory grows from the 5th second to a second before the end of
+    a steady HTTP/2 64x10 load of `seconds`: memory a busy connection keeps gaining (state that
+    should be bounded, like the HPACK table's pinned buffers found on 2026-12-07)."""
     load = subprocess.Popen(b.taskset("1") + ["h2load", "--connect-to", f"127.0.0.1:{server.port}", "-D", str(seconds),
                                               "-c", "64", "-m", "10", "https://bench.test/"],
                             stdout=subprocess.DEVNULL)
