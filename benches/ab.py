@@ -10,7 +10,9 @@ for every round, and measured with what `benches/bench.py` uses:
 - `h1`, `h2`: proxied HTTP/1.1 keep-alive (`-c 32`) and HTTP/2 (`-c 8 -m 10`) req/s;
 - `h2wide`, `h1wide`: the sweep's wide points, HTTP/2 at 64x10 and HTTP/1.1 at 500
   connections (`AB_H2WIDE` sets another HTTP/2 point, "16x100" say; `AB_H1WIDE` another count): req/s and the server's CPU µs per request (its own utime + stime,
-  over the warm-up too: the sweep's, 1 s, or 2 s + 1 s per 1,000 connections from 2,000 on);
+  over the warm-up too: the sweep's, 1 s, or 2 s + 1 s per 1,000 connections from 2,000 on),
+  and the upstream connections opened per 1,000 requests over that second run (the first one
+  warms the pool);
 - `lat`: p50 and p99 ms of HTTP/1.1 requests at `AB_LATENCY_RATE` req/s (default 20,000, about
   half of nginx's peak here), 16 clients, as the bench's latency row;
 - `hs`: full ECDSA, full RSA and resumed handshakes/s (`tls_load`, 16 at a time, + 1 request);
@@ -28,7 +30,8 @@ for every round, and measured with what `benches/bench.py` uses:
   at once with full RSA-2048 handshakes, its resident memory 2 s after they closed, and the
   upstream connections the burst's requests opened.
 AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds; medians are printed.
-`AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
+`AB_UPSTREAM=h2c` proxies to the bench upstream speaking HTTP/2 (`h2c://`, its `grpc` mode)
+instead of HTTP/1.1. `AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
 two labels, e.g. to measure a setting).
 """
 
@@ -116,6 +119,14 @@ def main():
     builds = [pair.split("=", 1) for pair in os.environ["AB_BINARIES"].split(",")]
     redis_port, upstream = b.start_redis_and_upstream()
     redis_url = f"redis://127.0.0.1:{redis_port}"
+    upstream_url = f"http://127.0.0.1:{upstream}"
+    if os.environ.get("AB_UPSTREAM") == "h2c":
+        # The bench upstream speaking HTTP/2 with prior knowledge (its `grpc` mode), on CPU 1.
+        upstream = b.free_port()
+        b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1", "grpc"],
+                cpus="1", name="upstream-h2c")
+        b.wait_port(upstream)
+        upstream_url = f"h2c://127.0.0.1:{upstream}"
 
     first = b.Certgate(redis_url, prefix="ab:", binary=builds[0][1])
     first.start(1, "0")
@@ -123,7 +134,7 @@ def main():
         b.api(first.admin, "POST", "/certificates/", {"cert_name": name, "domain": domain, "issuer": "self-signed", "key_type": kind})
         while b.api(first.admin, "GET", f"/certificates/{name}")["status"] != "active":
             time.sleep(0.1)
-        b.api(first.admin, "POST", "/proxies/", {"hostname": domain, "upstream": f"http://127.0.0.1:{upstream}", "cert_name": name})
+        b.api(first.admin, "POST", "/proxies/", {"hostname": domain, "upstream": upstream_url, "cert_name": name})
     first.stop()
 
     settings = {label: dict(kv.split("=", 1) for kv in os.environ.get(f"AB_ENV_{label}", "").split(",") if kv)
@@ -152,10 +163,13 @@ def main():
                         warm = sweep_rows.warm_up_seconds(point)
                         b.h2load(server.port, args, "1", warm=warm)
                         cpu = sweep_rows.tree_cpu_seconds(server.proc.pid)
+                        opened = sweep_rows.opened_connections(server.admin)
                         rps = b.h2load(server.port, args, "1", warm=warm)[0]
                         cpu = sweep_rows.tree_cpu_seconds(server.proc.pid) - cpu
+                        opened = sweep_rows.opened_connections(server.admin) - opened
                         r[f"{key}_rps"] = rps
                         r[f"{key}_cpu_us"] = cpu * 1e6 / (rps * (b.SECONDS + warm))
+                        r[f"{key}_connects_per_1000"] = opened * 1000 / (rps * (b.SECONDS + warm))
                 if "lat" in MEASURES:
                     r["lat_p50_ms"], r["lat_p99_ms"] = b.latency(server.port, LATENCY_RATE, "1")
                 if "hs" in MEASURES:
