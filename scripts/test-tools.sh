@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the test tools the tests need beyond what they start themselves: from PyPI the OpenAPI
-# fuzzer (schemathesis), the gRPC test's stock client and server (grpcio) and Selenium; from
+# fuzzer (schemathesis), the gRPC test's stock client and server (grpcio), h2 and Selenium; from
 # Debian Chromium and its driver for the dashboard test. Quiet when they are already there.
 set -euo pipefail
 if ! python3 -c 'import schemathesis' 2>/dev/null; then
@@ -29,6 +29,12 @@ fi
 if ! python3 -c 'import zstandard, brotli' 2>/dev/null; then
   echo "test-tools: installing zstandard and brotli (PyPI), the compression test's decoders"
   python3 -m pip install --quiet --disable-pip-version-check 'zstandard>=0.22' 'brotli>=1.1'
+fi
+# The request-id test's HTTP/2 upstream (tests/tools/h2c_headers.py) reports how each header
+# came over the wire with the h2 package's HPACK decoder.
+if ! python3 -c 'import h2, hpack, hyperframe' 2>/dev/null; then
+  echo "test-tools: installing h2 (PyPI), the HPACK-reporting upstream of the request-id test"
+  python3 -m pip install --quiet --disable-pip-version-check 'h2>=4.1,<5'
 fi
 # The HTTP/3 tests drive certgate with aioquic's HTTP/3 client (tests/tools/h3_client.py).
 if ! python3 -c 'import aioquic' 2>/dev/null; then

@@ -3,46 +3,22 @@
 //! Unary, server streaming of 100 messages, a `NOT_FOUND` with its trailers, and a gRPC status
 //! (`UNAVAILABLE`) — not an HTML 502 — when the upstream is down.
 
-use std::process::Stdio;
-
 use super::*;
+use crate::python_tools;
 use common::{free_port, TempDir};
 use serde_json::Value;
-use tokio::io::AsyncBufReadExt;
-
-/// `python3` with `grpc` importable, or a failure that says how to get it.
-fn require_grpcio() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import grpc"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 with grpcio is needed: run scripts/test-tools.sh (pip install grpcio)"
-    );
-}
-
-fn script() -> String {
-    format!("{}/tests/grpc/greeter.py", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The stock gRPC server (`tests/grpc/greeter.py`) on a free port, once it says it is ready;
 /// the port, and the process (killed when dropped).
 async fn start_greeter() -> (u16, tokio::process::Child) {
     let port = free_port();
-    let mut server = tokio::process::Command::new("python3")
-        .args([script(), "serve".into(), port.to_string()])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut ready = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), ready.next_line())
-        .await
-        .expect("the gRPC server did not start within 20 s")
-        .unwrap();
-    assert_eq!(line.as_deref(), Some("ready"));
+    let server =
+        python_tools::start_server("grpc/greeter.py", &["serve".into(), port.to_string()]).await;
     (port, server)
+}
+
+fn require_grpcio() {
+    python_tools::require("grpc", "grpcio");
 }
 
 #[tokio::test]
@@ -74,7 +50,7 @@ async fn grpc_calls_pass_through_with_trailers() {
 
     let out = tokio::process::Command::new("python3")
         .args([
-            script(),
+            python_tools::script("grpc/greeter.py"),
             "call".into(),
             format!("127.0.0.1:{}", cg.https_port),
             "grpc.test".into(),

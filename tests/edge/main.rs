@@ -16,6 +16,7 @@ mod idle_release;
 mod ip_rules;
 mod protections;
 mod proxy_protocol;
+mod python_tools;
 mod queueing;
 mod rebinding;
 mod request_id;
