@@ -100,6 +100,10 @@ def load(ctx, port, point, seconds, log_file=None, during=None):
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err[-300:]}{out[-300:]}")
+    if os.environ.get("BENCH_KEEP"):
+        # h2load's own report (its spread of req/s between clients, say), one file per run.
+        with open(os.path.join(ctx["tmp"], f"h2load-{port}-{label(point).replace(' ', '-')}.txt"), "a") as f:
+            f.write(out)
     rps, failed = 0.0, 0
     for line in out.splitlines():
         if line.startswith("finished in"):
