@@ -155,8 +155,8 @@ async fn metrics(cg: &Certgate) -> String {
 }
 
 /// Without any setting, a steady load at a concurrency above the old idle cap (64) reuses its
-/// upstream connections: after a warm-up round, further rounds open none
-/// (`certgate_upstream_connections_opened_total` stays put).
+/// upstream connections: six rounds of 150 concurrent requests open no more than one per
+/// concurrent request (`certgate_upstream_connections_opened_total`).
 #[tokio::test]
 async fn a_steady_load_reuses_its_upstream_connections() {
     const CONCURRENT: usize = 150;
@@ -217,12 +217,14 @@ async fn a_steady_load_reuses_its_upstream_connections() {
         senders = round(senders).await;
     }
     let after = opened(&metrics(&cg).await);
-    // Without reuse every request would open one (750); a loaded machine may still lose a few
-    // check-in races.
+    // Without reuse every request would open one (900 in all). With it the pool holds what the
+    // highest concurrency needed — at most one connection per concurrent request, which a
+    // later round may reach when the warm-up's requests came spread out on a loaded machine (CI
+    // once saw 19 opened after the warm-up, so counted) — and a loaded machine may still lose a
+    // few check-in races.
     assert!(
-        after - warm <= (CONCURRENT / 10) as u64,
-        "{} requests after the warm-up opened {} more upstream connections",
-        5 * CONCURRENT,
-        after - warm
+        after <= (CONCURRENT + CONCURRENT / 10) as u64,
+        "{} requests opened {after} upstream connections (the warm-up round {warm})",
+        6 * CONCURRENT
     );
 }
