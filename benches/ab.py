@@ -121,12 +121,8 @@ def main():
     redis_url = f"redis://127.0.0.1:{redis_port}"
     upstream_url = f"http://127.0.0.1:{upstream}"
     if os.environ.get("AB_UPSTREAM") == "h2c":
-        # The bench upstream speaking HTTP/2 with prior knowledge (its `grpc` mode), on CPU 1.
-        upstream = b.free_port()
-        b.start([os.path.join(b.RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1", "grpc"],
-                cpus="1", name="upstream-h2c")
-        b.wait_port(upstream)
-        upstream_url = f"h2c://127.0.0.1:{upstream}"
+        # The bench upstream speaking HTTP/2 with prior knowledge (its `grpc` mode).
+        upstream_url = f"h2c://127.0.0.1:{b.start_bench_upstream(['grpc'])}"
 
     first = b.Certgate(redis_url, prefix="ab:", binary=builds[0][1])
     first.start(1, "0")

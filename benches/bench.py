@@ -150,10 +150,17 @@ def start_redis_and_upstream():
     redis_port = free_port()
     start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", TMP], name="redis")
     wait_port(redis_port)
-    upstream = free_port()
-    start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{upstream}", "1"], cpus="1", name="upstream")
-    wait_port(upstream)
-    return redis_port, upstream
+    return redis_port, start_bench_upstream()
+
+
+def start_bench_upstream(mode=()):
+    """`examples/bench_upstream` in `mode` (none: plain HTTP/1.1; `["grpc"]`: HTTP/2 with prior
+    knowledge; `["tls", CERT, KEY]`), one thread on CPU 1, on a free port once answering: the port."""
+    port = free_port()
+    start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{port}", "1"] + list(mode), cpus="1",
+          name="upstream" + (f"-{mode[0]}" if mode else ""))
+    wait_port(port)
+    return port
 
 
 def proxied_certgate(prefix, binary=None):
@@ -338,12 +345,7 @@ def main():
         log("pinned run with TLS and gRPC upstreams")
         import upstream_rows
 
-        def start_upstream(mode):
-            port = free_port()
-            start([os.path.join(RELEASE, "examples", "bench_upstream"), f"127.0.0.1:{port}", "1"] + mode, cpus="1", name="upstream-" + mode[0])
-            wait_port(port)
-            return port
-        rows = upstream_rows.measure([anchors[0], anchors[1], cg], certs["ecdsa"], start_upstream, api, None, h2load, median_of, TMP, SECONDS, log)
+        rows = upstream_rows.measure([anchors[0], anchors[1], cg], certs["ecdsa"], start_bench_upstream, api, None, h2load, median_of, TMP, SECONDS, log)
         for name, r in rows.items():
             results["pinned"].setdefault(name, {}).update(r)
         cg.start(1, "0")
