@@ -102,6 +102,63 @@ pub async fn start_with_counts(name: &'static str) -> (Upstream, Counts) {
     (Upstream { addr, task }, Counts { open, peak_busy })
 }
 
+/// What [`start_h2c`] counts.
+pub struct H2cCounts {
+    /// TCP connections accepted so far.
+    pub accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// TCP connections open right now.
+    pub open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// [`start`]'s endpoints over HTTP/2 with prior knowledge (an `h2c://` upstream), counting its
+/// connections; and `/goaway`, answered, then the connection it came on is shut down
+/// gracefully (`GOAWAY`), as a server going away does.
+pub async fn start_h2c(name: &'static str) -> (Upstream, H2cCounts) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let counts = H2cCounts {
+        accepted: accepted.clone(),
+        open: open.clone(),
+    };
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            accepted.fetch_add(1, Ordering::SeqCst);
+            open.fetch_add(1, Ordering::SeqCst);
+            let open = open.clone();
+            tokio::spawn(async move {
+                let goaway = Arc::new(tokio::sync::Notify::new());
+                let asked = goaway.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
+                    if req.uri().path() == "/goaway" {
+                        asked.notify_one();
+                    }
+                    handle(name, req)
+                });
+                let connection =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = goaway.notified() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (Upstream { addr, task }, counts)
+}
+
 async fn handle(
     name: &'static str,
     mut req: Request<Incoming>,

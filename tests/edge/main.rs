@@ -10,6 +10,7 @@ mod client_auth_crls;
 mod compression;
 mod forwarding;
 mod grpc;
+mod h2c_upstream;
 mod hardening;
 mod http3;
 mod idle_release;

@@ -2,7 +2,7 @@
 //! the request carries, so `Host`/`:authority` can stay the client's). Plain `http://` upstreams
 //! go through certgate's own list of HTTP/1.1 connections ([`Http1Pool`]); `https://` ones
 //! through hyper-util's pooled client with TLS (HTTP/2 when ALPN offers it), and `h2c://` ones
-//! through it with HTTP/2 by prior knowledge.
+//! over one HTTP/2 connection by prior knowledge ([`Http2Pool`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
 use super::http1_pool::{Checkin, Http1Pool};
+use super::http2_pool::Http2Pool;
 use super::resolver::UpstreamResolver;
 use super::tls;
 use super::BuildError;
@@ -32,14 +33,16 @@ use crate::routes::Route;
 pub type UpstreamBody =
     http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// hyper-util's pooled client, bound to one upstream (for `https://` and `h2c://`).
+/// hyper-util's pooled client, bound to one upstream (for `https://`).
 pub type PooledClient = Client<HttpsConnector<FixedTarget>, UpstreamBody>;
 
 /// How requests reach one upstream.
 pub enum UpstreamClient {
     /// Plain HTTP/1.1, through certgate's own connection list.
     Http1(Arc<Http1Pool>),
-    /// TLS or h2c, through hyper-util's pool.
+    /// HTTP/2 by prior knowledge (`h2c://`), over one shared connection.
+    Http2(Arc<Http2Pool>),
+    /// TLS, through hyper-util's pool.
     Pooled(Box<PooledClient>),
 }
 
@@ -64,13 +67,19 @@ impl UpstreamClient {
                 pool.send(req, replayable)
                     .map(|sent| sent.map(|(response, checkin)| (response, Some(checkin)))),
             ),
-            UpstreamClient::Pooled(client) => Either::Right(client.request(req).map(|sent| {
-                sent.map(|response| (response, None))
-                    .map_err(|e| SendError {
-                        connecting: e.is_connect(),
-                        cause: Box::new(e),
-                    })
-            })),
+            UpstreamClient::Http2(pool) => Either::Right(Either::Left(
+                pool.send(req)
+                    .map(|sent| sent.map(|response| (response, None))),
+            )),
+            UpstreamClient::Pooled(client) => {
+                Either::Right(Either::Right(client.request(req).map(|sent| {
+                    sent.map(|response| (response, None))
+                        .map_err(|e| SendError {
+                            connecting: e.is_connect(),
+                            cause: Box::new(e),
+                        })
+                })))
+            }
         }
     }
 }
@@ -169,24 +178,32 @@ pub fn build(
             url: upstream.url.clone(),
             detail: e.to_string(),
         })?;
-    if upstream.scheme == UpstreamScheme::Http {
-        return Ok(UpstreamClient::Http1(Http1Pool::new(
-            http,
-            target,
-            config.upstreams.max_idle_per_host,
-            config.upstreams.idle_timeout,
-            opened,
-        )));
+    match upstream.scheme {
+        UpstreamScheme::Http => {
+            return Ok(UpstreamClient::Http1(Http1Pool::new(
+                http,
+                target,
+                config.upstreams.max_idle_per_host,
+                config.upstreams.idle_timeout,
+                opened,
+            )))
+        }
+        UpstreamScheme::H2c => {
+            return Ok(UpstreamClient::Http2(Http2Pool::new(
+                http,
+                target,
+                config.upstreams.idle_timeout,
+                opened,
+            )))
+        }
+        UpstreamScheme::Https => {}
     }
     let fixed = FixedTarget {
         inner: http,
         target,
         opened,
     };
-    let tls_config = match upstream.scheme {
-        UpstreamScheme::Https => tls::client_config(route)?,
-        UpstreamScheme::Http | UpstreamScheme::H2c => tls::unused_config(),
-    };
+    let tls_config = tls::client_config(route)?;
     let name = route
         .upstream_sni
         .clone()
@@ -203,7 +220,6 @@ pub fn build(
     builder
         .pool_idle_timeout(config.upstreams.idle_timeout)
         .pool_max_idle_per_host(config.upstreams.max_idle_per_host)
-        .pool_timer(TokioTimer::new())
-        .http2_only(upstream.scheme == UpstreamScheme::H2c);
+        .pool_timer(TokioTimer::new());
     Ok(UpstreamClient::Pooled(Box::new(builder.build(connector))))
 }

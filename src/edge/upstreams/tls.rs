@@ -45,19 +45,6 @@ pub fn client_config(route: &Route) -> Result<ClientConfig, BuildError> {
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
-/// A configuration for upstreams that never speak TLS (the connector still wants one): made
-/// once, cloned per client.
-pub fn unused_config() -> ClientConfig {
-    static UNUSED: LazyLock<ClientConfig> = LazyLock::new(|| {
-        ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("the default provider supports the default versions")
-            .with_root_certificates(RootCertStore::empty())
-            .with_no_client_auth()
-    });
-    UNUSED.clone()
-}
-
 fn roots_from_pem(pem: &str) -> Result<RootCertStore, BuildError> {
     let mut roots = RootCertStore::empty();
     let mut reader = pem.as_bytes();
