@@ -8,6 +8,8 @@ one this machine's VM offers) of the server while h2load runs, by symbol, self t
 The setup is the bench's: certgate (target/release, or PROFILE_BINARY) on CPU 0 with one worker,
 h2load and the upstream on CPU 1. PROFILE_SECONDS (default 10) of sampling after a warm-up. PROFILE_CALLERS="sym1,sym2" shows
 who calls those symbols instead (needs frame pointers: the `profiling` build).
+PROFILE_SERVER=haproxy samples HAProxy instead, configured as the bench does, under the same
+load: where a peer's kernel time goes beside certgate's.
 """
 
 import os
@@ -23,7 +25,12 @@ def main():
     load = os.environ.get("PROFILE_LOAD", "-c 64 -m 10").split()
     seconds = int(os.environ.get("PROFILE_SECONDS", "10"))
     binary = os.environ.get("PROFILE_BINARY")
-    server, _ = b.proxied_certgate("profile:", binary)
+    server, upstream = b.proxied_certgate("profile:", binary)
+    if os.environ.get("PROFILE_SERVER") == "haproxy":
+        cert_key = b.export(server.admin, "bench")
+        server.stop()
+        server = b.Haproxy("haproxy")
+        server.start(1, "0", *cert_key, upstream)
     h2load = subprocess.Popen(["taskset", "-c", "1", "h2load", "--connect-to", f"127.0.0.1:{server.port}", "-D", str(seconds + 4)]
                               + load + ["https://bench.test/"], stdout=subprocess.PIPE, text=True)
     time.sleep(3)
