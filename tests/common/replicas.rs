@@ -38,6 +38,17 @@ impl Replica {
 
     /// A replica speaking TLS (HTTP/1.1 and HTTP/2 by ALPN) with `cert_pem`/`key_pem`.
     pub async fn start_tls(name: &'static str, cert_pem: &str, key_pem: &str) -> Replica {
+        Replica::start_tls_offering(name, cert_pem, key_pem, &[b"h2", b"http/1.1"]).await
+    }
+
+    /// [`Replica::start_tls`], choosing among `protocols` only by ALPN (`[b"http/1.1"]`: an
+    /// upstream that never speaks HTTP/2).
+    pub async fn start_tls_offering(
+        name: &'static str,
+        cert_pem: &str,
+        key_pem: &str,
+        protocols: &[&[u8]],
+    ) -> Replica {
         let certs = rustls_pemfile::certs(&mut cert_pem.as_bytes())
             .map(|c| c.unwrap())
             .collect();
@@ -52,7 +63,7 @@ impl Replica {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
         let acceptor = TlsAcceptor::from(Arc::new(config));
         Replica::bind(name, "127.0.0.1:0".parse().unwrap(), Some(acceptor)).await
     }

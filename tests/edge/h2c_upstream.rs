@@ -6,16 +6,6 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 
-/// `certgate_upstream_connections_opened_total` of `route`.
-async fn opened(cg: &Certgate, route: &str) -> Option<u64> {
-    let r = cg.admin().get("/metrics").await.unwrap();
-    let prefix = format!("certgate_upstream_connections_opened_total{{route=\"{route}\"}}");
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[tokio::test]
 async fn concurrent_requests_share_one_connection_closed_when_idle() {
     let (_redis, cg) = instance(&[("UPSTREAM_IDLE_TIMEOUT_SECONDS", "1")]).await;
@@ -39,7 +29,7 @@ async fn concurrent_requests_share_one_connection_closed_when_idle() {
         1,
         "upstream connections for 40 concurrent requests"
     );
-    assert_eq!(opened(&cg, "h2c.test").await, Some(1));
+    assert_eq!(connections_opened(&cg, "h2c.test").await, Some(1));
 
     // Idle for the timeout (1 s; checked at least once a second): closed.
     common::wait_until(
@@ -55,7 +45,7 @@ async fn concurrent_requests_share_one_connection_closed_when_idle() {
     let answer = get(port, "h2c.test", "h2c.test", "/").await;
     assert_eq!(answer.status, 200);
     assert_eq!(counts.accepted.load(Ordering::SeqCst), 2);
-    assert_eq!(opened(&cg, "h2c.test").await, Some(2));
+    assert_eq!(connections_opened(&cg, "h2c.test").await, Some(2));
 }
 
 #[tokio::test]
@@ -80,7 +70,10 @@ async fn a_connection_the_upstream_closes_is_replaced_without_failing_a_request(
     // stream "any") and its final one is still answered there; so 2 to 6 connections.
     let accepted = counts.accepted.load(Ordering::SeqCst);
     assert!((2..=6).contains(&accepted), "{accepted} connections");
-    assert_eq!(opened(&cg, "goaway.test").await, Some(accepted as u64));
+    assert_eq!(
+        connections_opened(&cg, "goaway.test").await,
+        Some(accepted as u64)
+    );
 }
 
 #[tokio::test]
@@ -110,7 +103,7 @@ async fn an_unreachable_h2c_upstream_is_a_502_for_every_waiting_request() {
             "{text}"
         );
     }
-    let attempts = opened(&cg, "down.test").await.unwrap();
+    let attempts = connections_opened(&cg, "down.test").await.unwrap();
     assert!(
         (1..=10).contains(&attempts),
         "connection attempts for 10 requests: {attempts}"

@@ -56,6 +56,16 @@ async fn route(cg: &Certgate, hostname: &str, upstream: &str, cert: Option<&str>
     assert_eq!(r.status, 201, "{}", r.json());
 }
 
+/// `certgate_upstream_connections_opened_total` of `route`.
+async fn connections_opened(cg: &Certgate, route: &str) -> Option<u64> {
+    let r = cg.admin().get("/metrics").await.unwrap();
+    let prefix = format!("certgate_upstream_connections_opened_total{{route=\"{route}\"}}");
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 async fn chain_of(cg: &Certgate, name: &str) -> String {
     let cert = with_pem(&cg.admin(), name).await;
     cert["fullchain_pem"].as_str().unwrap().to_owned()

@@ -16,7 +16,7 @@ pub struct AnswerBody<B: Body + Unpin + Send + 'static> {
     inner: Option<B>,
     /// Holds the slot too, when there is one: it is freed with the connection's return.
     checkin: Option<Checkin>,
-    /// The slot of an answer without a `Checkin` (hyper-util's pooled upstreams).
+    /// The slot of an answer without a `Checkin` (HTTP/2 upstreams).
     slot: Option<Slot>,
 }
 

@@ -1,26 +1,22 @@
 //! The client for one upstream of a route: it always dials that upstream (whatever authority
-//! the request carries, so `Host`/`:authority` can stay the client's). Plain `http://` upstreams
-//! go through certgate's own list of HTTP/1.1 connections ([`Http1Pool`]); `https://` ones
-//! through hyper-util's pooled client with TLS (HTTP/2 when ALPN offers it), and `h2c://` ones
-//! over one HTTP/2 connection by prior knowledge ([`Http2Pool`]).
+//! the request carries, so `Host`/`:authority` can stay the client's), through certgate's own
+//! pools — [`Http1Pool`] (HTTP/1.1 connections, each driven by the request it carries) and
+//! [`Http2Pool`] (one HTTP/2 connection carrying every request). `http://` upstreams use the
+//! first, `h2c://` ones the second; `https://` ones the second while the upstream answers ALPN
+//! with `h2`, else (it chose HTTP/1.1, decided once by the first connection) the first.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
+use super::dial::{Dialer, UpstreamTls};
 use super::http1_pool::{Checkin, Http1Pool};
-use super::http2_pool::Http2Pool;
+use super::http2_pool::{Http2Error, Http2Pool};
 use super::resolver::UpstreamResolver;
 use super::tls;
 use super::BuildError;
@@ -33,25 +29,27 @@ use crate::routes::Route;
 pub type UpstreamBody =
     http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// hyper-util's pooled client, bound to one upstream (for `https://`).
-pub type PooledClient = Client<HttpsConnector<FixedTarget>, UpstreamBody>;
-
 /// How requests reach one upstream.
 pub enum UpstreamClient {
-    /// Plain HTTP/1.1, through certgate's own connection list.
+    /// Plain HTTP/1.1 (`http://`).
     Http1(Arc<Http1Pool>),
-    /// HTTP/2 by prior knowledge (`h2c://`), over one shared connection.
+    /// HTTP/2 by prior knowledge (`h2c://`).
     Http2(Arc<Http2Pool>),
-    /// TLS, through hyper-util's pool.
-    Pooled(Box<PooledClient>),
+    /// TLS (`https://`): HTTP/2 when the upstream chooses it by ALPN, else HTTP/1.1.
+    Https {
+        /// Tried first: the connection offers `h2` and `http/1.1` by ALPN.
+        h2: Arc<Http2Pool>,
+        /// Once the upstream chose HTTP/1.1: connections offering only `http/1.1`.
+        h1: Arc<Http1Pool>,
+    },
 }
 
 impl UpstreamClient {
-    /// Sends `req` and waits for the answer's head. For `http://` upstreams the answer comes
-    /// with its connection, to give back when its body has been read whole (see
-    /// [`super::answer::AnswerBody`]); hyper-util's pool takes its connections back itself.
+    /// Sends `req` and waits for the answer's head. An HTTP/1.1 answer comes with its
+    /// connection, to give back when its body has been read whole (see
+    /// [`super::answer::AnswerBody`]); HTTP/2 streams need none.
     /// `replayable`: the request may be sent twice (idempotent, no body) if the upstream drops
-    /// a kept-alive connection under it.
+    /// a kept-alive HTTP/1.1 connection under it.
     ///
     /// Not an `async fn`: one would keep `req` in its own future beside the client's that it
     /// was moved into; here the client is picked now and its future is all that is returned.
@@ -67,21 +65,43 @@ impl UpstreamClient {
                 pool.send(req, replayable)
                     .map(|sent| sent.map(|(response, checkin)| (response, Some(checkin)))),
             ),
-            UpstreamClient::Http2(pool) => Either::Right(Either::Left(
-                pool.send(req)
-                    .map(|sent| sent.map(|response| (response, None))),
-            )),
-            UpstreamClient::Pooled(client) => {
-                Either::Right(Either::Right(client.request(req).map(|sent| {
-                    sent.map(|response| (response, None))
-                        .map_err(|e| SendError {
-                            connecting: e.is_connect(),
-                            cause: Box::new(e),
-                        })
+            UpstreamClient::Http2(pool) => {
+                Either::Right(Either::Left(pool.send(req).map(|sent| match sent {
+                    Ok(response) => Ok((response, None)),
+                    Err(Http2Error::Send(e)) => Err(e),
+                    // Only TLS offers a choice.
+                    Err(Http2Error::SpeaksHttp1(_)) => Err(SendError::connect(
+                        std::io::Error::other("h2c upstream refused HTTP/2"),
+                    )),
                 })))
+            }
+            UpstreamClient::Https { h2, h1 } => {
+                Either::Right(Either::Right(https(h2, h1, req, replayable)))
             }
         }
     }
+}
+
+/// An `https://` exchange: on the HTTP/2 connection, unless the upstream chose HTTP/1.1 (then,
+/// and from then on, on an HTTP/1.1 one, with the request's URI in origin form).
+async fn https(
+    h2: &Arc<Http2Pool>,
+    h1: &Arc<Http1Pool>,
+    mut req: Request<UpstreamBody>,
+    replayable: bool,
+) -> Result<(Response<Incoming>, Option<Checkin>), SendError> {
+    if !h2.speaks_http1() {
+        match h2.send(req).await {
+            Ok(response) => return Ok((response, None)),
+            Err(Http2Error::Send(e)) => return Err(e),
+            Err(Http2Error::SpeaksHttp1(unsent)) => req = *unsent,
+        }
+    }
+    if let Some(path) = req.uri().path_and_query().cloned() {
+        *req.uri_mut() = Uri::from(path);
+    }
+    let (response, checkin) = h1.send(req, replayable).await?;
+    Ok((response, Some(checkin)))
 }
 
 /// A request that got no answer: whether it failed while connecting (nothing was sent), and
@@ -127,31 +147,6 @@ impl std::error::Error for SendError {
     }
 }
 
-/// Dials one upstream whatever URI it is asked for.
-#[derive(Clone)]
-pub struct FixedTarget {
-    inner: HttpConnector<UpstreamResolver>,
-    /// `http://host:port` of the upstream (TLS, when wanted, is the wrapper's).
-    target: Uri,
-    /// `certgate_upstream_connections_opened_total` of the route.
-    opened: Counter,
-}
-
-impl tower_service::Service<Uri> for FixedTarget {
-    type Response = <HttpConnector<UpstreamResolver> as tower_service::Service<Uri>>::Response;
-    type Error = <HttpConnector<UpstreamResolver> as tower_service::Service<Uri>>::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, _requested: Uri) -> Self::Future {
-        self.opened.inc();
-        Box::pin(self.inner.call(self.target.clone()))
-    }
-}
-
 /// Builds the client for `upstream`, one of `route`'s upstreams; `opened` counts its new
 /// connections.
 pub fn build(
@@ -178,48 +173,37 @@ pub fn build(
             url: upstream.url.clone(),
             detail: e.to_string(),
         })?;
-    match upstream.scheme {
+    let dialer = |tls| Dialer::new(http.clone(), target.clone(), tls, opened.clone());
+    let (max_idle, idle_timeout) = (
+        config.upstreams.max_idle_per_host,
+        config.upstreams.idle_timeout,
+    );
+    Ok(match upstream.scheme {
         UpstreamScheme::Http => {
-            return Ok(UpstreamClient::Http1(Http1Pool::new(
-                http,
-                target,
-                config.upstreams.max_idle_per_host,
-                config.upstreams.idle_timeout,
-                opened,
-            )))
+            UpstreamClient::Http1(Http1Pool::new(dialer(None), max_idle, idle_timeout))
         }
         UpstreamScheme::H2c => {
-            return Ok(UpstreamClient::Http2(Http2Pool::new(
-                http,
-                target,
-                config.upstreams.idle_timeout,
-                opened,
-            )))
+            UpstreamClient::Http2(Http2Pool::new(dialer(None), false, idle_timeout))
         }
-        UpstreamScheme::Https => {}
-    }
-    let fixed = FixedTarget {
-        inner: http,
-        target,
-        opened,
-    };
-    let tls_config = tls::client_config(route)?;
-    let name = route
-        .upstream_sni
-        .clone()
-        .unwrap_or_else(|| upstream.host.clone());
-    let server_name = ServerName::try_from(name.clone())
-        .map_err(|_| BuildError::InvalidServerName(name.clone()))?;
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config)
-        .https_or_http()
-        .with_server_name_resolver(FixedServerNameResolver::new(server_name))
-        .enable_all_versions()
-        .wrap_connector(fixed);
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder
-        .pool_idle_timeout(config.upstreams.idle_timeout)
-        .pool_max_idle_per_host(config.upstreams.max_idle_per_host)
-        .pool_timer(TokioTimer::new());
-    Ok(UpstreamClient::Pooled(Box::new(builder.build(connector))))
+        UpstreamScheme::Https => {
+            let tls_config = tls::client_config(route)?;
+            let name = route
+                .upstream_sni
+                .clone()
+                .unwrap_or_else(|| upstream.host.clone());
+            let server_name = ServerName::try_from(name.clone())
+                .map_err(|_| BuildError::InvalidServerName(name.clone()))?;
+            let offering = |protocols: &[&[u8]]| {
+                Some(UpstreamTls::offering(
+                    &tls_config,
+                    server_name.clone(),
+                    protocols,
+                ))
+            };
+            UpstreamClient::Https {
+                h2: Http2Pool::new(dialer(offering(&[b"h2", b"http/1.1"])), true, idle_timeout),
+                h1: Http1Pool::new(dialer(offering(&[b"http/1.1"])), max_idle, idle_timeout),
+            }
+        }
+    })
 }

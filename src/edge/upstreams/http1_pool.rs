@@ -1,7 +1,8 @@
-//! The connections to one plain `http://` upstream: hyper's own HTTP/1.1 connections, kept in a
-//! list of idle ones that the proxy takes from and gives back to itself.
+//! The connections to one HTTP/1.1 upstream (`http://`, or `https://` when it chose HTTP/1.1 by
+//! ALPN): hyper's own HTTP/1.1 connections, kept in a list of idle ones that the proxy takes
+//! from and gives back to itself.
 //!
-//! Why not hyper-util's pooled client (which `https://` and `h2c://` upstreams still use): there
+//! Why not hyper-util's pooled client (which certgate used before): there
 //! every connection runs on a task of its own, so each request and each answer crosses between
 //! tasks through channels; every request hashes a pool key; and an answer whose body is still to
 //! be read — nearly all of them — costs one more spawned task, which only waits to put the
@@ -25,25 +26,21 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::UpgradeableConnection;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::abandoned::{self, InFlight};
 use super::client::{SendError, UpstreamBody};
+use super::dial::{Dialer, UpstreamIo};
 use super::replay::Unanswered;
-use super::resolver::UpstreamResolver;
 use super::slots::Slot;
-use crate::metrics::registry::Counter;
 
 /// Idle connections to one upstream, and how to open another.
 pub struct Http1Pool {
-    connector: HttpConnector<UpstreamResolver>,
-    /// `http://host:port` of the upstream.
-    target: Uri,
+    /// Opens a connection (TCP, and TLS offering only HTTP/1.1 for `https://` upstreams).
+    dialer: Dialer,
     max_idle: usize,
     idle_timeout: Duration,
     /// Most recently given back last.
@@ -51,8 +48,6 @@ pub struct Http1Pool {
     /// Whether the task closing connections idle too long runs (started by the first one
     /// given back, so a set built and never used spawns nothing).
     reaper_started: std::sync::atomic::AtomicBool,
-    /// `certgate_upstream_connections_opened_total` of the route.
-    opened: Counter,
 }
 
 /// hyper's side of one connection (reading, writing, upgrades): polled by the task of the
@@ -64,7 +59,7 @@ pub struct Http1Pool {
 /// It has no `SendRequest` at all (`inline_only`): whether it can take the next request is asked
 /// of it ([`UpgradeableConnection::is_ready_for_inline`]), so an exchange touches no state
 /// shared with a sender and leaves no waker there.
-pub(super) type Driver = Pin<Box<UpgradeableConnection<TokioIo<TcpStream>, UpstreamBody>>>;
+pub(super) type Driver = Pin<Box<UpgradeableConnection<TokioIo<UpstreamIo>, UpstreamBody>>>;
 
 struct Idle {
     driver: Driver,
@@ -90,22 +85,14 @@ pub struct Checkin {
 }
 
 impl Http1Pool {
-    /// A pool dialing `target` through `connector`, keeping at most `max_idle` idle connections.
-    pub fn new(
-        connector: HttpConnector<UpstreamResolver>,
-        target: Uri,
-        max_idle: usize,
-        idle_timeout: Duration,
-        opened: Counter,
-    ) -> Arc<Http1Pool> {
+    /// A pool dialing through `dialer`, keeping at most `max_idle` idle connections.
+    pub fn new(dialer: Dialer, max_idle: usize, idle_timeout: Duration) -> Arc<Http1Pool> {
         Arc::new(Http1Pool {
-            connector,
-            target,
+            dialer,
             max_idle,
             idle_timeout,
             idle: Mutex::new(Vec::new()),
             reaper_started: Default::default(),
-            opened,
         })
     }
 
@@ -175,7 +162,7 @@ impl Http1Pool {
                     }
                     Err(failed) => match failed.again.filter(|_| reused && replayable) {
                         Some(again) => {
-                            tracing::debug!(upstream = %self.target, "reused upstream connection dropped a request; sending it again on a new one");
+                            tracing::debug!(upstream = %self.dialer.target(), "reused upstream connection dropped a request; sending it again on a new one");
                             req = *again;
                             fresh_only = true;
                         }
@@ -201,16 +188,9 @@ impl Http1Pool {
     }
 
     async fn connect(&self) -> Result<Driver, SendError> {
-        use tower_service::Service;
-        self.opened.inc();
-        let io = self
-            .connector
-            .clone()
-            .call(self.target.clone())
-            .await
-            .map_err(SendError::connect)?;
+        let (io, _) = self.dialer.dial().await?;
         // The `SendRequest` is not kept: requests go by `start_inline` only.
-        let (_sender, connection) = hyper::client::conn::http1::handshake(io)
+        let (_sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(SendError::connect)?;
         let mut driver = Box::pin(connection.with_upgrades());

@@ -1,14 +1,16 @@
-//! The connection to one `h2c://` upstream: a single HTTP/2 connection (hyper's
-//! `client::conn::http2`) that carries every request to it at once, opened by the first request
-//! and again after it closes (a `GOAWAY`, the upstream going away), and closed once no request
-//! has used it for `UPSTREAM_IDLE_TIMEOUT_SECONDS`.
+//! The connection to one upstream that speaks HTTP/2 — `h2c://`, or `https://` when it chooses
+//! `h2` by ALPN: a single HTTP/2 connection (hyper's `client::conn::http2`) that carries every
+//! request to it at once, opened by the first request and again after it closes (a `GOAWAY`,
+//! the upstream going away), and closed once no request has used it for
+//! `UPSTREAM_IDLE_TIMEOUT_SECONDS`. An `https://` upstream that answers ALPN with HTTP/1.1
+//! instead is remembered as such, and its requests go to [`super::http1_pool`] from then on.
 //!
-//! Why not hyper-util's pooled client (which `https://` upstreams still use, since there ALPN
-//! decides between HTTP/1.1 and HTTP/2): for every request it hashed a pool key (the scheme and
-//! the authority, byte by byte, with SipHash), checked the connection out of a shared map and
-//! back in, and moved its large futures about — ≈ 6k instructions of the ≈ 77k an HTTP/2-upstream
-//! request cost (`docs/benchmarks.md`, "Other upstream protocols"). Here a request takes a lock,
-//! hands itself to the connection's sender and awaits its answer.
+//! Why not hyper-util's pooled client (which certgate used before): for every request it
+//! hashed a pool key (the scheme and the authority, byte by byte, with SipHash), checked the
+//! connection out of a shared map and back in, and moved its large futures about — ≈ 6k
+//! instructions of the ≈ 77k an HTTP/2-upstream request cost (`docs/benchmarks.md`, "Other
+//! upstream protocols"). Here a request takes a lock, hands itself to the connection's sender
+//! and awaits its answer.
 //!
 //! Opening is shared: requests that arrive while the connection is being opened wait for that
 //! one (a `Shared` future) instead of each opening their own, and all of them get its error if it
@@ -16,30 +18,39 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{FutureExt, Shared};
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper::client::conn::TrySendError;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::client::{SendError, UpstreamBody};
-use super::resolver::UpstreamResolver;
-use crate::metrics::registry::Counter;
+use super::dial::Dialer;
 
 /// The HTTP/2 connection to one upstream, and how to open it again.
 pub struct Http2Pool {
-    connector: HttpConnector<UpstreamResolver>,
-    /// `http://host:port` of the upstream.
-    target: Uri,
+    /// Opens a connection (TCP, and TLS offering HTTP/2 and HTTP/1.1 for `https://` upstreams).
+    dialer: Dialer,
+    /// Whether the upstream is spoken to over TLS, where ALPN decides the protocol.
+    tls: bool,
+    /// The upstream chose HTTP/1.1 by ALPN: its requests go to the HTTP/1.1 pool instead.
+    speaks_http1: AtomicBool,
     idle_timeout: Duration,
     state: Mutex<State>,
-    /// `certgate_upstream_connections_opened_total` of the route.
-    opened: Counter,
+}
+
+/// Why a request did not get its answer's head here.
+pub enum Http2Error {
+    /// The exchange failed (or the connection could not be opened).
+    Send(SendError),
+    /// The upstream chose HTTP/1.1 by ALPN: the request, unsent, for the HTTP/1.1 pool (boxed:
+    /// this happens once per upstream, and keeps the result small).
+    SpeaksHttp1(Box<Request<UpstreamBody>>),
 }
 
 #[derive(Default)]
@@ -71,20 +82,22 @@ enum Step<A> {
 }
 
 impl Http2Pool {
-    /// A pool dialing `target` through `connector`.
-    pub fn new(
-        connector: HttpConnector<UpstreamResolver>,
-        target: Uri,
-        idle_timeout: Duration,
-        opened: Counter,
-    ) -> Arc<Http2Pool> {
+    /// A pool dialing through `dialer` (`tls`: an `https://` upstream, which may answer ALPN
+    /// with HTTP/1.1).
+    pub fn new(dialer: Dialer, tls: bool, idle_timeout: Duration) -> Arc<Http2Pool> {
         Arc::new(Http2Pool {
-            connector,
-            target,
+            dialer,
+            tls,
+            speaks_http1: AtomicBool::new(false),
             idle_timeout,
             state: Mutex::new(State::default()),
-            opened,
         })
+    }
+
+    /// Whether the upstream chose HTTP/1.1 when offered both by ALPN (then nothing is sent
+    /// here).
+    pub fn speaks_http1(&self) -> bool {
+        self.speaks_http1.load(Ordering::Relaxed)
     }
 
     /// Sends `req` (absolute URI: HTTP/2 takes `:scheme` and `:authority` from it) on the open
@@ -95,7 +108,7 @@ impl Http2Pool {
     pub fn send(
         self: &Arc<Self>,
         mut req: Request<UpstreamBody>,
-    ) -> impl Future<Output = Result<Response<Incoming>, SendError>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response<Incoming>, Http2Error>> + Send + '_ {
         async move {
             let mut refused_before = false;
             loop {
@@ -109,7 +122,11 @@ impl Http2Pool {
                                 refused_before = true;
                                 req = unsent;
                             }
-                            _ => return Err(SendError::exchange(refused.into_error())),
+                            _ => {
+                                return Err(Http2Error::Send(SendError::exchange(
+                                    refused.into_error(),
+                                )))
+                            }
                         },
                     },
                     Step::Wait(unsent, connecting) => {
@@ -118,7 +135,11 @@ impl Http2Pool {
                             Ok(sender) => self.settle(&connecting, Some(sender)),
                             Err(e) => {
                                 self.settle(&connecting, None);
-                                return Err(SendError::connect(e));
+                                if e.http1 {
+                                    self.speaks_http1.store(true, Ordering::Relaxed);
+                                    return Err(Http2Error::SpeaksHttp1(Box::new(req)));
+                                }
+                                return Err(Http2Error::Send(SendError::connect(e)));
                             }
                         }
                     }
@@ -173,24 +194,28 @@ impl Http2Pool {
         }
     }
 
-    /// Opens a connection: TCP, then HTTP/2 by prior knowledge. Its I/O runs on a task of its
-    /// own, which ends with the connection.
+    /// Opens a connection: TCP, then HTTP/2 — by prior knowledge (`h2c://`) or as TLS's ALPN
+    /// agreed (`https://`; an upstream that chose HTTP/1.1 is an error saying so). Its I/O runs
+    /// on a task of its own, which ends with the connection.
     fn open(
         &self,
     ) -> impl Future<Output = Result<SendRequest<UpstreamBody>, SharedError>> + Send + 'static {
-        use tower_service::Service;
-        let mut connector = self.connector.clone();
-        let target = self.target.clone();
-        let opened = self.opened.clone();
+        let dialer = self.dialer.clone();
+        let tls = self.tls;
         async move {
-            opened.inc();
-            let io = connector.call(target).await.map_err(SharedError::new)?;
+            let (io, h2) = dialer.dial().await.map_err(|e| SharedError::of(e, false))?;
+            if tls && !h2 {
+                return Err(SharedError::of(
+                    SendError::connect(std::io::Error::other("the upstream chose HTTP/1.1")),
+                    true,
+                ));
+            }
             let (sender, connection) =
                 hyper::client::conn::http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
-                    .handshake(io)
+                    .handshake(TokioIo::new(io))
                     .await
-                    .map_err(SharedError::new)?;
+                    .map_err(|e| SharedError::of(SendError::connect(e), false))?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
@@ -224,24 +249,32 @@ async fn close_when_idle(pool: Weak<Http2Pool>, idle_timeout: Duration) {
 }
 
 /// An opening's error, shared by every request that waited for it. Its source is the error
-/// itself, so [`crate::edge::upstream_error`] still finds (say) the connect timeout under it.
+/// itself, so [`crate::edge::upstream_error`] still finds (say) the connect timeout or the TLS
+/// error under it.
 #[derive(Clone, Debug)]
-pub struct SharedError(Arc<SendError>);
+pub struct SharedError {
+    error: Arc<SendError>,
+    /// Not an error of the upstream's: it chose HTTP/1.1 by ALPN.
+    http1: bool,
+}
 
 impl SharedError {
-    fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SharedError {
-        SharedError(Arc::new(SendError::connect(cause)))
+    fn of(error: SendError, http1: bool) -> SharedError {
+        SharedError {
+            error: Arc::new(error),
+            http1,
+        }
     }
 }
 
 impl std::fmt::Display for SharedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.error.fmt(f)
     }
 }
 
 impl std::error::Error for SharedError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
+        Some(&*self.error)
     }
 }

@@ -33,7 +33,9 @@ where
         let (socket, _) = listener.accept().await.unwrap();
         serve(socket).await;
     });
-    let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+    let io = TokioIo::new(super::dial::UpstreamIo::Plain(
+        TcpStream::connect(addr).await.unwrap(),
+    ));
     let (_sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
     let mut driver = Box::pin(connection.with_upgrades());
     driver.inline_only();

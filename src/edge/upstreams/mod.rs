@@ -1,6 +1,6 @@
 //! The upstreams of every route as this instance uses them (`docs/edge.md`, "Upstreams"):
-//! each upstream's connections (plain HTTP/1.1 through certgate's own list, `h2c://` over one
-//! shared HTTP/2 connection, TLS through hyper-util's pool), the cap on requests in flight to each, the
+//! each upstream's connections (HTTP/1.1 through certgate's own list, HTTP/2 over one shared
+//! connection; TLS for `https://`), the cap on requests in flight to each, the
 //! balancing policy, passive and active health. Built the first time a route is used and kept
 //! while the route's upstream fields stay the same, so health and pools survive unrelated route
 //! changes and resyncs.
@@ -10,6 +10,7 @@ pub mod active;
 pub mod answer;
 pub mod build_error;
 pub mod client;
+pub mod dial;
 pub mod health;
 pub mod http1_pool;
 pub mod http2_pool;
