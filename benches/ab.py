@@ -31,7 +31,8 @@ for every round, and measured with what `benches/bench.py` uses:
   upstream connections the burst's requests opened.
 AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds; medians are printed.
 `AB_UPSTREAM=h2c` proxies to the bench upstream speaking HTTP/2 (`h2c://`, its `grpc` mode)
-instead of HTTP/1.1. `AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
+instead of HTTP/1.1, `AB_UPSTREAM=tls` to it speaking HTTP/1.1 over TLS (`https://`, its `tls`
+mode, not verified). `AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
 two labels, e.g. to measure a setting).
 """
 
@@ -126,11 +127,19 @@ def main():
 
     first = b.Certgate(redis_url, prefix="ab:", binary=builds[0][1])
     first.start(1, "0")
-    for name, domain, kind in [("bench-ecdsa", "bench.test", "ecdsa-p256"), ("bench-rsa", "rsa.bench.test", "rsa")]:
+    certs = [("bench-ecdsa", "bench.test", "ecdsa-p256"), ("bench-rsa", "rsa.bench.test", "rsa")]
+    for name, domain, kind in certs:
         b.api(first.admin, "POST", "/certificates/", {"cert_name": name, "domain": domain, "issuer": "self-signed", "key_type": kind})
         while b.api(first.admin, "GET", f"/certificates/{name}")["status"] != "active":
             time.sleep(0.1)
-        b.api(first.admin, "POST", "/proxies/", {"hostname": domain, "upstream": upstream_url, "cert_name": name})
+    extra = {}
+    if os.environ.get("AB_UPSTREAM") == "tls":
+        # The bench upstream speaking HTTP/1.1 over TLS (its `tls` mode), not verified.
+        cert, key = b.export(first.admin, "bench-ecdsa")
+        upstream_url = f"https://127.0.0.1:{b.start_bench_upstream(['tls', cert, key])}"
+        extra = {"insecure_skip_verify": True}
+    for name, domain, _ in certs:
+        b.api(first.admin, "POST", "/proxies/", {"hostname": domain, "upstream": upstream_url, "cert_name": name, **extra})
     first.stop()
 
     settings = {label: dict(kv.split("=", 1) for kv in os.environ.get(f"AB_ENV_{label}", "").split(",") if kv)
