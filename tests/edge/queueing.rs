@@ -33,13 +33,7 @@ async fn a_burst_waits_for_the_upstreams_slots_and_overflow_gets_503() {
     assert_eq!(peak, 2, "requests at the upstream at once under a cap of 2");
     // A slot is freed only once its connection is back in the pool, so the requests it lets
     // through reuse the two connections instead of opening more.
-    let opened = metrics(&cg)
-        .await
-        .lines()
-        .find(|l| {
-            l.starts_with(r#"certgate_upstream_connections_opened_total{route="capped.test"}"#)
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    let opened = connections_opened(&cg, "capped.test").await;
     assert_eq!(
         opened,
         Some(2),
@@ -194,17 +188,9 @@ async fn a_steady_load_reuses_its_upstream_connections() {
         }
         back
     };
-    let opened = |text: &str| -> u64 {
-        text.lines()
-            .find(|l| {
-                l.starts_with(r#"certgate_upstream_connections_opened_total{route="steady.test"}"#)
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let opened = || async { connections_opened(&cg, "steady.test").await.unwrap_or(0) };
     let mut senders = round(senders).await;
-    let warm = opened(&metrics(&cg).await);
+    let warm = opened().await;
     assert!(
         warm >= 100,
         "the warm-up round opened {warm} upstream connections"
@@ -216,7 +202,7 @@ async fn a_steady_load_reuses_its_upstream_connections() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         senders = round(senders).await;
     }
-    let after = opened(&metrics(&cg).await);
+    let after = opened().await;
     // Without reuse every request would open one (900 in all). With it the pool holds what the
     // highest concurrency needed — at most one connection per concurrent request, which a
     // later round may reach when the warm-up's requests came spread out on a loaded machine (CI
