@@ -182,9 +182,7 @@ pub fn build(
         UpstreamScheme::Http => {
             UpstreamClient::Http1(Http1Pool::new(dialer(None), max_idle, idle_timeout))
         }
-        UpstreamScheme::H2c => {
-            UpstreamClient::Http2(Http2Pool::new(dialer(None), false, idle_timeout))
-        }
+        UpstreamScheme::H2c => UpstreamClient::Http2(Http2Pool::new(dialer(None), idle_timeout)),
         UpstreamScheme::Https => {
             let tls_config = tls::client_config(route)?;
             let name = route
@@ -201,7 +199,7 @@ pub fn build(
                 ))
             };
             UpstreamClient::Https {
-                h2: Http2Pool::new(dialer(offering(&[b"h2", b"http/1.1"])), true, idle_timeout),
+                h2: Http2Pool::new(dialer(offering(&[b"h2", b"http/1.1"])), idle_timeout),
                 h1: Http1Pool::new(dialer(offering(&[b"http/1.1"])), max_idle, idle_timeout),
             }
         }

@@ -33,9 +33,9 @@ pub enum UpstreamIo {
 #[derive(Clone)]
 pub struct UpstreamTls {
     /// The route's client configuration, with the ALPN offer of the pool it dials for.
-    pub connector: TlsConnector,
+    connector: TlsConnector,
     /// The name sent by SNI and verified (the route's `upstream_sni`, else the host).
-    pub server_name: ServerName<'static>,
+    server_name: ServerName<'static>,
 }
 
 impl UpstreamTls {
@@ -80,6 +80,11 @@ impl Dialer {
             tls,
             opened,
         }
+    }
+
+    /// Whether connections are TLS (where ALPN, not the scheme, decides HTTP/1.1 or HTTP/2).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// `http://host:port` of the upstream, for logs.

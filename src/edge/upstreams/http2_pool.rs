@@ -36,8 +36,6 @@ use super::dial::Dialer;
 pub struct Http2Pool {
     /// Opens a connection (TCP, and TLS offering HTTP/2 and HTTP/1.1 for `https://` upstreams).
     dialer: Dialer,
-    /// Whether the upstream is spoken to over TLS, where ALPN decides the protocol.
-    tls: bool,
     /// The upstream chose HTTP/1.1 by ALPN: its requests go to the HTTP/1.1 pool instead.
     speaks_http1: AtomicBool,
     idle_timeout: Duration,
@@ -82,12 +80,11 @@ enum Step<A> {
 }
 
 impl Http2Pool {
-    /// A pool dialing through `dialer` (`tls`: an `https://` upstream, which may answer ALPN
-    /// with HTTP/1.1).
-    pub fn new(dialer: Dialer, tls: bool, idle_timeout: Duration) -> Arc<Http2Pool> {
+    /// A pool dialing through `dialer` (over TLS, an `https://` upstream may answer ALPN with
+    /// HTTP/1.1).
+    pub fn new(dialer: Dialer, idle_timeout: Duration) -> Arc<Http2Pool> {
         Arc::new(Http2Pool {
             dialer,
-            tls,
             speaks_http1: AtomicBool::new(false),
             idle_timeout,
             state: Mutex::new(State::default()),
@@ -201,10 +198,9 @@ impl Http2Pool {
         &self,
     ) -> impl Future<Output = Result<SendRequest<UpstreamBody>, SharedError>> + Send + 'static {
         let dialer = self.dialer.clone();
-        let tls = self.tls;
         async move {
             let (io, h2) = dialer.dial().await.map_err(|e| SharedError::of(e, false))?;
-            if tls && !h2 {
+            if dialer.is_tls() && !h2 {
                 return Err(SharedError::of(
                     SendError::connect(std::io::Error::other("the upstream chose HTTP/1.1")),
                     true,
