@@ -177,6 +177,17 @@ def proxied_certgate(prefix, binary=None):
     return server, upstream
 
 
+def haproxy_instead(certgate, upstream):
+    """HAProxy configured as the bench does, pinned as `certgate` was, with its certificate and
+    upstream, in place of the `proxied_certgate` it stops: a peer under the same load in the
+    one-off measuring scripts (`profile.py`, `slow_buckets.py`)."""
+    cert_key = export(certgate.admin, "bench")
+    certgate.stop()
+    server = Haproxy("haproxy")
+    server.start(1, "0", *cert_key, upstream)
+    return server
+
+
 def run_stopping_all(main):
     """Runs a script's `main`, then, whatever happened, stops every process it started and
     removes the scratch directory (kept with BENCH_KEEP=1)."""

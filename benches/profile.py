@@ -27,10 +27,7 @@ def main():
     binary = os.environ.get("PROFILE_BINARY")
     server, upstream = b.proxied_certgate("profile:", binary)
     if os.environ.get("PROFILE_SERVER") == "haproxy":
-        cert_key = b.export(server.admin, "bench")
-        server.stop()
-        server = b.Haproxy("haproxy")
-        server.start(1, "0", *cert_key, upstream)
+        server = b.haproxy_instead(server, upstream)
     h2load = subprocess.Popen(["taskset", "-c", "1", "h2load", "--connect-to", f"127.0.0.1:{server.port}", "-D", str(seconds + 4)]
                               + load + ["https://bench.test/"], stdout=subprocess.PIPE, text=True)
     time.sleep(3)

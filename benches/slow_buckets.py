@@ -28,10 +28,7 @@ def main():
     load = os.environ.get("SLOW_LOAD", "-c 16 -m 100").split()
     server, upstream = b.proxied_certgate("slow:", os.environ.get("SLOW_BINARY"))
     if os.environ.get("SLOW_SERVER") == "haproxy":
-        cert_key = b.export(server.admin, "bench")
-        server.stop()
-        server = b.Haproxy("haproxy")
-        server.start(1, "0", *cert_key, upstream)
+        server = b.haproxy_instead(server, upstream)
     for run in range(int(os.environ.get("SLOW_RUNS", "2"))):
         log = os.path.join(b.TMP, "requests.log")
         subprocess.run(["taskset", "-c", "1", "timeout", "60", "h2load", "--connect-to", f"127.0.0.1:{server.port}",
