@@ -5,6 +5,7 @@
 pub mod client_auth;
 pub mod encode;
 pub mod host;
+pub mod host_map;
 pub mod ip_rules;
 pub mod json_object;
 pub mod model;

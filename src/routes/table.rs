@@ -1,17 +1,17 @@
 //! The in-memory route table: hostname → route, swapped whole on every change so a request
 //! never sees half an update and never waits on Redis.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::routes::host_map::HostMap;
 use crate::routes::Route;
 
 #[derive(Default)]
 /// The routes the edge serves, by hostname: read lock-free on every request, replaced whole on each change.
 pub struct RouteTable {
-    routes: ArcSwap<HashMap<String, Arc<Route>>>,
+    routes: ArcSwap<HostMap<Arc<Route>>>,
     writer: Mutex<()>,
 }
 
@@ -29,7 +29,7 @@ impl RouteTable {
     /// Adds or replaces one route.
     pub fn upsert(&self, route: Route) {
         let _guard = self.writer.lock().expect("route table lock");
-        let mut next = HashMap::clone(&self.routes.load());
+        let mut next = HostMap::clone(&self.routes.load());
         next.insert(route.hostname.clone(), Arc::new(route));
         self.routes.store(Arc::new(next));
     }
@@ -37,7 +37,7 @@ impl RouteTable {
     /// Removes the route of `hostname`, if any.
     pub fn remove(&self, hostname: &str) {
         let _guard = self.writer.lock().expect("route table lock");
-        let mut next = HashMap::clone(&self.routes.load());
+        let mut next = HostMap::clone(&self.routes.load());
         if next.remove(hostname).is_some() {
             self.routes.store(Arc::new(next));
         }

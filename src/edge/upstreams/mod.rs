@@ -22,12 +22,12 @@ pub mod set;
 pub mod slots;
 pub mod tls;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::routes::host_map::HostMap;
 use crate::routes::Route;
 pub use build_error::BuildError;
 pub use health::HealthView;
@@ -69,7 +69,7 @@ struct Entry {
 /// Every route's upstream set, by hostname.
 pub struct Upstreams {
     config: Arc<Config>,
-    entries: ArcSwap<HashMap<String, Entry>>,
+    entries: ArcSwap<HostMap<Entry>>,
     writer: Mutex<()>,
 }
 
@@ -98,7 +98,7 @@ impl Upstreams {
             Some(entry) if fields(&entry.route) == fields(route) => entry.set.clone(),
             _ => Arc::new(UpstreamSet::build(route, &self.config)?),
         };
-        let mut next = HashMap::clone(&current);
+        let mut next = HostMap::clone(&current);
         next.insert(
             route.hostname.clone(),
             Entry {
@@ -135,7 +135,7 @@ impl Upstreams {
         if current.keys().all(|h| keep(h)) {
             return;
         }
-        let next: HashMap<String, Entry> = current
+        let next: HostMap<Entry> = current
             .iter()
             .filter(|(h, _)| keep(h))
             .map(|(h, e)| (h.clone(), e.clone()))
