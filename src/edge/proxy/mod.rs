@@ -244,7 +244,6 @@ impl Proxy {
             let client = ctx.client(&req, conn.peer.ip(), trusted);
             rate_limit::key_of(limit, req.headers(), client)
         });
-        let started = std::time::Instant::now();
         let retries = set.members.len() > 1 && self.config.upstreams.retries > 0;
         match Prepared::new(req, &route, host, conn, self.body_limits, retries) {
             Ok(prepared) => Ok(Forwarding {
@@ -252,7 +251,6 @@ impl Proxy {
                 limit_key,
                 set,
                 prepared,
-                started,
             }),
             Err(refusal) => {
                 let response = self.refused(refusal, &route, ctx);
@@ -313,7 +311,10 @@ impl Proxy {
                 )),
                 Err(refusal) => Err(refusal),
             };
-            let elapsed = forwarding.started.elapsed();
+            // From the request's arrival (`ctx.started`), not a clock read of its own when
+            // forwarding began: the phases between take microseconds, and each read of the
+            // clock costs ≈ 0.2 % of a request's CPU (7 a request before).
+            let elapsed = ctx.started.elapsed();
             forwarding
                 .set
                 .metrics
@@ -378,15 +379,13 @@ impl Proxy {
     }
 }
 
-/// A request on its way: its route, the route's upstreams, the request prepared for them, and
-/// when forwarding started (for `certgate_upstream_response_seconds`).
+/// A request on its way: its route, the route's upstreams and the request prepared for them.
 pub struct Forwarding {
     route: Arc<Route>,
     /// What the route's rate limit counts this request under (when it has one).
     limit_key: Option<String>,
     set: Arc<UpstreamSet>,
     prepared: Prepared,
-    started: std::time::Instant,
 }
 
 /// Why forwarding produced no upstream answer.
