@@ -11,7 +11,9 @@ pub fn normalize(raw: &str) -> Option<String> {
 /// [`normalize`] without a copy when `raw` is already in normal form (a lower-case name
 /// without port or trailing dot, what nearly every client sends): this runs for every request.
 pub fn normalized(raw: &str) -> Option<Cow<'_, str>> {
-    let raw = raw.trim();
+    // ASCII whitespace only: a `Host` value, a URI authority and an SNI name are ASCII (any
+    // other byte fails the label check below anyway).
+    let raw = raw.trim_ascii();
     // (An `@` — userinfo — fails both branches below.)
     if raw.is_empty() || raw.len() > 260 {
         return None;
@@ -26,46 +28,75 @@ pub fn normalized(raw: &str) -> Option<Cow<'_, str>> {
         // Canonical and unbracketed, as routes and certificates store an IPv6 address.
         return Some(Cow::Owned(addr.to_string()));
     }
-    let (host, port) = match raw.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (raw, None),
+    // A byte search: `rsplit_once(':')`'s generic char searcher cost ≈ 160 instructions here.
+    let host = match raw.bytes().rposition(|b| b == b':') {
+        Some(colon) if !valid_port(&raw[colon + 1..]) => return None,
+        Some(colon) => &raw[..colon],
+        None => raw,
     };
-    if let Some(port) = port {
-        if !valid_port(port) {
-            return None;
-        }
-    }
     let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() || host.len() > 253 || !labels_valid(host.as_bytes()) {
+    if host.is_empty() || host.len() > 253 {
         return None;
     }
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Some(Cow::Owned(host.to_ascii_lowercase()))
-    } else {
-        Some(Cow::Borrowed(host))
+    match scan_labels(host.as_bytes())? {
+        Case::Lower => Some(Cow::Borrowed(host)),
+        Case::Mixed => Some(Cow::Owned(host.to_ascii_lowercase())),
     }
 }
 
-/// Every dot-separated label is 1–63 letters, digits, `-` or `_`: one pass over the bytes (this
-/// runs for every request).
-fn labels_valid(host: &[u8]) -> bool {
+/// Whether a valid name needs lower-casing.
+enum Case {
+    Lower,
+    Mixed,
+}
+
+/// What each byte is to a host name: part of a label (lower case, or upper case to fold), the
+/// dot between labels, or not allowed.
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    Invalid,
+    Label,
+    Upper,
+    Dot,
+}
+
+static CLASSES: [Class; 256] = {
+    let mut classes = [Class::Invalid; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        classes[b] = match byte {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => Class::Label,
+            b'A'..=b'Z' => Class::Upper,
+            b'.' => Class::Dot,
+            _ => Class::Invalid,
+        };
+        b += 1;
+    }
+    classes
+};
+
+/// Every dot-separated label is 1–63 letters, digits, `-` or `_` (`None` otherwise), and
+/// whether any is upper case: one pass over the bytes with a table (this runs for every
+/// request).
+fn scan_labels(host: &[u8]) -> Option<Case> {
     let mut label_len = 0usize;
+    let mut upper = false;
     for &b in host {
-        if b == b'.' {
-            if label_len == 0 {
-                return false;
+        match CLASSES[usize::from(b)] {
+            Class::Label => label_len += 1,
+            Class::Upper => {
+                label_len += 1;
+                upper = true;
             }
-            label_len = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            label_len += 1;
-            if label_len > 63 {
-                return false;
-            }
-        } else {
-            return false;
+            Class::Dot if label_len > 0 && label_len <= 63 => label_len = 0,
+            Class::Dot | Class::Invalid => return None,
         }
     }
-    label_len > 0
+    if label_len == 0 || label_len > 63 {
+        return None;
+    }
+    Some(if upper { Case::Mixed } else { Case::Lower })
 }
 
 fn valid_port(port: &str) -> bool {
@@ -93,6 +124,8 @@ mod tests {
         let longest = format!("{}.test", "x".repeat(63));
         assert_eq!(normalize(&longest).as_deref(), Some(longest.as_str()));
         assert_eq!(normalize(&format!("{}.test", "x".repeat(64))), None);
+        assert_eq!(normalize(&format!("a.{}", "x".repeat(64))), None);
+        assert_eq!(normalize(" A-b_c.TEST:443 ").as_deref(), Some("a-b_c.test"));
     }
 
     #[test]
@@ -127,6 +160,9 @@ mod tests {
             "a@b.test",
             "[::1]@x",
             "a.test:",
+            "a:b:443",
+            "é.test",
+            "a.test\0",
         ] {
             assert_eq!(normalize(bad), None, "{bad}");
         }
