@@ -29,7 +29,8 @@ for every round, and measured with what `benches/bench.py` uses:
 - `burst`: peak resident memory (VmHWM) of a fresh process while h2load opens 1,500 connections
   at once with full RSA-2048 handshakes, its resident memory 2 s after they closed, and the
   upstream connections the burst's requests opened.
-AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds; medians are printed.
+AB_MEASURES picks some (comma-separated); AB_ROUNDS (default 3) rounds, the builds' order reversed
+in every other one (use an even count); medians are printed.
 `AB_UPSTREAM=h2c` proxies to the bench upstream speaking HTTP/2 (`h2c://`, its `grpc` mode)
 instead of HTTP/1.1, `AB_UPSTREAM=tls` to it speaking HTTP/1.1 over TLS (`https://`, its `tls`
 mode, not verified). `AB_ENV_<label>="NAME=value,…"` gives one build extra settings (the same binary may appear under
@@ -147,7 +148,10 @@ def main():
     results = {label: {} for label, _ in builds}
     for round_ in range(ROUNDS):
         b.log(f"round {round_ + 1}/{ROUNDS}")
-        for label, binary in builds:
+        # Who goes first alternates: on this machine a build measured right after another
+        # one's wide loads ran slower at them (2026-12-08: the same two builds 0.86x one way
+        # round and 1.13x the other at HTTP/1.1 500), so even rounds give each build each place.
+        for label, binary in (builds if round_ % 2 == 0 else builds[::-1]):
             r = {}
             if {"idle", "idle2", "h1", "h2", "hs", "lat", "h2wide", "h1wide"} & set(MEASURES):
                 server = b.Certgate(redis_url, prefix="ab:", binary=binary)
