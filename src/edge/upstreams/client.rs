@@ -182,7 +182,9 @@ pub fn build(
         UpstreamScheme::Http => {
             UpstreamClient::Http1(Http1Pool::new(dialer(None), max_idle, idle_timeout))
         }
-        UpstreamScheme::H2c => UpstreamClient::Http2(Http2Pool::new(dialer(None), idle_timeout)),
+        UpstreamScheme::H2c => {
+            UpstreamClient::Http2(Http2Pool::new(dialer(None), idle_timeout, None))
+        }
         UpstreamScheme::Https => {
             let tls_config = tls::client_config(route)?;
             let name = route
@@ -198,9 +200,14 @@ pub fn build(
                     protocols,
                 ))
             };
+            let h1 = Http1Pool::new(dialer(offering(&[b"http/1.1"])), max_idle, idle_timeout);
             UpstreamClient::Https {
-                h2: Http2Pool::new(dialer(offering(&[b"h2", b"http/1.1"])), idle_timeout),
-                h1: Http1Pool::new(dialer(offering(&[b"http/1.1"])), max_idle, idle_timeout),
+                h2: Http2Pool::new(
+                    dialer(offering(&[b"h2", b"http/1.1"])),
+                    idle_timeout,
+                    Some(h1.clone()),
+                ),
+                h1,
             }
         }
     })

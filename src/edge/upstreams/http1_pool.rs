@@ -189,13 +189,17 @@ impl Http1Pool {
 
     async fn connect(&self) -> Result<Driver, SendError> {
         let (io, _) = self.dialer.dial().await?;
-        // The `SendRequest` is not kept: requests go by `start_inline` only.
-        let (_sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .map_err(SendError::connect)?;
-        let mut driver = Box::pin(connection.with_upgrades());
-        driver.inline_only();
-        Ok(driver)
+        driver_over(io).await
+    }
+
+    /// Keeps `io`, a connection opened elsewhere whose upstream chose HTTP/1.1 (the first
+    /// `https://` connection, which offered `h2` too), as an idle connection of this pool:
+    /// the request that found it out goes on it instead of on one more TLS handshake.
+    pub(super) async fn adopt(self: &Arc<Self>, io: UpstreamIo) {
+        match driver_over(io).await {
+            Ok(driver) => self.give_back(driver),
+            Err(e) => tracing::debug!(error = %e, "upstream connection not kept"),
+        }
     }
 
     pub(super) fn give_back(self: &Arc<Self>, driver: Driver) {
@@ -235,6 +239,17 @@ async fn close_idle_connections(pool: Weak<Http1Pool>, idle_timeout: Duration) {
             .expect("idle list lock")
             .retain_mut(|i| i.since.elapsed() < idle_timeout && !ended(&mut i.driver));
     }
+}
+
+/// hyper's HTTP/1.1 client side of `io`, taking requests by `start_inline` only (its
+/// `SendRequest` is not kept). hyper's handshake writes and reads nothing.
+async fn driver_over(io: UpstreamIo) -> Result<Driver, SendError> {
+    let (_sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(SendError::connect)?;
+    let mut driver = Box::pin(connection.with_upgrades());
+    driver.inline_only();
+    Ok(driver)
 }
 
 /// Polls a connection once, without a waker: it ends (is `Ready`) when the upstream has closed

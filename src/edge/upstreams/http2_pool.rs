@@ -31,6 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::client::{SendError, UpstreamBody};
 use super::dial::Dialer;
+use super::http1_pool::Http1Pool;
 
 /// The HTTP/2 connection to one upstream, and how to open it again.
 pub struct Http2Pool {
@@ -38,6 +39,8 @@ pub struct Http2Pool {
     dialer: Dialer,
     /// The upstream chose HTTP/1.1 by ALPN: its requests go to the HTTP/1.1 pool instead.
     speaks_http1: AtomicBool,
+    /// That HTTP/1.1 pool (`https://` upstreams), which keeps the connection that found out.
+    http1: Option<Arc<Http1Pool>>,
     idle_timeout: Duration,
     state: Mutex<State>,
 }
@@ -81,11 +84,16 @@ enum Step<A> {
 
 impl Http2Pool {
     /// A pool dialing through `dialer` (over TLS, an `https://` upstream may answer ALPN with
-    /// HTTP/1.1).
-    pub fn new(dialer: Dialer, idle_timeout: Duration) -> Arc<Http2Pool> {
+    /// HTTP/1.1: then the connection goes to `http1`).
+    pub fn new(
+        dialer: Dialer,
+        idle_timeout: Duration,
+        http1: Option<Arc<Http1Pool>>,
+    ) -> Arc<Http2Pool> {
         Arc::new(Http2Pool {
             dialer,
             speaks_http1: AtomicBool::new(false),
+            http1,
             idle_timeout,
             state: Mutex::new(State::default()),
         })
@@ -198,9 +206,13 @@ impl Http2Pool {
         &self,
     ) -> impl Future<Output = Result<SendRequest<UpstreamBody>, SharedError>> + Send + 'static {
         let dialer = self.dialer.clone();
+        let http1 = self.http1.clone();
         async move {
             let (io, h2) = dialer.dial().await.map_err(|e| SharedError::of(e, false))?;
             if dialer.is_tls() && !h2 {
+                if let Some(http1) = http1 {
+                    http1.adopt(io).await;
+                }
                 return Err(SharedError::of(
                     SendError::connect(std::io::Error::other("the upstream chose HTTP/1.1")),
                     true,
