@@ -3,7 +3,8 @@
 //! request to it at once, opened by the first request and again after it closes (a `GOAWAY`,
 //! the upstream going away), and closed once no request has used it for
 //! `UPSTREAM_IDLE_TIMEOUT_SECONDS`. An `https://` upstream that answers ALPN with HTTP/1.1
-//! instead is remembered as such, and its requests go to [`super::http1_pool`] from then on.
+//! instead is remembered as such, and its requests go to [`super::http1_pool`] from then on,
+//! the connection that found out among that pool's idle ones.
 //!
 //! Why not hyper-util's pooled client (which certgate used before): for every request it
 //! hashed a pool key (the scheme and the authority, byte by byte, with SipHash), checked the
