@@ -21,7 +21,8 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 SCALE_CERTS = [int(n) for n in os.environ.get("BENCH_SCALE_CERTS", "10000,100000").split(",")]
 # Which sections run (comma-separated): sweep (the concurrency sweep, the headline), main
 # (pinned, RSA, unpinned), h3 (HTTP/3 against Caddy), tls, traffic (compression, rate limits),
-# redis (keys at rest, Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500").
+# redis (keys at rest, Sentinel failover), upstreams, scale. BENCH_SWEEP_POINTS picks sweep points ("h2 64x10,h1 500"),
+# BENCH_SWEEP_SERVERS servers (in that order), BENCH_SWEEP_ORDER=server runs each server's points together.
 SECTIONS = os.environ.get("BENCH_SECTIONS", "sweep,main,h3,tls,traffic,redis,upstreams,scale").split(",")
 TOKEN = "bench-admin-token-0123456789abcdef"
 RELEASE = os.path.join(ROOT, "target", "release")

@@ -3,7 +3,9 @@ edges see, for every server, each row with its ceiling.
 
 Pinned like the main run: the server on CPU 0 with one worker; h2load and the upstream on CPU 1.
 Points: HTTP/2 at 8x10, 64x1, 64x10, 16x100, 256x10 (connections x streams) and HTTP/1.1 at
-64, 500, 2,000 and 10,000 connections, all with default settings.
+64, 500, 2,000 and 10,000 connections, all with default settings. Point by point, every server
+in turn at each point, the turn order rotating (`measure`): a server's figures depend on what ran
+just before it on this machine.
 
 Ceiling: the same load against the fastest termination-only server here (nginx's and HAProxy's
 `term` listeners answer themselves, on CPU 0): what the load generator can drive on its CPU. A
@@ -201,34 +203,65 @@ def measure_server(server, point, ctx):
 
 
 def measure(servers, ceiling_servers, certs, upstream_port, ctx):
-    """{point label: {server name: figures, "ceiling": req/s}}."""
+    """{point label: {server name: figures, "ceiling": req/s}}.
+
+    Point by point (`BENCH_SWEEP_ORDER=point`, the default): at each point every server runs in
+    turn, started for it and stopped after, and the ceiling is measured while nginx's and
+    HAProxy's servers are up. The turn order rotates from point to point among all but the last
+    server (Caddy stays last: its runs leave loopback slow for minutes, see bench.py), so no
+    server always runs right after another's heaviest load. Server by server
+    (`BENCH_SWEEP_ORDER=server`): each server runs all its points before the next starts, in the
+    given order. That order was the sweep's until it showed the same build at 0.60× when run
+    third and 0.99× when run first (docs/benchmarks.md, "The sweep's order")."""
     log = ctx["log"]
     rows = {label(p): {} for p in points()}
     only = os.environ.get("BENCH_SWEEP_SERVERS")
     if only:
-        servers = [s for s in servers if s.name in only.split(",")]
-        ceiling_servers = [s for s in ceiling_servers if s.name in only.split(",")]
-    for server in servers:
-        def sweep():
-            server.start(1, "0", *certs, upstream_port)
-            for point in points():
-                log(f"  sweep {server.name} {label(point)} …")
-                try:
-                    rows[label(point)][server.name] = measure_server(server, point, ctx)
-                except (RuntimeError, OSError, ValueError) as e:
-                    # One point failing (say, h2load giving up) leaves a gap, not the sweep.
-                    log(f"  {server.name} {label(point)} failed: {str(e)[:300]}")
-            server.stop()
-        ctx["guarded"](server, "sweep", sweep)
-    for server in ceiling_servers:
-        def ceilings():
-            server.start(1, "0", *certs, upstream_port)
-            for point in points():
-                rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
-                row = rows[label(point)]
-                row["ceiling"] = max(row.get("ceiling", 0.0), rps)
-            server.stop()
-        ctx["guarded"](server, "ceiling", ceilings)
+        # In the order given: which server runs first, and after which, can be chosen.
+        wanted = only.split(",")
+        servers = sorted((s for s in servers if s.name in wanted), key=lambda s: wanted.index(s.name))
+        ceiling_servers = [s for s in ceiling_servers if s.name in wanted]
+
+    def run_point(server, point, with_ceiling):
+        log(f"  sweep {server.name} {label(point)} …")
+        try:
+            rows[label(point)][server.name] = measure_server(server, point, ctx)
+        except (RuntimeError, OSError, ValueError) as e:
+            # One point failing (say, h2load giving up) leaves a gap, not the sweep.
+            log(f"  {server.name} {label(point)} failed: {str(e)[:300]}")
+        if with_ceiling:
+            rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
+            row = rows[label(point)]
+            row["ceiling"] = max(row.get("ceiling", 0.0), rps)
+
+    if os.environ.get("BENCH_SWEEP_ORDER", "point") == "server":
+        for server in servers:
+            def sweep():
+                server.start(1, "0", *certs, upstream_port)
+                for point in points():
+                    run_point(server, point, False)
+                server.stop()
+            ctx["guarded"](server, "sweep", sweep)
+        for server in ceiling_servers:
+            def ceilings():
+                server.start(1, "0", *certs, upstream_port)
+                for point in points():
+                    rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
+                    row = rows[label(point)]
+                    row["ceiling"] = max(row.get("ceiling", 0.0), rps)
+                server.stop()
+            ctx["guarded"](server, "ceiling", ceilings)
+        return rows
+
+    rotating, last = (servers[:-1], servers[-1:]) if servers[-1].name == "caddy" else (servers, [])
+    for i, point in enumerate(points()):
+        turn = rotating[i % len(rotating):] + rotating[:i % len(rotating)] + last if rotating else last
+        for server in turn:
+            def one():
+                server.start(1, "0", *certs, upstream_port)
+                run_point(server, point, server in ceiling_servers)
+                server.stop()
+            ctx["guarded"](server, f"sweep {label(point)}", one)
     return rows
 
 
