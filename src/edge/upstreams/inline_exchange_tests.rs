@@ -1,10 +1,11 @@
 //! The contract of the hunks in the copy of hyper that [`super::http1_pool`] sends through
-//! (`UpgradeableConnection::inline_only`, `start_inline`, `take_answer`, `is_ready_for_inline`
-//! and `written_head`, vendor/README.md), against a real socket: a connection with no
-//! `SendRequest` stays open and takes request after request, one that cannot take a request
-//! gives it back unsent, an answer is taken from the connection that read it, and an upstream
-//! closing before its answer ends the exchange with an error the pool may replay on — never
-//! with a wait that does not end.
+//! (`UpgradeableConnection::inline_only`, `start_inline`, `take_answer`, `is_ready_for_inline`,
+//! `written_head` and `defer_idle_read`, vendor/README.md), against a real socket: a connection
+//! with no `SendRequest` stays open and takes request after request, one that cannot take a
+//! request gives it back unsent, an answer is taken from the connection that read it, an
+//! upstream closing before its answer ends the exchange with an error the pool may replay on —
+//! never with a wait that does not end — and one closing right after its answer is found out by
+//! the poll the pool makes before lending the connection again.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +22,7 @@ use super::http1_pool::Driver;
 use super::replay::{dropped_unanswered, request_from_head};
 
 /// An upstream that runs `serve` on its one connection; the connection to it as the pool holds
-/// it (inline only, its `SendRequest` dropped).
+/// it (inline only, its `SendRequest` dropped, the read at an exchange's end deferred).
 async fn upstream<F, Fut>(serve: F) -> Driver
 where
     F: FnOnce(TcpStream) -> Fut + Send + 'static,
@@ -39,6 +40,7 @@ where
     let (_sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
     let mut driver = Box::pin(connection.with_upgrades());
     driver.inline_only();
+    driver.defer_idle_read(true);
     driver
 }
 
@@ -47,6 +49,15 @@ fn get(path: &str) -> Request<UpstreamBody> {
         .header("host", "up.test")
         .body(crate::edge::empty_body())
         .unwrap()
+}
+
+/// A whole answer with the body "ok".
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+/// Reads a request's head and writes `answer`.
+async fn answer_one_request(socket: &mut TcpStream, answer: &[u8]) {
+    read_head(socket).await;
+    socket.write_all(answer).await.unwrap();
 }
 
 /// Reads until the end of a request head.
@@ -79,15 +90,27 @@ async fn answer(driver: &mut Driver) -> hyper::Result<http::Response<hyper::body
         .expect("the exchange ends")
 }
 
+/// Reads an answer's body whole while driving its connection, as the pool's answer body does.
+async fn read_body(driver: &mut Driver, answer: http::Response<hyper::body::Incoming>) -> Vec<u8> {
+    use hyper::body::Body as _;
+    let mut body = answer.into_body();
+    let mut read = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| {
+        let _ = driver.as_mut().poll(cx);
+        Pin::new(&mut body).poll_frame(cx)
+    })
+    .await
+    {
+        read.extend_from_slice(frame.unwrap().data_ref().unwrap());
+    }
+    read
+}
+
 #[tokio::test]
 async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_next_request_waits_for_it() {
     let mut driver = upstream(|mut socket| async move {
         for _ in 0..2 {
-            read_head(&mut socket).await;
-            socket
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await
-                .unwrap();
+            answer_one_request(&mut socket, OK).await;
         }
     })
     .await;
@@ -98,18 +121,7 @@ async fn an_answer_is_taken_from_the_connection_that_read_it_and_the_next_reques
     assert!(!driver.is_ready_for_inline());
     let first = answer(&mut driver).await.expect("answered");
     assert_eq!(first.status(), 200);
-    use hyper::body::Body as _;
-    let mut body = first.into_body();
-    let mut read = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| {
-        let _ = driver.as_mut().poll(cx);
-        Pin::new(&mut body).poll_frame(cx)
-    })
-    .await
-    {
-        read.extend_from_slice(frame.unwrap().data_ref().unwrap());
-    }
-    assert_eq!(read, b"ok");
+    assert_eq!(read_body(&mut driver, first).await, b"ok");
     // Polled once more, the connection takes note that the exchange is over, stays open (no
     // `SendRequest` to close it) and takes the next request.
     std::future::poll_fn(|cx| {
@@ -157,11 +169,7 @@ async fn an_upstream_closing_before_its_answer_ends_the_exchange_with_a_replayab
 #[tokio::test]
 async fn the_written_head_is_the_last_request_sent_on_the_connection() {
     let mut driver = upstream(|mut socket| async move {
-        read_head(&mut socket).await;
-        socket
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .await
-            .unwrap();
+        answer_one_request(&mut socket, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
         read_head(&mut socket).await;
     })
     .await;
@@ -189,4 +197,25 @@ async fn a_connection_the_upstream_closed_gives_the_request_back_unsent() {
     let unsent = driver.start_inline(get("/kept")).expect_err("refused");
     assert_eq!(unsent.uri(), "/kept");
     assert_eq!(unsent.headers()["host"], "up.test");
+}
+
+#[tokio::test]
+async fn an_upstream_closing_right_after_its_answer_is_found_out_before_the_next_request() {
+    let mut driver = upstream(|mut socket| async move {
+        // A whole answer, then the connection closes (no `connection: close` said).
+        answer_one_request(&mut socket, OK).await;
+    })
+    .await;
+    assert!(driver.start_inline(get("/one")).is_ok());
+    let answered = answer(&mut driver).await.expect("answered");
+    assert_eq!(read_body(&mut driver, answered).await, b"ok");
+    // The exchange's end left its read for later; the close has arrived meanwhile.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The pool's look before it lends an idle connection (`take_idle`): one poll, no waker.
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(
+        driver.as_mut().poll(&mut cx).is_ready(),
+        "the close is read at the next poll"
+    );
+    assert!(!driver.is_ready_for_inline());
 }

@@ -153,6 +153,7 @@ where
         should_shutdown: bool,
     ) -> Poll<crate::Result<Dispatched>> {
         T::update_date();
+        self.conn.begin_poll();
 
         ready!(self.poll_loop(cx))?;
 
@@ -708,6 +709,11 @@ cfg_client! {
         // it ends when the upstream closes it, or when it is dropped.
         pub(crate) fn inline_only(&mut self) {
             self.dispatch.inline_only = true;
+        }
+
+        // certgate: see `Conn::defer_idle_read`.
+        pub(crate) fn defer_idle_read(&mut self, defer: bool) {
+            self.conn.defer_idle_read(defer);
         }
 
         pub(crate) fn start_inline(&mut self, req: Request<B>) -> Result<(), Request<B>> {
