@@ -696,9 +696,10 @@ mod upgrades {
 
         /// With `defer` set, the read this connection makes when an exchange ends and it goes
         /// idle (to notice an early close or unexpected bytes, and to wake the polling task
-        /// on them) is left for its next poll. For an owner that polls an idle connection
-        /// before handing it the next request, not for one waiting for it to close: such a
-        /// wait would not be woken.
+        /// on them) is left for its next poll. For a connection made
+        /// [`inline_only`](Self::inline_only) whose owner polls it when idle before handing it
+        /// the next request; not for one waiting for it to close: such a wait would not be
+        /// woken.
         pub fn defer_idle_read(&mut self, defer: bool) {
             if let Some(conn) = &mut self.inner {
                 conn.inner.defer_idle_read(defer);

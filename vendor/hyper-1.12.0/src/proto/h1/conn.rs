@@ -169,7 +169,8 @@ where
     // before it hands it the next request (certgate's `Http1Pool::take_idle`) learns the same
     // there, and the task polling when the exchange ends is the request's, soon gone: with
     // `defer` set, that read is left for the connection's next poll. Two reads fewer per
-    // exchange (≈ 650 instructions). Not for a connection whose owner waits for it to close.
+    // exchange. Only for a connection that takes requests by `start_inline` alone
+    // (`inline_only`), and not for one whose owner waits for it to close.
     pub(crate) fn defer_idle_read(&mut self, defer: bool) {
         self.state.defer_idle_read = defer;
     }
@@ -598,8 +599,11 @@ where
     fn try_keep_alive(&mut self, cx: &mut Context<'_>) {
         self.state.try_keep_alive::<T>();
         if self.state.defer_idle_read && self.state.is_idle() {
-            // certgate: see `defer_idle_read`.
+            // certgate: see `defer_idle_read`. Nor the dispatcher's loop once more that
+            // `State::idle` asks for (`notify_read`) to poll the request queue: a connection
+            // that defers takes its requests by `start_inline` only, and its queue is not polled.
             self.state.idle_read_deferred = true;
+            self.state.notify_read = false;
             return;
         }
         self.maybe_notify(cx);
