@@ -207,9 +207,9 @@ def measure(servers, ceiling_servers, certs, upstream_port, ctx):
 
     Point by point (`BENCH_SWEEP_ORDER=point`, the default): at each point every server runs in
     turn, started for it and stopped after, and the ceiling is measured while nginx's and
-    HAProxy's servers are up. The turn order rotates from point to point among all but the last
-    server (Caddy stays last: its runs leave loopback slow for minutes, see bench.py), so no
-    server always runs right after another's heaviest load. Server by server
+    HAProxy's servers are up. The turn order rotates from point to point among all servers but
+    Caddy (always last: its runs leave loopback slow for minutes, see bench.py), so no server
+    always runs right after another's heaviest load. Server by server
     (`BENCH_SWEEP_ORDER=server`): each server runs all its points before the next starts, in the
     given order. That order was the sweep's until it showed the same build at 0.60× when run
     third and 0.99× when run first (docs/benchmarks.md, "The sweep's order")."""
@@ -222,46 +222,52 @@ def measure(servers, ceiling_servers, certs, upstream_port, ctx):
         servers = sorted((s for s in servers if s.name in wanted), key=lambda s: wanted.index(s.name))
         ceiling_servers = [s for s in ceiling_servers if s.name in wanted]
 
-    def run_point(server, point, with_ceiling):
+    def ceiling(server, point):
+        rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
+        row = rows[label(point)]
+        row["ceiling"] = max(row.get("ceiling", 0.0), rps)
+
+    def run_point(server, point):
         log(f"  sweep {server.name} {label(point)} …")
         try:
             rows[label(point)][server.name] = measure_server(server, point, ctx)
         except (RuntimeError, OSError, ValueError) as e:
             # One point failing (say, h2load giving up) leaves a gap, not the sweep.
             log(f"  {server.name} {label(point)} failed: {str(e)[:300]}")
-        if with_ceiling:
-            rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
-            row = rows[label(point)]
-            row["ceiling"] = max(row.get("ceiling", 0.0), rps)
+
+    def started(server, what, points_of):
+        """Starts `server`, runs `points_of(server)`, stops it; a peer that fails is left out."""
+        def run():
+            server.start(1, "0", *certs, upstream_port)
+            points_of(server)
+            server.stop()
+        ctx["guarded"](server, what, run)
 
     if os.environ.get("BENCH_SWEEP_ORDER", "point") == "server":
+        def every_point(server):
+            for point in points():
+                run_point(server, point)
+
+        def every_ceiling(server):
+            for point in points():
+                ceiling(server, point)
+
         for server in servers:
-            def sweep():
-                server.start(1, "0", *certs, upstream_port)
-                for point in points():
-                    run_point(server, point, False)
-                server.stop()
-            ctx["guarded"](server, "sweep", sweep)
+            started(server, "sweep", every_point)
         for server in ceiling_servers:
-            def ceilings():
-                server.start(1, "0", *certs, upstream_port)
-                for point in points():
-                    rps = load(ctx, server.term_port, point, ctx["seconds"])[0]
-                    row = rows[label(point)]
-                    row["ceiling"] = max(row.get("ceiling", 0.0), rps)
-                server.stop()
-            ctx["guarded"](server, "ceiling", ceilings)
+            started(server, "ceiling", every_ceiling)
         return rows
 
-    rotating, last = (servers[:-1], servers[-1:]) if servers[-1].name == "caddy" else (servers, [])
+    rotating = [s for s in servers if s.name != "caddy"]
+    last = [s for s in servers if s.name == "caddy"]
     for i, point in enumerate(points()):
-        turn = rotating[i % len(rotating):] + rotating[:i % len(rotating)] + last if rotating else last
-        for server in turn:
-            def one():
-                server.start(1, "0", *certs, upstream_port)
-                run_point(server, point, server in ceiling_servers)
-                server.stop()
-            ctx["guarded"](server, f"sweep {label(point)}", one)
+        shift = i % len(rotating) if rotating else 0
+        for server in rotating[shift:] + rotating[:shift] + last:
+            def at_point(s, point=point):
+                run_point(s, point)
+                if s in ceiling_servers:
+                    ceiling(s, point)
+            started(server, f"sweep {label(point)}", at_point)
     return rows
 
 
